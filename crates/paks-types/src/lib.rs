@@ -1,0 +1,41 @@
+//! The vocabulary every paks crate shares.
+//!
+//! Types here are plain data with validation on construction: a [`PackageName`] or a
+//! [`PackageId`] that exists is well-formed, so the crates above never re-check them.
+
+mod digest;
+mod id;
+mod meta;
+mod name;
+mod platform;
+
+pub use digest::{
+    Digest, DigestAlgorithm, HashingReader, HashingWriter, Sha256Hasher, VerifyingReader,
+};
+pub use id::{PackageId, id_hash};
+pub use meta::{
+    ConfigRootfs, EnvAction, EnvVar, ImageConfig, META_SCHEMA, PackageDep, PackageMeta, Relocation,
+};
+pub use name::PackageName;
+pub use platform::Platform;
+pub use semver::{Version, VersionReq};
+
+/// The root every package is built for. Installing there needs no relocation at all, so
+/// package layers can go into container images unchanged.
+pub const CANONICAL_ROOT: &str = "/opt/paks";
+
+/// The store directory under [`CANONICAL_ROOT`], as it appears inside package layers.
+pub const CANONICAL_STORE: &str = "/opt/paks/store";
+
+/// Errors from parsing the shared vocabulary.
+#[derive(Debug, thiserror::Error)]
+pub enum TypeError {
+    #[error("invalid package name `{value}`: {reason}")]
+    Name { value: String, reason: &'static str },
+    #[error("invalid package id `{value}`: {reason}")]
+    Id { value: String, reason: &'static str },
+    #[error("invalid digest `{value}`: {reason}")]
+    Digest { value: String, reason: &'static str },
+    #[error("invalid platform `{value}`: {reason}")]
+    Platform { value: String, reason: &'static str },
+}
