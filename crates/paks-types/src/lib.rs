@@ -4,10 +4,12 @@
 //! [`PackageId`] that exists is well-formed, so the crates above never re-check them.
 
 mod digest;
+pub mod fs;
 mod id;
 mod meta;
 mod name;
 mod platform;
+mod report;
 
 pub use digest::{
     Digest, DigestAlgorithm, HashingReader, HashingWriter, Sha256Hasher, VerifyingReader,
@@ -18,6 +20,7 @@ pub use meta::{
 };
 pub use name::PackageName;
 pub use platform::Platform;
+pub use report::{NoReporter, Reporter};
 pub use semver::{Version, VersionReq};
 
 /// The root every package is built for. Installing there needs no relocation at all, so
