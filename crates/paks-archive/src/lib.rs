@@ -1,1 +1,29 @@
-//! TODO
+//! Package archives: deterministic layers and `.pak` files (write), and extraction that
+//! treats every archive as hostile (read).
+//!
+//! - [`write_layer`] turns a directory into a reproducible tar layer rooted at a prefix
+//!   (`opt/paks/store/<id>`), compressed with [`Compression`], and says what it wrote in a
+//!   [`LayerInfo`].
+//! - [`extract_layer`] unpacks such a layer, from any source, into an empty directory,
+//!   refusing anything that could write outside it (see its docs for the rules), within
+//!   [`Limits`].
+//! - [`write_pak`] and [`PakReader`] write and read a `.pak`: one package build as an OCI
+//!   image layout in a tar, which `skopeo copy oci-archive:…` understands.
+
+mod decode;
+mod dirfd;
+mod entries;
+mod error;
+mod extract;
+mod layer;
+pub mod pak;
+mod path;
+mod pipe;
+
+pub use error::ArchiveError;
+pub use extract::{ExtractStats, Limits, RATIO_FLOOR, extract_layer};
+pub use layer::{
+    Compression, LayerInfo, MEDIA_TYPE_LAYER, MEDIA_TYPE_LAYER_GZIP, MEDIA_TYPE_LAYER_ZSTD,
+    write_layer,
+};
+pub use pak::{PakInfo, PakReader, write_pak};
