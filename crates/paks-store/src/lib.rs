@@ -1,1 +1,115 @@
-//! TODO
+//! The content-addressed install tree.
+//!
+//! ```text
+//! <root>/store/<id>/              installed prefixes, complete or absent
+//! <root>/store/.<id>.install-*    an install in progress (same filesystem, renamed when done)
+//! <root>/state/installed/<id>.json   the record that makes a prefix installed; written last
+//! <root>/state/views/<hash>.json  the views that keep packages alive
+//! <root>/state/locks/<id>.lock    one lock per id; `state/store.lock` is shared by writers, exclusive for gc
+//! <root>/cache/blobs/sha256/<hex> downloaded blobs
+//! ```
+//! A kill at any moment leaves either no prefix, or a complete one: a prefix is extracted
+//! into a temporary directory beside its final place, synced, and renamed. A complete
+//! prefix without a record (killed between rename and record) is adopted by the next
+//! install and removed by `gc`.
+
+mod env;
+mod error;
+mod gc;
+mod install;
+mod lock;
+mod record;
+mod view;
+
+use std::path::{Path, PathBuf};
+
+pub use env::{EnvSet, EnvValue};
+pub use error::{StoreError, StoreErrorKind};
+pub use gc::GcReport;
+pub use install::{InstallOutcome, InstallRequest, OpenedPak, open_pak};
+pub use lock::Lock;
+pub use record::Record;
+pub use view::{ViewInfo, ViewOptions};
+
+use paks_types::{CANONICAL_ROOT, PackageId};
+
+/// The environment variable that overrides the install root.
+pub const ROOT_ENV: &str = "PAKS_ROOT";
+
+/// An install tree.
+#[derive(Debug, Clone)]
+pub struct Store {
+    root: PathBuf,
+}
+
+impl Store {
+    /// Open (creating if needed) the install tree at `root`.
+    pub fn open(root: &Path) -> Result<Self, StoreError> {
+        let root = if root.is_absolute() {
+            root.to_path_buf()
+        } else {
+            std::env::current_dir()?.join(root)
+        };
+        for dir in [
+            "store",
+            "state/installed",
+            "state/views",
+            "state/locks",
+            "cache/blobs/sha256",
+        ] {
+            fs_err::create_dir_all(root.join(dir))?;
+        }
+        Ok(Self { root })
+    }
+
+    /// The default root: `/opt/paks` for root, `$XDG_DATA_HOME/paks` (usually
+    /// `~/.local/share/paks`) for everyone else.
+    pub fn default_root() -> PathBuf {
+        if rustix::process::geteuid().is_root() {
+            return PathBuf::from(CANONICAL_ROOT);
+        }
+        let data = std::env::var_os("XDG_DATA_HOME")
+            .filter(|v| Path::new(v).is_absolute())
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".local/share")))
+            .unwrap_or_else(|| PathBuf::from("/tmp"));
+        data.join("paks")
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// `<root>/store`.
+    pub fn store_dir(&self) -> PathBuf {
+        self.root.join("store")
+    }
+
+    /// Where the prefix of `id` is (or would be) installed.
+    pub fn prefix(&self, id: &PackageId) -> PathBuf {
+        self.store_dir().join(id.to_string())
+    }
+
+    /// Whether this tree is at the canonical root, where nothing is relocated.
+    pub fn is_canonical(&self) -> bool {
+        self.root == Path::new(CANONICAL_ROOT)
+    }
+
+    fn state(&self, rel: &str) -> PathBuf {
+        self.root.join("state").join(rel)
+    }
+
+    fn id_lock(&self, id: &PackageId) -> std::io::Result<Lock> {
+        Lock::exclusive(&self.state(&format!("locks/{id}.lock")))
+    }
+
+    /// Writers (install, remove, view) share this lock; gc takes it alone, so gc never
+    /// sees a half-done install and never deletes what one is about to depend on.
+    fn writer_lock(&self) -> std::io::Result<Lock> {
+        Lock::shared(&self.state("store.lock"))
+    }
+
+    fn gc_lock(&self) -> std::io::Result<Lock> {
+        Lock::exclusive(&self.state("store.lock"))
+    }
+}

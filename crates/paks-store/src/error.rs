@@ -1,0 +1,129 @@
+use std::path::PathBuf;
+
+use paks_types::{PackageId, Platform};
+
+/// An error from the install tree: one pointer wide, so that `Result`s stay small; the
+/// details are in [`StoreError::kind`].
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct StoreError(Box<StoreErrorKind>);
+
+impl StoreError {
+    pub fn kind(&self) -> &StoreErrorKind {
+        &self.0
+    }
+
+    /// What the user can do about it, where there is something.
+    pub fn hint(&self) -> Option<String> {
+        self.0.hint()
+    }
+
+    /// Whether the cause is the machine (I/O), not the request.
+    pub fn is_io(&self) -> bool {
+        matches!(*self.0, StoreErrorKind::Io(_))
+    }
+}
+
+impl<E> From<E> for StoreError
+where
+    StoreErrorKind: From<E>,
+{
+    fn from(e: E) -> Self {
+        Self(Box::new(StoreErrorKind::from(e)))
+    }
+}
+
+/// Everything that can go wrong in the install tree.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreErrorKind {
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    #[error("failed to read the package archive `{}`", path.display())]
+    Archive {
+        path: PathBuf,
+        #[source]
+        source: paks_archive::ArchiveError,
+    },
+    #[error("failed to extract `{id}`")]
+    Extract {
+        id: PackageId,
+        #[source]
+        source: paks_archive::ArchiveError,
+    },
+    #[error("failed to relocate `{id}` to `{}`", root.display())]
+    Relocate {
+        id: PackageId,
+        root: PathBuf,
+        #[source]
+        source: paks_relocate::RelocateError,
+    },
+    #[error("the metadata of `{}` is not a valid paks package config", path.display())]
+    BadConfig {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("`{}` uses package metadata schema {found}; this paks reads up to {supported}", path.display())]
+    NewerSchema {
+        path: PathBuf,
+        found: u32,
+        supported: u32,
+    },
+    #[error("`{id}` is built for `{package}`, and this host is `{host}`")]
+    WrongPlatform {
+        id: PackageId,
+        package: Platform,
+        host: Platform,
+    },
+    #[error("`{id}` needs `{dep}`, which is not installed")]
+    MissingDependency { id: PackageId, dep: PackageId },
+    #[error("no installed package matches `{0}`")]
+    NotInstalled(String),
+    #[error("`{spec}` matches several installed builds: {}", candidates.join(", "))]
+    Ambiguous {
+        spec: String,
+        candidates: Vec<String>,
+    },
+    #[error("`{id}` is still needed by {}", needed_by.join(", "))]
+    StillNeeded {
+        id: PackageId,
+        needed_by: Vec<String>,
+    },
+    #[error("the install record `{}` is damaged", path.display())]
+    BadRecord {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("`{}` both provide `{path}`", packages.join("` and `"))]
+    ViewConflict { path: String, packages: Vec<String> },
+    #[error("`{}` exists and is not a paks view", path.display())]
+    NotAView { path: PathBuf },
+}
+
+impl StoreErrorKind {
+    /// What the user can do about it, where there is something.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Self::MissingDependency { dep, .. } => Some(format!(
+                "install `{}` first (its archive, `paks install {}-{}-*.pak`), or give both archives to one `paks install`",
+                dep.name(),
+                dep.name(),
+                dep.version()
+            )),
+            Self::NotInstalled(_) => Some("see what is installed with `paks list`".into()),
+            Self::Ambiguous { .. } => {
+                Some("name one build by its full id (see `paks list`)".into())
+            }
+            Self::StillNeeded { .. } => Some("remove those first, or pass `--force`".into()),
+            Self::ViewConflict { .. } => {
+                Some("pass `--ignore-conflicts` to keep the first package's file".into())
+            }
+            Self::NotAView { .. } => {
+                Some("choose another path; paks only replaces its own views".into())
+            }
+            Self::WrongPlatform { .. } => Some("install a build for this host's platform".into()),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,393 @@
+//! Installing `.pak` archives: verify, extract beside the target, relocate, sync, rename,
+//! record.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use paks_archive::{Limits, PakReader, extract_layer};
+use paks_types::{CANONICAL_STORE, ImageConfig, META_SCHEMA, PackageId, Platform, Reporter};
+
+use crate::{Record, Store, StoreError, StoreErrorKind};
+
+/// One archive to install.
+#[derive(Debug, Clone)]
+pub struct InstallRequest {
+    pub pak: PathBuf,
+    /// Asked for by the user (a gc root), not only pulled in as a dependency.
+    pub explicit: bool,
+}
+
+/// What an install did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InstallOutcome {
+    /// Extracted and recorded now.
+    Installed {
+        id: PackageId,
+        files: u64,
+        bytes: u64,
+    },
+    /// Was installed already; nothing was written (but an explicit mark).
+    AlreadyInstalled { id: PackageId },
+}
+
+impl InstallOutcome {
+    pub fn id(&self) -> &PackageId {
+        match self {
+            Self::Installed { id, .. } | Self::AlreadyInstalled { id } => id,
+        }
+    }
+}
+
+/// An opened archive and its parsed metadata.
+pub struct OpenedPak {
+    pub path: PathBuf,
+    pub reader: PakReader,
+    pub config: ImageConfig,
+}
+
+/// Open a `.pak` and read its metadata, checking the schema version.
+pub fn open_pak(path: &Path) -> Result<OpenedPak, StoreError> {
+    let archive_err = |source| {
+        StoreError::from(StoreErrorKind::Archive {
+            path: path.to_path_buf(),
+            source,
+        })
+    };
+    let reader = PakReader::open(path).map_err(archive_err)?;
+    let bytes = reader.config_bytes().map_err(archive_err)?;
+    let config: ImageConfig = serde_json::from_slice(&bytes).map_err(|source| {
+        // A newer schema may not parse at all: say so rather than "invalid".
+        let schema = serde_json::from_slice::<serde_json::Value>(&bytes)
+            .ok()
+            .and_then(|v| {
+                v.pointer("/paks/schema")
+                    .and_then(serde_json::Value::as_u64)
+            });
+        match schema {
+            Some(found) if found > u64::from(META_SCHEMA) => {
+                StoreError::from(StoreErrorKind::NewerSchema {
+                    path: path.to_path_buf(),
+                    found: u32::try_from(found).unwrap_or(u32::MAX),
+                    supported: META_SCHEMA,
+                })
+            }
+            _ => StoreError::from(StoreErrorKind::BadConfig {
+                path: path.to_path_buf(),
+                source,
+            }),
+        }
+    })?;
+    if config.paks.schema > META_SCHEMA {
+        return Err(StoreError::from(StoreErrorKind::NewerSchema {
+            path: path.to_path_buf(),
+            found: config.paks.schema,
+            supported: META_SCHEMA,
+        }));
+    }
+    Ok(OpenedPak {
+        path: path.to_path_buf(),
+        reader,
+        config,
+    })
+}
+
+impl Store {
+    /// Install archives, each after the ones it depends on, up to `jobs` at a time.
+    /// Dependencies must be installed already or be in the same batch.
+    pub fn install_paks(
+        &self,
+        requests: &[InstallRequest],
+        jobs: usize,
+        reporter: &dyn Reporter,
+    ) -> Result<Vec<InstallOutcome>, StoreError> {
+        let mut paks = Vec::new();
+        for r in requests {
+            paks.push((open_pak(&r.pak)?, r.explicit));
+        }
+        // The same archive twice, or two archives of one id: install once.
+        let mut seen = BTreeMap::new();
+        paks.retain(|(p, explicit)| {
+            let id = p.config.paks.id.clone();
+            if let Some(e) = seen.get_mut(&id) {
+                *e |= *explicit;
+                false
+            } else {
+                seen.insert(id, *explicit);
+                true
+            }
+        });
+        let host = Platform::host();
+        let in_batch: BTreeSet<PackageId> =
+            paks.iter().map(|(p, _)| p.config.paks.id.clone()).collect();
+        for (pak, _) in &paks {
+            let meta = &pak.config.paks;
+            if !meta.platform.runs_on(&host) {
+                return Err(StoreError::from(StoreErrorKind::WrongPlatform {
+                    id: meta.id.clone(),
+                    package: meta.platform.clone(),
+                    host,
+                }));
+            }
+            for dep in &meta.dependencies {
+                if !in_batch.contains(&dep.id) && self.record(&dep.id)?.is_none() {
+                    return Err(StoreError::from(StoreErrorKind::MissingDependency {
+                        id: meta.id.clone(),
+                        dep: dep.id.clone(),
+                    }));
+                }
+            }
+        }
+        let levels = levels(&paks.iter().map(|(p, _)| &p.config).collect::<Vec<_>>());
+        let outcomes = Mutex::new(BTreeMap::new());
+        for level in levels {
+            let next = AtomicUsize::new(0);
+            let failure: Mutex<Option<StoreError>> = Mutex::new(None);
+            std::thread::scope(|s| {
+                for _ in 0..jobs.clamp(1, level.len().max(1)) {
+                    s.spawn(|| {
+                        loop {
+                            let i = next.fetch_add(1, Ordering::Relaxed);
+                            let Some(&index) = level.get(i) else { break };
+                            if failure.lock().expect("not poisoned").is_some() {
+                                break;
+                            }
+                            let (pak, _) = &paks[index];
+                            let explicit = seen[&pak.config.paks.id];
+                            match self.install_one(pak, explicit, reporter) {
+                                Ok(outcome) => {
+                                    outcomes
+                                        .lock()
+                                        .expect("not poisoned")
+                                        .insert(index, outcome);
+                                }
+                                Err(e) => {
+                                    failure.lock().expect("not poisoned").get_or_insert(e);
+                                }
+                            }
+                        }
+                    });
+                }
+            });
+            if let Some(e) = failure.into_inner().expect("not poisoned") {
+                return Err(e);
+            }
+        }
+        Ok(outcomes
+            .into_inner()
+            .expect("not poisoned")
+            .into_values()
+            .collect())
+    }
+
+    /// Install one opened archive. Idempotent; safe against concurrent installs of the
+    /// same id (a lock per id) and against a kill at any moment.
+    pub fn install_one(
+        &self,
+        pak: &OpenedPak,
+        explicit: bool,
+        reporter: &dyn Reporter,
+    ) -> Result<InstallOutcome, StoreError> {
+        let meta = &pak.config.paks;
+        let id = &meta.id;
+        let _writer = self.writer_lock()?;
+        let _lock = self.id_lock(id)?;
+        if let Some(mut record) = self.record(id)? {
+            if explicit && !record.explicit {
+                record.explicit = true;
+                self.write_record(&record)?;
+            }
+            return Ok(InstallOutcome::AlreadyInstalled { id: id.clone() });
+        }
+        for dep in &meta.dependencies {
+            if self.record(&dep.id)?.is_none() {
+                return Err(StoreError::from(StoreErrorKind::MissingDependency {
+                    id: id.clone(),
+                    dep: dep.id.clone(),
+                }));
+            }
+        }
+        let prefix = self.prefix(id);
+        if !prefix.exists() {
+            self.extract_prefix(pak, &prefix, reporter)?;
+        }
+        // else: a complete prefix whose record was never written (a kill between the
+        // rename and the record): prefixes only appear complete, so adopt it.
+        let installed_at = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        self.write_record(&Record {
+            explicit,
+            installed_at,
+            manifest: pak.reader.manifest_digest().clone(),
+            source: pak.path.display().to_string(),
+            meta: meta.clone(),
+        })?;
+        Ok(InstallOutcome::Installed {
+            id: id.clone(),
+            files: meta.files,
+            bytes: meta.size,
+        })
+    }
+
+    fn extract_prefix(
+        &self,
+        pak: &OpenedPak,
+        prefix: &Path,
+        reporter: &dyn Reporter,
+    ) -> Result<(), StoreError> {
+        let meta = &pak.config.paks;
+        let id = &meta.id;
+        let tmp = TempDir::create(paks_types::fs::temp_sibling(prefix, "install"))?;
+        let (_, layer_size, _) = pak.reader.layer_descriptor();
+        let task = reporter.start(&format!("{}@{}", meta.name, meta.version), layer_size);
+        let mut layer = pak.reader.layer_reader().map_err(|source| {
+            StoreError::from(StoreErrorKind::Archive {
+                path: pak.path.clone(),
+                source,
+            })
+        })?;
+        let extract_err = |source| {
+            StoreError::from(StoreErrorKind::Extract {
+                id: id.clone(),
+                source,
+            })
+        };
+        let mut progress = Progress {
+            inner: &mut layer,
+            reporter,
+            task,
+        };
+        extract_layer(
+            &mut progress,
+            &tmp.0,
+            &format!("{}/{id}", CANONICAL_STORE.trim_start_matches('/')),
+            &Limits::default(),
+        )
+        .map_err(extract_err)?;
+        // Read to the end: the digest is only checked there, and nothing unverified may
+        // be renamed into the store.
+        io::copy(&mut progress, &mut io::sink())
+            .map_err(|e| extract_err(paks_archive::ArchiveError::from_io(e)))?;
+        reporter.finish(task);
+        if !layer.is_verified() {
+            return Err(extract_err(paks_archive::ArchiveError::from_io(
+                io::Error::other("the layer was not read to its end"),
+            )));
+        }
+        let new_store = self.store_dir();
+        if !self.is_canonical() {
+            let report = paks_relocate::relocate(
+                &tmp.0,
+                &meta.relocation,
+                CANONICAL_STORE,
+                &new_store.to_string_lossy(),
+            )
+            .map_err(|source| {
+                StoreError::from(StoreErrorKind::Relocate {
+                    id: id.clone(),
+                    root: self.root.clone(),
+                    source,
+                })
+            })?;
+            if !report.not_relocatable.is_empty() {
+                reporter.warn(&format!(
+                    "`{id}` has {} binary file(s) that embed `{CANONICAL_STORE}` and cannot be rewritten for the longer root `{}`: {}; they keep referring to the canonical path",
+                    report.not_relocatable.len(),
+                    self.root.display(),
+                    report.not_relocatable.join(", ")
+                ));
+            }
+        }
+        let dir = fs_err::File::open(&tmp.0)?;
+        rustix::fs::syncfs(&dir).map_err(io::Error::from)?;
+        drop(dir);
+        fs_err::rename(&tmp.0, prefix)?;
+        tmp.disarm();
+        paks_types::fs::fsync_parent(prefix)?;
+        Ok(())
+    }
+}
+
+/// Order archives into levels: each level depends only on earlier levels or on what is
+/// installed. Within a level, order is the input order.
+fn levels(configs: &[&ImageConfig]) -> Vec<Vec<usize>> {
+    let index: BTreeMap<&PackageId, usize> = configs
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (&c.paks.id, i))
+        .collect();
+    let mut level = vec![usize::MAX; configs.len()];
+    for i in 0..configs.len() {
+        depth(i, configs, &index, &mut level, 0);
+    }
+    let mut out: Vec<Vec<usize>> =
+        vec![Vec::new(); level.iter().copied().max().map_or(0, |m| m + 1)];
+    for (i, l) in level.into_iter().enumerate() {
+        out[l].push(i);
+    }
+    out
+}
+
+/// The level of archive `i`: one more than its deepest dependency in the batch.
+fn depth(
+    i: usize,
+    configs: &[&ImageConfig],
+    index: &BTreeMap<&PackageId, usize>,
+    level: &mut [usize],
+    guard: usize,
+) -> usize {
+    if level[i] != usize::MAX {
+        return level[i];
+    }
+    if guard > configs.len() {
+        return 0; // a cycle: ids are hashes of their inputs, so only a forged archive has one
+    }
+    let d = configs[i]
+        .paks
+        .dependencies
+        .iter()
+        .filter_map(|dep| index.get(&dep.id))
+        .map(|&j| depth(j, configs, index, level, guard + 1) + 1)
+        .max()
+        .unwrap_or(0);
+    level[i] = d;
+    d
+}
+
+/// A directory removed on drop unless disarmed.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn create(path: PathBuf) -> io::Result<Self> {
+        fs_err::create_dir(&path)?;
+        Ok(Self(path))
+    }
+
+    fn disarm(self) {
+        std::mem::forget(self);
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+struct Progress<'a, R> {
+    inner: R,
+    reporter: &'a dyn Reporter,
+    task: usize,
+}
+
+impl<R: Read> Read for Progress<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.reporter.advance(self.task, n as u64);
+        Ok(n)
+    }
+}
