@@ -1,0 +1,159 @@
+//! The build sandbox: bubblewrap with no network, the host's tools read-only, the
+//! dependencies read-only at their canonical store paths, and only the package's own
+//! prefix and the build directory writable.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use paks_types::CANONICAL_STORE;
+
+use crate::BuildError;
+
+/// One sandboxed script run.
+pub struct Sandbox<'a> {
+    /// Mounted at `/build`, writable, the working directory.
+    pub work: &'a Path,
+    /// Mounted at `/recipe`, read-only.
+    pub recipe: &'a Path,
+    /// The package's own prefix on the host, and its canonical path inside.
+    pub prefix: (&'a Path, String),
+    /// Whether the prefix is writable (the build) or not (the tests).
+    pub prefix_writable: bool,
+    /// Dependency prefixes on the host and the canonical paths they appear at.
+    pub deps: &'a [(PathBuf, String)],
+    /// Single files laid over the dependencies: canonical copies of what relocation
+    /// rewrote in the local store, so a build sees exactly what `/opt/paks` would hold.
+    pub overlays: &'a [(PathBuf, String)],
+    /// Environment (the sandbox starts from an empty one).
+    pub env: &'a [(String, String)],
+}
+
+/// Find `bwrap` on `PATH`.
+pub fn bwrap() -> Result<PathBuf, BuildError> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .map(|d| d.join("bwrap"))
+        .find(|p| p.is_file())
+        .ok_or(BuildError::NoSandbox)
+}
+
+impl Sandbox<'_> {
+    fn command(&self, bwrap: &Path, script: &str) -> Result<Command, BuildError> {
+        let mut cmd = Command::new(bwrap);
+        cmd.args([
+            "--unshare-all",
+            "--die-with-parent",
+            "--new-session",
+            "--clearenv",
+        ]);
+        // The host's top level, read-only, except what is replaced below; links stay links
+        // (merged /usr systems have /bin -> usr/bin).
+        let mut top: Vec<_> = fs_err::read_dir("/")?.collect::<Result<_, _>>()?;
+        top.sort_by_key(fs_err::DirEntry::file_name);
+        for entry in top {
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            if matches!(name, "proc" | "dev" | "tmp" | "opt" | "build" | "recipe") {
+                continue;
+            }
+            let path = format!("/{name}");
+            if entry.file_type()?.is_symlink() {
+                let target = fs_err::read_link(&path)?;
+                cmd.arg("--symlink").arg(target).arg(&path);
+            } else {
+                cmd.args(["--ro-bind", &path, &path]);
+            }
+        }
+        cmd.args([
+            "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp", "--dir", "/opt",
+        ]);
+        // /opt's other content stays visible; the canonical root is the sandbox's own.
+        if let Ok(entries) = fs_err::read_dir("/opt") {
+            let mut entries: Vec<_> = entries.collect::<Result<_, _>>()?;
+            entries.sort_by_key(fs_err::DirEntry::file_name);
+            for entry in entries {
+                if entry.file_name() == "paks" {
+                    continue;
+                }
+                let path = entry.path();
+                cmd.arg("--ro-bind").arg(&path).arg(&path);
+            }
+        }
+        cmd.args(["--dir", CANONICAL_STORE]);
+        for (host, inside) in self.deps {
+            cmd.arg("--ro-bind").arg(host).arg(inside);
+        }
+        for (host, inside) in self.overlays {
+            cmd.arg("--ro-bind").arg(host).arg(inside);
+        }
+        let bind = if self.prefix_writable {
+            "--bind"
+        } else {
+            "--ro-bind"
+        };
+        cmd.arg(bind).arg(self.prefix.0).arg(&self.prefix.1);
+        cmd.arg("--bind").arg(self.work).arg("/build");
+        cmd.arg("--ro-bind").arg(self.recipe).arg("/recipe");
+        cmd.args(["--chdir", "/build"]);
+        for (k, v) in self.env {
+            cmd.args(["--setenv", k, v]);
+        }
+        cmd.args(["/bin/sh", "-eu", "-c", script]);
+        Ok(cmd)
+    }
+
+    /// Run `script`, appending its output to `log` (and to stderr when `echo`). Returns
+    /// the exit status as text when it failed.
+    pub fn run(
+        &self,
+        script: &str,
+        log: &Path,
+        echo: bool,
+    ) -> Result<Result<(), String>, BuildError> {
+        let bwrap = bwrap()?;
+        let mut cmd = self.command(&bwrap, script)?;
+        let mut log_file = fs_err::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)?;
+        // One pipe for both streams keeps their lines in order in the log.
+        let (reader, writer) = std::io::pipe()?;
+        cmd.stdin(Stdio::null())
+            .stdout(writer.try_clone()?)
+            .stderr(writer);
+        let mut child = cmd.spawn().map_err(|e| {
+            std::io::Error::new(
+                e.kind(),
+                format!("failed to start `{}`: {e}", bwrap.display()),
+            )
+        })?;
+        drop(cmd);
+        for line in BufReader::new(reader).split(b'\n') {
+            let mut line = line?;
+            line.push(b'\n');
+            log_file.write_all(&line)?;
+            if echo {
+                std::io::stderr().write_all(&line)?;
+            }
+        }
+        let status = child.wait()?;
+        log_file.flush()?;
+        Ok(if status.success() {
+            Ok(())
+        } else {
+            Err(status.to_string())
+        })
+    }
+}
+
+/// The last `n` lines of a log, for error messages.
+pub fn tail(log: &Path, n: usize) -> String {
+    let text = fs_err::read_to_string(log).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..]
+        .iter()
+        .map(|l| format!("  | {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
