@@ -1,1 +1,66 @@
-fn main() {}
+//! `paks`: build, store and install packages for containers.
+
+mod cli;
+mod commands;
+mod env_vars;
+mod report;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+/// Exit codes, as ripgrep and fd use them.
+mod exit {
+    /// The user's input or request could not be satisfied.
+    pub const FAILURE: u8 = 1;
+    /// Something went wrong inside paks or on the machine (I/O).
+    pub const INTERNAL: u8 = 2;
+}
+
+/// An error for the user: the chain of causes, a hint, and the exit code.
+pub struct Failure {
+    pub error: Box<dyn std::error::Error>,
+    pub hint: Option<String>,
+    pub internal: bool,
+}
+
+impl<E: std::error::Error + 'static> From<E> for Failure {
+    fn from(e: E) -> Self {
+        Self {
+            error: Box::new(e),
+            hint: None,
+            internal: false,
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    match commands::run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            // A closed pipe (`paks list | head`) is not an error.
+            if let Some(io) = failure.error.downcast_ref::<std::io::Error>()
+                && io.kind() == std::io::ErrorKind::BrokenPipe
+            {
+                return ExitCode::SUCCESS;
+            }
+            let mut err = std::io::stderr().lock();
+            let _ = writeln!(err, "error: {}", failure.error);
+            let mut source = failure.error.source();
+            while let Some(cause) = source {
+                let _ = writeln!(err, "  Caused by: {cause}");
+                source = cause.source();
+            }
+            if let Some(hint) = failure.hint {
+                let _ = writeln!(err, "hint: {hint}");
+            }
+            ExitCode::from(if failure.internal {
+                exit::INTERNAL
+            } else {
+                exit::FAILURE
+            })
+        }
+    }
+}

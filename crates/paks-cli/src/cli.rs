@@ -1,0 +1,165 @@
+//! The command line. The doc comments are the help text.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::env_vars;
+
+/// paks: build packages once, store them in any OCI registry, install them fast.
+#[derive(Debug, Parser)]
+#[command(name = "paks", version, max_term_width = 100)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct Global {
+    /// The install root [default: /opt/paks as root, else ~/.local/share/paks]
+    #[arg(long, global = true, env = env_vars::ROOT, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+    /// How many installs or build jobs run at once [default: the number of CPUs]
+    #[arg(long, short = 'j', global = true, env = env_vars::JOBS, value_name = "N")]
+    pub jobs: Option<usize>,
+    /// Print only errors
+    #[arg(long, short, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Print more about what is done (for builds: the build log)
+    #[arg(long, short, global = true)]
+    pub verbose: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Build a package from a recipe directory or `git+URL#REV`, and install it
+    Build(BuildArgs),
+    /// Install package archives (`.pak` files), each with its dependencies first
+    Install(InstallArgs),
+    /// Run a command with installed packages' environment
+    Run(RunArgs),
+    /// Print shell commands that activate packages: `eval "$(paks env hello)"`
+    Env(EnvArgs),
+    /// List installed packages
+    List(JsonArgs),
+    /// Show a package: installed (by name or id) or an archive (by path)
+    Info(InfoArgs),
+    /// Remove installed packages
+    Remove(RemoveArgs),
+    /// Remove packages that nothing needs, and leftovers of interrupted work
+    Gc(GcArgs),
+    /// Symlink trees that merge packages into one prefix
+    #[command(subcommand)]
+    View(ViewCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// A directory holding `paks.toml`, or `git+URL[#REV]` of a repository holding one
+    pub recipe: String,
+    /// Where the archive and build log go
+    #[arg(long, short, default_value = "out", env = env_vars::OUT, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Skip the recipe's tests
+    #[arg(long)]
+    pub no_test: bool,
+    /// Only write the archive; do not install it
+    #[arg(long)]
+    pub no_install: bool,
+    /// Print the result as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct InstallArgs {
+    /// Package archives
+    #[arg(required = true, value_name = "PAK")]
+    pub paks: Vec<PathBuf>,
+    /// Install as dependencies: `paks gc` removes them once nothing needs them
+    #[arg(long)]
+    pub as_dependency: bool,
+    /// Print what was installed as JSON lines
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Packages to activate (name, name@version or id), then `--`, then the command
+    #[arg(required = true, value_name = "PACKAGE")]
+    pub packages: Vec<String>,
+    /// The command and its arguments
+    #[arg(last = true, required = true, value_name = "COMMAND")]
+    pub command: Vec<std::ffi::OsString>,
+}
+
+#[derive(Debug, Args)]
+pub struct EnvArgs {
+    /// Packages to activate (name, name@version or id)
+    #[arg(required = true, value_name = "PACKAGE")]
+    pub packages: Vec<String>,
+    /// Print the variables as a JSON object instead of shell commands
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct JsonArgs {
+    /// Print JSON lines
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct InfoArgs {
+    /// An installed package (name, name@version or id) or a `.pak` file
+    pub package: String,
+    /// Print JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RemoveArgs {
+    /// Installed packages (name, name@version or id)
+    #[arg(required = true, value_name = "PACKAGE")]
+    pub packages: Vec<String>,
+    /// Remove even when other packages or views still need them
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct GcArgs {
+    /// Only say what would be removed
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print the report as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ViewCommand {
+    /// Create or replace a view of packages and their dependencies
+    Create {
+        /// Where the view goes
+        path: PathBuf,
+        /// Packages (name, name@version or id)
+        #[arg(required = true, value_name = "PACKAGE")]
+        packages: Vec<String>,
+        /// Where two packages provide one path, keep the first instead of failing
+        #[arg(long)]
+        ignore_conflicts: bool,
+    },
+    /// Remove a view
+    Remove {
+        /// The view's path
+        path: PathBuf,
+    },
+    /// List views
+    List(JsonArgs),
+}

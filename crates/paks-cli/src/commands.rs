@@ -1,0 +1,459 @@
+//! What each command does: parse, call the libraries, print.
+
+use std::io::Write;
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::time::Instant;
+
+use paks_build::{BuildError, BuildOptions, RecipeLocation};
+use paks_store::{InstallOutcome, InstallRequest, Store, StoreError, ViewOptions};
+use paks_types::{PackageId, PackageMeta, Reporter};
+use serde_json::json;
+
+use crate::Failure;
+use crate::cli::{
+    BuildArgs, Cli, Command, EnvArgs, GcArgs, InfoArgs, InstallArgs, JsonArgs, RemoveArgs, RunArgs,
+    ViewCommand,
+};
+use crate::report::TermReporter;
+
+fn store_failure(e: StoreError) -> Failure {
+    let internal = e.is_io();
+    let hint = e.hint();
+    Failure {
+        error: Box::new(e),
+        hint,
+        internal,
+    }
+}
+
+fn build_failure(e: BuildError) -> Failure {
+    let internal = match &e {
+        BuildError::Io(_) => true,
+        BuildError::Store(s) => s.is_io(),
+        _ => false,
+    };
+    let hint = e.hint();
+    Failure {
+        error: Box::new(e),
+        hint,
+        internal,
+    }
+}
+
+/// stdout, for data only.
+fn out() -> std::io::StdoutLock<'static> {
+    std::io::stdout().lock()
+}
+
+fn json_line(value: &serde_json::Value) -> std::io::Result<()> {
+    writeln!(out(), "{value}")
+}
+
+/// What every command needs: where the tree is, how much to do at once, how to report.
+struct Ctx {
+    root: std::path::PathBuf,
+    jobs: usize,
+    verbose: bool,
+    reporter: TermReporter,
+}
+
+impl Ctx {
+    fn store(&self) -> Result<Store, Failure> {
+        Store::open(&self.root).map_err(store_failure)
+    }
+}
+
+pub fn run(cli: Cli) -> Result<(), Failure> {
+    let g = &cli.global;
+    let jobs = g
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, std::num::NonZero::get))
+        .max(1);
+    let ctx = Ctx {
+        root: g.root.clone().unwrap_or_else(Store::default_root),
+        jobs,
+        verbose: g.verbose,
+        reporter: TermReporter::new(g.quiet, g.verbose),
+    };
+    match cli.command {
+        Command::Build(args) => build(&ctx, args),
+        Command::Install(args) => install(&ctx, &args),
+        Command::Run(args) => run_command(&ctx, &args),
+        Command::Env(args) => env(&ctx, &args),
+        Command::List(args) => list(&ctx, &args),
+        Command::Info(args) => info(&ctx, &args),
+        Command::Remove(args) => remove(&ctx, &args),
+        Command::Gc(args) => gc(&ctx, &args),
+        Command::View(view) => view_command(&ctx, view),
+    }
+}
+
+fn build(ctx: &Ctx, args: BuildArgs) -> Result<(), Failure> {
+    let store = ctx.store()?;
+    let start = Instant::now();
+    let options = BuildOptions {
+        out_dir: args.out,
+        jobs: ctx.jobs,
+        echo_log: ctx.verbose,
+        run_tests: !args.no_test,
+        compression: paks_archive::Compression::default(),
+        install: !args.no_install,
+    };
+    let built = paks_build::build(
+        &RecipeLocation::parse(&args.recipe),
+        &store,
+        &options,
+        &ctx.reporter,
+    )
+    .map_err(build_failure)?;
+    for (file, reason) in &built.runpath_unchanged {
+        ctx.reporter.warn(&format!("the RUNPATH of `{file}` stays absolute ({reason}); the package works at `/opt/paks` and at roots no longer than it"));
+    }
+    if args.json {
+        json_line(
+            &json!({"type": "build", "id": built.id.to_string(), "pak": built.pak, "manifest": built.manifest_digest.to_string(), "log": built.log}),
+        )?;
+    } else {
+        writeln!(out(), "{}", built.pak.display())?;
+    }
+    ctx.reporter.status(&format!(
+        "Built {} {} in {}",
+        built.id.name(),
+        built.id.version(),
+        elapsed(start)
+    ));
+    Ok(())
+}
+
+fn install(ctx: &Ctx, args: &InstallArgs) -> Result<(), Failure> {
+    let store = ctx.store()?;
+    let start = Instant::now();
+    let requests: Vec<InstallRequest> = args
+        .paks
+        .iter()
+        .map(|p| InstallRequest {
+            pak: p.clone(),
+            explicit: !args.as_dependency,
+        })
+        .collect();
+    let outcomes = store
+        .install_paks(&requests, ctx.jobs, &ctx.reporter)
+        .map_err(store_failure)?;
+    let installed: Vec<&InstallOutcome> = outcomes
+        .iter()
+        .filter(|o| matches!(o, InstallOutcome::Installed { .. }))
+        .collect();
+    if args.json {
+        for o in &outcomes {
+            let status = if matches!(o, InstallOutcome::Installed { .. }) {
+                "installed"
+            } else {
+                "already-installed"
+            };
+            json_line(
+                &json!({"type": "install", "id": o.id().to_string(), "status": status, "prefix": store.prefix(o.id())}),
+            )?;
+        }
+    }
+    let verb = if installed.is_empty() {
+        "Audited"
+    } else {
+        "Installed"
+    };
+    let n = if installed.is_empty() {
+        outcomes.len()
+    } else {
+        installed.len()
+    };
+    ctx.reporter.status(&format!(
+        "{verb} {n} package{} in {}",
+        plural(n),
+        elapsed(start)
+    ));
+    for o in installed {
+        ctx.reporter.status(&format!(
+            " + {} {} ({})",
+            o.id().name(),
+            o.id().version(),
+            &o.id().hash()[..8]
+        ));
+    }
+    Ok(())
+}
+
+fn run_command(ctx: &Ctx, args: &RunArgs) -> Result<(), Failure> {
+    let store = ctx.store()?;
+    let ids = find_all(&store, &args.packages)?;
+    let env = store.env(&ids).map_err(store_failure)?;
+    let (program, rest) = args.command.split_first().expect("clap requires a command");
+    let mut cmd = std::process::Command::new(program);
+    cmd.args(rest);
+    for (k, v) in env.resolve(|k| std::env::var_os(k)) {
+        cmd.env(k, v);
+    }
+    let err = cmd.exec();
+    Err(Failure {
+        hint: (err.kind() == std::io::ErrorKind::NotFound)
+            .then(|| "is it installed in one of these packages' `bin/`?".to_owned()),
+        error: format!("failed to run `{}`: {err}", program.to_string_lossy()).into(),
+        internal: false,
+    })
+}
+
+fn env(ctx: &Ctx, args: &EnvArgs) -> Result<(), Failure> {
+    let store = ctx.store()?;
+    let ids = find_all(&store, &args.packages)?;
+    let env = store.env(&ids).map_err(store_failure)?;
+    if args.json {
+        let map: serde_json::Map<String, serde_json::Value> = env
+            .resolve(|k| std::env::var_os(k))
+            .into_iter()
+            .map(|(k, v)| (k, v.to_string_lossy().into()))
+            .collect();
+        writeln!(out(), "{}", serde_json::Value::Object(map))?;
+    } else {
+        write!(out(), "{}", env.shell_exports())?;
+    }
+    Ok(())
+}
+
+fn list(ctx: &Ctx, args: &JsonArgs) -> Result<(), Failure> {
+    let store = ctx.store()?;
+    let records = store.installed().map_err(store_failure)?;
+    let mut o = out();
+    for r in &records {
+        let m = &r.meta;
+        if args.json {
+            writeln!(
+                o,
+                "{}",
+                json!({"type": "package", "name": m.name, "version": m.version.to_string(), "id": m.id.to_string(), "explicit": r.explicit, "files": m.files, "size": m.size})
+            )?;
+        } else {
+            let how = if r.explicit { "" } else { "  (dependency)" };
+            writeln!(
+                o,
+                "{:<24} {:<12} {}  {:>10}{how}",
+                m.name,
+                m.version,
+                &m.id.hash()[..8],
+                human_size(m.size)
+            )?;
+        }
+    }
+    if records.is_empty() && !args.json {
+        ctx.reporter.status(&format!(
+            "No packages installed in `{}`",
+            store.root().display()
+        ));
+    }
+    Ok(())
+}
+
+fn info(ctx: &Ctx, args: &InfoArgs) -> Result<(), Failure> {
+    let path = Path::new(&args.package);
+    let (meta, prefix, explicit) = if path.extension().is_some_and(|e| e == "pak") || path.is_file()
+    {
+        let pak = paks_store::open_pak(path).map_err(store_failure)?;
+        (pak.config.paks, None, None)
+    } else {
+        let store = ctx.store()?;
+        let record = store.find(&args.package).map_err(store_failure)?;
+        let prefix = store.prefix(record.id());
+        (record.meta, Some(prefix), Some(record.explicit))
+    };
+    if args.json {
+        let mut v = serde_json::to_value(&meta).expect("serialisable");
+        v["type"] = "package".into();
+        if let Some(p) = &prefix {
+            v["prefix"] = json!(p);
+            v["explicit"] = json!(explicit);
+        }
+        json_line(&v)?;
+    } else {
+        print_info(&meta, prefix.as_deref(), explicit)?;
+    }
+    Ok(())
+}
+
+fn remove(ctx: &Ctx, args: &RemoveArgs) -> Result<(), Failure> {
+    let store = ctx.store()?;
+    let ids = find_all(&store, &args.packages)?;
+    for id in &ids {
+        store.remove(id, args.force).map_err(store_failure)?;
+        ctx.reporter.status(&format!(
+            " - {} {} ({})",
+            id.name(),
+            id.version(),
+            &id.hash()[..8]
+        ));
+    }
+    Ok(())
+}
+
+fn gc(ctx: &Ctx, args: &GcArgs) -> Result<(), Failure> {
+    let store = ctx.store()?;
+    let report = store.gc(args.dry_run).map_err(store_failure)?;
+    if args.json {
+        json_line(
+            &json!({"type": "gc", "dry_run": report.dry_run, "removed": report.removed.iter().map(ToString::to_string).collect::<Vec<_>>(), "freed": report.freed, "leftovers": report.leftovers}),
+        )?;
+    } else {
+        let verb = if report.dry_run {
+            "Would remove"
+        } else {
+            "Removed"
+        };
+        for id in &report.removed {
+            ctx.reporter.status(&format!(
+                " - {} {} ({})",
+                id.name(),
+                id.version(),
+                &id.hash()[..8]
+            ));
+        }
+        ctx.reporter.status(&format!(
+            "{verb} {} package{} ({}) and {} leftover{}",
+            report.removed.len(),
+            plural(report.removed.len()),
+            human_size(report.freed),
+            report.leftovers.len(),
+            plural(report.leftovers.len())
+        ));
+    }
+    Ok(())
+}
+
+fn view_command(ctx: &Ctx, view: ViewCommand) -> Result<(), Failure> {
+    let store = ctx.store()?;
+    match view {
+        ViewCommand::Create {
+            path,
+            packages,
+            ignore_conflicts,
+        } => {
+            let ids = find_all(&store, &packages)?;
+            let info = store
+                .create_view(&path, &ids, ViewOptions { ignore_conflicts })
+                .map_err(store_failure)?;
+            for c in &info.conflicts {
+                ctx.reporter.warn(&format!(
+                    "`{c}` is provided by more than one package; the first was kept"
+                ));
+            }
+            ctx.reporter.status(&format!(
+                "Created view `{}` ({} links)",
+                info.path.display(),
+                info.links
+            ));
+        }
+        ViewCommand::Remove { path } => {
+            store.remove_view(&path).map_err(store_failure)?;
+            ctx.reporter
+                .status(&format!("Removed view `{}`", path.display()));
+        }
+        ViewCommand::List(args) => {
+            let mut o = out();
+            for v in store.views().map_err(store_failure)? {
+                let ids: Vec<String> = v.packages.iter().map(ToString::to_string).collect();
+                if args.json {
+                    writeln!(
+                        o,
+                        "{}",
+                        json!({"type": "view", "path": v.path, "packages": ids, "links": v.links})
+                    )?;
+                } else {
+                    let names: Vec<String> =
+                        v.packages.iter().map(|i| i.name().to_string()).collect();
+                    writeln!(o, "{}  {}", v.path.display(), names.join(" "))?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn find_all(store: &Store, specs: &[String]) -> Result<Vec<PackageId>, Failure> {
+    specs
+        .iter()
+        .map(|s| store.find(s).map(|r| r.id().clone()).map_err(store_failure))
+        .collect()
+}
+
+fn print_info(
+    meta: &PackageMeta,
+    prefix: Option<&Path>,
+    explicit: Option<bool>,
+) -> std::io::Result<()> {
+    let mut o = out();
+    writeln!(o, "{} {}", meta.name, meta.version)?;
+    let mut field = |k: &str, v: &str| writeln!(o, "  {k:<13} {v}");
+    field("id:", &meta.id.to_string())?;
+    if let Some(s) = &meta.summary {
+        field("summary:", s)?;
+    }
+    if let Some(s) = &meta.license {
+        field("license:", s)?;
+    }
+    if let Some(s) = &meta.homepage {
+        field("homepage:", s)?;
+    }
+    field("platform:", &meta.platform.to_string())?;
+    field(
+        "size:",
+        &format!("{} in {} entries", human_size(meta.size), meta.files),
+    )?;
+    if let Some(p) = prefix {
+        field("prefix:", &p.display().to_string())?;
+    }
+    if let Some(e) = explicit {
+        field(
+            "installed:",
+            if e { "explicitly" } else { "as a dependency" },
+        )?;
+    }
+    for (i, d) in meta.dependencies.iter().enumerate() {
+        field(
+            if i == 0 { "depends on:" } else { "" },
+            &format!("{} {} ({})", d.name, d.req, d.id),
+        )?;
+    }
+    for (i, e) in meta.env.iter().enumerate() {
+        let action = format!("{:?}", e.action).to_lowercase();
+        field(
+            if i == 0 { "exports:" } else { "" },
+            &format!("{} {action} {}", e.name, e.value),
+        )?;
+    }
+    Ok(())
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+fn elapsed(start: Instant) -> String {
+    let d = start.elapsed();
+    if d.as_secs() >= 1 {
+        format!("{:.2}s", d.as_secs_f64())
+    } else {
+        format!("{}ms", d.as_millis())
+    }
+}
+
+#[allow(clippy::cast_precision_loss)] // sizes for people, rounded anyway
+fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = bytes as f64;
+    let mut unit = 0;
+    while v >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
+}

@@ -1,0 +1,10 @@
+//! Every environment variable paks reads, in one place.
+
+/// The install root (`--root`).
+pub const ROOT: &str = "PAKS_ROOT";
+/// How many downloads, installs or build jobs run at once (`--jobs`).
+pub const JOBS: &str = "PAKS_JOBS";
+/// Output directory of `paks build` (`--out`).
+pub const OUT: &str = "PAKS_OUT";
+/// Disables colour (<https://no-color.org>).
+pub const NO_COLOR: &str = "NO_COLOR";

@@ -1,0 +1,148 @@
+//! Helpers for the CLI scenarios: a throw-away install root, the `paks` binary, and the
+//! example recipes.
+
+#![allow(dead_code)] // each test file uses a part
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub fn paks_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_paks")
+}
+
+pub fn examples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples")
+        .canonicalize()
+        .unwrap()
+}
+
+/// A temporary install root and output directory.
+pub struct Env {
+    pub dir: tempfile::TempDir,
+    pub root: PathBuf,
+    pub out: PathBuf,
+}
+
+impl Default for Env {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Env {
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        let out = dir.path().join("out");
+        Self { dir, root, out }
+    }
+
+    pub fn cmd(&self) -> Command {
+        let mut c = Command::new(paks_bin());
+        c.env("PAKS_ROOT", &self.root)
+            .env_remove("PAKS_JOBS")
+            .env_remove("PAKS_OUT");
+        c
+    }
+
+    /// Run `paks ARGS`, returning its output whatever the status.
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.cmd().args(args).output().unwrap()
+    }
+
+    /// Run `paks ARGS` and require success; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "paks {args:?} failed ({}):\n{}",
+            out.status,
+            text(&out.stderr)
+        );
+        text(&out.stdout)
+    }
+
+    /// Run `paks ARGS` and require failure with exit code `code`; returns stderr.
+    pub fn fails(&self, args: &[&str], code: i32) -> String {
+        let out = self.run(args);
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "paks {args:?}: stdout {} stderr {}",
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+        text(&out.stderr)
+    }
+
+    /// Build an example recipe; returns the path of its archive.
+    pub fn build(&self, example: &str) -> PathBuf {
+        let recipe = examples().join(example);
+        let pak = self.ok(&[
+            "build",
+            recipe.to_str().unwrap(),
+            "--out",
+            self.out.to_str().unwrap(),
+        ]);
+        PathBuf::from(pak.trim())
+    }
+
+    pub fn store(&self) -> PathBuf {
+        self.root.join("store")
+    }
+
+    /// The names in `<root>/store`, sorted.
+    pub fn store_entries(&self) -> Vec<String> {
+        let mut v: Vec<String> = match std::fs::read_dir(self.store()) {
+            Ok(rd) => rd
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect(),
+            Err(_) => vec![],
+        };
+        v.sort();
+        v
+    }
+}
+
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Every regular file, directory and link below `dir`, with sizes and link targets:
+/// a fingerprint to compare trees.
+pub fn tree(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for e in walk(dir) {
+        let rel = e.strip_prefix(dir).unwrap().display().to_string();
+        let m = std::fs::symlink_metadata(&e).unwrap();
+        if m.file_type().is_symlink() {
+            out.push(format!(
+                "{rel} -> {}",
+                std::fs::read_link(&e).unwrap().display()
+            ));
+        } else if m.is_dir() {
+            out.push(format!("{rel}/"));
+        } else {
+            out.push(format!("{rel} {}", m.len()));
+        }
+    }
+    out.sort();
+    out
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            let m = std::fs::symlink_metadata(&p).unwrap();
+            if m.is_dir() {
+                stack.push(p.clone());
+            }
+            out.push(p);
+        }
+    }
+    out
+}

@@ -1,0 +1,5 @@
+#include <greet.h>
+
+int main(void) {
+    return greet_write("test") < 0;
+}
