@@ -3,17 +3,25 @@
 
 use std::io::IsTerminal;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use paks_types::Reporter;
 
+/// Task labels are cut to this many characters, so that the bars line up.
+const LABEL_WIDTH: usize = 24;
+
 pub struct TermReporter {
+    /// Present only when stderr is a terminal and not `--quiet`.
     bars: Option<MultiProgress>,
+    /// One bar over all planned work, and how many of its tasks are done.
+    overall: Mutex<Option<(ProgressBar, u64)>>,
+    done: AtomicU64,
     tasks: Mutex<Vec<Option<ProgressBar>>>,
     quiet: bool,
     verbose: bool,
-    /// The style of task labels: coloured unless `NO_COLOR` is set.
+    /// The label column's template: coloured unless `NO_COLOR` is set.
     label: &'static str,
 }
 
@@ -23,12 +31,14 @@ impl TermReporter {
             .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
         let no_color = std::env::var_os(crate::env_vars::NO_COLOR).is_some_and(|v| !v.is_empty());
         let label = if no_color {
-            "{prefix:>12}"
+            "{prefix:>24}"
         } else {
-            "{prefix:>12.cyan.bold}"
+            "{prefix:>24.cyan.bold}"
         };
         Self {
             bars,
+            overall: Mutex::new(None),
+            done: AtomicU64::new(0),
             tasks: Mutex::new(Vec::new()),
             quiet,
             verbose,
@@ -51,36 +61,52 @@ impl TermReporter {
             self.println(line);
         }
     }
+
+    fn style(&self, rest: &str) -> ProgressStyle {
+        ProgressStyle::with_template(&format!("{} {rest}", self.label))
+            .expect("valid template")
+            .progress_chars("=> ")
+    }
+}
+
+fn fit(label: &str) -> String {
+    if label.chars().count() <= LABEL_WIDTH {
+        return label.to_owned();
+    }
+    let mut cut: String = label.chars().take(LABEL_WIDTH - 1).collect();
+    cut.push('…');
+    cut
 }
 
 impl Reporter for TermReporter {
+    fn plan(&self, verb: &str, count: u64, total: u64) {
+        let Some(bars) = &self.bars else { return };
+        if count < 2 {
+            return;
+        }
+        // Created hidden: a bar draws on its own until it joins the MultiProgress.
+        let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::hidden());
+        bar.set_style(self.style("[{bar:30}] {bytes}/{total_bytes} {msg}"));
+        bar.set_prefix(verb.to_owned());
+        bar.set_message(format!("0/{count}"));
+        self.done.store(0, Ordering::Relaxed);
+        *self.overall.lock().expect("not poisoned") = Some((bars.insert(0, bar), count));
+    }
+
     fn start(&self, label: &str, total: u64) -> usize {
         let mut tasks = self.tasks.lock().expect("not poisoned");
         let bar = self.bars.as_ref().map(|bars| {
             let bar = if total > 0 {
-                let bar = ProgressBar::new(total);
-                bar.set_style(
-                    ProgressStyle::with_template(&format!(
-                        "{} {{bar:30}} {{bytes}}/{{total_bytes}}",
-                        self.label
-                    ))
-                    .expect("valid template")
-                    .progress_chars("=> "),
-                );
+                let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::hidden());
+                bar.set_style(self.style(" {bar:30}  {bytes}/{total_bytes}"));
                 bar
             } else {
-                let bar = ProgressBar::new_spinner();
-                bar.set_style(
-                    ProgressStyle::with_template(&format!(
-                        "{} {{spinner}} {{elapsed}}",
-                        self.label
-                    ))
-                    .expect("valid template"),
-                );
+                let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::hidden());
+                bar.set_style(self.style("{spinner} {elapsed}"));
                 bar.enable_steady_tick(Duration::from_millis(120));
                 bar
             };
-            bar.set_prefix(label.to_owned());
+            bar.set_prefix(fit(label));
             bars.add(bar)
         });
         tasks.push(bar);
@@ -88,6 +114,9 @@ impl Reporter for TermReporter {
     }
 
     fn advance(&self, task: usize, n: u64) {
+        if let Some((overall, _)) = self.overall.lock().expect("not poisoned").as_ref() {
+            overall.inc(n);
+        }
         if let Some(Some(bar)) = self.tasks.lock().expect("not poisoned").get(task) {
             bar.inc(n);
         }
@@ -102,6 +131,15 @@ impl Reporter for TermReporter {
             .and_then(Option::take)
         {
             bar.finish_and_clear();
+        }
+        let mut overall = self.overall.lock().expect("not poisoned");
+        if let Some((bar, count)) = overall.as_ref() {
+            let done = self.done.fetch_add(1, Ordering::Relaxed) + 1;
+            bar.set_message(format!("{done}/{count}"));
+            if done >= *count {
+                bar.finish_and_clear();
+                *overall = None;
+            }
         }
     }
 

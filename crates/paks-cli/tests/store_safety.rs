@@ -145,32 +145,37 @@ fn concurrent_installs_of_one_package_make_one_intact_prefix() {
     }
 }
 
-/// Run `paks` as an unprivileged user: `nobody` when the tests run as root.
-fn as_user(root: &Path, args: &[&str]) -> std::process::Output {
-    let mut cmd = if rustix_is_root() {
+/// `paks` as an unprivileged user: `nobody` when the tests run as root.
+fn user_paks() -> Command {
+    if running_as_root() {
         let mut c = Command::new("setpriv");
         c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
             .arg(paks_bin());
         c
     } else {
         Command::new(paks_bin())
-    };
-    cmd.args(args)
+    }
+}
+
+/// Run `paks ARGS` as an unprivileged user with the install root `root`.
+fn as_user(root: &Path, args: &[&str]) -> std::process::Output {
+    user_paks()
+        .args(args)
         .env("PAKS_ROOT", root)
         .env("HOME", "/nonexistent")
         .output()
         .unwrap()
 }
 
-fn rustix_is_root() -> bool {
-    // SAFETY-free: `id -u` keeps the tests free of libc.
+fn running_as_root() -> bool {
+    // `id -u` keeps the tests free of libc.
     text(&Command::new("id").arg("-u").output().unwrap().stdout).trim() == "0"
 }
 
 /// A directory an unprivileged user can write, at `path`.
 fn user_dir(path: &Path) {
     std::fs::create_dir_all(path).unwrap();
-    if rustix_is_root() {
+    if running_as_root() {
         assert!(
             Command::new("chown")
                 .args(["65534:65534", path.to_str().unwrap()])
@@ -265,7 +270,7 @@ fn packages_relocate_to_longer_and_shorter_roots_as_an_unprivileged_user() {
             "{pc}"
         );
         // Owned by the user, not root.
-        if rustix_is_root() {
+        if running_as_root() {
             use std::os::unix::fs::MetadataExt;
             assert_eq!(std::fs::metadata(&lib_prefix).unwrap().uid(), 65534);
         }
@@ -485,4 +490,66 @@ with tarfile.open(dst, "w") as t:
         .output()
         .unwrap();
     assert!(out.status.success(), "forge: {}", text(&out.stderr));
+}
+
+#[test]
+fn gc_during_an_install_waits_and_removes_nothing_it_holds() {
+    let builder = Env::new();
+    let pak = big_pak(&builder);
+    let env = Env::new();
+    // gc is started once the install is extracting (its temporary directory exists).
+    let install = env
+        .cmd()
+        .args(["install", &pak])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !env.store_entries().iter().any(|e| e.starts_with('.')) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the install never started extracting"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let gc = env.run(&["gc", "--json"]);
+    assert!(gc.status.success(), "{}", text(&gc.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&gc.stdout).unwrap();
+    assert_eq!(
+        report["leftovers"].as_array().unwrap().len(),
+        0,
+        "gc waited: {report}"
+    );
+    assert_eq!(report["removed"].as_array().unwrap().len(), 0, "{report}");
+    let out = install.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let entries = env.store_entries();
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    assert_eq!(record_count(&env), 1);
+}
+
+#[test]
+fn an_unprivileged_user_gets_a_root_under_their_home() {
+    let home = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(home.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let user_home = home.path().join("alice");
+    user_dir(&user_home);
+    let out = user_paks()
+        .arg("list")
+        .env_remove("PAKS_ROOT")
+        .env_remove("XDG_DATA_HOME")
+        .env("HOME", &user_home)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let expected = user_home.join(".local/share/paks");
+    assert!(
+        text(&out.stderr).contains(&format!(
+            "No packages installed in `{}`",
+            expected.display()
+        )),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(expected.join("store").is_dir());
 }

@@ -141,6 +141,11 @@ impl Store {
                 }
             }
         }
+        let total = paks
+            .iter()
+            .map(|(p, _)| p.reader.layer_descriptor().1)
+            .sum();
+        reporter.plan("Installing", paks.len() as u64, total);
         let levels = levels(&paks.iter().map(|(p, _)| &p.config).collect::<Vec<_>>());
         let outcomes = Mutex::new(BTreeMap::new());
         for level in levels {

@@ -3,6 +3,8 @@
 /// Progress and messages from long operations. The CLI implements it with progress bars
 /// on a terminal and silence in pipes; tests and scripts use [`NoReporter`].
 pub trait Reporter: Send + Sync {
+    /// `count` tasks of `total` bytes in all are about to run (for an overall display).
+    fn plan(&self, _verb: &str, _count: u64, _total: u64) {}
     /// A task of `total` bytes (or units) starts; returns a handle for the calls below.
     fn start(&self, _label: &str, _total: u64) -> usize {
         0
