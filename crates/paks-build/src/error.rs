@@ -70,15 +70,24 @@ pub enum BuildError {
 }
 
 impl BuildError {
+    /// Context to print under the message: the offending recipe line, or the end of a
+    /// failed script's log.
+    pub fn detail(&self) -> Option<String> {
+        match self {
+            Self::Recipe(e) => e.render_snippet(),
+            Self::Script { tail, .. } => Some(tail.clone()),
+            _ => None,
+        }
+    }
+
     /// What the user can do about it, where there is something.
     pub fn hint(&self) -> Option<String> {
         match self {
-            Self::Recipe(e) => e.render_snippet(),
             Self::MissingDependency { name, .. } => Some(format!(
                 "build or install `{name}` first, e.g. `paks build <dir of {name}>`; `paks list` shows what is installed"
             )),
             Self::NoSandbox => Some("install it: `apt-get install bubblewrap` (Debian/Ubuntu) or `dnf install bubblewrap`".into()),
-            Self::Script { tail, .. } => Some(format!("the last lines of the log:\n{tail}")),
+            Self::Script { log, .. } => Some(format!("see the whole log in `{}`; `paks build -v` prints it as the build runs", log.display())),
             Self::LinkOutside { .. } => Some("packages must be self-contained: copy the file, or link relatively inside `$PREFIX`".into()),
             Self::EmptyPrefix { .. } => Some("the build script must install into `$PREFIX`".into()),
             Self::Store(e) => e.hint(),

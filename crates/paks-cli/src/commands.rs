@@ -22,6 +22,7 @@ fn store_failure(e: StoreError) -> Failure {
     let hint = e.hint();
     Failure {
         error: Box::new(e),
+        detail: None,
         hint,
         internal,
     }
@@ -33,9 +34,10 @@ fn build_failure(e: BuildError) -> Failure {
         BuildError::Store(s) => s.is_io(),
         _ => false,
     };
-    let hint = e.hint();
+    let (detail, hint) = (e.detail(), e.hint());
     Failure {
         error: Box::new(e),
+        detail,
         hint,
         internal,
     }
@@ -197,6 +199,7 @@ fn run_command(ctx: &Ctx, args: &RunArgs) -> Result<(), Failure> {
         hint: (err.kind() == std::io::ErrorKind::NotFound)
             .then(|| "is it installed in one of these packages' `bin/`?".to_owned()),
         error: format!("failed to run `{}`: {err}", program.to_string_lossy()).into(),
+        detail: None,
         internal: false,
     })
 }

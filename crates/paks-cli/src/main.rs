@@ -21,6 +21,8 @@ mod exit {
 /// An error for the user: the chain of causes, a hint, and the exit code.
 pub struct Failure {
     pub error: Box<dyn std::error::Error>,
+    /// Context printed as it is under the causes (a recipe line, a log's end).
+    pub detail: Option<String>,
     pub hint: Option<String>,
     pub internal: bool,
 }
@@ -29,6 +31,7 @@ impl<E: std::error::Error + 'static> From<E> for Failure {
     fn from(e: E) -> Self {
         Self {
             error: Box::new(e),
+            detail: None,
             hint: None,
             internal: false,
         }
@@ -52,6 +55,9 @@ fn main() -> ExitCode {
             while let Some(cause) = source {
                 let _ = writeln!(err, "  Caused by: {cause}");
                 source = cause.source();
+            }
+            if let Some(detail) = failure.detail {
+                let _ = writeln!(err, "{}", detail.trim_end());
             }
             if let Some(hint) = failure.hint {
                 let _ = writeln!(err, "hint: {hint}");

@@ -124,12 +124,7 @@ fn archives_are_reproducible_and_ids_cover_inputs() {
     )
     .unwrap();
     let original = a.build("hello-script");
-    let changed = a.ok(&[
-        "build",
-        copy.to_str().unwrap(),
-        "--out",
-        a.out.to_str().unwrap(),
-    ]);
+    let changed = a.build_dir(&copy);
     assert_ne!(
         original.file_name().unwrap().to_str().unwrap(),
         changed.trim().rsplit('/').next().unwrap()
@@ -215,15 +210,7 @@ fn failing_build_script_shows_the_log() {
         "[package]\nname = \"broken\"\nversion = \"1.0.0\"\n[build]\nscript = \"echo compiling; echo 'oops: no compiler' >&2; exit 3\"\n",
     )
     .unwrap();
-    let err = env.fails(
-        &[
-            "build",
-            dir.path().to_str().unwrap(),
-            "--out",
-            env.out.to_str().unwrap(),
-        ],
-        1,
-    );
+    let err = env.build_dir_fails(dir.path());
     assert!(
         err.contains("error: the build script of `broken` failed (exit status: 3)"),
         "{err}"
@@ -248,12 +235,7 @@ echo sealed > "$PREFIX/share/result"
         ),
     )
     .unwrap();
-    env.ok(&[
-        "build",
-        dir.path().to_str().unwrap(),
-        "--out",
-        env.out.to_str().unwrap(),
-    ]);
+    env.build_dir(dir.path());
     let record = env.ok(&["info", "probe", "--json"]);
     let prefix = serde_json::from_str::<serde_json::Value>(&record).unwrap()["prefix"]
         .as_str()

@@ -76,6 +76,29 @@ impl Env {
         text(&out.stderr)
     }
 
+    /// Build the recipe in `dir` into this env's output directory; returns stdout.
+    pub fn build_dir(&self, dir: &Path) -> String {
+        self.ok(&[
+            "build",
+            dir.to_str().unwrap(),
+            "--out",
+            self.out.to_str().unwrap(),
+        ])
+    }
+
+    /// Build the recipe in `dir`, requiring failure with exit code 1; returns stderr.
+    pub fn build_dir_fails(&self, dir: &Path) -> String {
+        self.fails(
+            &[
+                "build",
+                dir.to_str().unwrap(),
+                "--out",
+                self.out.to_str().unwrap(),
+            ],
+            1,
+        )
+    }
+
     /// Build an example recipe; returns the path of its archive.
     pub fn build(&self, example: &str) -> PathBuf {
         let recipe = examples().join(example);

@@ -106,12 +106,7 @@ fn url_sources_over_http_are_verified_and_unpacked() {
         &dir,
         &format!("url = \"{url}\"\nsha256 = \"{}\"", sha256(&tgz)),
     );
-    env.ok(&[
-        "build",
-        dir.to_str().unwrap(),
-        "--out",
-        env.out.to_str().unwrap(),
-    ]);
+    env.build_dir(&dir);
     assert_eq!(installed_greeting(&env), "Hello from a tarball!\n");
 
     // A wrong checksum is refused, naming both digests, and nothing is built.
@@ -119,15 +114,7 @@ fn url_sources_over_http_are_verified_and_unpacked() {
     let dir = bad.dir.path().join("recipe");
     let wrong = "0".repeat(64);
     recipe(&dir, &format!("url = \"{url}\"\nsha256 = \"{wrong}\""));
-    let err = bad.fails(
-        &[
-            "build",
-            dir.to_str().unwrap(),
-            "--out",
-            bad.out.to_str().unwrap(),
-        ],
-        1,
-    );
+    let err = bad.build_dir_fails(&dir);
     assert!(
         err.contains(&format!(
             "checksum mismatch for `{url}`: expected `sha256:{wrong}`, got `sha256:{}`",
@@ -139,15 +126,7 @@ fn url_sources_over_http_are_verified_and_unpacked() {
     // A missing file is a download error naming the URL.
     let missing = format!("http://127.0.0.1:{}/nope.tar.gz", server.port);
     recipe(&dir, &format!("url = \"{missing}\"\nsha256 = \"{wrong}\""));
-    let err = bad.fails(
-        &[
-            "build",
-            dir.to_str().unwrap(),
-            "--out",
-            bad.out.to_str().unwrap(),
-        ],
-        1,
-    );
+    let err = bad.build_dir_fails(&dir);
     assert!(
         err.contains(&format!("failed to download `{missing}`")),
         "{err}"
@@ -168,12 +147,7 @@ fn file_url_and_git_sources() {
             sha256(&tgz)
         ),
     );
-    env.ok(&[
-        "build",
-        dir.to_str().unwrap(),
-        "--out",
-        env.out.to_str().unwrap(),
-    ]);
+    env.build_dir(&dir);
     assert_eq!(installed_greeting(&env), "Hello from a tarball!\n");
 
     // A git source at an exact commit.
@@ -202,11 +176,6 @@ fn file_url_and_git_sources() {
         &dir,
         &format!("git = \"file://{}\"\ncommit = \"{commit}\"", repo.display()),
     );
-    env.ok(&[
-        "build",
-        dir.to_str().unwrap(),
-        "--out",
-        env.out.to_str().unwrap(),
-    ]);
+    env.build_dir(&dir);
     assert_eq!(installed_greeting(&env), "Hello from git!\n");
 }
