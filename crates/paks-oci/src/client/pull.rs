@@ -1,0 +1,364 @@
+//! Blob downloads: existence checks, and verified, resumable pulls.
+
+use std::path::{Path, PathBuf};
+
+use paks_types::{Digest, DigestAlgorithm};
+use reqwest::header::{self, HeaderMap, HeaderValue};
+use reqwest::{Method, StatusCode};
+use tokio::io::{AsyncSeekExt as _, AsyncWriteExt as _};
+
+use super::http::{Body, Req, header_str};
+use super::progress::Progress;
+use super::{Client, pull_scope};
+use crate::error::{ErrorKind, OciError, io_err};
+use crate::hash::StreamHasher;
+use crate::reference::Repository;
+
+/// Removes a temporary file when dropped, unless disarmed: an error, a panic or a
+/// cancelled future leaves nothing behind.
+struct TempFile {
+    path: PathBuf,
+    armed: bool,
+}
+
+impl TempFile {
+    /// Rename into place, durably.
+    async fn commit(mut self, dest: &Path) -> Result<(), OciError> {
+        tokio::fs::rename(&self.path, dest)
+            .await
+            .map_err(io_err("failed to rename into place", dest))?;
+        self.armed = false;
+        paks_types::fs::fsync_parent(dest).map_err(io_err("failed to sync the directory of", dest))
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if self.armed {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// A download in progress: the temporary file, and the hash and length of what it holds.
+struct Partial {
+    out: tokio::io::BufWriter<tokio::fs::File>,
+    path: PathBuf,
+    hasher: StreamHasher,
+    have: u64,
+}
+
+impl Partial {
+    /// A new temporary file beside `dest` (whose directory is created if need be).
+    async fn create(dest: &Path, algorithm: DigestAlgorithm) -> Result<(TempFile, Self), OciError> {
+        if let Some(dir) = dest.parent().filter(|d| !d.as_os_str().is_empty()) {
+            tokio::fs::create_dir_all(dir)
+                .await
+                .map_err(io_err("failed to create the directory", dir))?;
+        }
+        let tmp = TempFile {
+            path: paks_types::fs::temp_sibling(dest, "part"),
+            armed: true,
+        };
+        let file = tokio::fs::File::create(&tmp.path)
+            .await
+            .map_err(io_err("failed to create", &tmp.path))?;
+        let part = Self {
+            out: tokio::io::BufWriter::with_capacity(1024 * 1024, file),
+            path: tmp.path.clone(),
+            hasher: StreamHasher::new(algorithm),
+            have: 0,
+        };
+        Ok((tmp, part))
+    }
+
+    fn write_err(&self) -> impl FnOnce(std::io::Error) -> OciError {
+        io_err("failed to write", &self.path)
+    }
+
+    /// Empty the file, to start again from the first byte.
+    async fn restart(&mut self, algorithm: DigestAlgorithm) -> Result<(), OciError> {
+        if self.have > 0 {
+            self.out.flush().await.map_err(self.write_err())?;
+            self.out
+                .get_mut()
+                .set_len(0)
+                .await
+                .map_err(self.write_err())?;
+            let seek = self.out.get_mut().seek(std::io::SeekFrom::Start(0)).await;
+            seek.map_err(self.write_err())?;
+        }
+        self.hasher = StreamHasher::new(algorithm);
+        self.have = 0;
+        Ok(())
+    }
+
+    /// Append a response body, hashing it; returns the connection error that ended it
+    /// early, if one did. More than `size` bytes in all is an error.
+    async fn stream(
+        &mut self,
+        mut resp: reqwest::Response,
+        size: Option<u64>,
+        progress: &mut Progress<'_>,
+        what: &str,
+        url: &str,
+    ) -> Result<Option<reqwest::Error>, OciError> {
+        loop {
+            let chunk = match resp.chunk().await {
+                Ok(Some(chunk)) => chunk,
+                Ok(None) => return Ok(None),
+                Err(e) => return Ok(Some(e)),
+            };
+            let total = self.have + chunk.len() as u64;
+            if let Some(s) = size
+                && total > s
+            {
+                return Err(ErrorKind::SizeMismatch {
+                    what: what.to_owned(),
+                    url: url.to_owned(),
+                    expected: s,
+                    actual: total,
+                }
+                .into());
+            }
+            self.hasher.update(&chunk);
+            self.out.write_all(&chunk).await.map_err(self.write_err())?;
+            self.have = total;
+            progress.reach(total);
+        }
+    }
+
+    /// Flush and fsync; the digest of the content.
+    async fn finish(mut self) -> Result<Digest, OciError> {
+        self.out.flush().await.map_err(self.write_err())?;
+        self.out
+            .get_mut()
+            .sync_all()
+            .await
+            .map_err(self.write_err())?;
+        Ok(self.hasher.finish())
+    }
+}
+
+/// The start of `Content-Range: bytes <start>-<end>/<size>`.
+fn content_range_start(resp: &reqwest::Response) -> Option<u64> {
+    let v = header_str(resp, "content-range")?;
+    let v = v.strip_prefix("bytes")?.trim_start();
+    v.split('-').next()?.trim().parse().ok()
+}
+
+/// The error of a download that stopped making progress: the last connection error,
+/// or, when the server ended the body early, the short size.
+fn gave_up(
+    what: String,
+    url: String,
+    attempts: u32,
+    interruption: Option<reqwest::Error>,
+    size: Option<u64>,
+    have: u64,
+) -> OciError {
+    match interruption {
+        Some(source) => ErrorKind::Connection {
+            what,
+            method: "GET".into(),
+            url,
+            attempts,
+            source,
+        },
+        None => ErrorKind::SizeMismatch {
+            what,
+            url,
+            expected: size.unwrap_or(have),
+            actual: have,
+        },
+    }
+    .into()
+}
+
+/// Whether `dest` already holds the blob: trusted when its size is `size` (the cache is
+/// content-addressed and written only by verified renames), hashed when `size` is unknown.
+async fn already_present(
+    dest: &Path,
+    digest: &Digest,
+    size: Option<u64>,
+) -> Result<bool, OciError> {
+    let Ok(meta) = tokio::fs::metadata(dest).await else {
+        return Ok(false);
+    };
+    if !meta.is_file() {
+        return Ok(false);
+    }
+    match size {
+        Some(s) => Ok(s == meta.len()),
+        None => Ok(hash_file(dest, digest.algorithm()).await? == *digest),
+    }
+}
+
+/// The hash of a local file, on a blocking thread.
+async fn hash_file(path: &Path, algorithm: DigestAlgorithm) -> Result<Digest, OciError> {
+    let path = path.to_owned();
+    tokio::task::spawn_blocking(move || {
+        use std::io::Read as _;
+        let mut f = std::fs::File::open(&path).map_err(io_err("failed to read", &path))?;
+        let mut h = StreamHasher::new(algorithm);
+        let mut buf = vec![0u8; 1024 * 1024];
+        loop {
+            let n = f.read(&mut buf).map_err(io_err("failed to read", &path))?;
+            if n == 0 {
+                return Ok(h.finish());
+            }
+            h.update(&buf[..n]);
+        }
+    })
+    .await
+    .expect("the hashing task does not panic")
+}
+
+impl Client {
+    /// The size of blob `digest` in `repo`, or `None` if the repository lacks it (`HEAD`).
+    pub async fn blob_size(
+        &self,
+        repo: &Repository,
+        digest: &Digest,
+    ) -> Result<Option<u64>, OciError> {
+        self.head_blob(repo, digest, &[pull_scope(&repo.name)])
+            .await
+    }
+
+    pub(super) async fn head_blob(
+        &self,
+        repo: &Repository,
+        digest: &Digest,
+        scopes: &[String],
+    ) -> Result<Option<u64>, OciError> {
+        let what = format!("failed to check for blob `{digest}` in `{repo}`");
+        let url = self.url(&repo.registry, &format!("/v2/{}/blobs/{digest}", repo.name))?;
+        let sent = self
+            .send(Req {
+                what: &what,
+                registry: Some(&repo.registry),
+                method: Method::HEAD,
+                url,
+                headers: HeaderMap::new(),
+                body: Body::Empty,
+                scopes,
+                retry: true,
+            })
+            .await?;
+        match sent.resp.status() {
+            StatusCode::OK => Ok(Some(
+                header_str(&sent.resp, "content-length")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0),
+            )),
+            StatusCode::NOT_FOUND => Ok(None),
+            _ => Err(self.status_error(&what, &Method::HEAD, sent).await),
+        }
+    }
+
+    /// Download blob `digest` of `repo` to `dest`, verified.
+    ///
+    /// The bytes stream into a temporary file beside `dest`, hashed as they come; a
+    /// dropped connection is resumed with `Range: bytes=N-` (keeping the hash state) when
+    /// the registry answers 206, else the download restarts. Only verified content is
+    /// renamed to `dest`; on a mismatch the temporary file is deleted and the error names
+    /// both digests. `progress` gets the number of new bytes, summing to the size.
+    ///
+    /// An existing `dest` is trusted when its size is `size` (the blob cache is
+    /// content-addressed and written only by verified renames); with `size` unknown it is
+    /// hashed; a wrong one is replaced.
+    pub async fn pull_blob(
+        &self,
+        repo: &Repository,
+        digest: &Digest,
+        size: Option<u64>,
+        dest: &Path,
+        progress: &(dyn Fn(u64) + Send + Sync),
+    ) -> Result<(), OciError> {
+        if already_present(dest, digest, size).await? {
+            return Ok(());
+        }
+        let _permit = self
+            .inner
+            .transfers
+            .acquire()
+            .await
+            .expect("the semaphore is never closed");
+        let what = format!("failed to pull blob `{digest}` from `{repo}`");
+        let url = self.url(&repo.registry, &format!("/v2/{}/blobs/{digest}", repo.name))?;
+        let (tmp, mut part) = Partial::create(dest, digest.algorithm()).await?;
+        let mut progress = Progress {
+            callback: progress,
+            reported: 0,
+        };
+        let scopes = [pull_scope(&repo.name)];
+        let mut failures = 0u32;
+        while size != Some(part.have) || part.have == 0 {
+            let mut headers = HeaderMap::new();
+            if part.have > 0 {
+                let range = format!("bytes={}-", part.have);
+                headers.insert(
+                    header::RANGE,
+                    HeaderValue::from_str(&range).expect("a valid header"),
+                );
+            }
+            let sent = self
+                .send(Req {
+                    what: &what,
+                    registry: Some(&repo.registry),
+                    method: Method::GET,
+                    url: url.clone(),
+                    headers,
+                    body: Body::Empty,
+                    scopes: &scopes,
+                    retry: true,
+                })
+                .await?;
+            let status = sent.resp.status();
+            let resumed = status == StatusCode::PARTIAL_CONTENT
+                && part.have > 0
+                && content_range_start(&sent.resp) == Some(part.have);
+            if !resumed {
+                if status != StatusCode::OK {
+                    return Err(self.status_error(&what, &Method::GET, sent).await);
+                }
+                // A full answer (the server ignored the range): from the first byte.
+                part.restart(digest.algorithm()).await?;
+            }
+            let before = part.have;
+            let answered = sent.url.to_string();
+            let interruption = part
+                .stream(sent.resp, size, &mut progress, &what, &answered)
+                .await?;
+            if interruption.is_none() && size.is_none_or(|s| part.have == s) {
+                break;
+            }
+            if part.have > before {
+                failures = 0;
+            }
+            failures += 1;
+            if failures > self.inner.config.retries {
+                return Err(gave_up(
+                    what,
+                    answered,
+                    failures,
+                    interruption,
+                    size,
+                    part.have,
+                ));
+            }
+            tokio::time::sleep(self.backoff(failures)).await;
+        }
+        let actual = part.finish().await?;
+        if actual != *digest {
+            return Err(ErrorKind::DigestMismatch {
+                what,
+                url: url.to_string(),
+                expected: digest.clone(),
+                actual,
+            }
+            .into());
+        }
+        tmp.commit(dest).await
+    }
+}
