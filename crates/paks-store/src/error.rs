@@ -57,15 +57,15 @@ pub enum StoreErrorKind {
         #[source]
         source: paks_relocate::RelocateError,
     },
-    #[error("the metadata of `{}` is not a valid paks package config", path.display())]
+    #[error("the metadata of `{what}` is not a valid paks package config")]
     BadConfig {
-        path: PathBuf,
+        what: String,
         #[source]
         source: serde_json::Error,
     },
-    #[error("`{}` uses package metadata schema {found}; this paks reads up to {supported}", path.display())]
+    #[error("`{what}` uses package metadata schema {found}; this paks reads up to {supported}")]
     NewerSchema {
-        path: PathBuf,
+        what: String,
         found: u32,
         supported: u32,
     },

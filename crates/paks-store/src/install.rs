@@ -9,7 +9,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use paks_archive::{Limits, PakReader, extract_layer};
-use paks_types::{CANONICAL_STORE, ImageConfig, META_SCHEMA, PackageId, Platform, Reporter};
+use paks_types::{
+    CANONICAL_STORE, Digest, ImageConfig, META_SCHEMA, PackageId, Platform, Reporter,
+    VerifyingReader,
+};
 
 use crate::{Record, Store, StoreError, StoreErrorKind};
 
@@ -59,35 +62,7 @@ pub fn open_pak(path: &Path) -> Result<OpenedPak, StoreError> {
     };
     let reader = PakReader::open(path).map_err(archive_err)?;
     let bytes = reader.config_bytes().map_err(archive_err)?;
-    let config: ImageConfig = serde_json::from_slice(&bytes).map_err(|source| {
-        // A newer schema may not parse at all: say so rather than "invalid".
-        let schema = serde_json::from_slice::<serde_json::Value>(&bytes)
-            .ok()
-            .and_then(|v| {
-                v.pointer("/paks/schema")
-                    .and_then(serde_json::Value::as_u64)
-            });
-        match schema {
-            Some(found) if found > u64::from(META_SCHEMA) => {
-                StoreError::from(StoreErrorKind::NewerSchema {
-                    path: path.to_path_buf(),
-                    found: u32::try_from(found).unwrap_or(u32::MAX),
-                    supported: META_SCHEMA,
-                })
-            }
-            _ => StoreError::from(StoreErrorKind::BadConfig {
-                path: path.to_path_buf(),
-                source,
-            }),
-        }
-    })?;
-    if config.paks.schema > META_SCHEMA {
-        return Err(StoreError::from(StoreErrorKind::NewerSchema {
-            path: path.to_path_buf(),
-            found: config.paks.schema,
-            supported: META_SCHEMA,
-        }));
-    }
+    let config = parse_config(&bytes, &path.display().to_string())?;
     Ok(OpenedPak {
         path: path.to_path_buf(),
         reader,
@@ -95,35 +70,148 @@ pub fn open_pak(path: &Path) -> Result<OpenedPak, StoreError> {
     })
 }
 
+/// Parse a package config (from `what`, a path or a reference, for messages), refusing a
+/// newer metadata schema by name rather than as "invalid".
+pub fn parse_config(bytes: &[u8], what: &str) -> Result<ImageConfig, StoreError> {
+    let newer = |found: u64| {
+        StoreError::from(StoreErrorKind::NewerSchema {
+            what: what.to_owned(),
+            found: u32::try_from(found).unwrap_or(u32::MAX),
+            supported: META_SCHEMA,
+        })
+    };
+    let config: ImageConfig = serde_json::from_slice(bytes).map_err(|source| {
+        let schema = serde_json::from_slice::<serde_json::Value>(bytes)
+            .ok()
+            .and_then(|v| {
+                v.pointer("/paks/schema")
+                    .and_then(serde_json::Value::as_u64)
+            });
+        match schema {
+            Some(found) if found > u64::from(META_SCHEMA) => newer(found),
+            _ => StoreError::from(StoreErrorKind::BadConfig {
+                what: what.to_owned(),
+                source,
+            }),
+        }
+    })?;
+    if config.paks.schema > META_SCHEMA {
+        return Err(newer(u64::from(config.paks.schema)));
+    }
+    Ok(config)
+}
+
+/// Where a package's layer is.
+pub enum LayerSource {
+    /// Inside a `.pak` file.
+    Pak(PakReader),
+    /// A blob file, such as one in the download cache; verified again as it is read.
+    Blob {
+        path: PathBuf,
+        digest: Digest,
+        size: u64,
+    },
+}
+
+/// A package ready to install: its metadata, and where its layer is.
+pub struct Installable {
+    /// Where it comes from (a path or a reference), for the record and messages.
+    pub source: String,
+    /// The digest of its manifest.
+    pub manifest: Digest,
+    pub config: ImageConfig,
+    pub layer: LayerSource,
+    /// Asked for by the user (a gc root), not only pulled in as a dependency.
+    pub explicit: bool,
+}
+
+impl Installable {
+    pub fn from_pak(pak: OpenedPak, explicit: bool) -> Self {
+        Self {
+            source: pak.path.display().to_string(),
+            manifest: pak.reader.manifest_digest().clone(),
+            config: pak.config,
+            layer: LayerSource::Pak(pak.reader),
+            explicit,
+        }
+    }
+
+    fn id(&self) -> &PackageId {
+        &self.config.paks.id
+    }
+
+    fn layer_size(&self) -> u64 {
+        match &self.layer {
+            LayerSource::Pak(reader) => reader.layer_descriptor().1,
+            LayerSource::Blob { size, .. } => *size,
+        }
+    }
+
+    /// The layer's compressed bytes, verified against its digest at end of stream.
+    fn open_layer(&self) -> Result<Box<dyn VerifiedRead + '_>, StoreError> {
+        Ok(match &self.layer {
+            LayerSource::Pak(reader) => Box::new(reader.layer_reader().map_err(|source| {
+                StoreError::from(StoreErrorKind::Archive {
+                    path: PathBuf::from(&self.source),
+                    source,
+                })
+            })?),
+            LayerSource::Blob { path, digest, size } => Box::new(VerifyingReader::new(
+                fs_err::File::open(path)?,
+                digest.clone(),
+                *size,
+            )),
+        })
+    }
+}
+
+/// A stream that knows whether it was read to a verified end.
+trait VerifiedRead: Read {
+    fn is_verified(&self) -> bool;
+}
+
+impl<R: Read> VerifiedRead for VerifyingReader<R> {
+    fn is_verified(&self) -> bool {
+        VerifyingReader::is_verified(self)
+    }
+}
+
 impl Store {
-    /// Install archives, each after the ones it depends on, up to `jobs` at a time.
-    /// Dependencies must be installed already or be in the same batch.
+    /// Install `.pak` archives: see [`Store::install`].
     pub fn install_paks(
         &self,
         requests: &[InstallRequest],
         jobs: usize,
         reporter: &dyn Reporter,
     ) -> Result<Vec<InstallOutcome>, StoreError> {
-        let mut paks = Vec::new();
+        let mut items = Vec::new();
         for r in requests {
-            paks.push((open_pak(&r.pak)?, r.explicit));
+            items.push(Installable::from_pak(open_pak(&r.pak)?, r.explicit));
         }
-        // The same archive twice, or two archives of one id: install once.
-        let mut seen = BTreeMap::new();
-        paks.retain(|(p, explicit)| {
-            let id = p.config.paks.id.clone();
-            if let Some(e) = seen.get_mut(&id) {
-                *e |= *explicit;
-                false
-            } else {
-                seen.insert(id, *explicit);
-                true
-            }
-        });
+        self.install(items, jobs, reporter)
+    }
+
+    /// Install packages, each after the ones it depends on, up to `jobs` at a time.
+    /// Dependencies must be installed already or be in the same batch.
+    pub fn install(
+        &self,
+        mut paks: Vec<Installable>,
+        jobs: usize,
+        reporter: &dyn Reporter,
+    ) -> Result<Vec<InstallOutcome>, StoreError> {
+        // The same package twice: install once, explicitly if either asks.
+        let mut seen: BTreeMap<PackageId, bool> = BTreeMap::new();
+        for p in &paks {
+            *seen.entry(p.id().clone()).or_default() |= p.explicit;
+        }
+        let mut kept = BTreeSet::new();
+        paks.retain(|p| kept.insert(p.id().clone()));
+        for p in &mut paks {
+            p.explicit = seen[p.id()];
+        }
         let host = Platform::host();
-        let in_batch: BTreeSet<PackageId> =
-            paks.iter().map(|(p, _)| p.config.paks.id.clone()).collect();
-        for (pak, _) in &paks {
+        let in_batch: BTreeSet<PackageId> = paks.iter().map(|p| p.id().clone()).collect();
+        for pak in &paks {
             let meta = &pak.config.paks;
             if !meta.platform.runs_on(&host) {
                 return Err(StoreError::from(StoreErrorKind::WrongPlatform {
@@ -141,12 +229,9 @@ impl Store {
                 }
             }
         }
-        let total = paks
-            .iter()
-            .map(|(p, _)| p.reader.layer_descriptor().1)
-            .sum();
+        let total = paks.iter().map(Installable::layer_size).sum();
         reporter.plan("Installing", paks.len() as u64, total);
-        let levels = levels(&paks.iter().map(|(p, _)| &p.config).collect::<Vec<_>>());
+        let levels = levels(&paks.iter().map(|p| &p.config).collect::<Vec<_>>());
         let outcomes = Mutex::new(BTreeMap::new());
         for level in levels {
             let next = AtomicUsize::new(0);
@@ -160,9 +245,7 @@ impl Store {
                             if failure.lock().expect("not poisoned").is_some() {
                                 break;
                             }
-                            let (pak, _) = &paks[index];
-                            let explicit = seen[&pak.config.paks.id];
-                            match self.install_one(pak, explicit, reporter) {
+                            match self.install_one(&paks[index], reporter) {
                                 Ok(outcome) => {
                                     outcomes
                                         .lock()
@@ -188,14 +271,14 @@ impl Store {
             .collect())
     }
 
-    /// Install one opened archive. Idempotent; safe against concurrent installs of the
-    /// same id (a lock per id) and against a kill at any moment.
+    /// Install one package. Idempotent; safe against concurrent installs of the same id
+    /// (a lock per id) and against a kill at any moment.
     pub fn install_one(
         &self,
-        pak: &OpenedPak,
-        explicit: bool,
+        pak: &Installable,
         reporter: &dyn Reporter,
     ) -> Result<InstallOutcome, StoreError> {
+        let explicit = pak.explicit;
         let meta = &pak.config.paks;
         let id = &meta.id;
         let _writer = self.writer_lock()?;
@@ -227,8 +310,8 @@ impl Store {
         self.write_record(&Record {
             explicit,
             installed_at,
-            manifest: pak.reader.manifest_digest().clone(),
-            source: pak.path.display().to_string(),
+            manifest: pak.manifest.clone(),
+            source: pak.source.clone(),
             meta: meta.clone(),
         })?;
         Ok(InstallOutcome::Installed {
@@ -240,21 +323,15 @@ impl Store {
 
     fn extract_prefix(
         &self,
-        pak: &OpenedPak,
+        pak: &Installable,
         prefix: &Path,
         reporter: &dyn Reporter,
     ) -> Result<(), StoreError> {
         let meta = &pak.config.paks;
         let id = &meta.id;
         let tmp = TempDir::create(paks_types::fs::temp_sibling(prefix, "install"))?;
-        let (_, layer_size, _) = pak.reader.layer_descriptor();
-        let task = reporter.start(&format!("{}@{}", meta.name, meta.version), layer_size);
-        let mut layer = pak.reader.layer_reader().map_err(|source| {
-            StoreError::from(StoreErrorKind::Archive {
-                path: pak.path.clone(),
-                source,
-            })
-        })?;
+        let task = reporter.start(&format!("{}@{}", meta.name, meta.version), pak.layer_size());
+        let mut layer = pak.open_layer()?;
         let extract_err = |source| {
             StoreError::from(StoreErrorKind::Extract {
                 id: id.clone(),

@@ -26,7 +26,9 @@ use std::path::{Path, PathBuf};
 pub use env::{EnvSet, EnvValue};
 pub use error::{StoreError, StoreErrorKind};
 pub use gc::GcReport;
-pub use install::{InstallOutcome, InstallRequest, OpenedPak, open_pak};
+pub use install::{
+    InstallOutcome, InstallRequest, Installable, LayerSource, OpenedPak, open_pak, parse_config,
+};
 pub use lock::Lock;
 pub use record::Record;
 pub use view::{ViewInfo, ViewOptions};
@@ -88,6 +90,14 @@ impl Store {
     /// Where the prefix of `id` is (or would be) installed.
     pub fn prefix(&self, id: &PackageId) -> PathBuf {
         self.store_dir().join(id.to_string())
+    }
+
+    /// Where the download cache keeps the blob `digest` (verified before it gets there).
+    pub fn cache_blob(&self, digest: &paks_types::Digest) -> PathBuf {
+        self.root
+            .join("cache/blobs")
+            .join(digest.algorithm().as_str())
+            .join(digest.hex())
     }
 
     /// Whether this tree is at the canonical root, where nothing is relocated.
