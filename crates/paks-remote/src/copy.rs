@@ -1,0 +1,459 @@
+//! `paks copy SRC DST`: packages between registries, and to or from OCI image layout
+//! directories (`oci:DIR[:TAG]`) for air-gapped transfer: carry the directory, import it
+//! on the other side. A copy takes the whole version (every platform's build) and every
+//! dependency's build, by digest.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use paks_oci::layout::Layout;
+use paks_oci::{Descriptor, ImageIndex, ImageManifest, Reference, Repository};
+use paks_types::{Digest, Reporter};
+
+use crate::format;
+use crate::{Remote, RemoteError, RemoteErrorKind, by_digest, by_tag, namespace_of, package_repo};
+
+/// One side of a copy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Endpoint {
+    /// A registry: a package reference as source; a namespace as destination.
+    Registry(Reference),
+    /// An OCI image layout directory, and for a source, the tag to take (all if none).
+    Layout { dir: PathBuf, tag: Option<String> },
+}
+
+impl FromStr for Endpoint {
+    type Err = RemoteError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if let Some(rest) = s.strip_prefix("oci:") {
+            // `oci:DIR:TAG`: the tag is after the last `:` when what follows has no `/`.
+            return Ok(match rest.rsplit_once(':') {
+                Some((dir, tag)) if !tag.contains('/') && !dir.is_empty() => Self::Layout {
+                    dir: dir.into(),
+                    tag: Some(tag.to_owned()),
+                },
+                _ => Self::Layout {
+                    dir: rest.into(),
+                    tag: None,
+                },
+            });
+        }
+        Ok(Self::Registry(s.parse()?))
+    }
+}
+
+/// What a copy moved.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CopyReport {
+    /// Manifests and indexes written, with their names (`repo-name:tag`).
+    pub manifests: usize,
+    pub names: Vec<String>,
+    pub blobs_copied: usize,
+    pub blobs_skipped: usize,
+    pub bytes_copied: u64,
+}
+
+/// A manifest or index to copy, where it comes from, and what it is called.
+struct Node {
+    source: Source,
+    repo_name: String,
+    digest: Digest,
+    media_type: String,
+    bytes: Vec<u8>,
+    tags: Vec<String>,
+    blobs: Vec<(Digest, u64)>,
+}
+
+#[derive(Clone)]
+enum Source {
+    Registry(Repository),
+    Layout,
+}
+
+impl Remote<'_> {
+    pub async fn copy(
+        &self,
+        src: &Endpoint,
+        dst: &Endpoint,
+        reporter: &dyn Reporter,
+    ) -> Result<CopyReport, RemoteError> {
+        let (nodes, layout_src) = match src {
+            Endpoint::Registry(reference) => (self.collect_registry(reference).await?, None),
+            Endpoint::Layout { dir, tag } => {
+                let layout = Layout::open(dir)?;
+                (collect_layout(&layout, tag.as_deref())?, Some(layout))
+            }
+        };
+        let total = nodes.iter().flat_map(|n| n.blobs.iter().map(|b| b.1)).sum();
+        reporter.plan("Copying", nodes.len() as u64, total);
+        let mut report = CopyReport::default();
+        match dst {
+            Endpoint::Layout { dir, .. } => {
+                let layout = if dir.join("oci-layout").is_file() {
+                    Layout::open(dir)?
+                } else {
+                    Layout::create(dir)?
+                };
+                for node in &nodes {
+                    self.node_to_layout(node, layout_src.as_ref(), &layout, &mut report, reporter)
+                        .await?;
+                }
+            }
+            Endpoint::Registry(target) => {
+                if target.tag.is_some() || target.digest.is_some() {
+                    return Err(RemoteError::from(RemoteErrorKind::TargetHasTag(
+                        target.to_string(),
+                    )));
+                }
+                for node in &nodes {
+                    self.node_to_registry(
+                        node,
+                        layout_src.as_ref(),
+                        &target.repo(),
+                        &mut report,
+                        reporter,
+                    )
+                    .await?;
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    /// The reference's manifest or index, every build under it, and every dependency.
+    async fn collect_registry(&self, reference: &Reference) -> Result<Vec<Node>, RemoteError> {
+        let repo = reference.repo();
+        let ns = namespace_of(&repo);
+        let repo_name = repo
+            .name
+            .rsplit('/')
+            .next()
+            .unwrap_or(&repo.name)
+            .to_owned();
+        let top = self.client.get_manifest(reference).await?;
+        let mut nodes = Vec::new();
+        let mut queue: Vec<(Repository, String, Digest, Vec<String>)> = Vec::new();
+        let tags: Vec<String> = reference.tag.iter().cloned().collect();
+        if top.is_index() {
+            let index: ImageIndex = serde_json::from_slice(&top.bytes).map_err(|e| {
+                RemoteError::from(RemoteErrorKind::NotAPackage {
+                    reference: reference.to_string(),
+                    reason: format!("its index does not parse: {e}"),
+                })
+            })?;
+            for child in &index.manifests {
+                queue.push((
+                    repo.clone(),
+                    repo_name.clone(),
+                    child.digest.clone(),
+                    vec![],
+                ));
+            }
+            nodes.push(Node {
+                source: Source::Registry(repo.clone()),
+                repo_name: repo_name.clone(),
+                digest: top.digest,
+                media_type: top.media_type,
+                bytes: top.bytes,
+                tags,
+                blobs: vec![],
+            });
+        } else {
+            queue.push((repo.clone(), repo_name, top.digest.clone(), tags));
+        }
+        let mut seen = BTreeSet::new();
+        while let Some((repo, repo_name, digest, mut tags)) = queue.pop() {
+            if !seen.insert(digest.clone()) {
+                continue;
+            }
+            let manifest = self.client.get_manifest(&by_digest(&repo, &digest)).await?;
+            let parsed: ImageManifest = serde_json::from_slice(&manifest.bytes).map_err(|e| {
+                RemoteError::from(RemoteErrorKind::NotAPackage {
+                    reference: by_digest(&repo, &digest).to_string(),
+                    reason: format!("its manifest does not parse: {e}"),
+                })
+            })?;
+            let config_path = self.store.cache_blob(&parsed.config.digest);
+            self.client
+                .pull_blob(
+                    &repo,
+                    &parsed.config.digest,
+                    Some(parsed.config.size),
+                    &config_path,
+                    &|_| {},
+                )
+                .await?;
+            let config = paks_store::parse_config(
+                &fs_err::read(&config_path)?,
+                &by_digest(&repo, &digest).to_string(),
+            )?;
+            tags.push(format::build_tag(&config.paks.id));
+            for dep in &config.paks.dependencies {
+                if let Some(d) = &dep.digest {
+                    queue.push((
+                        package_repo(&ns, &dep.name)?,
+                        format::repo_name(&dep.name)?,
+                        d.clone(),
+                        vec![],
+                    ));
+                }
+            }
+            let mut blobs = vec![(parsed.config.digest.clone(), parsed.config.size)];
+            blobs.extend(parsed.layers.iter().map(|l| (l.digest.clone(), l.size)));
+            nodes.push(Node {
+                source: Source::Registry(repo),
+                repo_name,
+                digest,
+                media_type: manifest.media_type,
+                bytes: manifest.bytes,
+                tags,
+                blobs,
+            });
+        }
+        // Children before the indexes that name them.
+        nodes.reverse();
+        Ok(nodes)
+    }
+
+    async fn fetch_blob_to(
+        &self,
+        node: &Node,
+        blob: &(Digest, u64),
+        layout_src: Option<&Layout>,
+        dest: &std::path::Path,
+        progress: &(dyn Fn(u64) + Send + Sync),
+    ) -> Result<(), RemoteError> {
+        match &node.source {
+            Source::Registry(repo) => {
+                self.client
+                    .pull_blob(repo, &blob.0, Some(blob.1), dest, progress)
+                    .await?;
+            }
+            Source::Layout => {
+                let layout = layout_src.expect("nodes from a layout are copied with it");
+                if !dest.is_file() {
+                    fs_err::copy(layout.blob_path(&blob.0), dest)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn node_to_layout(
+        &self,
+        node: &Node,
+        layout_src: Option<&Layout>,
+        layout: &Layout,
+        report: &mut CopyReport,
+        reporter: &dyn Reporter,
+    ) -> Result<(), RemoteError> {
+        let task = reporter.start(&node.repo_name, node.blobs.iter().map(|b| b.1).sum());
+        for blob in &node.blobs {
+            if layout.has_blob(&blob.0) {
+                report.blobs_skipped += 1;
+                continue;
+            }
+            let tmp = self.store.cache_blob(&blob.0);
+            let progress = |n: u64| reporter.advance(task, n);
+            self.fetch_blob_to(node, blob, layout_src, &tmp, &progress)
+                .await?;
+            layout.write_blob_from(&blob.0, &tmp)?;
+            report.blobs_copied += 1;
+            report.bytes_copied += blob.1;
+        }
+        layout.write_blob_bytes(&node.bytes)?;
+        let descriptor = Descriptor::new(
+            &node.media_type,
+            node.digest.clone(),
+            node.bytes.len() as u64,
+        );
+        if node.tags.is_empty() {
+            layout.add_manifest(descriptor.clone(), None)?;
+        }
+        for tag in &node.tags {
+            let name = format!("{}:{tag}", node.repo_name);
+            layout.add_manifest(descriptor.clone(), Some(&name))?;
+            report.names.push(name);
+        }
+        report.manifests += 1;
+        reporter.finish(task);
+        Ok(())
+    }
+
+    async fn node_to_registry(
+        &self,
+        node: &Node,
+        layout_src: Option<&Layout>,
+        ns: &Repository,
+        report: &mut CopyReport,
+        reporter: &dyn Reporter,
+    ) -> Result<(), RemoteError> {
+        let repo = Repository {
+            registry: ns.registry.clone(),
+            name: if ns.name.is_empty() {
+                node.repo_name.clone()
+            } else {
+                format!("{}/{}", ns.name, node.repo_name)
+            },
+        };
+        let task = reporter.start(&node.repo_name, node.blobs.iter().map(|b| b.1).sum());
+        for blob in &node.blobs {
+            if self.client.blob_size(&repo, &blob.0).await?.is_some() {
+                report.blobs_skipped += 1;
+                continue;
+            }
+            let progress = |n: u64| reporter.advance(task, n);
+            // Within one registry, a mount moves no bytes.
+            let mount = match &node.source {
+                Source::Registry(src) if src.registry == repo.registry => Some(src.clone()),
+                _ => None,
+            };
+            let path = if let (Source::Layout, Some(layout)) = (&node.source, layout_src) {
+                layout.blob_path(&blob.0)
+            } else {
+                self.store.cache_blob(&blob.0)
+            };
+            if mount.is_none() {
+                self.fetch_blob_to(node, blob, layout_src, &path, &|_| {})
+                    .await?;
+            }
+            let pushed = match self
+                .client
+                .push_blob(&repo, &blob.0, blob.1, &path, mount.as_ref(), &progress)
+                .await
+            {
+                Ok(pushed) => pushed,
+                // A registry may refuse the mount and ask for the bytes: fetch and upload.
+                Err(_) if mount.is_some() => {
+                    self.fetch_blob_to(node, blob, layout_src, &path, &|_| {})
+                        .await?;
+                    self.client
+                        .push_blob(&repo, &blob.0, blob.1, &path, None, &progress)
+                        .await?
+                }
+                Err(e) => return Err(e.into()),
+            };
+            match pushed {
+                paks_oci::PushedBlob::Mounted | paks_oci::PushedBlob::Existed => {
+                    report.blobs_skipped += 1;
+                }
+                paks_oci::PushedBlob::Uploaded => {
+                    report.blobs_copied += 1;
+                    report.bytes_copied += blob.1;
+                }
+            }
+        }
+        let stored = self
+            .client
+            .put_manifest(
+                &by_digest(&repo, &node.digest),
+                &node.media_type,
+                &node.bytes,
+            )
+            .await?;
+        if stored != node.digest {
+            return Err(RemoteError::from(RemoteErrorKind::DigestChanged {
+                reference: repo.to_string(),
+                expected: node.digest.clone(),
+                actual: stored,
+            }));
+        }
+        for tag in &node.tags {
+            self.client
+                .put_manifest(&by_tag(&repo, tag), &node.media_type, &node.bytes)
+                .await?;
+            report.names.push(format!("{}:{tag}", node.repo_name));
+        }
+        report.manifests += 1;
+        reporter.finish(task);
+        Ok(())
+    }
+}
+
+/// Every name in a layout (or the one asked for), with the blobs of each manifest;
+/// indexes come after their children.
+fn collect_layout(layout: &Layout, only: Option<&str>) -> Result<Vec<Node>, RemoteError> {
+    let mut by_digest: BTreeMap<Digest, Node> = BTreeMap::new();
+    let mut order = Vec::new();
+    for descriptor in layout.manifests() {
+        let Some(name) = descriptor.ref_name() else {
+            continue;
+        };
+        let Some((repo_name, tag)) = name.rsplit_once(':') else {
+            continue;
+        };
+        if only.is_some_and(|t| t != tag && t != name) {
+            continue;
+        }
+        let digest = descriptor.digest.clone();
+        if let Some(node) = by_digest.get_mut(&digest) {
+            node.tags.push(tag.to_owned());
+            continue;
+        }
+        let bytes = fs_err::read(layout.blob_path(&digest))?;
+        let media_type = descriptor.media_type.clone();
+        let mut blobs = Vec::new();
+        if media_type == format::INDEX || media_type == format::DOCKER_MANIFEST_LIST {
+            let index: ImageIndex = serde_json::from_slice(&bytes).map_err(|e| {
+                RemoteError::from(RemoteErrorKind::NotAPackage {
+                    reference: name.to_owned(),
+                    reason: e.to_string(),
+                })
+            })?;
+            for child in index.manifests {
+                if !by_digest.contains_key(&child.digest) {
+                    let child_bytes = fs_err::read(layout.blob_path(&child.digest))?;
+                    let parsed: ImageManifest =
+                        serde_json::from_slice(&child_bytes).map_err(|e| {
+                            RemoteError::from(RemoteErrorKind::NotAPackage {
+                                reference: name.to_owned(),
+                                reason: e.to_string(),
+                            })
+                        })?;
+                    let mut child_blobs = vec![(parsed.config.digest.clone(), parsed.config.size)];
+                    child_blobs.extend(parsed.layers.iter().map(|l| (l.digest.clone(), l.size)));
+                    order.push(child.digest.clone());
+                    by_digest.insert(
+                        child.digest.clone(),
+                        Node {
+                            source: Source::Layout,
+                            repo_name: repo_name.to_owned(),
+                            digest: child.digest,
+                            media_type: child.media_type,
+                            bytes: child_bytes,
+                            tags: vec![],
+                            blobs: child_blobs,
+                        },
+                    );
+                }
+            }
+        } else {
+            let parsed: ImageManifest = serde_json::from_slice(&bytes).map_err(|e| {
+                RemoteError::from(RemoteErrorKind::NotAPackage {
+                    reference: name.to_owned(),
+                    reason: e.to_string(),
+                })
+            })?;
+            blobs.push((parsed.config.digest.clone(), parsed.config.size));
+            blobs.extend(parsed.layers.iter().map(|l| (l.digest.clone(), l.size)));
+        }
+        order.push(digest.clone());
+        by_digest.insert(
+            digest.clone(),
+            Node {
+                source: Source::Layout,
+                repo_name: repo_name.to_owned(),
+                digest,
+                media_type,
+                bytes,
+                tags: vec![tag.to_owned()],
+                blobs,
+            },
+        );
+    }
+    Ok(order
+        .into_iter()
+        .filter_map(|d| by_digest.remove(&d))
+        .collect())
+}

@@ -1,0 +1,204 @@
+//! `paks pull` and `paks install REF`: resolve a reference to the build for this host and
+//! its dependency closure (by digest), and download what the cache lacks, verified.
+
+use std::collections::BTreeSet;
+
+use paks_oci::{ImageIndex, ImageManifest, Manifest, Reference, Repository};
+use paks_store::{Installable, LayerSource, parse_config};
+use paks_types::{Digest, ImageConfig, Platform, Reporter};
+
+use crate::format;
+use crate::{
+    Remote, RemoteError, RemoteErrorKind, by_digest, locations, namespace_of, package_repo,
+};
+
+/// What a pull found and fetched.
+pub struct Pulled {
+    /// The closure, dependencies first; the one asked for (last) is explicit.
+    pub packages: Vec<Installable>,
+    /// The reference of the chosen build, by digest.
+    pub resolved: Reference,
+    /// Layer bytes downloaded (the rest was cached or installed already).
+    pub downloaded_bytes: u64,
+    pub downloaded_blobs: usize,
+}
+
+/// One build found while walking the closure.
+struct Found {
+    repo: Repository,
+    manifest: Digest,
+    config: ImageConfig,
+    layer: (Digest, u64),
+}
+
+impl Remote<'_> {
+    /// Resolve `reference` (a version tag, a build tag or a digest) to the build that runs
+    /// on this host, walk its dependencies by digest, and download their layers.
+    pub async fn pull(
+        &self,
+        reference: &Reference,
+        reporter: &dyn Reporter,
+    ) -> Result<Pulled, RemoteError> {
+        let repo = reference.repo();
+        let top = self.client.get_manifest(reference).await?;
+        let (digest, manifest) = self.pick_build(reference, &repo, top).await?;
+        let mut found = Vec::new();
+        let mut seen = BTreeSet::new();
+        self.walk(&repo, &digest, manifest, &mut seen, &mut found)
+            .await?;
+
+        // Layers of packages not installed yet, and not cached yet.
+        let mut wanted = Vec::new();
+        for f in &found {
+            locations::remember(self.store, &f.layer.0, &f.repo);
+            if self.store.record(&f.config.paks.id)?.is_none()
+                && !self.store.cache_blob(&f.layer.0).is_file()
+            {
+                wanted.push(f);
+            }
+        }
+        let total = wanted.iter().map(|f| f.layer.1).sum();
+        reporter.plan("Downloading", wanted.len() as u64, total);
+        futures_util::future::try_join_all(wanted.iter().map(|f| async move {
+            let meta = &f.config.paks;
+            let task = reporter.start(&format!("{}@{}", meta.name, meta.version), f.layer.1);
+            let progress = |n: u64| reporter.advance(task, n);
+            let dest = self.store.cache_blob(&f.layer.0);
+            self.client
+                .pull_blob(&f.repo, &f.layer.0, Some(f.layer.1), &dest, &progress)
+                .await?;
+            reporter.finish(task);
+            Ok::<_, RemoteError>(())
+        }))
+        .await?;
+
+        let last = found.len().saturating_sub(1);
+        let packages = found
+            .iter()
+            .enumerate()
+            .map(|(i, f)| Installable {
+                source: by_digest(&f.repo, &f.manifest).to_string(),
+                manifest: f.manifest.clone(),
+                config: f.config.clone(),
+                layer: LayerSource::Blob {
+                    path: self.store.cache_blob(&f.layer.0),
+                    digest: f.layer.0.clone(),
+                    size: f.layer.1,
+                },
+                explicit: i == last,
+            })
+            .collect();
+        Ok(Pulled {
+            packages,
+            resolved: by_digest(&repo, &digest),
+            downloaded_bytes: total,
+            downloaded_blobs: wanted.len(),
+        })
+    }
+
+    /// An index resolves to the build for this host; a manifest is the build.
+    async fn pick_build(
+        &self,
+        reference: &Reference,
+        repo: &Repository,
+        top: Manifest,
+    ) -> Result<(Digest, Manifest), RemoteError> {
+        if !top.is_index() {
+            return Ok((top.digest.clone(), top));
+        }
+        let index: ImageIndex = serde_json::from_slice(&top.bytes).map_err(|e| {
+            RemoteError::from(RemoteErrorKind::NotAPackage {
+                reference: reference.to_string(),
+                reason: format!("its index does not parse: {e}"),
+            })
+        })?;
+        let host = Platform::host();
+        let chosen = index.manifests.iter().find(|d| {
+            d.platform
+                .as_ref()
+                .is_some_and(|p| format::runs_on(p, &host))
+        });
+        let Some(chosen) = chosen else {
+            return Err(RemoteError::from(RemoteErrorKind::NoBuildForHost {
+                reference: reference.to_string(),
+                host,
+                available: index
+                    .manifests
+                    .iter()
+                    .filter_map(|d| d.platform.as_ref())
+                    .map(|p| format!("`{}`", format::platform_name(p)))
+                    .collect(),
+            }));
+        };
+        let manifest = self
+            .client
+            .get_manifest(&by_digest(repo, &chosen.digest))
+            .await?;
+        Ok((chosen.digest.clone(), manifest))
+    }
+
+    /// Depth first, dependencies before dependents, each digest once.
+    async fn walk(
+        &self,
+        repo: &Repository,
+        digest: &Digest,
+        manifest: Manifest,
+        seen: &mut BTreeSet<Digest>,
+        found: &mut Vec<Found>,
+    ) -> Result<(), RemoteError> {
+        if !seen.insert(digest.clone()) {
+            return Ok(());
+        }
+        let reference = by_digest(repo, digest).to_string();
+        let not_a_package = |reason: String| {
+            RemoteError::from(RemoteErrorKind::NotAPackage {
+                reference: reference.clone(),
+                reason,
+            })
+        };
+        let parsed: ImageManifest = serde_json::from_slice(&manifest.bytes)
+            .map_err(|e| not_a_package(format!("its manifest does not parse: {e}")))?;
+        let [layer] = parsed.layers.as_slice() else {
+            return Err(not_a_package(format!(
+                "it has {} layers, not 1",
+                parsed.layers.len()
+            )));
+        };
+        let config_path = self.store.cache_blob(&parsed.config.digest);
+        self.client
+            .pull_blob(
+                repo,
+                &parsed.config.digest,
+                Some(parsed.config.size),
+                &config_path,
+                &|_| {},
+            )
+            .await?;
+        let config = parse_config(&fs_err::read(&config_path)?, &reference)?;
+        let ns = namespace_of(repo);
+        for dep in &config.paks.dependencies {
+            let dep_digest = dep.digest.clone().ok_or_else(|| {
+                RemoteError::from(RemoteErrorKind::UnpinnedDependency {
+                    id: config.paks.id.clone(),
+                    dep: dep.id.clone(),
+                })
+            })?;
+            if seen.contains(&dep_digest) {
+                continue;
+            }
+            let dep_repo = package_repo(&ns, &dep.name)?;
+            let dep_manifest = self
+                .client
+                .get_manifest(&by_digest(&dep_repo, &dep_digest))
+                .await?;
+            Box::pin(self.walk(&dep_repo, &dep_digest, dep_manifest, seen, found)).await?;
+        }
+        found.push(Found {
+            repo: repo.clone(),
+            manifest: digest.clone(),
+            config,
+            layer: (layer.digest.clone(), layer.size),
+        });
+        Ok(())
+    }
+}

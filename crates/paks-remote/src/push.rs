@@ -1,0 +1,295 @@
+//! `paks push`: builds (and what they depend on) into a namespace of a registry.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use paks_oci::{PushedBlob, Reference, Repository};
+use paks_store::{OpenedPak, open_pak};
+use paks_types::{PackageId, Reporter};
+
+use paks_oci::{Descriptor, ImageIndex, Platform as OciPlatform};
+
+use crate::format;
+use crate::{
+    Remote, RemoteError, RemoteErrorKind, by_digest, by_tag, locations, namespace_of, package_repo,
+};
+
+/// What happened to one package.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pushed {
+    /// Its manifest was new to the registry.
+    Uploaded,
+    /// The registry had it; tags and the version index were checked.
+    Existed,
+}
+
+/// What a push did.
+#[derive(Debug, Clone, Default)]
+pub struct PushReport {
+    /// Each package, with the reference of its build (by digest).
+    pub packages: Vec<(PackageId, Reference, Pushed)>,
+    /// Blob bytes uploaded.
+    pub uploaded_bytes: u64,
+    pub blobs_uploaded: usize,
+    pub blobs_mounted: usize,
+    pub blobs_existed: usize,
+}
+
+impl Remote<'_> {
+    /// Push `paks` to `target`: a repository (`…/acme/hello`, when one archive of `hello`
+    /// is pushed) or a namespace (`…/acme`). Dependencies the registry lacks are pushed
+    /// from archives beside the given ones; blobs the registry has are never uploaded again.
+    pub async fn push(
+        &self,
+        paks: &[PathBuf],
+        target: &Reference,
+        reporter: &dyn Reporter,
+    ) -> Result<PushReport, RemoteError> {
+        if target.tag.is_some() || target.digest.is_some() {
+            return Err(RemoteError::from(RemoteErrorKind::TargetHasTag(
+                target.to_string(),
+            )));
+        }
+        let mut batch: BTreeMap<PackageId, OpenedPak> = BTreeMap::new();
+        for path in paks {
+            let pak = open_pak(path)?;
+            batch.insert(pak.config.paks.id.clone(), pak);
+        }
+        let target_repo = target.repo();
+        let ns = match batch.values().next() {
+            Some(only)
+                if batch.len() == 1
+                    && target_repo.name.rsplit('/').next()
+                        == Some(&format::repo_name(&only.config.paks.name)?) =>
+            {
+                namespace_of(&target_repo)
+            }
+            _ => target_repo,
+        };
+        self.add_missing_dependencies(&mut batch, &ns).await?;
+
+        let total = batch.values().map(|p| p.reader.layer_descriptor().1).sum();
+        reporter.plan("Pushing", batch.len() as u64, total);
+        // Builds of one version share a version index: push those one after another.
+        let mut groups: BTreeMap<(String, String), Vec<&OpenedPak>> = BTreeMap::new();
+        for pak in batch.values() {
+            let meta = &pak.config.paks;
+            groups
+                .entry((meta.name.to_string(), meta.version.to_string()))
+                .or_default()
+                .push(pak);
+        }
+        let results = futures_util::future::try_join_all(groups.into_values().map(|group| {
+            let ns = &ns;
+            async move {
+                let mut out = Vec::new();
+                for pak in group {
+                    out.push(self.push_one(pak, ns, reporter).await?);
+                }
+                Ok::<_, RemoteError>(out)
+            }
+        }))
+        .await?;
+        let mut report = PushReport::default();
+        for (id, reference, pushed, blobs) in results.into_iter().flatten() {
+            for (blob, size) in blobs {
+                match blob {
+                    PushedBlob::Uploaded => {
+                        report.blobs_uploaded += 1;
+                        report.uploaded_bytes += size;
+                    }
+                    PushedBlob::Mounted => report.blobs_mounted += 1,
+                    PushedBlob::Existed => report.blobs_existed += 1,
+                }
+            }
+            report.packages.push((id, reference, pushed));
+        }
+        Ok(report)
+    }
+
+    /// Every dependency must be in the batch or in the registry; archives beside the
+    /// given ones fill the gaps.
+    async fn add_missing_dependencies(
+        &self,
+        batch: &mut BTreeMap<PackageId, OpenedPak>,
+        ns: &Repository,
+    ) -> Result<(), RemoteError> {
+        let mut checked: BTreeSet<PackageId> = BTreeSet::new();
+        loop {
+            let mut wanted = Vec::new();
+            for pak in batch.values() {
+                for dep in &pak.config.paks.dependencies {
+                    if !batch.contains_key(&dep.id) && checked.insert(dep.id.clone()) {
+                        wanted.push((pak.config.paks.id.clone(), pak.path.clone(), dep.clone()));
+                    }
+                }
+            }
+            if wanted.is_empty() {
+                return Ok(());
+            }
+            for (id, pak_path, dep) in wanted {
+                let digest = dep.digest.clone().ok_or_else(|| {
+                    RemoteError::from(RemoteErrorKind::UnpinnedDependency {
+                        id: id.clone(),
+                        dep: dep.id.clone(),
+                    })
+                })?;
+                let repo = package_repo(ns, &dep.name)?;
+                if self
+                    .client
+                    .head_manifest(&by_digest(&repo, &digest))
+                    .await?
+                    .is_some()
+                {
+                    continue;
+                }
+                let beside = beside(&pak_path, &dep.id);
+                if !beside.is_file() {
+                    return Err(RemoteError::from(RemoteErrorKind::DependencyNotFound {
+                        id,
+                        dep: dep.id,
+                        namespace: format!("{}/{}", ns.registry, ns.name),
+                        pak: pak_path.display().to_string(),
+                    }));
+                }
+                let pak = open_pak(&beside)?;
+                batch.insert(pak.config.paks.id.clone(), pak);
+            }
+        }
+    }
+
+    async fn push_one(
+        &self,
+        pak: &OpenedPak,
+        ns: &Repository,
+        reporter: &dyn Reporter,
+    ) -> Result<(PackageId, Reference, Pushed, Vec<(PushedBlob, u64)>), RemoteError> {
+        let meta = &pak.config.paks;
+        let repo = package_repo(ns, &meta.name)?;
+        let manifest_digest = pak.reader.manifest_digest().clone();
+        let (layer_digest, layer_size, _) = pak.reader.layer_descriptor();
+        let task = reporter.start(&format!("{}@{}", meta.name, meta.version), layer_size);
+        let mut blobs = Vec::new();
+        let exists = self
+            .client
+            .head_manifest(&by_digest(&repo, &manifest_digest))
+            .await?
+            .is_some();
+        if !exists {
+            let config = pak.reader.config_bytes()?;
+            let config_digest = pak.reader.config_digest().clone();
+            if self
+                .client
+                .blob_size(&repo, &config_digest)
+                .await?
+                .is_some()
+            {
+                blobs.push((PushedBlob::Existed, config.len() as u64));
+            } else {
+                self.client.push_blob_bytes(&repo, &config).await?;
+                blobs.push((PushedBlob::Uploaded, config.len() as u64));
+            }
+            let layer_file = self.cached_layer(pak)?;
+            let mount = locations::mount_source(self.store, &layer_digest, &repo);
+            let progress = |n: u64| reporter.advance(task, n);
+            let pushed = self
+                .client
+                .push_blob(
+                    &repo,
+                    &layer_digest,
+                    layer_size,
+                    &layer_file,
+                    mount.as_ref(),
+                    &progress,
+                )
+                .await?;
+            blobs.push((pushed, layer_size));
+        }
+        locations::remember(self.store, &layer_digest, &repo);
+        let stored = self
+            .client
+            .put_manifest(
+                &by_tag(&repo, &format::build_tag(&meta.id)),
+                format::MANIFEST,
+                pak.reader.manifest_bytes(),
+            )
+            .await?;
+        if stored != manifest_digest {
+            return Err(RemoteError::from(RemoteErrorKind::DigestChanged {
+                reference: format!("{repo}"),
+                expected: manifest_digest,
+                actual: stored,
+            }));
+        }
+        self.update_version_index(&repo, pak).await?;
+        reporter.finish(task);
+        let pushed = if exists {
+            Pushed::Existed
+        } else {
+            Pushed::Uploaded
+        };
+        Ok((
+            meta.id.clone(),
+            by_digest(&repo, &manifest_digest),
+            pushed,
+            blobs,
+        ))
+    }
+
+    /// The version tag's index gains (or replaces, for the same platform) this build.
+    async fn update_version_index(
+        &self,
+        repo: &Repository,
+        pak: &OpenedPak,
+    ) -> Result<(), RemoteError> {
+        let meta = &pak.config.paks;
+        let tag = by_tag(repo, &format::version_tag(&meta.version));
+        let mut index = match self.client.head_manifest(&tag).await? {
+            Some(_) => {
+                let current = self.client.get_manifest(&tag).await?;
+                serde_json::from_slice::<ImageIndex>(&current.bytes)
+                    .ok()
+                    .filter(|_| current.is_index())
+                    .ok_or_else(|| {
+                        RemoteError::from(RemoteErrorKind::NotAPackage {
+                            reference: tag.to_string(),
+                            reason: "the version tag is not an OCI image index".into(),
+                        })
+                    })?
+            }
+            None => format::version_index(&meta.name, &meta.version),
+        };
+        let mut build = Descriptor::new(
+            format::MANIFEST,
+            pak.reader.manifest_digest().clone(),
+            pak.reader.manifest_bytes().len() as u64,
+        );
+        build.platform = Some(OciPlatform::from(&meta.platform));
+        build.annotations =
+            BTreeMap::from([(format::ANNOTATION_ID.to_owned(), meta.id.to_string())]);
+        if format::put_build(&mut index, build) {
+            self.client
+                .put_manifest(&tag, format::INDEX, &index.to_bytes())
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// The layer of `pak` as a file in the blob cache (copied out once, verified).
+    fn cached_layer(&self, pak: &OpenedPak) -> Result<PathBuf, RemoteError> {
+        let (digest, _, _) = pak.reader.layer_descriptor();
+        let path = self.store.cache_blob(&digest);
+        if path.is_file() {
+            return Ok(path);
+        }
+        let mut layer = pak.reader.layer_reader()?;
+        paks_types::fs::write_atomic_with(&path, |f| std::io::copy(&mut layer, f).map(drop))?;
+        Ok(path)
+    }
+}
+
+/// Where the archive of `id` would be, built beside `pak`.
+fn beside(pak: &Path, id: &PackageId) -> PathBuf {
+    let dir = pak.parent().unwrap_or(Path::new("."));
+    dir.join(format!("{}-{}-{}.pak", id.name(), id.version(), id.hash()))
+}
