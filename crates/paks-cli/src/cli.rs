@@ -30,14 +30,27 @@ pub struct Global {
     /// Print more about what is done (for builds: the build log)
     #[arg(long, short, global = true)]
     pub verbose: bool,
+    /// Reach this registry over plain HTTP (loopback registries always may)
+    #[arg(long, global = true, env = env_vars::INSECURE, value_delimiter = ',', value_name = "HOST")]
+    pub insecure: Vec<String>,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Build a package from a recipe directory or `git+URL#REV`, and install it
     Build(BuildArgs),
-    /// Install package archives (`.pak` files), each with its dependencies first
+    /// Install packages from archives (`.pak` files) or registries (`REGISTRY/NAMESPACE/NAME:VERSION`)
     Install(InstallArgs),
+    /// Push package archives, and the dependencies the registry lacks, to a repository or namespace
+    Push(PushArgs),
+    /// Download a package and its dependencies into the cache, verified, without installing
+    Pull(PullArgs),
+    /// Copy packages between registries and OCI layout directories (`oci:DIR[:TAG]`)
+    Copy(CopyArgs),
+    /// Save credentials for a registry
+    Login(LoginArgs),
+    /// Forget the credentials saved for a registry
+    Logout(LogoutArgs),
     /// Run a command with installed packages' environment
     Run(RunArgs),
     /// Print shell commands that activate packages: `eval "$(paks env hello)"`
@@ -75,15 +88,63 @@ pub struct BuildArgs {
 
 #[derive(Debug, Args)]
 pub struct InstallArgs {
-    /// Package archives
-    #[arg(required = true, value_name = "PAK")]
-    pub paks: Vec<PathBuf>,
+    /// Package archives, or references such as `127.0.0.1:5000/acme/hello:1.0.0` or `…@sha256:…`
+    #[arg(required = true, value_name = "PAK|REF")]
+    pub paks: Vec<String>,
     /// Install as dependencies: `paks gc` removes them once nothing needs them
     #[arg(long)]
     pub as_dependency: bool,
     /// Print what was installed as JSON lines
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PushArgs {
+    /// Package archives, then the target: a repository (`127.0.0.1:5000/acme/hello`) or a namespace (`127.0.0.1:5000/acme`)
+    #[arg(required = true, num_args = 2.., value_name = "PAK... TARGET")]
+    pub args: Vec<String>,
+    /// Print what was pushed as JSON lines
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PullArgs {
+    /// A package reference: `REGISTRY/NAMESPACE/NAME:VERSION`, a build tag, or `…@sha256:…`
+    pub reference: String,
+    /// Print what was pulled as JSON lines
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CopyArgs {
+    /// A package reference, or `oci:DIR[:TAG]`
+    pub source: String,
+    /// A namespace (`REGISTRY/NAMESPACE`), or `oci:DIR`
+    pub destination: String,
+    /// Print the report as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    /// The registry host, e.g. `ghcr.io` or `127.0.0.1:5000`
+    pub registry: String,
+    /// The user name
+    #[arg(long, short)]
+    pub username: String,
+    /// Read the password (or token) from standard input
+    #[arg(long)]
+    pub password_stdin: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LogoutArgs {
+    /// The registry host
+    pub registry: String,
 }
 
 #[derive(Debug, Args)]

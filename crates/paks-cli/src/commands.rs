@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use paks_build::{BuildError, BuildOptions, RecipeLocation};
-use paks_store::{InstallOutcome, InstallRequest, Store, StoreError, ViewOptions};
+use paks_store::{InstallOutcome, Installable, Store, StoreError, ViewOptions};
 use paks_types::{PackageId, PackageMeta, Reporter};
 use serde_json::json;
 
@@ -17,52 +17,83 @@ use crate::cli::{
 };
 use crate::report::TermReporter;
 
-fn store_failure(e: StoreError) -> Failure {
-    let internal = e.is_io();
-    let hint = e.hint();
-    Failure {
-        error: Box::new(e),
-        detail: None,
-        hint,
-        internal,
+/// What the CLI needs from a library error to explain it.
+pub(crate) trait Explain: std::error::Error + 'static {
+    /// What the user can do about it.
+    fn hint(&self) -> Option<String>;
+    /// Context to print under the causes.
+    fn detail(&self) -> Option<String> {
+        None
+    }
+    /// Whether the machine failed (I/O) rather than the request.
+    fn is_io(&self) -> bool;
+}
+
+impl Explain for StoreError {
+    fn hint(&self) -> Option<String> {
+        StoreError::hint(self)
+    }
+    fn is_io(&self) -> bool {
+        StoreError::is_io(self)
     }
 }
 
-fn build_failure(e: BuildError) -> Failure {
-    let internal = match &e {
-        BuildError::Io(_) => true,
-        BuildError::Store(s) => s.is_io(),
-        _ => false,
-    };
-    let (detail, hint) = (e.detail(), e.hint());
+impl Explain for BuildError {
+    fn hint(&self) -> Option<String> {
+        BuildError::hint(self)
+    }
+    fn detail(&self) -> Option<String> {
+        BuildError::detail(self)
+    }
+    fn is_io(&self) -> bool {
+        match self {
+            BuildError::Io(_) => true,
+            BuildError::Store(s) => s.is_io(),
+            _ => false,
+        }
+    }
+}
+
+impl Explain for paks_remote::RemoteError {
+    fn hint(&self) -> Option<String> {
+        paks_remote::RemoteError::hint(self)
+    }
+    fn is_io(&self) -> bool {
+        paks_remote::RemoteError::is_io(self)
+    }
+}
+
+/// A library error as the user sees it.
+pub(crate) fn failure(e: impl Explain) -> Failure {
     Failure {
+        detail: e.detail(),
+        hint: e.hint(),
+        internal: e.is_io(),
         error: Box::new(e),
-        detail,
-        hint,
-        internal,
     }
 }
 
 /// stdout, for data only.
-fn out() -> std::io::StdoutLock<'static> {
+pub(crate) fn out() -> std::io::StdoutLock<'static> {
     std::io::stdout().lock()
 }
 
-fn json_line(value: &serde_json::Value) -> std::io::Result<()> {
+pub(crate) fn json_line(value: &serde_json::Value) -> std::io::Result<()> {
     writeln!(out(), "{value}")
 }
 
 /// What every command needs: where the tree is, how much to do at once, how to report.
-struct Ctx {
-    root: std::path::PathBuf,
-    jobs: usize,
-    verbose: bool,
-    reporter: TermReporter,
+pub(crate) struct Ctx {
+    pub(crate) root: std::path::PathBuf,
+    pub(crate) jobs: usize,
+    pub(crate) verbose: bool,
+    pub(crate) insecure: Vec<String>,
+    pub(crate) reporter: TermReporter,
 }
 
 impl Ctx {
-    fn store(&self) -> Result<Store, Failure> {
-        Store::open(&self.root).map_err(store_failure)
+    pub(crate) fn store(&self) -> Result<Store, Failure> {
+        Store::open(&self.root).map_err(failure)
     }
 }
 
@@ -76,11 +107,17 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         root: g.root.clone().unwrap_or_else(Store::default_root),
         jobs,
         verbose: g.verbose,
+        insecure: g.insecure.clone(),
         reporter: TermReporter::new(g.quiet, g.verbose),
     };
     match cli.command {
         Command::Build(args) => build(&ctx, args),
         Command::Install(args) => install(&ctx, &args),
+        Command::Push(args) => crate::remote::push(&ctx, &args),
+        Command::Pull(args) => crate::remote::pull(&ctx, &args),
+        Command::Copy(args) => crate::remote::copy(&ctx, &args),
+        Command::Login(args) => crate::remote::login(&args),
+        Command::Logout(args) => crate::remote::logout(&args),
         Command::Run(args) => run_command(&ctx, &args),
         Command::Env(args) => env(&ctx, &args),
         Command::List(args) => list(&ctx, &args),
@@ -108,7 +145,7 @@ fn build(ctx: &Ctx, args: BuildArgs) -> Result<(), Failure> {
         &options,
         &ctx.reporter,
     )
-    .map_err(build_failure)?;
+    .map_err(failure)?;
     for (file, reason) in &built.runpath_unchanged {
         ctx.reporter.warn(&format!("the RUNPATH of `{file}` stays absolute ({reason}); the package works at `/opt/paks` and at roots no longer than it"));
     }
@@ -131,17 +168,29 @@ fn build(ctx: &Ctx, args: BuildArgs) -> Result<(), Failure> {
 fn install(ctx: &Ctx, args: &InstallArgs) -> Result<(), Failure> {
     let store = ctx.store()?;
     let start = Instant::now();
-    let requests: Vec<InstallRequest> = args
-        .paks
-        .iter()
-        .map(|p| InstallRequest {
-            pak: p.clone(),
-            explicit: !args.as_dependency,
-        })
-        .collect();
+    let mut items = Vec::new();
+    let mut references = Vec::new();
+    for arg in &args.paks {
+        let path = Path::new(arg);
+        if path.extension().is_some_and(|e| e == "pak") || path.exists() {
+            let pak = paks_store::open_pak(path).map_err(failure)?;
+            items.push(Installable::from_pak(pak, !args.as_dependency));
+        } else {
+            references.push(crate::remote::parse_reference(arg)?);
+        }
+    }
+    if !references.is_empty() {
+        let pulled = crate::remote::pull_all(ctx, &store, &references)?;
+        for mut pulled in pulled {
+            for p in &mut pulled.packages {
+                p.explicit &= !args.as_dependency;
+            }
+            items.extend(pulled.packages);
+        }
+    }
     let outcomes = store
-        .install_paks(&requests, ctx.jobs, &ctx.reporter)
-        .map_err(store_failure)?;
+        .install(items, ctx.jobs, &ctx.reporter)
+        .map_err(failure)?;
     let installed: Vec<&InstallOutcome> = outcomes
         .iter()
         .filter(|o| matches!(o, InstallOutcome::Installed { .. }))
@@ -187,7 +236,7 @@ fn install(ctx: &Ctx, args: &InstallArgs) -> Result<(), Failure> {
 fn run_command(ctx: &Ctx, args: &RunArgs) -> Result<(), Failure> {
     let store = ctx.store()?;
     let ids = find_all(&store, &args.packages)?;
-    let env = store.env(&ids).map_err(store_failure)?;
+    let env = store.env(&ids).map_err(failure)?;
     let (program, rest) = args.command.split_first().expect("clap requires a command");
     let mut cmd = std::process::Command::new(program);
     cmd.args(rest);
@@ -207,7 +256,7 @@ fn run_command(ctx: &Ctx, args: &RunArgs) -> Result<(), Failure> {
 fn env(ctx: &Ctx, args: &EnvArgs) -> Result<(), Failure> {
     let store = ctx.store()?;
     let ids = find_all(&store, &args.packages)?;
-    let env = store.env(&ids).map_err(store_failure)?;
+    let env = store.env(&ids).map_err(failure)?;
     if args.json {
         let map: serde_json::Map<String, serde_json::Value> = env
             .resolve(|k| std::env::var_os(k))
@@ -223,7 +272,7 @@ fn env(ctx: &Ctx, args: &EnvArgs) -> Result<(), Failure> {
 
 fn list(ctx: &Ctx, args: &JsonArgs) -> Result<(), Failure> {
     let store = ctx.store()?;
-    let records = store.installed().map_err(store_failure)?;
+    let records = store.installed().map_err(failure)?;
     let mut o = out();
     for r in &records {
         let m = &r.meta;
@@ -258,11 +307,11 @@ fn info(ctx: &Ctx, args: &InfoArgs) -> Result<(), Failure> {
     let path = Path::new(&args.package);
     let (meta, prefix, explicit) = if path.extension().is_some_and(|e| e == "pak") || path.is_file()
     {
-        let pak = paks_store::open_pak(path).map_err(store_failure)?;
+        let pak = paks_store::open_pak(path).map_err(failure)?;
         (pak.config.paks, None, None)
     } else {
         let store = ctx.store()?;
-        let record = store.find(&args.package).map_err(store_failure)?;
+        let record = store.find(&args.package).map_err(failure)?;
         let prefix = store.prefix(record.id());
         (record.meta, Some(prefix), Some(record.explicit))
     };
@@ -284,7 +333,7 @@ fn remove(ctx: &Ctx, args: &RemoveArgs) -> Result<(), Failure> {
     let store = ctx.store()?;
     let ids = find_all(&store, &args.packages)?;
     for id in &ids {
-        store.remove(id, args.force).map_err(store_failure)?;
+        store.remove(id, args.force).map_err(failure)?;
         ctx.reporter.status(&format!(
             " - {} {} ({})",
             id.name(),
@@ -297,7 +346,7 @@ fn remove(ctx: &Ctx, args: &RemoveArgs) -> Result<(), Failure> {
 
 fn gc(ctx: &Ctx, args: &GcArgs) -> Result<(), Failure> {
     let store = ctx.store()?;
-    let report = store.gc(args.dry_run).map_err(store_failure)?;
+    let report = store.gc(args.dry_run).map_err(failure)?;
     if args.json {
         json_line(
             &json!({"type": "gc", "dry_run": report.dry_run, "removed": report.removed.iter().map(ToString::to_string).collect::<Vec<_>>(), "freed": report.freed, "leftovers": report.leftovers}),
@@ -339,7 +388,7 @@ fn view_command(ctx: &Ctx, view: ViewCommand) -> Result<(), Failure> {
             let ids = find_all(&store, &packages)?;
             let info = store
                 .create_view(&path, &ids, ViewOptions { ignore_conflicts })
-                .map_err(store_failure)?;
+                .map_err(failure)?;
             for c in &info.conflicts {
                 ctx.reporter.warn(&format!(
                     "`{c}` is provided by more than one package; the first was kept"
@@ -352,13 +401,13 @@ fn view_command(ctx: &Ctx, view: ViewCommand) -> Result<(), Failure> {
             ));
         }
         ViewCommand::Remove { path } => {
-            store.remove_view(&path).map_err(store_failure)?;
+            store.remove_view(&path).map_err(failure)?;
             ctx.reporter
                 .status(&format!("Removed view `{}`", path.display()));
         }
         ViewCommand::List(args) => {
             let mut o = out();
-            for v in store.views().map_err(store_failure)? {
+            for v in store.views().map_err(failure)? {
                 let ids: Vec<String> = v.packages.iter().map(ToString::to_string).collect();
                 if args.json {
                     writeln!(
@@ -380,7 +429,7 @@ fn view_command(ctx: &Ctx, view: ViewCommand) -> Result<(), Failure> {
 fn find_all(store: &Store, specs: &[String]) -> Result<Vec<PackageId>, Failure> {
     specs
         .iter()
-        .map(|s| store.find(s).map(|r| r.id().clone()).map_err(store_failure))
+        .map(|s| store.find(s).map(|r| r.id().clone()).map_err(failure))
         .collect()
 }
 
@@ -432,11 +481,11 @@ fn print_info(
     Ok(())
 }
 
-fn plural(n: usize) -> &'static str {
+pub(crate) fn plural(n: usize) -> &'static str {
     if n == 1 { "" } else { "s" }
 }
 
-fn elapsed(start: Instant) -> String {
+pub(crate) fn elapsed(start: Instant) -> String {
     let d = start.elapsed();
     if d.as_secs() >= 1 {
         format!("{:.2}s", d.as_secs_f64())
@@ -446,7 +495,7 @@ fn elapsed(start: Instant) -> String {
 }
 
 #[allow(clippy::cast_precision_loss)] // sizes for people, rounded anyway
-fn human_size(bytes: u64) -> String {
+pub(crate) fn human_size(bytes: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut v = bytes as f64;
     let mut unit = 0;

@@ -8,3 +8,5 @@ pub const JOBS: &str = "PAKS_JOBS";
 pub const OUT: &str = "PAKS_OUT";
 /// Disables colour (<https://no-color.org>).
 pub const NO_COLOR: &str = "NO_COLOR";
+/// Registries reached over plain HTTP although not on loopback, comma-separated (`--insecure`).
+pub const INSECURE: &str = "PAKS_INSECURE";

@@ -3,6 +3,7 @@
 mod cli;
 mod commands;
 mod env_vars;
+mod remote;
 mod report;
 
 use std::io::Write;

@@ -1,0 +1,184 @@
+//! The registry commands: push, pull, copy, login, logout, and pulling for install.
+
+use std::io::{Read, Write};
+use std::time::Instant;
+
+use paks_oci::{Client, ClientConfig, Credentials, Reference};
+use paks_remote::{Endpoint, Pulled, Remote, RemoteError};
+use paks_store::Store;
+use serde_json::json;
+
+use crate::Failure;
+use crate::cli::{CopyArgs, LoginArgs, LogoutArgs, PullArgs, PushArgs};
+use crate::commands::{Ctx, elapsed, failure, human_size, json_line, out, plural};
+
+fn oci_failure(e: paks_oci::OciError) -> Failure {
+    failure(RemoteError::from(e))
+}
+
+pub fn parse_reference(arg: &str) -> Result<Reference, Failure> {
+    arg.parse::<Reference>().map_err(|e| Failure {
+        hint: Some(
+            "a package is a `.pak` file or a reference such as `127.0.0.1:5000/acme/hello:1.0.0`"
+                .into(),
+        ),
+        ..oci_failure(e)
+    })
+}
+
+fn client(ctx: &Ctx) -> Result<Client, Failure> {
+    Client::new(ClientConfig {
+        insecure: ctx.insecure.clone(),
+        concurrency: ctx.jobs.max(4),
+        user_agent: format!("paks/{}", env!("CARGO_PKG_VERSION")),
+        credentials: Credentials::load(),
+        ..ClientConfig::default()
+    })
+    .map_err(oci_failure)
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(Failure::from)
+}
+
+/// Pull each reference's closure into the cache (for `paks install`).
+pub fn pull_all(
+    ctx: &Ctx,
+    store: &Store,
+    references: &[Reference],
+) -> Result<Vec<Pulled>, Failure> {
+    let remote = Remote::new(client(ctx)?, store);
+    runtime()?.block_on(async {
+        let mut all = Vec::new();
+        for r in references {
+            all.push(remote.pull(r, &ctx.reporter).await.map_err(failure)?);
+        }
+        Ok(all)
+    })
+}
+
+pub fn push(ctx: &Ctx, args: &PushArgs) -> Result<(), Failure> {
+    let (target, paks) = args.args.split_last().expect("clap requires two");
+    let target = parse_reference(target)?;
+    let paks: Vec<std::path::PathBuf> = paks.iter().map(Into::into).collect();
+    let store = ctx.store()?;
+    let remote = Remote::new(client(ctx)?, &store);
+    let start = Instant::now();
+    let report = runtime()?
+        .block_on(remote.push(&paks, &target, &ctx.reporter))
+        .map_err(failure)?;
+    let mut o = out();
+    for (id, reference, pushed) in &report.packages {
+        if args.json {
+            json_line(
+                &json!({"type": "push", "id": id.to_string(), "reference": reference.to_string(), "new": matches!(pushed, paks_remote::Pushed::Uploaded)}),
+            )?;
+        } else {
+            writeln!(o, "{reference}")?;
+        }
+    }
+    ctx.reporter.status(&format!(
+        "Pushed {} package{} in {} ({} uploaded in {} blob{}, {} mounted, {} already there)",
+        report.packages.len(),
+        plural(report.packages.len()),
+        elapsed(start),
+        human_size(report.uploaded_bytes),
+        report.blobs_uploaded,
+        plural(report.blobs_uploaded),
+        report.blobs_mounted,
+        report.blobs_existed
+    ));
+    Ok(())
+}
+
+pub fn pull(ctx: &Ctx, args: &PullArgs) -> Result<(), Failure> {
+    let reference = parse_reference(&args.reference)?;
+    let store = ctx.store()?;
+    let start = Instant::now();
+    let pulled = pull_all(ctx, &store, std::slice::from_ref(&reference))?
+        .pop()
+        .expect("one");
+    if args.json {
+        for p in &pulled.packages {
+            json_line(
+                &json!({"type": "pull", "id": p.config.paks.id.to_string(), "reference": p.source, "manifest": p.manifest.to_string()}),
+            )?;
+        }
+    } else {
+        writeln!(out(), "{}", pulled.resolved)?;
+    }
+    ctx.reporter.status(&format!(
+        "Pulled {} package{} in {} ({} downloaded)",
+        pulled.packages.len(),
+        plural(pulled.packages.len()),
+        elapsed(start),
+        human_size(pulled.downloaded_bytes)
+    ));
+    Ok(())
+}
+
+pub fn copy(ctx: &Ctx, args: &CopyArgs) -> Result<(), Failure> {
+    let src: Endpoint = args.source.parse().map_err(failure)?;
+    let dst: Endpoint = args.destination.parse().map_err(failure)?;
+    let store = ctx.store()?;
+    let remote = Remote::new(client(ctx)?, &store);
+    let start = Instant::now();
+    let report = runtime()?
+        .block_on(remote.copy(&src, &dst, &ctx.reporter))
+        .map_err(failure)?;
+    if args.json {
+        json_line(
+            &json!({"type": "copy", "manifests": report.manifests, "names": report.names, "blobs_copied": report.blobs_copied, "blobs_skipped": report.blobs_skipped, "bytes_copied": report.bytes_copied}),
+        )?;
+    } else {
+        let mut o = out();
+        for name in &report.names {
+            writeln!(o, "{name}")?;
+        }
+    }
+    ctx.reporter.status(&format!(
+        "Copied {} manifest{} in {} ({} in {} blob{}, {} already there)",
+        report.manifests,
+        plural(report.manifests),
+        elapsed(start),
+        human_size(report.bytes_copied),
+        report.blobs_copied,
+        plural(report.blobs_copied),
+        report.blobs_skipped
+    ));
+    Ok(())
+}
+
+pub fn login(args: &LoginArgs) -> Result<(), Failure> {
+    if !args.password_stdin {
+        return Err(Failure {
+            error: "paks reads passwords from standard input only, so that they stay out of shell history and process lists".into(),
+            detail: None,
+            hint: Some(format!("echo \"$TOKEN\" | paks login {} -u {} --password-stdin", args.registry, args.username)),
+            internal: false,
+        });
+    }
+    let mut password = String::new();
+    std::io::stdin().read_to_string(&mut password)?;
+    let password = password.trim_end_matches(['\n', '\r']);
+    let path =
+        Credentials::save_login(&args.registry, &args.username, password).map_err(oci_failure)?;
+    eprintln!(
+        "Saved credentials for `{}` in `{}`",
+        args.registry,
+        path.display()
+    );
+    Ok(())
+}
+
+pub fn logout(args: &LogoutArgs) -> Result<(), Failure> {
+    if Credentials::remove_login(&args.registry).map_err(oci_failure)? {
+        eprintln!("Removed the credentials for `{}`", args.registry);
+    } else {
+        eprintln!("No credentials were saved for `{}`", args.registry);
+    }
+    Ok(())
+}
