@@ -111,8 +111,9 @@ pub struct PushArgs {
 
 #[derive(Debug, Args)]
 pub struct PullArgs {
-    /// A package reference: `REGISTRY/NAMESPACE/NAME:VERSION`, a build tag, or `…@sha256:…`
-    pub reference: String,
+    /// Package references: `REGISTRY/NAMESPACE/NAME:VERSION`, a build tag, or `…@sha256:…`
+    #[arg(required = true, value_name = "REF")]
+    pub references: Vec<String>,
     /// Print what was pulled as JSON lines
     #[arg(long)]
     pub json: bool,

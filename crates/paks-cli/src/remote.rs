@@ -51,13 +51,9 @@ pub fn pull_all(
     references: &[Reference],
 ) -> Result<Vec<Pulled>, Failure> {
     let remote = Remote::new(client(ctx)?, store);
-    runtime()?.block_on(async {
-        let mut all = Vec::new();
-        for r in references {
-            all.push(remote.pull(r, &ctx.reporter).await.map_err(failure)?);
-        }
-        Ok(all)
-    })
+    runtime()?
+        .block_on(remote.pull_many(references, &ctx.reporter))
+        .map_err(failure)
 }
 
 pub fn push(ctx: &Ctx, args: &PushArgs) -> Result<(), Failure> {
@@ -95,27 +91,34 @@ pub fn push(ctx: &Ctx, args: &PushArgs) -> Result<(), Failure> {
 }
 
 pub fn pull(ctx: &Ctx, args: &PullArgs) -> Result<(), Failure> {
-    let reference = parse_reference(&args.reference)?;
+    let references = args
+        .references
+        .iter()
+        .map(|r| parse_reference(r))
+        .collect::<Result<Vec<_>, _>>()?;
     let store = ctx.store()?;
     let start = Instant::now();
-    let pulled = pull_all(ctx, &store, std::slice::from_ref(&reference))?
-        .pop()
-        .expect("one");
-    if args.json {
-        for p in &pulled.packages {
-            json_line(
-                &json!({"type": "pull", "id": p.config.paks.id.to_string(), "reference": p.source, "manifest": p.manifest.to_string()}),
-            )?;
+    let pulled = pull_all(ctx, &store, &references)?;
+    let mut o = out();
+    let (mut packages, mut bytes) = (0, 0);
+    for p in &pulled {
+        packages += p.packages.len();
+        bytes += p.downloaded_bytes;
+        if args.json {
+            for p in &p.packages {
+                json_line(
+                    &json!({"type": "pull", "id": p.config.paks.id.to_string(), "reference": p.source, "manifest": p.manifest.to_string()}),
+                )?;
+            }
+        } else {
+            writeln!(o, "{}", p.resolved)?;
         }
-    } else {
-        writeln!(out(), "{}", pulled.resolved)?;
     }
     ctx.reporter.status(&format!(
-        "Pulled {} package{} in {} ({} downloaded)",
-        pulled.packages.len(),
-        plural(pulled.packages.len()),
+        "Pulled {packages} package{} in {} ({} downloaded)",
+        plural(packages),
         elapsed(start),
-        human_size(pulled.downloaded_bytes)
+        human_size(bytes)
     ));
     Ok(())
 }

@@ -39,25 +39,34 @@ impl Remote<'_> {
         reference: &Reference,
         reporter: &dyn Reporter,
     ) -> Result<Pulled, RemoteError> {
-        let repo = reference.repo();
-        let top = self.client.get_manifest(reference).await?;
-        let (digest, manifest) = self.pick_build(reference, &repo, top).await?;
-        let mut found = Vec::new();
-        let mut seen = BTreeSet::new();
-        self.walk(&repo, &digest, manifest, &mut seen, &mut found)
+        let mut pulled = self
+            .pull_many(std::slice::from_ref(reference), reporter)
             .await?;
+        Ok(pulled.pop().expect("one pull per reference"))
+    }
 
-        // Layers of packages not installed yet, and not cached yet.
-        let mut wanted = Vec::new();
-        for f in &found {
+    /// [`Remote::pull`] for several references at once: resolved concurrently, each layer
+    /// downloaded once, under one progress display.
+    pub async fn pull_many(
+        &self,
+        references: &[Reference],
+        reporter: &dyn Reporter,
+    ) -> Result<Vec<Pulled>, RemoteError> {
+        let resolved =
+            futures_util::future::try_join_all(references.iter().map(|r| self.resolve(r))).await?;
+        // Layers of packages not installed yet, and not cached yet, each once.
+        let mut wanted: Vec<&Found> = Vec::new();
+        let mut seen_layers = BTreeSet::new();
+        for f in resolved.iter().flat_map(|(_, found)| found) {
             locations::remember(self.store, &f.layer.0, &f.repo);
-            if self.store.record(&f.config.paks.id)?.is_none()
+            if seen_layers.insert(f.layer.0.clone())
+                && self.store.record(&f.config.paks.id)?.is_none()
                 && !self.store.cache_blob(&f.layer.0).is_file()
             {
                 wanted.push(f);
             }
         }
-        let total = wanted.iter().map(|f| f.layer.1).sum();
+        let total: u64 = wanted.iter().map(|f| f.layer.1).sum();
         reporter.plan("Downloading", wanted.len() as u64, total);
         futures_util::future::try_join_all(wanted.iter().map(|f| async move {
             let meta = &f.config.paks;
@@ -71,29 +80,50 @@ impl Remote<'_> {
             Ok::<_, RemoteError>(())
         }))
         .await?;
-
-        let last = found.len().saturating_sub(1);
-        let packages = found
-            .iter()
-            .enumerate()
-            .map(|(i, f)| Installable {
-                source: by_digest(&f.repo, &f.manifest).to_string(),
-                manifest: f.manifest.clone(),
-                config: f.config.clone(),
-                layer: LayerSource::Blob {
-                    path: self.store.cache_blob(&f.layer.0),
-                    digest: f.layer.0.clone(),
-                    size: f.layer.1,
-                },
-                explicit: i == last,
+        let downloaded: BTreeSet<Digest> = wanted.iter().map(|f| f.layer.0.clone()).collect();
+        drop(wanted);
+        Ok(resolved
+            .into_iter()
+            .map(|(resolved, found)| {
+                let last = found.len().saturating_sub(1);
+                let downloaded_here: Vec<&Found> = found
+                    .iter()
+                    .filter(|f| downloaded.contains(&f.layer.0))
+                    .collect();
+                Pulled {
+                    downloaded_bytes: downloaded_here.iter().map(|f| f.layer.1).sum(),
+                    downloaded_blobs: downloaded_here.len(),
+                    packages: found
+                        .iter()
+                        .enumerate()
+                        .map(|(i, f)| Installable {
+                            source: by_digest(&f.repo, &f.manifest).to_string(),
+                            manifest: f.manifest.clone(),
+                            config: f.config.clone(),
+                            layer: LayerSource::Blob {
+                                path: self.store.cache_blob(&f.layer.0),
+                                digest: f.layer.0.clone(),
+                                size: f.layer.1,
+                            },
+                            explicit: i == last,
+                        })
+                        .collect(),
+                    resolved,
+                }
             })
-            .collect();
-        Ok(Pulled {
-            packages,
-            resolved: by_digest(&repo, &digest),
-            downloaded_bytes: total,
-            downloaded_blobs: wanted.len(),
-        })
+            .collect())
+    }
+
+    /// The build of `reference` for this host and its closure, dependencies first.
+    async fn resolve(&self, reference: &Reference) -> Result<(Reference, Vec<Found>), RemoteError> {
+        let repo = reference.repo();
+        let top = self.client.get_manifest(reference).await?;
+        let (digest, manifest) = self.pick_build(reference, &repo, top).await?;
+        let mut found = Vec::new();
+        let mut seen = BTreeSet::new();
+        self.walk(&repo, &digest, manifest, &mut seen, &mut found)
+            .await?;
+        Ok((by_digest(&repo, &digest), found))
     }
 
     /// An index resolves to the build for this host; a manifest is the build.

@@ -1,0 +1,56 @@
+# Shared by the benchmarks: sourced, not run.
+# prepare_debian_paks DIR: DIR/paks/*.pak, one package per Debian .deb in the closure of
+# python3, git, curl, gcc-12, g++-12, cmake and a few tools (>= 150 packages), built once.
+prepare_debian_paks() {
+  local work="$1"
+  mkdir -p "$work/debs" "$work/recipes" "$work/paks"
+  local roots="python3 git curl gcc-12 g++-12 cmake make patch file xz-utils bzip2 openssl wget rsync less"
+  local mark=".done-$(echo "$roots" | sha1sum | cut -c1-8)"
+  # 1. The packages: Debian's, fetched once (apt-get download; kept in $work/debs).
+  if [ ! -f "$work/debs/$mark" ]; then
+    names=$(apt-cache depends --recurse --no-recommends --no-suggests --no-conflicts --no-breaks \
+              --no-replaces --no-enhances $roots | grep -v '^ ' | grep -v '^<' | sort -u)
+    (cd "$work/debs" && apt-get download $names >/dev/null 2>&1 || true)
+    touch "$work/debs/$mark"
+  fi
+  
+  # 2. One recipe per .deb whose content is copied into $PREFIX; absolute symlinks (which no
+  #    relocatable package may hold) are dropped, as is what a .deb keeps outside /usr, /etc, /lib.
+  if [ ! -f "$work/paks/$mark" ]; then
+    rm -rf "$work/recipes" "$work/paks" && mkdir -p "$work/recipes" "$work/paks"
+    for deb in "$work"/debs/*.deb; do
+      name=$(dpkg-deb -f "$deb" Package | tr 'A-Z_' 'a-z-')
+      dir="$work/recipes/$name"
+      mkdir -p "$dir/tree"
+      dpkg-deb -x "$deb" "$dir/tree"
+      find "$dir/tree" -type l -lname '/*' -delete
+      # Relative links that climb out of the package are dropped too.
+      find "$dir/tree" -type l | while read -r l; do
+        t=$(readlink -m "$l"); case "$t" in "$dir/tree"/*) ;; *) rm -f "$l";; esac
+      done
+      [ -n "$(find "$dir/tree" -type f -print -quit)" ] || { rm -rf "$dir"; continue; }
+      cat > "$dir/paks.toml" <<TOML
+  [package]
+  name = "$name"
+  version = "1.0.0"
+  [[source]]
+  path = "tree"
+  [build]
+  script = 'cp -a . "\$PREFIX/"'
+TOML
+    done
+    export PAKS_ROOT="$work/build-root"
+    for dir in "$work"/recipes/*/; do
+      "$paks" build "$dir" --out "$work/paks" --no-install --quiet >/dev/null
+    done
+    touch "$work/paks/$mark"
+  fi
+}
+
+now() { date +%s%N; }
+
+# median N...: the median of the numbers given.
+median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2)? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+
+# ratio A B: A/B with three decimals.
+ratio() { python3 -c "print(f'{$1/$2:.3f}')"; }
