@@ -4,7 +4,7 @@
 prepare_debian_paks() {
   local work="$1"
   mkdir -p "$work/debs" "$work/recipes" "$work/paks"
-  local roots="python3 git curl gcc-12 g++-12 cmake make patch file xz-utils bzip2 openssl wget rsync less"
+  local roots="python3 git curl gcc-12 g++-12 cmake make patch file xz-utils bzip2 openssl wget rsync less gnupg procps ca-certificates nano vim-tiny tzdata python3-pip"
   local mark=".done-$(echo "$roots" | sha1sum | cut -c1-8)"
   # 1. The packages: Debian's, fetched once (apt-get download; kept in $work/debs).
   if [ ! -f "$work/debs/$mark" ]; then

@@ -196,6 +196,46 @@ fn copy_through_an_oci_layout_to_another_registry() {
 }
 
 #[test]
+fn copy_between_registries_and_within_one() {
+    let source = Registry::start();
+    let dest = Registry::start();
+    let builder = Env::new();
+    let (_, hello) = built(&builder);
+    builder.ok(&["push", &hello, &format!("{}/acme/hello", source.host())]);
+    // Across registries: the bytes move.
+    let out = builder.run(&[
+        "copy",
+        "--json",
+        &format!("{}/acme/hello:1.0.0", source.host()),
+        &format!("{}/other", dest.host()),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        report["blobs_copied"], 4,
+        "two configs and two layers: {report}"
+    );
+    // Within one registry: mounts, no bytes.
+    let out = builder.run(&[
+        "copy",
+        "--json",
+        &format!("{}/acme/hello:1.0.0", source.host()),
+        &format!("{}/team", source.host()),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["bytes_copied"], 0, "{report}");
+    for reference in [
+        format!("{}/other/hello:1.0.0", dest.host()),
+        format!("{}/team/hello:1.0.0", source.host()),
+    ] {
+        let user = Env::new();
+        user.ok(&["install", &reference]);
+        assert_eq!(user.ok(&["run", "hello", "--", "hello"]), "Hello, world!\n");
+    }
+}
+
+#[test]
 fn basic_auth_with_login_and_docker_config() {
     let registry = Registry::start_with_user("alice", "s3cret");
     let builder = Env::new();
