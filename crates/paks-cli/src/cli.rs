@@ -21,7 +21,7 @@ pub struct Global {
     /// The install root [default: /opt/paks as root, else ~/.local/share/paks]
     #[arg(long, global = true, env = env_vars::ROOT, value_name = "DIR")]
     pub root: Option<PathBuf>,
-    /// How many installs or build jobs run at once [default: the number of CPUs]
+    /// How many installs and build jobs run at once (transfers: at least 4) [default: the number of CPUs]
     #[arg(long, short = 'j', global = true, env = env_vars::JOBS, value_name = "N")]
     pub jobs: Option<usize>,
     /// Print only errors
@@ -101,9 +101,12 @@ pub struct InstallArgs {
 
 #[derive(Debug, Args)]
 pub struct PushArgs {
-    /// Package archives, then the target: a repository (`127.0.0.1:5000/acme/hello`) or a namespace (`127.0.0.1:5000/acme`)
-    #[arg(required = true, num_args = 2.., value_name = "PAK... TARGET")]
-    pub args: Vec<String>,
+    /// Package archives
+    #[arg(required = true, value_name = "PAK")]
+    pub paks: Vec<std::path::PathBuf>,
+    /// A repository (`127.0.0.1:5000/acme/hello`) or a namespace (`127.0.0.1:5000/acme`)
+    #[arg(required = true, value_name = "TARGET")]
+    pub target: String,
     /// Print what was pushed as JSON lines
     #[arg(long)]
     pub json: bool,

@@ -57,9 +57,8 @@ pub fn pull_all(
 }
 
 pub fn push(ctx: &Ctx, args: &PushArgs) -> Result<(), Failure> {
-    let (target, paks) = args.args.split_last().expect("clap requires two");
-    let target = parse_reference(target)?;
-    let paks: Vec<std::path::PathBuf> = paks.iter().map(Into::into).collect();
+    let target = parse_reference(&args.target)?;
+    let paks = &args.paks;
     let store = ctx.store()?;
     let remote = Remote::new(client(ctx)?, &store);
     let start = Instant::now();
