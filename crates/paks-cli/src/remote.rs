@@ -63,7 +63,7 @@ pub fn push(ctx: &Ctx, args: &PushArgs) -> Result<(), Failure> {
     let remote = Remote::new(client(ctx)?, &store);
     let start = Instant::now();
     let report = runtime()?
-        .block_on(remote.push(&paks, &target, &ctx.reporter))
+        .block_on(remote.push(paks, &target, &ctx.reporter))
         .map_err(failure)?;
     let mut o = out();
     for (id, reference, pushed) in &report.packages {
