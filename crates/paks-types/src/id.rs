@@ -3,7 +3,6 @@ use std::str::FromStr;
 
 use data_encoding::{Encoding, Specification};
 use semver::Version;
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest as _, Sha256};
 
 use crate::{PackageName, TypeError};
@@ -97,18 +96,7 @@ impl FromStr for PackageId {
     }
 }
 
-impl Serialize for PackageId {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-
-impl<'de> Deserialize<'de> for PackageId {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        s.parse().map_err(serde::de::Error::custom)
-    }
-}
+crate::serde_via_str!(PackageId);
 
 #[cfg(test)]
 mod tests {

@@ -3,6 +3,27 @@
 //! Types here are plain data with validation on construction: a [`PackageName`] or a
 //! [`PackageId`] that exists is well-formed, so the crates above never re-check them.
 
+/// Serialize and deserialize a type as its `Display` / `FromStr` string, so that JSON
+/// holds `"sha256:…"`, `"linux/amd64"`, and invalid values fail to parse.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! serde_via_str {
+    ($t:ty) => {
+        impl ::serde::Serialize for $t {
+            fn serialize<S: ::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_str(self)
+            }
+        }
+
+        impl<'de> ::serde::Deserialize<'de> for $t {
+            fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = <String as ::serde::Deserialize>::deserialize(d)?;
+                s.parse().map_err(::serde::de::Error::custom)
+            }
+        }
+    };
+}
+
 mod digest;
 pub mod fs;
 mod id;

@@ -1,8 +1,6 @@
 use std::fmt;
 use std::str::FromStr;
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
 use crate::TypeError;
 
 /// A package name: 1 to 64 characters of `a-z`, `0-9`, `-`, `_`, `.` and `+`, starting with
@@ -52,18 +50,7 @@ impl FromStr for PackageName {
     }
 }
 
-impl Serialize for PackageName {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.0)
-    }
-}
-
-impl<'de> Deserialize<'de> for PackageName {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        Self::new(&s).map_err(serde::de::Error::custom)
-    }
-}
+crate::serde_via_str!(PackageName);
 
 #[cfg(test)]
 mod tests {

@@ -1,8 +1,6 @@
 use std::fmt;
 use std::str::FromStr;
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
 use crate::TypeError;
 
 /// An OCI platform: `os/architecture[/variant]`, with Go's names (`linux/amd64`,
@@ -78,18 +76,7 @@ impl FromStr for Platform {
     }
 }
 
-impl Serialize for Platform {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-
-impl<'de> Deserialize<'de> for Platform {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        s.parse().map_err(serde::de::Error::custom)
-    }
-}
+crate::serde_via_str!(Platform);
 
 #[cfg(test)]
 mod tests {
