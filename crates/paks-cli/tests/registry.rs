@@ -132,19 +132,20 @@ fn a_package_skopeo_copied_from_an_oci_layout_installs() {
     let registry = Registry::start();
     let builder = Env::new();
     let (lib, hello) = built(&builder);
-    // The .pak files are OCI archives: skopeo pushes them as they are.
+    // The .pak files are OCI archives; skopeo unpacks each into an OCI layout directory,
+    // then copies it from there into the registry.
     for (pak, name) in [(&lib, "libgreet"), (&hello, "hello")] {
+        let layout = format!(
+            "oci:{}:{name}",
+            builder.dir.path().join(format!("layout-{name}")).display()
+        );
+        skopeo(&["copy", &format!("oci-archive:{pak}"), &layout]);
         let dest = format!(
             "docker://{}/acme/{name}:1.0.0-{}",
             registry.host(),
             hash_of(pak)
         );
-        skopeo(&[
-            "copy",
-            "--dest-tls-verify=false",
-            &format!("oci-archive:{pak}"),
-            &dest,
-        ]);
+        skopeo(&["copy", "--dest-tls-verify=false", &layout, &dest]);
     }
     let user = Env::new();
     user.ok(&[
