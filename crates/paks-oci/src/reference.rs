@@ -55,16 +55,19 @@ impl fmt::Display for Repository {
     }
 }
 
+/// The error for a reference or repository `value` that breaks the grammar.
+fn invalid_reference(value: &str, reason: &str) -> OciError {
+    ErrorKind::InvalidReference {
+        value: value.to_owned(),
+        reason: reason.to_owned(),
+    }
+    .into()
+}
+
 impl FromStr for Repository {
     type Err = OciError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let err = |reason: &str| -> OciError {
-            ErrorKind::InvalidReference {
-                value: s.to_owned(),
-                reason: reason.to_owned(),
-            }
-            .into()
-        };
+        let err = |reason: &str| invalid_reference(s, reason);
         let (registry, name) = split_registry(s).map_err(err)?;
         check_name(name).map_err(err)?;
         Ok(Self {
@@ -129,13 +132,7 @@ impl fmt::Display for Reference {
 impl FromStr for Reference {
     type Err = OciError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let err = |reason: &str| -> OciError {
-            ErrorKind::InvalidReference {
-                value: s.to_owned(),
-                reason: reason.to_owned(),
-            }
-            .into()
-        };
+        let err = |reason: &str| invalid_reference(s, reason);
         let (rest, digest) = match s.split_once('@') {
             Some((rest, d)) => (
                 rest,

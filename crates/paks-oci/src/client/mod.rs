@@ -117,6 +117,15 @@ impl Client {
         })
     }
 
+    /// A place among the `concurrency` blob transfers, held until dropped.
+    pub(crate) async fn transfer_permit(&self) -> tokio::sync::SemaphorePermit<'_> {
+        self.inner
+            .transfers
+            .acquire()
+            .await
+            .expect("the semaphore is never closed")
+    }
+
     pub fn config(&self) -> &ClientConfig {
         &self.inner.config
     }

@@ -278,12 +278,7 @@ impl Client {
         if already_present(dest, digest, size).await? {
             return Ok(());
         }
-        let _permit = self
-            .inner
-            .transfers
-            .acquire()
-            .await
-            .expect("the semaphore is never closed");
+        let _permit = self.transfer_permit().await;
         let what = format!("failed to pull blob `{digest}` from `{repo}`");
         let url = self.url(&repo.registry, &format!("/v2/{}/blobs/{digest}", repo.name))?;
         let (tmp, mut part) = Partial::create(dest, digest.algorithm()).await?;

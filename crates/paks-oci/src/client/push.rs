@@ -144,12 +144,7 @@ impl Client {
         mount_from: Option<&Repository>,
         progress: &(dyn Fn(u64) + Send + Sync),
     ) -> Result<PushedBlob, OciError> {
-        let _permit = self
-            .inner
-            .transfers
-            .acquire()
-            .await
-            .expect("the semaphore is never closed");
+        let _permit = self.transfer_permit().await;
         let what = format!("failed to push blob `{digest}` to `{repo}`");
         let mut scopes = vec![push_scope(&repo.name)];
         if self.head_blob(repo, digest, &scopes).await?.is_some() {
