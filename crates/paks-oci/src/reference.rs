@@ -220,16 +220,7 @@ pub fn is_valid_registry(s: &str) -> bool {
     labels_ok && (host.contains('.') || port.is_some() || host == "localhost")
 }
 
-/// Whether `s` is a tag: `[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}`.
-pub fn is_valid_tag(s: &str) -> bool {
-    let b = s.as_bytes();
-    !b.is_empty()
-        && b.len() <= 128
-        && (b[0].is_ascii_alphanumeric() || b[0] == b'_')
-        && b[1..]
-            .iter()
-            .all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-'))
-}
+pub use paks_types::distribution::is_valid_tag;
 
 /// Whether `s` is a repository name:
 /// `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(\/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*`.
@@ -241,50 +232,17 @@ fn check_name(s: &str) -> Result<(), &'static str> {
     if s.is_empty() {
         return Err("the repository name is empty");
     }
-    if s.len() > 255 {
+    if s.len() > paks_types::distribution::MAX_NAME_LEN {
         return Err("the repository name is longer than 255 characters");
     }
-    if s.split('/').all(component_ok) {
+    if s.split('/')
+        .all(paks_types::distribution::is_valid_name_component)
+    {
         Ok(())
     } else {
         Err(
             "a repository name is `/`-separated components of `a-z0-9` joined by `.`, `_`, `__` or dashes",
         )
-    }
-}
-
-fn component_ok(c: &str) -> bool {
-    let b = c.as_bytes();
-    let alnum = |x: u8| x.is_ascii_lowercase() || x.is_ascii_digit();
-    let mut i = 0;
-    loop {
-        // A run of [a-z0-9]+.
-        let start = i;
-        while i < b.len() && alnum(b[i]) {
-            i += 1;
-        }
-        if i == start {
-            return false;
-        }
-        if i == b.len() {
-            return true;
-        }
-        // A separator: `.`, `_`, `__` or `-+`.
-        match b[i] {
-            b'.' => i += 1,
-            b'_' => {
-                i += 1;
-                if i < b.len() && b[i] == b'_' {
-                    i += 1;
-                }
-            }
-            b'-' => {
-                while i < b.len() && b[i] == b'-' {
-                    i += 1;
-                }
-            }
-            _ => return false,
-        }
     }
 }
 

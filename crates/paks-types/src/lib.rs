@@ -25,6 +25,7 @@ macro_rules! serde_via_str {
 }
 
 mod digest;
+pub mod distribution;
 pub mod fs;
 mod id;
 mod meta;
