@@ -66,6 +66,81 @@ pub enum Command {
     /// Symlink trees that merge packages into one prefix
     #[command(subcommand)]
     View(ViewCommand),
+    /// Run an OCI registry (the distribution spec v1.1) on this machine; also `gc`, `scrub`, `passwd`
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct ServeArgs {
+    #[command(subcommand)]
+    pub command: Option<ServeCommand>,
+    #[command(flatten)]
+    pub run: ServeRunArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeRunArgs {
+    /// The registry's data directory (created if missing)
+    #[arg(long, env = env_vars::SERVE_ROOT, default_value = "registry-data", value_name = "DIR")]
+    pub root: PathBuf,
+    /// The address to listen on; port 0 picks a free one
+    #[arg(long, env = env_vars::SERVE_LISTEN, default_value = "127.0.0.1:5000", value_name = "ADDR")]
+    pub listen: std::net::SocketAddr,
+    /// PEM certificate chain: serve HTTPS (needs `--tls-key`)
+    #[arg(long, requires = "tls_key", value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of `--tls-cert`
+    #[arg(long, requires = "tls_cert", value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
+    /// Users, passwords and rights (TOML; see docs/serve-auth.md). Without it anyone may pull and push
+    #[arg(long, env = env_vars::SERVE_AUTH, value_name = "FILE")]
+    pub auth: Option<PathBuf>,
+    /// A directory served as static files outside `/v2/` (a static package index)
+    #[arg(long = "static", value_name = "DIR")]
+    pub static_dir: Option<PathBuf>,
+    /// Request logs as JSON lines instead of text
+    #[arg(long)]
+    pub log_json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ServeCommand {
+    /// Delete blobs no manifest references (after a grace period) and stale uploads
+    Gc(ServeGcArgs),
+    /// Re-hash every stored blob and report the damaged ones (exit 1 if any)
+    Scrub(ServeScrubArgs),
+    /// Hash a password read from stdin for the users file (argon2id)
+    Passwd,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeGcArgs {
+    /// The registry's data directory
+    #[arg(long, env = env_vars::SERVE_ROOT, default_value = "registry-data", value_name = "DIR")]
+    pub root: PathBuf,
+    /// Only report what would be deleted
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Keep unreferenced blobs younger than this many seconds (uploads a push may still use)
+    #[arg(long, default_value_t = 3600, value_name = "SECONDS")]
+    pub grace: u64,
+    /// Remove upload sessions untouched for this many seconds
+    #[arg(long, default_value_t = 86400, value_name = "SECONDS")]
+    pub upload_max_age: u64,
+    /// Print the report as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeScrubArgs {
+    /// The registry's data directory
+    #[arg(long, env = env_vars::SERVE_ROOT, default_value = "registry-data", value_name = "DIR")]
+    pub root: PathBuf,
+    /// Print the report as JSON
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -125,6 +125,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Remove(args) => remove(&ctx, &args),
         Command::Gc(args) => gc(&ctx, &args),
         Command::View(view) => view_command(&ctx, view),
+        Command::Serve(args) => crate::serve::serve(args),
     }
 }
 

@@ -10,3 +10,11 @@ pub const OUT: &str = "PAKS_OUT";
 pub const NO_COLOR: &str = "NO_COLOR";
 /// Registries reached over plain HTTP although not on loopback, comma-separated (`--insecure`).
 pub const INSECURE: &str = "PAKS_INSECURE";
+/// The data directory of `paks serve` (`--root` of `paks serve`).
+pub const SERVE_ROOT: &str = "PAKS_SERVE_ROOT";
+/// The address `paks serve` listens on (`--listen`).
+pub const SERVE_LISTEN: &str = "PAKS_SERVE_LISTEN";
+/// The users file of `paks serve` (`--auth`).
+pub const SERVE_AUTH: &str = "PAKS_SERVE_AUTH";
+/// Log filter of `paks serve` (tracing's `EnvFilter` syntax; default `info`).
+pub const LOG: &str = "PAKS_LOG";

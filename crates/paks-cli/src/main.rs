@@ -5,6 +5,7 @@ mod commands;
 mod env_vars;
 mod remote;
 mod report;
+mod serve;
 
 use std::io::Write;
 use std::process::ExitCode;

@@ -304,10 +304,6 @@ fn build_from_a_git_repository_at_a_tag() {
 
 /// The manifest annotations of a `.pak`, read with skopeo (a third-party OCI tool).
 fn paks_manifest_annotations(pak: &str) -> serde_json::Value {
-    let out = std::process::Command::new("skopeo")
-        .args(["inspect", "--raw", &format!("oci-archive:{pak}")])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "skopeo: {}", text(&out.stderr));
-    serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["annotations"].clone()
+    let raw = paks_testkit::skopeo(&["inspect", "--raw", &format!("oci-archive:{pak}")]);
+    serde_json::from_str::<serde_json::Value>(&raw).unwrap()["annotations"].clone()
 }

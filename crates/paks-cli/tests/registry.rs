@@ -3,27 +3,13 @@
 //! they wrote, copies through OCI layouts, auth, and a corrupted blob.
 
 mod common;
-mod registry_support;
 
 use std::io::Write as _;
 use std::os::unix::fs::PermissionsExt as _;
 use std::process::Command;
 
 use common::{Env, text};
-use registry_support::Registry;
-
-fn skopeo(args: &[&str]) -> String {
-    let out = Command::new("skopeo")
-        .args(args)
-        .output()
-        .expect("skopeo is installed (scripts/deps)");
-    assert!(
-        out.status.success(),
-        "skopeo {args:?}: {}",
-        text(&out.stderr)
-    );
-    text(&out.stdout)
-}
+use paks_testkit::{DockerRegistry, skopeo};
 
 /// Build libgreet and hello; returns (libgreet.pak, hello.pak).
 fn built(env: &Env) -> (String, String) {
@@ -42,7 +28,7 @@ fn hash_of(pak: &str) -> String {
 
 #[test]
 fn push_then_install_by_reference_and_skopeo_reads_it() {
-    let registry = Registry::start();
+    let registry = DockerRegistry::start();
     let builder = Env::new();
     let (_, hello) = built(&builder);
     let target = format!("{}/acme/hello", registry.host());
@@ -103,7 +89,7 @@ fn push_then_install_by_reference_and_skopeo_reads_it() {
 
 #[test]
 fn pushing_again_uploads_nothing_and_another_namespace_mounts() {
-    let registry = Registry::start();
+    let registry = DockerRegistry::start();
     let builder = Env::new();
     let (lib, hello) = built(&builder);
     let first = builder.run(&["push", &lib, &hello, &format!("{}/acme", registry.host())]);
@@ -129,7 +115,7 @@ fn pushing_again_uploads_nothing_and_another_namespace_mounts() {
 
 #[test]
 fn a_package_skopeo_copied_from_an_oci_layout_installs() {
-    let registry = Registry::start();
+    let registry = DockerRegistry::start();
     let builder = Env::new();
     let (lib, hello) = built(&builder);
     // The .pak files are OCI archives; skopeo unpacks each into an OCI layout directory,
@@ -157,8 +143,8 @@ fn a_package_skopeo_copied_from_an_oci_layout_installs() {
 
 #[test]
 fn copy_through_an_oci_layout_to_another_registry() {
-    let source = Registry::start();
-    let dest = Registry::start();
+    let source = DockerRegistry::start();
+    let dest = DockerRegistry::start();
     let builder = Env::new();
     let (_, hello) = built(&builder);
     builder.ok(&["push", &hello, &format!("{}/acme/hello", source.host())]);
@@ -198,8 +184,8 @@ fn copy_through_an_oci_layout_to_another_registry() {
 
 #[test]
 fn copy_between_registries_and_within_one() {
-    let source = Registry::start();
-    let dest = Registry::start();
+    let source = DockerRegistry::start();
+    let dest = DockerRegistry::start();
     let builder = Env::new();
     let (_, hello) = built(&builder);
     builder.ok(&["push", &hello, &format!("{}/acme/hello", source.host())]);
@@ -238,7 +224,7 @@ fn copy_between_registries_and_within_one() {
 
 #[test]
 fn basic_auth_with_login_and_docker_config() {
-    let registry = Registry::start_with_user("alice", "s3cret");
+    let registry = DockerRegistry::start_with_user("alice", "s3cret");
     let builder = Env::new();
     let (_, hello) = built(&builder);
     let config = tempfile::tempdir().unwrap();
@@ -261,7 +247,7 @@ fn basic_auth_with_login_and_docker_config() {
 
     let mut login = builder
         .cmd()
-        .args(["login", &registry.host(), "-u", "alice", "--password-stdin"])
+        .args(["login", registry.host(), "-u", "alice", "--password-stdin"])
         .env("XDG_CONFIG_HOME", config.path())
         .stdin(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -304,7 +290,7 @@ fn basic_auth_with_login_and_docker_config() {
 
 #[test]
 fn a_corrupted_blob_in_the_registry_is_refused_and_nothing_is_installed() {
-    let registry = Registry::start();
+    let registry = DockerRegistry::start();
     let builder = Env::new();
     let (_, hello) = built(&builder);
     builder.ok(&["push", &hello, &format!("{}/acme/hello", registry.host())]);

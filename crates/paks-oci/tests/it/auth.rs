@@ -2,19 +2,18 @@
 //! JWTs from the test's token service).
 
 use paks_oci::{Credentials, Digest, ErrorKind, OCI_MANIFEST, PushedBlob, Repository};
+use paks_testkit::{DockerRegistry, RegistryAuth};
 
-use crate::support::registry::{Registry, RegistryAuth};
 use crate::support::token::{ISSUER, SERVICE, TokenConfig, TokenServer};
 use crate::support::{TestImage, client, random_bytes};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn htpasswd_basic_auth() {
-    let registry = Registry::start(RegistryAuth::Htpasswd {
+    let registry = DockerRegistry::start_with(&RegistryAuth::Htpasswd {
         user: "alice".into(),
         password: "s3cret".into(),
-    })
-    .await;
-    let host = registry.host.clone();
+    });
+    let host = registry.host().to_owned();
     let repo: Repository = format!("{host}/team/app").parse().unwrap();
 
     let anonymous = client(Credentials::none());
@@ -74,27 +73,26 @@ async fn htpasswd_basic_auth() {
     assert!(matches!(e.kind(), ErrorKind::Unauthorized { .. }), "{e}");
 }
 
-async fn token_setup(oauth_style: bool) -> (TokenServer, Registry) {
+async fn token_setup(oauth_style: bool) -> (TokenServer, DockerRegistry) {
     let tokens = TokenServer::start(TokenConfig {
         user: "bob".into(),
         password: "hunter2".into(),
         oauth_style,
     })
     .await;
-    let registry = Registry::start(RegistryAuth::Token {
+    let registry = DockerRegistry::start_with(&RegistryAuth::Token {
         realm: tokens.realm(),
         service: SERVICE.into(),
         issuer: ISSUER.into(),
         root_cert_pem: tokens.cert_pem.clone(),
-    })
-    .await;
+    });
     (tokens, registry)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bearer_tokens_from_the_token_service() {
     let (tokens, registry) = token_setup(false).await;
-    let host = registry.host.clone();
+    let host = registry.host().to_owned();
     let bob = client(Credentials::from_parts([(host.as_str(), "bob", "hunter2")]));
     bob.ping(&host).await.unwrap();
 
@@ -190,7 +188,7 @@ async fn bearer_tokens_from_the_token_service() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oauth_style_access_token_and_chunked_push() {
     let (_tokens, registry) = token_setup(true).await;
-    let host = registry.host.clone();
+    let host = registry.host().to_owned();
     let bob = crate::support::client_with(paks_oci::ClientConfig {
         credentials: Credentials::from_parts([(host.as_str(), "bob", "hunter2")]),
         chunk_size: 1024 * 1024,

@@ -6,8 +6,8 @@ use paks_oci::{
     Credentials, Descriptor, Digest, ImageIndex, ImageManifest, Manifest, OCI_EMPTY, OCI_INDEX,
     OCI_MANIFEST, Platform, PushedBlob, Reference, Repository, referrers_tag,
 };
+use paks_testkit::DockerRegistry;
 
-use crate::support::registry::{Registry, RegistryAuth};
 use crate::support::{
     TestImage, client, client_with, entries, progress_counter, proxy, random_bytes,
 };
@@ -18,8 +18,8 @@ fn repo(host: &str, name: &str) -> Repository {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn small_blob_is_pushed_whole_then_skipped_and_pulled_verified() {
-    let registry = Registry::start(RegistryAuth::None).await;
-    let proxy = proxy::start(&registry.host).await;
+    let registry = DockerRegistry::start();
+    let proxy = proxy::start(registry.host()).await;
     let client = client(Credentials::none());
     client.ping(&proxy.host()).await.unwrap();
     let repo = repo(&proxy.host(), "paks/small");
@@ -89,8 +89,8 @@ async fn small_blob_is_pushed_whole_then_skipped_and_pulled_verified() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn large_blob_goes_in_chunks_and_comes_back_intact() {
-    let registry = Registry::start(RegistryAuth::None).await;
-    let proxy = proxy::start(&registry.host).await;
+    let registry = DockerRegistry::start();
+    let proxy = proxy::start(registry.host()).await;
     let client = client(Credentials::none());
     let repo = repo(&proxy.host(), "paks/large");
     let dir = tempfile::tempdir().unwrap();
@@ -149,8 +149,8 @@ async fn large_blob_goes_in_chunks_and_comes_back_intact() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cross_repository_mount() {
-    let registry = Registry::start(RegistryAuth::None).await;
-    let proxy = proxy::start(&registry.host).await;
+    let registry = DockerRegistry::start();
+    let proxy = proxy::start(registry.host()).await;
     let client = client(Credentials::none());
     let (a, b, c) = (
         repo(&proxy.host(), "ns/a"),
@@ -217,9 +217,9 @@ async fn cross_repository_mount() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn manifests_by_tag_and_digest() {
-    let registry = Registry::start(RegistryAuth::None).await;
+    let registry = DockerRegistry::start();
     let client = client(Credentials::none());
-    let repo = repo(&registry.host, "paks/hello");
+    let repo = repo(registry.host(), "paks/hello");
     let image = TestImage::new("hello");
     let digest = image.push(&client, &repo, "1.0").await;
     assert_eq!(digest, image.manifest_digest());
@@ -269,16 +269,16 @@ async fn manifests_by_tag_and_digest() {
     assert_eq!(e.registry_code(), Some("MANIFEST_UNKNOWN"));
     assert!(
         e.to_string()
-            .contains(&format!("`{}/paks/hello:nope`", registry.host)),
+            .contains(&format!("`{}/paks/hello:nope`", registry.host())),
         "{e}"
     );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn indexes_tags_and_deletes() {
-    let registry = Registry::start(RegistryAuth::None).await;
+    let registry = DockerRegistry::start();
     let client = client(Credentials::none());
-    let repo = repo(&registry.host, "paks/hello");
+    let repo = repo(registry.host(), "paks/hello");
     let image = TestImage::new("hello");
     let digest = image.push(&client, &repo, "1.0").await;
     let by_tag = client
@@ -303,7 +303,7 @@ async fn indexes_tags_and_deletes() {
     };
     let index_bytes = index.to_bytes();
     let index_digest = Digest::sha256_of(&index_bytes);
-    let pinned: Reference = format!("{}/paks/hello@{index_digest}", registry.host)
+    let pinned: Reference = format!("{}/paks/hello@{index_digest}", registry.host())
         .parse()
         .unwrap();
     assert_eq!(
@@ -347,7 +347,7 @@ async fn indexes_tags_and_deletes() {
     tags.sort();
     assert_eq!(tags, ["1.0", "latest"]);
     let e = client
-        .list_tags(&format!("{}/paks/none", registry.host).parse().unwrap())
+        .list_tags(&format!("{}/paks/none", registry.host()).parse().unwrap())
         .await
         .unwrap_err();
     assert!(e.is_not_found(), "{e}");
@@ -393,9 +393,9 @@ fn referrer(subject: &Manifest, artifact_type: &str, note: &str) -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn referrers_through_the_tag_fallback_with_artifact_type_filter() {
-    let registry = Registry::start(RegistryAuth::None).await;
+    let registry = DockerRegistry::start();
     let client = client_with(paks_oci::ClientConfig::default());
-    let repo = repo(&registry.host, "paks/signed");
+    let repo = repo(registry.host(), "paks/signed");
     let image = TestImage::new("signed");
     let subject_digest = image.push(&client, &repo, "1.0").await;
     let subject = client

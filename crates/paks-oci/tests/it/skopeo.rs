@@ -3,25 +3,9 @@
 
 use paks_oci::layout::Layout;
 use paks_oci::{Credentials, Descriptor, Digest, OCI_CONFIG, OCI_MANIFEST, Repository};
+use paks_testkit::{DockerRegistry, skopeo, umoci};
 
-use crate::support::registry::{Registry, RegistryAuth};
 use crate::support::{TestImage, client};
-
-async fn run(program: &str, args: &[&str]) -> String {
-    let out = tokio::process::Command::new(program)
-        .args(args)
-        .output()
-        .await
-        .unwrap_or_else(|e| {
-            panic!("`{program}` must be installed (apt-get install -y {program}): {e}")
-        });
-    assert!(
-        out.status.success(),
-        "{program} {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
 
 /// Write `image` into a layout, tagged `tag`.
 fn write_layout(layout: &Layout, image: &TestImage, tag: &str) -> Digest {
@@ -44,7 +28,7 @@ fn write_layout(layout: &Layout, image: &TestImage, tag: &str) -> Digest {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_layout_written_here_is_copied_by_skopeo_and_pulled_back() {
-    let registry = Registry::start(RegistryAuth::None).await;
+    let registry = DockerRegistry::start();
     let dir = tempfile::tempdir().unwrap();
     let layout_dir = dir.path().join("layout");
     let layout = Layout::create(&layout_dir).unwrap();
@@ -53,15 +37,15 @@ async fn a_layout_written_here_is_copied_by_skopeo_and_pulled_back() {
 
     // umoci checks digests, sizes and the config strictly.
     let image_arg = format!("{}:1.0", layout_dir.display());
-    let stat = run("umoci", &["stat", "--image", &image_arg]).await;
+    let stat = umoci(&["stat", "--image", &image_arg]);
     assert!(stat.contains("paks test"), "{stat}");
 
     let src = format!("oci:{}:1.0", layout_dir.display());
-    let dest = format!("docker://{}/interop/fromlayout:1.0", registry.host);
-    run("skopeo", &["copy", "--dest-tls-verify=false", &src, &dest]).await;
+    let dest = format!("docker://{}/interop/fromlayout:1.0", registry.host());
+    skopeo(&["copy", "--dest-tls-verify=false", &src, &dest]);
 
     let client = client(Credentials::none());
-    let repo: Repository = format!("{}/interop/fromlayout", registry.host)
+    let repo: Repository = format!("{}/interop/fromlayout", registry.host())
         .parse()
         .unwrap();
     let m = client
@@ -86,20 +70,18 @@ async fn a_layout_written_here_is_copied_by_skopeo_and_pulled_back() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn what_this_client_pushes_is_what_skopeo_reads() {
-    let registry = Registry::start(RegistryAuth::None).await;
+    let registry = DockerRegistry::start();
     let client = client(Credentials::none());
-    let repo: Repository = format!("{}/interop/pushed", registry.host).parse().unwrap();
+    let repo: Repository = format!("{}/interop/pushed", registry.host())
+        .parse()
+        .unwrap();
     let image = TestImage::new("pushed by paks");
     let digest = image.push(&client, &repo, "2.0").await;
 
-    let reference = format!("docker://{}/interop/pushed:2.0", registry.host);
-    let raw = run(
-        "skopeo",
-        &["inspect", "--raw", "--tls-verify=false", &reference],
-    )
-    .await;
+    let reference = format!("docker://{}/interop/pushed:2.0", registry.host());
+    let raw = skopeo(&["inspect", "--raw", "--tls-verify=false", &reference]);
     assert_eq!(raw.as_bytes(), image.manifest, "skopeo sees our bytes");
-    let inspected = run("skopeo", &["inspect", "--tls-verify=false", &reference]).await;
+    let inspected = skopeo(&["inspect", "--tls-verify=false", &reference]);
     let inspected: serde_json::Value = serde_json::from_str(&inspected).unwrap();
     assert_eq!(inspected["Digest"], digest.to_string());
 
@@ -107,11 +89,7 @@ async fn what_this_client_pushes_is_what_skopeo_reads() {
     let dir = tempfile::tempdir().unwrap();
     let layout_dir = dir.path().join("copy");
     let dest = format!("oci:{}:2.0", layout_dir.display());
-    run(
-        "skopeo",
-        &["copy", "--src-tls-verify=false", &reference, &dest],
-    )
-    .await;
+    skopeo(&["copy", "--src-tls-verify=false", &reference, &dest]);
     let layout = Layout::open(&layout_dir).unwrap();
     let entry = layout.resolve("2.0").unwrap();
     assert_eq!(entry.digest, digest);

@@ -1,11 +1,10 @@
-//! Test harness: real servers on 127.0.0.1 (Debian's `docker-registry`, a token service,
-//! a recording proxy, a fault-injecting HTTP server), stopped when dropped; and small
-//! images to move around.
+//! Test harness: servers on 127.0.0.1 (a token service, a recording proxy, a
+//! fault-injecting HTTP server), stopped when dropped; and small images to move around.
+//! Debian's `docker-registry` comes from `paks-testkit`.
 
 #![allow(dead_code)] // Not every test module uses every helper.
 
 pub mod proxy;
-pub mod registry;
 pub mod server;
 pub mod token;
 

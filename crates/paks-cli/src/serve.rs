@@ -1,0 +1,210 @@
+//! `paks serve`: the embedded registry, and its `gc`, `scrub` and `passwd` companions.
+
+use std::io::{BufRead, Write};
+use std::time::Duration;
+
+use paks_registry::gc::{self, GcOptions};
+use paks_registry::server::{self, ServeConfig, ServeError};
+use paks_registry::storage::FsStorage;
+
+use crate::Failure;
+use crate::cli::{ServeArgs, ServeCommand, ServeGcArgs, ServeRunArgs, ServeScrubArgs};
+use crate::commands::{human_size, json_line, out};
+use crate::env_vars;
+
+pub fn serve(args: ServeArgs) -> Result<(), Failure> {
+    match args.command {
+        None => run(args.run),
+        Some(ServeCommand::Gc(a)) => collect(&a),
+        Some(ServeCommand::Scrub(a)) => scrub(&a),
+        Some(ServeCommand::Passwd) => passwd(),
+    }
+}
+
+fn init_logs(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env(env_vars::LOG)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::env::var_os(env_vars::NO_COLOR).is_none());
+    if json {
+        builder.json().flatten_event(true).init();
+    } else {
+        builder.init();
+    }
+}
+
+fn run(args: ServeRunArgs) -> Result<(), Failure> {
+    init_logs(args.log_json);
+    if !args.listen.ip().is_loopback() && args.auth.is_none() {
+        tracing::warn!(
+            "listening on {} without --auth: anyone who can reach it may push and delete",
+            args.listen
+        );
+    }
+    let config = ServeConfig {
+        root: args.root,
+        listen: args.listen,
+        tls: args.tls_cert.zip(args.tls_key),
+        auth: args.auth,
+        static_dir: args.static_dir,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime
+        .block_on(server::run(
+            config,
+            |addr, scheme| {
+                let _ = writeln!(std::io::stderr(), "Listening on {scheme}://{addr}");
+            },
+            shutdown_signal(),
+        ))
+        .map_err(serve_failure)
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    tracing::info!("stopping: finishing the requests in flight");
+}
+
+fn serve_failure(e: ServeError) -> Failure {
+    let hint = match &e {
+        ServeError::Bind(..) => Some(
+            "another program may use that port: pick another with `--listen 127.0.0.1:PORT` (port 0 picks a free one)".into(),
+        ),
+        ServeError::Tls(_) => Some(
+            "`--tls-cert` takes a PEM certificate chain and `--tls-key` its PEM private key".into(),
+        ),
+        ServeError::Auth(_) => Some("the users file format is in docs/serve-auth.md".into()),
+        _ => None,
+    };
+    let internal = matches!(e, ServeError::Storage(..) | ServeError::Serve(_));
+    Failure {
+        error: Box::new(e),
+        detail: None,
+        hint,
+        internal,
+    }
+}
+
+fn open(root: &std::path::Path) -> Result<FsStorage, Failure> {
+    if !root.is_dir() {
+        return Err(Failure {
+            error: format!("`{}` is not a registry data directory", root.display()).into(),
+            detail: None,
+            hint: Some("pass the `--root` that `paks serve` uses".into()),
+            internal: false,
+        });
+    }
+    FsStorage::open(root).map_err(|e| Failure {
+        internal: true,
+        ..Failure::from(e)
+    })
+}
+
+fn collect(args: &ServeGcArgs) -> Result<(), Failure> {
+    let storage = open(&args.root)?;
+    let options = GcOptions {
+        grace: Duration::from_secs(args.grace),
+        upload_max_age: Duration::from_secs(args.upload_max_age),
+        dry_run: args.dry_run,
+    };
+    let report = gc::collect(&storage, &options).map_err(|e| Failure {
+        internal: true,
+        ..Failure::from(e)
+    })?;
+    if args.json {
+        json_line(&serde_json::to_value(&report).unwrap_or_default())?;
+        return Ok(());
+    }
+    let verb = if args.dry_run {
+        "Would delete"
+    } else {
+        "Deleted"
+    };
+    let mut err = std::io::stderr().lock();
+    for (digest, size) in &report.blobs_deleted {
+        writeln!(out(), "{digest}\t{size}")?;
+    }
+    writeln!(
+        err,
+        "{verb} {} blobs ({}), kept {} ({} unreferenced but younger than the grace period); purged {} stale uploads",
+        report.blobs_deleted.len(),
+        human_size(report.bytes_freed),
+        report.blobs_kept,
+        report.blobs_in_grace,
+        report.uploads_purged,
+    )?;
+    Ok(())
+}
+
+fn scrub(args: &ServeScrubArgs) -> Result<(), Failure> {
+    let storage = open(&args.root)?;
+    let report = gc::scrub(&storage).map_err(|e| Failure {
+        internal: true,
+        ..Failure::from(e)
+    })?;
+    if args.json {
+        json_line(&serde_json::to_value(&report).unwrap_or_default())?;
+    } else {
+        for bad in &report.corrupt {
+            writeln!(
+                out(),
+                "{}\tcorrupt: stored bytes hash to {}",
+                bad.digest,
+                bad.actual
+            )?;
+        }
+        for bad in &report.unreadable {
+            writeln!(out(), "{}\tunreadable: {}", bad.digest, bad.error)?;
+        }
+        writeln!(
+            std::io::stderr(),
+            "Checked {} blobs: {} corrupt, {} unreadable",
+            report.blobs_checked,
+            report.corrupt.len(),
+            report.unreadable.len()
+        )?;
+    }
+    if report.corrupt.is_empty() && report.unreadable.is_empty() {
+        Ok(())
+    } else {
+        Err(Failure {
+            error: "the registry holds damaged blobs".into(),
+            detail: None,
+            hint: Some(
+                "push the affected images again; `paks serve gc` removes blobs nothing references"
+                    .into(),
+            ),
+            internal: false,
+        })
+    }
+}
+
+fn passwd() -> Result<(), Failure> {
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    let password = line.trim_end_matches(['\n', '\r']);
+    if password.is_empty() {
+        return Err(Failure {
+            error: "no password on stdin".into(),
+            detail: None,
+            hint: Some("`echo -n SECRET | paks serve passwd` (or type it and press enter)".into()),
+            internal: false,
+        });
+    }
+    writeln!(out(), "{}", paks_registry::auth::hash_password(password))?;
+    Ok(())
+}

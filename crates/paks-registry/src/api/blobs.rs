@@ -1,0 +1,231 @@
+//! Blob reads (with ranges) and deletes.
+
+use std::io::{Read, Seek, SeekFrom};
+
+use axum::body::Body;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+
+use super::{ApiError, AppState, Code, api_version, blocking, empty, hv, parse_digest};
+use crate::names::RepoName;
+
+/// How much one read of a streamed blob takes.
+const CHUNK: usize = 256 * 1024;
+
+/// A `Range: bytes=…` request, resolved against the blob's size.
+#[derive(Debug, PartialEq, Eq)]
+pub enum RangeRequest {
+    /// No range, or one this server answers with the whole blob (several ranges).
+    Full,
+    /// Bytes `start..=end`.
+    Part { start: u64, end: u64 },
+    /// Cannot be satisfied (416).
+    Unsatisfiable,
+}
+
+/// Resolves a `Range` header value against `size` (RFC 9110 §14.1.2).
+pub fn parse_range(value: Option<&str>, size: u64) -> RangeRequest {
+    let Some(value) = value else {
+        return RangeRequest::Full;
+    };
+    let Some(spec) = value.trim().strip_prefix("bytes=") else {
+        return RangeRequest::Full;
+    };
+    if spec.contains(',') {
+        return RangeRequest::Full;
+    }
+    let Some((a, b)) = spec.trim().split_once('-') else {
+        return RangeRequest::Full;
+    };
+    let (a, b) = (a.trim(), b.trim());
+    if a.is_empty() {
+        // a suffix: the last `b` bytes
+        return match b.parse::<u64>() {
+            Ok(0) => RangeRequest::Unsatisfiable,
+            Ok(n) if size > 0 => RangeRequest::Part {
+                start: size.saturating_sub(n),
+                end: size - 1,
+            },
+            Ok(_) => RangeRequest::Unsatisfiable,
+            Err(_) => RangeRequest::Full,
+        };
+    }
+    let Ok(start) = a.parse::<u64>() else {
+        return RangeRequest::Full;
+    };
+    let end = if b.is_empty() {
+        size.saturating_sub(1)
+    } else {
+        match b.parse::<u64>() {
+            Ok(e) if e >= start => e.min(size.saturating_sub(1)),
+            _ => return RangeRequest::Full,
+        }
+    };
+    if start >= size {
+        RangeRequest::Unsatisfiable
+    } else {
+        RangeRequest::Part { start, end }
+    }
+}
+
+pub async fn get(
+    state: &AppState,
+    repo: RepoName,
+    digest: &str,
+    headers: &HeaderMap,
+    with_body: bool,
+) -> Result<Response, ApiError> {
+    let digest = parse_digest(digest)?;
+    let unknown = || {
+        ApiError::new(
+            Code::BlobUnknown,
+            format!("blob `{digest}` is not in repository `{repo}`"),
+        )
+        .with_detail(serde_json::json!({ "digest": digest.to_string() }))
+    };
+    if !with_body {
+        let storage = state.storage.clone();
+        let (r, d) = (repo.clone(), digest.clone());
+        let size = blocking(move || storage.blob_size(&r, &d))
+            .await?
+            .ok_or_else(unknown)?;
+        let mut response = empty(
+            StatusCode::OK,
+            &[
+                ("docker-content-digest", digest.to_string()),
+                ("accept-ranges", "bytes".into()),
+                ("content-type", "application/octet-stream".into()),
+            ],
+        );
+        response
+            .headers_mut()
+            .insert(header::CONTENT_LENGTH, hv(&size.to_string()));
+        api_version(response.headers_mut());
+        return Ok(response);
+    }
+    let storage = state.storage.clone();
+    let (r, d) = (repo.clone(), digest.clone());
+    let blob = blocking(move || storage.open_blob(&r, &d))
+        .await?
+        .ok_or_else(unknown)?;
+    let size = blob.size;
+    let range = parse_range(
+        headers.get(header::RANGE).and_then(|v| v.to_str().ok()),
+        size,
+    );
+    let (status, start, len) = match range {
+        RangeRequest::Full => (StatusCode::OK, 0, size),
+        RangeRequest::Part { start, end } => (StatusCode::PARTIAL_CONTENT, start, end - start + 1),
+        RangeRequest::Unsatisfiable => {
+            return Err(ApiError::new(
+                Code::BlobUnknown,
+                format!("the range is outside blob `{digest}` of {size} bytes"),
+            )
+            .with_status(StatusCode::RANGE_NOT_SATISFIABLE)
+            .with_header(header::CONTENT_RANGE, &format!("bytes */{size}")));
+        }
+    };
+    let body = stream_blob(blob.reader, start, len);
+    let mut response = (status, body).into_response();
+    let h = response.headers_mut();
+    h.insert(header::CONTENT_LENGTH, hv(&len.to_string()));
+    h.insert(header::CONTENT_TYPE, hv("application/octet-stream"));
+    h.insert("docker-content-digest", hv(&digest.to_string()));
+    h.insert(header::ACCEPT_RANGES, hv("bytes"));
+    if status == StatusCode::PARTIAL_CONTENT {
+        h.insert(
+            header::CONTENT_RANGE,
+            hv(&format!("bytes {start}-{}/{size}", start + len - 1)),
+        );
+    }
+    api_version(h);
+    Ok(response)
+}
+
+/// Streams `len` bytes from `start` of a blob, read on a blocking thread.
+fn stream_blob(mut reader: Box<dyn crate::storage::BlobRead>, start: u64, len: u64) -> Body {
+    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(4);
+    tokio::task::spawn_blocking(move || {
+        if start > 0
+            && let Err(e) = reader.seek(SeekFrom::Start(start))
+        {
+            let _ = tx.blocking_send(Err(e));
+            return;
+        }
+        let mut left = len;
+        while left > 0 {
+            let want = usize::try_from(left.min(CHUNK as u64)).unwrap_or(CHUNK);
+            let mut buf = vec![0u8; want];
+            match reader.read(&mut buf) {
+                Ok(0) => {
+                    let _ = tx.blocking_send(Err(std::io::Error::new(
+                        std::io::ErrorKind::UnexpectedEof,
+                        "the blob is shorter than recorded",
+                    )));
+                    return;
+                }
+                Ok(n) => {
+                    buf.truncate(n);
+                    left -= n as u64;
+                    if tx.blocking_send(Ok(Bytes::from(buf))).is_err() {
+                        return; // the client went away
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    let _ = tx.blocking_send(Err(e));
+                    return;
+                }
+            }
+        }
+    });
+    Body::from_stream(futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    }))
+}
+
+pub async fn delete(state: &AppState, repo: RepoName, digest: &str) -> Result<Response, ApiError> {
+    let digest = parse_digest(digest)?;
+    let storage = state.storage.clone();
+    let (r, d) = (repo.clone(), digest.clone());
+    if blocking(move || storage.delete_blob(&r, &d)).await? {
+        Ok(empty(StatusCode::ACCEPTED, &[]))
+    } else {
+        Err(ApiError::new(
+            Code::BlobUnknown,
+            format!("blob `{digest}` is not in repository `{repo}`"),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_resolve_as_rfc_9110_says() {
+        use RangeRequest::*;
+        assert_eq!(parse_range(None, 10), Full);
+        assert_eq!(
+            parse_range(Some("bytes=0-4"), 10),
+            Part { start: 0, end: 4 }
+        );
+        assert_eq!(parse_range(Some("bytes=5-"), 10), Part { start: 5, end: 9 });
+        assert_eq!(
+            parse_range(Some("bytes=5-100"), 10),
+            Part { start: 5, end: 9 }
+        );
+        assert_eq!(parse_range(Some("bytes=-3"), 10), Part { start: 7, end: 9 });
+        assert_eq!(
+            parse_range(Some("bytes=-30"), 10),
+            Part { start: 0, end: 9 }
+        );
+        assert_eq!(parse_range(Some("bytes=10-"), 10), Unsatisfiable);
+        assert_eq!(parse_range(Some("bytes=-0"), 10), Unsatisfiable);
+        assert_eq!(parse_range(Some("bytes=0-"), 0), Unsatisfiable);
+        assert_eq!(parse_range(Some("bytes=0-1,3-4"), 10), Full);
+        assert_eq!(parse_range(Some("items=0-1"), 10), Full);
+        assert_eq!(parse_range(Some("bytes=4-2"), 10), Full);
+    }
+}

@@ -1,0 +1,155 @@
+//! A small runnable image: Debian's static busybox as an OCI image layout.
+
+use std::path::Path;
+
+use paks_types::Digest;
+use serde_json::{Value, json};
+
+/// Where Debian's `busybox-static` puts the binary.
+const BUSYBOX: &str = "/bin/busybox";
+/// The applets linked in `/bin` besides `busybox` itself (`busybox APPLET` runs any).
+const APPLETS: &[&str] = &[
+    "sh", "ash", "cat", "cp", "echo", "env", "false", "grep", "head", "id", "ln", "ls", "mkdir",
+    "mv", "pwd", "rm", "sed", "sleep", "sort", "tail", "test", "touch", "true", "uname", "wc",
+];
+const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+const OCI_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+
+/// Write (or add to) an OCI image layout in `dir`, tagged `tag`: an image whose one gzip
+/// layer holds `/bin/busybox` (from `busybox-static`) with `/bin/sh` and other applets as
+/// symlinks to it, and whose config is for linux on the host's architecture with
+/// `Cmd ["/bin/sh"]`. podman runs it, umoci unpacks it. Returns the manifest's digest.
+/// Deterministic: the same busybox gives the same digests.
+pub fn busybox_layout(dir: &Path, tag: &str) -> Digest {
+    let busybox = std::fs::read(BUSYBOX).unwrap_or_else(|e| {
+        panic!(
+            "cannot read `{BUSYBOX}` ({e}): is busybox-static installed? `scripts/deps` installs it"
+        )
+    });
+    let tar = layer_tar(&busybox);
+    let diff_id = Digest::sha256_of(&tar);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut gz, &tar).expect("gzip in memory");
+    let layer = gz.finish().expect("gzip in memory");
+
+    let config = to_vec(&json!({
+        "created": "1970-01-01T00:00:00Z",
+        "architecture": oci_arch(),
+        "os": "linux",
+        "config": {
+            "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
+            "Cmd": ["/bin/sh"],
+        },
+        "rootfs": {"type": "layers", "diff_ids": [diff_id.to_string()]},
+        "history": [{"created": "1970-01-01T00:00:00Z", "created_by": "paks-testkit busybox_layout"}],
+    }));
+    let manifest = to_vec(&json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": descriptor(OCI_CONFIG, &config),
+        "layers": [descriptor(OCI_LAYER_GZIP, &layer)],
+    }));
+
+    let blobs = dir.join("blobs/sha256");
+    std::fs::create_dir_all(&blobs).expect("create the layout's blobs/sha256");
+    for blob in [&layer, &config, &manifest] {
+        let path = blobs.join(Digest::sha256_of(blob).hex());
+        std::fs::write(&path, blob).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+    }
+    write(
+        &dir.join("oci-layout"),
+        &to_vec(&json!({"imageLayoutVersion": "1.0.0"})),
+    );
+
+    // index.json: this manifest under `tag`, replacing any entry with the same tag.
+    let index_path = dir.join("index.json");
+    let mut index: Value = match std::fs::read(&index_path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).expect("index.json is JSON"),
+        Err(_) => {
+            json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": []})
+        }
+    };
+    let manifests = index["manifests"]
+        .as_array_mut()
+        .expect("index.json has a manifests array");
+    manifests.retain(|m| m["annotations"]["org.opencontainers.image.ref.name"] != tag);
+    let mut entry = descriptor(OCI_MANIFEST, &manifest);
+    entry["annotations"] = json!({"org.opencontainers.image.ref.name": tag});
+    manifests.push(entry);
+    write(&index_path, &to_vec(&index));
+    Digest::sha256_of(&manifest)
+}
+
+/// The uncompressed layer: a few directories, `/bin/busybox`, the applet links and a
+/// root-only `/etc/passwd`.
+fn layer_tar(busybox: &[u8]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for dir in ["bin/", "dev/", "etc/", "proc/", "root/", "sys/", "tmp/"] {
+        let mut h = header(
+            tar::EntryType::Directory,
+            if dir == "tmp/" { 0o1777 } else { 0o755 },
+        );
+        b.append_data(&mut h, dir, std::io::empty())
+            .expect("tar in memory");
+    }
+    let mut h = header(tar::EntryType::Regular, 0o755);
+    h.set_size(busybox.len() as u64);
+    h.set_cksum();
+    b.append_data(&mut h, "bin/busybox", busybox)
+        .expect("tar in memory");
+    for applet in APPLETS {
+        let mut h = header(tar::EntryType::Symlink, 0o777);
+        b.append_link(&mut h, format!("bin/{applet}"), "busybox")
+            .expect("tar in memory");
+    }
+    for (path, content) in [
+        ("etc/passwd", "root:x:0:0:root:/root:/bin/sh\n"),
+        ("etc/group", "root:x:0:\n"),
+    ] {
+        let mut h = header(tar::EntryType::Regular, 0o644);
+        h.set_size(content.len() as u64);
+        h.set_cksum();
+        b.append_data(&mut h, path, content.as_bytes())
+            .expect("tar in memory");
+    }
+    b.into_inner().expect("tar in memory")
+}
+
+fn header(kind: tar::EntryType, mode: u32) -> tar::Header {
+    let mut h = tar::Header::new_ustar();
+    h.set_entry_type(kind);
+    h.set_mode(mode);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(0);
+    h.set_size(0);
+    h
+}
+
+/// The OCI name of the host's architecture.
+fn oci_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "x86" => "386",
+        "loongarch64" => "loong64",
+        other => other,
+    }
+}
+
+fn descriptor(media_type: &str, blob: &[u8]) -> Value {
+    json!({
+        "mediaType": media_type,
+        "digest": Digest::sha256_of(blob).to_string(),
+        "size": blob.len(),
+    })
+}
+
+fn to_vec(value: &Value) -> Vec<u8> {
+    serde_json::to_vec(value).expect("JSON in memory")
+}
+
+fn write(path: &Path, bytes: &[u8]) {
+    std::fs::write(path, bytes).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+}

@@ -1,0 +1,98 @@
+//! podman with throw-away storage, as it works on these hosts (`shared/REAL-TOOLS.md`):
+//! vfs storage, runc, cgroupfs, and never the default network (whose setup changes the
+//! host's firewall rules).
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use crate::{run, run_ok, text};
+
+/// A podman whose images and containers live in a temporary directory, removed on drop.
+#[derive(Debug)]
+pub struct Podman {
+    dir: tempfile::TempDir,
+}
+
+impl Default for Podman {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Podman {
+    pub fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().expect("create a temporary directory"),
+        }
+    }
+
+    /// `podman` with this instance's storage and runtime options; add a subcommand.
+    pub fn command(&self) -> Command {
+        let d = self.dir.path();
+        let mut c = Command::new("podman");
+        c.arg("--root")
+            .arg(d.join("root"))
+            .arg("--runroot")
+            .arg(d.join("runroot"))
+            .arg("--tmpdir")
+            .arg(d.join("tmp"))
+            .arg("--volumepath")
+            .arg(d.join("volumes"))
+            .arg("--network-config-dir")
+            .arg(d.join("networks"))
+            .args([
+                "--storage-driver",
+                "vfs",
+                "--runtime",
+                "runc",
+                "--cgroup-manager",
+                "cgroupfs",
+                "--events-backend",
+                "none",
+            ])
+            // Where image pulls stage their blobs (default /var/tmp).
+            .env("TMPDIR", d);
+        c
+    }
+
+    /// `podman pull IMAGE` (any transport podman knows: `127.0.0.1:PORT/repo:tag`,
+    /// `oci:DIR:TAG`, `docker-archive:FILE`); plain HTTP when `tls_verify` is false.
+    /// Returns the image id.
+    pub fn pull(&self, image: &str, tls_verify: bool) -> String {
+        let out = run_ok(self.command().args([
+            "pull",
+            "--quiet",
+            &format!("--tls-verify={tls_verify}"),
+            image,
+        ]));
+        text(&out.stdout).trim().to_owned()
+    }
+
+    /// `podman run --rm --network none IMAGE ARGS...` of an image already pulled or
+    /// loaded (never pulls); returns its output whatever the status.
+    pub fn run(&self, image: &str, args: &[&str]) -> Output {
+        run(self
+            .command()
+            .args([
+                "run",
+                "--rm",
+                "--pull",
+                "never",
+                "--network",
+                "none",
+                "--ulimit",
+                "nofile=1024:1024",
+                "--ulimit",
+                "nproc=1024:1024",
+                image,
+            ])
+            .args(args))
+    }
+
+    /// `podman load -i TAR` (a docker-archive or oci-archive file); returns what podman
+    /// printed (`Loaded image: NAME`).
+    pub fn load(&self, tar: &Path) -> String {
+        let out = run_ok(self.command().arg("load").arg("-i").arg(tar));
+        text(&out.stdout)
+    }
+}
