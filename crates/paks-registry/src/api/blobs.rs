@@ -13,6 +13,15 @@ use crate::names::RepoName;
 /// How much one read of a streamed blob takes.
 const CHUNK: usize = 256 * 1024;
 
+/// Answers up to this size are read whole rather than streamed.
+const SMALL: u64 = 4 * 1024 * 1024;
+
+/// A blob's answer: read whole, or a reader to stream from.
+enum Whole {
+    Yes(Vec<u8>),
+    No(Box<dyn crate::storage::BlobRead>),
+}
+
 /// A `Range: bytes=…` request, resolved against the blob's size.
 #[derive(Debug, PartialEq, Eq)]
 pub enum RangeRequest {
@@ -106,14 +115,35 @@ pub async fn get(
     }
     let storage = state.storage.clone();
     let (r, d) = (repo.clone(), digest.clone());
-    let blob = blocking(move || storage.open_blob(&r, &d))
-        .await?
-        .ok_or_else(unknown)?;
-    let size = blob.size;
-    let range = parse_range(
-        headers.get(header::RANGE).and_then(|v| v.to_str().ok()),
-        size,
-    );
+    let range_header = headers
+        .get(header::RANGE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    // One trip to the blocking pool opens the blob and, when the answer is small, reads it.
+    let opened = blocking(move || {
+        let Some(mut blob) = storage.open_blob(&r, &d)? else {
+            return Ok(None);
+        };
+        let range = parse_range(range_header.as_deref(), blob.size);
+        let (start, len) = match range {
+            RangeRequest::Full => (0, blob.size),
+            RangeRequest::Part { start, end } => (start, end - start + 1),
+            RangeRequest::Unsatisfiable => {
+                return Ok(Some((blob.size, range, Whole::No(blob.reader))));
+            }
+        };
+        if len > SMALL {
+            return Ok(Some((blob.size, range, Whole::No(blob.reader))));
+        }
+        let context = |e| crate::storage::StorageError::io(format!("reading blob `{d}`"), e);
+        blob.reader.seek(SeekFrom::Start(start)).map_err(context)?;
+        let mut bytes = vec![0; usize::try_from(len).unwrap_or(0)];
+        blob.reader.read_exact(&mut bytes).map_err(context)?;
+        Ok(Some((blob.size, range, Whole::Yes(bytes))))
+    })
+    .await?
+    .ok_or_else(unknown)?;
+    let (size, range, content) = opened;
     let (status, start, len) = match range {
         RangeRequest::Full => (StatusCode::OK, 0, size),
         RangeRequest::Part { start, end } => (StatusCode::PARTIAL_CONTENT, start, end - start + 1),
@@ -126,7 +156,10 @@ pub async fn get(
             .with_header(header::CONTENT_RANGE, &format!("bytes */{size}")));
         }
     };
-    let body = stream_blob(blob.reader, start, len);
+    let body = match content {
+        Whole::Yes(bytes) => Body::from(bytes),
+        Whole::No(reader) => stream_blob(reader, start, len),
+    };
     let mut response = (status, body).into_response();
     let h = response.headers_mut();
     h.insert(header::CONTENT_LENGTH, hv(&len.to_string()));
