@@ -304,8 +304,8 @@ fn as_path(bytes: &[u8]) -> &Path {
     Path::new(OsStr::from_bytes(bytes))
 }
 
-/// A header with everything that could vary between machines zeroed.
-pub(crate) fn header(kind: tar::EntryType, mode: u32, size: u64) -> tar::Header {
+/// A tar header with everything that could vary between machines zeroed (mtime, owner).
+pub fn header(kind: tar::EntryType, mode: u32, size: u64) -> tar::Header {
     let mut header = tar::Header::new_gnu();
     header.set_entry_type(kind);
     header.set_mode(mode);

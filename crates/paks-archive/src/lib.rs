@@ -22,6 +22,7 @@ mod pipe;
 
 pub use error::ArchiveError;
 pub use extract::{ExtractStats, Limits, RATIO_FLOOR, extract_layer};
+pub use layer::header as tar_header;
 pub use layer::{
     Compression, LayerInfo, MEDIA_TYPE_LAYER, MEDIA_TYPE_LAYER_GZIP, MEDIA_TYPE_LAYER_ZSTD,
     write_layer,

@@ -39,8 +39,28 @@ pub struct Global {
 pub enum Command {
     /// Build a package from a recipe directory or `git+URL#REV`, and install it
     Build(BuildArgs),
-    /// Install packages from archives (`.pak` files) or registries (`REGISTRY/NAMESPACE/NAME:VERSION`)
+    /// Install packages by name from the configured repositories (`hello`, `zlib@^1.3`,
+    /// `'cmake>=3.20,<4'`), from archives (`.pak` files) or references (`REGISTRY/NAMESPACE/NAME:VERSION`)
     Install(InstallArgs),
+    /// Find packages in the configured repositories by name or summary
+    Search(SearchArgs),
+    /// Package repositories: a registry namespace with an index, or a static index.yaml repository
+    #[command(subcommand)]
+    Repo(RepoCommand),
+    /// Build, sign and export the index of a registry namespace
+    #[command(subcommand, name = "index")]
+    IndexCmd(IndexCommand),
+    /// Signing keys for indexes
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// Add packages to the project's `paks.toml`, then lock and sync
+    Add(AddArgs),
+    /// Resolve the project's `paks.toml` into `paks.lock` (every build pinned by digest)
+    Lock(ProjectArgs),
+    /// Install exactly what `paks.lock` pins (offline when the cache has it) and build the project's view
+    Sync(SyncArgs),
+    /// Start a shell with the project's environment active
+    Shell(ProjectArgs),
     /// Push package archives, and the dependencies the registry lacks, to a repository or namespace
     Push(PushArgs),
     /// Download a package and its dependencies into the cache, verified, without installing
@@ -169,6 +189,9 @@ pub struct InstallArgs {
     /// Install as dependencies: `paks gc` removes them once nothing needs them
     #[arg(long)]
     pub as_dependency: bool,
+    /// Resolve names against the cached indexes, without the network
+    #[arg(long)]
+    pub offline: bool,
     /// Print what was installed as JSON lines
     #[arg(long)]
     pub json: bool,
@@ -237,10 +260,16 @@ pub struct RunArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct EnvArgs {
-    /// Packages to activate (name, name@version or id)
-    #[arg(required = true, value_name = "PACKAGE")]
+    #[command(subcommand)]
+    pub command: Option<EnvCommand>,
+    /// Packages to activate (name, name@version or id); none: the project's environment
+    #[arg(value_name = "PACKAGE")]
     pub packages: Vec<String>,
+    /// The project directory (default: the nearest with a `paks.toml` environment)
+    #[arg(long, env = env_vars::PROJECT, value_name = "DIR")]
+    pub project: Option<PathBuf>,
     /// Print the variables as a JSON object instead of shell commands
     #[arg(long)]
     pub json: bool,
@@ -302,4 +331,112 @@ pub enum ViewCommand {
     },
     /// List views
     List(JsonArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EnvCommand {
+    /// Start a project: write `DIR/paks.toml` with an empty `[dependencies]` table
+    Init {
+        /// The project directory (created if missing)
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct SearchArgs {
+    /// Part of a package name or summary
+    pub term: String,
+    /// Use the cached indexes, no network
+    #[arg(long)]
+    pub offline: bool,
+    /// Print JSON lines
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RepoCommand {
+    /// Add a repository (its index is fetched and verified now)
+    Add {
+        /// A short name for it
+        name: String,
+        /// `oci://REGISTRY/NAMESPACE`, `https://HOST/PATH/`, `http://127.0.0.1:PORT/PATH/` or `file:///DIR`
+        url: String,
+        /// A public key (`paks-ed25519 …`, or a file holding one) that must sign its index
+        #[arg(long = "key", value_name = "KEY|FILE")]
+        keys: Vec<String>,
+        /// Accept an index that no trusted key signed
+        #[arg(long)]
+        allow_unsigned: bool,
+        /// Give it the highest priority (default: the lowest)
+        #[arg(long)]
+        first: bool,
+    },
+    /// List the repositories, highest priority first
+    List(JsonArgs),
+    /// Remove a repository
+    Remove { name: String },
+    /// Fetch and verify the repositories' indexes
+    Update,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum IndexCommand {
+    /// (Re)build the index of a registry namespace from its tags, sign it and push it there
+    Build {
+        /// `REGISTRY/NAMESPACE`, such as `127.0.0.1:5000/acme`
+        namespace: String,
+        /// The private key (PEM) to sign with
+        #[arg(long, value_name = "KEY.pem")]
+        sign: Option<PathBuf>,
+        /// Days until the index expires (clients refuse it after)
+        #[arg(long, default_value_t = 30)]
+        expires_days: u64,
+        /// Print the report as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write the namespace's index as a static repository: `index.yaml` and flat `.pak` files
+    Export {
+        /// `REGISTRY/NAMESPACE`
+        namespace: String,
+        /// The output directory
+        dir: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Generate an ed25519 key pair: KEY.pem (private, 0600) and KEY.pub
+    Generate {
+        /// Where the private key goes
+        #[arg(long, short, default_value = "paks-key.pem", value_name = "KEY.pem")]
+        out: PathBuf,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ProjectArgs {
+    /// The project directory (default: the nearest with a `paks.toml` environment)
+    #[arg(long, env = env_vars::PROJECT, value_name = "DIR")]
+    pub project: Option<PathBuf>,
+    /// Use the cached indexes, no network
+    #[arg(long)]
+    pub offline: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct AddArgs {
+    /// Packages, as for `paks install`: `hello`, `zlib@^1.3`, `'cmake>=3.20,<4'`
+    #[arg(required = true, value_name = "PACKAGE")]
+    pub packages: Vec<String>,
+    #[command(flatten)]
+    pub project: ProjectArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    #[command(flatten)]
+    pub project: ProjectArgs,
 }

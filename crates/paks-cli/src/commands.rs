@@ -113,6 +113,14 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::Build(args) => build(&ctx, args),
         Command::Install(args) => install(&ctx, &args),
+        Command::Search(args) => crate::catalog::search(&ctx, &args),
+        Command::Repo(c) => crate::catalog::repo(&ctx, c),
+        Command::IndexCmd(c) => crate::catalog::index(&ctx, c),
+        Command::Key(c) => crate::catalog::key(&ctx, c),
+        Command::Add(args) => crate::project::add(&ctx, &args),
+        Command::Lock(args) => crate::project::lock_command(&ctx, &args),
+        Command::Sync(args) => crate::project::sync_command(&ctx, &args.project),
+        Command::Shell(args) => crate::project::shell(&ctx, &args),
         Command::Push(args) => crate::remote::push(&ctx, &args),
         Command::Pull(args) => crate::remote::pull(&ctx, &args),
         Command::Copy(args) => crate::remote::copy(&ctx, &args),
@@ -171,14 +179,26 @@ fn install(ctx: &Ctx, args: &InstallArgs) -> Result<(), Failure> {
     let start = Instant::now();
     let mut items = Vec::new();
     let mut references = Vec::new();
+    let mut names = Vec::new();
     for arg in &args.paks {
         let path = Path::new(arg);
         if path.extension().is_some_and(|e| e == "pak") || path.exists() {
             let pak = paks_store::open_pak(path).map_err(failure)?;
             items.push(Installable::from_pak(pak, !args.as_dependency));
-        } else {
+        } else if arg.contains('/') {
             references.push(crate::remote::parse_reference(arg)?);
+        } else {
+            names.push(arg.clone());
         }
+    }
+    let mut audited = 0;
+    if !names.is_empty() {
+        let todo = crate::catalog::install_by_name(ctx, &store, &names, args.offline)?;
+        audited = todo.already;
+        items.extend(todo.items.into_iter().map(|mut i| {
+            i.explicit &= !args.as_dependency;
+            i
+        }));
     }
     if !references.is_empty() {
         let pulled = crate::remote::pull_all(ctx, &store, &references)?;
@@ -214,7 +234,7 @@ fn install(ctx: &Ctx, args: &InstallArgs) -> Result<(), Failure> {
         "Installed"
     };
     let n = if installed.is_empty() {
-        outcomes.len()
+        outcomes.len() + audited
     } else {
         installed.len()
     };
@@ -255,9 +275,16 @@ fn run_command(ctx: &Ctx, args: &RunArgs) -> Result<(), Failure> {
 }
 
 fn env(ctx: &Ctx, args: &EnvArgs) -> Result<(), Failure> {
-    let store = ctx.store()?;
-    let ids = find_all(&store, &args.packages)?;
-    let env = store.env(&ids).map_err(failure)?;
+    if let Some(crate::cli::EnvCommand::Init { dir }) = &args.command {
+        return crate::project::init(ctx, dir);
+    }
+    let env = if args.packages.is_empty() {
+        crate::project::environment(ctx, args.project.as_deref())?.1
+    } else {
+        let store = ctx.store()?;
+        let ids = find_all(&store, &args.packages)?;
+        store.env(&ids).map_err(failure)?
+    };
     if args.json {
         let map: serde_json::Map<String, serde_json::Value> = env
             .resolve(|k| std::env::var_os(k))
@@ -312,7 +339,16 @@ fn info(ctx: &Ctx, args: &InfoArgs) -> Result<(), Failure> {
         (pak.config.paks, None, None)
     } else {
         let store = ctx.store()?;
-        let record = store.find(&args.package).map_err(failure)?;
+        let record = match store.find(&args.package) {
+            Ok(record) => record,
+            Err(e) => {
+                // Not installed: what the repositories offer under that name.
+                if crate::catalog::remote_info(ctx, &args.package, args.json)? {
+                    return Ok(());
+                }
+                return Err(failure(e));
+            }
+        };
         let prefix = store.prefix(record.id());
         (record.meta, Some(prefix), Some(record.explicit))
     };

@@ -18,3 +18,5 @@ pub const SERVE_LISTEN: &str = "PAKS_SERVE_LISTEN";
 pub const SERVE_AUTH: &str = "PAKS_SERVE_AUTH";
 /// Log filter of `paks serve` (tracing's `EnvFilter` syntax; default `info`).
 pub const LOG: &str = "PAKS_LOG";
+/// The project directory of `paks add/lock/sync/shell/env` (`--project`).
+pub const PROJECT: &str = "PAKS_PROJECT";

@@ -1,10 +1,13 @@
 //! `paks`: build, store and install packages for containers.
 
+mod catalog;
 mod cli;
 mod commands;
 mod env_vars;
+mod project;
 mod remote;
 mod report;
+mod repos;
 mod serve;
 
 use std::io::Write;

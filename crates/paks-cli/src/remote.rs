@@ -12,7 +12,7 @@ use crate::Failure;
 use crate::cli::{CopyArgs, LoginArgs, LogoutArgs, PullArgs, PushArgs};
 use crate::commands::{Ctx, elapsed, failure, human_size, json_line, out, plural};
 
-fn oci_failure(e: paks_oci::OciError) -> Failure {
+pub fn oci_failure(e: paks_oci::OciError) -> Failure {
     failure(RemoteError::from(e))
 }
 
@@ -26,7 +26,7 @@ pub fn parse_reference(arg: &str) -> Result<Reference, Failure> {
     })
 }
 
-fn client(ctx: &Ctx) -> Result<Client, Failure> {
+pub fn client(ctx: &Ctx) -> Result<Client, Failure> {
     Client::new(ClientConfig {
         insecure: ctx.insecure.clone(),
         concurrency: ctx.jobs.max(4),
@@ -37,7 +37,7 @@ fn client(ctx: &Ctx) -> Result<Client, Failure> {
     .map_err(oci_failure)
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+pub fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -3,54 +3,11 @@
 
 mod common;
 
-use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 use common::{Env, text};
-
-/// `python3 -m http.server` on a free loopback port, stopped on drop.
-struct HttpServer {
-    child: Child,
-    port: u16,
-}
-
-impl HttpServer {
-    fn serve(dir: &Path) -> Self {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new("python3")
-            .args([
-                "-m",
-                "http.server",
-                "--bind",
-                "127.0.0.1",
-                &port.to_string(),
-            ])
-            .current_dir(dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "http.server did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Self { child, port }
-    }
-}
-
-impl Drop for HttpServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use paks_testkit::HttpServer;
 
 fn sha256(path: &Path) -> String {
     let out = Command::new("sha256sum").arg(path).output().unwrap();
@@ -98,8 +55,8 @@ fn installed_greeting(env: &Env) -> String {
 fn url_sources_over_http_are_verified_and_unpacked() {
     let files = tempfile::tempdir().unwrap();
     let tgz = tarball(files.path());
-    let server = HttpServer::serve(files.path());
-    let url = format!("http://127.0.0.1:{}/hello-src-1.0.tar.gz", server.port);
+    let server = HttpServer::start(files.path());
+    let url = format!("http://127.0.0.1:{}/hello-src-1.0.tar.gz", server.port());
     let env = Env::new();
     let dir = env.dir.path().join("recipe");
     recipe(
@@ -124,7 +81,7 @@ fn url_sources_over_http_are_verified_and_unpacked() {
     );
     assert!(bad.store_entries().is_empty());
     // A missing file is a download error naming the URL.
-    let missing = format!("http://127.0.0.1:{}/nope.tar.gz", server.port);
+    let missing = format!("http://127.0.0.1:{}/nope.tar.gz", server.port());
     recipe(&dir, &format!("url = \"{missing}\"\nsha256 = \"{wrong}\""));
     let err = bad.build_dir_fails(&dir);
     assert!(

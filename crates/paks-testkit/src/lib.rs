@@ -7,6 +7,7 @@
 
 mod busybox;
 mod docker_registry;
+mod http_server;
 mod paks_serve;
 mod podman;
 
@@ -15,6 +16,7 @@ use std::process::{Command, Output};
 
 pub use busybox::busybox_layout;
 pub use docker_registry::{DockerRegistry, RegistryAuth};
+pub use http_server::HttpServer;
 pub use paks_serve::PaksServe;
 pub use podman::Podman;
 

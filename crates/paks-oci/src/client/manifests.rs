@@ -392,28 +392,83 @@ impl Client {
 
     /// All tags of `repo`, following `Link` pagination (bounded).
     pub async fn list_tags(&self, repo: &Repository) -> Result<Vec<String>, OciError> {
-        #[derive(Deserialize)]
-        struct TagList {
-            tags: Option<Vec<String>>,
-        }
-        let what = format!("failed to list the tags of `{repo}`");
         let url = self.url(&repo.registry, &format!("/v2/{}/tags/list", repo.name))?;
-        let mut tags = Vec::new();
+        self.paged_names(
+            format!("failed to list the tags of `{repo}`"),
+            &repo.registry,
+            url,
+            &[pull_scope(&repo.name)],
+            "tags",
+            None,
+        )
+        .await
+    }
+
+    /// The repositories of `registry` (`GET /v2/_catalog`), in the registry's order (lexical
+    /// for distribution), following `Link` pagination (bounded). `n` asks for pages of that
+    /// size; `last` starts after that repository name. Registries that do not offer the
+    /// catalog (GHCR, Docker Hub) answer 404 or 401/403, returned as errors.
+    pub async fn catalog(
+        &self,
+        registry: &str,
+        n: Option<u32>,
+        last: Option<&str>,
+    ) -> Result<Vec<String>, OciError> {
+        let mut url = self.url(registry, "/v2/_catalog")?;
+        if let Some(n) = n {
+            url.query_pairs_mut().append_pair("n", &n.to_string());
+        }
+        if let Some(last) = last {
+            url.query_pairs_mut().append_pair("last", last);
+        }
+        self.paged_names(
+            format!("failed to list the repositories of `{registry}`"),
+            registry,
+            url,
+            &["registry:catalog:*".to_owned()],
+            "repositories",
+            Some("the registry does not offer the catalog API"),
+        )
+        .await
+    }
+
+    /// The strings of the JSON array `field` of every page of a paginated list; a 404 is an
+    /// error (with `missing` as its message).
+    async fn paged_names(
+        &self,
+        what: String,
+        registry: &str,
+        url: Url,
+        scopes: &[String],
+        field: &str,
+        missing: Option<&str>,
+    ) -> Result<Vec<String>, OciError> {
+        let mut names = Vec::new();
         let found = self
             .pages(
                 &what,
-                &repo.registry,
+                registry,
                 url.clone(),
                 HeaderMap::new(),
-                &[pull_scope(&repo.name)],
+                scopes,
                 |body, _| {
-                    let list: TagList =
+                    let mut page: serde_json::Map<String, serde_json::Value> =
                         serde_json::from_slice(body).map_err(|source| ErrorKind::Json {
                             what: what.clone(),
                             url: url.to_string(),
                             source,
                         })?;
-                    tags.extend(list.tags.unwrap_or_default());
+                    let list: Option<Vec<String>> = match page.remove(field) {
+                        None | Some(serde_json::Value::Null) => None,
+                        Some(v) => {
+                            Some(serde_json::from_value(v).map_err(|source| ErrorKind::Json {
+                                what: what.clone(),
+                                url: url.to_string(),
+                                source,
+                            })?)
+                        }
+                    };
+                    names.extend(list.unwrap_or_default());
                     Ok(())
                 },
             )
@@ -425,12 +480,12 @@ impl Client {
                 url: url.to_string(),
                 status: 404,
                 code: None,
-                message: None,
+                message: missing.map(str::to_owned),
                 attempts: 1,
             }
             .into());
         }
-        Ok(tags)
+        Ok(names)
     }
 
     /// The manifests whose `subject` is `subject`, optionally only those of

@@ -339,6 +339,8 @@ mod send_tests {
         assert_send(&c.head_manifest(&r));
         assert_send(&c.put_manifest(&r, crate::OCI_MANIFEST, b""));
         assert_send(&c.list_tags(&repo));
+        assert_send(&c.catalog("r.example.com", Some(10), None));
+        assert_send(&c.pull_blob_bytes(&repo, &d, 1));
         assert_send(&c.referrers(&repo, &d, None));
         assert_send(&c.add_referrer_fallback(&repo, &d, crate::Descriptor::new("x", d.clone(), 0)));
         assert_send(&c.delete_manifest(&r));

@@ -256,6 +256,62 @@ impl Client {
         }
     }
 
+    /// Fetch a small blob (a config, a package index) into memory, at most `limit` bytes,
+    /// verified against `digest`.
+    pub async fn pull_blob_bytes(
+        &self,
+        repo: &Repository,
+        digest: &Digest,
+        limit: u64,
+    ) -> Result<Vec<u8>, OciError> {
+        let _permit = self.transfer_permit().await;
+        let what = format!("failed to pull blob `{digest}` from `{repo}`");
+        let url = self.url(&repo.registry, &format!("/v2/{}/blobs/{digest}", repo.name))?;
+        let scopes = [pull_scope(&repo.name)];
+        let mut attempt = 0;
+        let (answered, bytes) = loop {
+            attempt += 1;
+            let sent = self
+                .send(Req {
+                    what: &what,
+                    registry: Some(&repo.registry),
+                    method: Method::GET,
+                    url: url.clone(),
+                    headers: HeaderMap::new(),
+                    body: Body::Empty,
+                    scopes: &scopes,
+                    retry: true,
+                })
+                .await?;
+            if sent.resp.status() != StatusCode::OK {
+                return Err(self.status_error(&what, &Method::GET, sent).await);
+            }
+            let answered = sent.url.to_string();
+            match self.read_small(&what, sent, limit).await {
+                Ok(bytes) => break (answered, bytes),
+                // A connection dropped mid-body: the whole request again.
+                Err(e)
+                    if matches!(e.kind(), ErrorKind::Connection { .. })
+                        && attempt <= self.inner.config.retries =>
+                {
+                    tokio::time::sleep(self.backoff(attempt)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        let actual = StreamHasher::digest_of(digest.algorithm(), &bytes);
+        if actual != *digest {
+            return Err(ErrorKind::DigestMismatch {
+                what,
+                url: answered,
+                expected: digest.clone(),
+                actual,
+            }
+            .into());
+        }
+        Ok(bytes)
+    }
+
     /// Download blob `digest` of `repo` to `dest`, verified.
     ///
     /// The bytes stream into a temporary file beside `dest`, hashed as they come; a

@@ -1,0 +1,460 @@
+//! `paks repo`, `paks search`, `paks index`, `paks key`, and resolving names for
+//! `paks install`.
+
+use std::io::Write;
+use std::path::Path;
+use std::time::{Duration, Instant, SystemTime};
+
+use paks_resolve::{Request, Resolution, ResolveOptions};
+use paks_store::Store;
+use serde_json::json;
+
+use paks_types::Reporter as _;
+
+use crate::Failure;
+use crate::cli::{IndexCommand, KeyCommand, RepoCommand, SearchArgs};
+use crate::commands::{Ctx, elapsed, human_size, json_line, out, plural};
+use crate::repos::{self, Loaded, RepoConfig, RepoEntry, ToInstall, index_failure};
+
+fn user_error(message: impl Into<String>, hint: Option<String>) -> Failure {
+    Failure {
+        error: message.into().into(),
+        detail: None,
+        hint,
+        internal: false,
+    }
+}
+
+/// The host the resolver picks builds for (`PAKS_HOST_PROFILE` may fake another).
+pub fn host() -> Result<paks_host::HostProfile, Failure> {
+    paks_host::HostProfile::from_env().map_err(|e| Failure {
+        hint: Some(format!(
+            "`{}` names a JSON host profile; fix or unset it",
+            paks_host::HOST_PROFILE_ENV
+        )),
+        ..Failure::from(e)
+    })
+}
+
+pub fn resolve_failure(e: paks_resolve::ResolveError) -> Failure {
+    Failure {
+        error: Box::new(e),
+        detail: None,
+        hint: Some("`paks search NAME` lists what the repositories offer".into()),
+        internal: false,
+    }
+}
+
+/// Resolves `requests` against the repositories' indexes for this host.
+pub fn resolve(
+    ctx: &Ctx,
+    loaded: &[Loaded],
+    requests: &[Request],
+    prefer: std::collections::BTreeMap<paks_types::PackageName, paks_types::Version>,
+) -> Result<Resolution, Failure> {
+    let host = host()?;
+    let started = Instant::now();
+    let resolution = paks_resolve::resolve(
+        &repos::IndexCatalog(loaded),
+        &host,
+        requests,
+        &ResolveOptions { prefer },
+    )
+    .map_err(resolve_failure)?;
+    for w in &resolution.warnings {
+        ctx.reporter.warn(w);
+    }
+    ctx.reporter.info(&format!(
+        "Resolved {} package{} in {}",
+        resolution.packages.len(),
+        plural(resolution.packages.len()),
+        elapsed(started)
+    ));
+    Ok(resolution)
+}
+
+/// `paks install NAME…`: resolve, then fetch what the store lacks.
+pub fn install_by_name(
+    ctx: &Ctx,
+    store: &Store,
+    specs: &[String],
+    offline: bool,
+) -> Result<ToInstall, Failure> {
+    let requests = specs
+        .iter()
+        .map(|s| {
+            Request::parse(s).map_err(|e| Failure {
+                hint: Some("a package is `NAME`, `NAME@REQ` (`zlib@^1.3`) or `NAME>=1,<2`".into()),
+                ..Failure::from(e)
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let loaded = repos::load_all(ctx, offline)?;
+    let resolution = resolve(
+        ctx,
+        &loaded,
+        &requests,
+        std::collections::BTreeMap::default(),
+    )?;
+    repos::installables(ctx, store, &loaded, &resolution, offline)
+}
+
+pub fn search(ctx: &Ctx, args: &SearchArgs) -> Result<(), Failure> {
+    let loaded = repos::load_all(ctx, args.offline)?;
+    let hits = repos::search(&loaded, &args.term);
+    let mut o = out();
+    for (repo, name, entry) in &hits {
+        let versions: Vec<String> = entry
+            .versions
+            .keys()
+            .rev()
+            .map(ToString::to_string)
+            .collect();
+        if args.json {
+            writeln!(
+                o,
+                "{}",
+                json!({"type": "package", "name": name.as_str(), "repository": repo,
+                       "versions": versions, "summary": entry.summary})
+            )?;
+        } else {
+            writeln!(
+                o,
+                "{:<24} {:<10} {}  [{repo}]",
+                name.as_str(),
+                versions.first().map_or("", String::as_str),
+                entry.summary.as_deref().unwrap_or("")
+            )?;
+        }
+    }
+    if hits.is_empty() && !args.json {
+        ctx.reporter
+            .status(&format!("No package matches `{}`", args.term));
+    }
+    Ok(())
+}
+
+/// `paks info NAME` for a package that is not installed: what the repositories offer.
+pub fn remote_info(ctx: &Ctx, name: &str, json_out: bool) -> Result<bool, Failure> {
+    let Ok(config) = RepoConfig::load(&ctx.root) else {
+        return Ok(false);
+    };
+    if config.repositories.is_empty() {
+        return Ok(false);
+    }
+    let loaded = repos::load_all(ctx, false)?;
+    let Some((repo, entry)) = loaded.iter().find_map(|l| {
+        l.index
+            .packages
+            .iter()
+            .find(|(n, _)| n.as_str() == name)
+            .map(|(_, e)| (l.entry.name.as_str(), e))
+    }) else {
+        return Ok(false);
+    };
+    if json_out {
+        json_line(
+            &json!({"type": "remote-package", "name": name, "repository": repo, "entry": entry}),
+        )?;
+        return Ok(true);
+    }
+    let mut o = out();
+    writeln!(o, "{name}  (not installed; from repository `{repo}`)")?;
+    if let Some(s) = &entry.summary {
+        writeln!(o, "  {s}")?;
+    }
+    for (version, v) in entry.versions.iter().rev() {
+        writeln!(o, "  {version}")?;
+        for b in &v.builds {
+            let deps: Vec<String> = b
+                .dependencies
+                .iter()
+                .map(|d| format!("{} {}", d.name, d.req))
+                .collect();
+            writeln!(
+                o,
+                "    {}  {}{}{}  {} download, {} unpacked, {} files{}",
+                &b.id.hash()[..8],
+                b.platform,
+                b.target
+                    .as_deref()
+                    .map(|t| format!(" {t}"))
+                    .unwrap_or_default(),
+                b.glibc
+                    .as_ref()
+                    .map(|g| format!(" glibc>={g}"))
+                    .unwrap_or_default(),
+                human_size(b.layer.size),
+                human_size(b.size),
+                b.files,
+                if deps.is_empty() {
+                    String::new()
+                } else {
+                    format!("; needs {}", deps.join(", "))
+                }
+            )?;
+        }
+    }
+    Ok(true)
+}
+
+fn read_key_arg(arg: &str) -> Result<String, Failure> {
+    if arg.starts_with(paks_index::PUBLIC_KEY_PREFIX) {
+        return Ok(arg.to_owned());
+    }
+    let key = paks_index::PublicKey::load(Path::new(arg)).map_err(|e| Failure {
+        hint: Some(
+            "pass `paks-ed25519 <base64>` or a file holding it (as `paks key generate` writes)"
+                .into(),
+        ),
+        ..index_failure(e)
+    })?;
+    Ok(key.to_string())
+}
+
+pub fn repo(ctx: &Ctx, command: RepoCommand) -> Result<(), Failure> {
+    let mut config = RepoConfig::load(&ctx.root)?;
+    match command {
+        RepoCommand::Add {
+            name,
+            url,
+            keys,
+            allow_unsigned,
+            first,
+        } => repo_add(ctx, &mut config, &name, url, &keys, allow_unsigned, first)?,
+        RepoCommand::List(args) => {
+            let mut o = out();
+            for (i, r) in config.repositories.iter().enumerate() {
+                if args.json {
+                    writeln!(
+                        o,
+                        "{}",
+                        json!({"type": "repository", "name": r.name, "url": r.url, "priority": i,
+                               "keys": r.keys, "allow_unsigned": r.allow_unsigned})
+                    )?;
+                } else {
+                    let trust = if r.keys.is_empty() {
+                        "unsigned allowed".to_owned()
+                    } else {
+                        format!("{} key{}", r.keys.len(), plural(r.keys.len()))
+                    };
+                    writeln!(o, "{:<12} {}  ({trust})", r.name, r.url)?;
+                }
+            }
+        }
+        RepoCommand::Remove { name } => {
+            let before = config.repositories.len();
+            config.repositories.retain(|r| r.name != name);
+            if config.repositories.len() == before {
+                return Err(user_error(
+                    format!("no repository is named `{name}`"),
+                    Some("`paks repo list` shows them".into()),
+                ));
+            }
+            config.save(&ctx.root)?;
+            ctx.reporter.status(&format!("Removed repository `{name}`"));
+        }
+        RepoCommand::Update => {
+            let started = Instant::now();
+            let loaded = repos::load_all(ctx, false)?;
+            for l in &loaded {
+                ctx.reporter.status(&format!(
+                    "{}: {} package{}, index version {}",
+                    l.entry.name,
+                    l.index.packages.len(),
+                    plural(l.index.packages.len()),
+                    l.index.version
+                ));
+            }
+            ctx.reporter
+                .info(&format!("Updated in {}", elapsed(started)));
+        }
+    }
+    Ok(())
+}
+
+fn repo_add(
+    ctx: &Ctx,
+    config: &mut RepoConfig,
+    name: &str,
+    url: String,
+    keys: &[String],
+    allow_unsigned: bool,
+    first: bool,
+) -> Result<(), Failure> {
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        || name.is_empty()
+    {
+        return Err(user_error(
+            format!("`{name}` is not a repository name"),
+            Some("use letters, digits, `-`, `_` and `.`".into()),
+        ));
+    }
+    if config.get(name).is_some() {
+        return Err(user_error(
+            format!("a repository named `{name}` exists already"),
+            Some(format!(
+                "`paks repo remove {name}` first, or pick another name"
+            )),
+        ));
+    }
+    if keys.is_empty() && !allow_unsigned {
+        return Err(user_error(
+                    format!("repository `{name}` needs a key to verify its index"),
+                    Some("pass `--key <public key or file>`, or `--allow-unsigned` to trust it without signatures".into()),
+                ));
+    }
+    let entry = RepoEntry {
+        name: name.to_owned(),
+        url,
+        keys: keys
+            .iter()
+            .map(|k| read_key_arg(k))
+            .collect::<Result<_, _>>()?,
+        allow_unsigned,
+    };
+    entry.source()?;
+    let runtime = crate::remote::runtime()?;
+    let index = repos::update_one(ctx, &runtime, &entry)?;
+    if first {
+        config.repositories.insert(0, entry);
+    } else {
+        config.repositories.push(entry);
+    }
+    config.save(&ctx.root)?;
+    ctx.reporter.status(&format!(
+        "Added repository `{name}`: {} package{}, index version {}, expires {}",
+        index.packages.len(),
+        plural(index.packages.len()),
+        index.version,
+        index.expires.as_str()
+    ));
+    Ok(())
+}
+
+pub fn key(ctx: &Ctx, command: KeyCommand) -> Result<(), Failure> {
+    let KeyCommand::Generate { out: path } = command;
+    let generated = paks_index::generate_key().map_err(index_failure)?;
+    paks_index::write_private_key(&path, &generated.private_pem).map_err(index_failure)?;
+    let public = path.with_extension("pub");
+    paks_index::write_public_key(&public, &generated.public).map_err(index_failure)?;
+    writeln!(out(), "{}", generated.public)?;
+    ctx.reporter.status(&format!(
+        "Wrote `{}` (private, keep it secret) and `{}` (public: `paks repo add … --key {}`)",
+        path.display(),
+        public.display(),
+        public.display()
+    ));
+    Ok(())
+}
+
+fn namespace(arg: &str) -> Result<paks_oci::Repository, Failure> {
+    arg.parse::<paks_oci::Repository>().map_err(|e| Failure {
+        hint: Some("a namespace is `REGISTRY/NAMESPACE`, such as `127.0.0.1:5000/acme`".into()),
+        ..crate::remote::oci_failure(e)
+    })
+}
+
+pub fn index(ctx: &Ctx, command: IndexCommand) -> Result<(), Failure> {
+    let client = crate::remote::client(ctx)?;
+    let runtime = crate::remote::runtime()?;
+    match command {
+        IndexCommand::Build {
+            namespace: ns,
+            sign,
+            expires_days,
+            json: json_out,
+        } => {
+            let started = Instant::now();
+            let ns = namespace(&ns)?;
+            let key = sign
+                .as_deref()
+                .map(paks_index::SigningKey::load)
+                .transpose()
+                .map_err(index_failure)?;
+            let source = paks_index::IndexSource::Oci(ns.clone());
+            // The previous index makes the rebuild incremental (and its version + 1 the new one).
+            let previous = runtime
+                .block_on(paks_index::fetch_index(&client, &source))
+                .ok()
+                .map(|f| f.signed.signed);
+            let options = paks_index::BuildOptions {
+                now: SystemTime::now(),
+                expires_in: Duration::from_secs(expires_days.max(1) * 86_400),
+            };
+            let (index, report) = runtime
+                .block_on(paks_index::build_index(
+                    &client,
+                    &ns,
+                    previous.as_ref(),
+                    &options,
+                ))
+                .map_err(index_failure)?;
+            let signed = match &key {
+                Some(key) => paks_index::sign(&index, key),
+                None => paks_index::SignedIndex::unsigned(index),
+            };
+            let pushed = runtime
+                .block_on(paks_index::push_index(&client, &ns, &signed))
+                .map_err(index_failure)?;
+            for s in &report.skipped {
+                ctx.reporter
+                    .warn(&format!("skipped {}: {}", s.what, s.reason));
+            }
+            if json_out {
+                json_line(&json!({"type": "index", "reference": pushed.to_string(),
+                    "version": signed.signed.version, "packages": signed.signed.packages.len(),
+                    "versions_read": report.versions_read, "versions_reused": report.versions_reused,
+                    "signed": key.is_some()}))?;
+            } else {
+                writeln!(out(), "{pushed}")?;
+            }
+            ctx.reporter.status(&format!(
+                "Indexed {} package{} (version {}; read {} version tag{}, reused {}) in {}{}",
+                signed.signed.packages.len(),
+                plural(signed.signed.packages.len()),
+                signed.signed.version,
+                report.versions_read,
+                plural(report.versions_read),
+                report.versions_reused,
+                elapsed(started),
+                if key.is_some() {
+                    ""
+                } else {
+                    "; unsigned: clients need `--allow-unsigned`"
+                }
+            ));
+        }
+        IndexCommand::Export { namespace: ns, dir } => {
+            let started = Instant::now();
+            let ns = namespace(&ns)?;
+            let fetched = runtime
+                .block_on(paks_index::fetch_index(
+                    &client,
+                    &paks_index::IndexSource::Oci(ns.clone()),
+                ))
+                .map_err(|e| Failure {
+                    hint: Some(
+                        "build it first: `paks index build REGISTRY/NAMESPACE --sign KEY.pem`"
+                            .into(),
+                    ),
+                    ..index_failure(e)
+                })?;
+            let report = runtime
+                .block_on(paks_index::export(&client, &ns, &fetched.signed, &dir))
+                .map_err(index_failure)?;
+            ctx.reporter.status(&format!(
+                "Exported `{}` and {} package file{} ({} new, {}) in {}",
+                report.index.display(),
+                report.written + report.existed,
+                plural(report.written + report.existed),
+                report.written,
+                human_size(report.bytes),
+                elapsed(started)
+            ));
+        }
+    }
+    Ok(())
+}

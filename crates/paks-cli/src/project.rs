@@ -1,0 +1,422 @@
+//! Project environments: `paks.toml` `[dependencies]` in a directory, `paks.lock` beside it,
+//! and the view `.paks/view` that `paks sync` builds; `paks shell` and `paks env` activate it.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use paks_resolve::{Lock, Request};
+use paks_store::ViewOptions;
+use paks_types::{PackageId, VersionReq};
+
+use paks_types::Reporter as _;
+
+use crate::Failure;
+use crate::cli::{AddArgs, ProjectArgs};
+use crate::commands::{Ctx, elapsed, failure, plural};
+use crate::repos;
+
+pub const MANIFEST: &str = "paks.toml";
+pub const LOCK: &str = "paks.lock";
+
+fn user_error(message: impl Into<String>, hint: Option<String>) -> Failure {
+    Failure {
+        error: message.into().into(),
+        detail: None,
+        hint,
+        internal: false,
+    }
+}
+
+/// A project: its directory and its parsed `paks.toml`.
+pub struct Project {
+    pub dir: PathBuf,
+    doc: toml_edit::DocumentMut,
+}
+
+fn is_project(path: &Path) -> bool {
+    fs_err::read_to_string(path)
+        .ok()
+        .and_then(|t| t.parse::<toml_edit::DocumentMut>().ok())
+        .is_some_and(|d| d.contains_key("dependencies") || d.contains_key("environment"))
+}
+
+impl Project {
+    /// The project at `dir`, or the nearest enclosing directory with a project `paks.toml`.
+    pub fn find(dir: Option<&Path>) -> Result<Self, Failure> {
+        let start = match dir {
+            Some(d) => d.to_owned(),
+            None => std::env::current_dir()?,
+        };
+        let mut here = Some(start.as_path());
+        while let Some(d) = here {
+            if is_project(&d.join(MANIFEST)) {
+                return Self::open(d);
+            }
+            if dir.is_some() {
+                break;
+            }
+            here = d.parent();
+        }
+        Err(user_error(
+            format!(
+                "no project `{MANIFEST}` in `{}`{}",
+                start.display(),
+                if dir.is_some() { "" } else { " or above" }
+            ),
+            Some("start one with `paks env init DIR`".into()),
+        ))
+    }
+
+    fn open(dir: &Path) -> Result<Self, Failure> {
+        let path = dir.join(MANIFEST);
+        let text = fs_err::read_to_string(&path)?;
+        let doc = text.parse::<toml_edit::DocumentMut>().map_err(|e| {
+            user_error(format!("`{}` is not valid TOML: {e}", path.display()), None)
+        })?;
+        Ok(Self {
+            dir: std::path::absolute(dir)?,
+            doc,
+        })
+    }
+
+    pub fn init(dir: &Path) -> Result<Self, Failure> {
+        fs_err::create_dir_all(dir)?;
+        let path = dir.join(MANIFEST);
+        if path.exists() {
+            return Err(user_error(
+                format!("`{}` exists already", path.display()),
+                Some("`paks add NAME` adds packages to it".into()),
+            ));
+        }
+        let name = std::path::absolute(dir)?
+            .file_name()
+            .map_or_else(|| "env".to_owned(), |n| n.to_string_lossy().into_owned());
+        let text = format!(
+            "# A paks environment: `paks add NAME`, `paks lock`, `paks sync`, `paks shell`.\n[environment]\nname = {}\n\n[dependencies]\n",
+            toml_edit::Value::from(name)
+        );
+        paks_types::fs::write_atomic(&path, text.as_bytes())?;
+        Self::open(dir)
+    }
+
+    /// The `[dependencies]` as requests, in file order.
+    pub fn requests(&self) -> Result<Vec<Request>, Failure> {
+        let Some(deps) = self.doc.get("dependencies").and_then(|d| d.as_table_like()) else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for (name, value) in deps.iter() {
+            let req_text = value.as_str().ok_or_else(|| {
+                user_error(
+                    format!(
+                        "`{name}` in [dependencies] of `{}` is not a string",
+                        self.manifest().display()
+                    ),
+                    Some("write `name = \"^1.2\"` (or `\"*\"` for any version)".into()),
+                )
+            })?;
+            let name = name.parse().map_err(|e: paks_types::TypeError| {
+                user_error(format!("`{name}` in [dependencies]: {e}"), None)
+            })?;
+            let req = VersionReq::parse(req_text).map_err(|e| {
+                user_error(
+                    format!("`{req_text}` (for `{name}`) is not a version requirement: {e}"),
+                    None,
+                )
+            })?;
+            out.push(Request { name, req });
+        }
+        Ok(out)
+    }
+
+    pub fn add(&mut self, request: &Request) {
+        if !self.doc.contains_key("dependencies") {
+            self.doc["dependencies"] = toml_edit::table();
+        }
+        self.doc["dependencies"][request.name.as_str()] = toml_edit::value(request.req.to_string());
+    }
+
+    pub fn save(&self) -> Result<(), Failure> {
+        paks_types::fs::write_atomic(&self.manifest(), self.doc.to_string().as_bytes())?;
+        Ok(())
+    }
+
+    pub fn manifest(&self) -> PathBuf {
+        self.dir.join(MANIFEST)
+    }
+
+    pub fn lock_path(&self) -> PathBuf {
+        self.dir.join(LOCK)
+    }
+
+    pub fn view_path(&self) -> PathBuf {
+        self.dir.join(".paks").join("view")
+    }
+
+    /// The lock, or an error saying there is none, with `hint`.
+    pub fn require_lock(&self, hint: &str) -> Result<Lock, Failure> {
+        self.read_lock()?.ok_or_else(|| {
+            user_error(
+                format!("`{}` has no `{LOCK}`", self.dir.display()),
+                Some(hint.to_owned()),
+            )
+        })
+    }
+
+    pub fn read_lock(&self) -> Result<Option<Lock>, Failure> {
+        let path = self.lock_path();
+        match fs_err::read_to_string(&path) {
+            Ok(text) => Lock::parse(&text).map(Some).map_err(|e| {
+                user_error(
+                    format!("`{}` is not a valid lockfile", path.display()),
+                    Some(format!("{e}; `paks lock` writes a new one")),
+                )
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+pub fn init(ctx: &Ctx, dir: &Path) -> Result<(), Failure> {
+    let project = Project::init(dir)?;
+    ctx.reporter.status(&format!(
+        "Created `{}`; add packages with `paks add NAME`",
+        project.manifest().display()
+    ));
+    Ok(())
+}
+
+/// Resolves the project into `paks.lock`, keeping locked versions where they still fit.
+pub fn lock(ctx: &Ctx, project: &Project, offline: bool) -> Result<Lock, Failure> {
+    let started = Instant::now();
+    let requests = project.requests()?;
+    let previous = project.read_lock()?;
+    let prefer = previous.as_ref().map(Lock::preferences).unwrap_or_default();
+    let loaded = repos::load_all(ctx, offline)?;
+    let resolution = crate::catalog::resolve(ctx, &loaded, &requests, prefer)?;
+    let lock = Lock::from_resolution(&resolution, &requests);
+    let text = lock.to_toml_string();
+    let changed =
+        fs_err::read_to_string(project.lock_path()).ok().as_deref() != Some(text.as_str());
+    if changed {
+        paks_types::fs::write_atomic(&project.lock_path(), text.as_bytes())?;
+    }
+    ctx.reporter.status(&format!(
+        "Resolved {} package{} in {}{}",
+        lock.packages.len(),
+        plural(lock.packages.len()),
+        elapsed(started),
+        if changed {
+            ""
+        } else {
+            " (paks.lock unchanged)"
+        }
+    ));
+    Ok(lock)
+}
+
+/// Installs exactly what the lock pins and builds the project's view.
+pub fn sync(ctx: &Ctx, project: &Project, offline: bool) -> Result<(), Failure> {
+    let started = Instant::now();
+    let lock = project.require_lock("`paks lock` writes it")?;
+    let store = ctx.store()?;
+    let missing: Vec<&paks_resolve::LockedPackage> = lock
+        .packages
+        .iter()
+        .filter(|p| store.record(&p.id).ok().flatten().is_none())
+        .collect();
+    let mut installed = 0;
+    if !missing.is_empty() {
+        // Cached indexes first: the lock's digests are in them unless the lock is newer.
+        let loaded = match repos::load_all(ctx, true) {
+            Ok(l) if lock_listed(&l, &missing) => l,
+            _ if offline => {
+                return Err(user_error(
+                    "offline, and the cached indexes do not list every locked build",
+                    Some("run `paks sync` once with the network".into()),
+                ));
+            }
+            _ => repos::load_all(ctx, false)?,
+        };
+        let resolution = resolution_of(&lock, &loaded)?;
+        let todo = repos::installables(ctx, &store, &loaded, &resolution, offline)?;
+        let outcomes = store
+            .install(todo.items, ctx.jobs, &ctx.reporter)
+            .map_err(failure)?;
+        installed = outcomes
+            .iter()
+            .filter(|o| matches!(o, paks_store::InstallOutcome::Installed { .. }))
+            .count();
+    }
+    let ids: Vec<PackageId> = lock
+        .packages
+        .iter()
+        .filter(|p| p.explicit)
+        .map(|p| p.id.clone())
+        .collect();
+    let view = store
+        .create_view(
+            &project.view_path(),
+            &ids,
+            ViewOptions {
+                ignore_conflicts: true,
+            },
+        )
+        .map_err(failure)?;
+    for c in &view.conflicts {
+        ctx.reporter.warn(&format!(
+            "`{c}` is provided by more than one package; the first was kept"
+        ));
+    }
+    ctx.reporter.status(&format!(
+        "Installed {installed} package{} in {} ({} locked; view `{}`)",
+        plural(installed),
+        elapsed(started),
+        lock.packages.len(),
+        project.view_path().display()
+    ));
+    Ok(())
+}
+
+fn lock_listed(loaded: &[repos::Loaded], packages: &[&paks_resolve::LockedPackage]) -> bool {
+    packages.iter().all(|p| {
+        loaded
+            .iter()
+            .any(|l| l.entry.name == p.repository && l.index.find_build(&p.digest).is_some())
+    })
+}
+
+/// The lock as a resolution, so the install path is the one `paks install` takes.
+fn resolution_of(
+    lock: &Lock,
+    loaded: &[repos::Loaded],
+) -> Result<paks_resolve::Resolution, Failure> {
+    let catalog = repos::IndexCatalog(loaded);
+    let mut packages = Vec::new();
+    for p in &lock.packages {
+        let build = paks_resolve::Catalog::candidates(&catalog, &p.repository, &p.name)
+            .into_iter()
+            .flat_map(|c| c.builds)
+            .find(|b| b.digest == p.digest)
+            .ok_or_else(|| {
+                user_error(
+                    format!(
+                        "the index of repository `{}` does not list locked build `{}` ({})",
+                        p.repository, p.id, p.digest
+                    ),
+                    Some("`paks lock` re-resolves against the current indexes".into()),
+                )
+            })?;
+        packages.push(paks_resolve::Resolved {
+            name: p.name.clone(),
+            version: p.version.clone(),
+            repository: p.repository.clone(),
+            build,
+            explicit: p.explicit,
+        });
+    }
+    Ok(paks_resolve::Resolution {
+        roots: lock
+            .packages
+            .iter()
+            .filter(|p| p.explicit)
+            .map(|p| p.id.clone())
+            .collect(),
+        packages,
+        warnings: Vec::new(),
+    })
+}
+
+pub fn add(ctx: &Ctx, args: &AddArgs) -> Result<(), Failure> {
+    let mut project = Project::find(args.project.project.as_deref())?;
+    for spec in &args.packages {
+        let request = Request::parse(spec).map_err(|e| Failure {
+            hint: Some("a package is `NAME`, `NAME@REQ` (`zlib@^1.3`) or `NAME>=1,<2`".into()),
+            ..Failure::from(e)
+        })?;
+        project.add(&request);
+    }
+    // Lock first: a request that cannot be satisfied leaves paks.toml as it was.
+    let saved = fs_err::read(project.manifest())?;
+    project.save()?;
+    if let Err(e) = lock(ctx, &project, args.project.offline) {
+        paks_types::fs::write_atomic(&project.manifest(), &saved)?;
+        return Err(e);
+    }
+    sync(ctx, &project, args.project.offline)
+}
+
+pub fn lock_command(ctx: &Ctx, args: &ProjectArgs) -> Result<(), Failure> {
+    let project = Project::find(args.project.as_deref())?;
+    lock(ctx, &project, args.offline).map(|_| ())
+}
+
+pub fn sync_command(ctx: &Ctx, args: &ProjectArgs) -> Result<(), Failure> {
+    let project = Project::find(args.project.as_deref())?;
+    if project.read_lock()?.is_none() {
+        lock(ctx, &project, args.offline)?;
+    }
+    sync(ctx, &project, args.offline)
+}
+
+/// The environment of a synced project: its locked, explicit packages.
+pub fn environment(
+    ctx: &Ctx,
+    dir: Option<&Path>,
+) -> Result<(Project, paks_store::EnvSet), Failure> {
+    let project = Project::find(dir)?;
+    let lock = project.require_lock("`paks sync` locks and installs it")?;
+    let store = ctx.store()?;
+    let ids: Vec<PackageId> = lock
+        .packages
+        .iter()
+        .filter(|p| p.explicit)
+        .map(|p| p.id.clone())
+        .collect();
+    for id in &ids {
+        if store.record(id).map_err(failure)?.is_none() {
+            return Err(user_error(
+                format!("locked package `{id}` is not installed"),
+                Some("`paks sync` installs the lock".into()),
+            ));
+        }
+    }
+    let env = store.env(&ids).map_err(failure)?;
+    Ok((project, env))
+}
+
+pub fn shell(ctx: &Ctx, args: &ProjectArgs) -> Result<(), Failure> {
+    let (project, env) = environment(ctx, args.project.as_deref())?;
+    let shell = std::env::var_os("SHELL").unwrap_or_else(|| "/bin/sh".into());
+    let mut cmd = std::process::Command::new(&shell);
+    let vars: BTreeMap<String, std::ffi::OsString> =
+        env.resolve(|k| std::env::var_os(k)).into_iter().collect();
+    for (k, v) in &vars {
+        cmd.env(k, v);
+    }
+    cmd.env("PAKS_ENV", &project.dir);
+    ctx.reporter.status(&format!(
+        "Entering the environment of `{}` (exit the shell to leave)",
+        project.dir.display()
+    ));
+    let status = cmd.status().map_err(|e| {
+        user_error(
+            format!("cannot start `{}`: {e}", shell.to_string_lossy()),
+            Some("set SHELL to a shell that exists".into()),
+        )
+    })?;
+    let _ = std::io::stderr().flush();
+    if status.success() {
+        Ok(())
+    } else {
+        Err(Failure {
+            error: format!("the shell exited with {status}").into(),
+            detail: None,
+            hint: None,
+            internal: false,
+        })
+    }
+}

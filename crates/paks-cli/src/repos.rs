@@ -1,0 +1,597 @@
+//! Package repositories: their configuration (`<root>/repos.toml`), their signed indexes
+//! (fetched, verified against keys and the last version seen, cached), search, and
+//! turning a resolution into installable packages.
+
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use paks_index::{
+    BuildEntry, FetchedIndex, Index, IndexSource, PublicKey, SignedIndex, TrustPolicy, TrustState,
+};
+use paks_oci::Repository;
+use paks_resolve::{Build, Candidate, Catalog, PinnedDep, Resolution};
+use paks_store::{Installable, LayerSource, Store};
+use paks_types::{PackageName, Reporter};
+use serde::{Deserialize, Serialize};
+
+use crate::Failure;
+use crate::commands::Ctx;
+
+/// One configured repository.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RepoEntry {
+    pub name: String,
+    /// `oci://REGISTRY/NAMESPACE`, `https://HOST/PATH/`, `http://127.0.0.1:PORT/…` or `file:///DIR`.
+    pub url: String,
+    /// Public keys (`paks-ed25519 <base64>`) whose signature the index must carry.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keys: Vec<String>,
+    /// Accept an index without a trusted signature.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_unsigned: bool,
+}
+
+/// `<root>/repos.toml`: the repositories, highest priority first.
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RepoConfig {
+    #[serde(default, rename = "repository")]
+    pub repositories: Vec<RepoEntry>,
+}
+
+pub fn config_path(root: &Path) -> PathBuf {
+    root.join("repos.toml")
+}
+
+fn state_dir(root: &Path) -> PathBuf {
+    root.join("repos").join("trust")
+}
+
+fn cached_index(root: &Path, name: &str) -> PathBuf {
+    root.join("repos").join(format!("{name}.index.json"))
+}
+
+fn user_error(message: impl Into<String>, hint: Option<String>) -> Failure {
+    Failure {
+        error: message.into().into(),
+        detail: None,
+        hint,
+        internal: false,
+    }
+}
+
+impl RepoConfig {
+    pub fn load(root: &Path) -> Result<Self, Failure> {
+        let path = config_path(root);
+        match fs_err::read_to_string(&path) {
+            Ok(text) => toml::from_str(&text).map_err(|e| {
+                user_error(
+                    format!("`{}` is not a valid repository configuration: {e}", path.display()),
+                    Some("fix the file, or remove it and add the repositories again with `paks repo add`".into()),
+                )
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub fn save(&self, root: &Path) -> Result<(), Failure> {
+        let text = toml::to_string_pretty(self).map_err(|e| Failure {
+            internal: true,
+            ..Failure::from(e)
+        })?;
+        fs_err::create_dir_all(root)?;
+        paks_types::fs::write_atomic(&config_path(root), text.as_bytes())?;
+        Ok(())
+    }
+
+    pub fn get(&self, name: &str) -> Option<&RepoEntry> {
+        self.repositories.iter().find(|r| r.name == name)
+    }
+}
+
+impl RepoEntry {
+    pub fn source(&self) -> Result<IndexSource, Failure> {
+        self.url.parse::<IndexSource>().map_err(|e| Failure {
+            hint: Some(
+                "a repository URL is `oci://REGISTRY/NAMESPACE`, `https://HOST/PATH/` or `file:///DIR`"
+                    .into(),
+            ),
+            ..index_failure(e)
+        })
+    }
+
+    pub fn policy(&self) -> Result<TrustPolicy, Failure> {
+        let keys = self
+            .keys
+            .iter()
+            .map(|k| {
+                PublicKey::parse(k).map_err(|e| Failure {
+                    hint: Some(format!(
+                        "the key of repository `{}` in repos.toml is not a paks public key",
+                        self.name
+                    )),
+                    ..index_failure(e)
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(TrustPolicy {
+            keys,
+            allow_unsigned: self.allow_unsigned,
+        })
+    }
+}
+
+pub fn index_failure(e: paks_index::IndexError) -> Failure {
+    let hint = e.hint();
+    Failure {
+        hint,
+        ..Failure::from(e)
+    }
+}
+
+#[allow(clippy::needless_pass_by_value)] // used as `map_err(|e| trust_failure(name, e))`
+pub fn trust_failure(repo: &str, e: paks_index::TrustError) -> Failure {
+    let hint = Some(e.hint());
+    Failure {
+        error: format!("the index of repository `{repo}` is refused").into(),
+        detail: Some(format!("  Caused by: {e}")),
+        hint,
+        internal: false,
+    }
+}
+
+/// A verified index of one repository.
+pub struct Loaded {
+    pub entry: RepoEntry,
+    pub source: IndexSource,
+    pub index: Index,
+}
+
+/// Verifies `signed` for `entry` against its keys and the last version seen; on success
+/// records the version and caches the raw bytes.
+fn accept(root: &Path, entry: &RepoEntry, fetched: &FetchedIndex) -> Result<Index, Failure> {
+    let policy = entry.policy()?;
+    let dir = state_dir(root);
+    let mut state =
+        TrustState::load(&dir, &entry.url).map_err(|e| trust_failure(&entry.name, e))?;
+    let index = paks_index::check(&fetched.signed, &policy, &state, SystemTime::now())
+        .map_err(|e| trust_failure(&entry.name, e))?
+        .clone();
+    state
+        .record(&index)
+        .map_err(|e| trust_failure(&entry.name, e))?;
+    let cache = cached_index(root, &entry.name);
+    if let Some(parent) = cache.parent() {
+        fs_err::create_dir_all(parent)?;
+    }
+    paks_types::fs::write_atomic(&cache, &fetched.raw)?;
+    Ok(index)
+}
+
+/// Fetches and verifies the index of `entry`.
+pub fn update_one(
+    ctx: &Ctx,
+    runtime: &tokio::runtime::Runtime,
+    entry: &RepoEntry,
+) -> Result<Index, Failure> {
+    let source = entry.source()?;
+    let client = crate::remote::client(ctx)?;
+    let fetched = runtime
+        .block_on(paks_index::fetch_index(&client, &source))
+        .map_err(|e| Failure {
+            error: format!("cannot fetch the index of repository `{}`", entry.name).into(),
+            detail: Some(format!("  Caused by: {e}")),
+            hint: e.hint(),
+            internal: false,
+        })?;
+    accept(&ctx.root, entry, &fetched)
+}
+
+/// The verified cached index of `entry`, without the network (still checked: signature,
+/// expiry, and not older than the last version seen).
+fn cached(root: &Path, entry: &RepoEntry) -> Result<Option<Index>, Failure> {
+    let path = cached_index(root, &entry.name);
+    let raw = match fs_err::read(&path) {
+        Ok(raw) => raw,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let signed =
+        SignedIndex::from_slice(&raw, &path.display().to_string()).map_err(index_failure)?;
+    let state = TrustState::load(&state_dir(root), &entry.url)
+        .map_err(|e| trust_failure(&entry.name, e))?;
+    let index = paks_index::check(&signed, &entry.policy()?, &state, SystemTime::now())
+        .map_err(|e| trust_failure(&entry.name, e))?;
+    Ok(Some(index.clone()))
+}
+
+/// The indexes of every configured repository, in priority order: fetched fresh unless
+/// `offline`, in which case the cached, re-verified copies are used.
+pub fn load_all(ctx: &Ctx, offline: bool) -> Result<Vec<Loaded>, Failure> {
+    let config = RepoConfig::load(&ctx.root)?;
+    if config.repositories.is_empty() {
+        return Err(user_error(
+            "no package repositories are configured",
+            Some("add one: `paks repo add NAME oci://REGISTRY/NAMESPACE` (or an https:// or file:// static repository)".into()),
+        ));
+    }
+    let runtime = crate::remote::runtime()?;
+    let mut loaded = Vec::new();
+    for entry in config.repositories {
+        let index = if offline {
+            cached(&ctx.root, &entry)?.ok_or_else(|| {
+                user_error(
+                    format!("repository `{}` has no cached index", entry.name),
+                    Some("run `paks repo update` while online first".into()),
+                )
+            })?
+        } else {
+            update_one(ctx, &runtime, &entry)?
+        };
+        loaded.push(Loaded {
+            source: entry.source()?,
+            entry,
+            index,
+        });
+    }
+    Ok(loaded)
+}
+
+/// The resolver's view of the loaded indexes.
+pub struct IndexCatalog<'a>(pub &'a [Loaded]);
+
+impl IndexCatalog<'_> {
+    fn index(&self, repo: &str) -> Option<&Loaded> {
+        self.0.iter().find(|l| l.entry.name == repo)
+    }
+}
+
+fn to_build(b: &BuildEntry) -> Build {
+    Build {
+        id: b.id.clone(),
+        digest: b.digest.clone(),
+        platform: b.platform.clone(),
+        target: b.target.clone(),
+        glibc: b.glibc.clone(),
+        dependencies: b
+            .dependencies
+            .iter()
+            .map(|d| PinnedDep {
+                name: d.name.clone(),
+                version: d.id.version().clone(),
+                id: d.id.clone(),
+                digest: d.digest.clone(),
+            })
+            .collect(),
+        size: b.size,
+    }
+}
+
+impl Catalog for IndexCatalog<'_> {
+    fn repositories(&self) -> Vec<String> {
+        self.0.iter().map(|l| l.entry.name.clone()).collect()
+    }
+
+    fn candidates(&self, repo: &str, name: &PackageName) -> Vec<Candidate> {
+        let Some(entry) = self.index(repo).and_then(|l| l.index.packages.get(name)) else {
+            return Vec::new();
+        };
+        entry
+            .versions
+            .iter()
+            .map(|(version, v)| Candidate {
+                version: version.clone(),
+                builds: v.builds.iter().map(to_build).collect(),
+            })
+            .collect()
+    }
+
+    fn names(&self, repo: &str) -> Vec<PackageName> {
+        self.index(repo)
+            .map(|l| l.index.packages.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+}
+
+/// Where one resolved build comes from.
+struct Fetch<'a> {
+    loaded: &'a Loaded,
+    entry: &'a BuildEntry,
+    package_repo: String,
+    explicit: bool,
+}
+
+/// Downloads what `resolution` needs into the cache (in parallel, one overall progress
+/// display) and returns the packages to install. Every digest comes from a verified index.
+pub fn installables(
+    ctx: &Ctx,
+    store: &Store,
+    loaded: &[Loaded],
+    resolution: &Resolution,
+    offline: bool,
+) -> Result<ToInstall, Failure> {
+    let mut fetches = Vec::new();
+    for r in &resolution.packages {
+        let repo = loaded
+            .iter()
+            .find(|l| l.entry.name == r.repository)
+            .expect("the resolver only names configured repositories");
+        let found = repo
+            .index
+            .require_listed(&r.build.digest)
+            .map_err(|e| trust_failure(&repo.entry.name, e))?;
+        fetches.push(Fetch {
+            loaded: repo,
+            entry: found.build,
+            package_repo: found.package.repository.clone(),
+            explicit: r.explicit,
+        });
+    }
+    fetch_all(ctx, store, &fetches, offline)
+}
+
+fn is_static(f: &Fetch<'_>) -> bool {
+    !matches!(f.loaded.source, IndexSource::Oci(_))
+}
+
+fn pak_cache(store: &Store, f: &Fetch<'_>) -> PathBuf {
+    let file = f
+        .entry
+        .file
+        .clone()
+        .unwrap_or_else(|| paks_index::pak_file_name(&f.entry.id));
+    store.root().join("cache").join("paks").join(file)
+}
+
+fn is_cached(store: &Store, f: &Fetch<'_>) -> bool {
+    if is_static(f) {
+        pak_cache(store, f).is_file()
+    } else {
+        store.cache_blob(&f.entry.config.digest).is_file()
+            && store.cache_blob(&f.entry.layer.digest).is_file()
+    }
+}
+
+/// What to install, and how many of the resolved packages were installed already.
+pub struct ToInstall {
+    pub items: Vec<Installable>,
+    pub already: usize,
+}
+
+fn fetch_all(
+    ctx: &Ctx,
+    store: &Store,
+    fetches: &[Fetch<'_>],
+    offline: bool,
+) -> Result<ToInstall, Failure> {
+    let mut todo = Vec::new();
+    let mut already = 0;
+    for f in fetches {
+        if store
+            .record(&f.entry.id)
+            .map_err(crate::commands::failure)?
+            .is_some()
+        {
+            already += 1;
+        } else {
+            todo.push(f);
+        }
+    }
+    let wanted: Vec<&Fetch<'_>> = todo
+        .iter()
+        .copied()
+        .filter(|f| !is_cached(store, f))
+        .collect();
+    if !wanted.is_empty() {
+        if offline {
+            let names: Vec<String> = wanted.iter().map(|f| format!("`{}`", f.entry.id)).collect();
+            return Err(user_error(
+                format!("offline, and the cache lacks {}", names.join(", ")),
+                Some("run it once with the network to fill the cache".into()),
+            ));
+        }
+        download(ctx, store, &wanted)?;
+    }
+    let mut items = Vec::new();
+    for f in todo {
+        if is_static(f) {
+            let path = pak_cache(store, f);
+            let pak = paks_store::open_pak(&path).map_err(crate::commands::failure)?;
+            if pak.reader.manifest_digest() != &f.entry.digest {
+                return Err(user_error(
+                    format!(
+                        "`{}` holds manifest `{}`, but the signed index lists `{}`",
+                        path.display(),
+                        pak.reader.manifest_digest(),
+                        f.entry.digest
+                    ),
+                    Some(
+                        "the repository's file does not match its index: tell its maintainer"
+                            .into(),
+                    ),
+                ));
+            }
+            items.push(Installable::from_pak(pak, f.explicit));
+            continue;
+        }
+        let config_path = store.cache_blob(&f.entry.config.digest);
+        let config =
+            paks_store::parse_config(&fs_err::read(&config_path)?, &f.entry.id.to_string())
+                .map_err(crate::commands::failure)?;
+        items.push(Installable {
+            source: source_of(f),
+            manifest: f.entry.digest.clone(),
+            config,
+            layer: LayerSource::Blob {
+                path: store.cache_blob(&f.entry.layer.digest),
+                digest: f.entry.layer.digest.clone(),
+                size: f.entry.layer.size,
+            },
+            explicit: f.explicit,
+        });
+    }
+    Ok(ToInstall { items, already })
+}
+
+fn source_of(f: &Fetch<'_>) -> String {
+    match &f.loaded.source {
+        IndexSource::Oci(ns) => format!(
+            "{}/{}/{}@{}",
+            ns.registry, ns.name, f.package_repo, f.entry.digest
+        ),
+        other => format!("{other} {}", f.entry.file.as_deref().unwrap_or_default()),
+    }
+}
+
+fn download(ctx: &Ctx, store: &Store, wanted: &[&Fetch<'_>]) -> Result<(), Failure> {
+    let client = crate::remote::client(ctx)?;
+    let http = reqwest::Client::builder()
+        .user_agent(format!("paks/{}", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| Failure {
+            internal: true,
+            ..Failure::from(e)
+        })?;
+    let runtime = crate::remote::runtime()?;
+    let reporter = &ctx.reporter;
+    let total: u64 = wanted.iter().map(|f| f.entry.layer.size).sum();
+    reporter.plan("Downloading", wanted.len() as u64, total);
+    let limit = ctx.jobs.max(4);
+    runtime.block_on(async {
+        use futures_util::StreamExt as _;
+        let results: Vec<Result<(), Failure>> =
+            futures_util::stream::iter(wanted.iter().map(|f| {
+                let (client, http) = (&client, &http);
+                async move {
+                    let label = format!("{}@{}", f.entry.id.name(), f.entry.id.version());
+                    let task = reporter.start(&label, f.entry.layer.size);
+                    let progress = |n: u64| reporter.advance(task, n);
+                    let result = fetch_one(ctx, client, http, store, f, &progress).await;
+                    reporter.finish(task);
+                    result
+                }
+            }))
+            .buffer_unordered(limit)
+            .collect()
+            .await;
+        results.into_iter().collect::<Result<Vec<()>, Failure>>()
+    })?;
+    Ok(())
+}
+
+async fn fetch_one(
+    ctx: &Ctx,
+    client: &paks_oci::Client,
+    http: &reqwest::Client,
+    store: &Store,
+    f: &Fetch<'_>,
+    progress: &(dyn Fn(u64) + Send + Sync),
+) -> Result<(), Failure> {
+    match &f.loaded.source {
+        IndexSource::Oci(ns) => {
+            let repo = Repository {
+                registry: ns.registry.clone(),
+                name: format!("{}/{}", ns.name, f.package_repo),
+            };
+            let config = (&f.entry.config.digest, f.entry.config.size);
+            let layer = (&f.entry.layer.digest, f.entry.layer.size);
+            client
+                .pull_blob(
+                    &repo,
+                    config.0,
+                    Some(config.1),
+                    &store.cache_blob(config.0),
+                    &|_| {},
+                )
+                .await
+                .map_err(crate::remote::oci_failure)?;
+            client
+                .pull_blob(
+                    &repo,
+                    layer.0,
+                    Some(layer.1),
+                    &store.cache_blob(layer.0),
+                    progress,
+                )
+                .await
+                .map_err(crate::remote::oci_failure)?;
+            Ok(())
+        }
+        source => {
+            let file = f.entry.file.as_deref().unwrap_or_default();
+            let location = source.file_location(file).ok_or_else(|| {
+                user_error(
+                    format!("the index lists no usable file for `{}`", f.entry.id),
+                    Some("rebuild the static repository with `paks index export`".into()),
+                )
+            })?;
+            let dest = pak_cache(store, f);
+            if let Some(parent) = dest.parent() {
+                fs_err::create_dir_all(parent)?;
+            }
+            let bytes = if let IndexSource::File(_) = source {
+                fs_err::read(&location)?
+            } else {
+                http_get(ctx, http, &location).await?
+            };
+            progress(bytes.len() as u64);
+            paks_types::fs::write_atomic(&dest, &bytes)?;
+            Ok(())
+        }
+    }
+}
+
+/// GETs a static repository's file; plain HTTP only to loopback or `--insecure` hosts.
+async fn http_get(ctx: &Ctx, http: &reqwest::Client, location: &str) -> Result<Vec<u8>, Failure> {
+    let url = reqwest::Url::parse(location)
+        .map_err(|e| user_error(format!("`{location}` is not a URL: {e}"), None))?;
+    let host = url.host_str().unwrap_or_default();
+    let loopback = host == "localhost"
+        || host
+            .trim_matches(['[', ']'])
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if url.scheme() == "http" && !loopback && !ctx.insecure.iter().any(|h| h == host) {
+        return Err(user_error(
+            format!("refusing plain HTTP to `{host}`"),
+            Some(format!("use https, or allow it with `--insecure {host}`")),
+        ));
+    }
+    let response = http
+        .get(url.clone())
+        .send()
+        .await
+        .and_then(reqwest::Response::error_for_status)
+        .map_err(|e| user_error(format!("cannot download `{url}`: {e}"), None))?;
+    let bytes = response
+        .bytes()
+        .await
+        .map_err(|e| user_error(format!("cannot download `{url}`: {e}"), None))?;
+    Ok(bytes.to_vec())
+}
+
+/// Names and versions of the packages each repository offers that match `term`.
+pub fn search<'a>(
+    loaded: &'a [Loaded],
+    term: &str,
+) -> Vec<(&'a str, &'a PackageName, &'a paks_index::PackageEntry)> {
+    let term = term.to_lowercase();
+    let mut hits = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for l in loaded {
+        for (name, entry) in &l.index.packages {
+            let matches = name.as_str().contains(&term)
+                || entry
+                    .summary
+                    .as_deref()
+                    .is_some_and(|s| s.to_lowercase().contains(&term));
+            // A name is served by its highest-priority repository only.
+            if matches && seen.insert(name.clone()) {
+                hits.push((l.entry.name.as_str(), name, entry));
+            }
+        }
+    }
+    hits
+}
