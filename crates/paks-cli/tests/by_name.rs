@@ -253,9 +253,39 @@ fn projects_lock_sync_and_sync_offline() {
         std::fs::read_to_string(proj.join("paks.lock")).unwrap(),
         lock
     );
-    // The environment activates the project's packages.
+    // The environment activates the project's packages: `paks env` prints it, and
+    // `paks shell` runs a shell inside it.
     let env = user.ok(&["env", "--project", proj_s]);
     assert!(env.contains("PATH"), "{env}");
+    let mut shell = user
+        .cmd()
+        .args(["shell", "--project", proj_s])
+        .env("SHELL", "/bin/sh")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(
+        &mut shell.stdin.take().unwrap(),
+        b"hello; echo \"env=$PAKS_ENV\"\n",
+    )
+    .unwrap();
+    let shell = shell.wait_with_output().unwrap();
+    assert!(shell.status.success());
+    assert_eq!(
+        text(&shell.stdout),
+        format!("Hello, world!\nenv={}\n", proj.display())
+    );
+    // A second project shares the store: nothing is installed twice.
+    let other = user.dir.path().join("other");
+    user.ok(&["env", "init", other.to_str().unwrap()]);
+    let out = user.run(&["add", "hello", "--project", other.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("Installed 0 packages"),
+        "{}",
+        text(&out.stderr)
+    );
     // Offline: with the registry gone, a fresh sync after removing the packages works
     // from the cache and the cached, verified indexes.
     user.ok(&["remove", "--force", "hello"]);
