@@ -357,6 +357,115 @@ fn namespace(arg: &str) -> Result<paks_oci::Repository, Failure> {
     })
 }
 
+fn index_build(
+    ctx: &Ctx,
+    client: &paks_oci::Client,
+    runtime: &tokio::runtime::Runtime,
+    ns: &str,
+    sign: Option<&Path>,
+    expires_days: u64,
+    json_out: bool,
+) -> Result<(), Failure> {
+    let started = Instant::now();
+    let key = sign
+        .map(paks_index::SigningKey::load)
+        .transpose()
+        .map_err(index_failure)?;
+    let options = paks_index::BuildOptions {
+        now: SystemTime::now(),
+        expires_in: Duration::from_secs(expires_days.max(1) * 86_400),
+    };
+    if Path::new(ns).is_dir() {
+        return index_directory(ctx, Path::new(ns), key.as_ref(), &options, started);
+    }
+    let ns = namespace(ns)?;
+    let source = paks_index::IndexSource::Oci(ns.clone());
+    // The previous index makes the rebuild incremental (and its version + 1 the new one).
+    let previous = runtime
+        .block_on(paks_index::fetch_index(client, &source))
+        .ok()
+        .map(|f| f.signed.signed);
+    let (index, report) = runtime
+        .block_on(paks_index::build_index(
+            client,
+            &ns,
+            previous.as_ref(),
+            &options,
+        ))
+        .map_err(index_failure)?;
+    let signed = match &key {
+        Some(key) => paks_index::sign(&index, key),
+        None => paks_index::SignedIndex::unsigned(index),
+    };
+    let pushed = runtime
+        .block_on(paks_index::push_index(client, &ns, &signed))
+        .map_err(index_failure)?;
+    for s in &report.skipped {
+        ctx.reporter
+            .warn(&format!("skipped {}: {}", s.what, s.reason));
+    }
+    if json_out {
+        json_line(&json!({"type": "index", "reference": pushed.to_string(),
+                    "version": signed.signed.version, "packages": signed.signed.packages.len(),
+                    "versions_read": report.versions_read, "versions_reused": report.versions_reused,
+                    "signed": key.is_some()}))?;
+    } else {
+        writeln!(out(), "{pushed}")?;
+    }
+    ctx.reporter.status(&format!(
+        "Indexed {} package{} (version {}; read {} version tag{}, reused {}) in {}{}",
+        signed.signed.packages.len(),
+        plural(signed.signed.packages.len()),
+        signed.signed.version,
+        report.versions_read,
+        plural(report.versions_read),
+        report.versions_reused,
+        elapsed(started),
+        if key.is_some() {
+            ""
+        } else {
+            "; unsigned: clients need `--allow-unsigned`"
+        }
+    ));
+    Ok(())
+}
+
+/// `paks index build DIR`: a static repository from a directory of `.pak` files.
+fn index_directory(
+    ctx: &Ctx,
+    dir: &Path,
+    key: Option<&paks_index::SigningKey>,
+    options: &paks_index::BuildOptions,
+    started: Instant,
+) -> Result<(), Failure> {
+    let dir = std::path::absolute(dir)?;
+    let previous = fs_err::read(dir.join(paks_index::INDEX_FILE))
+        .ok()
+        .and_then(|raw| paks_index::SignedIndex::from_slice(&raw, "index.yaml").ok())
+        .map(|s| s.signed);
+    let source = format!("file://{}", dir.display());
+    let (index, report) = paks_index::build_from_paks(&dir, &source, previous.as_ref(), options)
+        .map_err(index_failure)?;
+    let signed = match key {
+        Some(key) => paks_index::sign(&index, key),
+        None => paks_index::SignedIndex::unsigned(index),
+    };
+    let path = paks_index::write_index_file(&dir, &signed).map_err(index_failure)?;
+    for s in &report.skipped {
+        ctx.reporter
+            .warn(&format!("skipped {}: {}", s.what, s.reason));
+    }
+    writeln!(out(), "{}", path.display())?;
+    ctx.reporter.status(&format!(
+        "Indexed {} package{} (version {}) in {}",
+        signed.signed.packages.len(),
+        plural(signed.signed.packages.len()),
+        signed.signed.version,
+        elapsed(started)
+    ));
+    Ok(())
+}
+
 pub fn index(ctx: &Ctx, command: IndexCommand) -> Result<(), Failure> {
     let client = crate::remote::client(ctx)?;
     let runtime = crate::remote::runtime()?;
@@ -366,67 +475,15 @@ pub fn index(ctx: &Ctx, command: IndexCommand) -> Result<(), Failure> {
             sign,
             expires_days,
             json: json_out,
-        } => {
-            let started = Instant::now();
-            let ns = namespace(&ns)?;
-            let key = sign
-                .as_deref()
-                .map(paks_index::SigningKey::load)
-                .transpose()
-                .map_err(index_failure)?;
-            let source = paks_index::IndexSource::Oci(ns.clone());
-            // The previous index makes the rebuild incremental (and its version + 1 the new one).
-            let previous = runtime
-                .block_on(paks_index::fetch_index(&client, &source))
-                .ok()
-                .map(|f| f.signed.signed);
-            let options = paks_index::BuildOptions {
-                now: SystemTime::now(),
-                expires_in: Duration::from_secs(expires_days.max(1) * 86_400),
-            };
-            let (index, report) = runtime
-                .block_on(paks_index::build_index(
-                    &client,
-                    &ns,
-                    previous.as_ref(),
-                    &options,
-                ))
-                .map_err(index_failure)?;
-            let signed = match &key {
-                Some(key) => paks_index::sign(&index, key),
-                None => paks_index::SignedIndex::unsigned(index),
-            };
-            let pushed = runtime
-                .block_on(paks_index::push_index(&client, &ns, &signed))
-                .map_err(index_failure)?;
-            for s in &report.skipped {
-                ctx.reporter
-                    .warn(&format!("skipped {}: {}", s.what, s.reason));
-            }
-            if json_out {
-                json_line(&json!({"type": "index", "reference": pushed.to_string(),
-                    "version": signed.signed.version, "packages": signed.signed.packages.len(),
-                    "versions_read": report.versions_read, "versions_reused": report.versions_reused,
-                    "signed": key.is_some()}))?;
-            } else {
-                writeln!(out(), "{pushed}")?;
-            }
-            ctx.reporter.status(&format!(
-                "Indexed {} package{} (version {}; read {} version tag{}, reused {}) in {}{}",
-                signed.signed.packages.len(),
-                plural(signed.signed.packages.len()),
-                signed.signed.version,
-                report.versions_read,
-                plural(report.versions_read),
-                report.versions_reused,
-                elapsed(started),
-                if key.is_some() {
-                    ""
-                } else {
-                    "; unsigned: clients need `--allow-unsigned`"
-                }
-            ));
-        }
+        } => index_build(
+            ctx,
+            &client,
+            &runtime,
+            &ns,
+            sign.as_deref(),
+            expires_days,
+            json_out,
+        )?,
         IndexCommand::Export { namespace: ns, dir } => {
             let started = Instant::now();
             let ns = namespace(&ns)?;

@@ -383,9 +383,10 @@ pub enum RepoCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum IndexCommand {
-    /// (Re)build the index of a registry namespace from its tags, sign it and push it there
+    /// (Re)build the index of a registry namespace from its tags, sign it and push it there;
+    /// or, given a directory of `.pak` files, write its `index.yaml` (a static repository)
     Build {
-        /// `REGISTRY/NAMESPACE`, such as `127.0.0.1:5000/acme`
+        /// `REGISTRY/NAMESPACE`, such as `127.0.0.1:5000/acme`, or a directory of `.pak` files
         namespace: String,
         /// The private key (PEM) to sign with
         #[arg(long, value_name = "KEY.pem")]

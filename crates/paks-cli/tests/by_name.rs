@@ -209,6 +209,38 @@ fn static_repositories_over_http_and_from_a_directory() {
     user.ok(&["install", "hello"]);
     assert_eq!(user.ok(&["run", "hello", "--", "hello"]), "Hello, world!\n");
     drop(http);
+    // A directory of .pak files becomes a static repository with `paks index build DIR`.
+    let dir = p.builder.dir.path().join("from-paks");
+    std::fs::create_dir_all(&dir).unwrap();
+    for entry in std::fs::read_dir(&p.builder.out).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "pak") {
+            std::fs::copy(&path, dir.join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    p.builder.ok(&[
+        "index",
+        "build",
+        dir.to_str().unwrap(),
+        "--sign",
+        p.key.to_str().unwrap(),
+    ]);
+    let local = Env::new();
+    assert!(
+        add_repo(
+            &local,
+            "local",
+            &format!("file://{}", dir.display()),
+            &p.public
+        )
+        .status
+        .success()
+    );
+    local.ok(&["install", "hello"]);
+    assert_eq!(
+        local.ok(&["run", "hello", "--", "hello"]),
+        "Hello, world!\n"
+    );
     // The same directory as a file:// repository (the USB stick case).
     let usb = Env::new();
     usb.ok(&[
@@ -247,6 +279,16 @@ fn projects_lock_sync_and_sync_offline() {
         "{lock}"
     );
     assert!(proj.join(".paks/view/bin/hello").exists());
+    // A lock naming a digest the index does not list is refused.
+    let digest_start = lock.find("digest = \"sha256:").unwrap() + "digest = \"sha256:".len();
+    let mut forged_lock = lock.clone();
+    forged_lock.replace_range(digest_start..digest_start + 64, &"0".repeat(64));
+    std::fs::write(proj.join("paks.lock"), &forged_lock).unwrap();
+    user.ok(&["remove", "--force", "hello"]);
+    let err = user.fails(&["sync", "--project", proj_s], 1);
+    assert!(err.contains("does not list"), "{err}");
+    std::fs::write(proj.join("paks.lock"), &lock).unwrap();
+    user.ok(&["sync", "--project", proj_s]);
     // Re-locking changes nothing.
     user.ok(&["lock", "--project", proj_s]);
     assert_eq!(
