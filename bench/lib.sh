@@ -1,9 +1,18 @@
 # Shared by the benchmarks: sourced, not run.
-# prepare_debian_paks DIR: DIR/paks/*.pak, one package per Debian .deb in the closure of
-# python3, git, curl, gcc-12, g++-12, cmake and a few tools (>= 150 packages), built once.
+# paks_dir DIR: where prepare_debian_paks puts the .pak files for $PAKS_COMPRESSION
+# (DIR/paks for gzip, the default; DIR/paks-zstd for zstd).
+paks_dir() {
+  local comp="${PAKS_COMPRESSION:-gzip}"
+  if [ "$comp" = gzip ]; then echo "$1/paks"; else echo "$1/paks-$comp"; fi
+}
+
+# prepare_debian_paks DIR: $(paks_dir DIR)/*.pak, one package per Debian .deb in the closure
+# of python3, git, curl, gcc-12, g++-12, cmake and a few tools (>= 150 packages), built once,
+# with the layer compression $PAKS_COMPRESSION (gzip unless set).
 prepare_debian_paks() {
   local work="$1"
-  mkdir -p "$work/debs" "$work/recipes" "$work/paks"
+  local out; out=$(paks_dir "$work")
+  mkdir -p "$work/debs" "$work/recipes" "$out"
   local roots="python3 git curl gcc-12 g++-12 cmake make patch file xz-utils bzip2 openssl wget rsync less gnupg procps ca-certificates nano vim-tiny tzdata python3-pip"
   local mark=".done-$(echo "$roots" | sha1sum | cut -c1-8)"
   # 1. The packages: Debian's, fetched once (apt-get download; kept in $work/debs).
@@ -16,8 +25,8 @@ prepare_debian_paks() {
   
   # 2. One recipe per .deb whose content is copied into $PREFIX; absolute symlinks (which no
   #    relocatable package may hold) are dropped, as is what a .deb keeps outside /usr, /etc, /lib.
-  if [ ! -f "$work/paks/$mark" ]; then
-    rm -rf "$work/recipes" "$work/paks" && mkdir -p "$work/recipes" "$work/paks"
+  if [ ! -f "$out/$mark" ]; then
+    rm -rf "$work/recipes" "$out" && mkdir -p "$work/recipes" "$out"
     for deb in "$work"/debs/*.deb; do
       name=$(dpkg-deb -f "$deb" Package | tr 'A-Z_' 'a-z-')
       dir="$work/recipes/$name"
@@ -41,9 +50,10 @@ TOML
     done
     export PAKS_ROOT="$work/build-root"
     for dir in "$work"/recipes/*/; do
-      "$paks" build "$dir" --out "$work/paks" --no-install --quiet >/dev/null
+      "$paks" build "$dir" --out "$out" --no-install --quiet \
+        --compression "${PAKS_COMPRESSION:-gzip}" >/dev/null
     done
-    touch "$work/paks/$mark"
+    touch "$out/$mark"
   fi
 }
 

@@ -176,6 +176,9 @@ pub struct BuildArgs {
     /// Only write the archive; do not install it
     #[arg(long)]
     pub no_install: bool,
+    /// Layer compression: `gzip` (every runtime reads it), `zstd` (4x faster to unpack), or `none`
+    #[arg(long, env = env_vars::COMPRESSION, default_value = "gzip", value_parser = ["gzip", "zstd", "none"])]
+    pub compression: String,
     /// Print the result as JSON
     #[arg(long)]
     pub json: bool,

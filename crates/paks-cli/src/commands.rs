@@ -145,7 +145,11 @@ fn build(ctx: &Ctx, args: BuildArgs) -> Result<(), Failure> {
         jobs: ctx.jobs,
         echo_log: ctx.verbose,
         run_tests: !args.no_test,
-        compression: paks_archive::Compression::default(),
+        compression: match args.compression.as_str() {
+            "zstd" => paks_archive::Compression::Zstd { level: 3 },
+            "none" => paks_archive::Compression::None,
+            _ => paks_archive::Compression::default(),
+        },
         install: !args.no_install,
     };
     let built = paks_build::build(

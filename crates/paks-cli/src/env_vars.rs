@@ -20,3 +20,5 @@ pub const SERVE_AUTH: &str = "PAKS_SERVE_AUTH";
 pub const LOG: &str = "PAKS_LOG";
 /// The project directory of `paks add/lock/sync/shell/env` (`--project`).
 pub const PROJECT: &str = "PAKS_PROJECT";
+/// Layer compression of `paks build` (`--compression`).
+pub const COMPRESSION: &str = "PAKS_COMPRESSION";

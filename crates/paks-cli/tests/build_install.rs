@@ -2,6 +2,8 @@
 
 mod common;
 
+use std::os::unix::fs::MetadataExt as _;
+
 use common::{Env, examples, text};
 
 #[test]
@@ -146,6 +148,28 @@ fn install_from_archives_into_a_fresh_root() {
         text(&out.stderr).contains("Installed 2 packages"),
         "{}",
         text(&out.stderr)
+    );
+    assert_eq!(user.ok(&["run", "hello", "--", "hello"]), "Hello, world!\n");
+
+    // Installing again after a removal links the cached unpacked copy: the same inodes.
+    let id = user
+        .store_entries()
+        .into_iter()
+        .find(|e| e.ends_with("-hello-1.0.0"))
+        .unwrap();
+    let cached = user.root.join("cache/unpacked").join(&id).join("bin/hello");
+    let installed = user.store().join(&id).join("bin/hello");
+    assert_eq!(
+        std::fs::metadata(&cached).unwrap().ino(),
+        std::fs::metadata(&installed).unwrap().ino()
+    );
+    user.ok(&["remove", "hello"]);
+    assert!(!installed.exists());
+    user.ok(&["install", &paks[1]]);
+    assert_eq!(
+        std::fs::metadata(&cached).unwrap().ino(),
+        std::fs::metadata(&installed).unwrap().ino(),
+        "reinstalled from the unpacked cache"
     );
     assert_eq!(user.ok(&["run", "hello", "--", "hello"]), "Hello, world!\n");
 }

@@ -19,6 +19,7 @@ mod gc;
 mod install;
 mod lock;
 mod record;
+mod unpacked;
 mod view;
 
 use std::path::{Path, PathBuf};

@@ -180,24 +180,44 @@ fn link_tree(
             continue;
         }
         let target = view.join(&rel);
+        // Create first and look only on a collision: one system call per entry.
         if entry.file_type()?.is_dir() {
-            match fs_err::symlink_metadata(&target) {
-                Ok(m) if m.is_dir() => {}
-                Ok(_) => conflict(&rel, owner, owners, info, options)?,
-                Err(_) => {
-                    fs_err::create_dir(&target)?;
+            match std::fs::create_dir(&target) {
+                Ok(()) => {
                     owners.insert(rel.clone(), owner.to_string());
                 }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                    if !fs_err::symlink_metadata(&target)?.is_dir() {
+                        conflict(&rel, owner, owners, info, options)?;
+                        continue;
+                    }
+                }
+                Err(e) => {
+                    return Err(io::Error::new(
+                        e.kind(),
+                        format!("failed to create `{}`: {e}", target.display()),
+                    )
+                    .into());
+                }
             }
-            if fs_err::symlink_metadata(&target)?.is_dir() {
-                link_tree(prefix, view, &rel, owner, owners, info, options)?;
-            }
-        } else if fs_err::symlink_metadata(&target).is_ok() {
-            conflict(&rel, owner, owners, info, options)?;
+            link_tree(prefix, view, &rel, owner, owners, info, options)?;
         } else {
-            fs_err::os::unix::fs::symlink(prefix.join(&rel), &target)?;
-            owners.insert(rel, owner.to_string());
-            info.links += 1;
+            match std::os::unix::fs::symlink(prefix.join(&rel), &target) {
+                Ok(()) => {
+                    owners.insert(rel, owner.to_string());
+                    info.links += 1;
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                    conflict(&rel, owner, owners, info, options)?;
+                }
+                Err(e) => {
+                    return Err(io::Error::new(
+                        e.kind(),
+                        format!("failed to link `{}`: {e}", target.display()),
+                    )
+                    .into());
+                }
+            }
         }
     }
     Ok(())
