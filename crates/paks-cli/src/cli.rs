@@ -53,6 +53,14 @@ pub enum Command {
     /// Signing keys for indexes
     #[command(subcommand)]
     Key(KeyCommand),
+    /// What this host is: CPU microarchitecture, glibc, libstdc++, MPI, GPUs, container limits
+    Host(HostArgs),
+    /// What an image needs, per binary and overall, read without running or unpacking it
+    Inspect(InspectArgs),
+    /// Will an image run here (or on `--host`)? Exit 0: it runs; 1: it will not
+    Compat(CompatArgs),
+    /// Compute an image's labels (supercontainers and `io.paks.*`) and, with `--push`, write them into it
+    Label(LabelArgs),
     /// Add packages to the project's `paks.toml`, then lock and sync
     Add(AddArgs),
     /// Resolve the project's `paks.toml` into `paks.lock` (every build pinned by digest)
@@ -443,4 +451,44 @@ pub struct AddArgs {
 pub struct SyncArgs {
     #[command(flatten)]
     pub project: ProjectArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct HostArgs {
+    /// Print the profile as JSON (a file others can use with `--host` or `PAKS_HOST_PROFILE`)
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// `REGISTRY/REPO:TAG` (or `@sha256:…`), `oci:DIR[:TAG]` or `docker-archive:FILE.tar`
+    pub image: String,
+    /// Print the report as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CompatArgs {
+    /// `REGISTRY/REPO:TAG` (or `@sha256:…`), `oci:DIR[:TAG]` or `docker-archive:FILE.tar`
+    pub image: String,
+    /// A host profile (`paks host --json` of another machine) instead of this host
+    #[arg(long, value_name = "FILE")]
+    pub host: Option<PathBuf>,
+    /// Print the verdict as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LabelArgs {
+    /// `REGISTRY/REPO:TAG`
+    pub image: String,
+    /// Write the labels into the image's config and push the new manifest (the tag moves)
+    #[arg(long)]
+    pub push: bool,
+    /// Print the labels as JSON
+    #[arg(long)]
+    pub json: bool,
 }

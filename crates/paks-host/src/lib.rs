@@ -3,24 +3,37 @@
 //! A [`HostProfile`] is plain data (rattler's virtual packages are the model): detected once
 //! with [`HostProfile::detect`], serialisable as JSON, and overridable from a file named by
 //! `PAKS_HOST_PROFILE` ([`HostProfile::from_env`]), so that a test or a user can resolve
-//! for "a host with glibc 2.17 and `x86_64_v2`" on any machine.
+//! for "a host with glibc 2.17 and `x86_64_v2`", or "a host with Open MPI 4.1 and CUDA
+//! 12.2", on any machine.
 //!
-//! Detection never fails as a whole: a part that cannot be detected is `None` (or, for
-//! `targets`, as much as is known).
+//! Detection never fails as a whole, and needs no vendor tool: it reads files (`/proc`,
+//! `/sys`, `/etc/os-release`, the linker cache, ELF headers of a few libraries). A part that
+//! cannot be detected is `None`, or [`Detected::Unknown`] with the reason.
+
+mod detect;
+mod detected;
+mod partial;
+mod parts;
+mod summary;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
-use archspec::cpu::Microarchitecture;
 use paks_types::Platform;
 use semver::Version;
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
+
+pub use detect::glibc::{glibc_text, parse_glibc};
+pub use detected::Detected;
+pub use parts::{ContainerInfo, Gpu, MpiFamily, MpiInstall};
 
 /// The environment variable naming a JSON host profile that overrides detection.
 pub const HOST_PROFILE_ENV: &str = "PAKS_HOST_PROFILE";
 
 /// What paks knows about a host.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// `Default` is the profile that knows nothing (empty names, every part unknown): with
+/// struct update syntax, it lets a test spell out only what matters.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct HostProfile {
     /// The operating system, as OCI platforms name it (`linux`).
     pub os: String,
@@ -36,6 +49,31 @@ pub struct HostProfile {
     /// The C library's version when it is glibc (`2.36.0` for glibc 2.36); `None` when the
     /// host has no glibc or it could not be found.
     pub glibc: Option<Version>,
+    /// CPU feature flags, sorted: archspec's for the microarchitecture (with its
+    /// ancestors'), or the flags of `/proc/cpuinfo` when archspec does not know the CPU.
+    #[serde(default)]
+    pub features: Vec<String>,
+    /// The kernel release (`uname -r`: `6.1.0-18-amd64`).
+    #[serde(default)]
+    pub kernel: Detected<String>,
+    /// The distribution, as `/etc/os-release` names it (`PRETTY_NAME`).
+    #[serde(default)]
+    pub distro: Detected<String>,
+    /// The dynamic loader (`/lib64/ld-linux-x86-64.so.2`).
+    #[serde(default)]
+    pub loader: Detected<String>,
+    /// The newest `GLIBCXX_3.4.N` that the host's `libstdc++.so.6` defines, as `3.4.N`.
+    #[serde(default)]
+    pub libstdcxx: Detected<Version>,
+    /// The MPI libraries found (known and empty when there are none).
+    #[serde(default)]
+    pub mpi: Detected<Vec<MpiInstall>>,
+    /// The GPUs, one entry per vendor (known and empty when there are none).
+    #[serde(default)]
+    pub gpus: Detected<Vec<Gpu>>,
+    /// The container paks runs in, and its CPU and memory limits.
+    #[serde(default)]
+    pub container: Detected<ContainerInfo>,
 }
 
 /// Errors from loading a host profile.
@@ -51,78 +89,28 @@ pub enum HostError {
     },
 }
 
-/// A profile file: every field optional. An absent field takes the detected value; `null`
-/// (for `microarch` and `glibc`) means "this host has none".
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PartialProfile {
-    os: Option<String>,
-    arch: Option<String>,
-    #[serde(default, deserialize_with = "given")]
-    microarch: Field<String>,
-    targets: Option<Vec<String>>,
-    #[serde(default, deserialize_with = "given")]
-    glibc: Field<Version>,
-}
-
-/// An optional field of a profile file: absent, or given (possibly as `null`).
-#[derive(Debug, Default)]
-enum Field<T> {
-    #[default]
-    Absent,
-    Given(Option<T>),
-}
-
-impl<T> Field<T> {
-    fn or(self, detected: Option<T>) -> Option<T> {
-        match self {
-            Self::Absent => detected,
-            Self::Given(v) => v,
-        }
-    }
-}
-
-fn given<'de, D, T>(d: D) -> Result<Field<T>, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    Option::<T>::deserialize(d).map(Field::Given)
-}
-
 impl HostProfile {
-    /// Detects this host. Parts that cannot be detected are `None`.
+    /// Detects this host. Parts that cannot be detected are `None` or
+    /// [`Detected::Unknown`].
     pub fn detect() -> Self {
-        let platform = Platform::host();
-        let (microarch, targets) = match archspec::cpu::host() {
-            Ok(m) => (Some(m.name().to_owned()), targets_of(&m)),
-            // Unknown CPU: the architecture's generic root still runs.
-            Err(_) => (
-                None,
-                generic_root(&platform.architecture).into_iter().collect(),
-            ),
-        };
-        Self {
-            os: platform.os,
-            arch: platform.architecture,
-            microarch,
-            targets,
-            glibc: detect_glibc(),
-        }
+        partial::PartialProfile::default().resolve()
     }
 
     /// Loads a profile from a JSON file. Any field may be omitted and then takes the detected
-    /// value, so a partial profile overrides detection. When `microarch` is given without
-    /// `targets`, the targets are derived from it (archspec's ancestors); when `arch` is
-    /// given and differs from this host's, the detected microarchitecture is not used.
+    /// value (only absent fields are detected), so a partial profile overrides detection.
+    /// When `microarch` is given without `targets` or `features`, they are derived from it
+    /// (archspec); when `arch` is given and differs from this host's, the detected
+    /// microarchitecture is not used, and the parts not given (kernel, libraries, GPUs, …)
+    /// are unknown. A part that may be unknown is given as `{"known": …}`,
+    /// `{"unknown": "why"}`, or just its value.
     pub fn load(path: &Path) -> Result<Self, HostError> {
         let text = fs_err::read_to_string(path).map_err(HostError::Read)?;
-        let partial: PartialProfile =
+        let partial: partial::PartialProfile =
             serde_json::from_str(&text).map_err(|source| HostError::Parse {
                 path: path.to_owned(),
                 source,
             })?;
-        Ok(partial.over(Self::detect()))
+        Ok(partial.resolve())
     }
 
     /// The profile named by `PAKS_HOST_PROFILE` if it is set (and not empty), else the
@@ -137,9 +125,7 @@ impl HostProfile {
     /// The targets a host of microarchitecture `name` can run, best first (see
     /// [`HostProfile::targets`]); `None` if archspec does not know the name.
     pub fn targets_for(name: &str) -> Option<Vec<String>> {
-        Microarchitecture::known_targets()
-            .get(name)
-            .map(|m| targets_of(m))
+        detect::cpu::known(name).map(|m| detect::cpu::targets_of(m))
     }
 
     /// This host as an OCI platform. `arm64` hosts get the variant `v8`, which every arm64
@@ -187,106 +173,6 @@ impl HostProfile {
     }
 }
 
-/// A glibc version as glibc writes it: `2.17` for `2.17.0`.
-pub fn glibc_text(v: &Version) -> String {
-    if v.patch == 0 && v.pre.is_empty() {
-        format!("{}.{}", v.major, v.minor)
-    } else {
-        v.to_string()
-    }
-}
-
-/// Parses a glibc version string (`2.36`, `2.28.9000`) into a semver version.
-pub fn parse_glibc(text: &str) -> Option<Version> {
-    let mut parts = text.trim().split('.').map(str::parse::<u64>);
-    let major = parts.next()?.ok()?;
-    let minor = parts.next().unwrap_or(Ok(0)).ok()?;
-    let patch = parts.next().unwrap_or(Ok(0)).ok()?;
-    parts
-        .next()
-        .is_none()
-        .then(|| Version::new(major, minor, patch))
-}
-
-impl PartialProfile {
-    fn over(self, detected: HostProfile) -> HostProfile {
-        let arch = self.arch.unwrap_or_else(|| detected.arch.clone());
-        let same_arch = arch == detected.arch;
-        // The detected cpu says nothing about another architecture.
-        let microarch_changed = matches!(self.microarch, Field::Given(_)) || !same_arch;
-        let microarch = self
-            .microarch
-            .or(if same_arch { detected.microarch } else { None });
-        let targets = match self.targets {
-            Some(t) => t,
-            None if microarch_changed => match &microarch {
-                Some(m) => HostProfile::targets_for(m).unwrap_or_else(|| vec![m.clone()]),
-                None => generic_root(&arch).into_iter().collect(),
-            },
-            None => detected.targets,
-        };
-        HostProfile {
-            os: self.os.unwrap_or(detected.os),
-            arch,
-            microarch,
-            targets,
-            glibc: self.glibc.or(detected.glibc),
-        }
-    }
-}
-
-fn targets_of(m: &Microarchitecture) -> Vec<String> {
-    // Specific ancestors (zen3 for a zen4) before generic levels; within each group the most
-    // derived first. archspec's own ancestor order is breadth-first, not by quality.
-    let mut ancestors: Vec<&Arc<Microarchitecture>> = m.ancestors().iter().collect();
-    ancestors.sort_by_key(|a| {
-        (
-            a.vendor() == "generic",
-            std::cmp::Reverse(a.ancestors().len()),
-            a.name().to_owned(),
-        )
-    });
-    std::iter::once(m.name().to_owned())
-        .chain(ancestors.into_iter().map(|a| a.name().to_owned()))
-        .collect()
-}
-
-/// The archspec root of an OCI architecture (`amd64` → `x86_64`), which every CPU of that
-/// architecture runs; `None` if archspec does not know it.
-fn generic_root(oci_arch: &str) -> Option<String> {
-    let name = match oci_arch {
-        "amd64" => "x86_64",
-        "arm64" => "aarch64",
-        other => other,
-    };
-    Microarchitecture::known_targets()
-        .contains_key(name)
-        .then(|| name.to_owned())
-}
-
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-fn detect_glibc() -> Option<Version> {
-    // SAFETY: `gnu_get_libc_version` takes no arguments and returns a pointer to a static,
-    // NUL-terminated string owned by glibc, valid for the life of the process.
-    #[allow(
-        unsafe_code,
-        reason = "the one FFI call glibc offers for its own version"
-    )]
-    let text = unsafe { std::ffi::CStr::from_ptr(libc::gnu_get_libc_version()) };
-    parse_glibc(text.to_str().ok()?)
-}
-
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn detect_glibc() -> Option<Version> {
-    // A static (musl) paks binary may still run on a glibc host: ask glibc's getconf.
-    let out = std::process::Command::new("getconf")
-        .arg("GNU_LIBC_VERSION")
-        .output()
-        .ok()?;
-    let text = String::from_utf8(out.stdout).ok()?;
-    parse_glibc(text.trim().strip_prefix("glibc ")?)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -298,6 +184,7 @@ mod tests {
             microarch: Some("x86_64_v2".into()),
             targets: vec!["x86_64_v2".into(), "x86_64".into()],
             glibc: Some(Version::new(2, 17, 0)),
+            ..HostProfile::default()
         }
     }
 
@@ -324,15 +211,6 @@ mod tests {
             "unknown glibc is assumed ok"
         );
         assert_eq!(fake().summary(), "x86_64_v2, glibc 2.17");
-    }
-
-    #[test]
-    fn parses_glibc_versions() {
-        assert_eq!(parse_glibc("2.36"), Some(Version::new(2, 36, 0)));
-        assert_eq!(parse_glibc("2.28.9000\n"), Some(Version::new(2, 28, 9000)));
-        assert_eq!(parse_glibc("2"), Some(Version::new(2, 0, 0)));
-        assert_eq!(parse_glibc("x.1"), None);
-        assert_eq!(parse_glibc("1.2.3.4"), None);
     }
 
     #[test]
@@ -425,23 +303,147 @@ mod tests {
         }
     }
 
+    /// A host with Open MPI 4.1 and CUDA 12.2, on any machine.
+    const HPC_HOST: &str = r#"{
+        "microarch": "zen3",
+        "glibc": "2.28.0",
+        "kernel": "4.18.0-513.el8.x86_64",
+        "distro": {"known": "Rocky Linux 8.9 (Green Obsidian)"},
+        "loader": {"unknown": "not given"},
+        "libstdcxx": "3.4.25",
+        "mpi": [{"family": "openmpi", "version": "4.1.5", "abi": "openmpi",
+                 "library": "/usr/lib64/openmpi/lib/libmpi.so.40", "soname": "libmpi.so.40"}],
+        "gpus": {"known": [{"vendor": "nvidia", "driver": "535.104.05", "cuda": "12.2", "devices": 4}]},
+        "container": {"runtime": null, "cpu_limit": null, "memory_limit": null}
+    }"#;
+
     #[test]
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    fn glibc_matches_ldd() {
-        let out = std::process::Command::new("ldd")
-            .arg("--version")
-            .output()
-            .expect("ldd runs");
-        let first = String::from_utf8(out.stdout).unwrap();
-        // `ldd (Debian GLIBC 2.36-9+deb12u14) 2.36`: the version is the last word.
-        let word = first
-            .lines()
-            .next()
-            .unwrap()
-            .split_whitespace()
-            .last()
-            .unwrap();
-        assert_eq!(HostProfile::detect().glibc, parse_glibc(word), "{first}");
-        assert!(HostProfile::detect().glibc.unwrap() >= Version::new(2, 17, 0));
+    fn partial_profile_fakes_every_part() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("host.json");
+        std::fs::write(&path, HPC_HOST).unwrap();
+        let h = HostProfile::load(&path).unwrap();
+        assert_eq!(h.kernel.known().unwrap(), "4.18.0-513.el8.x86_64");
+        assert_eq!(
+            h.distro.known().unwrap(),
+            "Rocky Linux 8.9 (Green Obsidian)"
+        );
+        assert_eq!(h.loader, Detected::Unknown("not given".into()));
+        assert_eq!(h.libstdcxx, Detected::Known(Version::new(3, 4, 25)));
+        let mpi = h.mpi.known().unwrap();
+        assert_eq!(
+            (mpi[0].family, mpi[0].version.as_deref()),
+            (MpiFamily::OpenMpi, Some("4.1.5"))
+        );
+        assert_eq!(h.gpus.known().unwrap()[0].cuda.as_deref(), Some("12.2"));
+        assert_eq!(h.container, Detected::Known(ContainerInfo::default()));
+        // Features follow the given microarchitecture, not this host's CPU.
+        assert!(
+            h.features.contains(&"avx2".to_owned()) && !h.features.contains(&"avx512f".to_owned())
+        );
+        assert_eq!(
+            h.summary_lines()[3],
+            "MPI: Open MPI 4.1.5 (openmpi ABI, /usr/lib64/openmpi/lib/libmpi.so.40)"
+        );
+        assert_eq!(
+            h.summary_lines()[4],
+            "GPU: 4 nvidia (driver 535.104.05, CUDA 12.2)"
+        );
+
+        // Absent parts are detected; a typo is refused with the field's name.
+        std::fs::write(&path, r#"{"gpus": []}"#).unwrap();
+        let h = HostProfile::load(&path).unwrap();
+        assert_eq!(h.gpus, Detected::Known(vec![]));
+        assert_eq!(h.kernel, HostProfile::detect().kernel);
+        std::fs::write(
+            &path,
+            r#"{"gpus": [{"vendor": "nvidia", "cude": "12.2", "devices": 1}]}"#,
+        )
+        .unwrap();
+        let err = HostProfile::load(&path).unwrap_err();
+        let text = format!("{err}: {}", std::error::Error::source(&err).unwrap());
+        assert!(text.contains("unknown field `cude`"), "{text}");
+
+        // Another architecture's host does not get this one's libraries.
+        std::fs::write(&path, r#"{"arch": "riscv64", "kernel": "6.6.0"}"#).unwrap();
+        let h = HostProfile::load(&path).unwrap();
+        if HostProfile::detect().arch != "riscv64" {
+            assert!(
+                h.mpi.reason().unwrap().contains("not riscv64"),
+                "{:?}",
+                h.mpi
+            );
+            assert_eq!(h.kernel.known().unwrap(), "6.6.0");
+            assert!(h.features.is_empty());
+        }
+    }
+
+    #[test]
+    fn json_round_trip_with_unknown_parts() {
+        let mut h = fake();
+        h.kernel = Detected::Known("6.1.0-18-amd64".into());
+        h.gpus = Detected::Unknown("permission denied".into());
+        h.container = Detected::Known(ContainerInfo {
+            runtime: Some("docker".into()),
+            cpu_limit: Some(1.5),
+            memory_limit: Some(1 << 30),
+        });
+        let json = serde_json::to_string(&h).unwrap();
+        assert!(
+            json.contains(r#""gpus":{"unknown":"permission denied"}"#),
+            "{json}"
+        );
+        assert!(
+            json.contains(r#""distro":{"unknown":"not detected"}"#),
+            "{json}"
+        );
+        assert_eq!(serde_json::from_str::<HostProfile>(&json).unwrap(), h);
+        // A profile written before these parts existed still reads.
+        let old =
+            r#"{"os":"linux","arch":"amd64","microarch":null,"targets":["x86_64"],"glibc":null}"#;
+        let h = serde_json::from_str::<HostProfile>(old).unwrap();
+        assert_eq!(h.kernel, Detected::default());
+        assert!(h.features.is_empty());
+    }
+
+    #[test]
+    fn summary_lines_say_what_is_unknown() {
+        let mut h = fake();
+        h.mpi = Detected::Known(vec![]);
+        h.container = Detected::Known(ContainerInfo {
+            runtime: Some("docker".into()),
+            cpu_limit: Some(2.0),
+            memory_limit: Some(4 << 30),
+        });
+        assert_eq!(
+            h.summary_lines(),
+            [
+                "OS: linux/amd64, distribution unknown (not detected), kernel unknown (not detected)",
+                "CPU: x86_64_v2 (targets x86_64_v2, x86_64), features: 0",
+                "glibc: 2.17, libstdc++: unknown (not detected), loader: unknown (not detected)",
+                &format!("MPI: none found (searched {})", detect::mpi::SEARCHED),
+                "GPU: unknown (not detected)",
+                "Container: docker, CPU limit 2, memory limit 4.0 GiB",
+            ]
+        );
+    }
+
+    #[test]
+    fn detects_every_part_of_this_host() {
+        let h = HostProfile::detect();
+        for line in h.summary_lines() {
+            eprintln!("{line}");
+        }
+        assert!(h.kernel.is_known() && h.loader.is_known() && h.container.is_known());
+        assert!(
+            h.mpi.is_known() && h.gpus.is_known(),
+            "{:?} {:?}",
+            h.mpi,
+            h.gpus
+        );
+        if cfg!(all(target_os = "linux", target_env = "gnu")) {
+            assert!(h.libstdcxx.is_known(), "{:?}", h.libstdcxx);
+            assert!(!h.features.is_empty());
+        }
     }
 }

@@ -110,6 +110,7 @@ fn host(cpu: &str, g: &str) -> HostProfile {
         microarch: Some(cpu.into()),
         targets: HostProfile::targets_for(cpu).unwrap(),
         glibc: paks_host::parse_glibc(g),
+        ..HostProfile::default()
     }
 }
 

@@ -1,0 +1,221 @@
+//! `paks host`, `paks inspect`, `paks compat` and `paks label`: what a host is, what an
+//! image needs, and whether it runs (well) here.
+
+use std::io::Write;
+
+use crate::Failure;
+use crate::cli::{CompatArgs, HostArgs, InspectArgs, LabelArgs};
+use crate::commands::{Ctx, out};
+
+pub fn host(args: &HostArgs) -> Result<(), Failure> {
+    let profile = crate::catalog::host()?;
+    let mut o = out();
+    if args.json {
+        writeln!(
+            o,
+            "{}",
+            serde_json::to_string_pretty(&profile).expect("serialisable")
+        )?;
+    } else {
+        for line in profile.summary_lines() {
+            writeln!(o, "{line}")?;
+        }
+    }
+    Ok(())
+}
+
+fn source(arg: &str) -> Result<paks_inspect::ImageSource, Failure> {
+    arg.parse::<paks_inspect::ImageSource>()
+        .map_err(|e| Failure {
+            hint: Some(
+                "an image is `REGISTRY/REPO:TAG`, `oci:DIR[:TAG]` or `docker-archive:FILE.tar`"
+                    .into(),
+            ),
+            ..Failure::from(e)
+        })
+}
+
+/// Inspects `arg`; from an index, the build the host (or `host`) runs best.
+fn report(
+    ctx: &Ctx,
+    arg: &str,
+    host: Option<&paks_host::HostProfile>,
+) -> Result<paks_inspect::ImageReport, Failure> {
+    let source = source(arg)?;
+    let client = crate::remote::client(ctx)?;
+    let mut options = paks_inspect::InspectOptions::default();
+    if let Some(host) = host {
+        options.platform = host.platform();
+        options.max_level = paks_inspect::best_level(&host.targets);
+    }
+    crate::remote::runtime()?
+        .block_on(paks_inspect::inspect_with(&client, &source, &options))
+        .map_err(Failure::from)
+}
+
+fn req(r: Option<&paks_inspect::Requirement>) -> String {
+    r.map_or_else(
+        || "none".to_owned(),
+        |r| format!("{} ({})", r.version, r.binary),
+    )
+}
+
+pub fn inspect(ctx: &Ctx, args: &InspectArgs) -> Result<(), Failure> {
+    let report = report(ctx, &args.image, None)?;
+    let mut o = out();
+    if args.json {
+        writeln!(
+            o,
+            "{}",
+            serde_json::to_string(&report).expect("serialisable")
+        )?;
+        return Ok(());
+    }
+    let s = &report.summary;
+    writeln!(
+        o,
+        "{}  {}",
+        report.source,
+        report.platform.as_deref().unwrap_or("unknown platform")
+    )?;
+    writeln!(
+        o,
+        "  {} ELF binaries ({} executables)",
+        s.binaries, s.executables
+    )?;
+    writeln!(o, "  needs glibc: {}", req(s.glibc_required.as_ref()))?;
+    writeln!(o, "  needs GLIBCXX: {}", req(s.glibcxx_required.as_ref()))?;
+    if let Some(isa) = &s.isa {
+        writeln!(
+            o,
+            "  x86-64 level: {}",
+            serde_json::to_string(isa).expect("serialisable")
+        )?;
+    }
+    writeln!(
+        o,
+        "  ships glibc: {}",
+        s.image_glibc
+            .as_ref()
+            .map_or_else(|| "no".to_owned(), ToString::to_string)
+    )?;
+    if let Some(mpi) = &s.mpi {
+        writeln!(
+            o,
+            "  MPI: {}",
+            serde_json::to_string(mpi).expect("serialisable")
+        )?;
+    }
+    for m in &s.missing {
+        writeln!(
+            o,
+            "  missing: {}",
+            serde_json::to_string(m).expect("serialisable")
+        )?;
+    }
+    for (k, v) in &report.labels {
+        writeln!(o, "  label {k}={v}")?;
+    }
+    for b in &report.binaries {
+        writeln!(
+            o,
+            "  {}  {}{}{}",
+            b.path,
+            b.machine,
+            b.glibc
+                .as_ref()
+                .map(|g| format!("  GLIBC_{g}"))
+                .unwrap_or_default(),
+            b.isa
+                .as_ref()
+                .map(|i| format!("  {}", serde_json::to_string(i).expect("serialisable")))
+                .unwrap_or_default()
+        )?;
+    }
+    for n in &report.notes {
+        writeln!(o, "  note: {n}")?;
+    }
+    Ok(())
+}
+
+pub fn compat(ctx: &Ctx, args: &CompatArgs) -> Result<(), Failure> {
+    let host = match &args.host {
+        Some(path) => paks_host::HostProfile::load(path).map_err(|e| Failure {
+            hint: Some("`paks host --json > host.json` writes one".into()),
+            ..Failure::from(e)
+        })?,
+        None => crate::catalog::host()?,
+    };
+    let report = report(ctx, &args.image, Some(&host))?;
+    let verdict = paks_inspect::compat(&report, &host);
+    let binds = paks_inspect::bind_mount_checks(&report, &host);
+    let mut o = out();
+    if args.json {
+        writeln!(
+            o,
+            "{}",
+            serde_json::json!({"type": "compat", "image": report.source, "verdict": verdict, "bind_mounts": binds})
+        )?;
+    } else {
+        let word = match verdict.status {
+            paks_inspect::Status::Runs => "runs",
+            paks_inspect::Status::RunsNotOptimally => "runs, but not optimally",
+            paks_inspect::Status::WillNotRun => "will not run",
+        };
+        writeln!(o, "{}: {word}", report.source)?;
+        for r in &verdict.reasons {
+            writeln!(o, "  - {}", r.message)?;
+        }
+        for b in &binds {
+            writeln!(
+                o,
+                "  bind-mount {}: {}",
+                serde_json::to_string(&b.kind).expect("serialisable"),
+                if b.status == paks_inspect::Status::WillNotRun {
+                    "no"
+                } else {
+                    "yes"
+                }
+            )?;
+            for r in &b.reasons {
+                writeln!(o, "    - {}", r.message)?;
+            }
+        }
+    }
+    if verdict.status == paks_inspect::Status::WillNotRun {
+        return Err(Failure {
+            error: format!("`{}` will not run on this host", report.source).into(),
+            detail: None,
+            hint: None,
+            internal: false,
+        });
+    }
+    Ok(())
+}
+
+pub fn label(ctx: &Ctx, args: &LabelArgs) -> Result<(), Failure> {
+    let report = report(ctx, &args.image, None)?;
+    let labels = paks_inspect::computed_labels(&report);
+    let mut o = out();
+    if args.json {
+        writeln!(
+            o,
+            "{}",
+            serde_json::to_string(&labels).expect("serialisable")
+        )?;
+    } else {
+        for (k, v) in &labels {
+            writeln!(o, "{k}={v}")?;
+        }
+    }
+    if args.push {
+        let reference = crate::remote::parse_reference(&args.image)?;
+        let client = crate::remote::client(ctx)?;
+        let pushed = crate::remote::runtime()?
+            .block_on(paks_inspect::label(&client, &reference, &labels))
+            .map_err(Failure::from)?;
+        ctx.reporter
+            .status(&format!("Pushed `{pushed}` with {} labels", labels.len()));
+    }
+    Ok(())
+}
