@@ -151,27 +151,29 @@ fn install_from_archives_into_a_fresh_root() {
     );
     assert_eq!(user.ok(&["run", "hello", "--", "hello"]), "Hello, world!\n");
 
-    // Installing again after a removal links the cached unpacked copy: the same inodes.
+    // A removal keeps the prefix in the unpacked cache; installing again renames it back
+    // (the same inode), and gc empties the cache.
     let id = user
         .store_entries()
         .into_iter()
         .find(|e| e.ends_with("-hello-1.0.0"))
         .unwrap();
-    let cached = user.root.join("cache/unpacked").join(&id).join("bin/hello");
     let installed = user.store().join(&id).join("bin/hello");
-    assert_eq!(
-        std::fs::metadata(&cached).unwrap().ino(),
-        std::fs::metadata(&installed).unwrap().ino()
-    );
+    let cached = user.root.join("cache/unpacked").join(&id).join("bin/hello");
+    let inode = std::fs::metadata(&installed).unwrap().ino();
     user.ok(&["remove", "hello"]);
     assert!(!installed.exists());
+    assert_eq!(std::fs::metadata(&cached).unwrap().ino(), inode);
     user.ok(&["install", &paks[1]]);
     assert_eq!(
-        std::fs::metadata(&cached).unwrap().ino(),
         std::fs::metadata(&installed).unwrap().ino(),
+        inode,
         "reinstalled from the unpacked cache"
     );
-    assert_eq!(user.ok(&["run", "hello", "--", "hello"]), "Hello, world!\n");
+    assert!(!cached.exists());
+    user.ok(&["remove", "hello"]);
+    user.ok(&["gc"]);
+    assert!(!cached.exists(), "gc empties the unpacked cache");
 }
 
 #[test]

@@ -56,12 +56,13 @@ impl Store {
         // The record goes first: a prefix without a record is garbage for gc, while a
         // record without its prefix would be a lie.
         self.delete_record(id)?;
-        delete_prefix(&self.prefix(id))
+        // Kept in the unpacked cache: installing it again is a rename.
+        Ok(self.keep_unpacked(id, &self.prefix(id))?)
     }
 }
 
 /// Move a prefix out of the way (atomically), then delete it.
-fn delete_prefix(prefix: &Path) -> Result<(), StoreError> {
+pub(crate) fn delete_prefix(prefix: &Path) -> Result<(), StoreError> {
     let trash = paks_types::fs::temp_sibling(prefix, "trash");
     match fs_err::rename(prefix, &trash) {
         Ok(()) => {}
@@ -125,6 +126,7 @@ impl Store {
                 }
             }
         }
+        report.leftovers.extend(self.purge_unpacked(dry_run)?);
         report.leftovers.sort();
         Ok(report)
     }

@@ -393,14 +393,11 @@ impl Store {
         fs_err::rename(&tmp.0, prefix)?;
         tmp.disarm();
         paks_types::fs::fsync_parent(prefix)?;
-        if let Err(e) = self.remember_unpacked(id, prefix) {
-            reporter.info(&format!("not caching the unpacked `{id}`: {e}"));
-        }
         Ok(())
     }
 
-    /// Installs `id` from its unpacked copy when there is one: hard links, synced, renamed
-    /// into place. Returns whether it did.
+    /// Installs `id` from its unpacked copy when there is one: one rename back into the
+    /// store. Returns whether it did.
     fn link_from_unpacked(
         &self,
         id: &PackageId,
@@ -411,18 +408,12 @@ impl Store {
         if !cached.is_dir() {
             return Ok(false);
         }
-        let tmp = TempDir::create(paks_types::fs::temp_sibling(prefix, "install"))?;
-        if let Err(e) = crate::unpacked::link_tree(&cached, &tmp.0) {
+        if let Err(e) = fs_err::rename(&cached, prefix) {
             reporter.info(&format!(
                 "extracting `{id}` again: its unpacked copy failed: {e}"
             ));
             return Ok(false);
         }
-        let dir = fs_err::File::open(&tmp.0)?;
-        rustix::fs::syncfs(&dir).map_err(io::Error::from)?;
-        drop(dir);
-        fs_err::rename(&tmp.0, prefix)?;
-        tmp.disarm();
         paks_types::fs::fsync_parent(prefix)?;
         Ok(true)
     }

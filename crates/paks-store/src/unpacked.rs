@@ -1,12 +1,10 @@
-//! The unpacked cache: `cache/unpacked/<id>`, a hard-linked copy of each prefix this root
-//! installed, so that installing it again (after `paks remove`, in a fresh environment, or
-//! after the store was emptied) is a tree of hard links, not a decompression, as uv's cache
-//! makes re-installs a matter of links.
+//! The unpacked cache: `cache/unpacked/<id>`, where `paks remove` moves a prefix instead
+//! of deleting it, so that installing the same id again (in this root) is one rename back,
+//! not a decompression: what uv's cache does for re-installs, at the cost of nothing on the
+//! first install. `paks gc` empties it.
 //!
-//! The copy shares inodes with the prefix: nothing in paks writes into an installed prefix,
-//! and the relocation it holds is this root's. It is as trusted as the store itself (the
-//! same directory tree, the same owner); a prefix linked from it is synced and renamed into
-//! place exactly as an extracted one is.
+//! A prefix there is complete and relocated for this root (it was installed here), and as
+//! trusted as the store itself: the same directory tree, the same owner.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -21,44 +19,42 @@ impl Store {
         self.root.join("cache/unpacked").join(id.to_string())
     }
 
-    /// Keeps a hard-linked copy of the installed `prefix` of `id`; best effort (a cache on
-    /// another file system, or any error, just means the next install extracts again).
-    pub(crate) fn remember_unpacked(&self, id: &PackageId, prefix: &Path) -> io::Result<()> {
+    /// Moves the installed `prefix` of `id` into the unpacked cache (or deletes it when the
+    /// cache has it already or cannot take it).
+    pub(crate) fn keep_unpacked(&self, id: &PackageId, prefix: &Path) -> io::Result<()> {
         let dest = self.unpacked(id);
-        if dest.exists() {
-            return Ok(());
-        }
         let parent = dest.parent().expect("under the cache");
         fs_err::create_dir_all(parent)?;
-        let tmp = paks_types::fs::temp_sibling(&dest, "link");
-        fs_err::create_dir(&tmp)?;
-        let result = link_tree(prefix, &tmp).and_then(|()| fs_err::rename(&tmp, &dest));
-        if result.is_err() {
-            let _ = std::fs::remove_dir_all(&tmp);
+        if !dest.exists() {
+            match fs_err::rename(prefix, &dest) {
+                Ok(()) => return paks_types::fs::fsync_parent(&dest),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+                Err(_) => {} // another file system, say: delete it instead
+            }
         }
-        result
+        crate::gc::delete_prefix(prefix).map_err(|e| io::Error::other(e.to_string()))
     }
-}
 
-/// Recreates the tree `src` under the existing directory `dst` with hard links for files,
-/// new symlinks with the same targets, and directories with the same modes.
-pub(crate) fn link_tree(src: &Path, dst: &Path) -> io::Result<()> {
-    use std::os::unix::fs::PermissionsExt as _;
-    for entry in fs_err::read_dir(src)? {
-        let entry = entry?;
-        let from = entry.path();
-        let to = dst.join(entry.file_name());
-        let kind = entry.file_type()?;
-        if kind.is_dir() {
-            fs_err::create_dir(&to)?;
-            link_tree(&from, &to)?;
-            let mode = entry.metadata()?.permissions().mode();
-            fs_err::set_permissions(&to, std::fs::Permissions::from_mode(mode))?;
-        } else if kind.is_symlink() {
-            std::os::unix::fs::symlink(fs_err::read_link(&from)?, &to)?;
-        } else {
-            fs_err::hard_link(&from, &to)?;
+    /// Empties the unpacked cache; returns the ids it held.
+    pub(crate) fn purge_unpacked(&self, dry_run: bool) -> io::Result<Vec<String>> {
+        let dir = self.root.join("cache/unpacked");
+        let mut purged = Vec::new();
+        let entries = match fs_err::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(purged),
+            Err(e) => return Err(e),
+        };
+        for entry in entries {
+            let entry = entry?;
+            purged.push(format!(
+                "cache/unpacked/{}",
+                entry.file_name().to_string_lossy()
+            ));
+            if !dry_run {
+                fs_err::remove_dir_all(entry.path())?;
+            }
         }
+        purged.sort();
+        Ok(purged)
     }
-    Ok(())
 }
