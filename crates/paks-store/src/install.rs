@@ -236,6 +236,10 @@ impl Store {
         for level in levels {
             let next = AtomicUsize::new(0);
             let failure: Mutex<Option<StoreError>> = Mutex::new(None);
+            let prepared: Mutex<Vec<(usize, Box<Prepared>)>> = Mutex::new(Vec::new());
+            // The id locks (and the writer lock) taken by `prepare` are held until the
+            // level is committed, so no other installer or gc sees it half done.
+            let _writer = self.writer_lock()?;
             std::thread::scope(|s| {
                 for _ in 0..jobs.clamp(1, level.len().max(1)) {
                     s.spawn(|| {
@@ -245,12 +249,15 @@ impl Store {
                             if failure.lock().expect("not poisoned").is_some() {
                                 break;
                             }
-                            match self.install_one(&paks[index], reporter) {
-                                Ok(outcome) => {
+                            match self.prepare(&paks[index], reporter) {
+                                Ok(Step::Done(outcome)) => {
                                     outcomes
                                         .lock()
                                         .expect("not poisoned")
                                         .insert(index, outcome);
+                                }
+                                Ok(Step::Prepared(p)) => {
+                                    prepared.lock().expect("not poisoned").push((index, p));
                                 }
                                 Err(e) => {
                                     failure.lock().expect("not poisoned").get_or_insert(e);
@@ -262,6 +269,13 @@ impl Store {
             });
             if let Some(e) = failure.into_inner().expect("not poisoned") {
                 return Err(e);
+            }
+            let prepared = prepared.into_inner().expect("not poisoned");
+            for (index, outcome) in self.commit(prepared)? {
+                outcomes
+                    .lock()
+                    .expect("not poisoned")
+                    .insert(index, outcome);
             }
         }
         Ok(outcomes
@@ -278,17 +292,29 @@ impl Store {
         pak: &Installable,
         reporter: &dyn Reporter,
     ) -> Result<InstallOutcome, StoreError> {
+        let _writer = self.writer_lock()?;
+        match self.prepare(pak, reporter)? {
+            Step::Done(outcome) => Ok(outcome),
+            Step::Prepared(p) => Ok(self.commit(vec![(0, p)])?.pop().expect("one committed").1),
+        }
+    }
+
+    /// The first half of an install, run in parallel: under the package's lock, either
+    /// finds it done (installed already, or its prefix renamed back from the unpacked
+    /// cache) or extracts and relocates it into a temporary directory beside its prefix.
+    fn prepare(&self, pak: &Installable, reporter: &dyn Reporter) -> Result<Step, StoreError> {
         let explicit = pak.explicit;
         let meta = &pak.config.paks;
         let id = &meta.id;
-        let _writer = self.writer_lock()?;
-        let _lock = self.id_lock(id)?;
+        let lock = self.id_lock(id)?;
         if let Some(mut record) = self.record(id)? {
             if explicit && !record.explicit {
                 record.explicit = true;
                 self.write_record(&record)?;
             }
-            return Ok(InstallOutcome::AlreadyInstalled { id: id.clone() });
+            return Ok(Step::Done(InstallOutcome::AlreadyInstalled {
+                id: id.clone(),
+            }));
         }
         for dep in &meta.dependencies {
             if self.record(&dep.id)?.is_none() {
@@ -299,39 +325,91 @@ impl Store {
             }
         }
         let prefix = self.prefix(id);
-        if !prefix.exists() {
-            self.extract_prefix(pak, &prefix, reporter)?;
-        }
-        // else: a complete prefix whose record was never written (a kill between the
-        // rename and the record): prefixes only appear complete, so adopt it.
+        // A prefix that exists is complete (a kill between the rename and the record):
+        // adopt it. One in the unpacked cache is renamed back.
+        let tmp = if prefix.exists() || self.link_from_unpacked(id, &prefix, reporter)? {
+            None
+        } else {
+            Some(self.extract_prefix(pak, &prefix, reporter)?)
+        };
         let installed_at = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
-        self.write_record(&Record {
-            explicit,
-            installed_at,
-            manifest: pak.manifest.clone(),
-            source: pak.source.clone(),
-            meta: meta.clone(),
-        })?;
-        Ok(InstallOutcome::Installed {
-            id: id.clone(),
-            files: meta.files,
-            bytes: meta.size,
-        })
+        Ok(Step::Prepared(Box::new(Prepared {
+            tmp,
+            prefix,
+            record: Record {
+                explicit,
+                installed_at,
+                manifest: pak.manifest.clone(),
+                source: pak.source.clone(),
+                meta: meta.clone(),
+            },
+            _lock: lock,
+        })))
     }
 
+    /// The second half, once for many packages: one `syncfs` makes every extracted tree
+    /// durable, the trees are renamed into the store, the records are written beside their
+    /// place, one more `syncfs`, the records renamed into place, and a last `syncfs`. A
+    /// record therefore never exists before its prefix is complete and durable, at three
+    /// syncs per batch instead of four per package.
+    fn commit(
+        &self,
+        prepared: Vec<(usize, Box<Prepared>)>,
+    ) -> Result<Vec<(usize, InstallOutcome)>, StoreError> {
+        if prepared.is_empty() {
+            return Ok(Vec::new());
+        }
+        let syncfs = |path: &Path| -> Result<(), StoreError> {
+            let dir = fs_err::File::open(path)?;
+            rustix::fs::syncfs(&dir).map_err(io::Error::from)?;
+            Ok(())
+        };
+        let store_dir = self.store_dir();
+        syncfs(&store_dir)?;
+        for (_, p) in &prepared {
+            if let Some(tmp) = &p.tmp {
+                fs_err::rename(&tmp.0, &p.prefix)?;
+            }
+        }
+        let mut pending = Vec::new();
+        for (_, p) in &prepared {
+            pending.push(self.stage_record(&p.record)?);
+        }
+        syncfs(&store_dir)?;
+        for (staged, path) in &pending {
+            fs_err::rename(staged, path)?;
+        }
+        syncfs(&store_dir)?;
+        Ok(prepared
+            .into_iter()
+            .map(|(index, mut p)| {
+                if let Some(tmp) = p.tmp.take() {
+                    tmp.disarm();
+                }
+                let meta = &p.record.meta;
+                (
+                    index,
+                    InstallOutcome::Installed {
+                        id: meta.id.clone(),
+                        files: meta.files,
+                        bytes: meta.size,
+                    },
+                )
+            })
+            .collect())
+    }
+
+    /// Extracts and relocates `pak` into a temporary directory beside `prefix`.
     fn extract_prefix(
         &self,
         pak: &Installable,
         prefix: &Path,
         reporter: &dyn Reporter,
-    ) -> Result<(), StoreError> {
+    ) -> Result<TempDir, StoreError> {
         let meta = &pak.config.paks;
         let id = &meta.id;
-        if self.link_from_unpacked(id, prefix, reporter)? {
-            return Ok(());
-        }
         let tmp = TempDir::create(paks_types::fs::temp_sibling(prefix, "install"))?;
         let task = reporter.start(&format!("{}@{}", meta.name, meta.version), pak.layer_size());
         let mut layer = pak.open_layer()?;
@@ -387,13 +465,7 @@ impl Store {
                 ));
             }
         }
-        let dir = fs_err::File::open(&tmp.0)?;
-        rustix::fs::syncfs(&dir).map_err(io::Error::from)?;
-        drop(dir);
-        fs_err::rename(&tmp.0, prefix)?;
-        tmp.disarm();
-        paks_types::fs::fsync_parent(prefix)?;
-        Ok(())
+        Ok(tmp)
     }
 
     /// Installs `id` from its unpacked copy when there is one: one rename back into the
@@ -463,6 +535,21 @@ fn depth(
         .unwrap_or(0);
     level[i] = d;
     d
+}
+
+/// What `prepare` decided.
+enum Step {
+    Done(InstallOutcome),
+    Prepared(Box<Prepared>),
+}
+
+/// A package ready to commit: its tree (none if the prefix is in place already), its
+/// record, and its lock, held until it is committed.
+struct Prepared {
+    tmp: Option<TempDir>,
+    prefix: PathBuf,
+    record: Record,
+    _lock: crate::lock::Lock,
 }
 
 /// A directory removed on drop unless disarmed.

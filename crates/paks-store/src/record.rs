@@ -52,6 +52,16 @@ impl Store {
         Ok(())
     }
 
+    /// Writes `record` to a temporary file beside its place (not synced); returns it and
+    /// its place, for a batch that syncs once and renames.
+    pub(crate) fn stage_record(&self, record: &Record) -> Result<(PathBuf, PathBuf), StoreError> {
+        let path = self.record_path(record.id());
+        let staged = paks_types::fs::temp_sibling(&path, "new");
+        let bytes = serde_json::to_vec_pretty(record).expect("records serialise");
+        fs_err::write(&staged, bytes)?;
+        Ok((staged, path))
+    }
+
     pub(crate) fn delete_record(&self, id: &PackageId) -> Result<(), StoreError> {
         let path = self.record_path(id);
         match fs_err::remove_file(&path) {
