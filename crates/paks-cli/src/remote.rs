@@ -27,7 +27,18 @@ pub fn parse_reference(arg: &str) -> Result<Reference, Failure> {
 }
 
 pub fn client(ctx: &Ctx) -> Result<Client, Failure> {
+    client_with(ctx, true)
+}
+
+/// A client for downloads into the install tree's blob cache, whose readers verify every
+/// blob: no fsync per blob (a blob torn by a crash fails verification and is fetched again).
+pub fn cache_client(ctx: &Ctx) -> Result<Client, Failure> {
+    client_with(ctx, false)
+}
+
+fn client_with(ctx: &Ctx, durable_blobs: bool) -> Result<Client, Failure> {
     Client::new(ClientConfig {
+        durable_blobs,
         insecure: ctx.insecure.clone(),
         concurrency: ctx.jobs.max(4),
         user_agent: format!("paks/{}", env!("CARGO_PKG_VERSION")),
@@ -50,7 +61,7 @@ pub fn pull_all(
     store: &Store,
     references: &[Reference],
 ) -> Result<Vec<Pulled>, Failure> {
-    let remote = Remote::new(client(ctx)?, store);
+    let remote = Remote::new(cache_client(ctx)?, store);
     runtime()?
         .block_on(remote.pull_many(references, &ctx.reporter))
         .map_err(failure)

@@ -446,7 +446,7 @@ fn source_of(f: &Fetch<'_>) -> String {
 }
 
 fn download(ctx: &Ctx, store: &Store, wanted: &[&Fetch<'_>]) -> Result<(), Failure> {
-    let client = crate::remote::client(ctx)?;
+    let client = crate::remote::cache_client(ctx)?;
     let http = reqwest::Client::builder()
         .user_agent(format!("paks/{}", env!("CARGO_PKG_VERSION")))
         .build()

@@ -48,6 +48,10 @@ pub struct ClientConfig {
     /// How long to wait for a connection, and for each read from one: a stalled
     /// transfer fails (and is resumed) after this.
     pub timeout: Duration,
+    /// fsync downloaded blobs before they appear. A cache whose readers verify every blob
+    /// (the install tree's) can turn this off: a blob torn by a crash fails verification
+    /// and is fetched again, and a batch of downloads is not 2 syncs per blob.
+    pub durable_blobs: bool,
 }
 
 impl Default for ClientConfig {
@@ -61,6 +65,7 @@ impl Default for ClientConfig {
             retry_delay: Duration::from_millis(500),
             chunk_size: 16 * 1024 * 1024,
             timeout: Duration::from_mins(1),
+            durable_blobs: true,
         }
     }
 }

@@ -22,12 +22,15 @@ struct TempFile {
 }
 
 impl TempFile {
-    /// Rename into place, durably.
-    async fn commit(mut self, dest: &Path) -> Result<(), OciError> {
+    /// Rename into place, durably if `durable`.
+    async fn commit(mut self, dest: &Path, durable: bool) -> Result<(), OciError> {
         tokio::fs::rename(&self.path, dest)
             .await
             .map_err(io_err("failed to rename into place", dest))?;
         self.armed = false;
+        if !durable {
+            return Ok(());
+        }
         paks_types::fs::fsync_parent(dest).map_err(io_err("failed to sync the directory of", dest))
     }
 }
@@ -128,14 +131,16 @@ impl Partial {
         }
     }
 
-    /// Flush and fsync; the digest of the content.
-    async fn finish(mut self) -> Result<Digest, OciError> {
+    /// Flush (and fsync if `durable`); the digest of the content.
+    async fn finish(mut self, durable: bool) -> Result<Digest, OciError> {
         self.out.flush().await.map_err(self.write_err())?;
-        self.out
-            .get_mut()
-            .sync_all()
-            .await
-            .map_err(self.write_err())?;
+        if durable {
+            self.out
+                .get_mut()
+                .sync_all()
+                .await
+                .map_err(self.write_err())?;
+        }
         Ok(self.hasher.finish())
     }
 }
@@ -400,7 +405,7 @@ impl Client {
             }
             tokio::time::sleep(self.backoff(failures)).await;
         }
-        let actual = part.finish().await?;
+        let actual = part.finish(self.config().durable_blobs).await?;
         if actual != *digest {
             return Err(ErrorKind::DigestMismatch {
                 what,
@@ -410,6 +415,6 @@ impl Client {
             }
             .into());
         }
-        tmp.commit(dest).await
+        tmp.commit(dest, self.config().durable_blobs).await
     }
 }
