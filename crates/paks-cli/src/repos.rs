@@ -447,13 +447,6 @@ fn source_of(f: &Fetch<'_>) -> String {
 
 fn download(ctx: &Ctx, store: &Store, wanted: &[&Fetch<'_>]) -> Result<(), Failure> {
     let client = crate::remote::cache_client(ctx)?;
-    let http = reqwest::Client::builder()
-        .user_agent(format!("paks/{}", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| Failure {
-            internal: true,
-            ..Failure::from(e)
-        })?;
     let runtime = crate::remote::runtime()?;
     let reporter = &ctx.reporter;
     let total: u64 = wanted.iter().map(|f| f.entry.layer.size).sum();
@@ -463,12 +456,12 @@ fn download(ctx: &Ctx, store: &Store, wanted: &[&Fetch<'_>]) -> Result<(), Failu
         use futures_util::StreamExt as _;
         let results: Vec<Result<(), Failure>> =
             futures_util::stream::iter(wanted.iter().map(|f| {
-                let (client, http) = (&client, &http);
+                let client = &client;
                 async move {
                     let label = format!("{}@{}", f.entry.id.name(), f.entry.id.version());
                     let task = reporter.start(&label, f.entry.layer.size);
                     let progress = |n: u64| reporter.advance(task, n);
-                    let result = fetch_one(ctx, client, http, store, f, &progress).await;
+                    let result = fetch_one(client, store, f, &progress).await;
                     reporter.finish(task);
                     result
                 }
@@ -482,9 +475,7 @@ fn download(ctx: &Ctx, store: &Store, wanted: &[&Fetch<'_>]) -> Result<(), Failu
 }
 
 async fn fetch_one(
-    ctx: &Ctx,
     client: &paks_oci::Client,
-    http: &reqwest::Client,
     store: &Store,
     f: &Fetch<'_>,
     progress: &(dyn Fn(u64) + Send + Sync),
@@ -531,45 +522,18 @@ async fn fetch_one(
             if let Some(parent) = dest.parent() {
                 fs_err::create_dir_all(parent)?;
             }
-            let bytes = if let IndexSource::File(_) = source {
-                fs_err::read(&location)?
+            if let IndexSource::File(_) = source {
+                let bytes = fs_err::read(&location)?;
+                progress(bytes.len() as u64);
+                paks_types::fs::write_atomic(&dest, &bytes)?;
             } else {
-                http_get(ctx, http, &location).await?
-            };
-            progress(bytes.len() as u64);
-            paks_types::fs::write_atomic(&dest, &bytes)?;
+                paks_index::download_file(client, &location, &dest, progress)
+                    .await
+                    .map_err(index_failure)?;
+            }
             Ok(())
         }
     }
-}
-
-/// GETs a static repository's file; plain HTTP only to loopback or `--insecure` hosts.
-async fn http_get(ctx: &Ctx, http: &reqwest::Client, location: &str) -> Result<Vec<u8>, Failure> {
-    let url = reqwest::Url::parse(location)
-        .map_err(|e| user_error(format!("`{location}` is not a URL: {e}"), None))?;
-    let host = url.host_str().unwrap_or_default();
-    let loopback = host == "localhost"
-        || host
-            .trim_matches(['[', ']'])
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback());
-    if url.scheme() == "http" && !loopback && !ctx.insecure.iter().any(|h| h == host) {
-        return Err(user_error(
-            format!("refusing plain HTTP to `{host}`"),
-            Some(format!("use https, or allow it with `--insecure {host}`")),
-        ));
-    }
-    let response = http
-        .get(url.clone())
-        .send()
-        .await
-        .and_then(reqwest::Response::error_for_status)
-        .map_err(|e| user_error(format!("cannot download `{url}`: {e}"), None))?;
-    let bytes = response
-        .bytes()
-        .await
-        .map_err(|e| user_error(format!("cannot download `{url}`: {e}"), None))?;
-    Ok(bytes.to_vec())
 }
 
 /// Names and versions of the packages each repository offers that match `term`.

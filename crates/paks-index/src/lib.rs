@@ -38,8 +38,8 @@ pub use schema::{
     Signature, SignedIndex, VersionEntry, canonical_json, is_plain_file_name, pak_file_name,
 };
 pub use store::{
-    FetchedIndex, INDEX_LIMIT, IndexSource, fetch_index, index_repository, push_index,
-    write_index_file,
+    FetchedIndex, INDEX_LIMIT, IndexSource, download_file, fetch_index, index_repository,
+    push_index, write_index_file,
 };
 pub use time::{Timestamp, TimestampError};
 pub use trust::{TrustError, TrustPolicy, TrustState, check};

@@ -294,17 +294,15 @@ fn plain_http_allowed(client: &Client, url: &Url) -> bool {
         .is_ok_and(|base| base.scheme() == "http")
 }
 
-/// GET a static repository's index, following redirects only where the plain-HTTP rule
-/// allows, reading at most [`INDEX_LIMIT`] bytes.
-async fn fetch_http(client: &Client, url: &Url) -> Result<Vec<u8>, IndexError> {
-    let refused = |url: &Url| {
-        IndexError::from(IndexErrorKind::Fetch {
+/// GET `url` (following redirects only where the plain-HTTP rule allows); `Ok(None)` for
+/// a 404, an error for any other failure.
+async fn http_get(client: &Client, url: &Url) -> Result<Option<reqwest::Response>, IndexError> {
+    if url.scheme() == "http" && !plain_http_allowed(client, url) {
+        return Err(IndexErrorKind::Fetch {
             url: url.to_string(),
             reason: "refusing plain HTTP to a host that is neither loopback nor insecure".into(),
-        })
-    };
-    if url.scheme() == "http" && !plain_http_allowed(client, url) {
-        return Err(refused(url));
+        }
+        .into());
     }
     let policy_client = client.clone();
     let http = reqwest::Client::builder()
@@ -328,19 +326,17 @@ async fn fetch_http(client: &Client, url: &Url) -> Result<Vec<u8>, IndexError> {
             url: url.to_string(),
             source,
         })?;
-    let http_err = |source| {
-        IndexError::from(IndexErrorKind::Http {
+    let resp = http
+        .get(url.clone())
+        .send()
+        .await
+        .map_err(|source| IndexErrorKind::Http {
             url: url.to_string(),
             source,
-        })
-    };
-    let mut resp = http.get(url.clone()).send().await.map_err(http_err)?;
+        })?;
     let status = resp.status();
     if status == reqwest::StatusCode::NOT_FOUND {
-        return Err(IndexErrorKind::NoIndex {
-            location: url.to_string(),
-        }
-        .into());
+        return Ok(None);
     }
     if !status.is_success() {
         return Err(IndexErrorKind::HttpStatus {
@@ -349,6 +345,23 @@ async fn fetch_http(client: &Client, url: &Url) -> Result<Vec<u8>, IndexError> {
         }
         .into());
     }
+    Ok(Some(resp))
+}
+
+/// GET a static repository's index, reading at most [`INDEX_LIMIT`] bytes.
+async fn fetch_http(client: &Client, url: &Url) -> Result<Vec<u8>, IndexError> {
+    let Some(mut resp) = http_get(client, url).await? else {
+        return Err(IndexErrorKind::NoIndex {
+            location: url.to_string(),
+        }
+        .into());
+    };
+    let http_err = |source| {
+        IndexError::from(IndexErrorKind::Http {
+            url: url.to_string(),
+            source,
+        })
+    };
     let too_large = || {
         IndexError::from(IndexErrorKind::Fetch {
             url: url.to_string(),
@@ -366,6 +379,55 @@ async fn fetch_http(client: &Client, url: &Url) -> Result<Vec<u8>, IndexError> {
         body.extend_from_slice(&chunk);
     }
     Ok(body)
+}
+
+/// Downloads a static repository's file (`IndexSource::file_location`, an `http(s)://`
+/// URL) to `dest` (through a temporary file beside it, renamed when complete), under the
+/// same plain-HTTP and redirect rules as the index; `progress` gets the bytes as they come.
+/// Returns its size. The caller verifies the content against the index.
+pub async fn download_file(
+    client: &Client,
+    location: &str,
+    dest: &Path,
+    progress: &(dyn Fn(u64) + Send + Sync),
+) -> Result<u64, IndexError> {
+    use tokio::io::AsyncWriteExt as _;
+    let url = Url::parse(location).map_err(|e| IndexErrorKind::Fetch {
+        url: location.to_owned(),
+        reason: format!("not a URL: {e}"),
+    })?;
+    let Some(mut resp) = http_get(client, &url).await? else {
+        return Err(IndexErrorKind::HttpStatus {
+            url: url.to_string(),
+            status: 404,
+        }
+        .into());
+    };
+    let tmp = paks_types::fs::temp_sibling(dest, "download");
+    let result = async {
+        let mut out = tokio::fs::File::create(&tmp)
+            .await
+            .map_err(io_err("create", &tmp))?;
+        let mut size = 0u64;
+        while let Some(chunk) = resp.chunk().await.map_err(|source| IndexErrorKind::Http {
+            url: url.to_string(),
+            source,
+        })? {
+            out.write_all(&chunk).await.map_err(io_err("write", &tmp))?;
+            size += chunk.len() as u64;
+            progress(chunk.len() as u64);
+        }
+        out.flush().await.map_err(io_err("write", &tmp))?;
+        tokio::fs::rename(&tmp, dest)
+            .await
+            .map_err(io_err("rename into place", dest))?;
+        Ok::<_, IndexError>(size)
+    }
+    .await;
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
 }
 
 /// Write `signed` as `dir/index.yaml`, atomically. Returns the path.
