@@ -14,7 +14,7 @@ const INPUT_BUFFER: usize = 64 * 1024;
 /// A buffered reader that counts the bytes its user has *consumed*, not read ahead: what
 /// the decoder has actually used is what a ratio must be computed from, or a small bomb
 /// hides inside the read-ahead.
-pub(crate) struct CountingReader<'c, R> {
+pub struct CountingReader<'c, R> {
     inner: R,
     buf: Box<[u8]>,
     pos: usize,
@@ -79,7 +79,7 @@ impl<R: Read> BufRead for CountingReader<'_, R> {
 }
 
 /// A decompressed layer stream.
-pub(crate) enum Decoder<'c, R: Read> {
+pub enum Decoder<'c, R: Read> {
     Plain(CountingReader<'c, R>),
     Gzip(Box<flate2::bufread::MultiGzDecoder<CountingReader<'c, R>>>),
     Zstd(Box<zstd::stream::read::Decoder<'static, CountingReader<'c, R>>>),
@@ -98,6 +98,16 @@ impl<'c, R: Read> Decoder<'c, R> {
             Self::Plain(reader)
         })
     }
+}
+
+/// Nobody reads the count of [`decompress`]'s decoders.
+static UNCOUNTED: AtomicU64 = AtomicU64::new(0);
+
+/// The decompressed bytes of a layer stream (gzip, zstd or plain tar, detected by magic
+/// bytes), for trusted input: a blob verified by digest, not one being extracted (which
+/// goes through [`crate::extract_layer`] and its ratio limits).
+pub fn decompress<R: Read>(inner: R) -> io::Result<Decoder<'static, R>> {
+    Decoder::detect(inner, &UNCOUNTED)
 }
 
 impl<R: Read> Read for Decoder<'_, R> {

@@ -77,6 +77,10 @@ pub struct LayerInfo {
     pub entries: u64,
     /// Bytes of regular files, each hard-linked file counted once.
     pub unpacked_size: u64,
+    /// The entries that are not directories (files, symlinks, hard links), relative to
+    /// the prefix, in archive order (sorted): what a view links. `None` when a name is
+    /// not UTF-8 (the list would be wrong).
+    pub contents: Option<Vec<String>>,
 }
 
 /// Buffer in front of the hasher and compressor: tar writes 512-byte headers.
@@ -126,6 +130,7 @@ pub fn write_layer(
         first_links: HashMap::new(),
         entries: 0,
         unpacked_size: 0,
+        contents: Some(Vec::new()),
     };
     let walk = WalkDir::new(src)
         .follow_links(false)
@@ -151,6 +156,7 @@ pub fn write_layer(
         builder,
         entries,
         unpacked_size,
+        contents,
         ..
     } = tree;
     let stream = builder.into_inner().map_err(write_err)?;
@@ -165,6 +171,7 @@ pub fn write_layer(
         diff_id,
         entries,
         unpacked_size,
+        contents,
     })
 }
 
@@ -178,6 +185,7 @@ struct Tree<'a, W: Write> {
     first_links: HashMap<(u64, u64), Vec<u8>>,
     entries: u64,
     unpacked_size: u64,
+    contents: Option<Vec<String>>,
 }
 
 impl<W: Write> Tree<'_, W> {
@@ -196,6 +204,12 @@ impl<W: Write> Tree<'_, W> {
         self.name.extend_from_slice(rel);
         let write_err = |source| ArchiveError::Write { source };
         let kind = item.file_type();
+        if !kind.is_dir() {
+            match (&mut self.contents, std::str::from_utf8(rel)) {
+                (Some(contents), Ok(rel)) => contents.push(rel.to_owned()),
+                _ => self.contents = None,
+            }
+        }
         if kind.is_dir() {
             self.name.push(b'/');
             append_dir(&mut self.builder, &self.name).map_err(write_err)?;
@@ -316,14 +330,15 @@ pub fn header(kind: tar::EntryType, mode: u32, size: u64) -> tar::Header {
     header
 }
 
-pub(crate) fn append_dir<W: Write>(builder: &mut tar::Builder<W>, name: &[u8]) -> io::Result<()> {
+/// Append a directory entry `name` (with its trailing `/`), mode 0755, times and owners zero.
+pub fn append_dir<W: Write>(builder: &mut tar::Builder<W>, name: &[u8]) -> io::Result<()> {
     let mut header = header(tar::EntryType::Directory, 0o755, 0);
     builder.append_data(&mut header, as_path(name), io::empty())
 }
 
 /// Append a symlink with its target byte for byte: the tar crate's `append_link` goes
 /// through `Path::components`, which would drop `.` components and a trailing slash.
-fn append_symlink<W: Write>(
+pub fn append_symlink<W: Write>(
     builder: &mut tar::Builder<W>,
     header: &mut tar::Header,
     name: &[u8],

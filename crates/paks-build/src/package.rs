@@ -154,6 +154,7 @@ pub fn write(inputs: &PackageInputs<'_>) -> Result<(PathBuf, Digest), BuildError
         relocation: inputs.relocation.clone(),
         files: layer.entries,
         size: layer.unpacked_size,
+        contents: layer.contents.clone().unwrap_or_default(),
     };
     let config = ImageConfig {
         architecture: platform.architecture.clone(),

@@ -13,17 +13,9 @@ use paks_types::Reporter as _;
 
 use crate::Failure;
 use crate::cli::{IndexCommand, KeyCommand, RepoCommand, SearchArgs};
+use crate::commands::user_error;
 use crate::commands::{Ctx, elapsed, human_size, json_line, out, plural};
 use crate::repos::{self, Loaded, RepoConfig, RepoEntry, ToInstall, index_failure};
-
-fn user_error(message: impl Into<String>, hint: Option<String>) -> Failure {
-    Failure {
-        error: message.into().into(),
-        detail: None,
-        hint,
-        internal: false,
-    }
-}
 
 /// The host the resolver picks builds for (`PAKS_HOST_PROFILE` may fake another).
 pub fn host() -> Result<paks_host::HostProfile, Failure> {

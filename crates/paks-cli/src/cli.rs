@@ -61,6 +61,11 @@ pub enum Command {
     Compat(CompatArgs),
     /// Compute an image's labels (supercontainers and `io.paks.*`) and, with `--push`, write them into it
     Label(LabelArgs),
+    /// Container images from packages: one layer per package, no rebuild
+    #[command(subcommand)]
+    Image(ImageCommand),
+    /// Write a multi-stage Dockerfile that builds an image spec's image with `docker build`
+    Containerize(ContainerizeArgs),
     /// Add packages to the project's `paks.toml`, then lock and sync
     Add(AddArgs),
     /// Resolve the project's `paks.toml` into `paks.lock` (every build pinned by digest)
@@ -491,4 +496,69 @@ pub struct LabelArgs {
     /// Print the labels as JSON
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImageCommand {
+    /// Compose an image: base layers, one layer per package in dependency order, and a
+    /// view layer; pushed (mounting the packages' layers), or written to `oci:DIR:TAG` or
+    /// `docker-archive:FILE`
+    Build(ImageBuildArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ImageBuildArgs {
+    /// Packages: `NAME`, `NAME@REQ` (from the configured repositories) or references
+    /// (`REGISTRY/NAMESPACE/NAME:VERSION`); added to the spec's
+    #[arg(value_name = "PACKAGE")]
+    pub packages: Vec<String>,
+    /// An image spec (`image.toml`); flags override its fields
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    pub file: Option<std::path::PathBuf>,
+    /// The base image (`REGISTRY/NAME:TAG`), or `scratch`
+    #[arg(long, value_name = "IMAGE")]
+    pub from: Option<String>,
+    /// The image's name: where it is pushed, or its name in `--output`
+    #[arg(short = 't', long, value_name = "REGISTRY/NAME:TAG")]
+    pub tag: Option<String>,
+    /// Write to `oci:DIR[:TAG]` or `docker-archive:FILE` instead of pushing to `--tag`
+    #[arg(short = 'o', long, value_name = "DEST")]
+    pub output: Option<String>,
+    /// Platforms (`linux/amd64,linux/arm64`): several make a multi-platform index
+    #[arg(long, value_delimiter = ',', value_name = "OS/ARCH")]
+    pub platform: Vec<String>,
+    /// The entrypoint: a command line split at spaces, or a JSON array
+    #[arg(long, value_name = "CMD")]
+    pub entrypoint: Option<String>,
+    /// The default arguments: a command line split at spaces, or a JSON array
+    #[arg(long, value_name = "CMD")]
+    pub cmd: Option<String>,
+    #[arg(long, value_name = "DIR")]
+    pub workdir: Option<String>,
+    #[arg(long, value_name = "USER[:GROUP]")]
+    pub user: Option<String>,
+    /// `NAME=VALUE`, set last (repeatable)
+    #[arg(short = 'e', long = "env", value_name = "NAME=VALUE")]
+    pub env: Vec<String>,
+    /// `KEY=VALUE` (repeatable)
+    #[arg(short = 'l', long = "label", value_name = "KEY=VALUE")]
+    pub label: Vec<String>,
+    /// The most layers the image may have (default 100; at most 127)
+    #[arg(long, value_name = "N")]
+    pub layer_budget: Option<usize>,
+    /// `gzip` (default: every runtime reads it) or `zstd`
+    #[arg(long, value_name = "KIND")]
+    pub compression: Option<String>,
+    /// Print the result as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ContainerizeArgs {
+    /// The image spec (`image.toml`)
+    pub file: std::path::PathBuf,
+    /// An image holding the `paks` binary at `/usr/local/bin/paks`, for the install stage
+    #[arg(long, value_name = "IMAGE", default_value = "paks:latest")]
+    pub paks_image: String,
 }

@@ -63,6 +63,16 @@ impl Explain for paks_remote::RemoteError {
     }
 }
 
+/// A mistake in what the user asked for, with what to do instead.
+pub(crate) fn user_error(message: impl Into<String>, hint: Option<String>) -> Failure {
+    Failure {
+        error: message.into().into(),
+        detail: None,
+        hint,
+        internal: false,
+    }
+}
+
 /// A library error as the user sees it.
 pub(crate) fn failure(e: impl Explain) -> Failure {
     Failure {
@@ -121,6 +131,8 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Inspect(args) => crate::inspect::inspect(&ctx, &args),
         Command::Compat(args) => crate::inspect::compat(&ctx, &args),
         Command::Label(args) => crate::inspect::label(&ctx, &args),
+        Command::Image(crate::cli::ImageCommand::Build(args)) => crate::image::build(&ctx, &args),
+        Command::Containerize(args) => crate::image::containerize(&ctx, &args),
         Command::Add(args) => crate::project::add(&ctx, &args),
         Command::Lock(args) => crate::project::lock_command(&ctx, &args),
         Command::Sync(args) => crate::project::sync_command(&ctx, &args.project),

@@ -4,6 +4,7 @@ mod catalog;
 mod cli;
 mod commands;
 mod env_vars;
+mod image;
 mod inspect;
 mod project;
 mod remote;

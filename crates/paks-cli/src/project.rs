@@ -14,20 +14,12 @@ use paks_types::Reporter as _;
 
 use crate::Failure;
 use crate::cli::{AddArgs, ProjectArgs};
+use crate::commands::user_error;
 use crate::commands::{Ctx, elapsed, failure, plural};
 use crate::repos;
 
 pub const MANIFEST: &str = "paks.toml";
 pub const LOCK: &str = "paks.lock";
-
-fn user_error(message: impl Into<String>, hint: Option<String>) -> Failure {
-    Failure {
-        error: message.into().into(),
-        detail: None,
-        hint,
-        internal: false,
-    }
-}
 
 /// A project: its directory and its parsed `paks.toml`.
 pub struct Project {

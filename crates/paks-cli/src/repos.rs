@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::Failure;
 use crate::commands::Ctx;
+use crate::commands::user_error;
 
 /// One configured repository.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -50,15 +51,6 @@ fn state_dir(root: &Path) -> PathBuf {
 
 fn cached_index(root: &Path, name: &str) -> PathBuf {
     root.join("repos").join(format!("{name}.index.json"))
-}
-
-fn user_error(message: impl Into<String>, hint: Option<String>) -> Failure {
-    Failure {
-        error: message.into().into(),
-        detail: None,
-        hint,
-        internal: false,
-    }
 }
 
 impl RepoConfig {
@@ -295,6 +287,23 @@ impl Catalog for IndexCatalog<'_> {
     }
 }
 
+/// The repository a resolved build was taken from, and its entry in that repository's
+/// verified index.
+pub fn listed<'a>(
+    loaded: &'a [Loaded],
+    r: &paks_resolve::Resolved,
+) -> Result<(&'a Loaded, paks_index::FoundBuild<'a>), Failure> {
+    let repo = loaded
+        .iter()
+        .find(|l| l.entry.name == r.repository)
+        .expect("the resolver only names configured repositories");
+    let found = repo
+        .index
+        .require_listed(&r.build.digest)
+        .map_err(|e| trust_failure(&repo.entry.name, e))?;
+    Ok((repo, found))
+}
+
 /// Where one resolved build comes from.
 struct Fetch<'a> {
     loaded: &'a Loaded,
@@ -314,14 +323,7 @@ pub fn installables(
 ) -> Result<ToInstall, Failure> {
     let mut fetches = Vec::new();
     for r in &resolution.packages {
-        let repo = loaded
-            .iter()
-            .find(|l| l.entry.name == r.repository)
-            .expect("the resolver only names configured repositories");
-        let found = repo
-            .index
-            .require_listed(&r.build.digest)
-            .map_err(|e| trust_failure(&repo.entry.name, e))?;
+        let (repo, found) = listed(loaded, r)?;
         fetches.push(Fetch {
             loaded: repo,
             entry: found.build,

@@ -86,6 +86,7 @@ fn make_pak(dir: &Path, name: &str, version: &str, deps: &[&Pak], glibc: Option<
             relocation: Relocation::default(),
             files: layer.entries,
             size: layer.unpacked_size,
+            contents: Vec::new(),
         },
     };
     let mut annotations = BTreeMap::from([

@@ -13,7 +13,7 @@ use paks_store::Store;
 use paks_types::{Digest, PackageId, PackageName, Platform};
 
 pub use copy::{CopyReport, Endpoint};
-pub use pull::Pulled;
+pub use pull::{Found, Pulled};
 pub use push::{PushReport, Pushed};
 
 /// An error moving packages to and from registries: one pointer wide; the details are in
@@ -62,7 +62,7 @@ pub enum RemoteErrorKind {
     UnpushableName { name: PackageName, mapped: String },
     #[error("`{reference}` is not a paks package: {reason}")]
     NotAPackage { reference: String, reason: String },
-    #[error("`{reference}` has no build for this host's platform `{host}` (it has {})", available.join(", "))]
+    #[error("`{reference}` has no build for the platform `{host}` (it has {})", available.join(", "))]
     NoBuildForHost {
         reference: String,
         host: Platform,

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use paks_oci::{ImageIndex, ImageManifest, Manifest, Reference, Repository};
+use paks_oci::{Descriptor, ImageIndex, ImageManifest, Manifest, Reference, Repository};
 use paks_store::{Installable, LayerSource, parse_config};
 use paks_types::{Digest, ImageConfig, Platform, Reporter};
 
@@ -23,12 +23,14 @@ pub struct Pulled {
     pub downloaded_blobs: usize,
 }
 
-/// One build found while walking the closure.
-struct Found {
-    repo: Repository,
-    manifest: Digest,
-    config: ImageConfig,
-    layer: (Digest, u64),
+/// One package build in a registry, as found while walking a closure: where it is, its
+/// manifest's digest, its parsed config and its one layer.
+#[derive(Debug, Clone)]
+pub struct Found {
+    pub repo: Repository,
+    pub manifest: Digest,
+    pub config: ImageConfig,
+    pub layer: Descriptor,
 }
 
 impl Remote<'_> {
@@ -52,35 +54,44 @@ impl Remote<'_> {
         references: &[Reference],
         reporter: &dyn Reporter,
     ) -> Result<Vec<Pulled>, RemoteError> {
-        let resolved =
-            futures_util::future::try_join_all(references.iter().map(|r| self.resolve(r))).await?;
+        let host = Platform::host();
+        let resolved = futures_util::future::try_join_all(
+            references.iter().map(|r| self.resolve_for(r, &host)),
+        )
+        .await?;
         // Layers of packages not installed yet, and not cached yet, each once.
         let mut wanted: Vec<&Found> = Vec::new();
         let mut seen_layers = BTreeSet::new();
         for f in resolved.iter().flat_map(|(_, found)| found) {
-            locations::remember(self.store, &f.layer.0, &f.repo);
-            if seen_layers.insert(f.layer.0.clone())
+            locations::remember(self.store, &f.layer.digest, &f.repo);
+            if seen_layers.insert(f.layer.digest.clone())
                 && self.store.record(&f.config.paks.id)?.is_none()
-                && !self.store.cache_blob(&f.layer.0).is_file()
+                && !self.store.cache_blob(&f.layer.digest).is_file()
             {
                 wanted.push(f);
             }
         }
-        let total: u64 = wanted.iter().map(|f| f.layer.1).sum();
+        let total: u64 = wanted.iter().map(|f| f.layer.size).sum();
         reporter.plan("Downloading", wanted.len() as u64, total);
         futures_util::future::try_join_all(wanted.iter().map(|f| async move {
             let meta = &f.config.paks;
-            let task = reporter.start(&format!("{}@{}", meta.name, meta.version), f.layer.1);
+            let task = reporter.start(&format!("{}@{}", meta.name, meta.version), f.layer.size);
             let progress = |n: u64| reporter.advance(task, n);
-            let dest = self.store.cache_blob(&f.layer.0);
+            let dest = self.store.cache_blob(&f.layer.digest);
             self.client
-                .pull_blob(&f.repo, &f.layer.0, Some(f.layer.1), &dest, &progress)
+                .pull_blob(
+                    &f.repo,
+                    &f.layer.digest,
+                    Some(f.layer.size),
+                    &dest,
+                    &progress,
+                )
                 .await?;
             reporter.finish(task);
             Ok::<_, RemoteError>(())
         }))
         .await?;
-        let downloaded: BTreeSet<Digest> = wanted.iter().map(|f| f.layer.0.clone()).collect();
+        let downloaded: BTreeSet<Digest> = wanted.iter().map(|f| f.layer.digest.clone()).collect();
         drop(wanted);
         Ok(resolved
             .into_iter()
@@ -88,10 +99,10 @@ impl Remote<'_> {
                 let last = found.len().saturating_sub(1);
                 let downloaded_here: Vec<&Found> = found
                     .iter()
-                    .filter(|f| downloaded.contains(&f.layer.0))
+                    .filter(|f| downloaded.contains(&f.layer.digest))
                     .collect();
                 Pulled {
-                    downloaded_bytes: downloaded_here.iter().map(|f| f.layer.1).sum(),
+                    downloaded_bytes: downloaded_here.iter().map(|f| f.layer.size).sum(),
                     downloaded_blobs: downloaded_here.len(),
                     packages: found
                         .iter()
@@ -101,9 +112,9 @@ impl Remote<'_> {
                             manifest: f.manifest.clone(),
                             config: f.config.clone(),
                             layer: LayerSource::Blob {
-                                path: self.store.cache_blob(&f.layer.0),
-                                digest: f.layer.0.clone(),
-                                size: f.layer.1,
+                                path: self.store.cache_blob(&f.layer.digest),
+                                digest: f.layer.digest.clone(),
+                                size: f.layer.size,
                             },
                             explicit: i == last,
                         })
@@ -114,11 +125,16 @@ impl Remote<'_> {
             .collect())
     }
 
-    /// The build of `reference` for this host and its closure, dependencies first.
-    async fn resolve(&self, reference: &Reference) -> Result<(Reference, Vec<Found>), RemoteError> {
+    /// The build of `reference` for `platform` and its closure, dependencies first; only
+    /// manifests and configs are read (configs land in the blob cache), never layers.
+    pub async fn resolve_for(
+        &self,
+        reference: &Reference,
+        platform: &Platform,
+    ) -> Result<(Reference, Vec<Found>), RemoteError> {
         let repo = reference.repo();
         let top = self.client.get_manifest(reference).await?;
-        let (digest, manifest) = self.pick_build(reference, &repo, top).await?;
+        let (digest, manifest) = self.pick_build(reference, &repo, top, platform).await?;
         let mut found = Vec::new();
         let mut seen = BTreeSet::new();
         self.walk(&repo, &digest, manifest, &mut seen, &mut found)
@@ -126,12 +142,28 @@ impl Remote<'_> {
         Ok((by_digest(&repo, &digest), found))
     }
 
-    /// An index resolves to the build for this host; a manifest is the build.
+    /// The closure of builds named by digest (`roots`), dependencies first, each once.
+    pub async fn closure(&self, roots: &[(Repository, Digest)]) -> Result<Vec<Found>, RemoteError> {
+        let mut found = Vec::new();
+        let mut seen = BTreeSet::new();
+        for (repo, digest) in roots {
+            if seen.contains(digest) {
+                continue;
+            }
+            let manifest = self.client.get_manifest(&by_digest(repo, digest)).await?;
+            self.walk(repo, digest, manifest, &mut seen, &mut found)
+                .await?;
+        }
+        Ok(found)
+    }
+
+    /// An index resolves to the build for `host`; a manifest is the build.
     async fn pick_build(
         &self,
         reference: &Reference,
         repo: &Repository,
         top: Manifest,
+        host: &Platform,
     ) -> Result<(Digest, Manifest), RemoteError> {
         if !top.is_index() {
             return Ok((top.digest.clone(), top));
@@ -142,16 +174,15 @@ impl Remote<'_> {
                 reason: format!("its index does not parse: {e}"),
             })
         })?;
-        let host = Platform::host();
         let chosen = index.manifests.iter().find(|d| {
             d.platform
                 .as_ref()
-                .is_some_and(|p| format::runs_on(p, &host))
+                .is_some_and(|p| format::runs_on(p, host))
         });
         let Some(chosen) = chosen else {
             return Err(RemoteError::from(RemoteErrorKind::NoBuildForHost {
                 reference: reference.to_string(),
-                host,
+                host: host.clone(),
                 available: index
                     .manifests
                     .iter()
@@ -227,7 +258,7 @@ impl Remote<'_> {
             repo: repo.clone(),
             manifest: digest.clone(),
             config,
-            layer: (layer.digest.clone(), layer.size),
+            layer: layer.clone(),
         });
         Ok(())
     }

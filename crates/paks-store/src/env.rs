@@ -158,19 +158,32 @@ impl Store {
 
 /// Add one package at `prefix` (its search paths, then its own exports).
 pub(crate) fn add_package(set: &mut EnvSet, prefix: &Path, env: &[paks_types::EnvVar]) {
-    let prefix_str = prefix.to_string_lossy();
-    for (var, dir) in SEARCH_PATHS {
-        let path = prefix.join(dir);
-        if path.is_dir() {
-            set.add(var, path.to_string_lossy().into_owned(), EnvAction::Prepend);
+    set.add_package(
+        &prefix.to_string_lossy(),
+        |dir| prefix.join(dir).is_dir(),
+        env,
+    );
+}
+
+impl EnvSet {
+    /// Add one package whose prefix is `prefix`: a search path for each directory of
+    /// the search-path table it has (`has_dir`, asked with a relative path such as `bin` or
+    /// `lib/pkgconfig`), then its own exports with `{prefix}` filled in. The store asks the
+    /// filesystem; an image composer asks the package's listed contents.
+    pub fn add_package(
+        &mut self,
+        prefix: &str,
+        has_dir: impl Fn(&str) -> bool,
+        env: &[paks_types::EnvVar],
+    ) {
+        for (var, dir) in SEARCH_PATHS {
+            if has_dir(dir) {
+                self.add(var, format!("{prefix}/{dir}"), EnvAction::Prepend);
+            }
         }
-    }
-    for var in env {
-        set.add(
-            &var.name,
-            var.value.replace("{prefix}", &prefix_str),
-            var.action,
-        );
+        for var in env {
+            self.add(&var.name, var.value.replace("{prefix}", prefix), var.action);
+        }
     }
 }
 

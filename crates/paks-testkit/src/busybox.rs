@@ -22,12 +22,35 @@ const OCI_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
 /// `Cmd ["/bin/sh"]`. podman runs it, umoci unpacks it. Returns the manifest's digest.
 /// Deterministic: the same busybox gives the same digests.
 pub fn busybox_layout(dir: &Path, tag: &str) -> Digest {
+    write_layout(dir, tag, &[])
+}
+
+/// [`busybox_layout`] plus this host's glibc (the dynamic loader and `libc.so.6`, at the
+/// paths Debian uses), so that dynamically linked C programs built here run in it.
+pub fn busybox_glibc_layout(dir: &Path, tag: &str) -> Digest {
+    let (loader, libdir) = match std::env::consts::ARCH {
+        "aarch64" => ("lib/ld-linux-aarch64.so.1", "lib/aarch64-linux-gnu"),
+        _ => ("lib64/ld-linux-x86-64.so.2", "lib/x86_64-linux-gnu"),
+    };
+    let read = |path: &str| {
+        let host = Path::new("/").join(path);
+        std::fs::read(&host).unwrap_or_else(|e| panic!("read {}: {e}", host.display()))
+    };
+    let libc = format!("{libdir}/libc.so.6");
+    let files = [
+        (loader.to_owned(), read(loader)),
+        (libc.clone(), read(&libc)),
+    ];
+    write_layout(dir, tag, &files)
+}
+
+fn write_layout(dir: &Path, tag: &str, extra: &[(String, Vec<u8>)]) -> Digest {
     let busybox = std::fs::read(BUSYBOX).unwrap_or_else(|e| {
         panic!(
             "cannot read `{BUSYBOX}` ({e}): is busybox-static installed? `scripts/deps` installs it"
         )
     });
-    let tar = layer_tar(&busybox);
+    let tar = layer_tar(&busybox, extra);
     let diff_id = Digest::sha256_of(&tar);
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     std::io::Write::write_all(&mut gz, &tar).expect("gzip in memory");
@@ -83,7 +106,7 @@ pub fn busybox_layout(dir: &Path, tag: &str) -> Digest {
 
 /// The uncompressed layer: a few directories, `/bin/busybox`, the applet links and a
 /// root-only `/etc/passwd`.
-fn layer_tar(busybox: &[u8]) -> Vec<u8> {
+fn layer_tar(busybox: &[u8], extra: &[(String, Vec<u8>)]) -> Vec<u8> {
     let mut b = tar::Builder::new(Vec::new());
     for dir in ["bin/", "dev/", "etc/", "proc/", "root/", "sys/", "tmp/"] {
         let mut h = header(
@@ -111,6 +134,24 @@ fn layer_tar(busybox: &[u8]) -> Vec<u8> {
         h.set_size(content.len() as u64);
         h.set_cksum();
         b.append_data(&mut h, path, content.as_bytes())
+            .expect("tar in memory");
+    }
+    let mut dirs = std::collections::BTreeSet::new();
+    for (path, content) in extra {
+        let mut parent = String::new();
+        for part in path.split('/').take(path.split('/').count() - 1) {
+            parent.push_str(part);
+            parent.push('/');
+            if dirs.insert(parent.clone()) && !["bin/", "etc/"].contains(&parent.as_str()) {
+                let mut h = header(tar::EntryType::Directory, 0o755);
+                b.append_data(&mut h, &parent, std::io::empty())
+                    .expect("tar in memory");
+            }
+        }
+        let mut h = header(tar::EntryType::Regular, 0o755);
+        h.set_size(content.len() as u64);
+        h.set_cksum();
+        b.append_data(&mut h, path, content.as_slice())
             .expect("tar in memory");
     }
     b.into_inner().expect("tar in memory")

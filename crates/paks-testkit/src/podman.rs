@@ -71,6 +71,11 @@ impl Podman {
     /// `podman run --rm --network none IMAGE ARGS...` of an image already pulled or
     /// loaded (never pulls); returns its output whatever the status.
     pub fn run(&self, image: &str, args: &[&str]) -> Output {
+        self.run_with(&[], image, args)
+    }
+
+    /// [`Podman::run`] with more `podman run` options (`--entrypoint sh`) before the image.
+    pub fn run_with(&self, options: &[&str], image: &str, args: &[&str]) -> Output {
         run(self
             .command()
             .args([
@@ -84,8 +89,9 @@ impl Podman {
                 "nofile=1024:1024",
                 "--ulimit",
                 "nproc=1024:1024",
-                image,
             ])
+            .args(options)
+            .arg(image)
             .args(args))
     }
 

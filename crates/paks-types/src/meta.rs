@@ -68,6 +68,11 @@ pub struct PackageMeta {
     pub files: u64,
     /// Unpacked size in bytes of the regular files.
     pub size: u64,
+    /// The prefix's entries that are not directories (files and links), relative and
+    /// sorted: what a view of the package links, known without its layer. Builds from
+    /// before this field have it empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub contents: Vec<String>,
 }
 
 /// A run dependency, pinned.
@@ -153,6 +158,7 @@ mod tests {
                 relocation: Relocation::default(),
                 files: 3,
                 size: 10,
+                contents: vec![],
             },
         };
         let json = serde_json::to_string(&cfg).unwrap();

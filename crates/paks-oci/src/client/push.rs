@@ -51,6 +51,13 @@ fn with_digest(url: &Url, digest: &Digest) -> Url {
     url
 }
 
+/// What a `HEAD` and mount attempt came to.
+enum Mount {
+    Done(PushedBlob),
+    /// The bytes must be sent, into this session if the registry opened one.
+    Upload(Option<Url>),
+}
+
 /// Where the bytes of a push come from.
 enum Source {
     File(PathBuf),
@@ -135,6 +142,58 @@ impl Client {
         Ok(digest)
     }
 
+    /// Make blob `digest` present in `repo` without sending its bytes: it is there
+    /// already (`HEAD`), or it is mounted from `mount_from` on the same registry. `None`
+    /// when neither worked and the bytes must be pushed.
+    pub async fn mount_blob(
+        &self,
+        repo: &Repository,
+        digest: &Digest,
+        mount_from: Option<&Repository>,
+    ) -> Result<Option<PushedBlob>, OciError> {
+        let mut scopes = vec![push_scope(&repo.name)];
+        Ok(
+            match self
+                .try_mount(repo, digest, mount_from, &mut scopes)
+                .await?
+            {
+                Mount::Done(how) => Some(how),
+                // A session the registry opened instead expires unused.
+                Mount::Upload(_) => None,
+            },
+        )
+    }
+
+    /// `HEAD`, then a cross-repository mount when `mount_from` is on the same registry.
+    /// A mount the registry answers with an upload session (202) returns the session.
+    async fn try_mount(
+        &self,
+        repo: &Repository,
+        digest: &Digest,
+        mount_from: Option<&Repository>,
+        scopes: &mut Vec<String>,
+    ) -> Result<Mount, OciError> {
+        if self.head_blob(repo, digest, scopes).await?.is_some() {
+            return Ok(Mount::Done(PushedBlob::Existed));
+        }
+        let Some(from) = mount_from.filter(|f| f.registry == repo.registry && f.name != repo.name)
+        else {
+            return Ok(Mount::Upload(None));
+        };
+        let what = format!("failed to mount blob `{digest}` into `{repo}`");
+        scopes.push(pull_scope(&from.name));
+        let mut url = self.url(&repo.registry, &format!("/v2/{}/blobs/uploads/", repo.name))?;
+        url.query_pairs_mut()
+            .append_pair("mount", &digest.to_string())
+            .append_pair("from", &from.name);
+        let sent = self.post_upload(&what, repo, url, scopes).await?;
+        match sent.resp.status() {
+            StatusCode::CREATED => Ok(Mount::Done(PushedBlob::Mounted)),
+            StatusCode::ACCEPTED => Ok(Mount::Upload(Some(location(&what, &sent)?))),
+            _ => Err(self.status_error(&what, &Method::POST, sent).await),
+        }
+    }
+
     async fn push(
         &self,
         repo: &Repository,
@@ -147,25 +206,13 @@ impl Client {
         let _permit = self.transfer_permit().await;
         let what = format!("failed to push blob `{digest}` to `{repo}`");
         let mut scopes = vec![push_scope(&repo.name)];
-        if self.head_blob(repo, digest, &scopes).await?.is_some() {
-            return Ok(PushedBlob::Existed);
-        }
-        let mut session = None;
-        if let Some(from) =
-            mount_from.filter(|f| f.registry == repo.registry && f.name != repo.name)
+        let mut session = match self
+            .try_mount(repo, digest, mount_from, &mut scopes)
+            .await?
         {
-            scopes.push(pull_scope(&from.name));
-            let mut url = self.url(&repo.registry, &format!("/v2/{}/blobs/uploads/", repo.name))?;
-            url.query_pairs_mut()
-                .append_pair("mount", &digest.to_string())
-                .append_pair("from", &from.name);
-            let sent = self.post_upload(&what, repo, url, &scopes).await?;
-            match sent.resp.status() {
-                StatusCode::CREATED => return Ok(PushedBlob::Mounted),
-                StatusCode::ACCEPTED => session = Some(location(&what, &sent)?),
-                _ => return Err(self.status_error(&what, &Method::POST, sent).await),
-            }
-        }
+            Mount::Done(how) => return Ok(how),
+            Mount::Upload(session) => session,
+        };
         let mut progress = Progress {
             callback: progress,
             reported: 0,

@@ -1,0 +1,395 @@
+//! `paks image build`: images composed from example packages on `paks serve`, checked with
+//! skopeo, umoci (unpack, then `chroot` to run a packaged binary), podman (run and load).
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::{Env, paks_bin, text};
+use paks_testkit::{PaksServe, Podman, busybox_glibc_layout, run_ok, skopeo, umoci};
+use serde_json::Value;
+
+/// paks serve with libgreet, hello and hello-script pushed to `acme/`, and a busybox +
+/// glibc base image at `base/busybox:1`.
+struct Fixture {
+    env: Env,
+    server: PaksServe,
+}
+
+impl Fixture {
+    fn new() -> Self {
+        let env = Env::new();
+        let server = PaksServe::start(Path::new(paks_bin()), &env.dir.path().join("data"), &[]);
+        env.build("libgreet");
+        let hello = env.build("hello");
+        let script = env.build("hello-script");
+        let host = server.host();
+        env.ok(&[
+            "push",
+            hello.to_str().unwrap(),
+            &format!("{host}/acme/hello"),
+        ]);
+        env.ok(&[
+            "push",
+            script.to_str().unwrap(),
+            &format!("{host}/acme/hello-script"),
+        ]);
+        let layout = env.dir.path().join("base");
+        busybox_glibc_layout(&layout, "1");
+        skopeo(&[
+            "copy",
+            "--dest-tls-verify=false",
+            &format!("oci:{}:1", layout.display()),
+            &format!("docker://{host}/base/busybox:1"),
+        ]);
+        Self { env, server }
+    }
+
+    fn r(&self, path: &str) -> String {
+        format!("{}/{path}", self.server.host())
+    }
+
+    fn build_json(&self, args: &[&str]) -> Value {
+        let mut all = vec!["image", "build", "--json"];
+        all.extend_from_slice(args);
+        serde_json::from_str(&self.env.ok(&all)).unwrap()
+    }
+}
+
+/// `umoci unpack` the layout's `tag`, then run `argv` in it with `chroot` and the image's
+/// environment; returns stdout.
+fn chroot_run(layout: &Path, tag: &str, argv: &[&str]) -> String {
+    let bundle = layout.with_extension("bundle");
+    umoci(&[
+        "unpack",
+        "--image",
+        &format!("{}:{tag}", layout.display()),
+        bundle.to_str().unwrap(),
+    ]);
+    let spec: Value =
+        serde_json::from_slice(&std::fs::read(bundle.join("config.json")).unwrap()).unwrap();
+    let mut c = Command::new("chroot");
+    c.arg(bundle.join("rootfs")).args(argv).env_clear();
+    for e in spec["process"]["env"].as_array().unwrap() {
+        let (k, v) = e.as_str().unwrap().split_once('=').unwrap();
+        c.env(k, v);
+    }
+    let out = text(&run_ok(&mut c).stdout);
+    std::fs::remove_dir_all(&bundle).unwrap();
+    out
+}
+
+#[test]
+#[allow(clippy::too_many_lines)] // one scenario, checked by each tool in turn
+fn an_image_from_packages_mounts_every_layer_and_runs_in_podman_and_umoci() {
+    let f = Fixture::new();
+    let app = f.r("acme/app:1");
+    let args = [
+        &f.r("acme/hello:1.0.0"),
+        &f.r("acme/hello-script:0.2.0"),
+        "--from",
+        &f.r("base/busybox:1"),
+        "--tag",
+        &app,
+        "--entrypoint",
+        "hello",
+        "--label",
+        "team=hpc",
+        "--env",
+        "GREETING_STYLE=plain",
+    ];
+    let built = f.build_json(&args);
+    let image = &built["images"][0];
+    // base + libgreet + hello + hello-script + view.
+    assert_eq!(image["layers"], 5, "{built}");
+    // Zero copy: the base and package layers were mounted, only the view was sent.
+    assert_eq!(built["mounted"], 4, "{built}");
+    assert_eq!(built["uploaded"], 1, "{built}");
+    assert!(built["uploaded_bytes"].as_u64().unwrap() < 8192, "{built}");
+    assert_eq!(built["downloaded_bytes"], 0, "{built}");
+    let packages: Vec<&str> = image["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap())
+        .collect();
+    assert_eq!(packages.len(), 3);
+    assert!(
+        packages[0].ends_with("-libgreet-1.0.0"),
+        "dependency first: {packages:?}"
+    );
+
+    // The same inputs give the same digest; nothing moves the second time.
+    let again = f.build_json(&args);
+    assert_eq!(again["digest"], built["digest"]);
+    assert_eq!(again["uploaded"], 0, "{again}");
+
+    // skopeo reads it: layers, labels, history per package, fixed time.
+    let config: Value = serde_json::from_str(&skopeo(&[
+        "inspect",
+        "--config",
+        "--tls-verify=false",
+        &format!("docker://{app}"),
+    ]))
+    .unwrap();
+    assert_eq!(config["config"]["Labels"]["team"], "hpc");
+    assert_eq!(
+        config["config"]["Labels"]["io.paks.packages"],
+        packages.join(" "),
+        "{config}"
+    );
+    assert_eq!(config["created"], "1970-01-01T00:00:00Z");
+    let history: Vec<&str> = config["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["created_by"].as_str().unwrap())
+        .collect();
+    assert!(
+        history.contains(&"paks image build: hello 1.0.0"),
+        "{history:?}"
+    );
+    let env: Vec<&str> = config["config"]["Env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e.as_str().unwrap())
+        .collect();
+    assert!(
+        env.contains(
+            &"PATH=/opt/paks/view/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+        ),
+        "the view first, then the base's PATH: {env:?}"
+    );
+    assert!(env.contains(&"GREETING_STYLE=plain"), "{env:?}");
+
+    // skopeo copies it out; umoci unpacks it; the packaged binaries run under chroot.
+    let layout = f.env.dir.path().join("copied");
+    skopeo(&[
+        "copy",
+        "--src-tls-verify=false",
+        &format!("docker://{app}"),
+        &format!("oci:{}:app", layout.display()),
+    ]);
+    assert_eq!(
+        chroot_run(&layout, "app", &["hello", "umoci"]),
+        "Hello, umoci!\n"
+    );
+    assert_eq!(
+        chroot_run(&layout, "app", &["hello-script"]),
+        "Hello from a script!\n"
+    );
+
+    // podman pulls and runs it: the entrypoint, and a binary found through PATH.
+    let podman = Podman::new();
+    podman.pull(&app, false);
+    let out = podman.run(&app, &["podman"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "Hello, podman!\n");
+    let out = podman.run_with(
+        &["--entrypoint", "sh"],
+        &app,
+        &[
+            "-c",
+            ". /etc/profile.d/paks.sh && hello-script && echo $HELLO_SCRIPT_DATA",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let said = text(&out.stdout);
+    assert!(
+        said.starts_with("Hello from a script!\n/opt/paks/store/"),
+        "{said}"
+    );
+}
+
+#[test]
+fn layouts_and_docker_archives_load_and_an_image_over_budget_merges_layers() {
+    let f = Fixture::new();
+    let dir = f.env.dir.path();
+    let layout = dir.join("layout");
+    let hello = f.r("acme/hello:1.0.0");
+    let script = f.r("acme/hello-script:0.2.0");
+    let base = f.r("base/busybox:1");
+    let out = f.build_json(&[
+        &hello,
+        &script,
+        "--from",
+        &base,
+        "--output",
+        &format!("oci:{}:app", layout.display()),
+    ]);
+    assert_eq!(out["images"][0]["layers"], 5, "{out}");
+    assert_eq!(chroot_run(&layout, "app", &["hello"]), "Hello, world!\n");
+
+    // docker-archive: podman loads it under the name given.
+    let archive = dir.join("app.tar");
+    f.build_json(&[
+        &hello,
+        "--from",
+        &base,
+        "--tag",
+        "localhost/paks-app:1",
+        "--entrypoint",
+        "hello",
+        "--output",
+        &format!("docker-archive:{}", archive.display()),
+    ]);
+    let podman = Podman::new();
+    let loaded = podman.load(&archive);
+    assert!(loaded.contains("localhost/paks-app:1"), "{loaded}");
+    let run = podman.run("localhost/paks-app:1", &["archive"]);
+    assert!(run.status.success(), "{}", text(&run.stderr));
+    assert_eq!(text(&run.stdout), "Hello, archive!\n");
+
+    // A budget of 3 layers: the base, one for all three packages, the view.
+    let merged_layout = dir.join("merged");
+    let output = f.env.run(&[
+        "image",
+        "build",
+        &hello,
+        &script,
+        "--from",
+        &base,
+        "--layer-budget",
+        "3",
+        "--json",
+        "--output",
+        &format!("oci:{}:small", merged_layout.display()),
+    ]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("3 packages share one layer to stay within the budget of 3 layers"),
+        "{stderr}"
+    );
+    let merged: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(merged["images"][0]["layers"], 3, "{merged}");
+    assert_eq!(merged["images"][0]["merged"].as_array().unwrap().len(), 3);
+    assert_eq!(
+        chroot_run(&merged_layout, "small", &["hello", "merged"]),
+        "Hello, merged!\n"
+    );
+    assert_eq!(
+        chroot_run(&merged_layout, "small", &["hello-script"]),
+        "Hello from a script!\n"
+    );
+    // Deterministic, merged layer included.
+    let again: Value = serde_json::from_str(&f.env.ok(&[
+        "image",
+        "build",
+        &hello,
+        &script,
+        "--from",
+        &base,
+        "--layer-budget",
+        "3",
+        "--json",
+        "--output",
+        &format!("oci:{}:small", merged_layout.display()),
+    ]))
+    .unwrap();
+    assert_eq!(again["digest"], merged["digest"]);
+    // skopeo validates the layout's blobs and copies it on.
+    skopeo(&[
+        "copy",
+        "--dest-tls-verify=false",
+        &format!("oci:{}:small", merged_layout.display()),
+        &format!("docker://{}", f.r("acme/small:1")),
+    ]);
+}
+
+#[test]
+fn bad_specs_and_impossible_budgets_fail_with_the_reason() {
+    let env = Env::new();
+    let err = env.fails(&["image", "build", "--tag", "127.0.0.1:1/a/b:1"], 1);
+    assert!(err.contains("no packages"), "{err}");
+    let err = env.fails(&["image", "build", "127.0.0.1:1/a/b:1"], 1);
+    assert!(err.contains("no destination"), "{err}");
+    let err = env.fails(
+        &[
+            "image",
+            "build",
+            "127.0.0.1:1/a/b:1",
+            "--tag",
+            "x:1",
+            "--layer-budget",
+            "500",
+        ],
+        1,
+    );
+    assert!(err.contains("must be 2 to 127"), "{err}");
+    let spec = env.dir.path().join("image.toml");
+    std::fs::write(&spec, "packages = [\"hello\"]\nentrypont = [\"hello\"]\n").unwrap();
+    let err = env.fails(
+        &[
+            "image",
+            "build",
+            "-f",
+            spec.to_str().unwrap(),
+            "--tag",
+            "x:1",
+        ],
+        1,
+    );
+    assert!(
+        err.contains("unknown field") && err.contains("image.toml"),
+        "{err}"
+    );
+    let err = env.fails(&["image", "build", "a/b:1", "--output", "tar:x"], 1);
+    assert!(
+        err.contains("is not `oci:DIR[:TAG]` or `docker-archive:FILE`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_image_spec_file_and_containerize_pin_every_input() {
+    let f = Fixture::new();
+    let spec = f.env.dir.path().join("image.toml");
+    std::fs::write(
+        &spec,
+        format!(
+            "from = \"{}\"\npackages = [\"{}\"]\ntag = \"{}\"\nentrypoint = [\"hello\"]\n[labels]\nteam = \"hpc\"\n",
+            f.r("base/busybox:1"),
+            f.r("acme/hello:1.0.0"),
+            f.r("acme/spec:1"),
+        ),
+    )
+    .unwrap();
+    let built = f.build_json(&["-f", spec.to_str().unwrap()]);
+    assert_eq!(built["images"][0]["layers"], 4, "{built}");
+    let podman = Podman::new();
+    podman.pull(&f.r("acme/spec:1"), false);
+    let run = podman.run(&f.r("acme/spec:1"), &["spec"]);
+    assert_eq!(text(&run.stdout), "Hello, spec!\n", "{}", text(&run.stderr));
+
+    let dockerfile = f.env.ok(&["containerize", spec.to_str().unwrap()]);
+    let hello_digest = &built["images"][0]["packages"];
+    assert!(hello_digest.is_array());
+    assert!(
+        dockerfile.contains("FROM paks:latest AS install"),
+        "{dockerfile}"
+    );
+    assert!(
+        dockerfile.contains(&format!("{}@sha256:", f.r("acme/hello"))),
+        "packages pinned by digest: {dockerfile}"
+    );
+    assert!(
+        dockerfile.contains(&format!("FROM {}@sha256:", f.r("base/busybox"))),
+        "base pinned by digest: {dockerfile}"
+    );
+    assert!(dockerfile.contains("COPY --from=install /opt/paks/store /opt/paks/store"));
+    assert!(
+        dockerfile.contains("ENV PATH=\"/opt/paks/view/bin:"),
+        "{dockerfile}"
+    );
+    assert!(
+        dockerfile.contains("LABEL \"team\"=\"hpc\""),
+        "{dockerfile}"
+    );
+    assert!(
+        dockerfile.contains("ENTRYPOINT [\"hello\"]"),
+        "{dockerfile}"
+    );
+}

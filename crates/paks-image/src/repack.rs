@@ -1,0 +1,346 @@
+//! New layer blobs from package layers: a package layer recompressed (gzip for runtimes
+//! that read nothing else), or several merged into one combined layer when an image is
+//! over its layer budget. Inputs are blobs verified by digest; outputs are written beside
+//! them in the blob cache, atomically, and are deterministic.
+
+use std::collections::BTreeSet;
+use std::io::{self, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+
+use paks_types::{Digest, HashingWriter};
+
+use crate::ImageError;
+use crate::spec::LayerCompression;
+
+/// A layer written by [`repack`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Packed {
+    pub digest: Digest,
+    pub size: u64,
+    pub diff_id: Digest,
+    pub path: PathBuf,
+}
+
+/// What goes into a repacked layer.
+#[derive(Debug, Clone, Copy)]
+pub enum Members<'a> {
+    /// One layer, its tar kept byte for byte (the diff id must stay `diff_id`).
+    One { blob: &'a Path, diff_id: &'a Digest },
+    /// Several layers' entries in one tar, each shared directory once.
+    Merge(&'a [&'a Path]),
+}
+
+/// Write `members` as one layer compressed with `compression`, into the directory
+/// `dir` as `dir/<hex of its digest>` (the blob cache's naming).
+pub fn repack(
+    members: Members<'_>,
+    compression: LayerCompression,
+    dir: &Path,
+) -> Result<Packed, ImageError> {
+    let tmp = paks_types::fs::temp_sibling(&dir.join("repack"), "layer");
+    let written = (|| {
+        let file = fs_err::File::create(&tmp)?;
+        let compressed = HashingWriter::new(io::BufWriter::with_capacity(256 * 1024, file));
+        let mut encoder = Encoder::new(compressed, compression)?;
+        let mut tar = HashingWriter::new(&mut encoder);
+        match members {
+            Members::One { blob, .. } => {
+                io::copy(&mut open(blob)?, &mut tar)?;
+            }
+            Members::Merge(blobs) => {
+                let mut seen = BTreeSet::new();
+                for blob in blobs {
+                    copy_entries(&mut open(blob)?, &mut tar, &mut seen).map_err(|e| {
+                        ImageError::Io(io::Error::new(
+                            e.kind(),
+                            format!("failed to merge the layer `{}`: {e}", blob.display()),
+                        ))
+                    })?;
+                }
+                tar.write_all(&[0u8; 1024])?;
+            }
+        }
+        let (diff_id, _, _) = tar.finish();
+        if let Members::One {
+            blob,
+            diff_id: expected,
+        } = members
+            && &diff_id != expected
+        {
+            return Err(ImageError::DiffIdMismatch {
+                blob: blob.to_owned(),
+                expected: expected.clone(),
+                actual: diff_id,
+            });
+        }
+        let compressed = encoder.finish()?;
+        let (digest, size, buffered) = compressed.finish();
+        let file = buffered
+            .into_inner()
+            .map_err(io::IntoInnerError::into_error)?;
+        file.sync_all()?;
+        Ok::<_, ImageError>((digest, size, diff_id))
+    })();
+    let (digest, size, diff_id) = match written {
+        Ok(w) => w,
+        Err(e) => {
+            let _ = fs_err::remove_file(&tmp);
+            return Err(e);
+        }
+    };
+    let path = dir.join(digest.hex());
+    fs_err::rename(&tmp, &path)?;
+    Ok(Packed {
+        digest,
+        size,
+        diff_id,
+        path,
+    })
+}
+
+fn open(blob: &Path) -> Result<impl Read, ImageError> {
+    let file = BufReader::with_capacity(256 * 1024, fs_err::File::open(blob)?);
+    Ok(paks_archive::decompress(file)?)
+}
+
+enum Encoder<W: Write> {
+    Gzip(flate2::write::GzEncoder<W>),
+    Zstd(zstd::stream::write::Encoder<'static, W>),
+}
+
+impl<W: Write> Encoder<W> {
+    fn new(out: W, compression: LayerCompression) -> io::Result<Self> {
+        Ok(match compression {
+            LayerCompression::Gzip => Self::Gzip(flate2::write::GzEncoder::new(
+                out,
+                flate2::Compression::new(6),
+            )),
+            LayerCompression::Zstd => Self::Zstd(zstd::stream::write::Encoder::new(out, 3)?),
+        })
+    }
+
+    fn finish(self) -> io::Result<W> {
+        match self {
+            Self::Gzip(e) => e.finish(),
+            Self::Zstd(e) => e.finish(),
+        }
+    }
+}
+
+impl<W: Write> Write for Encoder<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Self::Gzip(e) => e.write(buf),
+            Self::Zstd(e) => e.write(buf),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Self::Gzip(e) => e.flush(),
+            Self::Zstd(e) => e.flush(),
+        }
+    }
+}
+
+/// Extension records (long names, pax headers) kept with the entry they describe; more
+/// than this in front of one entry is refused.
+const EXTENSION_LIMIT: usize = 1024 * 1024;
+
+/// Copy the entries of one tar stream to `out`, without its end-of-archive blocks, and
+/// without directory entries whose name `seen` already has (the `opt/`, `opt/paks/`,
+/// `opt/paks/store/` that every package layer starts with).
+fn copy_entries(
+    input: &mut impl Read,
+    out: &mut impl Write,
+    seen: &mut BTreeSet<Vec<u8>>,
+) -> io::Result<()> {
+    let mut pending: Vec<u8> = Vec::new();
+    let mut block = [0u8; 512];
+    loop {
+        if !read_block(input, &mut block)? || block.iter().all(|&b| b == 0) {
+            if !pending.is_empty() {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "the archive ends inside an entry's extension headers",
+                ));
+            }
+            return Ok(());
+        }
+        let header = tar::Header::from_byte_slice(&block);
+        let size = header.entry_size()?;
+        let padded = size.div_ceil(512) * 512;
+        let kind = header.entry_type();
+        if kind.is_gnu_longname()
+            || kind.is_gnu_longlink()
+            || kind.is_pax_local_extensions()
+            || kind.is_pax_global_extensions()
+        {
+            let total = pending.len() as u64 + 512 + padded;
+            if total > EXTENSION_LIMIT as u64 {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "extension headers over 1 MiB",
+                ));
+            }
+            pending.extend_from_slice(&block);
+            let start = pending.len();
+            pending.resize(start + usize::try_from(padded).expect("bounded above"), 0);
+            input.read_exact(&mut pending[start..])?;
+            continue;
+        }
+        if pending.is_empty()
+            && kind.is_dir()
+            && size == 0
+            && !seen.insert(header.path_bytes().into_owned())
+        {
+            continue;
+        }
+        out.write_all(&pending)?;
+        pending.clear();
+        out.write_all(&block)?;
+        let copied = io::copy(&mut input.by_ref().take(padded), out)?;
+        if copied != padded {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+    }
+}
+
+/// Read one 512-byte block; `false` at a clean end of stream.
+fn read_block(input: &mut impl Read, block: &mut [u8; 512]) -> io::Result<bool> {
+    let mut got = 0;
+    while got < block.len() {
+        match input.read(&mut block[got..]) {
+            Ok(0) if got == 0 => return Ok(false),
+            Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A package-like layer: the shared parents, then a prefix with one file (and a long
+    /// name, to carry a GNU extension record).
+    fn layer(dir: &Path, id: &str, compression: paks_archive::Compression) -> (PathBuf, Digest) {
+        let src = dir.join(format!("src-{id}"));
+        let long = "d".repeat(120);
+        std::fs::create_dir_all(src.join("bin").join(&long)).unwrap();
+        std::fs::write(src.join("bin/tool"), id).unwrap();
+        std::fs::write(src.join("bin").join(&long).join("f"), "long").unwrap();
+        let path = dir.join(format!("{id}.layer"));
+        let info = paks_archive::write_layer(
+            &src,
+            &format!("opt/paks/store/{id}"),
+            compression,
+            std::fs::File::create(&path).unwrap(),
+        )
+        .unwrap();
+        (path, info.diff_id)
+    }
+
+    fn names(path: &Path) -> Vec<String> {
+        let mut a = tar::Archive::new(
+            paks_archive::decompress(std::fs::File::open(path).unwrap()).unwrap(),
+        );
+        a.entries()
+            .unwrap()
+            .map(|e| e.unwrap().path().unwrap().display().to_string())
+            .collect()
+    }
+
+    #[test]
+    fn recompressing_keeps_the_tar_and_is_deterministic() {
+        let dir = tempfile::tempdir().unwrap();
+        let (zst, diff_id) = layer(
+            dir.path(),
+            "a",
+            paks_archive::Compression::Zstd { level: 3 },
+        );
+        let out = dir.path().join("out");
+        std::fs::create_dir(&out).unwrap();
+        let p = repack(
+            Members::One {
+                blob: &zst,
+                diff_id: &diff_id,
+            },
+            LayerCompression::Gzip,
+            &out,
+        )
+        .unwrap();
+        assert_eq!(p.diff_id, diff_id);
+        let bytes = std::fs::read(&p.path).unwrap();
+        assert_eq!(&bytes[..2], &[0x1f, 0x8b], "gzip");
+        assert_eq!(Digest::sha256_of(&bytes), p.digest);
+        assert_eq!(p.size, bytes.len() as u64);
+        let again = repack(
+            Members::One {
+                blob: &zst,
+                diff_id: &diff_id,
+            },
+            LayerCompression::Gzip,
+            &out,
+        )
+        .unwrap();
+        assert_eq!(again, p);
+        // A wrong diff id is caught.
+        let wrong = Digest::sha256_of(b"x");
+        let e = repack(
+            Members::One {
+                blob: &zst,
+                diff_id: &wrong,
+            },
+            LayerCompression::Gzip,
+            &out,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("diff id"), "{e}");
+    }
+
+    #[test]
+    fn merging_keeps_every_entry_and_each_shared_directory_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, _) = layer(dir.path(), "a", paks_archive::Compression::default());
+        let (b, _) = layer(
+            dir.path(),
+            "b",
+            paks_archive::Compression::Zstd { level: 3 },
+        );
+        let out = dir.path().join("out");
+        std::fs::create_dir(&out).unwrap();
+        let p = repack(Members::Merge(&[&a, &b]), LayerCompression::Gzip, &out).unwrap();
+        let merged = names(&p.path);
+        let mut expected = names(&a);
+        expected.extend(names(&b).into_iter().skip(3));
+        assert_eq!(merged, expected);
+        assert_eq!(
+            merged.iter().filter(|n| *n == "opt/paks/store/").count(),
+            1,
+            "{merged:?}"
+        );
+        // The merged tar extracts with paks' own hostile-archive extractor.
+        let root = dir.path().join("root");
+        std::fs::create_dir(&root).unwrap();
+        paks_archive::extract_layer(
+            std::fs::File::open(&p.path).unwrap(),
+            &root,
+            "opt/paks/store",
+            &paks_archive::Limits::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            std::fs::read_to_string(root.join("b/bin/tool")).unwrap(),
+            "b"
+        );
+        assert_eq!(
+            std::fs::read_to_string(root.join("a/bin").join("d".repeat(120)).join("f")).unwrap(),
+            "long"
+        );
+        let again = repack(Members::Merge(&[&a, &b]), LayerCompression::Gzip, &out).unwrap();
+        assert_eq!(again.digest, p.digest);
+    }
+}
