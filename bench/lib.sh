@@ -14,13 +14,16 @@ prepare_debian_paks() {
   local out; out=$(paks_dir "$work")
   mkdir -p "$work/debs" "$work/recipes" "$out"
   local roots="python3 git curl gcc-12 g++-12 cmake make patch file xz-utils bzip2 openssl wget rsync less gnupg procps ca-certificates nano vim-tiny tzdata python3-pip"
-  local mark=".done-$(echo "$roots" | sha1sum | cut -c1-8)"
+  # The format tag changes when `paks build` writes packages differently (v2: configs
+  # list their contents), so that an old build of the closure is not reused.
+  local debs_mark=".done-$(echo "$roots" | sha1sum | cut -c1-8)"
+  local mark=".done-$(echo "$roots format-v2" | sha1sum | cut -c1-8)"
   # 1. The packages: Debian's, fetched once (apt-get download; kept in $work/debs).
-  if [ ! -f "$work/debs/$mark" ]; then
+  if [ ! -f "$work/debs/$debs_mark" ]; then
     names=$(apt-cache depends --recurse --no-recommends --no-suggests --no-conflicts --no-breaks \
               --no-replaces --no-enhances $roots | grep -v '^ ' | grep -v '^<' | sort -u)
     (cd "$work/debs" && apt-get download $names >/dev/null 2>&1 || true)
-    touch "$work/debs/$mark"
+    touch "$work/debs/$debs_mark"
   fi
   
   # 2. One recipe per .deb whose content is copied into $PREFIX; absolute symlinks (which no

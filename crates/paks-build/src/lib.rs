@@ -6,6 +6,7 @@
 //! path, makes the result relocatable, writes a reproducible `.pak`, and installs it.
 
 mod error;
+mod needs;
 mod package;
 mod sandbox;
 mod source;

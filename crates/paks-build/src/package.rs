@@ -131,6 +131,7 @@ pub fn write(inputs: &PackageInputs<'_>) -> Result<(PathBuf, Digest), BuildError
         layer_file,
     )?;
     let pkg = &recipe.package;
+    let needs = crate::needs::analyse(&layer_path)?;
     let meta = PackageMeta {
         schema: META_SCHEMA,
         name: pkg.name.clone(),
@@ -155,6 +156,7 @@ pub fn write(inputs: &PackageInputs<'_>) -> Result<(PathBuf, Digest), BuildError
         files: layer.entries,
         size: layer.unpacked_size,
         contents: layer.contents.clone().unwrap_or_default(),
+        needs: needs.clone(),
     };
     let config = ImageConfig {
         architecture: platform.architecture.clone(),
@@ -168,6 +170,30 @@ pub fn write(inputs: &PackageInputs<'_>) -> Result<(PathBuf, Digest), BuildError
         paks: meta,
     };
     let config_json = serde_json::to_vec(&config).expect("configs serialise");
+    let annotations = annotations(pkg, id, &needs, inputs.origin);
+    let pak_path = inputs
+        .out_dir
+        .join(format!("{}-{}-{}.pak", pkg.name, pkg.version, id.hash()));
+    let info = write_pak(
+        &pak_path,
+        &config_json,
+        &layer_path,
+        &layer,
+        inputs.compression,
+        annotations,
+        &pkg.version.to_string(),
+    )?;
+    Ok((pak_path, info.manifest_digest))
+}
+
+/// The build manifest's annotations: the standard ones, the package id, and what indexes
+/// read to choose a build (`io.paks.glibc`, `io.paks.target`).
+fn annotations(
+    pkg: &paks_recipe::Package,
+    id: &PackageId,
+    needs: &paks_types::PackageNeeds,
+    origin: Option<&(String, String)>,
+) -> BTreeMap<String, String> {
     let mut annotations = BTreeMap::from([
         (
             "org.opencontainers.image.title".to_owned(),
@@ -184,6 +210,13 @@ pub fn write(inputs: &PackageInputs<'_>) -> Result<(PathBuf, Digest), BuildError
         ),
         ("io.paks.package.id".to_owned(), id.to_string()),
     ]);
+    // What indexes read to choose a build for a host (`docs/index-format.md`).
+    if let Some(glibc) = &needs.glibc {
+        annotations.insert("io.paks.glibc".to_owned(), glibc.clone());
+    }
+    if let Some(target) = needs.isa_level.as_deref().and_then(crate::needs::target_of) {
+        annotations.insert("io.paks.target".to_owned(), target.to_owned());
+    }
     let optional = [
         ("org.opencontainers.image.description", &pkg.summary),
         ("org.opencontainers.image.licenses", &pkg.license),
@@ -194,24 +227,12 @@ pub fn write(inputs: &PackageInputs<'_>) -> Result<(PathBuf, Digest), BuildError
             annotations.insert(key.to_owned(), v.clone());
         }
     }
-    if let Some((url, commit)) = inputs.origin {
+    if let Some((url, commit)) = origin {
         annotations.insert("org.opencontainers.image.source".to_owned(), url.clone());
         annotations.insert(
             "org.opencontainers.image.revision".to_owned(),
             commit.clone(),
         );
     }
-    let pak_path = inputs
-        .out_dir
-        .join(format!("{}-{}-{}.pak", pkg.name, pkg.version, id.hash()));
-    let info = write_pak(
-        &pak_path,
-        &config_json,
-        &layer_path,
-        &layer,
-        inputs.compression,
-        annotations,
-        &pkg.version.to_string(),
-    )?;
-    Ok((pak_path, info.manifest_digest))
+    annotations
 }

@@ -238,18 +238,18 @@ fn compose_all(ctx: &Ctx, store: &Store, spec: &ImageSpec) -> Result<Resolved, F
         let mut explicit = BTreeSet::new();
         let mut packages: Vec<Found> = Vec::new();
         let mut seen: BTreeSet<Digest> = BTreeSet::new();
-        for reference in &references {
-            let (_, found) = rt
-                .block_on(remote.resolve_for(reference, &platform))
-                .map_err(failure)?;
+        // Every reference's closure at once (shared dependencies are read per root, each
+        // a small manifest and config); then in the order given, each build once.
+        let closures = rt
+            .block_on(futures_util::future::try_join_all(
+                references.iter().map(|r| remote.resolve_for(r, &platform)),
+            ))
+            .map_err(failure)?;
+        for (_, found) in closures {
             if let Some(last) = found.last() {
                 explicit.insert(last.manifest.clone());
             }
-            packages.extend(
-                found
-                    .into_iter()
-                    .filter(|f| seen.insert(f.manifest.clone())),
-            );
+            packages.extend(found.into_iter().filter(|f| seen.insert(f.manifest.clone())));
         }
         if !requests.is_empty() {
             let roots = named_roots(&loaded, &requests, &platform)?;

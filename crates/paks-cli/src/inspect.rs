@@ -113,6 +113,9 @@ pub fn inspect(ctx: &Ctx, args: &InspectArgs) -> Result<(), Failure> {
             serde_json::to_string(m).expect("serialisable")
         )?;
     }
+    if !report.packages.is_empty() {
+        writeln!(o, "  paks packages: {}", report.packages.join(" "))?;
+    }
     for (k, v) in &report.labels {
         writeln!(o, "  label {k}={v}")?;
     }

@@ -164,6 +164,22 @@ fn an_image_from_packages_mounts_every_layer_and_runs_in_podman_and_umoci() {
     );
     assert!(env.contains(&"GREETING_STYLE=plain"), "{env:?}");
 
+    // paks inspect tells which packages the image holds; the glibc label, computed from
+    // what the packages' builds found, is what inspecting the whole image finds.
+    let report: Value = serde_json::from_str(&f.env.ok(&["inspect", &app, "--json"])).unwrap();
+    assert_eq!(report["packages"], serde_json::json!(packages), "{report}");
+    let inspected: Value = serde_json::from_str(&f.env.ok(&["label", &app, "--json"])).unwrap();
+    let glibc = &config["config"]["Labels"]["org.supercontainers.glibc"];
+    assert!(glibc.is_string(), "{config}");
+    assert_eq!(
+        glibc, &inspected["org.supercontainers.glibc"],
+        "{inspected}"
+    );
+    assert_eq!(
+        config["config"]["Labels"]["io.paks.glibc.required"],
+        inspected["io.paks.glibc.required"]
+    );
+
     // skopeo copies it out; umoci unpacks it; the packaged binaries run under chroot.
     let layout = f.env.dir.path().join("copied");
     skopeo(&[
@@ -392,4 +408,185 @@ fn an_image_spec_file_and_containerize_pin_every_input() {
         dockerfile.contains("ENTRYPOINT [\"hello\"]"),
         "{dockerfile}"
     );
+}
+
+#[test]
+fn packages_by_name_from_a_signed_index_compose_the_same_image() {
+    let f = Fixture::new();
+    let ns = f.r("acme");
+    let key = f.env.dir.path().join("key.pem");
+    f.env
+        .ok(&["key", "generate", "--out", key.to_str().unwrap()]);
+    f.env
+        .ok(&["index", "build", &ns, "--sign", key.to_str().unwrap()]);
+    f.env.ok(&[
+        "repo",
+        "add",
+        "acme",
+        &format!("oci://{ns}"),
+        "--key",
+        key.with_extension("pub").to_str().unwrap(),
+    ]);
+    let by_name = f.build_json(&[
+        "hello",
+        "hello-script",
+        "--from",
+        &f.r("base/busybox:1"),
+        "--tag",
+        &f.r("acme/named:1"),
+    ]);
+    let by_ref = f.build_json(&[
+        &f.r("acme/hello:1.0.0"),
+        &f.r("acme/hello-script:0.2.0"),
+        "--from",
+        &f.r("base/busybox:1"),
+        "--tag",
+        &f.r("acme/by-ref:1"),
+    ]);
+    assert_eq!(by_name["digest"], by_ref["digest"], "{by_name}\n{by_ref}");
+    assert_eq!(by_name["uploaded"], 1, "only the view: {by_name}");
+    let err = f
+        .env
+        .fails(&["image", "build", "hellp", "--tag", &f.r("acme/x:1")], 1);
+    assert!(err.contains("hello"), "did you mean: {err}");
+}
+
+/// A second build of hello-script (a shell script, so any architecture runs it) listed
+/// for linux/arm64 in its version index, as a multi-platform package would be.
+fn add_arm64_build(server: &str) {
+    use paks_oci::{
+        Client, ClientConfig, Descriptor, ImageIndex, ImageManifest, OCI_CONFIG, OCI_INDEX,
+        OCI_MANIFEST, Repository,
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let client = Client::new(ClientConfig::default()).unwrap();
+        let repo: Repository = format!("{server}/acme/hello-script").parse().unwrap();
+        let version = repo.reference_tag("0.2.0");
+        let mut index: ImageIndex =
+            serde_json::from_slice(&client.get_manifest(&version).await.unwrap().bytes).unwrap();
+        let amd64 = client
+            .get_manifest(&repo.reference_digest(&index.manifests[0].digest))
+            .await
+            .unwrap();
+        let mut manifest: ImageManifest = serde_json::from_slice(&amd64.bytes).unwrap();
+        let mut config: Value = serde_json::from_slice(
+            &client
+                .pull_blob_bytes(&repo, &manifest.config.digest, 1 << 20)
+                .await
+                .unwrap(),
+        )
+        .unwrap();
+        config["architecture"] = "arm64".into();
+        config["paks"]["platform"] = "linux/arm64".into();
+        let config = serde_json::to_vec(&config).unwrap();
+        let digest = client.push_blob_bytes(&repo, &config).await.unwrap();
+        manifest.config = Descriptor::new(OCI_CONFIG, digest, config.len() as u64);
+        let bytes = manifest.to_bytes();
+        let digest = client
+            .put_manifest(&repo.reference_tag("0.2.0-arm64"), OCI_MANIFEST, &bytes)
+            .await
+            .unwrap();
+        let mut entry = Descriptor::new(OCI_MANIFEST, digest, bytes.len() as u64);
+        entry.platform = Some((&"linux/arm64".parse::<paks_types::Platform>().unwrap()).into());
+        index.manifests.push(entry);
+        client
+            .put_manifest(&version, OCI_INDEX, &index.to_bytes())
+            .await
+            .unwrap();
+    });
+}
+
+#[test]
+fn several_platforms_make_an_index_of_images() {
+    let f = Fixture::new();
+    let script = f.r("acme/hello-script:0.2.0");
+    // Without an arm64 build, the error names the platform and what there is.
+    let err = f.env.fails(
+        &[
+            "image",
+            "build",
+            &script,
+            "--platform",
+            "linux/amd64,linux/arm64",
+            "--tag",
+            &f.r("acme/multi:1"),
+        ],
+        1,
+    );
+    assert!(
+        err.contains("linux/arm64") && err.contains("linux/amd64"),
+        "{err}"
+    );
+
+    add_arm64_build(&f.server.host());
+    let multi = f.r("acme/multi:1");
+    let built = f.build_json(&[
+        &script,
+        "--platform",
+        "linux/amd64,linux/arm64",
+        "--tag",
+        &multi,
+    ]);
+    assert_eq!(built["images"].as_array().unwrap().len(), 2, "{built}");
+    let raw: Value = serde_json::from_str(&skopeo(&[
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        &format!("docker://{multi}"),
+    ]))
+    .unwrap();
+    assert_eq!(
+        raw["mediaType"], "application/vnd.oci.image.index.v1+json",
+        "{raw}"
+    );
+    let platforms: Vec<&str> = raw["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["platform"]["architecture"].as_str().unwrap())
+        .collect();
+    assert_eq!(platforms, ["amd64", "arm64"]);
+    assert_eq!(raw["manifests"][1]["digest"], built["images"][1]["digest"]);
+    let arm: Value = serde_json::from_str(&skopeo(&[
+        "--override-arch",
+        "arm64",
+        "inspect",
+        "--config",
+        "--tls-verify=false",
+        &format!("docker://{multi}"),
+    ]))
+    .unwrap();
+    assert_eq!(arm["architecture"], "arm64");
+    // A docker-archive holds one platform.
+    let err = f.env.fails(
+        &[
+            "image",
+            "build",
+            &script,
+            "--platform",
+            "linux/amd64,linux/arm64",
+            "--output",
+            &format!(
+                "docker-archive:{}",
+                f.env.dir.path().join("x.tar").display()
+            ),
+        ],
+        1,
+    );
+    assert!(err.contains("one platform"), "{err}");
+    // An OCI layout takes the index; skopeo copies the amd64 image out of it.
+    let layout = f.env.dir.path().join("multi");
+    f.build_json(&[
+        &script,
+        "--platform",
+        "linux/amd64,linux/arm64",
+        "--output",
+        &format!("oci:{}:multi", layout.display()),
+    ]);
+    skopeo(&[
+        "copy",
+        &format!("oci:{}:multi", layout.display()),
+        &format!("oci:{}:amd64", f.env.dir.path().join("single").display()),
+    ]);
 }

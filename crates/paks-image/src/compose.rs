@@ -872,6 +872,9 @@ fn image_config(
         .and_then(Value::as_object)
         .cloned()
         .unwrap_or_default();
+    for (k, v) in needs_labels(input, &labels) {
+        labels.insert(k, json!(v));
+    }
     for (k, v) in &spec.labels {
         labels.insert(k.clone(), json!(v));
     }
@@ -890,4 +893,74 @@ fn image_config(
         config["variant"] = json!(v);
     }
     config
+}
+
+/// The labels `paks inspect` would compute (`docs/labels.md`), from what the packages'
+/// configs say their binaries need (`paks.needs`, found when they were built), combined
+/// with the base's labels of the same names: the highest glibc, GLIBCXX and x86-64 level
+/// any needs, the MPI ABI and CUDA linked. Packages built before `paks.needs` add nothing.
+fn needs_labels(
+    input: &PlatformInput,
+    base: &serde_json::Map<String, Value>,
+) -> BTreeMap<String, String> {
+    use paks_inspect::{
+        LABEL_GLIBC, LABEL_GLIBC_REQUIRED, LABEL_GLIBCXX_REQUIRED, LABEL_GPU, LABEL_ISA_LEVEL,
+        LABEL_ISA_LEVEL_SOURCE, LABEL_MPI,
+    };
+    let base_label = |k: &str| base.get(k).and_then(Value::as_str).map(str::to_owned);
+    let mut glibc = base_label(LABEL_GLIBC_REQUIRED);
+    let mut glibcxx = base_label(LABEL_GLIBCXX_REQUIRED);
+    let mut isa = base_label(LABEL_ISA_LEVEL).zip(base_label(LABEL_ISA_LEVEL_SOURCE));
+    let mut mpi = base_label(LABEL_MPI);
+    let mut gpu = base_label(LABEL_GPU);
+    let higher = |new: &Option<String>, old: &mut Option<String>| {
+        if let Some(n) = new
+            && old.as_ref().is_none_or(|o| version_key(n) > version_key(o))
+        {
+            *old = Some(n.clone());
+        }
+    };
+    for f in &input.packages {
+        let needs = &f.config.paks.needs;
+        higher(&needs.glibc, &mut glibc);
+        higher(&needs.glibcxx, &mut glibcxx);
+        if let (Some(level), Some(source)) = (&needs.isa_level, &needs.isa_source) {
+            let rank = |l: &str| paks_inspect::IsaLevel::parse(l);
+            if isa.as_ref().is_none_or(|(old, _)| rank(level) > rank(old)) {
+                isa = Some((level.clone(), source.clone()));
+            }
+        }
+        if mpi.is_none() {
+            mpi.clone_from(&needs.mpi);
+        }
+        // `cuda:12.2` over `cuda:11.8` over `cuda` (no version known).
+        higher(&needs.gpu, &mut gpu);
+    }
+    let mut labels = BTreeMap::new();
+    if let Some(g) = glibc {
+        labels.insert(LABEL_GLIBC.to_owned(), g.clone());
+        labels.insert(LABEL_GLIBC_REQUIRED.to_owned(), g);
+    }
+    if let Some(g) = glibcxx {
+        labels.insert(LABEL_GLIBCXX_REQUIRED.to_owned(), g);
+    }
+    if let Some((level, source)) = isa {
+        labels.insert(LABEL_ISA_LEVEL.to_owned(), level);
+        labels.insert(LABEL_ISA_LEVEL_SOURCE.to_owned(), source);
+    }
+    if let Some(m) = mpi {
+        labels.insert(LABEL_MPI.to_owned(), m);
+    }
+    if let Some(g) = gpu {
+        labels.insert(LABEL_GPU.to_owned(), g);
+    }
+    labels
+}
+
+/// `2.34` → `[2, 34]`, for comparing dotted versions (`cuda:12.2` compares as `12.2`).
+fn version_key(v: &str) -> Vec<u64> {
+    v.trim_start_matches("cuda:")
+        .split('.')
+        .map(|p| p.parse().unwrap_or(0))
+        .collect()
 }

@@ -32,7 +32,7 @@ pub use spec::{DEFAULT_LAYER_BUDGET, ImageSpec, LayerCompression, MAX_LAYERS};
 
 /// The manifest annotation and config label that list an image's packages (ids,
 /// space-separated, in layer order).
-pub const PACKAGES_KEY: &str = "io.paks.packages";
+pub const PACKAGES_KEY: &str = paks_types::IMAGE_PACKAGES_KEY;
 /// The creation time written everywhere: fixed, so the same inputs give the same digest.
 pub const CREATED: &str = "1970-01-01T00:00:00Z";
 

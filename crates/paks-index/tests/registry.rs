@@ -87,6 +87,7 @@ fn make_pak(dir: &Path, name: &str, version: &str, deps: &[&Pak], glibc: Option<
             files: layer.entries,
             size: layer.unpacked_size,
             contents: Vec::new(),
+            needs: paks_types::PackageNeeds::default(),
         },
     };
     let mut annotations = BTreeMap::from([

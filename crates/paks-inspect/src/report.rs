@@ -37,6 +37,10 @@ pub struct ImageReport {
     /// The manifest's annotations.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub annotations: BTreeMap<String, String>,
+    /// The paks packages the image holds (ids, in layer order), for images composed by
+    /// `paks image build`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub packages: Vec<String>,
     /// The other manifests of the index for the same OS and architecture
     /// (`linux/amd64/v3`): tuned builds the index offers.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -342,12 +346,20 @@ pub(crate) fn build(
     summary.mpi = mpi_need(&binaries);
     summary.cuda = cuda_need(fs, &global, config, &binaries);
 
+    // `paks image build` lists the packages in a label and an annotation.
+    let packages = config
+        .labels
+        .get(paks_types::IMAGE_PACKAGES_KEY)
+        .or_else(|| annotations.get(paks_types::IMAGE_PACKAGES_KEY))
+        .map(|ids| ids.split_whitespace().map(str::to_owned).collect())
+        .unwrap_or_default();
     ImageReport {
         source,
         manifest_digest,
         platform: config.platform.clone(),
         labels: config.labels.clone(),
         annotations,
+        packages,
         alternatives,
         binaries,
         summary,

@@ -38,7 +38,8 @@ pub use digest::{
 };
 pub use id::{PackageId, id_hash};
 pub use meta::{
-    ConfigRootfs, EnvAction, EnvVar, ImageConfig, META_SCHEMA, PackageDep, PackageMeta, Relocation,
+    ConfigRootfs, EnvAction, EnvVar, IMAGE_PACKAGES_KEY, ImageConfig, META_SCHEMA, PackageDep,
+    PackageMeta, PackageNeeds, Relocation,
 };
 pub use name::PackageName;
 pub use platform::Platform;

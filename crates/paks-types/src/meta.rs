@@ -40,6 +40,10 @@ pub struct ConfigRootfs {
     pub diff_ids: Vec<Digest>,
 }
 
+/// The config label and manifest annotation where an image composed from packages lists
+/// their ids (space-separated, in layer order).
+pub const IMAGE_PACKAGES_KEY: &str = "io.paks.packages";
+
 /// Everything needed to install a package build, stored in its config.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PackageMeta {
@@ -73,6 +77,40 @@ pub struct PackageMeta {
     /// before this field have it empty.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub contents: Vec<String>,
+    /// What the package's binaries need from the system, as `paks build` found it.
+    #[serde(default, skip_serializing_if = "PackageNeeds::is_empty")]
+    pub needs: PackageNeeds,
+}
+
+/// What a package's ELF binaries need from the system they run on, found by analysing
+/// them when the package is built (the facts `paks inspect` finds in an image). Each field
+/// is absent when no binary needs anything of the kind.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PackageNeeds {
+    /// The highest `GLIBC_x.y` symbol version needed (`2.34`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub glibc: Option<String>,
+    /// The highest `GLIBCXX_3.4.N` needed (`3.4.30`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub glibcxx: Option<String>,
+    /// The x86-64 level required, when above the baseline (`x86-64-v3`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub isa_level: Option<String>,
+    /// Where that level came from: `gnu-property` or `estimated`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub isa_source: Option<String>,
+    /// The MPI ABI linked (`openmpi`, `mpich`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mpi: Option<String>,
+    /// The CUDA linked: `cuda:12.2`, or `cuda` when the version is unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpu: Option<String>,
+}
+
+impl PackageNeeds {
+    pub fn is_empty(&self) -> bool {
+        self == &Self::default()
+    }
 }
 
 /// A run dependency, pinned.
@@ -159,6 +197,7 @@ mod tests {
                 files: 3,
                 size: 10,
                 contents: vec![],
+                needs: PackageNeeds::default(),
             },
         };
         let json = serde_json::to_string(&cfg).unwrap();
