@@ -249,7 +249,11 @@ fn compose_all(ctx: &Ctx, store: &Store, spec: &ImageSpec) -> Result<Resolved, F
             if let Some(last) = found.last() {
                 explicit.insert(last.manifest.clone());
             }
-            packages.extend(found.into_iter().filter(|f| seen.insert(f.manifest.clone())));
+            packages.extend(
+                found
+                    .into_iter()
+                    .filter(|f| seen.insert(f.manifest.clone())),
+            );
         }
         if !requests.is_empty() {
             let roots = named_roots(&loaded, &requests, &platform)?;

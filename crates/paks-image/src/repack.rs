@@ -188,11 +188,17 @@ fn copy_entries(
             input.read_exact(&mut pending[start..])?;
             continue;
         }
-        if pending.is_empty()
-            && kind.is_dir()
-            && size == 0
-            && !seen.insert(header.path_bytes().into_owned())
-        {
+        let path = header.path_bytes();
+        if pending.is_empty() && !inside_store(&path) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "the entry `{}` is not inside `opt/paks/store/`",
+                    String::from_utf8_lossy(&path)
+                ),
+            ));
+        }
+        if pending.is_empty() && kind.is_dir() && size == 0 && !seen.insert(path.into_owned()) {
             continue;
         }
         out.write_all(&pending)?;
@@ -203,6 +209,15 @@ fn copy_entries(
             return Err(io::ErrorKind::UnexpectedEof.into());
         }
     }
+}
+
+/// Whether a package layer's entry name is one of the store's parents or under the store,
+/// without `..` (names behind long-name records are not checked: only the short ones of
+/// the shared parents are deduplicated, and a runtime applies its own rules anyway).
+fn inside_store(path: &[u8]) -> bool {
+    const PARENTS: [&[u8]; 3] = [b"opt/", b"opt/paks/", b"opt/paks/store/"];
+    PARENTS.contains(&path)
+        || (path.starts_with(b"opt/paks/store/") && !path.split(|&b| b == b'/').any(|c| c == b".."))
 }
 
 /// Read one 512-byte block; `false` at a clean end of stream.
@@ -299,6 +314,25 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().contains("diff id"), "{e}");
+    }
+
+    #[test]
+    fn merging_refuses_entries_outside_the_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = paks_archive::tar_header(tar::EntryType::Regular, 0o644, 1);
+        b.append_data(&mut h, "etc/passwd", &b"x"[..]).unwrap();
+        let bad = dir.path().join("bad.tar");
+        std::fs::write(&bad, b.into_inner().unwrap()).unwrap();
+        let out = dir.path().join("out");
+        std::fs::create_dir(&out).unwrap();
+        let e = repack(Members::Merge(&[&bad]), LayerCompression::Gzip, &out).unwrap_err();
+        assert!(e.to_string().contains("`etc/passwd` is not inside"), "{e}");
+        assert_eq!(
+            std::fs::read_dir(&out).unwrap().count(),
+            0,
+            "nothing left behind"
+        );
     }
 
     #[test]

@@ -40,7 +40,11 @@ pub struct View {
 #[derive(Debug)]
 enum Node {
     Dir,
-    Link(String),
+    /// A symlink to `target`, into the prefix of package `owner` (an index).
+    Link {
+        target: String,
+        owner: usize,
+    },
     File(Vec<u8>),
 }
 
@@ -51,24 +55,18 @@ pub fn build(packages: &[ViewPackage<'_>]) -> Result<View, ImageError> {
     for dir in ["etc", "etc/profile.d", "opt", "opt/paks", view_rel] {
         nodes.insert(dir.to_owned(), Node::Dir);
     }
-    let mut links = 0;
     let mut conflicts = Vec::new();
     let by_precedence = packages
         .iter()
-        .filter(|p| p.explicit)
-        .chain(packages.iter().filter(|p| !p.explicit));
-    for p in by_precedence {
+        .enumerate()
+        .filter(|(_, p)| p.explicit)
+        .chain(packages.iter().enumerate().filter(|(_, p)| !p.explicit));
+    for (owner, p) in by_precedence {
         for rel in p.contents {
             check_relative(p.id, rel)?;
             let path = format!("{view_rel}/{rel}");
-            if insert_link(
-                &mut nodes,
-                view_rel,
-                &path,
-                format!("{STORE}/{}/{rel}", p.id),
-            ) {
-                links += 1;
-            } else {
+            let target = format!("{STORE}/{}/{rel}", p.id);
+            if !insert_link(&mut nodes, view_rel, &path, Node::Link { target, owner }) {
                 conflicts.push(rel.clone());
             }
         }
@@ -81,6 +79,11 @@ pub fn build(packages: &[ViewPackage<'_>]) -> Result<View, ImageError> {
     for p in packages {
         env.add_package(&format!("{STORE}/{}", p.id), |_| false, p.env);
     }
+    fold(&mut nodes, view_rel, packages);
+    let links = nodes
+        .values()
+        .filter(|n| matches!(n, Node::Link { .. }))
+        .count();
     let script = format!(
         "# The environment of the paks packages in {STORE} (written by `paks image build`).\n{}",
         env.shell_exports()
@@ -91,7 +94,7 @@ pub fn build(packages: &[ViewPackage<'_>]) -> Result<View, ImageError> {
     for (path, node) in &nodes {
         let written = match node {
             Node::Dir => paks_archive::tar_append_dir(&mut builder, format!("{path}/").as_bytes()),
-            Node::Link(target) => {
+            Node::Link { target, .. } => {
                 let mut header = paks_archive::tar_header(tar::EntryType::Symlink, 0o777, 0);
                 paks_archive::tar_append_symlink(
                     &mut builder,
@@ -117,8 +120,57 @@ pub fn build(packages: &[ViewPackage<'_>]) -> Result<View, ImageError> {
     })
 }
 
+/// Fold every directory of the view whose links all go into one package into one link to
+/// that package's directory, as GNU stow does: `lib/python3.11` with its thousands of
+/// files becomes one entry. Directories several packages fill stay directories.
+fn fold(nodes: &mut BTreeMap<String, Node>, root: &str, packages: &[ViewPackage<'_>]) {
+    // The one package under each directory below the view's root, or `None` for several.
+    let mut owners: BTreeMap<String, Option<usize>> = BTreeMap::new();
+    for (path, node) in nodes.iter() {
+        let Node::Link { owner, .. } = node else {
+            continue;
+        };
+        let mut end = root.len();
+        while let Some(i) = path[end + 1..].find('/') {
+            end = end + 1 + i;
+            owners
+                .entry(path[..end].to_owned())
+                .and_modify(|o| {
+                    if *o != Some(*owner) {
+                        *o = None;
+                    }
+                })
+                .or_insert(Some(*owner));
+        }
+    }
+    let mut folded: Vec<(String, usize)> = Vec::new();
+    for (dir, owner) in owners {
+        let inside_folded = folded.last().is_some_and(|(f, _)| {
+            dir.strip_prefix(f.as_str())
+                .is_some_and(|r| r.starts_with('/'))
+        });
+        if let (Some(owner), false) = (owner, inside_folded) {
+            folded.push((dir, owner));
+        }
+    }
+    for (dir, owner) in folded {
+        let below = format!("{dir}/");
+        let doomed: Vec<String> = nodes
+            .range(below.clone()..)
+            .take_while(|(k, _)| k.starts_with(&below))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in doomed {
+            nodes.remove(&k);
+        }
+        let rel = &dir[root.len() + 1..];
+        let target = format!("{STORE}/{}/{rel}", packages[owner].id);
+        nodes.insert(dir, Node::Link { target, owner });
+    }
+}
+
 /// Add `path` as a link (and its parents as directories) unless it or a parent is taken.
-fn insert_link(nodes: &mut BTreeMap<String, Node>, root: &str, path: &str, target: String) -> bool {
+fn insert_link(nodes: &mut BTreeMap<String, Node>, root: &str, path: &str, link: Node) -> bool {
     let mut end = root.len();
     while let Some(i) = path[end + 1..].find('/') {
         end = end + 1 + i;
@@ -133,7 +185,7 @@ fn insert_link(nodes: &mut BTreeMap<String, Node>, root: &str, path: &str, targe
     if nodes.contains_key(path) {
         return false;
     }
-    nodes.insert(path.to_owned(), Node::Link(target));
+    nodes.insert(path.to_owned(), link);
     true
 }
 
@@ -182,7 +234,11 @@ mod tests {
     #[test]
     fn links_files_merges_dirs_and_first_explicit_wins() {
         let (lib, app) = (id("lib"), id("app"));
-        let lib_contents = vec!["bin/tool".to_owned(), "lib/libx.so.1".to_owned()];
+        let lib_contents = vec![
+            "bin/lib-helper".to_owned(),
+            "bin/tool".to_owned(),
+            "lib/libx.so.1".to_owned(),
+        ];
         let app_contents = vec!["bin/app".to_owned(), "bin/tool".to_owned()];
         let env = vec![EnvVar {
             name: "APP_DATA".into(),
@@ -204,7 +260,8 @@ mod tests {
             },
         ])
         .unwrap();
-        assert_eq!(view.links, 3);
+        // bin/ has two packages' files; lib/ one package's, so it is one link.
+        assert_eq!(view.links, 4);
         assert_eq!(view.conflicts, ["bin/tool"]);
         let got = entries(&view.tar);
         let link = |p: &str| {
@@ -217,10 +274,22 @@ mod tests {
             format!("/opt/paks/store/{app}/bin/tool")
         );
         assert_eq!(
-            link("opt/paks/view/lib/libx.so.1").unwrap(),
-            format!("/opt/paks/store/{lib}/lib/libx.so.1")
+            link("opt/paks/view/lib").unwrap(),
+            format!("/opt/paks/store/{lib}/lib")
         );
-        assert!(link("opt/paks/view/bin/").is_some() || link("opt/paks/view/bin").is_some());
+        assert!(
+            link("opt/paks/view/lib/libx.so.1").is_none(),
+            "folded: {got:?}"
+        );
+        assert_eq!(
+            link("opt/paks/view/bin/").unwrap(),
+            "",
+            "a directory: {got:?}"
+        );
+        assert_eq!(
+            link("opt/paks/view/bin/lib-helper").unwrap(),
+            format!("/opt/paks/store/{lib}/bin/lib-helper")
+        );
         let script = String::from_utf8(
             tar::Archive::new(&view.tar[..])
                 .entries()
