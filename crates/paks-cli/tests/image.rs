@@ -7,7 +7,9 @@ use std::path::Path;
 use std::process::Command;
 
 use common::{Env, paks_bin, text};
-use paks_testkit::{PaksServe, Podman, busybox_glibc_layout, run_ok, skopeo, umoci};
+use paks_testkit::{
+    PaksServe, Podman, busybox_glibc_layout, busybox_glibc_layout_with, run_ok, skopeo, umoci,
+};
 use serde_json::Value;
 
 /// paks serve with libgreet, hello and hello-script pushed to `acme/`, and a busybox +
@@ -589,4 +591,95 @@ fn several_platforms_make_an_index_of_images() {
         &format!("oci:{}:multi", layout.display()),
         &format!("oci:{}:amd64", f.env.dir.path().join("single").display()),
     ]);
+}
+
+#[test]
+fn a_containerized_dockerfile_builds_with_podman_and_runs() {
+    let f = Fixture::new();
+    let dir = f.env.dir.path();
+    // The install stage's image: busybox, glibc, and paks with the libraries it links.
+    let stripped = dir.join("paks-stripped");
+    run_ok(
+        Command::new("strip")
+            .arg("-o")
+            .arg(&stripped)
+            .arg(paks_bin()),
+    );
+    let libdir = if cfg!(target_arch = "aarch64") {
+        "lib/aarch64-linux-gnu"
+    } else {
+        "lib/x86_64-linux-gnu"
+    };
+    let (gcc_s, libm) = (
+        format!("{libdir}/libgcc_s.so.1"),
+        format!("{libdir}/libm.so.6"),
+    );
+    let host = |p: &str| Path::new("/").join(p);
+    let tools = dir.join("tools");
+    busybox_glibc_layout_with(
+        &tools,
+        "1",
+        &[
+            ("usr/local/bin/paks", &stripped),
+            (&gcc_s, &host(&gcc_s)),
+            (&libm, &host(&libm)),
+        ],
+    );
+    let paks_image = f.r("tools/paks:1");
+    skopeo(&[
+        "copy",
+        "--dest-tls-verify=false",
+        &format!("oci:{}:1", tools.display()),
+        &format!("docker://{paks_image}"),
+    ]);
+
+    let spec = dir.join("image.toml");
+    std::fs::write(
+        &spec,
+        format!(
+            "from = \"{}\"\npackages = [\"{}\"]\nentrypoint = [\"hello\"]\n[labels]\nteam = \"hpc\"\n",
+            f.r("base/busybox:1"),
+            f.r("acme/hello:1.0.0"),
+        ),
+    )
+    .unwrap();
+    let dockerfile = f.env.ok(&[
+        "containerize",
+        spec.to_str().unwrap(),
+        "--paks-image",
+        &paks_image,
+    ]);
+    let context = dir.join("context");
+    std::fs::create_dir(&context).unwrap();
+    std::fs::write(context.join("Dockerfile"), &dockerfile).unwrap();
+
+    let podman = Podman::new();
+    run_ok(
+        podman
+            .command()
+            .args([
+                "build",
+                "--isolation",
+                "chroot",
+                "--tls-verify=false",
+                "--quiet",
+                "-t",
+                "localhost/contained:1",
+            ])
+            .arg(&context),
+    );
+    let out = podman.run("localhost/contained:1", &["containerized"]);
+    assert!(out.status.success(), "{}\n{dockerfile}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "Hello, containerized!\n");
+    let inspect = text(
+        &run_ok(podman.command().args([
+            "image",
+            "inspect",
+            "--format",
+            "{{index .Labels \"team\"}}",
+            "localhost/contained:1",
+        ]))
+        .stdout,
+    );
+    assert_eq!(inspect.trim(), "hpc");
 }

@@ -28,6 +28,12 @@ pub fn busybox_layout(dir: &Path, tag: &str) -> Digest {
 /// [`busybox_layout`] plus this host's glibc (the dynamic loader and `libc.so.6`, at the
 /// paths Debian uses), so that dynamically linked C programs built here run in it.
 pub fn busybox_glibc_layout(dir: &Path, tag: &str) -> Digest {
+    busybox_glibc_layout_with(dir, tag, &[])
+}
+
+/// [`busybox_glibc_layout`] with more files (`(path in the image, host file)`), such as
+/// a program and the libraries it needs.
+pub fn busybox_glibc_layout_with(dir: &Path, tag: &str, more: &[(&str, &Path)]) -> Digest {
     let (loader, libdir) = match std::env::consts::ARCH {
         "aarch64" => ("lib/ld-linux-aarch64.so.1", "lib/aarch64-linux-gnu"),
         _ => ("lib64/ld-linux-x86-64.so.2", "lib/x86_64-linux-gnu"),
@@ -37,10 +43,14 @@ pub fn busybox_glibc_layout(dir: &Path, tag: &str) -> Digest {
         std::fs::read(&host).unwrap_or_else(|e| panic!("read {}: {e}", host.display()))
     };
     let libc = format!("{libdir}/libc.so.6");
-    let files = [
+    let mut files = vec![
         (loader.to_owned(), read(loader)),
         (libc.clone(), read(&libc)),
     ];
+    for (path, host) in more {
+        let bytes = std::fs::read(host).unwrap_or_else(|e| panic!("read {}: {e}", host.display()));
+        files.push(((*path).to_owned(), bytes));
+    }
     write_layout(dir, tag, &files)
 }
 

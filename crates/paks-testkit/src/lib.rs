@@ -14,7 +14,7 @@ mod podman;
 use std::ffi::OsStr;
 use std::process::{Command, Output};
 
-pub use busybox::{busybox_glibc_layout, busybox_layout};
+pub use busybox::{busybox_glibc_layout, busybox_glibc_layout_with, busybox_layout};
 pub use docker_registry::{DockerRegistry, RegistryAuth};
 pub use http_server::HttpServer;
 pub use paks_serve::PaksServe;

@@ -70,6 +70,14 @@ impl Default for ClientConfig {
     }
 }
 
+/// Mozilla's root certificates (the `webpki-root-certs` crate).
+fn bundled_roots() -> Vec<reqwest::Certificate> {
+    webpki_root_certs::TLS_SERVER_ROOT_CERTS
+        .iter()
+        .filter_map(|der| reqwest::Certificate::from_der(der).ok())
+        .collect()
+}
+
 /// A client for OCI distribution registries.
 #[derive(Clone)]
 pub struct Client {
@@ -102,14 +110,20 @@ impl Client {
         if config.chunk_size == 0 {
             return Err(ErrorKind::Config("`chunk_size` must be at least 1".into()).into());
         }
-        let http = reqwest::Client::builder()
-            // Redirects are followed by hand: each hop is checked against the plain-HTTP
-            // rule, and credentials never cross to another host.
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(&config.user_agent)
-            .connect_timeout(config.timeout)
-            .read_timeout(config.timeout)
+        let builder = || {
+            reqwest::Client::builder()
+                // Redirects are followed by hand: each hop is checked against the plain-HTTP
+                // rule, and credentials never cross to another host.
+                .redirect(reqwest::redirect::Policy::none())
+                .user_agent(&config.user_agent)
+                .connect_timeout(config.timeout)
+                .read_timeout(config.timeout)
+        };
+        // The system's CA certificates; where there are none (a minimal container image),
+        // Mozilla's, built in.
+        let http = builder()
             .build()
+            .or_else(|_| builder().tls_certs_only(bundled_roots()).build())
             .map_err(|e| ErrorKind::Config(format!("cannot build the HTTP client: {e}")))?;
         Ok(Self {
             inner: Arc::new(Inner {
