@@ -3,7 +3,7 @@
 //! configuration, with whiteouts applied so deleted files do not count.
 
 use std::collections::BTreeMap;
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{self, BufReader, Read};
 
 use crate::elf::{self, Binary};
 
@@ -12,8 +12,6 @@ pub const ELF_SIZE_CAP: u64 = 256 * 1024 * 1024;
 /// Loader configuration files larger than this are ignored.
 const CONF_CAP: u64 = 64 * 1024;
 const ELF_MAGIC: &[u8; 4] = b"\x7fELF";
-const GZIP_MAGIC: &[u8] = &[0x1f, 0x8b];
-const ZSTD_MAGIC: &[u8] = &[0x28, 0xb5, 0x2f, 0xfd];
 
 /// What a path of the image holds, as far as inspection cares.
 #[derive(Debug, Clone)]
@@ -83,20 +81,18 @@ impl Compression {
     }
 }
 
-/// A layer stream, decompressed as its first bytes say. A media type that says
-/// otherwise than the bytes is an error.
+/// A layer stream, decompressed as its first bytes say (`paks_archive::decompress`). A
+/// media type that says otherwise than the bytes is an error.
 pub(crate) fn decoder<'r>(
     input: impl Read + 'r,
     expected: Option<Compression>,
 ) -> io::Result<Box<dyn Read + 'r>> {
-    let mut input = BufReader::with_capacity(256 * 1024, input);
-    let head = input.fill_buf()?;
-    let found = if head.starts_with(GZIP_MAGIC) {
-        Compression::Gzip
-    } else if head.starts_with(ZSTD_MAGIC) {
-        Compression::Zstd
-    } else {
-        Compression::None
+    use paks_archive::Decoder;
+    let decoded = paks_archive::decompress(BufReader::with_capacity(256 * 1024, input))?;
+    let found = match &decoded {
+        Decoder::Plain(_) => Compression::None,
+        Decoder::Gzip(_) => Compression::Gzip,
+        Decoder::Zstd(_) => Compression::Zstd,
     };
     if let Some(e) = expected
         && e != found
@@ -106,11 +102,7 @@ pub(crate) fn decoder<'r>(
             format!("the media type says {e:?} compression but the content is {found:?}"),
         ));
     }
-    Ok(match found {
-        Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(input)),
-        Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(input)?),
-        Compression::None => Box::new(input),
-    })
+    Ok(Box::new(decoded))
 }
 
 /// A tar path as stored: no leading `./` or `/`, no trailing `/`.
