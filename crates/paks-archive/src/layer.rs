@@ -363,15 +363,16 @@ pub fn append_symlink<W: Write>(
     builder.append_data(header, as_path(name), io::empty())
 }
 
-/// The layer compressor.
-enum Encoder<W: Write> {
+/// The layer compressor: deterministic output (a gzip header without name or time).
+pub enum Encoder<W: Write> {
     None(W),
     Gzip(flate2::write::GzEncoder<W>),
     Zstd(zstd::stream::write::Encoder<'static, W>),
 }
 
 impl<W: Write> Encoder<W> {
-    fn new(out: W, compression: Compression) -> Result<Self, ArchiveError> {
+    /// Compress into `out` as `compression` says; refuses levels out of range.
+    pub fn new(out: W, compression: Compression) -> Result<Self, ArchiveError> {
         let level_err = |level: i64, format| ArchiveError::CompressionLevel { format, level };
         Ok(match compression {
             Compression::None => Self::None(out),
@@ -397,7 +398,8 @@ impl<W: Write> Encoder<W> {
         })
     }
 
-    fn finish(self) -> io::Result<W> {
+    /// Write the end of the stream; returns `out`.
+    pub fn finish(self) -> io::Result<W> {
         match self {
             Self::None(w) => Ok(w),
             Self::Gzip(e) => e.finish(),

@@ -24,8 +24,8 @@ pub use decode::{Decoder, decompress};
 pub use error::ArchiveError;
 pub use extract::{ExtractStats, Limits, RATIO_FLOOR, extract_layer};
 pub use layer::{
-    Compression, LayerInfo, MEDIA_TYPE_LAYER, MEDIA_TYPE_LAYER_GZIP, MEDIA_TYPE_LAYER_ZSTD,
-    write_layer,
+    Compression, Encoder, LayerInfo, MEDIA_TYPE_LAYER, MEDIA_TYPE_LAYER_GZIP,
+    MEDIA_TYPE_LAYER_ZSTD, write_layer,
 };
 pub use layer::{
     append_dir as tar_append_dir, append_symlink as tar_append_symlink, header as tar_header,

@@ -9,7 +9,6 @@ use paks_image::{Base, Composed, Composer, ImageSpec, LayerCompression, Output, 
 use paks_oci::{Reference, Repository};
 use paks_remote::{Found, Remote};
 use paks_resolve::{Request, ResolveOptions};
-use paks_store::Store;
 use paks_types::{Digest, Platform, Reporter as _};
 use serde_json::json;
 
@@ -201,15 +200,13 @@ struct Resolved {
     inputs: Vec<PlatformInput>,
 }
 
-fn compose_all(ctx: &Ctx, store: &Store, spec: &ImageSpec) -> Result<Resolved, Failure> {
-    let client = cache_client(ctx)?;
-    let remote = Remote::new(client.clone(), store);
-    let composer = Composer {
-        client,
-        store,
-        reporter: &ctx.reporter,
-    };
-    let rt = runtime()?;
+fn compose_all(
+    ctx: &Ctx,
+    composer: &Composer<'_>,
+    rt: &tokio::runtime::Runtime,
+    spec: &ImageSpec,
+) -> Result<Resolved, Failure> {
+    let remote = Remote::new(composer.client.clone(), composer.store);
     let (references, names): (Vec<&String>, Vec<&String>) =
         spec.packages.iter().partition(|p| p.contains('/'));
     let references = references
@@ -340,7 +337,13 @@ pub fn build(ctx: &Ctx, args: &ImageBuildArgs) -> Result<(), Failure> {
     let spec = spec_of(args)?;
     let output = output_of(args.output.as_deref(), spec.tag.as_deref())?;
     let store = ctx.store()?;
-    let Resolved { images, .. } = compose_all(ctx, &store, &spec)?;
+    let composer = Composer {
+        client: cache_client(ctx)?,
+        store: &store,
+        reporter: &ctx.reporter,
+    };
+    let rt = runtime()?;
+    let Resolved { images, .. } = compose_all(ctx, &composer, &rt, &spec)?;
     for image in &images {
         if !image.merged.is_empty() {
             ctx.reporter.warn(&format!(
@@ -366,13 +369,7 @@ pub fn build(ctx: &Ctx, args: &ImageBuildArgs) -> Result<(), Failure> {
             ));
         }
     }
-    let client = cache_client(ctx)?;
-    let composer = Composer {
-        client,
-        store: &store,
-        reporter: &ctx.reporter,
-    };
-    let stats = runtime()?
+    let stats = rt
         .block_on(composer.output(&images, &output))
         .map_err(failure)?;
     let digest = stats
@@ -427,7 +424,12 @@ pub fn containerize(ctx: &Ctx, args: &ContainerizeArgs) -> Result<(), Failure> {
         spec.platforms.truncate(1);
     }
     let store = ctx.store()?;
-    let Resolved { images, inputs } = compose_all(ctx, &store, &spec)?;
+    let composer = Composer {
+        client: cache_client(ctx)?,
+        store: &store,
+        reporter: &ctx.reporter,
+    };
+    let Resolved { images, inputs } = compose_all(ctx, &composer, &runtime()?, &spec)?;
     let dockerfile = paks_image::containerize::dockerfile(
         &spec,
         &inputs[0],

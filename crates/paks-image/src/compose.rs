@@ -265,7 +265,7 @@ impl Composer<'_> {
             let f = &packages[i];
             let diff_id = package_diff_id(f)?;
             let meta = &f.config.paks;
-            if LayerCompression::parse_media_type(&f.layer.media_type) == Some(wanted) {
+            if LayerCompression::from_media_type(&f.layer.media_type) == Some(wanted) {
                 let mut d =
                     Descriptor::new(wanted.media_type(), f.layer.digest.clone(), f.layer.size);
                 d.annotations
@@ -306,10 +306,14 @@ impl Composer<'_> {
             .map(|&i| packages[i].config.paks.id.clone())
             .collect();
         if !layer_plan.merged.is_empty() {
-            let mut blobs = Vec::new();
-            for &i in &layer_plan.merged {
-                blobs.push(self.fetch_layer(&packages[i]).await?);
-            }
+            // The members' layers, downloaded at once (the client bounds the transfers).
+            let blobs = futures_util::future::try_join_all(
+                layer_plan
+                    .merged
+                    .iter()
+                    .map(|&i| self.fetch_layer(&packages[i])),
+            )
+            .await?;
             let packed = blocking({
                 let dir = cache_dir.clone();
                 move || {
@@ -451,11 +455,18 @@ impl Composer<'_> {
 
     /// A package's layer in the blob cache, downloaded (verified) when missing.
     async fn fetch_layer(&self, f: &Found) -> Result<PathBuf, ImageError> {
-        let dest = self.store.cache_blob(&f.layer.digest);
+        Ok(self.fetch(&f.repo, &f.layer).await?.0)
+    }
+
+    /// Blob `d` of `repo` in the blob cache, downloaded (verified) when missing; with
+    /// the bytes downloaded (0 when it was cached).
+    async fn fetch(&self, repo: &Repository, d: &Descriptor) -> Result<(PathBuf, u64), ImageError> {
+        let dest = self.store.cache_blob(&d.digest);
+        let downloaded = if dest.is_file() { 0 } else { d.size };
         self.client
-            .pull_blob(&f.repo, &f.layer.digest, Some(f.layer.size), &dest, &|_| {})
+            .pull_blob(repo, &d.digest, Some(d.size), &dest, &|_| {})
             .await?;
-        Ok(dest)
+        Ok((dest, downloaded))
     }
 
     /// Send `images` where `output` says: one image, or (for several platforms) an index
@@ -502,13 +513,8 @@ impl Composer<'_> {
     ) -> Result<LocalBlob, ImageError> {
         Ok(match source {
             LayerSource::Remote(repo) => {
-                let dest = self.store.cache_blob(&d.digest);
-                if !dest.is_file() {
-                    stats.downloaded_bytes += d.size;
-                }
-                self.client
-                    .pull_blob(repo, &d.digest, Some(d.size), &dest, &|_| {})
-                    .await?;
+                let (dest, downloaded) = self.fetch(repo, d).await?;
+                stats.downloaded_bytes += downloaded;
                 LocalBlob::File(dest)
             }
             LayerSource::Local(path) => LocalBlob::File(path.clone()),
@@ -552,13 +558,8 @@ impl Composer<'_> {
                             how
                         } else {
                             // Another registry: the bytes move through the cache.
-                            let dest = self.store.cache_blob(&d.digest);
-                            if !dest.is_file() {
-                                downloaded.fetch_add(d.size, Ordering::Relaxed);
-                            }
-                            self.client
-                                .pull_blob(from, &d.digest, Some(d.size), &dest, &|_| {})
-                                .await?;
+                            let (dest, bytes) = self.fetch(from, d).await?;
+                            downloaded.fetch_add(bytes, Ordering::Relaxed);
                             self.client
                                 .push_blob(repo, &d.digest, d.size, &dest, None, &progress)
                                 .await?
@@ -570,12 +571,7 @@ impl Composer<'_> {
                             .await?
                     }
                     LayerSource::Bytes(bytes) => {
-                        if let Some(how) = self.client.mount_blob(repo, &d.digest, None).await? {
-                            how
-                        } else {
-                            self.client.push_blob_bytes(repo, bytes).await?;
-                            PushedBlob::Uploaded
-                        }
+                        self.client.push_bytes(repo, &d.digest, bytes).await?
                     }
                 };
                 if how == PushedBlob::Uploaded {
@@ -589,13 +585,13 @@ impl Composer<'_> {
         .await?;
         let mut config_bytes = 0;
         for image in images {
+            let digest = Digest::sha256_of(&image.config);
             if self
                 .client
-                .mount_blob(&repo, &Digest::sha256_of(&image.config), None)
+                .push_bytes(&repo, &digest, &image.config)
                 .await?
-                .is_none()
+                == PushedBlob::Uploaded
             {
-                self.client.push_blob_bytes(&repo, &image.config).await?;
                 config_bytes += image.config.len() as u64;
             }
         }
@@ -753,26 +749,10 @@ fn package_diff_id(f: &Found) -> Result<Digest, ImageError> {
     }
 }
 
-impl LayerCompression {
-    /// The compression of a layer media type, `None` for plain tar or others.
-    pub fn parse_media_type(media_type: &str) -> Option<Self> {
-        match media_type {
-            paks_archive::MEDIA_TYPE_LAYER_GZIP => Some(Self::Gzip),
-            paks_archive::MEDIA_TYPE_LAYER_ZSTD => Some(Self::Zstd),
-            _ => None,
-        }
-    }
-}
-
 fn compress(tar: &[u8], compression: LayerCompression) -> Result<Vec<u8>, ImageError> {
-    Ok(match compression {
-        LayerCompression::Gzip => {
-            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(6));
-            gz.write_all(tar)?;
-            gz.finish()?
-        }
-        LayerCompression::Zstd => zstd::encode_all(tar, 3)?,
-    })
+    let mut encoder = paks_archive::Encoder::new(Vec::new(), compression.archive())?;
+    encoder.write_all(tar)?;
+    Ok(encoder.finish()?)
 }
 
 /// The non-directory entries under `opt/paks/store/<id>/` of a package layer.

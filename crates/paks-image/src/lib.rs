@@ -60,6 +60,8 @@ pub enum ImageError {
     #[error("a `docker-archive` holds one platform's image; {0} platforms were asked for")]
     ArchiveOnePlatform(usize),
     #[error(transparent)]
+    Archive(#[from] paks_archive::ArchiveError),
+    #[error(transparent)]
     Oci(#[from] paks_oci::OciError),
     #[error(transparent)]
     Remote(#[from] paks_remote::RemoteError),

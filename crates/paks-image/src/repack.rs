@@ -41,7 +41,7 @@ pub fn repack(
     let written = (|| {
         let file = fs_err::File::create(&tmp)?;
         let compressed = HashingWriter::new(io::BufWriter::with_capacity(256 * 1024, file));
-        let mut encoder = Encoder::new(compressed, compression)?;
+        let mut encoder = paks_archive::Encoder::new(compressed, compression.archive())?;
         let mut tar = HashingWriter::new(&mut encoder);
         match members {
             Members::One { blob, .. } => {
@@ -101,45 +101,6 @@ pub fn repack(
 fn open(blob: &Path) -> Result<impl Read, ImageError> {
     let file = BufReader::with_capacity(256 * 1024, fs_err::File::open(blob)?);
     Ok(paks_archive::decompress(file)?)
-}
-
-enum Encoder<W: Write> {
-    Gzip(flate2::write::GzEncoder<W>),
-    Zstd(zstd::stream::write::Encoder<'static, W>),
-}
-
-impl<W: Write> Encoder<W> {
-    fn new(out: W, compression: LayerCompression) -> io::Result<Self> {
-        Ok(match compression {
-            LayerCompression::Gzip => Self::Gzip(flate2::write::GzEncoder::new(
-                out,
-                flate2::Compression::new(6),
-            )),
-            LayerCompression::Zstd => Self::Zstd(zstd::stream::write::Encoder::new(out, 3)?),
-        })
-    }
-
-    fn finish(self) -> io::Result<W> {
-        match self {
-            Self::Gzip(e) => e.finish(),
-            Self::Zstd(e) => e.finish(),
-        }
-    }
-}
-
-impl<W: Write> Write for Encoder<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            Self::Gzip(e) => e.write(buf),
-            Self::Zstd(e) => e.write(buf),
-        }
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        match self {
-            Self::Gzip(e) => e.flush(),
-            Self::Zstd(e) => e.flush(),
-        }
-    }
 }
 
 /// Extension records (long names, pax headers) kept with the entry they describe; more

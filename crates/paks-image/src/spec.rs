@@ -53,6 +53,23 @@ impl LayerCompression {
         }
     }
 
+    /// The compressor settings: gzip 6 (as `gzip` and Docker), zstd 3.
+    pub fn archive(self) -> paks_archive::Compression {
+        match self {
+            Self::Gzip => paks_archive::Compression::default(),
+            Self::Zstd => paks_archive::Compression::Zstd { level: 3 },
+        }
+    }
+
+    /// The compression of a layer media type, `None` for plain tar or others.
+    pub fn from_media_type(media_type: &str) -> Option<Self> {
+        match paks_archive::Compression::from_layer_media_type(media_type)? {
+            paks_archive::Compression::Gzip { .. } => Some(Self::Gzip),
+            paks_archive::Compression::Zstd { .. } => Some(Self::Zstd),
+            paks_archive::Compression::None => None,
+        }
+    }
+
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "gzip" => Some(Self::Gzip),

@@ -130,16 +130,26 @@ impl Client {
         bytes: &[u8],
     ) -> Result<Digest, OciError> {
         let digest = Digest::sha256_of(bytes);
+        self.push_bytes(repo, &digest, bytes).await?;
+        Ok(digest)
+    }
+
+    /// Upload blob `digest` from memory unless `repo` has it; says which it was.
+    pub async fn push_bytes(
+        &self,
+        repo: &Repository,
+        digest: &Digest,
+        bytes: &[u8],
+    ) -> Result<PushedBlob, OciError> {
         self.push(
             repo,
-            &digest,
+            digest,
             bytes.len() as u64,
             Source::Bytes(Bytes::copy_from_slice(bytes)),
             None,
             &|_| {},
         )
-        .await?;
-        Ok(digest)
+        .await
     }
 
     /// Make blob `digest` present in `repo` without sending its bytes: it is there
