@@ -161,6 +161,10 @@ pub struct ServeGcArgs {
     /// Remove upload sessions untouched for this many seconds
     #[arg(long, default_value_t = 86400, value_name = "SECONDS")]
     pub upload_max_age: u64,
+    /// Remove temporary files and broken upload sessions that killed writers left,
+    /// once untouched for this many seconds
+    #[arg(long, default_value_t = 3600, value_name = "SECONDS")]
+    pub leftover_max_age: u64,
     /// Print the report as JSON
     #[arg(long)]
     pub json: bool,

@@ -119,6 +119,7 @@ fn collect(args: &ServeGcArgs) -> Result<(), Failure> {
     let options = GcOptions {
         grace: Duration::from_secs(args.grace),
         upload_max_age: Duration::from_secs(args.upload_max_age),
+        leftover_min_age: Duration::from_secs(args.leftover_max_age),
         dry_run: args.dry_run,
     };
     let report = gc::collect(&storage, &options).map_err(|e| Failure {
@@ -140,13 +141,28 @@ fn collect(args: &ServeGcArgs) -> Result<(), Failure> {
     }
     writeln!(
         err,
-        "{verb} {} blobs ({}), kept {} ({} unreferenced but younger than the grace period); purged {} stale uploads",
+        "{verb} {} blobs ({}), kept {} ({} unreferenced but younger than the grace period or in use by a push); purged {} stale uploads, {} leftover files and {} dangling links",
         report.blobs_deleted.len(),
         human_size(report.bytes_freed),
         report.blobs_kept,
         report.blobs_in_grace,
         report.uploads_purged,
+        report.leftovers_removed.len(),
+        report.links_removed,
     )?;
+    for damage in &report.damaged {
+        writeln!(
+            err,
+            "warning: `{}` is damaged ({}); kept every blob it links",
+            damage.repo, damage.problem
+        )?;
+    }
+    if !report.damaged.is_empty() {
+        writeln!(
+            err,
+            "hint: `paks serve scrub` lists all damage; push the affected images again, or delete their manifests"
+        )?;
+    }
     Ok(())
 }
 
@@ -170,19 +186,24 @@ fn scrub(args: &ServeScrubArgs) -> Result<(), Failure> {
         for bad in &report.unreadable {
             writeln!(out(), "{}\tunreadable: {}", bad.digest, bad.error)?;
         }
+        for damage in &report.damaged {
+            writeln!(out(), "{}\tbroken link: {}", damage.repo, damage.problem)?;
+        }
         writeln!(
             std::io::stderr(),
-            "Checked {} blobs: {} corrupt, {} unreadable",
+            "Checked {} blobs and the links of {} manifests: {} corrupt, {} unreadable, {} broken links",
             report.blobs_checked,
+            report.manifests_checked,
             report.corrupt.len(),
-            report.unreadable.len()
+            report.unreadable.len(),
+            report.damaged.len()
         )?;
     }
-    if report.corrupt.is_empty() && report.unreadable.is_empty() {
+    if report.is_clean() {
         Ok(())
     } else {
         Err(Failure {
-            error: "the registry holds damaged blobs".into(),
+            error: "the registry holds damaged data".into(),
             detail: None,
             hint: Some(
                 "push the affected images again; `paks serve gc` removes blobs nothing references"

@@ -1,20 +1,30 @@
 //! Garbage collection and scrubbing, written against the [`Storage`] trait.
 //!
-//! [`collect`] is mark and sweep. Mark: every manifest linked in any repository, with the
-//! blobs and child manifests it references. Sweep: every other blob is deleted with
-//! [`Storage::remove_blob_if_unused`], which re-checks under the storage's lock that nobody
-//! touched it since the collection started less the grace period. A push running at the
-//! same time touches what it references under that lock, so it never loses a blob; blobs it
-//! uploaded but has not referenced yet are kept by the grace period.
+//! [`collect`] is mark and sweep, made safe beside live pushes by the storage's collection
+//! barrier ([`Storage::begin_collection`]): a push that finished before the barrier has its
+//! manifest listed by the mark; a push after it records (pins) what it needs, and
+//! [`Collection::remove_blob_if_unused`] re-reads those pins under the storage's exclusive
+//! lock before it deletes anything. The grace period is only an optimisation: it spares
+//! blobs uploaded but not referenced yet, so that a slow client's next manifest finds them.
+//!
+//! Damage (a linked manifest whose bytes are gone or unreadable) does not stop a collection:
+//! it is reported, and every blob linked in that repository is kept, since what the damaged
+//! manifest referenced is unknown.
 
-use std::collections::HashSet;
+mod scrub;
+#[cfg(test)]
+mod tests;
+
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use paks_types::Digest;
 use serde::{Deserialize, Serialize};
 
+pub use scrub::{CorruptBlob, ScrubReport, UnreadableBlob, scrub};
+
 use crate::names::RepoName;
-use crate::storage::{Result, Storage, StorageError};
+use crate::storage::{Leftover, Result, Storage};
 
 /// How a collection runs.
 #[derive(Debug, Clone)]
@@ -24,6 +34,9 @@ pub struct GcOptions {
     pub grace: Duration,
     /// Upload sessions idle for longer than this are cancelled.
     pub upload_max_age: Duration,
+    /// Temporary files and broken session directories untouched for this long are
+    /// removed: their writer is gone (no write takes anywhere near this long).
+    pub leftover_min_age: Duration,
     /// Count and list what would go, delete nothing.
     pub dry_run: bool,
 }
@@ -33,6 +46,7 @@ impl Default for GcOptions {
         Self {
             grace: Duration::from_hours(1),
             upload_max_age: Duration::from_hours(24),
+            leftover_min_age: Duration::from_hours(1),
             dry_run: false,
         }
     }
@@ -48,14 +62,38 @@ pub struct GcReport {
     pub bytes_freed: u64,
     /// Stale upload sessions cancelled.
     pub uploads_purged: usize,
-    /// Unreferenced blobs kept because they were touched within the grace period.
+    /// Unreferenced blobs kept because they were touched within the grace period, or
+    /// because a push needed them while the collection ran.
     pub blobs_in_grace: usize,
+    /// Repository links to blobs whose bytes were already gone, removed.
+    pub links_removed: usize,
+    /// What killed writers left behind, removed.
+    pub leftovers_removed: Vec<Leftover>,
+    /// Damage found while marking; the repositories named keep all their blobs.
+    pub damaged: Vec<Damage>,
     pub dry_run: bool,
 }
 
-/// Collects garbage: see the module docs. Fails, deleting nothing, if a linked manifest
-/// cannot be parsed (its references are unknown, so nothing can safely be called garbage).
+/// Something wrong in the stored data, by repository.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Damage {
+    pub repo: String,
+    /// What is wrong, naming the digest or tag.
+    pub problem: String,
+}
+
+impl Damage {
+    fn new(repo: &RepoName, problem: String) -> Self {
+        Self {
+            repo: repo.to_string(),
+            problem,
+        }
+    }
+}
+
+/// Collects garbage: see the module docs.
 pub fn collect(storage: &dyn Storage, options: &GcOptions) -> Result<GcReport> {
+    let mut collection = storage.begin_collection()?;
     let started = SystemTime::now();
     let unused_since = started.checked_sub(options.grace).unwrap_or(UNIX_EPOCH);
     let mut report = GcReport {
@@ -64,23 +102,45 @@ pub fn collect(storage: &dyn Storage, options: &GcOptions) -> Result<GcReport> {
     };
 
     let mut marked = HashSet::new();
+    let mut links: HashMap<Digest, Vec<RepoName>> = HashMap::new();
     for repo in storage.list_repositories()? {
-        mark_repository(storage, &repo, &mut marked)?;
+        let linked = storage.list_linked_blobs(&repo)?;
+        let damage_before = report.damaged.len();
+        mark_repository(storage, &repo, &mut marked, &mut report.damaged)?;
+        if report.damaged.len() > damage_before {
+            marked.extend(linked.iter().cloned());
+        }
+        for digest in linked {
+            links.entry(digest).or_default().push(repo.clone());
+        }
     }
 
-    for blob in storage.list_blobs()? {
+    let blobs = storage.list_blobs()?;
+    let present: HashSet<Digest> = blobs.iter().map(|b| b.digest.clone()).collect();
+    for blob in blobs {
+        let linked_in = links.get(&blob.digest).map_or(&[][..], Vec::as_slice);
         if marked.contains(&blob.digest) {
             report.blobs_kept += 1;
         } else if blob.modified >= unused_since {
             report.blobs_in_grace += 1;
-        } else if options.dry_run || storage.remove_blob_if_unused(&blob.digest, unused_since)? {
+        } else if options.dry_run
+            || collection.remove_blob_if_unused(&blob.digest, unused_since, linked_in)?
+        {
             report.bytes_freed += blob.size;
             report.blobs_deleted.push((blob.digest, blob.size));
         } else {
-            // Touched since it was listed: a push is using it.
+            // Touched or pinned since it was listed: a push is using it.
             report.blobs_in_grace += 1;
         }
     }
+    if !options.dry_run {
+        for (digest, repos) in &links {
+            if !present.contains(digest) {
+                report.links_removed += collection.remove_dangling_links(digest, repos)?;
+            }
+        }
+    }
+    drop(collection);
 
     let stale_before = started
         .checked_sub(options.upload_max_age)
@@ -92,29 +152,57 @@ pub fn collect(storage: &dyn Storage, options: &GcOptions) -> Result<GcReport> {
             report.uploads_purged += 1;
         }
     }
+    let leftovers_before = started
+        .checked_sub(options.leftover_min_age)
+        .unwrap_or(UNIX_EPOCH);
+    for leftover in storage.find_leftovers(leftovers_before)? {
+        if !options.dry_run {
+            storage.remove_leftover(&leftover)?;
+        }
+        report.leftovers_removed.push(leftover);
+    }
     Ok(report)
 }
 
-/// Marks every manifest linked in `repo` and everything it references.
+/// Marks every manifest linked in `repo` and everything it references; records damage.
 fn mark_repository(
     storage: &dyn Storage,
     repo: &RepoName,
     marked: &mut HashSet<Digest>,
+    damaged: &mut Vec<Damage>,
 ) -> Result<()> {
     for digest in storage.list_manifests(repo)? {
-        // Deleted since it was listed: what it referenced may go.
-        let Some(manifest) = storage.get_manifest(repo, &digest)? else {
-            continue;
+        let manifest = match storage.get_manifest(repo, &digest) {
+            Ok(Some(m)) => m,
+            // Deleted since it was listed: what it referenced may go.
+            Ok(None) => continue,
+            Err(e) => {
+                damaged.push(Damage::new(repo, error_chain(&e)));
+                continue;
+            }
         };
-        let parsed = ParsedManifest::parse(&manifest.bytes).map_err(|e| {
-            StorageError::Corrupt(format!(
-                "manifest `{digest}` in `{repo}` cannot be parsed ({e}); not collecting, since what it references is unknown"
-            ))
-        })?;
-        marked.extend(parsed.references());
-        marked.insert(digest);
+        // Marked even when damaged, so a re-push of the same bytes can repair it.
+        marked.insert(digest.clone());
+        match ParsedManifest::parse(&manifest.bytes) {
+            Ok(parsed) => marked.extend(parsed.references().map(|(d, _)| d)),
+            Err(e) => damaged.push(Damage::new(
+                repo,
+                format!("manifest `{digest}` cannot be parsed: {e}"),
+            )),
+        }
     }
     Ok(())
+}
+
+/// What a manifest references.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RefKind {
+    /// A config or layer that lives in this registry.
+    Blob,
+    /// A non-distributable layer (with `urls`): it may live elsewhere.
+    Foreign,
+    /// A child of an index.
+    Manifest,
 }
 
 /// The parts of an image manifest, an index, or a Docker manifest (list) that reference
@@ -132,6 +220,8 @@ struct ParsedManifest {
 #[derive(Deserialize)]
 struct ParsedDescriptor {
     digest: Digest,
+    #[serde(default)]
+    urls: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -145,74 +235,32 @@ impl ParsedManifest {
         serde_json::from_slice(bytes)
     }
 
-    fn references(self) -> impl Iterator<Item = Digest> {
-        let descriptors = self
-            .config
+    fn references(self) -> impl Iterator<Item = (Digest, RefKind)> {
+        let blob = |d: ParsedDescriptor| {
+            let kind = if d.urls.is_empty() {
+                RefKind::Blob
+            } else {
+                RefKind::Foreign
+            };
+            (d.digest, kind)
+        };
+        self.config
             .into_iter()
             .chain(self.layers.into_iter().flatten())
-            .chain(self.manifests.into_iter().flatten())
-            .map(|d| d.digest);
-        descriptors.chain(self.fs_layers.into_iter().flatten().map(|l| l.blob_sum))
+            .map(blob)
+            .chain(
+                self.manifests
+                    .into_iter()
+                    .flatten()
+                    .map(|d| (d.digest, RefKind::Manifest)),
+            )
+            .chain(
+                self.fs_layers
+                    .into_iter()
+                    .flatten()
+                    .map(|l| (l.blob_sum, RefKind::Blob)),
+            )
     }
-}
-
-/// What a scrub found.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct ScrubReport {
-    pub blobs_checked: usize,
-    pub bytes_checked: u64,
-    /// Blobs whose bytes do not hash to their name.
-    pub corrupt: Vec<CorruptBlob>,
-    /// Blobs that could not be read.
-    pub unreadable: Vec<UnreadableBlob>,
-}
-
-impl ScrubReport {
-    /// Whether every blob read back as its digest.
-    pub fn is_clean(&self) -> bool {
-        self.corrupt.is_empty() && self.unreadable.is_empty()
-    }
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct CorruptBlob {
-    pub digest: Digest,
-    /// The digest of the bytes actually stored.
-    pub actual: Digest,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct UnreadableBlob {
-    pub digest: Digest,
-    /// The error, with its causes.
-    pub error: String,
-}
-
-/// Re-hashes every blob and reports those whose bytes do not match their digest.
-pub fn scrub(storage: &dyn Storage) -> Result<ScrubReport> {
-    let mut report = ScrubReport::default();
-    for blob in storage.list_blobs()? {
-        match storage.rehash_blob(&blob.digest) {
-            Ok(actual) => {
-                report.blobs_checked += 1;
-                report.bytes_checked += blob.size;
-                if actual != blob.digest {
-                    report.corrupt.push(CorruptBlob {
-                        digest: blob.digest,
-                        actual,
-                    });
-                }
-            }
-            // Collected since it was listed.
-            Err(StorageError::Io { source, .. })
-                if source.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => report.unreadable.push(UnreadableBlob {
-                digest: blob.digest,
-                error: error_chain(&e),
-            }),
-        }
-    }
-    Ok(report)
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {
@@ -224,283 +272,4 @@ fn error_chain(e: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
-}
-
-#[cfg(test)]
-mod tests {
-    use std::fs::File;
-    use std::io::Write as _;
-    use std::path::{Path, PathBuf};
-
-    use super::*;
-    use crate::storage::{FsStorage, ManifestRefs, StoredManifest};
-
-    const HOURS_AGO: Duration = Duration::from_hours(2);
-
-    fn repo(name: &str) -> RepoName {
-        RepoName::parse(name).unwrap()
-    }
-
-    fn blob(s: &FsStorage, r: &RepoName, bytes: &[u8]) -> Digest {
-        let id = s.start_upload(r).unwrap();
-        let mut w = s.upload_writer(r, &id).unwrap();
-        w.write_all(bytes).unwrap();
-        w.finish().unwrap();
-        let d = Digest::sha256_of(bytes);
-        s.commit_upload(r, &id, &d).unwrap();
-        d
-    }
-
-    fn blob_path(s: &FsStorage, d: &Digest) -> PathBuf {
-        let hex = d.hex();
-        s.root()
-            .join("blobs")
-            .join(d.algorithm().as_str())
-            .join(&hex[..2])
-            .join(hex)
-    }
-
-    fn age(path: &Path, by: Duration) {
-        File::open(path)
-            .unwrap()
-            .set_modified(SystemTime::now() - by)
-            .unwrap();
-    }
-
-    fn age_all_blobs(s: &FsStorage) {
-        for b in s.list_blobs().unwrap() {
-            age(&blob_path(s, &b.digest), HOURS_AGO);
-        }
-    }
-
-    fn put(
-        s: &FsStorage,
-        r: &RepoName,
-        json: &serde_json::Value,
-        refs: &ManifestRefs,
-        tag: Option<&str>,
-    ) -> Digest {
-        let m = StoredManifest {
-            media_type: json["mediaType"]
-                .as_str()
-                .unwrap_or("application/json")
-                .into(),
-            bytes: serde_json::to_vec(json).unwrap(),
-        };
-        let d = Digest::sha256_of(&m.bytes);
-        s.put_manifest(r, &d, &m, refs, tag).unwrap();
-        d
-    }
-
-    fn image(
-        s: &FsStorage,
-        r: &RepoName,
-        config: &Digest,
-        layers: &[&Digest],
-        tag: Option<&str>,
-    ) -> Digest {
-        let desc = |d: &Digest| serde_json::json!({"mediaType": "application/octet-stream", "digest": d.to_string(), "size": 1});
-        let json = serde_json::json!({
-            "schemaVersion": 2,
-            "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "config": desc(config),
-            "layers": layers.iter().map(|d| desc(d)).collect::<Vec<_>>(),
-            "annotations": {"x": "y"},
-        });
-        let refs = ManifestRefs {
-            blobs: std::iter::once(config)
-                .chain(layers.iter().copied())
-                .cloned()
-                .collect(),
-            ..ManifestRefs::default()
-        };
-        put(s, r, &json, &refs, tag)
-    }
-
-    /// A repository with a tagged image, plus an unreferenced blob, all old.
-    struct Fixture {
-        _dir: tempfile::TempDir,
-        s: FsStorage,
-        r: RepoName,
-        kept: Vec<Digest>,
-        orphan: Digest,
-    }
-
-    fn fixture() -> Fixture {
-        let dir = tempfile::tempdir().unwrap();
-        let s = FsStorage::open(dir.path()).unwrap();
-        let r = repo("acme/app");
-        let config = blob(&s, &r, b"{}");
-        let layer = blob(&s, &r, b"layer bytes");
-        let manifest = image(&s, &r, &config, &[&layer], Some("v1"));
-        let orphan = blob(&s, &r, b"never referenced");
-        age_all_blobs(&s);
-        Fixture {
-            _dir: dir,
-            s,
-            r,
-            kept: vec![config, layer, manifest],
-            orphan,
-        }
-    }
-
-    #[test]
-    fn referenced_blobs_stay_and_old_garbage_goes() {
-        let f = fixture();
-        let fresh = blob(&f.s, &f.r, b"just uploaded, manifest coming");
-        let report = collect(&f.s, &GcOptions::default()).unwrap();
-        assert_eq!(report.blobs_deleted, [(f.orphan.clone(), 16)]);
-        assert_eq!(report.bytes_freed, 16);
-        assert_eq!(report.blobs_kept, 3);
-        assert_eq!(report.blobs_in_grace, 1);
-        assert!(!report.dry_run);
-        assert!(f.s.open_blob(&f.r, &f.orphan).unwrap().is_none());
-        assert_eq!(f.s.blob_size(&f.r, &fresh).unwrap(), Some(30));
-        for d in &f.kept {
-            assert_eq!(f.s.rehash_blob(d).unwrap(), *d);
-        }
-        // A second run finds nothing more.
-        let again = collect(&f.s, &GcOptions::default()).unwrap();
-        assert!(again.blobs_deleted.is_empty());
-        assert_eq!(again.blobs_kept, 3);
-    }
-
-    #[test]
-    fn dry_run_deletes_nothing() {
-        let f = fixture();
-        let before = f.s.list_blobs().unwrap().len();
-        let stale = f.s.start_upload(&f.r).unwrap();
-        age(
-            &f.s.root().join("uploads").join(&stale).join("data"),
-            Duration::from_hours(48),
-        );
-        let options = GcOptions {
-            dry_run: true,
-            ..GcOptions::default()
-        };
-        let report = collect(&f.s, &options).unwrap();
-        assert!(report.dry_run);
-        assert_eq!(report.blobs_deleted, [(f.orphan.clone(), 16)]);
-        assert_eq!(report.uploads_purged, 1);
-        assert_eq!(f.s.list_blobs().unwrap().len(), before);
-        assert_eq!(f.s.upload_size(&f.r, &stale).unwrap(), Some(0));
-        let json = serde_json::to_value(&report).unwrap();
-        assert_eq!(json["blobs_deleted"][0][0], f.orphan.to_string());
-    }
-
-    #[test]
-    fn stale_uploads_are_purged() {
-        let f = fixture();
-        let stale = f.s.start_upload(&f.r).unwrap();
-        let active = f.s.start_upload(&f.r).unwrap();
-        age(
-            &f.s.root().join("uploads").join(&stale).join("data"),
-            Duration::from_hours(48),
-        );
-        let report = collect(&f.s, &GcOptions::default()).unwrap();
-        assert_eq!(report.uploads_purged, 1);
-        assert_eq!(f.s.upload_size(&f.r, &stale).unwrap(), None);
-        assert_eq!(f.s.upload_size(&f.r, &active).unwrap(), Some(0));
-    }
-
-    #[test]
-    fn deleting_a_manifest_frees_what_only_it_referenced() {
-        let f = fixture();
-        let shared_layer = &f.kept[1];
-        let other = repo("acme/other");
-        f.s.mount_blob(&f.r, &other, &f.kept[0]).unwrap();
-        f.s.mount_blob(&f.r, &other, shared_layer).unwrap();
-        let own = blob(&f.s, &other, b"own layer");
-        let doomed = image(&f.s, &other, &f.kept[0], &[shared_layer, &own], None);
-        age_all_blobs(&f.s);
-        assert!(f.s.delete_manifest(&other, &doomed).unwrap());
-        let report = collect(&f.s, &GcOptions::default()).unwrap();
-        let mut deleted: Vec<Digest> = report.blobs_deleted.into_iter().map(|(d, _)| d).collect();
-        deleted.sort();
-        let mut want = vec![f.orphan.clone(), own, doomed];
-        want.sort();
-        assert_eq!(deleted, want);
-        assert_eq!(report.blobs_kept, 3);
-        assert_eq!(f.s.rehash_blob(shared_layer).unwrap(), *shared_layer);
-    }
-
-    #[test]
-    fn indexes_keep_their_children_and_referrers_keep_their_blobs() {
-        let f = fixture();
-        let child_config = blob(&f.s, &f.r, b"{\"arch\":\"arm64\"}");
-        let child = image(&f.s, &f.r, &child_config, &[], None);
-        let index = serde_json::json!({
-            "schemaVersion": 2,
-            "mediaType": "application/vnd.oci.image.index.v1+json",
-            "manifests": [
-                {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": f.kept[2].to_string(), "size": 1},
-                {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": child.to_string(), "size": 1},
-            ],
-        });
-        let refs = ManifestRefs {
-            manifests: vec![f.kept[2].clone(), child.clone()],
-            ..ManifestRefs::default()
-        };
-        let index = put(&f.s, &f.r, &index, &refs, Some("multi"));
-        age_all_blobs(&f.s);
-        let report = collect(&f.s, &GcOptions::default()).unwrap();
-        assert_eq!(report.blobs_deleted, [(f.orphan.clone(), 16)]);
-        assert_eq!(report.blobs_kept, 6);
-        for d in [&child_config, &child, &index] {
-            assert_eq!(f.s.rehash_blob(d).unwrap(), *d);
-        }
-    }
-
-    #[test]
-    fn an_unparseable_manifest_stops_the_collection() {
-        let f = fixture();
-        let garbage = b"{ this is not json".to_vec();
-        let d = Digest::sha256_of(&garbage);
-        let m = StoredManifest {
-            media_type: "application/vnd.oci.image.manifest.v1+json".into(),
-            bytes: garbage,
-        };
-        f.s.put_manifest(&f.r, &d, &m, &ManifestRefs::default(), None)
-            .unwrap();
-        match collect(&f.s, &GcOptions::default()) {
-            Err(StorageError::Corrupt(msg)) => assert!(msg.contains(&d.to_string()), "{msg}"),
-            other => panic!("expected Corrupt, got {other:?}"),
-        }
-        assert_eq!(
-            f.s.rehash_blob(&f.orphan).unwrap(),
-            f.orphan,
-            "nothing was deleted"
-        );
-    }
-
-    #[test]
-    fn scrub_finds_corrupt_and_unreadable_blobs() {
-        let f = fixture();
-        let clean = scrub(&f.s).unwrap();
-        assert!(clean.is_clean(), "{clean:?}");
-        assert_eq!(clean.blobs_checked, 4);
-
-        let layer = &f.kept[1];
-        std::fs::write(blob_path(&f.s, layer), b"flipped bits").unwrap();
-        let unreadable = &f.orphan;
-        let path = blob_path(&f.s, unreadable);
-        std::fs::remove_file(&path).unwrap();
-        std::fs::create_dir(&path).unwrap();
-
-        let report = scrub(&f.s).unwrap();
-        assert!(!report.is_clean());
-        assert_eq!(report.corrupt.len(), 1);
-        assert_eq!(report.corrupt[0].digest, *layer);
-        assert_eq!(report.corrupt[0].actual, Digest::sha256_of(b"flipped bits"));
-        assert_eq!(report.unreadable.len(), 1);
-        assert_eq!(report.unreadable[0].digest, *unreadable);
-        assert!(
-            report.unreadable[0]
-                .error
-                .contains(&path.display().to_string()),
-            "{:?}",
-            report.unreadable
-        );
-        assert_eq!(report.blobs_checked, 3);
-    }
 }

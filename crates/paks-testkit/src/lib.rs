@@ -10,6 +10,7 @@ mod docker_registry;
 mod http_server;
 mod paks_serve;
 mod podman;
+pub mod raw_http;
 
 use std::ffi::OsStr;
 use std::process::{Command, Output};

@@ -19,6 +19,7 @@
 //! a client is about to reference it, which is what the garbage collector's grace period
 //! looks at.
 
+mod collect;
 mod files;
 mod upload;
 
@@ -26,7 +27,7 @@ mod upload;
 mod tests;
 
 use std::collections::HashMap;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -36,17 +37,18 @@ use paks_types::fs::write_atomic;
 use paks_types::{Digest, DigestAlgorithm, Sha256Hasher};
 
 use super::{
-    BlobInfo, BlobReader, Descriptor, ManifestRefs, Result, Storage, StorageError, StoredManifest,
-    UploadId, UploadInfo, UploadWriter,
+    BlobInfo, BlobReader, Collection, Descriptor, Leftover, ManifestRefs, Result, Storage,
+    StorageError, StoredManifest, UploadId, UploadInfo, UploadWriter,
 };
 use crate::names::{RepoName, valid_tag};
 use files::{
     IoContext as _, create_link, digest_of, ensure_parent, exists, hash_reader, link_path,
-    not_found_none, read_dir_names, referrer_file_name, remove_if_exists, subject_of, touch,
-    walk_repos,
+    list_links, not_found_none, open_lock_file, read_dir_names, referrer_file_name,
+    remove_if_exists, subject_of, touch, walk_repos,
 };
 
-const ALGORITHMS: [DigestAlgorithm; 2] = [DigestAlgorithm::Sha256, DigestAlgorithm::Sha512];
+pub(super) const ALGORITHMS: [DigestAlgorithm; 2] =
+    [DigestAlgorithm::Sha256, DigestAlgorithm::Sha512];
 
 /// Read and hash in pieces this large.
 const HASH_BUFFER: usize = 1 << 20;
@@ -67,13 +69,7 @@ impl FsStorage {
             let dir = root.join(dir);
             fs::create_dir_all(&dir).at("create", &dir)?;
         }
-        let lock = root.join("gc.lock");
-        OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&lock)
-            .at("create", &lock)?;
+        open_lock_file(&root.join("gc.lock"))?;
         Ok(Self {
             root: root.to_owned(),
             hashers: Arc::default(),
@@ -131,13 +127,7 @@ impl FsStorage {
 
     fn gc_lock(&self, exclusive: bool) -> Result<File> {
         let path = self.root.join("gc.lock");
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .at("open", &path)?;
+        let file = open_lock_file(&path)?;
         if exclusive {
             file.lock().at("lock", &path)?;
         } else {
@@ -165,6 +155,11 @@ impl FsStorage {
 
     fn blob_size_if_linked(&self, link: &Path, digest: &Digest) -> Result<Option<u64>> {
         let _gc = self.gc_lock(false)?;
+        self.linked_blob_size(link, digest)
+    }
+
+    /// [`Self::blob_size_if_linked`] for callers that hold the shared GC lock.
+    fn linked_blob_size(&self, link: &Path, digest: &Digest) -> Result<Option<u64>> {
         if !self.touch_linked_blob(link, digest)? {
             return Ok(None);
         }
@@ -247,9 +242,13 @@ impl Storage for FsStorage {
     }
 
     fn mount_blob(&self, from: &RepoName, to: &RepoName, digest: &Digest) -> Result<Option<u64>> {
-        let Some(size) = self.blob_size_if_linked(&self.blob_link(from, digest), digest)? else {
+        let _gc = self.gc_lock(false)?;
+        let Some(size) = self.linked_blob_size(&self.blob_link(from, digest), digest)? else {
             return Ok(None);
         };
+        // Pinned and linked under the lock: a running collection keeps the blob, and never
+        // deletes it (or its links) between here and the client's manifest.
+        self.pin([digest])?;
         create_link(&self.blob_link(to, digest))?;
         Ok(Some(size))
     }
@@ -330,6 +329,14 @@ impl Storage for FsStorage {
             }
         }
 
+        // Before anything is linked: a running collection that did not list this manifest
+        // keeps what it needs.
+        self.pin(
+            refs.blobs
+                .iter()
+                .chain(&refs.manifests)
+                .chain(std::iter::once(digest)),
+        )?;
         self.store_small_blob(digest, &manifest.bytes)?;
         let link = self.manifest_link(repo, digest);
         ensure_parent(&link)?;
@@ -442,17 +449,7 @@ impl Storage for FsStorage {
     }
 
     fn list_manifests(&self, repo: &RepoName) -> Result<Vec<Digest>> {
-        let base = self.repo_dir(repo).join("_manifests");
-        let mut out = Vec::new();
-        for alg in ALGORITHMS {
-            for hex in read_dir_names(&base.join(alg.as_str()))? {
-                if let Ok(d) = format!("{}:{hex}", alg.as_str()).parse() {
-                    out.push(d);
-                }
-            }
-        }
-        out.sort_unstable();
-        Ok(out)
+        list_links(&self.repo_dir(repo).join("_manifests"))
     }
 
     fn list_blobs(&self) -> Result<Vec<BlobInfo>> {
@@ -487,16 +484,20 @@ impl Storage for FsStorage {
         self.list_sessions()
     }
 
-    fn remove_blob_if_unused(&self, digest: &Digest, unused_since: SystemTime) -> Result<bool> {
-        let _gc = self.gc_lock(true)?;
-        let blob = self.blob_path(digest);
-        let Some(meta) = not_found_none(fs::metadata(&blob)).at("stat", &blob)? else {
-            return Ok(false);
-        };
-        if meta.modified().at("read the mtime of", &blob)? >= unused_since {
-            return Ok(false);
-        }
-        remove_if_exists(&blob)
+    fn list_linked_blobs(&self, repo: &RepoName) -> Result<Vec<Digest>> {
+        list_links(&self.repo_dir(repo).join("_blobs"))
+    }
+
+    fn begin_collection(&self) -> Result<Box<dyn Collection + '_>> {
+        Ok(Box::new(self.begin()?))
+    }
+
+    fn find_leftovers(&self, before: SystemTime) -> Result<Vec<Leftover>> {
+        FsStorage::find_leftovers(self, before)
+    }
+
+    fn remove_leftover(&self, leftover: &Leftover) -> Result<()> {
+        FsStorage::remove_leftover(self, leftover)
     }
 
     fn rehash_blob(&self, digest: &Digest) -> Result<Digest> {

@@ -131,6 +131,38 @@ pub struct UploadInfo {
     pub modified: SystemTime,
 }
 
+/// A running garbage collection (from [`Storage::begin_collection`]).
+///
+/// Contract: a push that makes a blob needed (a manifest referencing it, an upload or mount
+/// of it) and started after `begin_collection` returned is visible to
+/// [`Collection::remove_blob_if_unused`], which then keeps the blob; a push that finished
+/// before is visible to the mark phase (its manifest is listed).
+pub trait Collection {
+    /// Deletes blob `digest` for good, with its links in `linked_in`, unless a push
+    /// needed it since the collection began or it was touched since `unused_since`.
+    /// Returns whether it was deleted.
+    fn remove_blob_if_unused(
+        &mut self,
+        digest: &Digest,
+        unused_since: SystemTime,
+        linked_in: &[RepoName],
+    ) -> Result<bool>;
+
+    /// Removes the links of blob `digest` in `linked_in` if its bytes are (still) gone.
+    /// Returns how many went.
+    fn remove_dangling_links(&mut self, digest: &Digest, linked_in: &[RepoName]) -> Result<usize>;
+}
+
+/// Something a killed writer left behind (a temporary file, a half-built or half-removed
+/// upload session).
+#[derive(Debug, Clone, Serialize)]
+pub struct Leftover {
+    /// Relative to the storage's root.
+    pub path: std::path::PathBuf,
+    /// Bytes, if it is a file.
+    pub size: u64,
+}
+
 /// A registry's data. Implementations must be safe to share between threads and between
 /// processes on the same data (the server and `paks serve gc` may run at once).
 pub trait Storage: Send + Sync + 'static {
@@ -220,9 +252,20 @@ pub trait Storage: Send + Sync + 'static {
     /// Every open upload session.
     fn list_uploads(&self) -> Result<Vec<UploadInfo>>;
 
-    /// Deletes blob `digest` for good if it was not touched since `unused_since`; checked
-    /// and deleted under the lock that `put_manifest` takes. Returns whether it was deleted.
-    fn remove_blob_if_unused(&self, digest: &Digest, unused_since: SystemTime) -> Result<bool>;
+    /// The blobs linked in `repo` (whether or not their bytes still exist).
+    fn list_linked_blobs(&self, repo: &RepoName) -> Result<Vec<Digest>>;
+
+    /// Starts a garbage collection: waits for any other collection to end, then sets up the
+    /// barrier after which every push records what it needs (see [`Collection`]). Mark
+    /// only after this returns; the collection ends when the value is dropped.
+    fn begin_collection(&self) -> Result<Box<dyn Collection + '_>>;
+
+    /// Temporary files and session directories that killed writers left behind, last
+    /// modified before `before`.
+    fn find_leftovers(&self, before: SystemTime) -> Result<Vec<Leftover>>;
+
+    /// Removes a leftover that [`Storage::find_leftovers`] found.
+    fn remove_leftover(&self, leftover: &Leftover) -> Result<()>;
 
     /// Re-reads blob `digest` and returns the digest of the bytes actually stored.
     fn rehash_blob(&self, digest: &Digest) -> Result<Digest>;

@@ -96,6 +96,17 @@ pub(super) fn create_link(path: &Path) -> Result<()> {
     fsync_parent(path).at("fsync the parent of", path)
 }
 
+/// Opens (creating if needed) the lock file `path`, for `flock`.
+pub(super) fn open_lock_file(path: &Path) -> Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .at("open", path)
+}
+
 /// Removes file `path`; returns whether it existed.
 pub(super) fn remove_if_exists(path: &Path) -> Result<bool> {
     match fs::remove_file(path) {
@@ -126,6 +137,20 @@ pub(super) fn read_dir_names(dir: &Path) -> Result<Vec<String>> {
             out.push(name);
         }
     }
+    Ok(out)
+}
+
+/// The digests named by the link files in `base/<alg>/<hex>`, sorted.
+pub(super) fn list_links(base: &Path) -> Result<Vec<Digest>> {
+    let mut out = Vec::new();
+    for alg in super::ALGORITHMS {
+        for hex in read_dir_names(&base.join(alg.as_str()))? {
+            if let Ok(d) = format!("{}:{hex}", alg.as_str()).parse() {
+                out.push(d);
+            }
+        }
+    }
+    out.sort_unstable();
     Ok(out)
 }
 

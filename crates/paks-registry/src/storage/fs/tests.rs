@@ -552,15 +552,22 @@ fn stale_blobs_are_removed_only_when_untouched() {
         .set_modified(past)
         .unwrap();
     let cutoff = SystemTime::now() - std::time::Duration::from_hours(1);
+    let mut c = s.begin_collection().unwrap();
+    let linked = [r.clone()];
     // A client asking for it touches it: kept.
     assert_eq!(s.blob_size(&r, &d).unwrap(), Some(3));
-    assert!(!s.remove_blob_if_unused(&d, cutoff).unwrap());
+    assert!(!c.remove_blob_if_unused(&d, cutoff, &linked).unwrap());
     File::open(s.blob_path(&d))
         .unwrap()
         .set_modified(past)
         .unwrap();
-    assert!(s.remove_blob_if_unused(&d, cutoff).unwrap());
-    assert!(!s.remove_blob_if_unused(&d, cutoff).unwrap());
+    assert!(c.remove_blob_if_unused(&d, cutoff, &linked).unwrap());
+    assert!(!c.remove_blob_if_unused(&d, cutoff, &linked).unwrap());
+    drop(c);
+    assert!(
+        s.list_linked_blobs(&r).unwrap().is_empty(),
+        "its link went with it"
+    );
     assert_eq!(
         s.blob_size(&r, &d).unwrap(),
         None,
@@ -610,4 +617,45 @@ fn commit_uses_the_running_hash_without_rereading() {
         s.commit_upload(&r, &id, &Digest::sha256_of(b"abc")),
         Err(StorageError::DigestMismatch { .. })
     ));
+}
+
+#[test]
+fn what_a_push_needs_during_a_collection_is_pinned_whatever_the_clocks_say() {
+    let (_dir, s) = storage();
+    let r = repo("a");
+    let layer = push_blob(&s, &r, b"layer");
+    let mounted = push_blob(&s, &repo("b"), b"mounted");
+    // Every blob counts as untouched, as if the clock had jumped.
+    let future = SystemTime::now() + std::time::Duration::from_hours(1);
+    let mut c = s.begin_collection().unwrap();
+    let m = StoredManifest {
+        media_type: "application/vnd.oci.image.manifest.v1+json".into(),
+        bytes: b"{\"layers\":[]}".to_vec(),
+    };
+    let md = Digest::sha256_of(&m.bytes);
+    let refs = ManifestRefs {
+        blobs: vec![layer.clone()],
+        ..ManifestRefs::default()
+    };
+    s.put_manifest(&r, &md, &m, &refs, None).unwrap();
+    assert_eq!(s.mount_blob(&repo("b"), &r, &mounted).unwrap(), Some(7));
+    let uploaded = push_blob(&s, &r, b"uploaded meanwhile");
+    for d in [&layer, &md, &mounted, &uploaded] {
+        assert!(
+            !c.remove_blob_if_unused(d, future, std::slice::from_ref(&r))
+                .unwrap(),
+            "{d} is pinned"
+        );
+    }
+    drop(c);
+    assert!(
+        !s.root().join("gc-pins").exists(),
+        "pins end with the collection"
+    );
+    // A later collection starts from no pins.
+    let mut c = s.begin_collection().unwrap();
+    assert!(
+        c.remove_blob_if_unused(&uploaded, future, std::slice::from_ref(&r))
+            .unwrap()
+    );
 }

@@ -185,8 +185,10 @@ impl FsStorage {
                     fsync_dir(parent).at("fsync", parent)?;
                 }
             }
+            // Pinned and linked under the lock: see `collect.rs`.
+            self.pin([expected])?;
+            create_link(&self.blob_link(repo, expected))?;
         }
-        create_link(&self.blob_link(repo, expected))?;
         self.remove_session(id)?;
         drop(file);
         Ok(len)

@@ -1,0 +1,308 @@
+//! `paks serve gc` beside live pushes: a real `paks serve`, real pushes over HTTP (blob
+//! HEAD, cross-repository mount, upload, manifest PUT, deletes), and a real
+//! `paks serve gc --grace 0` in a loop. Every manifest the server acknowledged (and nobody
+//! deleted) must stay pullable with all its blobs, and gc and scrub must keep succeeding.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use common::{Env, paks_bin, text};
+use paks_testkit::PaksServe;
+use paks_testkit::raw_http::{exchange, header};
+use paks_types::Digest;
+
+const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+
+fn location(head: &str) -> Option<String> {
+    header(head, "location").map(str::to_owned)
+}
+
+/// Makes blob `bytes` present in `repo` as a client would: HEAD, else mount from `from`,
+/// else upload. Returns false if the server refused.
+fn ensure_blob(addr: SocketAddr, repo: &str, from: &str, bytes: &[u8]) -> bool {
+    let digest = Digest::sha256_of(bytes);
+    let (status, _, _) = exchange(
+        addr,
+        "HEAD",
+        &format!("/v2/{repo}/blobs/{digest}"),
+        &[],
+        b"",
+    );
+    if status == 200 {
+        return true;
+    }
+    let (status, head, _) = exchange(
+        addr,
+        "POST",
+        &format!("/v2/{repo}/blobs/uploads/?mount={digest}&from={from}"),
+        &[],
+        b"",
+    );
+    if status == 201 {
+        return true;
+    }
+    if status != 202 {
+        return false;
+    }
+    let Some(at) = location(&head) else {
+        return false;
+    };
+    let sep = if at.contains('?') { '&' } else { '?' };
+    let (status, _, _) = exchange(
+        addr,
+        "PUT",
+        &format!("{at}{sep}digest={digest}"),
+        &[("Content-Type", "application/octet-stream")],
+        bytes,
+    );
+    status == 201
+}
+
+fn descriptor(media_type: &str, bytes: &[u8]) -> serde_json::Value {
+    serde_json::json!({
+        "mediaType": media_type,
+        "digest": Digest::sha256_of(bytes).to_string(),
+        "size": bytes.len(),
+    })
+}
+
+/// A layer shared by many images in many repositories.
+fn pool_layer(i: usize) -> Vec<u8> {
+    format!("shared layer {i} ").repeat(64).into_bytes()
+}
+
+/// A manifest the server acknowledged: where, and what it holds.
+struct Pushed {
+    repo: String,
+    manifest: Vec<u8>,
+    blobs: Vec<Vec<u8>>,
+}
+
+/// Pushes one image of `layers` plus a config and a layer of its own to `repo:tag`.
+fn push_image(
+    addr: SocketAddr,
+    repo: &str,
+    from: &str,
+    tag: &str,
+    layers: &[Vec<u8>],
+    own: &str,
+) -> Option<Pushed> {
+    let config =
+        format!("{{\"architecture\":\"amd64\",\"os\":\"linux\",\"x\":\"{own}\"}}").into_bytes();
+    let own_layer = format!("own layer {own}").into_bytes();
+    let mut blobs = vec![config.clone(), own_layer.clone()];
+    blobs.extend(layers.iter().cloned());
+    for b in &blobs {
+        if !ensure_blob(addr, repo, from, b) {
+            return None;
+        }
+    }
+    let layer_descs: Vec<_> = blobs[1..]
+        .iter()
+        .map(|l| descriptor("application/vnd.oci.image.layer.v1.tar", l))
+        .collect();
+    let manifest = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": descriptor("application/vnd.oci.image.config.v1+json", &config),
+        "layers": layer_descs,
+    }))
+    .unwrap();
+    let (status, _, _) = exchange(
+        addr,
+        "PUT",
+        &format!("/v2/{repo}/manifests/{tag}"),
+        &[("Content-Type", OCI_MANIFEST)],
+        &manifest,
+    );
+    (status == 201).then(|| Pushed {
+        repo: repo.to_owned(),
+        manifest,
+        blobs,
+    })
+}
+
+/// What is wrong with an acknowledged manifest now, if anything.
+fn check(addr: SocketAddr, p: &Pushed) -> Option<String> {
+    let digest = Digest::sha256_of(&p.manifest);
+    let (status, _, body) = exchange(
+        addr,
+        "GET",
+        &format!("/v2/{}/manifests/{digest}", p.repo),
+        &[("Accept", OCI_MANIFEST)],
+        b"",
+    );
+    if status != 200 || body != p.manifest {
+        return Some(format!(
+            "manifest {}@{digest}: {status} {}",
+            p.repo,
+            text(&body)
+        ));
+    }
+    for b in &p.blobs {
+        let d = Digest::sha256_of(b);
+        let (status, _, body) =
+            exchange(addr, "GET", &format!("/v2/{}/blobs/{d}", p.repo), &[], b"");
+        if status != 200 || body != *b {
+            return Some(format!(
+                "blob {d} of manifest {}@{digest}: {status} {}",
+                p.repo,
+                text(&body)
+            ));
+        }
+    }
+    None
+}
+
+/// Pushes from `threads` threads and runs `paks serve gc --grace 0` in a loop for `run`;
+/// returns (acknowledged and undeleted manifests, gc runs, failed gc runs with stderr).
+fn push_beside_gc(
+    addr: SocketAddr,
+    root: &Path,
+    threads: usize,
+    run: Duration,
+    max_pushes: usize,
+) -> (Vec<Pushed>, usize, Vec<String>) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let started = Arc::new(AtomicUsize::new(0));
+    let repos = 8;
+    let pushers: Vec<_> = (0..threads)
+        .map(|t| {
+            let (stop, started) = (stop.clone(), started.clone());
+            std::thread::spawn(move || {
+                let mut kept: Vec<Pushed> = Vec::new();
+                let mut n = 0usize;
+                while !stop.load(Ordering::Relaxed)
+                    && started.fetch_add(1, Ordering::Relaxed) < max_pushes
+                {
+                    n += 1;
+                    let r = (t + n) % repos;
+                    let repo = format!("gc/r{r}");
+                    let from = format!("gc/r{}", (r + 1) % repos);
+                    let layers: Vec<Vec<u8>> = (0..4)
+                        .map(|k| pool_layer((t * 7 + n * 3 + k) % 24))
+                        .collect();
+                    let own = format!("{t}-{n}");
+                    if let Some(p) =
+                        push_image(addr, &repo, &from, &format!("t{t}-{n}"), &layers, &own)
+                    {
+                        kept.push(p);
+                    }
+                    // Every fourth push deletes an older manifest of this thread: garbage
+                    // for the collector to sweep beside the pushes.
+                    if n.is_multiple_of(4) && kept.len() > 2 {
+                        let old = kept.remove(kept.len() / 2);
+                        let d = Digest::sha256_of(&old.manifest);
+                        let (status, head, _) = exchange(
+                            addr,
+                            "DELETE",
+                            &format!("/v2/{}/manifests/{d}", old.repo),
+                            &[],
+                            b"",
+                        );
+                        assert_eq!(status, 202, "{head}");
+                    }
+                }
+                kept
+            })
+        })
+        .collect();
+    let collector = {
+        let stop = stop.clone();
+        let root = root.to_owned();
+        std::thread::spawn(move || {
+            let (mut runs, mut failures) = (0, Vec::new());
+            while !stop.load(Ordering::Relaxed) {
+                let out = Env::new().run(&[
+                    "serve",
+                    "gc",
+                    "--root",
+                    root.to_str().unwrap(),
+                    "--grace",
+                    "0",
+                    "--json",
+                ]);
+                runs += 1;
+                if !out.status.success() {
+                    failures.push(text(&out.stderr));
+                } else if !text(&out.stdout).contains("\"damaged\":[]") {
+                    failures.push(text(&out.stdout));
+                }
+            }
+            (runs, failures)
+        })
+    };
+    let deadline = Instant::now() + run;
+    while Instant::now() < deadline && started.load(Ordering::Relaxed) < max_pushes {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    stop.store(true, Ordering::Relaxed);
+    let kept = pushers
+        .into_iter()
+        .flat_map(|h| h.join().unwrap())
+        .collect();
+    let (runs, failures) = collector.join().unwrap();
+    (kept, runs, failures)
+}
+
+#[test]
+fn gc_with_no_grace_beside_pushes_never_breaks_an_acknowledged_manifest() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("data");
+    let server = PaksServe::start(Path::new(paks_bin()), &root, &[]);
+    let addr = server.addr();
+    // `scripts/soak` runs this for longer; the defaults keep it to about 15 s.
+    let setting = |name: &str, default: u64| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let secs = setting("PAKS_SOAK_SECS", 15);
+    let pushes = usize::try_from(setting("PAKS_SOAK_PUSHES", 600)).unwrap();
+    let threads = usize::try_from(setting("PAKS_SOAK_THREADS", 4)).unwrap();
+    let (kept, runs, failures) =
+        push_beside_gc(addr, &root, threads, Duration::from_secs(secs), pushes);
+    eprintln!(
+        "{} acknowledged, undeleted manifests checked after {runs} gc runs (grace 0) beside {threads} pushers for at most {secs} s",
+        kept.len()
+    );
+    assert!(
+        kept.len() >= 50,
+        "only {} pushes were acknowledged",
+        kept.len()
+    );
+    assert!(runs >= 5, "gc ran only {runs} times");
+    let broken: Vec<String> = kept.iter().filter_map(|p| check(addr, p)).collect();
+    assert!(
+        broken.is_empty(),
+        "{} of {} acknowledged manifests broke beside {runs} gc runs:\n{}",
+        broken.len(),
+        kept.len(),
+        broken.join("\n")
+    );
+    assert!(
+        failures.is_empty(),
+        "{} of {runs} gc runs failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    let env = Env::new();
+    let root_s = root.to_str().unwrap();
+    env.ok(&["serve", "scrub", "--root", root_s]);
+    env.ok(&["serve", "gc", "--root", root_s, "--grace", "0"]);
+    let mut by_repo: BTreeMap<&str, usize> = BTreeMap::new();
+    for p in &kept {
+        *by_repo.entry(&p.repo).or_default() += 1;
+    }
+    assert!(
+        by_repo.len() > 1,
+        "pushes went to several repositories: {by_repo:?}"
+    );
+}
