@@ -306,3 +306,84 @@ fn gc_with_no_grace_beside_pushes_never_breaks_an_acknowledged_manifest() {
         "pushes went to several repositories: {by_repo:?}"
     );
 }
+
+/// Ages `path` (file or directory) by two hours.
+fn age(path: &Path) {
+    let old = std::time::SystemTime::now() - Duration::from_hours(2);
+    std::fs::File::open(path)
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
+}
+
+#[test]
+fn gc_removes_what_killed_writers_left_once_it_is_old_and_nothing_younger() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("data");
+    let mut server = PaksServe::start(Path::new(paks_bin()), &root, &[]);
+    let pool: Vec<Vec<u8>> = (0..2).map(pool_layer).collect();
+    let pushed = push_image(server.addr(), "left/over", "left/other", "v1", &pool, "1").unwrap();
+    server.kill9();
+
+    // What a kill leaves, named as the server names its temporary files
+    // (`paks_types::fs::temp_sibling`): a manifest blob and a tag being written, a session
+    // directory being built and one being removed, a session whose data was committed.
+    let blob_dir = root.join("blobs/sha256/ab");
+    std::fs::create_dir_all(&blob_dir).unwrap();
+    let tags = root.join("repos/left/over/_tags");
+    let temp =
+        |dir: &Path, name: &str, tag: &str| paks_types::fs::temp_sibling(&dir.join(name), tag);
+    let blob_tmp = temp(&blob_dir, &"ab".repeat(32), "tmp");
+    std::fs::write(&blob_tmp, b"half a manifest").unwrap();
+    let tag_tmp = temp(&tags, "v2", "tmp");
+    std::fs::write(&tag_tmp, b"sha256:").unwrap();
+    let uploads = root.join("uploads");
+    let new_session = temp(&uploads, "0b9e4a4e-8d1e-4b5e-9f0a-3c2d1e0f9a8b", "new");
+    std::fs::create_dir(&new_session).unwrap();
+    std::fs::write(new_session.join("repo"), "left/over").unwrap();
+    let gone_session = temp(&uploads, "1b9e4a4e-8d1e-4b5e-9f0a-3c2d1e0f9a8b", "gone");
+    std::fs::create_dir(&gone_session).unwrap();
+    let committed = uploads.join("2b9e4a4e-8d1e-4b5e-9f0a-3c2d1e0f9a8b");
+    std::fs::create_dir(&committed).unwrap();
+    std::fs::write(committed.join("repo"), "left/over").unwrap();
+    let old = [&blob_tmp, &tag_tmp, &new_session, &gone_session, &committed];
+    for path in old {
+        age(path);
+    }
+    // The same, fresh: a write in flight.
+    let fresh_tmp = temp(&tags, "v3", "tmp");
+    std::fs::write(&fresh_tmp, b"sha256:").unwrap();
+    let fresh_session = uploads.join("3b9e4a4e-8d1e-4b5e-9f0a-3c2d1e0f9a8b");
+    std::fs::create_dir(&fresh_session).unwrap();
+
+    let env = Env::new();
+    let root_s = root.to_str().unwrap();
+    let report: serde_json::Value =
+        serde_json::from_str(&env.ok(&["serve", "gc", "--root", root_s, "--dry-run", "--json"]))
+            .unwrap();
+    assert_eq!(
+        report["leftovers_removed"].as_array().unwrap().len(),
+        old.len(),
+        "{report}"
+    );
+    assert!(old.iter().all(|p| p.exists()), "a dry run removes nothing");
+    let out = env.run(&["serve", "gc", "--root", root_s]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("5 leftover files"),
+        "{}",
+        text(&out.stderr)
+    );
+    for path in old {
+        assert!(!path.exists(), "{} is collected", path.display());
+    }
+    assert!(
+        fresh_tmp.exists() && fresh_session.exists(),
+        "young ones stay"
+    );
+
+    // The registry is whole and serves again.
+    let server = PaksServe::start(Path::new(paks_bin()), &root, &[]);
+    assert_eq!(check(server.addr(), &pushed), None);
+    env.ok(&["serve", "scrub", "--root", root_s]);
+}
