@@ -387,3 +387,63 @@ fn gc_removes_what_killed_writers_left_once_it_is_old_and_nothing_younger() {
     assert_eq!(check(server.addr(), &pushed), None);
     env.ok(&["serve", "scrub", "--root", root_s]);
 }
+
+/// A 2 MiB tmpfs at `dir`, unmounted on drop.
+struct SmallDisk(std::path::PathBuf);
+
+impl SmallDisk {
+    fn mount(dir: &Path) -> Self {
+        std::fs::create_dir_all(dir).unwrap();
+        let out = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=2m", "tmpfs"])
+            .arg(dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "mount a 2 MiB tmpfs (needs root): {}",
+            text(&out.stderr)
+        );
+        Self(dir.to_owned())
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_full_disk_is_logged_with_its_path_and_answered_without_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("small");
+    let disk = SmallDisk::mount(&root);
+    let mut server = PaksServe::start(Path::new(paks_bin()), &root, &[]);
+    let addr = server.addr();
+    let big = pool_layer(7).repeat(3 * 1024 * 1024 / pool_layer(7).len() + 1);
+    let (status, head, _) = exchange(addr, "POST", "/v2/full/disk/blobs/uploads/", &[], b"");
+    assert_eq!(status, 202, "{head}");
+    let at = location(&head).unwrap();
+    let digest = Digest::sha256_of(&big);
+    let (status, head, body) = exchange(
+        addr,
+        "PUT",
+        &format!("{at}?digest={digest}"),
+        &[("Content-Type", "application/octet-stream")],
+        &big,
+    );
+    let body = text(&body);
+    assert_eq!(status, 500, "{head}{body}");
+    assert!(body.contains("\"INTERNAL\""), "{body}");
+    assert!(body.contains("out of disk space"), "{body}");
+    let root_s = root.to_str().unwrap();
+    assert!(!body.contains(root_s), "the data path is not sent: {body}");
+    server.stop();
+    let log = server.stderr();
+    assert!(
+        log.contains(root_s) && log.contains("No space left on device"),
+        "the log has the details: {log}"
+    );
+    drop(disk);
+}

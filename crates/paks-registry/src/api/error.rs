@@ -73,6 +73,9 @@ impl Code {
     }
 }
 
+/// What a client is told about a server failure; the log has the details.
+const INTERNAL_MESSAGE: &str = "the registry failed to handle the request; its log says why";
+
 /// An error answer: a spec code with a message, sent as `{"errors":[…]}`.
 #[derive(Debug)]
 pub struct ApiError {
@@ -82,6 +85,9 @@ pub struct ApiError {
     pub detail: Option<serde_json::Value>,
     /// Extra headers (`WWW-Authenticate`, `Content-Range` of a 416, `Location`).
     pub headers: Vec<(header::HeaderName, HeaderValue)>,
+    /// For an internal error: what the server logs instead of sending it (it may name
+    /// paths and other details of the host).
+    pub log: Option<String>,
 }
 
 impl ApiError {
@@ -92,6 +98,7 @@ impl ApiError {
             message: message.into(),
             detail: None,
             headers: Vec::new(),
+            log: None,
         }
     }
 
@@ -115,8 +122,17 @@ impl ApiError {
         self
     }
 
-    pub fn internal(message: impl std::fmt::Display) -> Self {
-        Self::new(Code::Internal, message.to_string())
+    /// A server failure: `detail` goes to the log, the client gets a generic message.
+    pub fn internal(detail: impl std::fmt::Display) -> Self {
+        Self::internal_with(INTERNAL_MESSAGE, detail)
+    }
+
+    /// A server failure with `message` for the client (which must not carry host
+    /// details) and `detail` for the log.
+    pub fn internal_with(message: &str, detail: impl std::fmt::Display) -> Self {
+        let mut e = Self::new(Code::Internal, message);
+        e.log = Some(detail.to_string());
+        e
     }
 }
 
@@ -136,7 +152,8 @@ struct Entry<'a> {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         if self.code == Code::Internal {
-            tracing::error!(target: "paks::registry", "{}", self.message);
+            let detail = self.log.as_deref().unwrap_or(&self.message);
+            tracing::error!(target: "paks::registry", "{detail}");
         }
         let body = serde_json::to_vec(&Body {
             errors: [Entry {
@@ -186,14 +203,25 @@ impl From<StorageError> for ApiError {
             )
             .with_detail(serde_json::json!({ "digest": d.to_string() })),
             other @ (StorageError::Io { .. } | StorageError::Corrupt(_)) => {
-                let mut message = other.to_string();
+                let mut detail = other.to_string();
                 let mut source = std::error::Error::source(&other);
+                let mut full = false;
                 while let Some(cause) = source {
-                    message.push_str(": ");
-                    message.push_str(&cause.to_string());
+                    detail.push_str(": ");
+                    detail.push_str(&cause.to_string());
+                    full |= cause
+                        .downcast_ref::<std::io::Error>()
+                        .is_some_and(|e| e.kind() == std::io::ErrorKind::StorageFull);
                     source = cause.source();
                 }
-                Self::internal(message)
+                if full {
+                    Self::internal_with(
+                        "the registry is out of disk space; try again after its operator freed some",
+                        detail,
+                    )
+                } else {
+                    Self::internal(detail)
+                }
             }
         }
     }
