@@ -202,6 +202,10 @@ impl From<StorageError> for ApiError {
                 format!("the index references manifest `{d}`, which is not in the repository"),
             )
             .with_detail(serde_json::json!({ "digest": d.to_string() })),
+            ref mismatch @ StorageError::SizeMismatch { ref digest, .. } => {
+                Self::new(Code::ManifestInvalid, mismatch.to_string())
+                    .with_detail(serde_json::json!({ "digest": digest.to_string() }))
+            }
             other @ (StorageError::Io { .. } | StorageError::Corrupt(_)) => {
                 let mut detail = other.to_string();
                 let mut source = std::error::Error::source(&other);

@@ -100,6 +100,7 @@ struct Parsed {
 struct Desc {
     media_type: Option<String>,
     digest: String,
+    size: Option<u64>,
     #[serde(default)]
     urls: Vec<String>,
 }
@@ -146,18 +147,23 @@ fn inspect(
                 .config
                 .as_ref()
                 .ok_or_else(|| invalid("an image manifest needs a `config`"))?;
-            refs.blobs.push(desc_digest(config, "config")?);
+            let d = desc_digest(config, "config")?;
+            refs.sizes.extend(config.size.map(|s| (d.clone(), s)));
+            refs.blobs.push(d);
             for layer in parsed.layers.iter().flatten() {
                 let d = desc_digest(layer, "layer")?;
                 // Layers with `urls` (non-distributable) may live elsewhere.
                 if layer.urls.is_empty() {
+                    refs.sizes.extend(layer.size.map(|s| (d.clone(), s)));
                     refs.blobs.push(d);
                 }
             }
         }
         OCI_INDEX | DOCKER_LIST => {
             for m in parsed.manifests.iter().flatten() {
-                refs.manifests.push(desc_digest(m, "manifest")?);
+                let d = desc_digest(m, "manifest")?;
+                refs.sizes.extend(m.size.map(|s| (d.clone(), s)));
+                refs.manifests.push(d);
             }
         }
         other => {

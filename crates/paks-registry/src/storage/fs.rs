@@ -328,6 +328,18 @@ impl Storage for FsStorage {
                 return Err(StorageError::ManifestUnknown(child.clone()));
             }
         }
+        // Content is immutable by digest: a size checked now stays true.
+        for (digest, declared) in &refs.sizes {
+            let blob = self.blob_path(digest);
+            let actual = fs::metadata(&blob).at("stat", &blob)?.len();
+            if actual != *declared {
+                return Err(StorageError::SizeMismatch {
+                    digest: digest.clone(),
+                    declared: *declared,
+                    actual,
+                });
+            }
+        }
 
         // Before anything is linked: a running collection that did not list this manifest
         // keeps what it needs.

@@ -44,6 +44,13 @@ pub enum StorageError {
     /// An index references a manifest that is not in the repository.
     #[error("manifest `{0}` is not in the repository")]
     ManifestUnknown(Digest),
+    /// A manifest declares a size for a blob or manifest that differs from the stored one.
+    #[error("the manifest says `{digest}` has {declared} bytes, but the stored one has {actual}")]
+    SizeMismatch {
+        digest: Digest,
+        declared: u64,
+        actual: u64,
+    },
     /// Stored data is damaged (unreadable metadata, a blob whose bytes do not match).
     #[error("stored data is damaged: {0}")]
     Corrupt(String),
@@ -93,6 +100,9 @@ pub struct ManifestRefs {
     pub manifests: Vec<Digest>,
     /// The manifest's `subject`, and the descriptor to list among the subject's referrers.
     pub subject: Option<(Digest, Descriptor)>,
+    /// The sizes the manifest's descriptors declare for `blobs` and `manifests`; a stored
+    /// blob of another size is refused (`SizeMismatch`).
+    pub sizes: Vec<(Digest, u64)>,
 }
 
 /// An OCI content descriptor, as the referrers API lists them.

@@ -69,6 +69,7 @@ fn push_manifest(
             .cloned()
             .collect(),
         manifests: vec![],
+        sizes: vec![],
         subject: subject.map(|s| {
             (
                 s.clone(),

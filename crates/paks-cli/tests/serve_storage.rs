@@ -1,7 +1,7 @@
-//! `paks serve gc` beside live pushes: a real `paks serve`, real pushes over HTTP (blob
-//! HEAD, cross-repository mount, upload, manifest PUT, deletes), and a real
-//! `paks serve gc --grace 0` in a loop. Every manifest the server acknowledged (and nobody
-//! deleted) must stay pullable with all its blobs, and gc and scrub must keep succeeding.
+//! `paks serve`'s storage under a real server: gc beside live pushes (blob HEAD,
+//! cross-repository mount, upload, manifest PUT, deletes, and `paks serve gc --grace 0` in
+//! a loop: every manifest the server acknowledged and nobody deleted must stay pullable with
+//! all its blobs), leftovers of killed writers, a full disk, manifest validation.
 
 mod common;
 
@@ -446,4 +446,92 @@ fn a_full_disk_is_logged_with_its_path_and_answered_without_it() {
         "the log has the details: {log}"
     );
     drop(disk);
+}
+
+#[test]
+fn manifests_whose_sizes_disagree_with_the_stored_blobs_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = PaksServe::start(Path::new(paks_bin()), &dir.path().join("data"), &[]);
+    let addr = server.addr();
+    let repo = "size/lies";
+    let config = b"{\"architecture\":\"amd64\",\"os\":\"linux\"}".to_vec();
+    let layer = pool_layer(3);
+    for b in [&config, &layer] {
+        assert!(ensure_blob(addr, repo, repo, b));
+    }
+    let manifest = |config_size: usize, layer_size: usize| {
+        let mut c = descriptor("application/vnd.oci.image.config.v1+json", &config);
+        c["size"] = config_size.into();
+        let mut l = descriptor("application/vnd.oci.image.layer.v1.tar", &layer);
+        l["size"] = layer_size.into();
+        serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": c,
+            "layers": [l],
+        }))
+        .unwrap()
+    };
+    let put = |tag: &str, body: &[u8], media_type: &str| {
+        let (status, _, body) = exchange(
+            addr,
+            "PUT",
+            &format!("/v2/{repo}/manifests/{tag}"),
+            &[("Content-Type", media_type)],
+            body,
+        );
+        (status, text(&body))
+    };
+    let cases = [
+        (
+            manifest(config.len(), layer.len() + 1),
+            Digest::sha256_of(&layer),
+            layer.len() + 1,
+            layer.len(),
+        ),
+        (
+            manifest(config.len(), layer.len() - 1),
+            Digest::sha256_of(&layer),
+            layer.len() - 1,
+            layer.len(),
+        ),
+        (
+            manifest(1, layer.len()),
+            Digest::sha256_of(&config),
+            1,
+            config.len(),
+        ),
+    ];
+    for (body, digest, claimed, stored) in &cases {
+        let (status, answer) = put("lie", body, OCI_MANIFEST);
+        assert_eq!(status, 400, "{answer}");
+        assert!(answer.contains("MANIFEST_INVALID"), "{answer}");
+        assert!(
+            answer.contains(&digest.to_string())
+                && answer.contains(&format!("{claimed} bytes"))
+                && answer.contains(&format!("{stored}")),
+            "{answer}"
+        );
+    }
+    let (status, _, _) = exchange(addr, "GET", &format!("/v2/{repo}/manifests/lie"), &[], b"");
+    assert_eq!(status, 404, "nothing was stored under the tag");
+
+    let honest = manifest(config.len(), layer.len());
+    assert_eq!(put("v1", &honest, OCI_MANIFEST).0, 201);
+    // An index whose child's size is wrong.
+    let mut child = descriptor(OCI_MANIFEST, &honest);
+    child["size"] = (honest.len() + 5).into();
+    let index = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [child],
+    }))
+    .unwrap();
+    let (status, answer) = put("multi", &index, "application/vnd.oci.image.index.v1+json");
+    assert_eq!(status, 400, "{answer}");
+    assert!(
+        answer.contains("MANIFEST_INVALID")
+            && answer.contains(&Digest::sha256_of(&honest).to_string()),
+        "{answer}"
+    );
 }
