@@ -68,7 +68,10 @@ pub fn parse_range(value: Option<&str>, size: u64) -> RangeRequest {
     } else {
         match b.parse::<u64>() {
             Ok(e) if e >= start => e.min(size.saturating_sub(1)),
-            _ => return RangeRequest::Full,
+            // A last position before the first: invalid, which RFC 9110 §14.2 answers
+            // with 416 like an unsatisfiable one.
+            Ok(_) => return RangeRequest::Unsatisfiable,
+            Err(_) => return RangeRequest::Full,
         }
     };
     if start >= size {
@@ -259,6 +262,7 @@ mod tests {
         assert_eq!(parse_range(Some("bytes=0-"), 0), Unsatisfiable);
         assert_eq!(parse_range(Some("bytes=0-1,3-4"), 10), Full);
         assert_eq!(parse_range(Some("items=0-1"), 10), Full);
-        assert_eq!(parse_range(Some("bytes=4-2"), 10), Full);
+        assert_eq!(parse_range(Some("bytes=4-2"), 10), Unsatisfiable);
+        assert_eq!(parse_range(Some("bytes=500-0"), 10), Unsatisfiable);
     }
 }

@@ -9,7 +9,7 @@ use paks_types::{Digest, DigestAlgorithm};
 use serde::Deserialize;
 
 use super::{ApiError, AppState, Code, MAX_MANIFEST_SIZE, api_version, blocking, empty, hv};
-use crate::names::{Reference, RepoName};
+use crate::names::{Reference, RepoName, valid_tag};
 use crate::storage::{Descriptor, ManifestRefs, StoredManifest};
 
 pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -199,6 +199,11 @@ pub async fn put(
     request: Request,
 ) -> Result<Response, ApiError> {
     let parsed_ref = reference(r)?;
+    let mut tags = query_tags(request.uri().query())?;
+    let tagged_by_query = !tags.is_empty();
+    if let Reference::Tag(t) = &parsed_ref {
+        tags.insert(0, t.clone());
+    }
     let content_type = request
         .headers()
         .get(header::CONTENT_TYPE)
@@ -235,17 +240,18 @@ pub async fn put(
     };
     let (media_type, refs) = inspect(&bytes, content_type.as_deref(), &digest)?;
     let subject = refs.subject.as_ref().map(|(d, _)| d.to_string());
-    let tag = match parsed_ref {
-        Reference::Tag(t) => Some(t),
-        Reference::Digest(_) => None,
-    };
     let manifest = StoredManifest {
         media_type,
         bytes: bytes.to_vec(),
     };
     let storage = state.storage.clone();
     let (rp, d) = (repo.clone(), digest.clone());
-    blocking(move || storage.put_manifest(&rp, &d, &manifest, &refs, tag.as_deref())).await?;
+    let stored_tags = tags.clone();
+    blocking(move || {
+        let tags: Vec<&str> = stored_tags.iter().map(String::as_str).collect();
+        storage.put_manifest(&rp, &d, &manifest, &refs, &tags)
+    })
+    .await?;
     let mut headers = vec![
         ("location", format!("/v2/{repo}/manifests/{digest}")),
         ("docker-content-digest", digest.to_string()),
@@ -253,7 +259,33 @@ pub async fn put(
     if let Some(s) = subject {
         headers.push(("oci-subject", s));
     }
-    Ok(empty(StatusCode::CREATED, &headers))
+    let mut response = empty(StatusCode::CREATED, &headers);
+    // Only for `?tag=`, as the spec's next version has it: one header per tag applied.
+    if tagged_by_query {
+        for tag in &tags {
+            response.headers_mut().append("oci-tag", hv(tag));
+        }
+    }
+    Ok(response)
+}
+
+/// The `tag` parameters of a manifest PUT's query (`?tag=a&tag=b`), each checked against
+/// the tag grammar.
+fn query_tags(query: Option<&str>) -> Result<Vec<String>, ApiError> {
+    let mut tags = Vec::new();
+    for pair in query.unwrap_or_default().split('&') {
+        let Some(tag) = pair.strip_prefix("tag=") else {
+            continue;
+        };
+        if !valid_tag(tag) {
+            return Err(invalid(format!("`{tag}` is not a valid tag"))
+                .with_detail(serde_json::json!({ "tag": tag })));
+        }
+        if !tags.iter().any(|t| t == tag) {
+            tags.push(tag.to_owned());
+        }
+    }
+    Ok(tags)
 }
 
 pub async fn delete(state: &AppState, repo: RepoName, r: &str) -> Result<Response, ApiError> {

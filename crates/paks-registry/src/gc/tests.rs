@@ -60,7 +60,7 @@ fn put(
         bytes: serde_json::to_vec(json).unwrap(),
     };
     let d = Digest::sha256_of(&m.bytes);
-    s.put_manifest(r, &d, &m, refs, tag).unwrap();
+    s.put_manifest(r, &d, &m, refs, tag.as_slice()).unwrap();
     d
 }
 
@@ -232,7 +232,7 @@ fn damage_is_reported_and_its_repository_kept_while_the_rest_is_collected() {
         media_type: "application/vnd.oci.image.manifest.v1+json".into(),
         bytes: garbage,
     };
-    f.s.put_manifest(&f.r, &bad, &m, &ManifestRefs::default(), None)
+    f.s.put_manifest(&f.r, &bad, &m, &ManifestRefs::default(), &[])
         .unwrap();
     // Another repository: its manifest's bytes are lost, and it has garbage of its own.
     let other = repo("acme/other");

@@ -304,7 +304,7 @@ impl Storage for FsStorage {
         digest: &Digest,
         manifest: &StoredManifest,
         refs: &ManifestRefs,
-        tag: Option<&str>,
+        tags: &[&str],
     ) -> Result<()> {
         let actual = digest_of(digest.algorithm(), &manifest.bytes);
         if actual != *digest {
@@ -313,7 +313,10 @@ impl Storage for FsStorage {
                 actual,
             });
         }
-        let tag_path = tag.map(|t| self.tag_path(repo, t)).transpose()?;
+        let tag_paths = tags
+            .iter()
+            .map(|t| self.tag_path(repo, t))
+            .collect::<Result<Vec<_>>>()?;
 
         // Under the shared lock, a blob we have touched cannot be collected before the
         // manifest that references it is linked.
@@ -363,7 +366,7 @@ impl Storage for FsStorage {
             ensure_parent(&path)?;
             write_atomic(&path, &json).at("write", &path)?;
         }
-        if let Some(path) = tag_path {
+        for path in tag_paths {
             ensure_parent(&path)?;
             write_atomic(&path, digest.to_string().as_bytes()).at("write", &path)?;
         }

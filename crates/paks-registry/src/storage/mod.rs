@@ -221,15 +221,15 @@ pub trait Storage: Send + Sync + 'static {
 
     /// Stores a manifest whose bytes hash to `digest`, after checking that `refs` exist
     /// (`BlobUnknown`/`ManifestUnknown` otherwise), links it in `repo`, records it as a
-    /// referrer of its subject, and points `tag` at it if given. Safe against a concurrent
-    /// garbage collection: the referenced blobs are touched under the collector's lock.
+    /// referrer of its subject, and points each of `tags` at it. Safe against a concurrent
+    /// garbage collection (see [`Collection`]).
     fn put_manifest(
         &self,
         repo: &RepoName,
         digest: &Digest,
         manifest: &StoredManifest,
         refs: &ManifestRefs,
-        tag: Option<&str>,
+        tags: &[&str],
     ) -> Result<()>;
 
     /// The digest `tag` points at in `repo`.

@@ -88,6 +88,13 @@ async fn blob_ranges() {
         .send(Method::GET, &path, &[("range", "bytes=-0")], None)
         .await;
     a.assert_status(416);
+    // A last position before the first is unsatisfiable too (the spec's conformance suite
+    // sends `500-0`).
+    for range in ["bytes=500-0", "bytes=4-2"] {
+        let a = s.send(Method::GET, &path, &[("range", range)], None).await;
+        a.assert_status(416);
+        assert_eq!(a.header("content-range"), Some("bytes */10"), "{range}");
+    }
 }
 
 /// "GET /v2/<name>/manifests/<reference> … <reference> MUST be either (a) the digest of the

@@ -362,3 +362,48 @@ async fn concurrent_uploads_of_one_blob_and_pushes_to_one_tag() {
     a.assert_status(200);
     assert!(digests.contains(&a.header("docker-content-digest").unwrap().to_owned()));
 }
+
+/// The next version of the spec: "PUT /v2/<name>/manifests/<digest>?tag=<tag>[&tag=…]"
+/// pushes by digest and tags in one request, answering with one `OCI-Tag` header per tag.
+#[tokio::test(flavor = "multi_thread")]
+async fn push_by_digest_with_tags() {
+    let s = Server::start().await;
+    let config = s.push_blob("acme/app", b"{}").await;
+    let layer = s.push_blob("acme/app", b"layer").await;
+    let manifest = image_manifest(&config, &[(&layer, 5)], None, None);
+    let digest = Digest::sha256_of(&manifest);
+    let a = s
+        .put_manifest(
+            "acme/app",
+            &format!("{digest}?tag=v1&tag=latest"),
+            OCI_MANIFEST,
+            &manifest,
+        )
+        .await;
+    a.assert_status(201);
+    let tags: Vec<&str> = a
+        .headers
+        .get_all("oci-tag")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    assert_eq!(tags, ["v1", "latest"]);
+    for tag in ["v1", "latest"] {
+        let got = s.get(&format!("/v2/acme/app/manifests/{tag}")).await;
+        got.assert_status(200);
+        assert_eq!(got.body, manifest);
+    }
+    let listed = s.get("/v2/acme/app/tags/list").await.json();
+    assert_eq!(listed["tags"], serde_json::json!(["latest", "v1"]));
+    // A bad tag refuses the whole push.
+    let a = s
+        .put_manifest(
+            "acme/app",
+            &format!("{digest}?tag=ok&tag=-bad"),
+            OCI_MANIFEST,
+            &manifest,
+        )
+        .await;
+    a.assert_error(400, "MANIFEST_INVALID");
+    s.get("/v2/acme/app/manifests/ok").await.assert_status(404);
+}

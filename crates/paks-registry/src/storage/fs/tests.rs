@@ -83,7 +83,7 @@ fn push_manifest(
             )
         }),
     };
-    s.put_manifest(r, &d, &m, &refs, tag).unwrap();
+    s.put_manifest(r, &d, &m, &refs, tag.as_slice()).unwrap();
     d
 }
 
@@ -331,7 +331,7 @@ fn put_manifest_with_a_missing_blob_links_nothing() {
         blobs: vec![config.clone(), missing.clone()],
         ..ManifestRefs::default()
     };
-    match s.put_manifest(&r, &d, &stored, &refs, Some("v1")) {
+    match s.put_manifest(&r, &d, &stored, &refs, &["v1"]) {
         Err(StorageError::BlobUnknown(unknown)) => assert_eq!(unknown, missing),
         other => panic!("expected BlobUnknown, got {other:?}"),
     }
@@ -348,7 +348,7 @@ fn put_manifest_with_a_missing_blob_links_nothing() {
     let stored = manifest(&config, &[&elsewhere], None);
     let d = Digest::sha256_of(&stored.bytes);
     assert!(matches!(
-        s.put_manifest(&r, &d, &stored, &refs, None),
+        s.put_manifest(&r, &d, &stored, &refs, &[]),
         Err(StorageError::BlobUnknown(_))
     ));
 
@@ -358,14 +358,14 @@ fn put_manifest_with_a_missing_blob_links_nothing() {
         ..ManifestRefs::default()
     };
     assert!(matches!(
-        s.put_manifest(&r, &d, &stored, &refs, None),
+        s.put_manifest(&r, &d, &stored, &refs, &[]),
         Err(StorageError::ManifestUnknown(child)) if child == missing
     ));
 
     // Bytes that do not hash to the digest.
     let refs = ManifestRefs::default();
     assert!(matches!(
-        s.put_manifest(&r, &missing, &stored, &refs, None),
+        s.put_manifest(&r, &missing, &stored, &refs, &[]),
         Err(StorageError::DigestMismatch { .. })
     ));
 }
@@ -385,7 +385,7 @@ fn manifests_tags_and_deletion() {
         &d,
         &s.get_manifest(&r, &d).unwrap().unwrap(),
         &ManifestRefs::default(),
-        Some("latest"),
+        &["latest"],
     )
     .unwrap();
     let other = push_manifest(&s, &r, &config, &[], None, Some("B-other"));
@@ -638,7 +638,7 @@ fn what_a_push_needs_during_a_collection_is_pinned_whatever_the_clocks_say() {
         blobs: vec![layer.clone()],
         ..ManifestRefs::default()
     };
-    s.put_manifest(&r, &md, &m, &refs, None).unwrap();
+    s.put_manifest(&r, &md, &m, &refs, &[]).unwrap();
     assert_eq!(s.mount_blob(&repo("b"), &r, &mounted).unwrap(), Some(7));
     let uploaded = push_blob(&s, &r, b"uploaded meanwhile");
     for d in [&layer, &md, &mounted, &uploaded] {
