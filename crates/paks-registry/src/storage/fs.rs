@@ -8,16 +8,17 @@
 //! root/repos/<repo path>/_tags/<tag>              the digest the tag points at
 //! root/repos/<repo path>/_referrers/<subject alg>/<subject hex>/<alg>-<hex>.json
 //!                                                 a referrer's descriptor
-//! root/gc.lock                                    flock: shared while a manifest is stored,
-//!                                                 exclusive while a blob is deleted
+//! root/gc.lock                                    flock: shared while a push checks and
+//!                                                 links blobs, exclusive to delete one
+//! root/gc.run.lock, root/gc-pins/                 a running collection (`fs/collect.rs`)
 //! ```
 //!
 //! Every component of a repository name starts with `[a-z0-9]`, so the `_` entries never
 //! collide with child repositories. Temporary files start with `.` and are skipped by every
 //! listing. Blob bytes only ever appear under `blobs/` by rename, after their digest was
-//! checked; a repository link is written after its blob, and a blob is touched (mtime) when
-//! a client is about to reference it, which is what the garbage collector's grace period
-//! looks at.
+//! checked; a repository link is written after its blob, under the shared GC lock, and a
+//! blob is touched (mtime) when a client is about to reference it, which is what the
+//! garbage collector's grace period looks at (its safety rests on pins, not on mtimes).
 
 mod collect;
 mod files;
