@@ -119,15 +119,18 @@ impl FsStorage {
         // Temporary files of atomic writes: `.NAME.TAG-PID-N-NANOS`.
         let mut dirs = vec![self.root.join("blobs"), self.root.join("repos")];
         while let Some(dir) = dirs.pop() {
-            for name in list_all(&dir)? {
-                let path = dir.join(&name);
-                let Some(meta) = not_found_none(fs::symlink_metadata(&path)).at("stat", &path)?
-                else {
-                    continue;
-                };
-                if meta.is_dir() {
+            let Some(entries) = not_found_none(fs::read_dir(&dir)).at("read", &dir)? else {
+                continue;
+            };
+            for entry in entries {
+                let entry = entry.at("read", &dir)?;
+                let path = entry.path();
+                // The entry's type comes with the listing: no stat per link file.
+                if entry.file_type().at("stat", &path)?.is_dir() {
                     dirs.push(path);
-                } else if is_temp_name(&name) && older(&path, before)? {
+                } else if entry.file_name().to_str().is_some_and(is_temp_name)
+                    && older(&path, before)?
+                {
                     found.push(self.leftover(&path));
                 }
             }
