@@ -535,3 +535,55 @@ fn manifests_whose_sizes_disagree_with_the_stored_blobs_are_refused() {
         "{answer}"
     );
 }
+
+#[test]
+fn scrub_names_broken_links_and_gc_keeps_working_beside_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("data");
+    let server = PaksServe::start(Path::new(paks_bin()), &root, &[]);
+    let addr = server.addr();
+    let pool: Vec<Vec<u8>> = (0..2).map(pool_layer).collect();
+    let damaged = push_image(addr, "broken/app", "broken/app", "v1", &pool, "1").unwrap();
+    let whole = push_image(addr, "whole/app", "whole/app", "v1", &pool[..1], "2").unwrap();
+    // What the unsound collector did: a manifest's bytes and a layer's bytes gone.
+    let blob_file = |bytes: &[u8]| {
+        let hex = Digest::sha256_of(bytes).hex().to_owned();
+        root.join("blobs/sha256").join(&hex[..2]).join(hex)
+    };
+    std::fs::remove_file(blob_file(&damaged.manifest)).unwrap();
+    let own_layer = &whole.blobs[1];
+    std::fs::remove_file(blob_file(own_layer)).unwrap();
+
+    let env = Env::new();
+    let root_s = root.to_str().unwrap();
+    let out = env.run(&["serve", "scrub", "--root", root_s]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let listed = text(&out.stdout);
+    let manifest_digest = Digest::sha256_of(&damaged.manifest).to_string();
+    let layer_digest = Digest::sha256_of(own_layer).to_string();
+    assert!(
+        listed.contains(&format!("broken/app\tbroken link: manifest `{manifest_digest}` is linked in `broken/app` but its blob")),
+        "{listed}"
+    );
+    assert!(
+        listed.contains(&format!(
+            "whole/app\tbroken link: manifest `{}` references `{layer_digest}`, which is missing",
+            Digest::sha256_of(&whole.manifest)
+        )),
+        "{listed}"
+    );
+    // gc reports the damage and still collects: twice, so it does not wedge.
+    for _ in 0..2 {
+        let out = env.run(&["serve", "gc", "--root", root_s, "--grace", "0"]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        assert!(
+            text(&out.stderr).contains("warning: `broken/app` is damaged"),
+            "{}",
+            text(&out.stderr)
+        );
+    }
+    // What the damaged manifest used is kept (it is unknown), so a push of the same bytes
+    // repairs it.
+    let again = push_image(addr, "broken/app", "broken/app", "v1", &pool, "1").unwrap();
+    assert_eq!(check(addr, &again), None);
+}

@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 pub use scrub::{CorruptBlob, ScrubReport, UnreadableBlob, scrub};
 
 use crate::names::RepoName;
-use crate::storage::{Leftover, Result, Storage};
+use crate::storage::{Leftover, Result, Storage, StorageError};
 
 /// How a collection runs.
 #[derive(Debug, Clone)]
@@ -177,7 +177,7 @@ fn mark_repository(
             // Deleted since it was listed: what it referenced may go.
             Ok(None) => continue,
             Err(e) => {
-                damaged.push(Damage::new(repo, error_chain(&e)));
+                damaged.push(Damage::new(repo, damage_text(&e)));
                 continue;
             }
         };
@@ -260,6 +260,14 @@ impl ParsedManifest {
                     .flatten()
                     .map(|l| (l.blob_sum, RefKind::Blob)),
             )
+    }
+}
+
+/// What is wrong, for a damage report (which already says it is damage).
+fn damage_text(e: &StorageError) -> String {
+    match e {
+        StorageError::Corrupt(what) => what.clone(),
+        other => error_chain(other),
     }
 }
 

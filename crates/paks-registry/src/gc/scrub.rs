@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use paks_types::Digest;
 use serde::Serialize;
 
-use super::{Damage, ParsedManifest, RefKind, error_chain};
+use super::{Damage, ParsedManifest, RefKind, damage_text, error_chain};
 use crate::names::RepoName;
 use crate::storage::{Result, Storage, StorageError};
 
@@ -96,7 +96,7 @@ fn check_links(
             Ok(Some(m)) => m,
             Ok(None) => continue,
             Err(e) => {
-                push(error_chain(&e));
+                push(damage_text(&e));
                 continue;
             }
         };
@@ -136,7 +136,7 @@ fn check_links(
                 ));
             }
             Ok(_) => {}
-            Err(e) => push(error_chain(&e)),
+            Err(e) => push(damage_text(&e)),
         }
     }
     for digest in storage.list_linked_blobs(repo)? {
