@@ -119,7 +119,7 @@ fn collect(args: &ServeGcArgs) -> Result<(), Failure> {
     let options = GcOptions {
         grace: Duration::from_secs(args.grace),
         upload_max_age: Duration::from_secs(args.upload_max_age),
-        leftover_min_age: Duration::from_secs(args.leftover_max_age),
+        leftover_max_age: Duration::from_secs(args.leftover_max_age),
         dry_run: args.dry_run,
     };
     let report = gc::collect(&storage, &options).map_err(|e| Failure {

@@ -36,7 +36,7 @@ pub struct GcOptions {
     pub upload_max_age: Duration,
     /// Temporary files and broken session directories untouched for this long are
     /// removed: their writer is gone (no write takes anywhere near this long).
-    pub leftover_min_age: Duration,
+    pub leftover_max_age: Duration,
     /// Count and list what would go, delete nothing.
     pub dry_run: bool,
 }
@@ -46,7 +46,7 @@ impl Default for GcOptions {
         Self {
             grace: Duration::from_hours(1),
             upload_max_age: Duration::from_hours(24),
-            leftover_min_age: Duration::from_hours(1),
+            leftover_max_age: Duration::from_hours(1),
             dry_run: false,
         }
     }
@@ -153,7 +153,7 @@ pub fn collect(storage: &dyn Storage, options: &GcOptions) -> Result<GcReport> {
         }
     }
     let leftovers_before = started
-        .checked_sub(options.leftover_min_age)
+        .checked_sub(options.leftover_max_age)
         .unwrap_or(UNIX_EPOCH);
     for leftover in storage.find_leftovers(leftovers_before)? {
         if !options.dry_run {
