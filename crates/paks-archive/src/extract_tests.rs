@@ -144,7 +144,7 @@ fn extract(
     prefix: &str,
     resolver: Resolver,
 ) -> Result<ExtractStats, ArchiveError> {
-    extract_with(archive, dest, prefix, &Limits::default(), resolver)
+    extract_with(archive, dest, prefix, &Limits::default(), resolver, None)
 }
 
 /// Extract the archive `craft` builds (for a given sandbox) with every resolver, and
@@ -673,7 +673,8 @@ fn max_entries_is_enforced() {
         max_entries: 10,
         ..Limits::default()
     };
-    let err = extract_with(&archive[..], &s.dest, "", &limits, Resolver::Openat2).unwrap_err();
+    let err =
+        extract_with(&archive[..], &s.dest, "", &limits, Resolver::Openat2, None).unwrap_err();
     assert_eq!(err.to_string(), "archive exceeds the limit of 10 entries");
     assert_eq!(names(&s.dest).len(), 10);
 }
@@ -689,7 +690,7 @@ fn max_unpacked_is_enforced_before_writing() {
         max_unpacked: 1000,
         ..Limits::default()
     };
-    let err = extract_with(&archive[..], &s.dest, "", &limits, Resolver::Walk).unwrap_err();
+    let err = extract_with(&archive[..], &s.dest, "", &limits, Resolver::Walk, None).unwrap_err();
     assert_eq!(
         err.to_string(),
         "archive exceeds the limit of 1000 unpacked bytes"
