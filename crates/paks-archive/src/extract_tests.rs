@@ -769,3 +769,24 @@ fn malformed_pax_is_refused() {
         "invalid archive extension header: a PAX record is malformed"
     );
 }
+
+#[test]
+fn diff_id_is_checked_over_the_decompressed_stream() {
+    let tar = Craft::new().file("f", b"content").finish();
+    let archive = gzip(&tar);
+    let right = paks_types::Digest::sha256_of(&tar);
+    let s = Sandbox::new();
+    let stats =
+        extract_layer_verified(&archive[..], &s.dest, "", &Limits::default(), &right).unwrap();
+    assert_eq!(stats.unpacked_size, 7);
+    // The digest of the compressed bytes is not the diff id.
+    let wrong = paks_types::Digest::sha256_of(&archive);
+    let s = Sandbox::new();
+    let err =
+        extract_layer_verified(&archive[..], &s.dest, "", &Limits::default(), &wrong).unwrap_err();
+    assert!(
+        matches!(&err, ArchiveError::DigestMismatch { expected, actual, .. }
+            if *expected == wrong.to_string() && *actual == right.to_string()),
+        "{err}"
+    );
+}

@@ -79,6 +79,18 @@ fn installs_of_the_same_packages_in_opposite_orders_never_deadlock() {
         }
         assert_eq!(env.ok(&["list"]).lines().count(), 2, "round {round}");
     }
+    // The race as reported: two small packages, both processes started at once.
+    let lib = builder.build("libgreet").display().to_string();
+    for round in 0..10 {
+        let env = Env::new();
+        let first = spawn(&env, &["-j1", "install", &lib, &script]);
+        let second = spawn(&env, &["-j1", "install", &script, &lib]);
+        let outputs = wait_all(vec![first, second], &format!("small round {round}"));
+        for out in &outputs {
+            assert!(out.status.success(), "round {round}: {}", text(&out.stderr));
+        }
+        assert_eq!(env.ok(&["list"]).lines().count(), 2, "round {round}");
+    }
 }
 
 #[test]
