@@ -82,7 +82,27 @@ pub fn extract_layer(
     prefix: &str,
     limits: &Limits,
 ) -> Result<ExtractStats, ArchiveError> {
-    extract_with(reader, dest, prefix, limits, Resolver::detect())
+    extract_with(reader, dest, prefix, limits, Resolver::detect(), None)
+}
+
+/// [`extract_layer`], and the decompressed tar stream must hash to `diff_id` (the image
+/// config's `rootfs.diff_ids` entry for the layer): checked as the stream is read, so a
+/// layer that lies about its diff id fails before the caller commits anything.
+pub fn extract_layer_verified(
+    reader: impl Read,
+    dest: &Path,
+    prefix: &str,
+    limits: &Limits,
+    diff_id: &paks_types::Digest,
+) -> Result<ExtractStats, ArchiveError> {
+    extract_with(
+        reader,
+        dest,
+        prefix,
+        limits,
+        Resolver::detect(),
+        Some(diff_id),
+    )
 }
 
 pub(crate) fn extract_with(
@@ -91,6 +111,7 @@ pub(crate) fn extract_with(
     prefix: &str,
     limits: &Limits,
     resolver: Resolver,
+    diff_id: Option<&paks_types::Digest>,
 ) -> Result<ExtractStats, ArchiveError> {
     check_prefix(prefix)?;
     let mut listing =
@@ -101,7 +122,10 @@ pub(crate) fn extract_with(
         });
     }
     let consumed = AtomicU64::new(0);
-    let mut decoder = Decoder::detect(reader, &consumed).map_err(ArchiveError::from_io)?;
+    let decoder = Decoder::detect(reader, &consumed).map_err(ArchiveError::from_io)?;
+    // Hashing the decompressed stream costs one sha256 pass on the decoding thread, which
+    // runs beside the extracting one.
+    let mut decoder = paks_types::HashingReader::new(decoder);
     let job = Job {
         dest,
         prefix: prefix.as_bytes(),
@@ -109,14 +133,14 @@ pub(crate) fn extract_with(
         consumed: &consumed,
         resolver,
     };
-    std::thread::scope(|scope| {
+    let stats = std::thread::scope(|scope| {
         let (pump, chunks) = pipe::channel();
         let worker = std::thread::Builder::new()
             .name("paks-extract".into())
             .spawn_scoped(scope, move || job.run(chunks));
         let Ok(worker) = worker else {
             // No thread to be had: do both here.
-            return job.run(BufReader::with_capacity(TAR_BUFFER, decoder));
+            return job.run(BufReader::with_capacity(TAR_BUFFER, &mut decoder));
         };
         let pumped = pump.run(&mut decoder);
         let extracted = worker
@@ -126,7 +150,20 @@ pub(crate) fn extract_with(
         // extraction made of the data it did get.
         pumped.map_err(ArchiveError::from_io)?;
         extracted
-    })
+    })?;
+    // On success the tar stream was read to its end (`Job::run` reads past the end marker
+    // until the pump hangs up), so the hash covers all of it.
+    let (actual, _, _) = decoder.finish();
+    if let Some(expected) = diff_id
+        && *expected != actual
+    {
+        return Err(ArchiveError::DigestMismatch {
+            what: "the layer's uncompressed tar (its diff id)",
+            expected: expected.to_string(),
+            actual: actual.to_string(),
+        });
+    }
+    Ok(stats)
 }
 
 /// One extraction, minus the input.

@@ -144,7 +144,7 @@ fn extract(
     prefix: &str,
     resolver: Resolver,
 ) -> Result<ExtractStats, ArchiveError> {
-    extract_with(archive, dest, prefix, &Limits::default(), resolver)
+    extract_with(archive, dest, prefix, &Limits::default(), resolver, None)
 }
 
 /// Extract the archive `craft` builds (for a given sandbox) with every resolver, and
@@ -673,7 +673,8 @@ fn max_entries_is_enforced() {
         max_entries: 10,
         ..Limits::default()
     };
-    let err = extract_with(&archive[..], &s.dest, "", &limits, Resolver::Openat2).unwrap_err();
+    let err =
+        extract_with(&archive[..], &s.dest, "", &limits, Resolver::Openat2, None).unwrap_err();
     assert_eq!(err.to_string(), "archive exceeds the limit of 10 entries");
     assert_eq!(names(&s.dest).len(), 10);
 }
@@ -689,7 +690,7 @@ fn max_unpacked_is_enforced_before_writing() {
         max_unpacked: 1000,
         ..Limits::default()
     };
-    let err = extract_with(&archive[..], &s.dest, "", &limits, Resolver::Walk).unwrap_err();
+    let err = extract_with(&archive[..], &s.dest, "", &limits, Resolver::Walk, None).unwrap_err();
     assert_eq!(
         err.to_string(),
         "archive exceeds the limit of 1000 unpacked bytes"
@@ -766,5 +767,26 @@ fn malformed_pax_is_refused() {
     assert_eq!(
         err.to_string(),
         "invalid archive extension header: a PAX record is malformed"
+    );
+}
+
+#[test]
+fn diff_id_is_checked_over_the_decompressed_stream() {
+    let tar = Craft::new().file("f", b"content").finish();
+    let archive = gzip(&tar);
+    let right = paks_types::Digest::sha256_of(&tar);
+    let s = Sandbox::new();
+    let stats =
+        extract_layer_verified(&archive[..], &s.dest, "", &Limits::default(), &right).unwrap();
+    assert_eq!(stats.unpacked_size, 7);
+    // The digest of the compressed bytes is not the diff id.
+    let wrong = paks_types::Digest::sha256_of(&archive);
+    let s = Sandbox::new();
+    let err =
+        extract_layer_verified(&archive[..], &s.dest, "", &Limits::default(), &wrong).unwrap_err();
+    assert!(
+        matches!(&err, ArchiveError::DigestMismatch { expected, actual, .. }
+            if *expected == wrong.to_string() && *actual == right.to_string()),
+        "{err}"
     );
 }

@@ -22,7 +22,7 @@ mod pipe;
 
 pub use decode::{Decoder, decompress};
 pub use error::ArchiveError;
-pub use extract::{ExtractStats, Limits, RATIO_FLOOR, extract_layer};
+pub use extract::{ExtractStats, Limits, RATIO_FLOOR, extract_layer, extract_layer_verified};
 pub use layer::{
     Compression, Encoder, LayerInfo, MEDIA_TYPE_LAYER, MEDIA_TYPE_LAYER_GZIP,
     MEDIA_TYPE_LAYER_ZSTD, write_layer,

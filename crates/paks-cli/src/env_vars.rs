@@ -22,3 +22,7 @@ pub const LOG: &str = "PAKS_LOG";
 pub const PROJECT: &str = "PAKS_PROJECT";
 /// Layer compression of `paks build` (`--compression`).
 pub const COMPRESSION: &str = "PAKS_COMPRESSION";
+/// How long to wait, in seconds, for a store lock another paks process holds (read by
+/// `paks-store`).
+#[allow(dead_code)] // documents the variable; paks-store reads it
+pub const LOCK_TIMEOUT: &str = paks_store::LOCK_TIMEOUT_ENV;

@@ -218,7 +218,9 @@ pub fn sync(ctx: &Ctx, project: &Project, offline: bool) -> Result<(), Failure> 
     let missing: Vec<&paks_resolve::LockedPackage> = lock
         .packages
         .iter()
-        .filter(|p| store.record(&p.id).ok().flatten().is_none())
+        // Installed means installed from the pinned manifest, not another build that
+        // claims the id.
+        .filter(|p| !store.is_installed_as(&p.id, &p.digest).unwrap_or(false))
         .collect();
     let mut installed = 0;
     if !missing.is_empty() {

@@ -371,10 +371,11 @@ fn fetch_all(
     let mut todo = Vec::new();
     let mut already = 0;
     for f in fetches {
+        // Only the build the index pins counts as installed: another under the same id
+        // (an id is a claim any archive can make) is replaced.
         if store
-            .record(&f.entry.id)
+            .is_installed_as(&f.entry.id, &f.entry.digest)
             .map_err(crate::commands::failure)?
-            .is_some()
         {
             already += 1;
         } else {
@@ -422,6 +423,17 @@ fn fetch_all(
         let config =
             paks_store::parse_config(&fs_err::read(&config_path)?, &f.entry.id.to_string())
                 .map_err(crate::commands::failure)?;
+        if config.paks.id != f.entry.id {
+            return Err(user_error(
+                format!(
+                    "the config of `{}` names the package `{}`, but the signed index lists `{}`",
+                    source_of(f),
+                    config.paks.id,
+                    f.entry.id
+                ),
+                Some("the registry does not match its index: tell its maintainer".into()),
+            ));
+        }
         items.push(Installable {
             source: source_of(f),
             manifest: f.entry.digest.clone(),
@@ -430,7 +442,9 @@ fn fetch_all(
                 path: store.cache_blob(&f.entry.layer.digest),
                 digest: f.entry.layer.digest.clone(),
                 size: f.entry.layer.size,
+                media_type: f.entry.layer.media_type.clone(),
             },
+            annotations: std::collections::BTreeMap::default(),
             explicit: f.explicit,
         });
     }

@@ -159,10 +159,24 @@ fn install_from_archives_into_a_fresh_root() {
         .find(|e| e.ends_with("-hello-1.0.0"))
         .unwrap();
     let installed = user.store().join(&id).join("bin/hello");
-    let cached = user.root.join("cache/unpacked").join(&id).join("bin/hello");
     let inode = std::fs::metadata(&installed).unwrap().ino();
     user.ok(&["remove", "hello"]);
     assert!(!installed.exists());
+    // Kept under the id and the manifest it came from (`<id>@sha256-<hex>`).
+    let unpacked: Vec<String> = std::fs::read_dir(user.root.join("cache/unpacked"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(unpacked.len(), 1, "{unpacked:?}");
+    assert!(
+        unpacked[0].starts_with(&format!("{id}@sha256-")),
+        "{unpacked:?}"
+    );
+    let cached = user
+        .root
+        .join("cache/unpacked")
+        .join(&unpacked[0])
+        .join("bin/hello");
     assert_eq!(std::fs::metadata(&cached).unwrap().ino(), inode);
     user.ok(&["install", &paks[1]]);
     assert_eq!(

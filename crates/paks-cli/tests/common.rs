@@ -128,6 +128,47 @@ impl Env {
     }
 }
 
+/// Build (without installing) a package whose install takes a while: `mib` MiB of random
+/// bytes, which do not compress; returns the archive's path.
+pub fn slow_pak(builder: &Env, mib: u32) -> String {
+    let recipe = builder.dir.path().join("slow");
+    std::fs::create_dir_all(&recipe).unwrap();
+    let script = format!(
+        "mkdir -p \"$PREFIX/share\"\nhead -c {} /dev/urandom > \"$PREFIX/share/blob\"\n",
+        mib << 20
+    );
+    std::fs::write(
+        recipe.join("paks.toml"),
+        format!(
+            "[package]\nname = \"slow\"\nversion = \"1.0.0\"\n[build]\nscript = '''\n{script}'''\n"
+        ),
+    )
+    .unwrap();
+    let out = builder.out.to_str().unwrap();
+    let built = builder.ok(&[
+        "build",
+        recipe.to_str().unwrap(),
+        "--out",
+        out,
+        "--no-install",
+    ]);
+    built.trim().to_owned()
+}
+
+/// Re-pack the real `.pak` `good` into `evil` with the lies in `options` (see
+/// `tests/forge/forge.py`: python3's tarfile, a third-party writer), every digest recomputed.
+pub fn forge(good: &Path, evil: &Path, options: &serde_json::Value) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/forge/forge.py");
+    let out = Command::new("python3")
+        .arg(script)
+        .arg(good)
+        .arg(evil)
+        .arg(options.to_string())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "forge: {}", text(&out.stderr));
+}
+
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{Env, paks_bin, text, tree};
+use common::{Env, forge, paks_bin, text, tree};
 
 /// A recipe with many files and some size, so that an install takes long enough to kill.
 fn big_recipe(dir: &Path) -> PathBuf {
@@ -418,7 +418,11 @@ fn a_hostile_archive_is_refused_and_nothing_is_installed() {
     // otherwise valid (digests recomputed): only the extractor stands in the way.
     let dir = tempfile::tempdir().unwrap();
     let evil = dir.path().join("evil.pak");
-    forge_escaping_pak(&good, &evil, dir.path());
+    forge(
+        &good,
+        &evil,
+        &serde_json::json!({"add_file": ["../../../../escaped", 5]}),
+    );
     let env = Env::new();
     let sentinel = env.dir.path().join("escaped");
     let err = env.fails(&["install", evil.to_str().unwrap()], 1);
@@ -433,63 +437,6 @@ fn a_hostile_archive_is_refused_and_nothing_is_installed() {
         env.store_entries()
     );
     assert_eq!(record_count(&env), 0);
-}
-
-/// Copy `good` to `evil` with an extra layer entry `opt/paks/store/<id>/../../../../escaped`,
-/// using python3's tarfile (a third party writer), recomputing digests.
-fn forge_escaping_pak(good: &Path, evil: &Path, work: &Path) {
-    let script = r#"
-import gzip, hashlib, io, json, sys, tarfile
-src, dst = sys.argv[1], sys.argv[2]
-outer = tarfile.open(src)
-files = {m.name: outer.extractfile(m).read() for m in outer.getmembers() if m.isfile()}
-index = json.loads(files["index.json"])
-mdig = index["manifests"][0]["digest"].split(":")[1]
-manifest = json.loads(files["blobs/sha256/" + mdig])
-ldig = manifest["layers"][0]["digest"].split(":")[1]
-layer = gzip.decompress(files["blobs/sha256/" + ldig])
-inner = tarfile.open(fileobj=io.BytesIO(layer))
-buf = io.BytesIO()
-out = tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT)
-prefix = None
-for m in inner.getmembers():
-    out.addfile(m, inner.extractfile(m) if m.isfile() else None)
-    if m.isdir() and m.name.rstrip("/").count("/") == 3:
-        prefix = m.name
-evil = tarfile.TarInfo(prefix.rstrip("/") + "/../../../../escaped")
-evil.size = 5
-out.addfile(evil, io.BytesIO(b"evil\n"))
-out.close()
-raw = buf.getvalue()
-gz = gzip.compress(raw, mtime=0)
-config = json.loads(files["blobs/sha256/" + manifest["config"]["digest"].split(":")[1]])
-config["rootfs"]["diff_ids"] = ["sha256:" + hashlib.sha256(raw).hexdigest()]
-cbytes = json.dumps(config).encode()
-manifest["config"]["digest"] = "sha256:" + hashlib.sha256(cbytes).hexdigest()
-manifest["config"]["size"] = len(cbytes)
-manifest["layers"][0]["digest"] = "sha256:" + hashlib.sha256(gz).hexdigest()
-manifest["layers"][0]["size"] = len(gz)
-mbytes = json.dumps(manifest).encode()
-index["manifests"][0]["digest"] = "sha256:" + hashlib.sha256(mbytes).hexdigest()
-index["manifests"][0]["size"] = len(mbytes)
-blobs = {"oci-layout": files["oci-layout"], "index.json": json.dumps(index).encode(),
-         "blobs/sha256/" + hashlib.sha256(mbytes).hexdigest(): mbytes,
-         "blobs/sha256/" + hashlib.sha256(cbytes).hexdigest(): cbytes,
-         "blobs/sha256/" + hashlib.sha256(gz).hexdigest(): gz}
-with tarfile.open(dst, "w") as t:
-    for name, data in blobs.items():
-        info = tarfile.TarInfo(name); info.size = len(data)
-        t.addfile(info, io.BytesIO(data))
-"#;
-    let py = work.join("forge.py");
-    std::fs::write(&py, script).unwrap();
-    let out = Command::new("python3")
-        .arg(&py)
-        .arg(good)
-        .arg(evil)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "forge: {}", text(&out.stderr));
 }
 
 #[test]

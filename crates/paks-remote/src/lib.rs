@@ -38,7 +38,11 @@ impl RemoteError {
 
     /// Whether the cause is the machine (local I/O), not the request.
     pub fn is_io(&self) -> bool {
-        matches!(*self.0, RemoteErrorKind::Io(_))
+        match &*self.0 {
+            RemoteErrorKind::Io(_) => true,
+            RemoteErrorKind::Store(e) => e.is_io(),
+            other => paks_store::is_machine_failure(other),
+        }
     }
 
     /// What the user can do about it, where there is something.

@@ -31,6 +31,8 @@ pub struct Found {
     pub manifest: Digest,
     pub config: ImageConfig,
     pub layer: Descriptor,
+    /// The manifest's annotations.
+    pub annotations: std::collections::BTreeMap<String, String>,
 }
 
 impl Remote<'_> {
@@ -65,7 +67,7 @@ impl Remote<'_> {
         for f in resolved.iter().flat_map(|(_, found)| found) {
             locations::remember(self.store, &f.layer.digest, &f.repo);
             if seen_layers.insert(f.layer.digest.clone())
-                && self.store.record(&f.config.paks.id)?.is_none()
+                && !self.store.is_installed_as(&f.config.paks.id, &f.manifest)?
                 && !self.store.cache_blob(&f.layer.digest).is_file()
             {
                 wanted.push(f);
@@ -115,7 +117,9 @@ impl Remote<'_> {
                                 path: self.store.cache_blob(&f.layer.digest),
                                 digest: f.layer.digest.clone(),
                                 size: f.layer.size,
+                                media_type: f.layer.media_type.clone(),
                             },
+                            annotations: f.annotations.clone(),
                             explicit: i == last,
                         })
                         .collect(),
@@ -259,6 +263,7 @@ impl Remote<'_> {
             manifest: digest.clone(),
             config,
             layer: layer.clone(),
+            annotations: parsed.annotations.clone(),
         });
         Ok(())
     }

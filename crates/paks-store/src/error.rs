@@ -18,10 +18,32 @@ impl StoreError {
         self.0.hint()
     }
 
-    /// Whether the cause is the machine (I/O), not the request.
+    /// Whether the cause is the machine (I/O), not the request: an I/O error of the store
+    /// itself, or one under an extraction or relocation that the disk caused (full,
+    /// read-only, failing), which no archive can be blamed for.
     pub fn is_io(&self) -> bool {
-        matches!(*self.0, StoreErrorKind::Io(_))
+        matches!(*self.0, StoreErrorKind::Io(_)) || is_machine_failure(&*self.0)
     }
+}
+
+/// Whether `error` or one of its causes is a failure of the machine rather than of the
+/// input: no space or quota left, a read-only filesystem, out of memory, or `EIO`.
+pub fn is_machine_failure(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(error);
+    while let Some(e) = cause {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            use std::io::ErrorKind as K;
+            if matches!(
+                io.kind(),
+                K::StorageFull | K::QuotaExceeded | K::ReadOnlyFilesystem | K::OutOfMemory
+            ) || io.raw_os_error() == Some(rustix::io::Errno::IO.raw_os_error())
+            {
+                return true;
+            }
+        }
+        cause = e.source();
+    }
+    false
 }
 
 impl<E> From<E> for StoreError
@@ -99,6 +121,36 @@ pub enum StoreErrorKind {
     ViewConflict { path: String, packages: Vec<String> },
     #[error("`{}` exists and is not a paks view", path.display())]
     NotAView { path: PathBuf },
+    #[error("`{what}` is refused: its {field} `{found}` disagrees with {against} `{claim}`")]
+    Inconsistent {
+        what: String,
+        field: &'static str,
+        found: String,
+        against: &'static str,
+        claim: String,
+    },
+    #[error(
+        "`{what}` is refused: its layer has the media type `{media_type}`, which paks does not know"
+    )]
+    UnknownLayerType { what: String, media_type: String },
+    #[error(
+        "`{id}` is refused: its layer unpacks to more than {limit} bytes, but its metadata claims {claimed} unpacked bytes"
+    )]
+    Oversized {
+        id: PackageId,
+        claimed: u64,
+        limit: u64,
+    },
+    #[error(
+        "gave up waiting for the lock `{}` after {waited_secs} s{}",
+        path.display(),
+        holder.map(|pid| format!(" (held by process {pid})")).unwrap_or_default()
+    )]
+    LockTimeout {
+        path: PathBuf,
+        waited_secs: u64,
+        holder: Option<u32>,
+    },
 }
 
 impl StoreErrorKind {
@@ -123,6 +175,13 @@ impl StoreErrorKind {
                 Some("choose another path; paks only replaces its own views".into())
             }
             Self::WrongPlatform { .. } => Some("install a build for this host's platform".into()),
+            Self::Inconsistent { .. } | Self::UnknownLayerType { .. } | Self::Oversized { .. } => {
+                Some("the archive was altered after it was built: get it again from a source you trust".into())
+            }
+            Self::LockTimeout { .. } => Some(format!(
+                "another paks command is working on the same packages: wait for it to finish, or raise `{}` (seconds)",
+                crate::LOCK_TIMEOUT_ENV
+            )),
             _ => None,
         }
     }

@@ -24,13 +24,12 @@ impl Store {
     /// Remove one installed package. Refused while another installed package or a view
     /// needs it, unless `force`.
     pub fn remove(&self, id: &PackageId, force: bool) -> Result<(), StoreError> {
-        let _writer = self.writer_lock()?;
-        let _lock = self.id_lock(id)?;
-        if self.record(id)?.is_none() {
+        let _locks = self.id_lock(id)?;
+        let Some(record) = self.record(id)? else {
             return Err(StoreError::from(StoreErrorKind::NotInstalled(
                 id.to_string(),
             )));
-        }
+        };
         if !force {
             let mut needed_by: Vec<String> = self
                 .installed()?
@@ -57,7 +56,7 @@ impl Store {
         // record without its prefix would be a lie.
         self.delete_record(id)?;
         // Kept in the unpacked cache: installing it again is a rename.
-        Ok(self.keep_unpacked(id, &self.prefix(id))?)
+        Ok(self.keep_unpacked(id, &record.manifest, &self.prefix(id))?)
     }
 }
 

@@ -8,12 +8,13 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use paks_archive::{Limits, PakReader, extract_layer};
+use paks_archive::{Limits, PakReader, extract_layer_verified};
 use paks_types::{
     CANONICAL_STORE, Digest, ImageConfig, META_SCHEMA, PackageId, Platform, Reporter,
     VerifyingReader,
 };
 
+use crate::lock::Mode;
 use crate::{Record, Store, StoreError, StoreErrorKind};
 
 /// One archive to install.
@@ -110,6 +111,8 @@ pub enum LayerSource {
         path: PathBuf,
         digest: Digest,
         size: u64,
+        /// The media type its manifest gives it.
+        media_type: String,
     },
 }
 
@@ -121,6 +124,9 @@ pub struct Installable {
     pub manifest: Digest,
     pub config: ImageConfig,
     pub layer: LayerSource,
+    /// The manifest's annotations (empty where the manifest was not read); those that
+    /// name the package must agree with its config.
+    pub annotations: BTreeMap<String, String>,
     /// Asked for by the user (a gc root), not only pulled in as a dependency.
     pub explicit: bool,
 }
@@ -131,6 +137,7 @@ impl Installable {
             source: pak.path.display().to_string(),
             manifest: pak.reader.manifest_digest().clone(),
             config: pak.config,
+            annotations: pak.reader.annotations().clone(),
             layer: LayerSource::Pak(pak.reader),
             explicit,
         }
@@ -138,6 +145,13 @@ impl Installable {
 
     fn id(&self) -> &PackageId {
         &self.config.paks.id
+    }
+
+    pub(crate) fn layer_media_type(&self) -> String {
+        match &self.layer {
+            LayerSource::Pak(reader) => reader.layer_descriptor().2,
+            LayerSource::Blob { media_type, .. } => media_type.clone(),
+        }
     }
 
     fn layer_size(&self) -> u64 {
@@ -156,7 +170,9 @@ impl Installable {
                     source,
                 })
             })?),
-            LayerSource::Blob { path, digest, size } => Box::new(VerifyingReader::new(
+            LayerSource::Blob {
+                path, digest, size, ..
+            } => Box::new(VerifyingReader::new(
                 fs_err::File::open(path)?,
                 digest.clone(),
                 *size,
@@ -212,6 +228,7 @@ impl Store {
         let host = Platform::host();
         let in_batch: BTreeSet<PackageId> = paks.iter().map(|p| p.id().clone()).collect();
         for pak in &paks {
+            crate::verify::check(pak)?;
             let meta = &pak.config.paks;
             if !meta.platform.runs_on(&host) {
                 return Err(StoreError::from(StoreErrorKind::WrongPlatform {
@@ -220,6 +237,23 @@ impl Store {
                     host,
                 }));
             }
+        }
+        // Every lock this install needs, taken at once in the global order and held to the
+        // end: its packages exclusive, the installed dependencies it builds on shared (so
+        // that a `paks remove` cannot take one away between levels), and the store lock
+        // shared (so that gc does not collect a dependency installed by an earlier level).
+        let mut wanted: BTreeMap<PackageId, Mode> = in_batch
+            .iter()
+            .map(|id| (id.clone(), Mode::Exclusive))
+            .collect();
+        for pak in &paks {
+            for dep in &pak.config.paks.dependencies {
+                wanted.entry(dep.id.clone()).or_insert(Mode::Shared);
+            }
+        }
+        let _locks = self.lock_ids(Mode::Shared, &wanted)?;
+        for pak in &paks {
+            let meta = &pak.config.paks;
             for dep in &meta.dependencies {
                 if !in_batch.contains(&dep.id) && self.record(&dep.id)?.is_none() {
                     return Err(StoreError::from(StoreErrorKind::MissingDependency {
@@ -237,9 +271,6 @@ impl Store {
             let next = AtomicUsize::new(0);
             let failure: Mutex<Option<StoreError>> = Mutex::new(None);
             let prepared: Mutex<Vec<(usize, Box<Prepared>)>> = Mutex::new(Vec::new());
-            // The id locks (and the writer lock) taken by `prepare` are held until the
-            // level is committed, so no other installer or gc sees it half done.
-            let _writer = self.writer_lock()?;
             std::thread::scope(|s| {
                 for _ in 0..jobs.clamp(1, level.len().max(1)) {
                     s.spawn(|| {
@@ -285,37 +316,18 @@ impl Store {
             .collect())
     }
 
-    /// Install one package. Idempotent; safe against concurrent installs of the same id
-    /// (a lock per id) and against a kill at any moment.
-    pub fn install_one(
-        &self,
-        pak: &Installable,
-        reporter: &dyn Reporter,
-    ) -> Result<InstallOutcome, StoreError> {
-        let _writer = self.writer_lock()?;
-        match self.prepare(pak, reporter)? {
-            Step::Done(outcome) => Ok(outcome),
-            Step::Prepared(p) => Ok(self.commit(vec![(0, p)])?.pop().expect("one committed").1),
-        }
-    }
-
-    /// The first half of an install, run in parallel: under the package's lock, either
-    /// finds it done (installed already, or its prefix renamed back from the unpacked
-    /// cache) or extracts and relocates it into a temporary directory beside its prefix.
+    /// The first half of an install, run in parallel under the locks `install` holds:
+    /// either finds it done (installed already from the same manifest, or its prefix
+    /// renamed back from the unpacked cache) or extracts and relocates it into a temporary
+    /// directory beside its prefix.
+    ///
+    /// An id is only a claim (any archive can make it), so what is installed under an id
+    /// is never taken for the package being installed unless it came from the same
+    /// manifest digest: another build under the id is replaced, and the user told.
     fn prepare(&self, pak: &Installable, reporter: &dyn Reporter) -> Result<Step, StoreError> {
-        let explicit = pak.explicit;
+        let mut explicit = pak.explicit;
         let meta = &pak.config.paks;
         let id = &meta.id;
-        let lock = self.id_lock(id)?;
-        if let Some(mut record) = self.record(id)? {
-            if explicit && !record.explicit {
-                record.explicit = true;
-                self.write_record(&record)?;
-            }
-            return Ok(Step::Done(InstallOutcome::AlreadyInstalled {
-                id: id.clone(),
-            }));
-        }
         for dep in &meta.dependencies {
             if self.record(&dep.id)?.is_none() {
                 return Err(StoreError::from(StoreErrorKind::MissingDependency {
@@ -325,9 +337,29 @@ impl Store {
             }
         }
         let prefix = self.prefix(id);
-        // A prefix that exists is complete (a kill between the rename and the record):
-        // adopt it. One in the unpacked cache is renamed back.
-        let tmp = if prefix.exists() || self.link_from_unpacked(id, &prefix, reporter)? {
+        let mut replaces = false;
+        if let Some(mut record) = self.record(id)? {
+            if record.manifest == pak.manifest {
+                if explicit && !record.explicit {
+                    record.explicit = true;
+                    self.write_record(&record)?;
+                }
+                return Ok(Step::Done(InstallOutcome::AlreadyInstalled {
+                    id: id.clone(),
+                }));
+            }
+            reporter.warn(&format!(
+                "`{id}` is installed from `{}` (manifest `{}`), not from `{}` (manifest `{}`): replacing it with the build asked for",
+                record.source, record.manifest, pak.source, pak.manifest
+            ));
+            explicit |= record.explicit;
+            replaces = true;
+        } else if prefix.exists() {
+            // A prefix without a record (a kill between its rename and its record, or
+            // between a removal's two steps) is of an unknown build: never adopted.
+            replaces = true;
+        }
+        let tmp = if !replaces && self.link_from_unpacked(id, &pak.manifest, &prefix, reporter)? {
             None
         } else {
             Some(self.extract_prefix(pak, &prefix, reporter)?)
@@ -345,7 +377,7 @@ impl Store {
                 source: pak.source.clone(),
                 meta: meta.clone(),
             },
-            _lock: lock,
+            replaces,
         })))
     }
 
@@ -370,7 +402,12 @@ impl Store {
         syncfs(&store_dir)?;
         for (_, p) in &prepared {
             if let Some(tmp) = &p.tmp {
-                fs_err::rename(&tmp.0, &p.prefix)?;
+                if p.replaces {
+                    // The old tree lands where the new one was, removed when `tmp` drops.
+                    exchange(&tmp.0, &p.prefix)?;
+                } else {
+                    fs_err::rename(&tmp.0, &p.prefix)?;
+                }
             }
         }
         let mut pending = Vec::new();
@@ -385,7 +422,9 @@ impl Store {
         Ok(prepared
             .into_iter()
             .map(|(index, mut p)| {
-                if let Some(tmp) = p.tmp.take() {
+                if let Some(tmp) = p.tmp.take()
+                    && !p.replaces
+                {
                     tmp.disarm();
                 }
                 let meta = &p.record.meta;
@@ -424,13 +463,29 @@ impl Store {
             reporter,
             task,
         };
-        extract_layer(
+        let limits = Limits {
+            max_unpacked: crate::verify::unpacked_limit(meta.size)
+                .min(Limits::default().max_unpacked),
+            ..Limits::default()
+        };
+        extract_layer_verified(
             &mut progress,
             &tmp.0,
             &format!("{}/{id}", CANONICAL_STORE.trim_start_matches('/')),
-            &Limits::default(),
+            &limits,
+            &pak.config.rootfs.diff_ids[0],
         )
-        .map_err(extract_err)?;
+        .map_err(|source| match source {
+            paks_archive::ArchiveError::LimitExceeded {
+                what: "unpacked bytes",
+                limit,
+            } => StoreError::from(StoreErrorKind::Oversized {
+                id: id.clone(),
+                claimed: meta.size,
+                limit,
+            }),
+            source => extract_err(source),
+        })?;
         // Read to the end: the digest is only checked there, and nothing unverified may
         // be renamed into the store.
         io::copy(&mut progress, &mut io::sink())
@@ -473,10 +528,11 @@ impl Store {
     fn link_from_unpacked(
         &self,
         id: &PackageId,
+        manifest: &Digest,
         prefix: &Path,
         reporter: &dyn Reporter,
     ) -> Result<bool, StoreError> {
-        let cached = self.unpacked(id);
+        let cached = self.unpacked(id, manifest);
         if !cached.is_dir() {
             return Ok(false);
         }
@@ -543,13 +599,33 @@ enum Step {
     Prepared(Box<Prepared>),
 }
 
-/// A package ready to commit: its tree (none if the prefix is in place already), its
-/// record, and its lock, held until it is committed.
+/// A package ready to commit: its tree (none if the prefix is in place already) and its
+/// record.
 struct Prepared {
     tmp: Option<TempDir>,
     prefix: PathBuf,
     record: Record,
-    _lock: crate::lock::Lock,
+    /// Whether the tree replaces one at `prefix` (another build under the id).
+    replaces: bool,
+}
+
+/// Swap the trees at `new` and `prefix` in one step (`renameat2(RENAME_EXCHANGE)`), so
+/// that `prefix` is never missing; where the filesystem cannot, move the old one aside
+/// first.
+fn exchange(new: &Path, prefix: &Path) -> Result<(), StoreError> {
+    use rustix::fs::{CWD, RenameFlags, renameat_with};
+    match renameat_with(CWD, new, CWD, prefix, RenameFlags::EXCHANGE) {
+        Ok(()) => Ok(()),
+        Err(rustix::io::Errno::INVAL | rustix::io::Errno::NOSYS) => {
+            crate::gc::delete_prefix(prefix)?;
+            fs_err::rename(new, prefix)?;
+            // What `new` names now is removed by its owner; keep it a directory.
+            fs_err::create_dir(new)?;
+            Ok(())
+        }
+        Err(rustix::io::Errno::NOENT) => Ok(fs_err::rename(new, prefix)?),
+        Err(e) => Err(io::Error::from(e).into()),
+    }
 }
 
 /// A directory removed on drop unless disarmed.

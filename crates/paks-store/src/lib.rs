@@ -6,6 +6,7 @@
 //! <root>/state/installed/<id>.json   the record that makes a prefix installed; written last
 //! <root>/state/views/<hash>.json  the views that keep packages alive
 //! <root>/state/locks/<id>.lock    one lock per id; `state/store.lock` is shared by writers, exclusive for gc
+//!                                 (taken in one order: the store lock, then ids sorted; see `lock`)
 //! <root>/cache/blobs/sha256/<hex> downloaded blobs
 //! ```
 //! A kill at any moment leaves either no prefix, or a complete one: a prefix is extracted
@@ -20,17 +21,18 @@ mod install;
 mod lock;
 mod record;
 mod unpacked;
+mod verify;
 mod view;
 
 use std::path::{Path, PathBuf};
 
 pub use env::{EnvSet, EnvValue};
-pub use error::{StoreError, StoreErrorKind};
+pub use error::{StoreError, StoreErrorKind, is_machine_failure};
 pub use gc::GcReport;
 pub use install::{
     InstallOutcome, InstallRequest, Installable, LayerSource, OpenedPak, open_pak, parse_config,
 };
-pub use lock::Lock;
+pub use lock::{DEFAULT_LOCK_TIMEOUT, LOCK_TIMEOUT_ENV, Lock};
 pub use record::Record;
 pub use view::{ViewInfo, ViewOptions};
 
@@ -43,6 +45,8 @@ pub const ROOT_ENV: &str = "PAKS_ROOT";
 #[derive(Debug, Clone)]
 pub struct Store {
     root: PathBuf,
+    /// How long to wait for a lock another process holds.
+    lock_timeout: std::time::Duration,
 }
 
 impl Store {
@@ -62,7 +66,10 @@ impl Store {
         ] {
             fs_err::create_dir_all(root.join(dir))?;
         }
-        Ok(Self { root })
+        Ok(Self {
+            root,
+            lock_timeout: lock::timeout_from_env(),
+        })
     }
 
     /// The default root: `/opt/paks` for root, `$XDG_DATA_HOME/paks` (usually
@@ -110,17 +117,40 @@ impl Store {
         self.root.join("state").join(rel)
     }
 
-    fn id_lock(&self, id: &PackageId) -> std::io::Result<Lock> {
-        Lock::exclusive(&self.state(&format!("locks/{id}.lock")))
+    /// The lock file of `id`.
+    fn id_lock_path(&self, id: &PackageId) -> PathBuf {
+        self.state(&format!("locks/{id}.lock"))
     }
 
-    /// Writers (install, remove, view) share this lock; gc takes it alone, so gc never
-    /// sees a half-done install and never deletes what one is about to depend on.
-    fn writer_lock(&self) -> std::io::Result<Lock> {
-        Lock::shared(&self.state("store.lock"))
+    /// The store lock (shared: writers; exclusive: gc) and then the locks of `ids`, each
+    /// exclusive or shared, in the global order (sorted by id) so that two commands
+    /// never wait for each other.
+    fn lock_ids(
+        &self,
+        store: lock::Mode,
+        ids: &std::collections::BTreeMap<PackageId, lock::Mode>,
+    ) -> Result<lock::Held, StoreError> {
+        let wanted = std::iter::once((self.state("store.lock"), store))
+            .chain(ids.iter().map(|(id, mode)| (self.id_lock_path(id), *mode)));
+        lock::Held::take(wanted, self.lock_timeout)
     }
 
-    fn gc_lock(&self) -> std::io::Result<Lock> {
-        Lock::exclusive(&self.state("store.lock"))
+    /// Writers (install, remove, view) share the store lock; gc takes it alone, so gc
+    /// never sees a half-done install and never deletes what one is about to depend on.
+    fn writer_lock(&self) -> Result<lock::Held, StoreError> {
+        self.lock_ids(lock::Mode::Shared, &std::collections::BTreeMap::default())
+    }
+
+    fn gc_lock(&self) -> Result<lock::Held, StoreError> {
+        self.lock_ids(
+            lock::Mode::Exclusive,
+            &std::collections::BTreeMap::default(),
+        )
+    }
+
+    /// The store lock (shared) and the exclusive lock of `id`.
+    fn id_lock(&self, id: &PackageId) -> Result<lock::Held, StoreError> {
+        let ids = std::collections::BTreeMap::from([(id.clone(), lock::Mode::Exclusive)]);
+        self.lock_ids(lock::Mode::Shared, &ids)
     }
 }

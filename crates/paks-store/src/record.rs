@@ -46,6 +46,12 @@ impl Store {
         }
     }
 
+    /// Whether `id` is installed from exactly the manifest `manifest`: what an install by
+    /// digest may skip. Another build under the same id does not count (an id is a claim).
+    pub fn is_installed_as(&self, id: &PackageId, manifest: &Digest) -> Result<bool, StoreError> {
+        Ok(self.record(id)?.is_some_and(|r| &r.manifest == manifest))
+    }
+
     pub(crate) fn write_record(&self, record: &Record) -> Result<(), StoreError> {
         let bytes = serde_json::to_vec_pretty(record).expect("records serialise");
         paks_types::fs::write_atomic(&self.record_path(record.id()), &bytes)?;

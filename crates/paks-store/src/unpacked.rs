@@ -4,25 +4,36 @@
 //! first install. `paks gc` empties it.
 //!
 //! A prefix there is complete and relocated for this root (it was installed here), and as
-//! trusted as the store itself: the same directory tree, the same owner.
+//! trusted as the store itself: the same directory tree, the same owner. It is kept under
+//! its id *and* the digest of the manifest it was installed from, and only an install of
+//! that same manifest takes it back: an id alone is a claim any archive can make.
 
 use std::io;
 use std::path::{Path, PathBuf};
 
-use paks_types::PackageId;
+use paks_types::{Digest, PackageId};
 
 use crate::Store;
 
 impl Store {
-    /// Where the unpacked copy of `id` is kept.
-    pub fn unpacked(&self, id: &PackageId) -> PathBuf {
-        self.root.join("cache/unpacked").join(id.to_string())
+    /// Where the unpacked copy of `id`, installed from `manifest`, is kept.
+    pub fn unpacked(&self, id: &PackageId, manifest: &Digest) -> PathBuf {
+        self.root.join("cache/unpacked").join(format!(
+            "{id}@{}-{}",
+            manifest.algorithm().as_str(),
+            manifest.hex()
+        ))
     }
 
-    /// Moves the installed `prefix` of `id` into the unpacked cache (or deletes it when the
-    /// cache has it already or cannot take it).
-    pub(crate) fn keep_unpacked(&self, id: &PackageId, prefix: &Path) -> io::Result<()> {
-        let dest = self.unpacked(id);
+    /// Moves the installed `prefix` of `id`, installed from `manifest`, into the unpacked
+    /// cache (or deletes it when the cache has it already or cannot take it).
+    pub(crate) fn keep_unpacked(
+        &self,
+        id: &PackageId,
+        manifest: &Digest,
+        prefix: &Path,
+    ) -> io::Result<()> {
+        let dest = self.unpacked(id, manifest);
         let parent = dest.parent().expect("under the cache");
         fs_err::create_dir_all(parent)?;
         if !dest.exists() {
