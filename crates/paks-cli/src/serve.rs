@@ -49,6 +49,7 @@ fn run(args: ServeRunArgs) -> Result<(), Failure> {
         tls: args.tls_cert.zip(args.tls_key),
         auth: args.auth,
         static_dir: args.static_dir,
+        limits: paks_registry::limits::Limits::default(),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

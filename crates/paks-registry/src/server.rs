@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant, SystemTime};
 
 use axum::Router;
 use axum::extract::{Request, State};
@@ -14,8 +14,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
 use crate::api::error::ErrorCode;
+use crate::api::sessions::UploadSessions;
 use crate::api::{self, ApiError, AppState, Code, Route};
 use crate::auth::{AccessControl, Action, Need};
+use crate::idle::IdleBody;
+use crate::limits::Limits;
 use crate::metrics::Metrics;
 use crate::storage::{FsStorage, Storage, StorageError};
 
@@ -31,6 +34,8 @@ pub struct ServeConfig {
     pub auth: Option<PathBuf>,
     /// A directory served as static files outside `/v2/`.
     pub static_dir: Option<PathBuf>,
+    /// Bounds on what clients may hold (connections, idle time, uploads, logins).
+    pub limits: Limits,
 }
 
 /// Errors starting the server.
@@ -59,18 +64,31 @@ struct Shared {
     tls: bool,
 }
 
-/// Builds the whole application.
+/// Builds the whole application, with the default [`Limits`].
 pub fn app(
     storage: Arc<dyn Storage>,
     access: Arc<AccessControl>,
     static_dir: Option<PathBuf>,
     tls: bool,
 ) -> Router {
+    build(storage, access, static_dir, tls, Limits::default()).0
+}
+
+/// Builds the application and the state its background tasks need.
+fn build(
+    storage: Arc<dyn Storage>,
+    access: Arc<AccessControl>,
+    static_dir: Option<PathBuf>,
+    tls: bool,
+    limits: Limits,
+) -> (Router, AppState) {
     let metrics = Arc::new(Metrics::default());
     let shared = Shared {
         api: AppState {
             storage,
             metrics: metrics.clone(),
+            sessions: Arc::new(UploadSessions::new(&limits)),
+            limits: Arc::new(limits),
         },
         access: access.clone(),
         metrics,
@@ -91,7 +109,11 @@ pub fn app(
         Some(dir) => router.fallback_service(tower_http::services::ServeDir::new(dir)),
         None => router.fallback(not_found),
     };
-    router.layer(middleware::from_fn_with_state(shared, observe))
+    let api = shared.api.clone();
+    (
+        router.layer(middleware::from_fn_with_state(shared, observe)),
+        api,
+    )
 }
 
 async fn not_found() -> Response {
@@ -131,12 +153,14 @@ fn realm(shared: &Shared, headers: &HeaderMap) -> String {
     format!("{scheme}://{host}/token")
 }
 
-async fn v2(State(shared): State<Shared>, mut request: Request) -> Response {
+async fn v2(State(shared): State<Shared>, request: Request) -> Response {
     let route = match api::parse_route(request.uri().path()) {
         Some(Ok(route)) => route,
         Some(Err(e)) => return e.into_response(),
         None => return not_found().await,
     };
+    let idle = shared.api.limits.body_idle_timeout;
+    let mut request = request.map(|body| IdleBody::wrap(body, idle));
     let authorization = request
         .headers()
         .get(header::AUTHORIZATION)
@@ -184,9 +208,78 @@ async fn v2(State(shared): State<Shared>, mut request: Request) -> Response {
             .extensions_mut()
             .insert(api::uploads::MountAllowed(allowed));
     }
+    if let Some(refusal) = too_large(&route, &request) {
+        return refusal;
+    }
     let mut response = api::handle(shared.api.clone(), route, request).await;
     response.extensions_mut().insert(identity);
     response
+}
+
+/// Refuses a manifest whose declared size is over the limit before reading any of it.
+fn too_large(route: &Route, request: &Request) -> Option<Response> {
+    if !matches!(route, Route::Manifest(..)) || request.method() != Method::PUT {
+        return None;
+    }
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())?;
+    (declared > api::MAX_MANIFEST_SIZE as u64).then(|| {
+        ApiError::new(
+            Code::ManifestInvalid,
+            format!(
+                "the manifest's `Content-Length: {declared}` is over the limit of {} bytes",
+                api::MAX_MANIFEST_SIZE
+            ),
+        )
+        .with_status(StatusCode::PAYLOAD_TOO_LARGE)
+        .into_response()
+    })
+}
+
+/// Removes upload sessions that received nothing for the expiry time: those this process
+/// opened (unless a request is writing them) and those on disk that nobody touched for as
+/// long (left by an earlier process).
+async fn expire_uploads(api: AppState) {
+    let expiry = api.sessions.expiry();
+    let every = (expiry / 4).clamp(Duration::from_secs(1), Duration::from_mins(1));
+    loop {
+        tokio::time::sleep(every).await;
+        let storage = api.storage.clone();
+        let Ok(on_disk) = api::blocking(move || storage.list_uploads()).await else {
+            continue;
+        };
+        for (id, _lock) in api.sessions.expired() {
+            match on_disk.iter().find(|u| u.id == id) {
+                Some(upload) => expire_one(&api, &upload.repo, &id).await,
+                None => api.sessions.closed(&id),
+            }
+        }
+        let cutoff = SystemTime::now().checked_sub(expiry);
+        for upload in &on_disk {
+            let stale = cutoff.is_some_and(|c| upload.modified < c);
+            if stale && !api.sessions.knows(&upload.id) {
+                expire_one(&api, &upload.repo, &upload.id).await;
+            }
+        }
+    }
+}
+
+async fn expire_one(api: &AppState, repo: &crate::names::RepoName, id: &str) {
+    let storage = api.storage.clone();
+    let (r, i) = (repo.clone(), id.to_owned());
+    let removed = api::blocking(move || storage.cancel_upload(&r, &i)).await;
+    api.sessions.closed(id);
+    if let Ok(true) = removed {
+        api.upload_ended(false);
+        tracing::info!(
+            target: "paks::registry",
+            "removed upload session `{id}` of `{repo}`: it received nothing for {} s",
+            api.sessions.expiry().as_secs()
+        );
+    }
 }
 
 /// Logs each request and counts it in the metrics.
@@ -255,30 +348,26 @@ pub async fn run(
         .as_ref()
         .map(|(cert, key)| crate::tls::load_tls(cert, key))
         .transpose()?;
-    let app = app(
+    let limits = config.limits.clone();
+    let (app, api) = build(
         Arc::new(storage),
         Arc::new(access),
         config.static_dir.clone(),
         tls.is_some(),
+        config.limits,
     );
+    let expiry = tokio::spawn(expire_uploads(api));
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| ServeError::Bind(config.listen, e))?;
     let addr = listener
         .local_addr()
         .map_err(|e| ServeError::Bind(config.listen, e))?;
-    if let Some(tls) = tls {
-        ready(addr, "https");
-        crate::tls::serve_tls(listener, tls, app, shutdown)
-            .await
-            .map_err(ServeError::Serve)
-    } else {
-        ready(addr, "http");
-        axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await
-            .map_err(ServeError::Serve)
-    }
+    ready(addr, if tls.is_some() { "https" } else { "http" });
+    let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
+    let served = crate::listen::serve(listener, acceptor, app, &limits, shutdown).await;
+    expiry.abort();
+    served.map_err(ServeError::Serve)
 }
 
 /// A refusal as a spec error (so metrics and logs see its code).
