@@ -179,12 +179,16 @@ async fn v2(State(shared): State<Shared>, request: Request) -> Response {
                 "Bearer realm=\"{realm}\",service=\"{}\"",
                 crate::auth::SERVICE
             )),
+            retry_after: None,
         });
     }
     let access = shared.access.clone();
     let auth = authorization.clone();
-    let decision =
-        tokio::task::spawn_blocking(move || access.authorize(auth.as_deref(), &need, &realm)).await;
+    let client = crate::listen::ClientAddr::ip_of(&request);
+    let decision = tokio::task::spawn_blocking(move || {
+        access.authorize_from(client, auth.as_deref(), &need, &realm)
+    })
+    .await;
     let identity = match decision {
         Ok(Ok(identity)) => identity,
         Ok(Err(denial)) => return refuse(denial),
@@ -202,7 +206,7 @@ async fn v2(State(shared): State<Shared>, request: Request) -> Response {
         };
         let allowed = shared
             .access
-            .authorize(authorization.as_deref(), &need, "")
+            .authorize_from(client, authorization.as_deref(), &need, "")
             .is_ok();
         request
             .extensions_mut()
@@ -337,7 +341,8 @@ pub async fn run(
     let access = match &config.auth {
         Some(path) => AccessControl::load(path)?,
         None => AccessControl::open(),
-    };
+    }
+    .with_limits(&config.limits);
     if let Some(dir) = &config.static_dir
         && !dir.is_dir()
     {
@@ -372,14 +377,17 @@ pub async fn run(
 
 /// A refusal as a spec error (so metrics and logs see its code).
 fn refuse(denial: crate::auth::Denial) -> Response {
-    let code = if denial.status == StatusCode::FORBIDDEN {
-        Code::Denied
-    } else {
-        Code::Unauthorized
+    let code = match denial.status {
+        StatusCode::FORBIDDEN => Code::Denied,
+        StatusCode::TOO_MANY_REQUESTS => Code::TooManyRequests,
+        _ => Code::Unauthorized,
     };
     let mut e = ApiError::new(code, denial.message).with_status(denial.status);
     if let Some(challenge) = &denial.challenge {
         e = e.with_header(header::WWW_AUTHENTICATE, challenge);
+    }
+    if let Some(secs) = denial.retry_after {
+        e = e.with_header(header::RETRY_AFTER, &secs.to_string());
     }
     e.into_response()
 }

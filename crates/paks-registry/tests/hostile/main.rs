@@ -3,4 +3,5 @@
 
 mod support;
 
+mod passwords;
 mod slow_clients;
