@@ -3,5 +3,6 @@
 
 mod support;
 
+mod limits;
 mod passwords;
 mod slow_clients;

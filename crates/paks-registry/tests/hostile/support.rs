@@ -15,7 +15,7 @@ pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 /// A running server; stopped (and its runtime shut down) on drop.
 pub struct Server {
     pub addr: SocketAddr,
-    _dir: TempDir,
+    dir: TempDir,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -71,10 +71,15 @@ impl Server {
             .expect("the server starts");
         Self {
             addr,
-            _dir: dir,
+            dir,
             stop: Some(stop),
             thread: Some(thread),
         }
+    }
+
+    /// The registry's data directory.
+    pub fn data(&self) -> std::path::PathBuf {
+        self.dir.path().join("data")
     }
 
     /// Opens a connection and sends a request head (and `body`, if any), without reading.
