@@ -169,6 +169,10 @@ pub struct Need {
     pub actions: Vec<Action>,
     /// Listing the catalog (`GET /v2/_catalog`).
     pub catalog: bool,
+    /// The `from` repository of a cross-repository mount. The challenge names `pull` on
+    /// it, so that token clients ask for a token that can mount; it is not needed to pass,
+    /// since a mount the client may not make becomes an upload session.
+    pub mount_from: Option<RepoName>,
 }
 
 impl Need {
@@ -182,7 +186,7 @@ impl Need {
         Self {
             repo: Some(repo),
             actions: actions.to_vec(),
-            catalog: false,
+            ..Self::default()
         }
     }
 
@@ -203,6 +207,9 @@ impl Need {
             let actions = Actions::of(&self.actions).list();
             let actions: Vec<&str> = actions.iter().map(|a| a.as_str()).collect();
             scopes.push(format!("repository:{repo}:{}", actions.join(",")));
+        }
+        if let Some(from) = &self.mount_from {
+            scopes.push(format!("repository:{from}:pull"));
         }
         if self.catalog {
             scopes.push("registry:catalog:*".to_owned());
@@ -264,6 +271,12 @@ impl Denial {
             challenge: None,
             retry_after: None,
         }
+    }
+
+    /// A 401 asking a token client for a token that grants `need` (its current token is
+    /// valid but too narrow).
+    pub fn insufficient_scope(realm: &str, need: &Need, message: impl Into<String>) -> Self {
+        Self::unauthorized(challenge(realm, need, Some("insufficient_scope")), message)
     }
 
     /// Too many password checks: at once, or failed from this client or for this user.
@@ -661,6 +674,12 @@ impl AccessControl {
     pub fn with_token_key(mut self, key: &[u8]) -> Self {
         self.token_key = hmac::Key::new(hmac::HMAC_SHA256, key);
         self
+    }
+
+    /// Whether the users file lets `user` (or anonymous) do what `need` asks, whatever
+    /// its credentials or token carry.
+    pub fn may(&self, user: Option<&str>, need: &Need) -> bool {
+        self.policy.as_ref().is_none_or(|p| p.allows(user, need))
     }
 
     /// Whether there is no users file (everyone may do everything).

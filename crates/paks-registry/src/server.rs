@@ -141,7 +141,18 @@ fn need(route: &Route, method: &Method) -> Need {
         repo,
         actions,
         catalog: matches!(route, Route::Catalog),
+        mount_from: None,
     }
+}
+
+/// The `from` repository of a cross-repository mount (`POST …/uploads/?mount=&from=`).
+fn mount_from(route: &Route, request: &Request) -> Option<crate::names::RepoName> {
+    if !matches!(route, Route::UploadStart(_)) {
+        return None;
+    }
+    let query = api::query_pairs(request.uri().query());
+    api::query_get(&query, "mount")?;
+    crate::names::RepoName::parse(api::query_get(&query, "from")?).ok()
 }
 
 fn realm(shared: &Shared, headers: &HeaderMap) -> String {
@@ -167,7 +178,9 @@ async fn v2(State(shared): State<Shared>, request: Request) -> Response {
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     let realm = realm(&shared, request.headers());
-    let need = need(&route, request.method());
+    let mut need = need(&route, request.method());
+    let from = mount_from(&route, &request);
+    need.mount_from.clone_from(&from);
     // With a users file, the base check asks anonymous clients to authenticate, so that
     // `login` checks the password and clients learn the token realm up front.
     if matches!(route, Route::Base) && authorization.is_none() && !shared.access.is_open() {
@@ -185,29 +198,35 @@ async fn v2(State(shared): State<Shared>, request: Request) -> Response {
     let access = shared.access.clone();
     let auth = authorization.clone();
     let client = crate::listen::ClientAddr::ip_of(&request);
-    let decision = tokio::task::spawn_blocking(move || {
-        access.authorize_from(client, auth.as_deref(), &need, &realm)
-    })
-    .await;
+    let (n, r) = (need.clone(), realm.clone());
+    let decision =
+        tokio::task::spawn_blocking(move || access.authorize_from(client, auth.as_deref(), &n, &r))
+            .await;
     let identity = match decision {
         Ok(Ok(identity)) => identity,
         Ok(Err(denial)) => return refuse(denial),
         Err(e) => return ApiError::internal(format!("authorization failed: {e}")).into_response(),
     };
-    // A mount also reads the `from` repository.
-    if let Route::UploadStart(_) = &route
-        && let Some(from) = api::query_get(&api::query_pairs(request.uri().query()), "from")
-            .and_then(|f| crate::names::RepoName::parse(f).ok())
-    {
-        let need = Need {
-            repo: Some(from),
-            actions: vec![Action::Pull],
-            catalog: false,
-        };
+    // A mount also reads the `from` repository; without that right it becomes an upload.
+    if let Some(from) = from {
+        let from_need = Need::repo(from, &[Action::Pull]);
         let allowed = shared
             .access
-            .authorize_from(client, authorization.as_deref(), &need, "")
+            .authorize_from(client, authorization.as_deref(), &from_need, "")
             .is_ok();
+        let bearer = authorization.as_deref().is_some_and(|a| {
+            a.get(..7)
+                .is_some_and(|s| s.eq_ignore_ascii_case("bearer "))
+        });
+        // A token too narrow for a client who may read `from`: ask for a wider one, as
+        // the first challenge did, rather than silently uploading.
+        if !allowed && bearer && shared.access.may(identity.user(), &from_need) {
+            return refuse(crate::auth::Denial::insufficient_scope(
+                &realm,
+                &need,
+                "the token does not grant pull on the `from` repository of the mount",
+            ));
+        }
         request
             .extensions_mut()
             .insert(api::uploads::MountAllowed(allowed));
