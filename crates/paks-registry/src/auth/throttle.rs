@@ -34,14 +34,32 @@ pub(super) struct Throttle {
     per_user: u32,
     refill: Duration,
     buckets: Mutex<HashMap<Who, Bucket>>,
+    /// argon2 work areas of the slots not in use, kept for the next checks.
+    memory: Mutex<Vec<Vec<argon2::Block>>>,
 }
 
-/// One running verification; frees its slot on drop.
-pub(super) struct Slot<'a>(&'a AtomicUsize);
+/// One running verification, with a work area for argon2; frees its slot on drop.
+pub(super) struct Slot<'a> {
+    throttle: &'a Throttle,
+    memory: Vec<argon2::Block>,
+}
+
+impl Slot<'_> {
+    /// argon2's work area, reused from check to check.
+    pub(super) fn memory(&mut self) -> &mut Vec<argon2::Block> {
+        &mut self.memory
+    }
+}
 
 impl Drop for Slot<'_> {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
+        let memory = std::mem::take(&mut self.memory);
+        self.throttle
+            .memory
+            .lock()
+            .expect("not poisoned")
+            .push(memory);
+        self.throttle.running.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -54,6 +72,7 @@ impl Throttle {
             per_user: limits.login_failures_per_user.max(1),
             refill: limits.login_failure_refill.max(Duration::from_millis(1)),
             buckets: Mutex::new(HashMap::new()),
+            memory: Mutex::new(Vec::new()),
         }
     }
 
@@ -64,7 +83,15 @@ impl Throttle {
                 (n < self.max_running).then_some(n + 1)
             })
             .ok()
-            .map(|_| Slot(&self.running))
+            .map(|_| Slot {
+                throttle: self,
+                memory: self
+                    .memory
+                    .lock()
+                    .expect("not poisoned")
+                    .pop()
+                    .unwrap_or_default(),
+            })
     }
 
     fn capacity(&self, who: &Who) -> f64 {
