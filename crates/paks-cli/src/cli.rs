@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+use paks_registry::limits::Limits;
 
 use crate::env_vars;
 
@@ -135,6 +136,47 @@ pub struct ServeRunArgs {
     /// Request logs as JSON lines instead of text
     #[arg(long)]
     pub log_json: bool,
+    #[command(flatten)]
+    pub limits: ServeLimitArgs,
+}
+
+/// What one client, and all clients together, may hold (see docs/serve.md, "Limits").
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Limits")]
+pub struct ServeLimitArgs {
+    /// Open connections per client address; more are closed at once
+    #[arg(long, default_value_t = Limits::default().connections_per_client, value_name = "N")]
+    pub max_connections_per_client: usize,
+    /// Seconds a client may take to send a request's headers (also the keep-alive idle time)
+    #[arg(long, default_value_t = Limits::default().header_timeout.as_secs(), value_name = "SECONDS")]
+    pub header_timeout: u64,
+    /// Seconds a request body may go without a byte; an upload keeps what arrived
+    #[arg(long, default_value_t = Limits::default().body_idle_timeout.as_secs(), value_name = "SECONDS")]
+    pub body_idle_timeout: u64,
+    /// Seconds an answer may go without the client taking a byte
+    #[arg(long, default_value_t = Limits::default().send_idle_timeout.as_secs(), value_name = "SECONDS")]
+    pub send_idle_timeout: u64,
+    /// Open upload sessions in the whole registry
+    #[arg(long, default_value_t = Limits::default().upload_sessions, value_name = "N")]
+    pub max_uploads: usize,
+    /// Open upload sessions per client address
+    #[arg(long, default_value_t = Limits::default().upload_sessions_per_client, value_name = "N")]
+    pub max_uploads_per_client: usize,
+    /// Seconds after which an upload session that received nothing is removed
+    #[arg(long, default_value_t = Limits::default().upload_expiry.as_secs(), value_name = "SECONDS")]
+    pub upload_expiry: u64,
+    /// Password checks (argon2) running at once; more get 429
+    #[arg(long, default_value_t = Limits::default().password_checks, value_name = "N")]
+    pub max_password_checks: usize,
+    /// Failed logins a client address may make in a burst
+    #[arg(long, default_value_t = Limits::default().login_failures_per_client, value_name = "N")]
+    pub login_failures_per_client: u32,
+    /// Failed logins a user name may see in a burst
+    #[arg(long, default_value_t = Limits::default().login_failures_per_user, value_name = "N")]
+    pub login_failures_per_user: u32,
+    /// Seconds after which one more failed login is allowed once a burst is used
+    #[arg(long, default_value_t = Limits::default().login_failure_refill.as_secs(), value_name = "SECONDS")]
+    pub login_failure_refill: u64,
 }
 
 #[derive(Debug, Subcommand)]

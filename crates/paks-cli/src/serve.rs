@@ -4,11 +4,14 @@ use std::io::{BufRead, Write};
 use std::time::Duration;
 
 use paks_registry::gc::{self, GcOptions};
+use paks_registry::limits::Limits;
 use paks_registry::server::{self, ServeConfig, ServeError};
 use paks_registry::storage::FsStorage;
 
 use crate::Failure;
-use crate::cli::{ServeArgs, ServeCommand, ServeGcArgs, ServeRunArgs, ServeScrubArgs};
+use crate::cli::{
+    ServeArgs, ServeCommand, ServeGcArgs, ServeLimitArgs, ServeRunArgs, ServeScrubArgs,
+};
 use crate::commands::{human_size, json_line, out};
 use crate::env_vars;
 
@@ -49,6 +52,7 @@ fn run(args: ServeRunArgs) -> Result<(), Failure> {
         tls: args.tls_cert.zip(args.tls_key),
         auth: args.auth,
         static_dir: args.static_dir,
+        limits: limits(&args.limits),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -62,6 +66,24 @@ fn run(args: ServeRunArgs) -> Result<(), Failure> {
             shutdown_signal(),
         ))
         .map_err(serve_failure)
+}
+
+fn limits(args: &ServeLimitArgs) -> Limits {
+    let secs = Duration::from_secs;
+    Limits {
+        connections_per_client: args.max_connections_per_client.max(1),
+        header_timeout: secs(args.header_timeout.max(1)),
+        body_idle_timeout: secs(args.body_idle_timeout.max(1)),
+        send_idle_timeout: secs(args.send_idle_timeout.max(1)),
+        upload_sessions: args.max_uploads,
+        upload_sessions_per_client: args.max_uploads_per_client,
+        upload_expiry: secs(args.upload_expiry.max(1)),
+        password_checks: args.max_password_checks.max(1),
+        login_failures_per_client: args.login_failures_per_client.max(1),
+        login_failures_per_user: args.login_failures_per_user.max(1),
+        login_failure_refill: secs(args.login_failure_refill.max(1)),
+        ..Limits::default()
+    }
 }
 
 async fn shutdown_signal() {

@@ -39,24 +39,29 @@
 //! if it has them, Basic credentials; the token grants what was asked *and* allowed, never
 //! more. Requests may also carry Basic credentials directly.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fmt::{self, Write as _};
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, OnceLock};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use argon2::Argon2;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use data_encoding::BASE64;
 use ring::hmac;
-use ring::rand::{SecureRandom, SystemRandom};
+use ring::rand::SystemRandom;
 use serde::Deserialize;
 
 use crate::names::RepoName;
 
+mod password;
+mod throttle;
 mod token;
+
+pub use password::hash_password;
+use password::{Verdict, check_phc};
+use throttle::Throttle;
 
 use token::TokenProblem;
 pub use token::{TokenQuery, TokenResponse, token_handler};
@@ -164,6 +169,10 @@ pub struct Need {
     pub actions: Vec<Action>,
     /// Listing the catalog (`GET /v2/_catalog`).
     pub catalog: bool,
+    /// The `from` repository of a cross-repository mount. The challenge names `pull` on
+    /// it, so that token clients ask for a token that can mount; it is not needed to pass,
+    /// since a mount the client may not make becomes an upload session.
+    pub mount_from: Option<RepoName>,
 }
 
 impl Need {
@@ -177,7 +186,7 @@ impl Need {
         Self {
             repo: Some(repo),
             actions: actions.to_vec(),
-            catalog: false,
+            ..Self::default()
         }
     }
 
@@ -198,6 +207,9 @@ impl Need {
             let actions = Actions::of(&self.actions).list();
             let actions: Vec<&str> = actions.iter().map(|a| a.as_str()).collect();
             scopes.push(format!("repository:{repo}:{}", actions.join(",")));
+        }
+        if let Some(from) = &self.mount_from {
+            scopes.push(format!("repository:{from}:pull"));
         }
         if self.catalog {
             scopes.push("registry:catalog:*".to_owned());
@@ -236,6 +248,8 @@ pub struct Denial {
     pub message: String,
     /// The `WWW-Authenticate` value, on a 401.
     pub challenge: Option<String>,
+    /// Seconds to wait before trying again (`Retry-After`), on a 429.
+    pub retry_after: Option<u64>,
 }
 
 impl Denial {
@@ -245,6 +259,7 @@ impl Denial {
             code: "UNAUTHORIZED",
             message: message.into(),
             challenge: Some(challenge),
+            retry_after: None,
         }
     }
 
@@ -254,6 +269,25 @@ impl Denial {
             code: "DENIED",
             message,
             challenge: None,
+            retry_after: None,
+        }
+    }
+
+    /// A 401 asking a token client for a token that grants `need` (its current token is
+    /// valid but too narrow).
+    pub fn insufficient_scope(realm: &str, need: &Need, message: impl Into<String>) -> Self {
+        Self::unauthorized(challenge(realm, need, Some("insufficient_scope")), message)
+    }
+
+    /// Too many password checks: at once, or failed from this client or for this user.
+    fn throttled(wait: Duration, why: &str) -> Self {
+        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        Self {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            code: "TOOMANYREQUESTS",
+            message: format!("{why}; retry in {secs} s"),
+            challenge: None,
+            retry_after: Some(secs.max(1)),
         }
     }
 }
@@ -272,6 +306,11 @@ impl IntoResponse for Denial {
             response
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, value);
+        }
+        if let Some(secs) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         response
     }
@@ -496,47 +535,6 @@ impl Policy {
     }
 }
 
-fn check_phc(phc: &str) -> Result<(), String> {
-    let hash = PasswordHash::new(phc).map_err(|e| e.to_string())?;
-    if !matches!(hash.algorithm.as_str(), "argon2id" | "argon2i" | "argon2d") {
-        return Err(format!("the algorithm is `{}`, not argon2", hash.algorithm));
-    }
-    argon2::Params::try_from(&hash).map_err(|e| e.to_string())?;
-    if hash.hash.is_none() || hash.salt.is_none() {
-        return Err("it has no salt or no hash".into());
-    }
-    Ok(())
-}
-
-/// Hashes `password` with argon2id, a random salt and the default parameters, as a PHC
-/// string for the users file.
-pub fn hash_password(password: &str) -> String {
-    let mut salt = [0u8; 16];
-    SystemRandom::new()
-        .fill(&mut salt)
-        .expect("the system's random number generator works");
-    let salt = SaltString::encode_b64(&salt).expect("16 bytes make a valid salt");
-    Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .expect("the default argon2 parameters are valid")
-        .to_string()
-}
-
-fn verify_password(password: &str, phc: &str) -> bool {
-    PasswordHash::new(phc).is_ok_and(|hash| {
-        Argon2::default()
-            .verify_password(password.as_bytes(), &hash)
-            .is_ok()
-    })
-}
-
-/// A hash to verify against when the user does not exist, so that the answer takes as
-/// long as for a wrong password and does not tell which user names exist.
-fn decoy_hash() -> &'static str {
-    static DECOY: OnceLock<String> = OnceLock::new();
-    DECOY.get_or_init(|| hash_password("decoy"))
-}
-
 enum Credentials<'a> {
     Basic { user: String, password: String },
     Bearer(&'a str),
@@ -608,9 +606,12 @@ pub struct AccessControl {
     policy: Option<Policy>,
     token_key: hmac::Key,
     /// Keys Basic credentials that passed argon2 (an HMAC under a per-process key, so
-    /// that the cache holds nothing a password could be guessed from offline).
-    verified: Mutex<HashSet<[u8; 32]>>,
+    /// that the cache holds nothing a password could be guessed from offline), with when
+    /// they did; remembered for `verified_ttl`.
+    verified: Mutex<HashMap<[u8; 32], Instant>>,
+    verified_ttl: Duration,
     cache_key: hmac::Key,
+    throttle: Throttle,
 }
 
 impl fmt::Debug for AccessControl {
@@ -648,12 +649,23 @@ impl AccessControl {
             hmac::Key::generate(hmac::HMAC_SHA256, &rng)
                 .expect("the system's random number generator works")
         };
+        let limits = crate::limits::Limits::default();
         Self {
             policy,
             token_key: random_key(),
-            verified: Mutex::new(HashSet::new()),
+            verified: Mutex::new(HashMap::new()),
+            verified_ttl: limits.verified_password_ttl,
             cache_key: random_key(),
+            throttle: Throttle::new(&limits),
         }
+    }
+
+    /// Applies the password-check limits (concurrency, failures, cache lifetime).
+    #[must_use]
+    pub fn with_limits(mut self, limits: &crate::limits::Limits) -> Self {
+        self.verified_ttl = limits.verified_password_ttl;
+        self.throttle = Throttle::new(limits);
+        self
     }
 
     /// Signs tokens with `key` rather than a random per-process key, so that tokens
@@ -662,6 +674,12 @@ impl AccessControl {
     pub fn with_token_key(mut self, key: &[u8]) -> Self {
         self.token_key = hmac::Key::new(hmac::HMAC_SHA256, key);
         self
+    }
+
+    /// Whether the users file lets `user` (or anonymous) do what `need` asks, whatever
+    /// its credentials or token carry.
+    pub fn may(&self, user: Option<&str>, need: &Need) -> bool {
+        self.policy.as_ref().is_none_or(|p| p.allows(user, need))
     }
 
     /// Whether there is no users file (everyone may do everything).
@@ -673,18 +691,32 @@ impl AccessControl {
     /// `realm` is the absolute URL of the token endpoint, for the challenge.
     ///
     /// Basic credentials seen for the first time cost one argon2 verification (tens of
-    /// milliseconds of CPU); later ones are answered from a cache.
+    /// milliseconds of CPU); later ones are answered from a cache. The client's address
+    /// is unknown here; see [`AccessControl::authorize_from`].
     pub fn authorize(
         &self,
         authorization: Option<&str>,
         need: &Need,
         realm: &str,
     ) -> Result<Identity, Denial> {
-        self.authorize_at(authorization, need, realm, unix_now())
+        self.authorize_at(UNKNOWN_CLIENT, authorization, need, realm, unix_now())
+    }
+
+    /// [`AccessControl::authorize`] for a request from `client`, whose failed logins
+    /// count against it (a 429 once it used up its budget).
+    pub fn authorize_from(
+        &self,
+        client: IpAddr,
+        authorization: Option<&str>,
+        need: &Need,
+        realm: &str,
+    ) -> Result<Identity, Denial> {
+        self.authorize_at(client, authorization, need, realm, unix_now())
     }
 
     fn authorize_at(
         &self,
+        client: IpAddr,
         authorization: Option<&str>,
         need: &Need,
         realm: &str,
@@ -707,11 +739,15 @@ impl AccessControl {
                 }
             }
             Some(Credentials::Basic { user, password }) => {
-                if !self.verify_basic(policy, &user, &password) {
-                    return Err(Denial::unauthorized(
-                        challenge(realm, need, None),
-                        "invalid user name or password",
-                    ));
+                match self.verify_basic(policy, client, &user, &password) {
+                    Verdict::Valid => {}
+                    Verdict::Invalid => {
+                        return Err(Denial::unauthorized(
+                            challenge(realm, need, None),
+                            "invalid user name or password",
+                        ));
+                    }
+                    Verdict::Throttled(wait, why) => return Err(Denial::throttled(wait, why)),
                 }
                 if policy.allows(Some(&user), need) {
                     Ok(Identity::User(user))
@@ -753,29 +789,10 @@ impl AccessControl {
             )),
         }
     }
-
-    fn verify_basic(&self, policy: &Policy, user: &str, password: &str) -> bool {
-        let tag = hmac::sign(&self.cache_key, format!("{user}:{password}").as_bytes());
-        let key: [u8; 32] = tag.as_ref().try_into().expect("HMAC-SHA256 is 32 bytes");
-        if self.verified.lock().expect("not poisoned").contains(&key) {
-            return true;
-        }
-        let ok = if let Some(u) = policy.users.get(user) {
-            verify_password(password, &u.password)
-        } else {
-            verify_password(password, decoy_hash());
-            false
-        };
-        if ok {
-            let mut verified = self.verified.lock().expect("not poisoned");
-            if verified.len() >= VERIFIED_CACHE_LIMIT {
-                verified.clear();
-            }
-            verified.insert(key);
-        }
-        ok
-    }
 }
+
+/// The client of a call that does not say (counted as one client).
+const UNKNOWN_CLIENT: IpAddr = IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED);
 
 #[cfg(test)]
 mod tests;

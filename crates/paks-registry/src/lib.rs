@@ -7,6 +7,9 @@
 pub mod api;
 pub mod auth;
 pub mod gc;
+mod idle;
+pub mod limits;
+pub mod listen;
 pub mod metrics;
 pub mod names;
 pub mod server;

@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant, SystemTime};
 
 use axum::Router;
 use axum::extract::{Request, State};
@@ -14,8 +14,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
 use crate::api::error::ErrorCode;
+use crate::api::sessions::UploadSessions;
 use crate::api::{self, ApiError, AppState, Code, Route};
 use crate::auth::{AccessControl, Action, Need};
+use crate::idle::IdleBody;
+use crate::limits::Limits;
 use crate::metrics::Metrics;
 use crate::storage::{FsStorage, Storage, StorageError};
 
@@ -31,6 +34,8 @@ pub struct ServeConfig {
     pub auth: Option<PathBuf>,
     /// A directory served as static files outside `/v2/`.
     pub static_dir: Option<PathBuf>,
+    /// Bounds on what clients may hold (connections, idle time, uploads, logins).
+    pub limits: Limits,
 }
 
 /// Errors starting the server.
@@ -59,18 +64,31 @@ struct Shared {
     tls: bool,
 }
 
-/// Builds the whole application.
+/// Builds the whole application, with the default [`Limits`].
 pub fn app(
     storage: Arc<dyn Storage>,
     access: Arc<AccessControl>,
     static_dir: Option<PathBuf>,
     tls: bool,
 ) -> Router {
+    build(storage, access, static_dir, tls, Limits::default()).0
+}
+
+/// Builds the application and the state its background tasks need.
+fn build(
+    storage: Arc<dyn Storage>,
+    access: Arc<AccessControl>,
+    static_dir: Option<PathBuf>,
+    tls: bool,
+    limits: Limits,
+) -> (Router, AppState) {
     let metrics = Arc::new(Metrics::default());
     let shared = Shared {
         api: AppState {
             storage,
             metrics: metrics.clone(),
+            sessions: Arc::new(UploadSessions::new(&limits)),
+            limits: Arc::new(limits),
         },
         access: access.clone(),
         metrics,
@@ -91,7 +109,11 @@ pub fn app(
         Some(dir) => router.fallback_service(tower_http::services::ServeDir::new(dir)),
         None => router.fallback(not_found),
     };
-    router.layer(middleware::from_fn_with_state(shared, observe))
+    let api = shared.api.clone();
+    (
+        router.layer(middleware::from_fn_with_state(shared, observe)),
+        api,
+    )
 }
 
 async fn not_found() -> Response {
@@ -119,7 +141,18 @@ fn need(route: &Route, method: &Method) -> Need {
         repo,
         actions,
         catalog: matches!(route, Route::Catalog),
+        mount_from: None,
     }
+}
+
+/// The `from` repository of a cross-repository mount (`POST …/uploads/?mount=&from=`).
+fn mount_from(route: &Route, request: &Request) -> Option<crate::names::RepoName> {
+    if !matches!(route, Route::UploadStart(_)) {
+        return None;
+    }
+    let query = api::query_pairs(request.uri().query());
+    api::query_get(&query, "mount")?;
+    crate::names::RepoName::parse(api::query_get(&query, "from")?).ok()
 }
 
 fn realm(shared: &Shared, headers: &HeaderMap) -> String {
@@ -131,19 +164,23 @@ fn realm(shared: &Shared, headers: &HeaderMap) -> String {
     format!("{scheme}://{host}/token")
 }
 
-async fn v2(State(shared): State<Shared>, mut request: Request) -> Response {
+async fn v2(State(shared): State<Shared>, request: Request) -> Response {
     let route = match api::parse_route(request.uri().path()) {
         Some(Ok(route)) => route,
         Some(Err(e)) => return e.into_response(),
         None => return not_found().await,
     };
+    let idle = shared.api.limits.body_idle_timeout;
+    let mut request = request.map(|body| IdleBody::wrap(body, idle));
     let authorization = request
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     let realm = realm(&shared, request.headers());
-    let need = need(&route, request.method());
+    let mut need = need(&route, request.method());
+    let from = mount_from(&route, &request);
+    need.mount_from.clone_from(&from);
     // With a users file, the base check asks anonymous clients to authenticate, so that
     // `login` checks the password and clients learn the token realm up front.
     if matches!(route, Route::Base) && authorization.is_none() && !shared.access.is_open() {
@@ -155,38 +192,117 @@ async fn v2(State(shared): State<Shared>, mut request: Request) -> Response {
                 "Bearer realm=\"{realm}\",service=\"{}\"",
                 crate::auth::SERVICE
             )),
+            retry_after: None,
         });
     }
     let access = shared.access.clone();
     let auth = authorization.clone();
+    let client = crate::listen::ClientAddr::ip_of(&request);
+    let (n, r) = (need.clone(), realm.clone());
     let decision =
-        tokio::task::spawn_blocking(move || access.authorize(auth.as_deref(), &need, &realm)).await;
+        tokio::task::spawn_blocking(move || access.authorize_from(client, auth.as_deref(), &n, &r))
+            .await;
     let identity = match decision {
         Ok(Ok(identity)) => identity,
         Ok(Err(denial)) => return refuse(denial),
         Err(e) => return ApiError::internal(format!("authorization failed: {e}")).into_response(),
     };
-    // A mount also reads the `from` repository.
-    if let Route::UploadStart(_) = &route
-        && let Some(from) = api::query_get(&api::query_pairs(request.uri().query()), "from")
-            .and_then(|f| crate::names::RepoName::parse(f).ok())
-    {
-        let need = Need {
-            repo: Some(from),
-            actions: vec![Action::Pull],
-            catalog: false,
-        };
+    // A mount also reads the `from` repository; without that right it becomes an upload.
+    if let Some(from) = from {
+        let from_need = Need::repo(from, &[Action::Pull]);
         let allowed = shared
             .access
-            .authorize(authorization.as_deref(), &need, "")
+            .authorize_from(client, authorization.as_deref(), &from_need, "")
             .is_ok();
+        let bearer = authorization.as_deref().is_some_and(|a| {
+            a.get(..7)
+                .is_some_and(|s| s.eq_ignore_ascii_case("bearer "))
+        });
+        // A token too narrow for a client who may read `from`: ask for a wider one, as
+        // the first challenge did, rather than silently uploading.
+        if !allowed && bearer && shared.access.may(identity.user(), &from_need) {
+            return refuse(crate::auth::Denial::insufficient_scope(
+                &realm,
+                &need,
+                "the token does not grant pull on the `from` repository of the mount",
+            ));
+        }
         request
             .extensions_mut()
             .insert(api::uploads::MountAllowed(allowed));
     }
+    if let Some(refusal) = too_large(&route, &request) {
+        return refusal;
+    }
     let mut response = api::handle(shared.api.clone(), route, request).await;
     response.extensions_mut().insert(identity);
     response
+}
+
+/// Refuses a manifest whose declared size is over the limit before reading any of it.
+fn too_large(route: &Route, request: &Request) -> Option<Response> {
+    if !matches!(route, Route::Manifest(..)) || request.method() != Method::PUT {
+        return None;
+    }
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())?;
+    (declared > api::MAX_MANIFEST_SIZE as u64).then(|| {
+        ApiError::new(
+            Code::ManifestInvalid,
+            format!(
+                "the manifest's `Content-Length: {declared}` is over the limit of {} bytes",
+                api::MAX_MANIFEST_SIZE
+            ),
+        )
+        .with_status(StatusCode::PAYLOAD_TOO_LARGE)
+        .into_response()
+    })
+}
+
+/// Removes upload sessions that received nothing for the expiry time: those this process
+/// opened (unless a request is writing them) and those on disk that nobody touched for as
+/// long (left by an earlier process).
+async fn expire_uploads(api: AppState) {
+    let expiry = api.sessions.expiry();
+    let every = (expiry / 4).clamp(Duration::from_secs(1), Duration::from_mins(1));
+    loop {
+        tokio::time::sleep(every).await;
+        let storage = api.storage.clone();
+        let Ok(on_disk) = api::blocking(move || storage.list_uploads()).await else {
+            continue;
+        };
+        for (id, _lock) in api.sessions.expired() {
+            match on_disk.iter().find(|u| u.id == id) {
+                Some(upload) => expire_one(&api, &upload.repo, &id).await,
+                None => api.sessions.closed(&id),
+            }
+        }
+        let cutoff = SystemTime::now().checked_sub(expiry);
+        for upload in &on_disk {
+            let stale = cutoff.is_some_and(|c| upload.modified < c);
+            if stale && !api.sessions.knows(&upload.id) {
+                expire_one(&api, &upload.repo, &upload.id).await;
+            }
+        }
+    }
+}
+
+async fn expire_one(api: &AppState, repo: &crate::names::RepoName, id: &str) {
+    let storage = api.storage.clone();
+    let (r, i) = (repo.clone(), id.to_owned());
+    let removed = api::blocking(move || storage.cancel_upload(&r, &i)).await;
+    api.sessions.closed(id);
+    if let Ok(true) = removed {
+        api.upload_ended(false);
+        tracing::info!(
+            target: "paks::registry",
+            "removed upload session `{id}` of `{repo}`: it received nothing for {} s",
+            api.sessions.expiry().as_secs()
+        );
+    }
 }
 
 /// Logs each request and counts it in the metrics.
@@ -244,7 +360,8 @@ pub async fn run(
     let access = match &config.auth {
         Some(path) => AccessControl::load(path)?,
         None => AccessControl::open(),
-    };
+    }
+    .with_limits(&config.limits);
     if let Some(dir) = &config.static_dir
         && !dir.is_dir()
     {
@@ -255,42 +372,41 @@ pub async fn run(
         .as_ref()
         .map(|(cert, key)| crate::tls::load_tls(cert, key))
         .transpose()?;
-    let app = app(
+    let limits = config.limits.clone();
+    let (app, api) = build(
         Arc::new(storage),
         Arc::new(access),
         config.static_dir.clone(),
         tls.is_some(),
+        config.limits,
     );
+    let expiry = tokio::spawn(expire_uploads(api));
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| ServeError::Bind(config.listen, e))?;
     let addr = listener
         .local_addr()
         .map_err(|e| ServeError::Bind(config.listen, e))?;
-    if let Some(tls) = tls {
-        ready(addr, "https");
-        crate::tls::serve_tls(listener, tls, app, shutdown)
-            .await
-            .map_err(ServeError::Serve)
-    } else {
-        ready(addr, "http");
-        axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await
-            .map_err(ServeError::Serve)
-    }
+    ready(addr, if tls.is_some() { "https" } else { "http" });
+    let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
+    let served = crate::listen::serve(listener, acceptor, app, &limits, shutdown).await;
+    expiry.abort();
+    served.map_err(ServeError::Serve)
 }
 
 /// A refusal as a spec error (so metrics and logs see its code).
 fn refuse(denial: crate::auth::Denial) -> Response {
-    let code = if denial.status == StatusCode::FORBIDDEN {
-        Code::Denied
-    } else {
-        Code::Unauthorized
+    let code = match denial.status {
+        StatusCode::FORBIDDEN => Code::Denied,
+        StatusCode::TOO_MANY_REQUESTS => Code::TooManyRequests,
+        _ => Code::Unauthorized,
     };
     let mut e = ApiError::new(code, denial.message).with_status(denial.status);
     if let Some(challenge) = &denial.challenge {
         e = e.with_header(header::WWW_AUTHENTICATE, challenge);
+    }
+    if let Some(secs) = denial.retry_after {
+        e = e.with_header(header::RETRY_AFTER, &secs.to_string());
     }
     e.into_response()
 }

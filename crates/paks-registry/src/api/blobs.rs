@@ -13,8 +13,9 @@ use crate::names::RepoName;
 /// How much one read of a streamed blob takes.
 const CHUNK: usize = 256 * 1024;
 
-/// Answers up to this size are read whole rather than streamed.
-const SMALL: u64 = 4 * 1024 * 1024;
+/// Answers up to this size are read whole rather than streamed (bigger ones would cost
+/// their whole size in memory per client that does not read them).
+const SMALL: u64 = CHUNK as u64;
 
 /// A blob's answer: read whole, or a reader to stream from.
 enum Whole {
@@ -179,46 +180,47 @@ pub async fn get(
     Ok(response)
 }
 
-/// Streams `len` bytes from `start` of a blob, read on a blocking thread.
-fn stream_blob(mut reader: Box<dyn crate::storage::BlobRead>, start: u64, len: u64) -> Body {
-    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(4);
-    tokio::task::spawn_blocking(move || {
-        if start > 0
-            && let Err(e) = reader.seek(SeekFrom::Start(start))
-        {
-            let _ = tx.blocking_send(Err(e));
-            return;
-        }
-        let mut left = len;
-        while left > 0 {
+/// Streams `len` bytes from `start` of a blob. Each chunk is read by a short task on the
+/// blocking pool when the connection asks for it, so a client that reads slowly (or not
+/// at all) holds one chunk of memory and no thread.
+fn stream_blob(reader: Box<dyn crate::storage::BlobRead>, start: u64, len: u64) -> Body {
+    let chunks = futures_util::stream::try_unfold(
+        (reader, Some(start), len),
+        |(mut reader, seek, left)| async move {
+            if left == 0 {
+                return Ok(None);
+            }
             let want = usize::try_from(left.min(CHUNK as u64)).unwrap_or(CHUNK);
-            let mut buf = vec![0u8; want];
-            match reader.read(&mut buf) {
-                Ok(0) => {
-                    let _ = tx.blocking_send(Err(std::io::Error::new(
-                        std::io::ErrorKind::UnexpectedEof,
-                        "the blob is shorter than recorded",
-                    )));
-                    return;
+            let (reader, buf) = tokio::task::spawn_blocking(move || {
+                if let Some(start) = seek.filter(|s| *s > 0) {
+                    reader.seek(SeekFrom::Start(start))?;
                 }
-                Ok(n) => {
-                    buf.truncate(n);
-                    left -= n as u64;
-                    if tx.blocking_send(Ok(Bytes::from(buf))).is_err() {
-                        return; // the client went away
+                let mut buf = vec![0u8; want];
+                let mut got = 0;
+                while got < want {
+                    match reader.read(&mut buf[got..]) {
+                        Ok(0) => break,
+                        Ok(n) => got += n,
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                        Err(e) => return Err(e),
                     }
                 }
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    let _ = tx.blocking_send(Err(e));
-                    return;
+                if got == 0 {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::UnexpectedEof,
+                        "the blob is shorter than recorded",
+                    ));
                 }
-            }
-        }
-    });
-    Body::from_stream(futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|item| (item, rx))
-    }))
+                buf.truncate(got);
+                Ok((reader, buf))
+            })
+            .await
+            .map_err(std::io::Error::other)??;
+            let left = left - buf.len() as u64;
+            Ok::<_, std::io::Error>(Some((Bytes::from(buf), (reader, None, left))))
+        },
+    );
+    Body::from_stream(chunks)
 }
 
 pub async fn delete(state: &AppState, repo: RepoName, digest: &str) -> Result<Response, ApiError> {

@@ -9,6 +9,7 @@ mod blobs;
 mod discovery;
 pub mod error;
 mod manifests;
+pub mod sessions;
 pub mod uploads;
 
 use std::sync::Arc;
@@ -29,6 +30,9 @@ use crate::storage::{Storage, StorageError};
 pub struct AppState {
     pub storage: Arc<dyn Storage>,
     pub metrics: Arc<crate::metrics::Metrics>,
+    pub limits: Arc<crate::limits::Limits>,
+    /// The upload sessions this process has open.
+    pub sessions: Arc<sessions::UploadSessions>,
 }
 
 impl AppState {

@@ -11,7 +11,9 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use paks_types::Digest;
 
+use super::sessions::SessionGuard;
 use super::{ApiError, AppState, Code, blocking, empty, parse_digest, query_get, query_pairs};
+use crate::listen::ClientAddr;
 use crate::names::RepoName;
 use crate::storage::StorageError;
 
@@ -82,9 +84,11 @@ pub async fn start(
         // The source lacks it (or may not be read): open a session, as the spec says.
     }
     let digest = query_get(&query, "digest").map(parse_digest).transpose()?;
+    let reservation = state.sessions.admit(ClientAddr::ip_of(&request))?;
     let storage = state.storage.clone();
     let r = repo.clone();
     let id = blocking(move || storage.start_upload(&r)).await?;
+    reservation.opened(&id);
     state.upload_started();
     let Some(digest) = digest else {
         return Ok(session_response(StatusCode::ACCEPTED, &repo, &id, 0));
@@ -96,16 +100,22 @@ pub async fn start(
     }
     .await;
     if outcome.is_err() {
-        let storage = state.storage.clone();
-        let (r, i) = (repo.clone(), id.clone());
-        if blocking(move || storage.cancel_upload(&r, &i))
-            .await
-            .unwrap_or(false)
-        {
-            state.upload_ended(false);
-        }
+        remove_session(state, &repo, &id).await;
     }
     outcome.map(|()| created(&repo, &digest))
+}
+
+/// Removes session `id` after a failed monolithic upload or when it expired.
+pub(crate) async fn remove_session(state: &AppState, repo: &RepoName, id: &str) {
+    let storage = state.storage.clone();
+    let (r, i) = (repo.clone(), id.to_owned());
+    if blocking(move || storage.cancel_upload(&r, &i))
+        .await
+        .unwrap_or(false)
+    {
+        state.upload_ended(false);
+    }
+    state.sessions.closed(id);
 }
 
 pub async fn status(state: &AppState, repo: RepoName, id: &str) -> Result<Response, ApiError> {
@@ -116,9 +126,11 @@ pub async fn status(state: &AppState, repo: RepoName, id: &str) -> Result<Respon
 async fn current_size(state: &AppState, repo: &RepoName, id: &str) -> Result<u64, ApiError> {
     let storage = state.storage.clone();
     let (r, i) = (repo.clone(), id.to_owned());
-    blocking(move || storage.upload_size(&r, &i))
-        .await?
-        .ok_or_else(|| unknown_upload(id))
+    let size = blocking(move || storage.upload_size(&r, &i)).await?;
+    size.ok_or_else(|| {
+        state.sessions.closed(id);
+        unknown_upload(id)
+    })
 }
 
 fn unknown_upload(id: &str) -> ApiError {
@@ -183,8 +195,14 @@ pub async fn patch(
     id: &str,
     request: Request,
 ) -> Result<Response, ApiError> {
+    // The range is checked under the session's lock, so no other writer moves its end.
+    current_size(state, &repo, id).await?;
+    let guard = state
+        .sessions
+        .lock(id, state.limits.body_idle_timeout)
+        .await?;
     check_content_range(state, &repo, id, request.headers()).await?;
-    let size = write_body(state, &repo, id, request.into_body()).await?;
+    let size = write_locked(state, &repo, id, request.into_body(), &guard).await?;
     Ok(session_response(StatusCode::ACCEPTED, &repo, id, size))
 }
 
@@ -208,11 +226,17 @@ pub async fn put(
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .is_none_or(|v| v != "0");
+    current_size(state, &repo, id).await?;
+    let guard = state
+        .sessions
+        .lock(id, state.limits.body_idle_timeout)
+        .await?;
     if has_body {
         check_content_range(state, &repo, id, request.headers()).await?;
-        write_body(state, &repo, id, request.into_body()).await?;
+        write_locked(state, &repo, id, request.into_body(), &guard).await?;
     }
     commit(state, &repo, id, &digest).await?;
+    drop(guard);
     Ok(created(&repo, &digest))
 }
 
@@ -229,15 +253,19 @@ async fn commit(
         Ok(_) => state.upload_ended(true),
         // commit_upload removes the session on a mismatch
         Err(e) if e.code == Code::DigestInvalid => state.upload_ended(false),
+        Err(e) if e.code != Code::BlobUploadUnknown => return result.map(|_| ()),
         Err(_) => {}
     }
+    state.sessions.closed(id);
     result.map(|_| ())
 }
 
 pub async fn cancel(state: &AppState, repo: RepoName, id: &str) -> Result<Response, ApiError> {
     let storage = state.storage.clone();
     let (r, i) = (repo, id.to_owned());
-    if blocking(move || storage.cancel_upload(&r, &i)).await? {
+    let existed = blocking(move || storage.cancel_upload(&r, &i)).await?;
+    state.sessions.closed(id);
+    if existed {
         state.upload_ended(false);
         Ok(empty(StatusCode::NO_CONTENT, &[]))
     } else {
@@ -245,47 +273,89 @@ pub async fn cancel(state: &AppState, repo: RepoName, id: &str) -> Result<Respon
     }
 }
 
-/// Appends a request body to an upload, writing on a blocking thread while the next
-/// chunks arrive. Returns the session's new size. Bytes received before the body broke
-/// off stay in the session, so the client can ask for its status and resume.
+/// How many received bytes are gathered before one write on the blocking pool.
+const WRITE_BATCH: usize = 256 * 1024;
+
+/// Appends a request body to a session this request has just opened (so nobody else
+/// writes to it).
 async fn write_body(
     state: &AppState,
     repo: &RepoName,
     id: &str,
     body: Body,
 ) -> Result<u64, ApiError> {
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(16);
+    let guard = state
+        .sessions
+        .lock(id, state.limits.body_idle_timeout)
+        .await?;
+    write_locked(state, repo, id, body, &guard).await
+}
+
+/// Appends a request body to an upload whose lock the caller holds. The body is read
+/// asynchronously; each batch of up to [`WRITE_BATCH`] bytes is written by a short task
+/// on the blocking pool, so a slow or stalled client holds no thread. Returns the
+/// session's new size. Bytes received before the body broke off (or stalled past the
+/// idle timeout) stay in the session, so the client can ask for its status and resume.
+async fn write_locked(
+    state: &AppState,
+    repo: &RepoName,
+    id: &str,
+    body: Body,
+    _lock: &SessionGuard,
+) -> Result<u64, ApiError> {
     let storage = state.storage.clone();
     let (r, i) = (repo.clone(), id.to_owned());
-    let writer = tokio::task::spawn_blocking(move || -> Result<u64, StorageError> {
-        let mut w = storage.upload_writer(&r, &i)?;
-        while let Some(chunk) = rx.blocking_recv() {
-            w.write_all(&chunk)
-                .map_err(|e| StorageError::io(format!("appending to upload `{i}`"), e))?;
-        }
-        w.finish()
-    });
+    let mut writer = blocking(move || storage.upload_writer(&r, &i)).await?;
     let mut stream = body.into_data_stream();
+    let mut batch: Vec<Bytes> = Vec::new();
+    let mut batched = 0;
     let mut broken = None;
-    while let Some(frame) = stream.next().await {
-        match frame {
-            Ok(chunk) => {
+    let mut failed = None;
+    loop {
+        let next = stream.next().await;
+        let ended = match next {
+            Some(Ok(chunk)) => {
                 state.received(chunk.len() as u64);
-                if tx.send(chunk).await.is_err() {
-                    break; // the writer failed; its error is below
-                }
+                batched += chunk.len();
+                batch.push(chunk);
+                false
             }
-            Err(e) => {
+            Some(Err(e)) => {
                 broken = Some(e);
-                break;
+                true
             }
+            None => true,
+        };
+        if batched >= WRITE_BATCH || (ended && batched > 0) {
+            let chunks = std::mem::take(&mut batch);
+            batched = 0;
+            let i = id.to_owned();
+            let written = tokio::task::spawn_blocking(move || {
+                let result = chunks.iter().try_for_each(|c| writer.write_all(c));
+                (
+                    writer,
+                    result.map_err(|e| StorageError::io(format!("appending to upload `{i}`"), e)),
+                )
+            })
+            .await;
+            match written {
+                Ok((w, Ok(()))) => writer = w,
+                Ok((w, Err(e))) => {
+                    writer = w;
+                    failed = Some(ApiError::from(e));
+                    break;
+                }
+                Err(e) => return Err(ApiError::internal(format!("an upload task failed: {e}"))),
+            }
+        }
+        if ended {
+            break;
         }
     }
-    drop(tx);
-    let size = match writer.await {
-        Ok(r) => r?,
-        Err(e) => return Err(ApiError::internal(format!("an upload task failed: {e}"))),
-    };
+    let size = blocking(move || writer.finish()).await?;
+    if let Some(e) = failed {
+        return Err(e);
+    }
     if let Some(e) = broken {
         return Err(ApiError::new(
             Code::BlobUploadInvalid,

@@ -6,6 +6,7 @@ use std::time::Duration;
 use axum::http::header;
 use data_encoding::BASE64URL_NOPAD;
 
+use super::password::verify_password;
 use super::token::{parse_scope, percent_decode, rfc3339};
 use super::*;
 
@@ -312,7 +313,7 @@ fn verified_credentials_are_cached_and_bounded() {
         for i in 1..VERIFIED_CACHE_LIMIT {
             let mut key = [0u8; 32];
             key[..8].copy_from_slice(&(i as u64).to_le_bytes());
-            verified.insert(key);
+            verified.insert(key, std::time::Instant::now());
         }
     }
     assert_eq!(cached(), VERIFIED_CACHE_LIMIT);
@@ -391,7 +392,7 @@ fn open_access_allows_everything() {
         Ok(Identity::Anonymous)
     );
     let token = open
-        .issue_token(None, &query(&["repository:any/thing:*"]))
+        .issue_token(UNKNOWN_CLIENT, None, &query(&["repository:any/thing:*"]))
         .unwrap();
     let claims = open.verify_token(&token.token, unix_now()).unwrap();
     assert_eq!(claims.access[0].actions, ["pull", "push", "delete"]);
@@ -404,6 +405,7 @@ fn tokens_grant_what_was_asked_and_allowed() {
     let now = 1_700_000_000;
     let token = access
         .issue_token_at(
+            UNKNOWN_CLIENT,
             Some(&alice),
             &query(&[
                 "repository:acme/x:pull,push,delete",
@@ -438,7 +440,8 @@ fn tokens_grant_what_was_asked_and_allowed() {
     );
 
     let bearer = format!("Bearer {}", token.token);
-    let authorize = |need: &Need| access.authorize_at(Some(&bearer), need, REALM, now + 10);
+    let authorize =
+        |need: &Need| access.authorize_at(UNKNOWN_CLIENT, Some(&bearer), need, REALM, now + 10);
     assert_eq!(
         authorize(&need("acme/x", &[Action::Pull, Action::Push])),
         Ok(Identity::User("alice".into()))
@@ -466,6 +469,7 @@ fn anonymous_tokens() {
     let now = 1_700_000_000;
     let token = access
         .issue_token_at(
+            UNKNOWN_CLIENT,
             None,
             &query(&["repository:public/x:pull,push", "repository:acme/x:pull"]),
             now,
@@ -479,6 +483,7 @@ fn anonymous_tokens() {
     let bearer = format!("Bearer {}", token.token);
     assert_eq!(
         access.authorize_at(
+            UNKNOWN_CLIENT,
             Some(&bearer),
             &need("public/x", &[Action::Pull]),
             REALM,
@@ -489,6 +494,7 @@ fn anonymous_tokens() {
     // Anonymous lacking a right gets a challenge, so that the client may log in.
     let push = access
         .authorize_at(
+            UNKNOWN_CLIENT,
             Some(&bearer),
             &need("public/x", &[Action::Push]),
             REALM,
@@ -501,13 +507,14 @@ fn anonymous_tokens() {
     // Without anonymous rights, the token endpoint asks for credentials.
     let private = AccessControl::parse(&users_file(""), Path::new("users.toml")).unwrap();
     let refused = private
-        .issue_token(None, &query(&["repository:public/x:pull"]))
+        .issue_token(UNKNOWN_CLIENT, None, &query(&["repository:public/x:pull"]))
         .unwrap_err();
     assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
     assert_eq!(refused.challenge.as_deref(), Some(r#"Basic realm="paks""#));
     // And wrong credentials are refused, not downgraded to anonymous.
     let wrong = access
         .issue_token(
+            UNKNOWN_CLIENT,
             Some(&basic("alice", "guess")),
             &query(&["repository:public/x:pull"]),
         )
@@ -522,12 +529,23 @@ fn tampered_foreign_and_expired_tokens_are_refused() {
     let now = 1_700_000_000;
     let alice = basic("alice", "alice-secret");
     let token = access
-        .issue_token_at(Some(&alice), &query(&["repository:acme/x:pull"]), now)
+        .issue_token_at(
+            UNKNOWN_CLIENT,
+            Some(&alice),
+            &query(&["repository:acme/x:pull"]),
+            now,
+        )
         .unwrap()
         .token;
     let pull = need("acme/x", &[Action::Pull]);
     let check = |token: &str, at: u64| {
-        access.authorize_at(Some(&format!("Bearer {token}")), &pull, REALM, at)
+        access.authorize_at(
+            UNKNOWN_CLIENT,
+            Some(&format!("Bearer {token}")),
+            &pull,
+            REALM,
+            at,
+        )
     };
     assert!(check(&token, now + 299).is_ok());
 
@@ -557,13 +575,24 @@ fn tampered_foreign_and_expired_tokens_are_refused() {
     // Another server's token, unless they share the key.
     let other = access_with_key(b"shared");
     let foreign = other
-        .issue_token_at(Some(&alice), &query(&["repository:acme/x:pull"]), now)
+        .issue_token_at(
+            UNKNOWN_CLIENT,
+            Some(&alice),
+            &query(&["repository:acme/x:pull"]),
+            now,
+        )
         .unwrap()
         .token;
     assert!(check(&foreign, now).is_err());
     assert!(
         access_with_key(b"shared")
-            .authorize_at(Some(&format!("Bearer {foreign}")), &pull, REALM, now)
+            .authorize_at(
+                UNKNOWN_CLIENT,
+                Some(&format!("Bearer {foreign}")),
+                &pull,
+                REALM,
+                now
+            )
             .is_ok()
     );
 

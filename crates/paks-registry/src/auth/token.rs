@@ -3,6 +3,9 @@
 
 use std::sync::Arc;
 
+use std::net::IpAddr;
+
+use axum::Extension;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -12,8 +15,9 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     AccessControl, Actions, Credentials, Denial, Identity, Need, SERVICE, TOKEN_LIFETIME_SECS,
-    parse_authorization, quoted, unix_now,
+    Verdict, parse_authorization, quoted, unix_now,
 };
+use crate::listen::ClientAddr;
 use crate::names::RepoName;
 
 /// One grant of a token, in the shape of distribution's `access` claim.
@@ -176,16 +180,19 @@ pub(super) fn rfc3339(secs: u64) -> String {
 impl AccessControl {
     /// Issues a token for the scopes asked, to the user of the Basic credentials or to
     /// anonymous. It grants what was asked and is allowed, which may be less (or nothing).
+    /// Failed logins count against `client`.
     pub fn issue_token(
         &self,
+        client: IpAddr,
         authorization: Option<&str>,
         query: &TokenQuery,
     ) -> Result<TokenResponse, Denial> {
-        self.issue_token_at(authorization, query, unix_now())
+        self.issue_token_at(client, authorization, query, unix_now())
     }
 
     pub(super) fn issue_token_at(
         &self,
+        client: IpAddr,
         authorization: Option<&str>,
         query: &TokenQuery,
         now: u64,
@@ -194,13 +201,16 @@ impl AccessControl {
         let user = match (&self.policy, authorization.map(parse_authorization)) {
             (None | Some(_), None) | (None, Some(_)) => None,
             (Some(policy), Some(Credentials::Basic { user, password })) => {
-                if !self.verify_basic(policy, &user, &password) {
-                    return Err(Denial::unauthorized(
-                        basic_challenge,
-                        "invalid user name or password",
-                    ));
+                match self.verify_basic(policy, client, &user, &password) {
+                    Verdict::Valid => Some(user),
+                    Verdict::Invalid => {
+                        return Err(Denial::unauthorized(
+                            basic_challenge,
+                            "invalid user name or password",
+                        ));
+                    }
+                    Verdict::Throttled(wait, why) => return Err(Denial::throttled(wait, why)),
                 }
-                Some(user)
             }
             (Some(_), Some(_)) => {
                 return Err(Denial::unauthorized(
@@ -308,16 +318,19 @@ pub async fn token_handler(
     State(access): State<Arc<AccessControl>>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
+    client: Option<Extension<ClientAddr>>,
 ) -> Response {
+    let client = client.map_or(super::UNKNOWN_CLIENT, |c| c.0.0.ip());
     // A header that is not ASCII is malformed credentials, not missing ones.
     let authorization = headers
         .get(header::AUTHORIZATION)
         .map(|v| v.to_str().unwrap_or_default().to_owned());
     let query = TokenQuery::parse(query.as_deref().unwrap_or_default());
     // argon2 is CPU work: keep it off the async workers.
-    let issued =
-        tokio::task::spawn_blocking(move || access.issue_token(authorization.as_deref(), &query))
-            .await;
+    let issued = tokio::task::spawn_blocking(move || {
+        access.issue_token(client, authorization.as_deref(), &query)
+    })
+    .await;
     match issued {
         Ok(Ok(token)) => ([(header::CACHE_CONTROL, "no-store")], axum::Json(token)).into_response(),
         Ok(Err(denial)) => denial.into_response(),

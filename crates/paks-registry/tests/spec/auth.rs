@@ -2,6 +2,7 @@
 //! bearer token flow that clients follow after a `401` challenge.
 
 use paks_registry::auth::{AccessControl, hash_password};
+use paks_types::Digest;
 use reqwest::Method;
 
 use crate::support::Server;
@@ -201,4 +202,90 @@ async fn anonymous_read_on_and_off() {
     } else {
         t.assert_status(401);
     }
+}
+
+/// A cross-repository mount reads the `from` repository: the 401 challenge names `pull` on
+/// it beside `push` on the target, so that a token client gets a token that mounts (rather
+/// than one that silently turns the mount into an upload); a token without it is asked to
+/// widen, and a client who may not read `from` gets an upload session.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_mount_challenge_names_the_from_repository() {
+    let s = Server::start_with(users(false), None).await;
+    let alice = basic("alice", "alice-pw");
+    let digest = Digest::sha256_of(b"mounted bytes");
+    let a = s
+        .send(
+            Method::POST,
+            &format!("/v2/acme/src/blobs/uploads/?digest={digest}"),
+            &[
+                ("authorization", &alice),
+                ("content-type", "application/octet-stream"),
+            ],
+            Some(b"mounted bytes".to_vec()),
+        )
+        .await;
+    a.assert_status(201);
+
+    let mount = format!("/v2/acme/dst/blobs/uploads/?mount={digest}&from=acme/src");
+    let a = s.send(Method::POST, &mount, &[], None).await;
+    a.assert_error(401, "UNAUTHORIZED");
+    let challenge = a.header("www-authenticate").unwrap().to_owned();
+    assert!(
+        challenge.contains("repository:acme/dst:push")
+            && challenge.contains("repository:acme/src:pull"),
+        "{challenge}"
+    );
+    let bearer = token(&s, &challenge, Some(&alice)).await;
+    let a = s
+        .send(Method::POST, &mount, &[("authorization", &bearer)], None)
+        .await;
+    a.assert_status(201);
+    assert_eq!(
+        a.header("docker-content-digest"),
+        Some(digest.to_string().as_str())
+    );
+
+    // A token for the target alone is asked to widen.
+    let narrow = token(
+        &s,
+        r#"Bearer realm="/token",service="paks",scope="repository:acme/other:pull,push""#,
+        Some(&alice),
+    )
+    .await;
+    let a = s
+        .send(
+            Method::POST,
+            &format!("/v2/acme/other/blobs/uploads/?mount={digest}&from=acme/src"),
+            &[("authorization", &narrow)],
+            None,
+        )
+        .await;
+    a.assert_error(401, "UNAUTHORIZED");
+    let challenge = a.header("www-authenticate").unwrap();
+    assert!(
+        challenge.contains("repository:acme/src:pull"),
+        "{challenge}"
+    );
+    assert!(challenge.contains("insufficient_scope"), "{challenge}");
+
+    // bob may read acme/src but not push: 403. A user who may push but not read `from`
+    // gets a session (the spec's fallback), not a challenge.
+    let a = s
+        .send(
+            Method::POST,
+            &mount,
+            &[("authorization", &basic("bob", "bob-pw"))],
+            None,
+        )
+        .await;
+    a.assert_error(403, "DENIED");
+    let a = s
+        .send(
+            Method::POST,
+            &format!("/v2/public/dst/blobs/uploads/?mount={digest}&from=private/src"),
+            &[("authorization", &alice)],
+            None,
+        )
+        .await;
+    a.assert_status(202);
 }
