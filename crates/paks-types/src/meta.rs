@@ -262,6 +262,71 @@ mod tests {
     use super::*;
     use crate::id_hash;
 
+    fn meta() -> PackageMeta {
+        let name = PackageName::new("hello").unwrap();
+        let version = Version::parse("1.0.0").unwrap();
+        PackageMeta {
+            schema: META_SCHEMA,
+            id: PackageId::new(id_hash(b"x"), name.clone(), version.clone()).unwrap(),
+            name,
+            version,
+            platform: Platform::host(),
+            summary: Some("Says hello".into()),
+            license: Some("MIT".into()),
+            homepage: Some("https://example.org".into()),
+            dependencies: vec![],
+            env: vec![EnvVar {
+                name: "PATH".into(),
+                value: "{prefix}/sbin".into(),
+                action: EnvAction::Prepend,
+            }],
+            relocation: Relocation {
+                text: vec!["bin/hello".into()],
+                binary: vec![],
+            },
+            files: 3,
+            size: 10,
+            contents: vec!["bin/hello".into()],
+            needs: PackageNeeds {
+                glibc: Some("2.34".into()),
+                ..PackageNeeds::default()
+            },
+        }
+    }
+
+    #[test]
+    fn validate_names_the_field_and_shows_the_value_escaped() {
+        type Break = fn(&mut PackageMeta);
+        meta().validate().unwrap();
+        let cases: [(Break, &str); 6] = [
+            (
+                |m| m.env[0].name = "X;id".into(),
+                "`paks.env[0].name` is `X;id`",
+            ),
+            (
+                |m| m.env[0].value = "a\nb".into(),
+                "`paks.env[0].value` is `a\\nb`",
+            ),
+            (
+                |m| m.summary = Some("\u{1b}[2J".into()),
+                "`paks.summary` is `\\u{1b}[2J`",
+            ),
+            (
+                |m| m.homepage = Some("javascript:x".into()),
+                "`paks.homepage`",
+            ),
+            (|m| m.contents[0] = "./bin//x".into(), "`paks.contents[0]`"),
+            (|m| m.needs.gpu = Some("cuda;id".into()), "`paks.needs.gpu`"),
+        ];
+        for (break_it, expected) in cases {
+            let mut m = meta();
+            break_it(&mut m);
+            let err = m.validate().unwrap_err().to_string();
+            assert!(err.contains(expected), "{err}");
+            assert!(!err.chars().any(char::is_control), "{err:?}");
+        }
+    }
+
     #[test]
     fn config_round_trips_as_oci_image_config() {
         let name = PackageName::new("hello").unwrap();
