@@ -15,6 +15,7 @@ use crate::Failure;
 use crate::cli::{IndexCommand, KeyCommand, RepoCommand, SearchArgs};
 use crate::commands::user_error;
 use crate::commands::{Ctx, elapsed, human_size, json_line, out, plural};
+use crate::printer::shown;
 use crate::repos::{self, Loaded, RepoConfig, RepoEntry, ToInstall, index_failure};
 
 /// The host the resolver picks builds for (`PAKS_HOST_PROFILE` may fake another).
@@ -115,7 +116,7 @@ pub fn search(ctx: &Ctx, args: &SearchArgs) -> Result<(), Failure> {
                 "{:<24} {:<10} {}  [{repo}]",
                 name.as_str(),
                 versions.first().map_or("", String::as_str),
-                entry.summary.as_deref().unwrap_or("")
+                shown(entry.summary.as_deref().unwrap_or(""))
             )?;
         }
     }
@@ -153,7 +154,7 @@ pub fn remote_info(ctx: &Ctx, name: &str, json_out: bool) -> Result<bool, Failur
     let mut o = out();
     writeln!(o, "{name}  (not installed; from repository `{repo}`)")?;
     if let Some(s) = &entry.summary {
-        writeln!(o, "  {s}")?;
+        writeln!(o, "  {}", shown(s))?;
     }
     for (version, v) in entry.versions.iter().rev() {
         writeln!(o, "  {version}")?;

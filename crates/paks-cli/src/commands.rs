@@ -15,6 +15,7 @@ use crate::cli::{
     BuildArgs, Cli, Command, EnvArgs, GcArgs, InfoArgs, InstallArgs, JsonArgs, RemoveArgs, RunArgs,
     ViewCommand,
 };
+use crate::printer::shown;
 use crate::report::TermReporter;
 
 /// What the CLI needs from a library error to explain it.
@@ -497,7 +498,7 @@ fn print_info(
 ) -> std::io::Result<()> {
     let mut o = out();
     writeln!(o, "{} {}", meta.name, meta.version)?;
-    let mut field = |k: &str, v: &str| writeln!(o, "  {k:<13} {v}");
+    let mut field = |k: &str, v: &str| writeln!(o, "  {k:<13} {}", shown(v));
     field("id:", &meta.id.to_string())?;
     if let Some(s) = &meta.summary {
         field("summary:", s)?;

@@ -436,7 +436,8 @@ pub fn containerize(ctx: &Ctx, args: &ContainerizeArgs) -> Result<(), Failure> {
         &images[0],
         &args.paks_image,
         &args.file.display().to_string(),
-    );
+    )
+    .map_err(failure)?;
     out().write_all(dockerfile.as_bytes())?;
     Ok(())
 }

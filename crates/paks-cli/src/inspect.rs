@@ -6,6 +6,7 @@ use std::io::Write;
 use crate::Failure;
 use crate::cli::{CompatArgs, HostArgs, InspectArgs, LabelArgs};
 use crate::commands::{Ctx, out};
+use crate::printer::shown;
 
 pub fn host(args: &HostArgs) -> Result<(), Failure> {
     let profile = crate::catalog::host()?;
@@ -114,16 +115,16 @@ pub fn inspect(ctx: &Ctx, args: &InspectArgs) -> Result<(), Failure> {
         )?;
     }
     if !report.packages.is_empty() {
-        writeln!(o, "  paks packages: {}", report.packages.join(" "))?;
+        writeln!(o, "  paks packages: {}", shown(&report.packages.join(" ")))?;
     }
     for (k, v) in &report.labels {
-        writeln!(o, "  label {k}={v}")?;
+        writeln!(o, "  label {}={}", shown(k), shown(v))?;
     }
     for b in &report.binaries {
         writeln!(
             o,
             "  {}  {}{}{}",
-            b.path,
+            shown(&b.path),
             b.machine,
             b.glibc
                 .as_ref()
@@ -136,7 +137,7 @@ pub fn inspect(ctx: &Ctx, args: &InspectArgs) -> Result<(), Failure> {
         )?;
     }
     for n in &report.notes {
-        writeln!(o, "  note: {n}")?;
+        writeln!(o, "  note: {}", shown(n))?;
     }
     Ok(())
 }
@@ -167,7 +168,7 @@ pub fn compat(ctx: &Ctx, args: &CompatArgs) -> Result<(), Failure> {
         };
         writeln!(o, "{}: {word}", report.source)?;
         for r in &verdict.reasons {
-            writeln!(o, "  - {}", r.message)?;
+            writeln!(o, "  - {}", shown(&r.message))?;
         }
         for b in &binds {
             writeln!(
@@ -181,7 +182,7 @@ pub fn compat(ctx: &Ctx, args: &CompatArgs) -> Result<(), Failure> {
                 }
             )?;
             for r in &b.reasons {
-                writeln!(o, "    - {}", r.message)?;
+                writeln!(o, "    - {}", shown(&r.message))?;
             }
         }
     }

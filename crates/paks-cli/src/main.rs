@@ -6,6 +6,7 @@ mod commands;
 mod env_vars;
 mod image;
 mod inspect;
+mod printer;
 mod project;
 mod remote;
 mod report;
@@ -57,17 +58,19 @@ fn main() -> ExitCode {
                 return ExitCode::SUCCESS;
             }
             let mut err = std::io::stderr().lock();
-            let _ = writeln!(err, "error: {}", failure.error);
+            // Messages quote values that may come from a package or a server: escaped.
+            let shown = |text: String| printer::shown_lines(&text);
+            let _ = writeln!(err, "error: {}", shown(failure.error.to_string()));
             let mut source = failure.error.source();
             while let Some(cause) = source {
-                let _ = writeln!(err, "  Caused by: {cause}");
+                let _ = writeln!(err, "  Caused by: {}", shown(cause.to_string()));
                 source = cause.source();
             }
             if let Some(detail) = failure.detail {
-                let _ = writeln!(err, "{}", detail.trim_end());
+                let _ = writeln!(err, "{}", shown(detail.trim_end().to_owned()));
             }
             if let Some(hint) = failure.hint {
-                let _ = writeln!(err, "hint: {hint}");
+                let _ = writeln!(err, "hint: {}", shown(hint));
             }
             ExitCode::from(if failure.internal {
                 exit::INTERNAL

@@ -47,6 +47,7 @@ impl TermReporter {
     }
 
     fn println(&self, line: &str) {
+        let line = &crate::printer::shown_lines(line);
         match &self.bars {
             Some(bars) => {
                 let _ = bars.println(line);
@@ -70,6 +71,7 @@ impl TermReporter {
 }
 
 fn fit(label: &str) -> String {
+    let label: &str = &crate::printer::shown(label);
     if label.chars().count() <= LABEL_WIDTH {
         return label.to_owned();
     }

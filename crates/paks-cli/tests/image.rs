@@ -683,3 +683,44 @@ fn a_containerized_dockerfile_builds_with_podman_and_runs() {
     );
     assert_eq!(inspect.trim(), "hpc");
 }
+
+#[test]
+fn containerize_quotes_values_and_refuses_what_quoting_cannot_carry() {
+    let f = Fixture::new();
+    let spec = f.env.dir.path().join("image.toml");
+    let write_spec = |extra: &str| {
+        std::fs::write(
+            &spec,
+            format!(
+                "from = \"{}\"\npackages = [\"{}\"]\ntag = \"{}\"\n{extra}",
+                f.r("base/busybox:1"),
+                f.r("acme/hello-script:0.2.0"),
+                f.r("acme/quoted:1"),
+            ),
+        )
+        .unwrap();
+    };
+    write_spec(
+        "[env]\nGREETING = \"it's \\\"hi\\\" $HOME $(id) \\\\\"\n[labels]\n\"a\\\"b\" = \"say $(id) `id`\"\n",
+    );
+    let dockerfile = f.env.ok(&["containerize", spec.to_str().unwrap()]);
+    assert!(
+        dockerfile.contains(r#"ENV GREETING="it's \"hi\" \$HOME \$(id) \\""#),
+        "{dockerfile}"
+    );
+    assert!(
+        dockerfile.contains(r#"LABEL "a\"b"="say \$(id) `id`""#),
+        "{dockerfile}"
+    );
+    // A line break would end the LABEL and start an instruction of the spec's choosing.
+    write_spec("[labels]\nx = \"1\\nRUN touch /pwned\"\n");
+    let err = f.env.fails(&["containerize", spec.to_str().unwrap()], 1);
+    assert!(
+        err.contains(r"cannot write the label value `1\nRUN touch /pwned` into a Dockerfile"),
+        "{err}"
+    );
+    // An env name that is not a variable name is refused when the spec is read.
+    write_spec("[env]\n\"X;touch /pwned;Y\" = \"1\"\n");
+    let err = f.env.fails(&["containerize", spec.to_str().unwrap()], 1);
+    assert!(err.contains("is not an environment variable name"), "{err}");
+}

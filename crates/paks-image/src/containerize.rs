@@ -8,18 +8,21 @@ use std::fmt::Write as _;
 
 use serde_json::Value;
 
+use crate::ImageError;
 use crate::compose::{Composed, PlatformInput};
 use crate::spec::ImageSpec;
 
 /// The Dockerfile for `input` (composed as `image`), installing with `paks_image`;
-/// `origin` names the spec in its header.
+/// `origin` names the spec in its header. Values from the base image, the packages and the
+/// spec are written quoted ([`quote`]); what no quoting can carry (an env name that is not
+/// a variable name, a control character) is refused rather than written.
 pub fn dockerfile(
     spec: &ImageSpec,
     input: &PlatformInput,
     image: &Composed,
     paks_image: &str,
     origin: &str,
-) -> String {
+) -> Result<String, ImageError> {
     let config: Value = serde_json::from_slice(&image.config).unwrap_or_default();
     let cfg = &config["config"];
     let mut d = String::new();
@@ -70,6 +73,28 @@ pub fn dockerfile(
     }
     let _ = writeln!(d, "COPY --from=install /opt/paks/store /opt/paks/store");
     let _ = writeln!(d, "COPY --from=install /opt/paks/view /opt/paks/view");
+    env_and_labels(&mut d, input, cfg)?;
+    // WORKDIR and USER take the rest of the line as it is: only a line break could
+    // change the Dockerfile, and the check in `word` refuses those.
+    if let Some(w) = &spec.workdir {
+        word("the workdir", w)?;
+        let _ = writeln!(d, "WORKDIR {w}");
+    }
+    if let Some(u) = &spec.user {
+        word("the user", u)?;
+        let _ = writeln!(d, "USER {u}");
+    }
+    if let Some(ep) = &spec.entrypoint {
+        let _ = writeln!(d, "ENTRYPOINT {}", serde_json::to_string(ep).expect("JSON"));
+    }
+    if let Some(cmd) = &spec.cmd {
+        let _ = writeln!(d, "CMD {}", serde_json::to_string(cmd).expect("JSON"));
+    }
+    Ok(d)
+}
+
+/// The composed image's `ENV` and `LABEL` lines that the base does not already have.
+fn env_and_labels(d: &mut String, input: &PlatformInput, cfg: &Value) -> Result<(), ImageError> {
     let base_env: Vec<&str> = input
         .base
         .as_ref()
@@ -88,7 +113,18 @@ pub fn dockerfile(
             continue;
         }
         if let Some((k, v)) = e.split_once('=') {
-            let _ = writeln!(d, "ENV {k}={}", quote(v));
+            if !paks_types::rules::is_env_name(k) {
+                return Err(ImageError::Dockerfile {
+                    what: "the environment variable name",
+                    value: shown(k),
+                    reason: "expected letters, digits and `_`, not starting with a digit",
+                });
+            }
+            let _ = writeln!(
+                d,
+                "ENV {k}={}",
+                word("the value of an environment variable", v)?
+            );
         }
     }
     if let Some(labels) = cfg["Labels"].as_object() {
@@ -98,36 +134,44 @@ pub fn dockerfile(
                 continue;
             }
             if let Some(v) = v.as_str() {
-                let _ = writeln!(d, "LABEL {}={}", quote(k), quote(v));
+                let _ = writeln!(
+                    d,
+                    "LABEL {}={}",
+                    word("the label", k)?,
+                    word("the label value", v)?
+                );
             }
         }
     }
-    if let Some(w) = &spec.workdir {
-        let _ = writeln!(d, "WORKDIR {w}");
-    }
-    if let Some(u) = &spec.user {
-        let _ = writeln!(d, "USER {u}");
-    }
-    if let Some(ep) = &spec.entrypoint {
-        let _ = writeln!(d, "ENTRYPOINT {}", serde_json::to_string(ep).expect("JSON"));
-    }
-    if let Some(cmd) = &spec.cmd {
-        let _ = writeln!(d, "CMD {}", serde_json::to_string(cmd).expect("JSON"));
-    }
-    d
+    Ok(())
 }
 
-/// A double-quoted Dockerfile word: `"`, `\` and `$` escaped, so nothing expands.
+/// `value` quoted for a Dockerfile, or refused when it has a control character: a line
+/// break ends the instruction (what follows would be one of its own), and a Dockerfile
+/// has no escape that writes any of them back.
+fn word(what: &'static str, value: &str) -> Result<String, ImageError> {
+    if value.chars().any(char::is_control) {
+        return Err(ImageError::Dockerfile {
+            what,
+            value: shown(value),
+            reason: "it contains a control character",
+        });
+    }
+    Ok(quote(value))
+}
+
+fn shown(value: &str) -> String {
+    paks_types::rules::escape_controls(value).into_owned()
+}
+
+/// A double-quoted Dockerfile word: `"`, `\` and `$` escaped, so nothing expands. The one
+/// quoting function for Dockerfile syntax; callers refuse control characters first.
 fn quote(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
     for c in s.chars() {
         if matches!(c, '"' | '\\' | '$') {
             out.push('\\');
-        }
-        if c == '\n' {
-            out.push_str("\\n");
-            continue;
         }
         out.push(c);
     }
@@ -137,10 +181,21 @@ fn quote(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::quote;
+    use super::{quote, word};
 
     #[test]
     fn quotes_so_nothing_expands() {
         assert_eq!(quote(r#"a "b" $PATH \x"#), r#""a \"b\" \$PATH \\x""#);
+    }
+
+    #[test]
+    fn refuses_what_no_quoting_carries() {
+        let err = word("the label value", "a\nRUN touch /pwned").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "cannot write the label value `a\\nRUN touch /pwned` into a Dockerfile: it contains a control character"
+        );
+        assert!(word("the user", "1000\r").is_err());
+        assert_eq!(word("x", "$(id)").unwrap(), r#""\$(id)""#);
     }
 }

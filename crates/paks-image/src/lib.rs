@@ -57,6 +57,14 @@ pub enum ImageError {
         expected: Digest,
         actual: Digest,
     },
+    /// A value `paks containerize` cannot write into a Dockerfile without changing what
+    /// it means (a name that is not a variable name, a control character).
+    #[error("cannot write {what} `{value}` into a Dockerfile: {reason}")]
+    Dockerfile {
+        what: &'static str,
+        value: String,
+        reason: &'static str,
+    },
     #[error("a `docker-archive` holds one platform's image; {0} platforms were asked for")]
     ArchiveOnePlatform(usize),
     #[error(transparent)]

@@ -187,7 +187,9 @@ impl ImageSpec {
             ));
         }
         for name in self.env.keys() {
-            if name.is_empty() || name.contains('=') || name.contains('\0') {
+            // The rule packages follow: the name reaches `paks containerize`'s Dockerfile
+            // and shells, where a name cannot be quoted.
+            if !paks_types::rules::is_env_name(name) {
                 return bad(format!("`{name}` is not an environment variable name"));
             }
         }

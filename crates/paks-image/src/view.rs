@@ -373,4 +373,45 @@ mod tests {
             assert!(e.to_string().contains("lists the path"), "{bad}: {e}");
         }
     }
+
+    #[test]
+    fn the_profile_script_keeps_shell_syntax_in_values_as_text() {
+        let app = id("app");
+        let dir = tempfile::tempdir().unwrap();
+        let marker = dir.path().join("pwned");
+        let value = format!(
+            r#"it's "q" $HOME $(touch {m}) `touch {m}` \ ;|&"#,
+            m = marker.display()
+        );
+        let env = vec![EnvVar {
+            name: "APP_TEXT".into(),
+            value: value.clone(),
+            action: EnvAction::Set,
+        }];
+        let contents = vec!["bin/app".to_owned()];
+        let view = build(&[ViewPackage {
+            id: &app,
+            contents: &contents,
+            env: &env,
+            explicit: true,
+        }])
+        .unwrap();
+        // Unpack what the image would carry and source it as a login shell would.
+        tar::Archive::new(&view.tar[..]).unpack(dir.path()).unwrap();
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(". ./etc/profile.d/paks.sh && printf '%s' \"$APP_TEXT\"")
+            .current_dir(dir.path())
+            .env_clear()
+            .env("HOME", "/home/x")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(String::from_utf8(out.stdout).unwrap(), value);
+        assert!(!marker.exists(), "the profile ran a value");
+    }
 }

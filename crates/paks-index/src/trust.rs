@@ -47,6 +47,18 @@ pub enum TrustError {
         expires: Timestamp,
         now: Timestamp,
     },
+    /// A package entry whose text breaks the metadata rules (`paks_types::rules`): the
+    /// index is signed, but what it says is printed and must still be plain text.
+    #[error(
+        "the index of `{source_name}` lists `{package}` with an invalid {field} `{value}`: {reason}"
+    )]
+    BadEntry {
+        source_name: String,
+        package: String,
+        field: &'static str,
+        value: String,
+        reason: &'static str,
+    },
     #[error("the index uses schema {found}; this paks reads schema {supported} and older")]
     NewerSchema { found: u64, supported: u32 },
     #[error(
@@ -89,6 +101,7 @@ impl TrustError {
             ),
             Self::Expired { .. } => "the publisher must rebuild and re-sign the index (a mirror must sync it again); an expired index may hide newer, fixed packages".into(),
             Self::NewerSchema { .. } => "upgrade paks to read this index".into(),
+            Self::BadEntry { .. } => "`paks index build` never writes such an entry: the publisher must rebuild the index from valid packages".into(),
             Self::NotListed { .. } => "update the index and try again; if it is still not listed, the package was withdrawn or never published there".into(),
             Self::State { .. } => "check the permissions of the state directory".into(),
             Self::CorruptState { path, .. } => format!(
@@ -286,7 +299,35 @@ pub fn check<'a>(
             now,
         });
     }
+    check_entries(index)?;
     Ok(index)
+}
+
+/// The rules package configs follow, applied to what an index says about each package.
+fn check_entries(index: &Index) -> Result<(), TrustError> {
+    for (name, entry) in &index.packages {
+        for (field, value) in [
+            ("summary", &entry.summary),
+            ("license", &entry.license),
+            ("homepage", &entry.homepage),
+        ] {
+            let Some(value) = value else { continue };
+            let reason = paks_types::rules::text_problem(value).or_else(|| {
+                (field == "homepage" && !paks_types::rules::is_url(value, &["http", "https"]))
+                    .then_some("not an http or https URL")
+            });
+            if let Some(reason) = reason {
+                return Err(TrustError::BadEntry {
+                    source_name: index.source.clone(),
+                    package: name.to_string(),
+                    field,
+                    value: paks_types::rules::escape_controls(value).into_owned(),
+                    reason,
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -326,6 +367,27 @@ mod tests {
             key,
             policy,
         }
+    }
+
+    #[test]
+    fn entries_with_control_characters_are_refused() {
+        let f = fixture();
+        let state = TrustState::load(&f.dir, "oci://r/acme").unwrap();
+        let mut index = sample_index(1);
+        let entry = index.packages.values_mut().next().unwrap();
+        entry.summary = Some("clear\u{1b}[2J".into());
+        let err = check(&sign(&index, &f.key), &f.policy, &state, now()).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                TrustError::BadEntry {
+                    field: "summary",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(err.to_string().contains(r"`clear\u{1b}[2J`"), "{err}");
     }
 
     #[test]

@@ -104,7 +104,7 @@ pub fn inspect_layers<R: Read>(
     let config = parse_config(image, config)?;
     let mut scans = Vec::new();
     for (index, layer) in layers.into_iter().enumerate() {
-        let scan = scan_layer(layer, None).map_err(|source| InspectError::Layer {
+        let scan = scan_layer(layer, None, index == 0).map_err(|source| InspectError::Layer {
             image: image.into(),
             index,
             layer: format!("#{index}"),
@@ -299,8 +299,12 @@ fn inspect_layout(
             inner: io::BufReader::new(file),
             hasher: StreamHasher::new(d.digest.algorithm()),
         };
-        let scan = scan_layer(&mut reader, Compression::from_media_type(&d.media_type))
-            .map_err(layer_err)?;
+        let scan = scan_layer(
+            &mut reader,
+            Compression::from_media_type(&d.media_type),
+            index == 0,
+        )
+        .map_err(layer_err)?;
         // The tar ends before its padding and the compressed stream's trailer: hash
         // the rest too, then check the digest.
         io::copy(&mut reader, &mut io::sink()).map_err(InspectError::io(&path))?;
@@ -334,11 +338,13 @@ fn inspect_docker_archive(
     let config = parse_config(image, Some(&config_bytes))?;
     let scans = scan_parallel(layers.len(), &|index| {
         let member = archive.member(&layers[index])?;
-        scan_layer(io::BufReader::new(member), None).map_err(|source| InspectError::Layer {
-            image: image.to_owned(),
-            index,
-            layer: layers[index].clone(),
-            source,
+        scan_layer(io::BufReader::new(member), None, index == 0).map_err(|source| {
+            InspectError::Layer {
+                image: image.to_owned(),
+                index,
+                layer: layers[index].clone(),
+                source,
+            }
         })
     })?;
     Ok(finish(
@@ -415,12 +421,13 @@ async fn inspect_registry(
         tasks.push(tokio::task::spawn_blocking(move || {
             let _permit = permit;
             let _tmp = tmp;
-            let result = scan_layer_file(&path, &d).map_err(|source| InspectError::Layer {
-                image,
-                index,
-                layer: d.digest.to_string(),
-                source,
-            });
+            let result =
+                scan_layer_file(&path, &d, index == 0).map_err(|source| InspectError::Layer {
+                    image,
+                    index,
+                    layer: d.digest.to_string(),
+                    source,
+                });
             let _ = std::fs::remove_file(&path);
             result
         }));
@@ -439,10 +446,11 @@ async fn inspect_registry(
     ))
 }
 
-fn scan_layer_file(path: &std::path::Path, d: &Descriptor) -> io::Result<LayerScan> {
+fn scan_layer_file(path: &std::path::Path, d: &Descriptor, bottom: bool) -> io::Result<LayerScan> {
     let file = std::fs::File::open(path)?;
     scan_layer(
         io::BufReader::new(file),
         Compression::from_media_type(&d.media_type),
+        bottom,
     )
 }

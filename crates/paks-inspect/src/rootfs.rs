@@ -2,7 +2,7 @@
 //! (analysed as they stream by, never written to disk), symlinks, and the loader's
 //! configuration, with whiteouts applied so deleted files do not count.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, BufReader, Read};
 
 use crate::elf::{self, Binary};
@@ -24,25 +24,104 @@ pub(crate) enum Node {
 
 /// One entry of a layer, in archive order.
 #[derive(Debug)]
-enum Change {
+enum Change<'a> {
     /// A path now holds `node`.
-    Set(String, Node),
+    Set(&'a str, Node),
     /// A path now holds something of no interest (a directory, another file): what a
     /// lower layer had there is gone (for a directory: only a non-directory).
-    Clear(String, bool),
+    Clear(&'a str, bool),
     /// A hard link to another path.
-    Link(String, String),
-    /// `.wh.NAME`: the path and everything under it are deleted.
-    Whiteout(String),
-    /// `.wh..wh..opq`: everything under the directory from lower layers is deleted.
-    Opaque(String),
+    Link(&'a str, &'a str),
+}
+
+/// The record tags of a [`ChangeLog`].
+const SET: u8 = 0;
+const CLEAR_FILE: u8 = 1;
+const CLEAR_DIR: u8 = 2;
+const LINK: u8 = 3;
+/// `.wh.NAME`: the path and everything under it are deleted from lower layers.
+const WHITEOUT: u8 = 4;
+/// `.wh..wh..opq`: everything under the directory from lower layers is deleted.
+const OPAQUE: u8 = 5;
+
+/// The most bytes of paths one layer's log keeps for entries of no interest (64 MiB,
+/// about 2 M paths of 30 bytes); past it they are dropped with a note. The memory of
+/// `paks inspect` is then bounded by this per layer scanned at once, plus what the report
+/// needs (binaries, symlinks, loader configuration).
+pub const MAX_LOG_BYTES: usize = 64 * 1024 * 1024;
+
+/// A layer's changes in archive order, packed: a tag byte, the path and a NUL (and for a
+/// link its target and a NUL) per record, the nodes of `SET` records in their own list.
+/// Most entries of a big layer are of no interest and a `String` each cost ~150 bytes
+/// (657 MB for 2 M entries); a packed record costs the path's length plus two.
+#[derive(Debug, Default)]
+struct ChangeLog {
+    bytes: Vec<u8>,
+    nodes: Vec<Node>,
+    /// How many records `bytes` holds.
+    len: u64,
+}
+
+impl ChangeLog {
+    fn push(&mut self, tag: u8, paths: &[&str]) {
+        self.len += 1;
+        self.bytes.push(tag);
+        for p in paths {
+            // Tar paths cannot hold NUL; a PAX record could, and must not end the record.
+            self.bytes
+                .extend(p.bytes().map(|b| if b == 0 { b'?' } else { b }));
+            self.bytes.push(0);
+        }
+    }
+
+    fn set(&mut self, path: &str, node: Node) {
+        self.push(SET, &[path]);
+        self.nodes.push(node);
+    }
+
+    /// The records in order, each as its tag, path and (for a link) target.
+    fn records(&self) -> impl Iterator<Item = (u8, &str, &str)> {
+        let mut bytes = &self.bytes[..];
+        std::iter::from_fn(move || {
+            let (&tag, mut rest) = bytes.split_first()?;
+            let path = next(&mut rest);
+            let target = if tag == LINK { next(&mut rest) } else { "" };
+            bytes = rest;
+            Some((tag, path, target))
+        })
+    }
+
+    /// The entries' changes in order (whiteouts are read with [`Self::records`]); the
+    /// nodes move out, so this is called once.
+    fn changes(&mut self) -> impl Iterator<Item = Change<'_>> {
+        let mut nodes = std::mem::take(&mut self.nodes).into_iter();
+        self.records()
+            .filter_map(move |(tag, path, target)| match tag {
+                SET => Some(Change::Set(
+                    path,
+                    nodes.next().expect("one node per SET record"),
+                )),
+                CLEAR_FILE => Some(Change::Clear(path, false)),
+                CLEAR_DIR => Some(Change::Clear(path, true)),
+                LINK => Some(Change::Link(path, target)),
+                _ => None,
+            })
+    }
+}
+
+/// The text up to the next NUL of `rest`, which moves past it.
+fn next<'a>(rest: &mut &'a [u8]) -> &'a str {
+    let end = rest.iter().position(|&b| b == 0).unwrap_or(rest.len());
+    let text = std::str::from_utf8(&rest[..end]).unwrap_or_default();
+    *rest = rest.get(end + 1..).unwrap_or_default();
+    text
 }
 
 /// What one layer does to the filesystem; layers can be scanned in parallel and applied
 /// in order.
 #[derive(Debug, Default)]
 pub(crate) struct LayerScan {
-    changes: Vec<Change>,
+    log: ChangeLog,
     pub notes: Vec<String>,
 }
 
@@ -124,13 +203,30 @@ fn is_conf(path: &str) -> bool {
     path == "etc/ld.so.conf" || path.starts_with("etc/ld.so.conf.d/")
 }
 
-/// Scan one (possibly compressed) layer tar.
+/// Scan one (possibly compressed) layer tar; `bottom` when no layer lies below it, so
+/// that what it clears or deletes only matters for what it set itself.
 pub(crate) fn scan_layer(
     input: impl Read,
     compression: Option<Compression>,
+    bottom: bool,
+) -> io::Result<LayerScan> {
+    scan_layer_capped(input, compression, bottom, MAX_LOG_BYTES)
+}
+
+fn scan_layer_capped(
+    input: impl Read,
+    compression: Option<Compression>,
+    bottom: bool,
+    max_log_bytes: usize,
 ) -> io::Result<LayerScan> {
     let mut archive = tar::Archive::new(decoder(input, compression)?);
-    let mut scan = LayerScan::default();
+    let mut s = Scanner {
+        scan: LayerScan::default(),
+        bottom,
+        max_log_bytes,
+        set_here: BTreeSet::new(),
+        dropped: 0,
+    };
     for entry in archive.entries()? {
         let mut entry = entry?;
         let raw = entry.path_bytes();
@@ -138,12 +234,9 @@ pub(crate) fn scan_layer(
         if path.is_empty() {
             continue;
         }
-        let (dir, name) = match path.rsplit_once('/') {
-            Some((d, n)) => (d.to_owned(), n.to_owned()),
-            None => (String::new(), path.clone()),
-        };
+        let (dir, name) = path.rsplit_once('/').unwrap_or(("", &path));
         if name == ".wh..wh..opq" {
-            scan.changes.push(Change::Opaque(dir));
+            s.whiteout(OPAQUE, dir);
             continue;
         }
         if let Some(deleted) = name.strip_prefix(".wh.") {
@@ -152,71 +245,160 @@ pub(crate) fn scan_layer(
             } else {
                 format!("{dir}/{deleted}")
             };
-            scan.changes.push(Change::Whiteout(target));
+            s.whiteout(WHITEOUT, &target);
             continue;
         }
         let kind = entry.header().entry_type();
-        let change = match kind {
+        let node = match kind {
             tar::EntryType::Symlink => {
                 let target = entry
                     .link_name_bytes()
                     .map(|t| String::from_utf8_lossy(&t).into_owned())
                     .unwrap_or_default();
-                Change::Set(path, Node::Symlink(target))
+                Some(Node::Symlink(target))
             }
             tar::EntryType::Link => {
                 let target = entry
                     .link_name_bytes()
                     .map(|t| clean(&String::from_utf8_lossy(&t)))
                     .unwrap_or_default();
-                Change::Link(path, target)
+                s.link(path, &target);
+                continue;
             }
-            tar::EntryType::Directory => Change::Clear(path, true),
             tar::EntryType::Regular | tar::EntryType::Continuous => {
-                read_regular(&mut entry, path, &mut scan.notes)?
+                read_regular(&mut entry, &path, &mut s.scan.notes)?
             }
-            _ => Change::Clear(path, false),
+            _ => None,
         };
-        scan.changes.push(change);
+        if let Some(node) = node {
+            s.set(path, node);
+        } else {
+            s.clear(&path, kind == tar::EntryType::Directory);
+        }
     }
-    Ok(scan)
+    Ok(s.finish())
+}
+
+/// The state of one layer's scan: its log, and what decides whether a record is kept.
+struct Scanner {
+    scan: LayerScan,
+    /// No layer lies below: what it clears or deletes matters only for what it set.
+    bottom: bool,
+    max_log_bytes: usize,
+    /// In the bottom layer, the paths it set (few: binaries, links, configuration).
+    set_here: BTreeSet<String>,
+    /// Records not kept because the log is full.
+    dropped: u64,
+}
+
+impl Scanner {
+    fn full(&self) -> bool {
+        self.scan.log.bytes.len() >= self.max_log_bytes
+    }
+
+    fn set(&mut self, path: String, node: Node) {
+        self.scan.log.set(&path, node);
+        if self.bottom {
+            self.set_here.insert(path);
+        }
+    }
+
+    /// Whiteouts delete from lower layers only: nothing to do in the bottom one.
+    fn whiteout(&mut self, tag: u8, path: &str) {
+        if self.bottom {
+        } else if self.full() {
+            self.dropped += 1;
+        } else {
+            self.scan.log.push(tag, &[path]);
+        }
+    }
+
+    fn link(&mut self, path: String, target: &str) {
+        if self.bottom && !self.set_here.contains(target) {
+            // Nothing below to link to: the link holds nothing of interest.
+            self.clear(&path, false);
+            return;
+        }
+        self.scan.log.push(LINK, &[&path, target]);
+        if self.bottom {
+            self.set_here.insert(path);
+        }
+    }
+
+    /// Record that `path` now holds nothing of interest, unless that cannot matter: in
+    /// the bottom layer when it set nothing there (or below, for a file) itself.
+    fn clear(&mut self, path: &str, is_dir: bool) {
+        if self.bottom {
+            let under = format!("{path}/");
+            let mut replaces = self.set_here.remove(path);
+            if !is_dir {
+                let doomed: Vec<String> = self
+                    .set_here
+                    .range(under.clone()..)
+                    .take_while(|p| p.starts_with(&under))
+                    .cloned()
+                    .collect();
+                replaces |= !doomed.is_empty();
+                for p in doomed {
+                    self.set_here.remove(&p);
+                }
+            }
+            if !replaces {
+                return;
+            }
+        } else if self.full() {
+            self.dropped += 1;
+            return;
+        }
+        let tag = if is_dir { CLEAR_DIR } else { CLEAR_FILE };
+        self.scan.log.push(tag, &[path]);
+    }
+
+    fn finish(mut self) -> LayerScan {
+        if self.dropped > 0 {
+            self.scan.notes.push(format!(
+                "{} entries past the first {} were not tracked (a layer keeps at most {} \
+                 bytes of paths): a binary or link they replace or delete in a lower layer \
+                 may still be counted",
+                self.dropped, self.scan.log.len, self.max_log_bytes
+            ));
+        }
+        self.scan
+    }
 }
 
 /// A regular file: an ELF binary (analysed), loader configuration, or nothing of interest.
 fn read_regular(
     entry: &mut tar::Entry<'_, impl Read>,
-    path: String,
+    path: &str,
     notes: &mut Vec<String>,
-) -> io::Result<Change> {
+) -> io::Result<Option<Node>> {
     let size = entry.header().size()?;
-    if is_conf(&path) && size <= CONF_CAP {
+    if is_conf(path) && size <= CONF_CAP {
         let mut text = String::new();
         entry.read_to_string(&mut text).ok();
-        return Ok(Change::Set(path, Node::Conf(text)));
+        return Ok(Some(Node::Conf(text)));
     }
     // Debug-info files are ELF but hold no code.
     if size < 64 || path.starts_with("usr/lib/debug/") {
-        return Ok(Change::Clear(path, false));
+        return Ok(None);
     }
     let mut magic = [0u8; 4];
     entry.read_exact(&mut magic)?;
     if &magic != ELF_MAGIC {
-        return Ok(Change::Clear(path, false));
+        return Ok(None);
     }
     if size > ELF_SIZE_CAP {
         notes.push(format!(
             "skipped `/{path}`: {size} bytes is more than the {} MiB analysed per binary",
             ELF_SIZE_CAP / (1024 * 1024)
         ));
-        return Ok(Change::Clear(path, false));
+        return Ok(None);
     }
     let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
     bytes.extend_from_slice(&magic);
     entry.read_to_end(&mut bytes)?;
-    Ok(match elf::analyse(&path, &bytes) {
-        Some(binary) => Change::Set(path, Node::Elf(Box::new(binary))),
-        None => Change::Clear(path, false),
-    })
+    Ok(elf::analyse(path, &bytes).map(|binary| Node::Elf(Box::new(binary))))
 }
 
 /// Remove `path` and everything under it.
@@ -245,42 +427,41 @@ fn remove_children(nodes: &mut BTreeMap<String, Node>, dir: &str) {
 impl Rootfs {
     /// Apply a layer on top: its whiteouts first (they delete from lower layers only),
     /// then its entries in order.
-    pub fn apply(&mut self, scan: LayerScan) {
-        for change in &scan.changes {
-            match change {
-                Change::Whiteout(path) => remove_tree(&mut self.nodes, path),
-                Change::Opaque(dir) => remove_children(&mut self.nodes, dir),
+    pub fn apply(&mut self, mut scan: LayerScan) {
+        for (tag, path, _) in scan.log.records() {
+            match tag {
+                WHITEOUT => remove_tree(&mut self.nodes, path),
+                OPAQUE => remove_children(&mut self.nodes, path),
                 _ => {}
             }
         }
-        for change in scan.changes {
+        for change in scan.log.changes() {
             match change {
                 Change::Set(path, mut node) => {
                     if let Node::Elf(b) = &mut node {
                         b.path = format!("/{path}");
                     }
-                    self.nodes.insert(path, node);
+                    self.nodes.insert(path.to_owned(), node);
                 }
                 Change::Clear(path, is_dir) => {
                     // A directory replaces a file or symlink of the same name but keeps
                     // what lower layers put inside the directory.
-                    self.nodes.remove(&path);
+                    self.nodes.remove(path);
                     if !is_dir {
-                        remove_children(&mut self.nodes, &path);
+                        remove_children(&mut self.nodes, path);
                     }
                 }
-                Change::Link(path, target) => match self.nodes.get(&target).cloned() {
+                Change::Link(path, target) => match self.nodes.get(target).cloned() {
                     Some(mut node) => {
                         if let Node::Elf(b) = &mut node {
                             b.path = format!("/{path}");
                         }
-                        self.nodes.insert(path, node);
+                        self.nodes.insert(path.to_owned(), node);
                     }
                     None => {
-                        self.nodes.remove(&path);
+                        self.nodes.remove(path);
                     }
                 },
-                Change::Whiteout(_) | Change::Opaque(_) => {}
             }
         }
     }
@@ -398,6 +579,43 @@ impl Rootfs {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A tar of `count` empty files and one whiteout, in memory.
+    fn many_files(count: usize) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        let mut header = tar::Header::new_gnu();
+        header.set_mode(0o644);
+        header.set_size(0);
+        for i in 0..count {
+            header.set_path(format!("d/file-{i:06}")).unwrap();
+            header.set_cksum();
+            b.append(&header, io::empty()).unwrap();
+        }
+        header.set_path("d/.wh.gone").unwrap();
+        header.set_cksum();
+        b.append(&header, io::empty()).unwrap();
+        b.into_inner().unwrap()
+    }
+
+    #[test]
+    fn a_layer_log_is_capped_with_a_note_and_the_bottom_layer_keeps_none() {
+        let tar = many_files(1000);
+        // An upper layer records each entry (a path and two bytes) up to the cap.
+        let scan = scan_layer_capped(&tar[..], None, false, 4096).unwrap();
+        assert!(scan.log.bytes.len() < 4096 + 64, "{}", scan.log.bytes.len());
+        assert_eq!(scan.notes.len(), 1, "{:?}", scan.notes);
+        assert!(
+            scan.notes[0].starts_with("727 entries past the first 274 were not tracked"),
+            "{:?}",
+            scan.notes
+        );
+        let scan = scan_layer_capped(&tar[..], None, false, MAX_LOG_BYTES).unwrap();
+        assert_eq!(scan.log.records().count(), 1001);
+        assert!(scan.notes.is_empty());
+        // Nothing lies below the bottom layer: nothing of no interest is kept at all.
+        let scan = scan_layer(&tar[..], None, true).unwrap();
+        assert!(scan.log.bytes.is_empty(), "{}", scan.log.bytes.len());
+    }
 
     fn sym(fs: &mut Rootfs, path: &str, target: &str) {
         fs.nodes

@@ -23,16 +23,7 @@ pub use error::{InvalidRecipe, RecipeError};
 /// The file name of a recipe in its directory.
 pub const RECIPE_FILE: &str = "paks.toml";
 
-/// Environment variables that hold search paths: a recipe may only prepend or append to
-/// them, since setting one would hide every other package's entries.
-pub const SEARCH_PATH_VARS: &[&str] = &[
-    "PATH",
-    "LD_LIBRARY_PATH",
-    "PKG_CONFIG_PATH",
-    "MANPATH",
-    "CPATH",
-    "LIBRARY_PATH",
-];
+pub use paks_types::rules::SEARCH_PATH_VARS;
 
 /// A validated `paks.toml`.
 #[derive(Debug, Clone, PartialEq, Eq)]

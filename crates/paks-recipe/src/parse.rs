@@ -9,9 +9,11 @@ use std::path::{Path, PathBuf};
 use paks_types::{EnvAction, EnvVar, PackageName, Platform, TypeError, Version, VersionReq};
 use toml::de::{DeTable, DeValue};
 
-use crate::check::{self, PathProblem};
+use paks_types::rules::{self, EnvProblem, PathProblem};
+
+use crate::check;
 use crate::spanned::{Doc, Entry, Result, Table, Value, one_of};
-use crate::{Package, Recipe, SEARCH_PATH_VARS, Source, SourceKind};
+use crate::{Package, Recipe, Source, SourceKind};
 
 const TOP: &[&str] = &[
     "package",
@@ -101,12 +103,13 @@ fn package(table: &Table<'_>) -> Result<Package> {
     })?;
 
     let summary = optional_text(table, "summary", |text| {
-        text.contains('\n')
-            .then(|| "must be a single line".to_owned())
+        rules::text_problem(text).map(str::to_owned)
     })?;
-    let license = optional_text(table, "license", |_| None)?;
+    let license = optional_text(table, "license", |text| {
+        rules::text_problem(text).map(str::to_owned)
+    })?;
     let homepage = optional_text(table, "homepage", |url| {
-        (!check::is_url(url, &["http", "https"]))
+        (!rules::is_url(url, &["http", "https"]))
             .then(|| format!("`{url}` is not an http or https URL"))
     })?;
 
@@ -233,7 +236,7 @@ fn source(value: &Value<'_>) -> Result<Source> {
 
 fn url_source(table: &Table<'_>, url: &Value<'_>) -> Result<SourceKind> {
     let text = url.str()?;
-    if !check::is_url(text, &["http", "https", "file"]) {
+    if !rules::is_url(text, &["http", "https", "file"]) {
         return Err(url.error(format!("`{text}` is not an http, https or file URL")));
     }
     let sha256 = sha256(table.require_or("sha256", || {
@@ -257,7 +260,7 @@ fn url_source(table: &Table<'_>, url: &Value<'_>) -> Result<SourceKind> {
 fn git_source(table: &Table<'_>, url: &Value<'_>) -> Result<SourceKind> {
     let text = url.str()?;
     let schemes = ["https", "http", "ssh", "git", "file"];
-    if !check::is_url(text, &schemes) {
+    if !rules::is_url(text, &schemes) {
         return Err(url.error(format!(
             "`{text}` is not a URL git can fetch (expected {} URL)",
             one_of(schemes)
@@ -281,7 +284,7 @@ fn git_source(table: &Table<'_>, url: &Value<'_>) -> Result<SourceKind> {
 
 fn relative(value: &Value<'_>, what: &str, base: &str) -> Result<PathBuf> {
     let text = value.str()?;
-    check::relative_path(text).map_err(|problem| {
+    rules::relative_path(text).map_err(|problem| {
         value.error(match problem {
             PathProblem::Empty => format!("must not be empty (`.` is {base} itself)"),
             PathProblem::Absolute => {
@@ -384,7 +387,7 @@ fn env(value: &Value<'_>) -> Result<Vec<EnvVar>> {
     let mut vars = Vec::new();
     for entry in table.entries() {
         let name = entry.key;
-        if !check::is_env_name(name) {
+        if !rules::is_env_name(name) {
             return Err(table.key_error(
                 entry,
                 format!(
@@ -392,6 +395,11 @@ fn env(value: &Value<'_>) -> Result<Vec<EnvVar>> {
                      (expected letters, digits and `_`, not starting with a digit)"
                 ),
             ));
+        }
+        if rules::REFUSED_ENV_VARS.contains(&name) {
+            return Err(
+                table.key_error(entry, format!("`{name}`: {}", EnvProblem::Refused.reason()))
+            );
         }
         let (action, value) = match entry.value.raw() {
             DeValue::String(_) => (EnvAction::Set, entry.value.clone()),
@@ -418,28 +426,34 @@ fn env(value: &Value<'_>) -> Result<Vec<EnvVar>> {
             }
         };
         let text = value.str()?;
-        if action == EnvAction::Set && SEARCH_PATH_VARS.contains(&name) {
-            return Err(entry.value.error(format!(
-                "`{name}` is a search path: prepend or append to it instead, \
-                 e.g. `{name} = {{ prepend = {text:?} }}`"
-            )));
-        }
-        if action != EnvAction::Set && text.is_empty() {
-            return Err(value.error(
-                "must not be empty (an empty search path entry means the current directory)".into(),
-            ));
-        }
-        if let Some(placeholder) = check::unknown_placeholder(text) {
-            let word = &placeholder[1..placeholder.len() - 1];
-            let message = match check::suggest(word, &["prefix"]) {
-                Some(_) => {
-                    format!("unknown placeholder `{placeholder}`, did you mean `{{prefix}}`?")
-                }
-                None => {
-                    format!("unknown placeholder `{placeholder}` (only `{{prefix}}` is replaced)")
-                }
-            };
-            return Err(value.error(message));
+        // The shared rules decide; the recipe only words some answers more helpfully.
+        match rules::check_env(name, text, action) {
+            Ok(()) => {}
+            Err(EnvProblem::SetSearchPath) => {
+                return Err(entry.value.error(format!(
+                    "`{name}` is a search path: prepend or append to it instead, \
+                     e.g. `{name} = {{ prepend = {text:?} }}`"
+                )));
+            }
+            Err(EnvProblem::EmptyEntry) if text.is_empty() => {
+                return Err(value.error(
+                    "must not be empty (an empty search path entry means the current directory)"
+                        .into(),
+                ));
+            }
+            Err(EnvProblem::UnknownPlaceholder(placeholder)) => {
+                let word = &placeholder[1..placeholder.len() - 1];
+                let message = match check::suggest(word, &["prefix"]) {
+                    Some(_) => {
+                        format!("unknown placeholder `{placeholder}`, did you mean `{{prefix}}`?")
+                    }
+                    None => format!(
+                        "unknown placeholder `{placeholder}` (only `{{prefix}}` is replaced)"
+                    ),
+                };
+                return Err(value.error(message));
+            }
+            Err(problem) => return Err(value.error(problem.reason())),
         }
         vars.push(EnvVar {
             name: name.to_owned(),

@@ -698,3 +698,39 @@ fn unreadable_file_names_the_path() {
     let cause = std::error::Error::source(&err).map(ToString::to_string);
     insta::assert_snapshot!(cause.unwrap(), @"failed to open file `/nonexistent/paks.toml`: No such file or directory (os error 2)");
 }
+
+#[test]
+fn loader_injection_is_refused() {
+    let err = refuse(
+        r#"[package]
+name = "hello"
+version = "1.0.0"
+
+[build]
+script = "make"
+
+[env]
+LD_PRELOAD = { prepend = "{prefix}/lib/evil.so" }
+"#,
+    );
+    assert_eq!(at(&err), (9, 1, "env.LD_PRELOAD"));
+    insta::assert_snapshot!(err.to_string(), @"invalid recipe `examples/hello/paks.toml` at line 9, column 1: `env.LD_PRELOAD`: `LD_PRELOAD`: packages may not export it: it would make every process or shell run code, not only the package's programs");
+}
+
+#[test]
+fn control_characters_in_env_values_are_refused() {
+    let err = refuse(
+        r#"[package]
+name = "hello"
+version = "1.0.0"
+
+[build]
+script = "make"
+
+[env]
+GREETING = "hi\u001b]0;owned\u0007"
+"#,
+    );
+    assert_eq!(at(&err), (9, 12, "env.GREETING"));
+    insta::assert_snapshot!(err.to_string(), @"invalid recipe `examples/hello/paks.toml` at line 9, column 12: `env.GREETING`: the value contains a control character");
+}

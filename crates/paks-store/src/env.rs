@@ -67,10 +67,15 @@ impl EnvSet {
         }
     }
 
-    /// POSIX shell commands that apply the set: `eval "$(paks env ...)"`.
+    /// POSIX shell commands that apply the set: `eval "$(paks env ...)"`. Values are
+    /// single-quoted ([`quote`]); names cannot be quoted, so a name that is not a shell
+    /// variable name is never written (metadata with one is refused on arrival already).
     pub fn shell_exports(&self) -> String {
         let mut out = String::new();
         for (name, value) in &self.vars {
+            if !paks_types::rules::is_env_name(name) {
+                continue;
+            }
             match value {
                 EnvValue::Set(v) => {
                     let _ = writeln!(out, "export {name}={}", quote(v));
@@ -138,7 +143,8 @@ fn join(parts: &[OsString]) -> OsString {
     out
 }
 
-/// Single-quote for POSIX sh.
+/// Single-quote for POSIX sh: the one quoting function for shell syntax paks writes.
+/// Inside single quotes nothing expands; a `'` is closed, escaped and reopened.
 fn quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
 }
@@ -224,5 +230,14 @@ mod tests {
             String::from_utf8(out.stdout).unwrap(),
             "/x y/bin:/usr/bin:/bin|a'b\"c$d"
         );
+    }
+
+    #[test]
+    fn names_that_are_not_shell_names_are_never_written() {
+        let mut set = EnvSet::default();
+        set.add("X;touch /tmp/x;Y", "v".into(), EnvAction::Set);
+        set.add("$(id)", "v".into(), EnvAction::Prepend);
+        set.add("OK", "v".into(), EnvAction::Set);
+        assert_eq!(set.shell_exports(), "export OK='v'\n");
     }
 }

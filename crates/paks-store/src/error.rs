@@ -85,6 +85,14 @@ pub enum StoreErrorKind {
         #[source]
         source: serde_json::Error,
     },
+    /// A config that parses but breaks the metadata rules (`paks_types::rules`): a hostile
+    /// env name, a control character in a summary, an absolute path.
+    #[error("the metadata of `{what}` is refused")]
+    UnsafeMeta {
+        what: String,
+        #[source]
+        source: paks_types::TypeError,
+    },
     #[error("`{what}` uses package metadata schema {found}; this paks reads up to {supported}")]
     NewerSchema {
         what: String,
@@ -182,6 +190,11 @@ impl StoreErrorKind {
                 "another paks command is working on the same packages: wait for it to finish, or raise `{}` (seconds)",
                 crate::LOCK_TIMEOUT_ENV
             )),
+            Self::UnsafeMeta { .. } => Some(
+                "`paks build` never writes such metadata: the package was altered or made \
+                 by another tool; do not install it, and tell its publisher"
+                    .into(),
+            ),
             _ => None,
         }
     }

@@ -72,7 +72,8 @@ pub fn open_pak(path: &Path) -> Result<OpenedPak, StoreError> {
 }
 
 /// Parse a package config (from `what`, a path or a reference, for messages), refusing a
-/// newer metadata schema by name rather than as "invalid".
+/// newer metadata schema by name rather than as "invalid", and metadata that breaks the
+/// rules recipes follow ([`paks_types::PackageMeta::validate`]).
 pub fn parse_config(bytes: &[u8], what: &str) -> Result<ImageConfig, StoreError> {
     let newer = |found: u64| {
         StoreError::from(StoreErrorKind::NewerSchema {
@@ -99,6 +100,15 @@ pub fn parse_config(bytes: &[u8], what: &str) -> Result<ImageConfig, StoreError>
     if config.paks.schema > META_SCHEMA {
         return Err(newer(u64::from(config.paks.schema)));
     }
+    // Every config that arrives passes here (`.pak`, registry, mirror, index build): what
+    // no recipe could have written is refused before any of it is used or printed.
+    config
+        .paks
+        .validate()
+        .map_err(|source| StoreErrorKind::UnsafeMeta {
+            what: what.to_owned(),
+            source,
+        })?;
     Ok(config)
 }
 

@@ -32,6 +32,7 @@ mod meta;
 mod name;
 mod platform;
 mod report;
+pub mod rules;
 
 pub use digest::{
     Digest, DigestAlgorithm, HashingReader, HashingWriter, Sha256Hasher, VerifyingReader,
@@ -64,4 +65,12 @@ pub enum TypeError {
     Digest { value: String, reason: &'static str },
     #[error("invalid platform `{value}`: {reason}")]
     Platform { value: String, reason: &'static str },
+    /// A field of package metadata that breaks [`rules`]. `value` is shown escaped, so a
+    /// hostile value cannot reach the terminal raw.
+    #[error("invalid package metadata: `{field}` is `{value}`: {reason}")]
+    Meta {
+        field: String,
+        value: String,
+        reason: String,
+    },
 }

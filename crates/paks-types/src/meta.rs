@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 use semver::{Version, VersionReq};
 use serde::{Deserialize, Serialize};
 
-use crate::{Digest, PackageId, PackageName, Platform};
+use crate::rules;
+use crate::{Digest, PackageId, PackageName, Platform, TypeError};
 
 /// The version of the [`PackageMeta`] schema this build writes. Readers refuse newer ones.
 pub const META_SCHEMA: u32 = 1;
@@ -80,6 +81,103 @@ pub struct PackageMeta {
     /// What the package's binaries need from the system, as `paks build` found it.
     #[serde(default, skip_serializing_if = "PackageNeeds::is_empty")]
     pub needs: PackageNeeds,
+}
+
+/// The longest value a `needs` field may hold, in bytes (they are short words: `2.34`).
+const MAX_NEEDS_LEN: usize = 64;
+
+impl PackageMeta {
+    /// Check every free-form field against [`rules`], the rules recipes follow: env names
+    /// and values, one-line texts, the homepage URL, relative paths, the `needs` words.
+    /// Typed fields (name, version, id, platform, digests) were checked when parsed.
+    /// Called on every config that arrives, before anything of it is used.
+    pub fn validate(&self) -> Result<(), TypeError> {
+        let bad = |field: String, value: &str, reason: String| {
+            Err(TypeError::Meta {
+                field,
+                value: shown(value),
+                reason,
+            })
+        };
+        for (key, value) in [
+            ("summary", &self.summary),
+            ("license", &self.license),
+            ("homepage", &self.homepage),
+        ] {
+            let Some(value) = value else { continue };
+            if let Some(reason) = rules::text_problem(value) {
+                return bad(format!("paks.{key}"), value, reason.into());
+            }
+        }
+        if let Some(url) = &self.homepage
+            && !rules::is_url(url, &["http", "https"])
+        {
+            return bad(
+                "paks.homepage".into(),
+                url,
+                "not an http or https URL".into(),
+            );
+        }
+        for (i, var) in self.env.iter().enumerate() {
+            if let Err(problem) = rules::check_env(&var.name, &var.value, var.action) {
+                let (field, value) = match problem {
+                    rules::EnvProblem::Name | rules::EnvProblem::Refused => {
+                        (format!("paks.env[{i}].name"), &var.name)
+                    }
+                    _ => (format!("paks.env[{i}].value"), &var.value),
+                };
+                return bad(field, value, problem.reason());
+            }
+        }
+        let paths = [
+            ("relocation.text", &self.relocation.text),
+            ("relocation.binary", &self.relocation.binary),
+            ("contents", &self.contents),
+        ];
+        for (key, list) in paths {
+            for (i, path) in list.iter().enumerate() {
+                let reason = match rules::relative_path(path) {
+                    Err(problem) => problem.reason(),
+                    Ok(normal) if normal.as_os_str() != path.as_str() => {
+                        "the path is not normalised (`.`, `//` or a trailing `/`)"
+                    }
+                    Ok(_) => continue,
+                };
+                return bad(format!("paks.{key}[{i}]"), path, reason.into());
+            }
+        }
+        let n = &self.needs;
+        for (key, value) in [
+            ("glibc", &n.glibc),
+            ("glibcxx", &n.glibcxx),
+            ("isa_level", &n.isa_level),
+            ("isa_source", &n.isa_source),
+            ("mpi", &n.mpi),
+            ("gpu", &n.gpu),
+        ] {
+            let Some(value) = value else { continue };
+            let word = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ':');
+            if value.is_empty() || value.len() > MAX_NEEDS_LEN || !value.chars().all(word) {
+                return bad(
+                    format!("paks.needs.{key}"),
+                    value,
+                    "expected a short word of letters, digits, `.`, `-`, `_` and `:`".into(),
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `value` for an error message: control characters escaped, at most 200 characters.
+fn shown(value: &str) -> String {
+    const MAX: usize = 200;
+    let short: String = value.chars().take(MAX).collect();
+    let mut out = rules::escape_controls(&short).into_owned();
+    if value.chars().count() > MAX {
+        out.push('…');
+    }
+    out
 }
 
 /// What a package's ELF binaries need from the system they run on, found by analysing
@@ -163,6 +261,71 @@ pub struct Relocation {
 mod tests {
     use super::*;
     use crate::id_hash;
+
+    fn meta() -> PackageMeta {
+        let name = PackageName::new("hello").unwrap();
+        let version = Version::parse("1.0.0").unwrap();
+        PackageMeta {
+            schema: META_SCHEMA,
+            id: PackageId::new(id_hash(b"x"), name.clone(), version.clone()).unwrap(),
+            name,
+            version,
+            platform: Platform::host(),
+            summary: Some("Says hello".into()),
+            license: Some("MIT".into()),
+            homepage: Some("https://example.org".into()),
+            dependencies: vec![],
+            env: vec![EnvVar {
+                name: "PATH".into(),
+                value: "{prefix}/sbin".into(),
+                action: EnvAction::Prepend,
+            }],
+            relocation: Relocation {
+                text: vec!["bin/hello".into()],
+                binary: vec![],
+            },
+            files: 3,
+            size: 10,
+            contents: vec!["bin/hello".into()],
+            needs: PackageNeeds {
+                glibc: Some("2.34".into()),
+                ..PackageNeeds::default()
+            },
+        }
+    }
+
+    #[test]
+    fn validate_names_the_field_and_shows_the_value_escaped() {
+        type Break = fn(&mut PackageMeta);
+        meta().validate().unwrap();
+        let cases: [(Break, &str); 6] = [
+            (
+                |m| m.env[0].name = "X;id".into(),
+                "`paks.env[0].name` is `X;id`",
+            ),
+            (
+                |m| m.env[0].value = "a\nb".into(),
+                "`paks.env[0].value` is `a\\nb`",
+            ),
+            (
+                |m| m.summary = Some("\u{1b}[2J".into()),
+                "`paks.summary` is `\\u{1b}[2J`",
+            ),
+            (
+                |m| m.homepage = Some("javascript:x".into()),
+                "`paks.homepage`",
+            ),
+            (|m| m.contents[0] = "./bin//x".into(), "`paks.contents[0]`"),
+            (|m| m.needs.gpu = Some("cuda;id".into()), "`paks.needs.gpu`"),
+        ];
+        for (break_it, expected) in cases {
+            let mut m = meta();
+            break_it(&mut m);
+            let err = m.validate().unwrap_err().to_string();
+            assert!(err.contains(expected), "{err}");
+            assert!(!err.chars().any(char::is_control), "{err:?}");
+        }
+    }
 
     #[test]
     fn config_round_trips_as_oci_image_config() {

@@ -405,3 +405,25 @@ async fn busybox_is_static_and_dispatches() {
     let json = serde_json::to_value(&report).unwrap();
     assert_eq!(json["binaries"][0]["kind"], "executable");
 }
+
+#[test]
+fn the_bottom_layer_replacing_its_own_entries_is_still_applied() {
+    // The bottom layer records entries of no interest only when they replace what it set
+    // itself: a binary overwritten by text, a directory of binaries replaced by a file,
+    // and a hard link to a binary still count as in the archive's order.
+    let f = fixtures();
+    let base = layer(&[
+        Entry::File("usr/bin/overwritten", read(&f.baseline)),
+        Entry::File("opt/dir/bin/tool", read(&f.baseline)),
+        Entry::File("usr/bin/kept", read(&f.baseline)),
+        Entry::Hardlink("usr/bin/kept-link", "usr/bin/kept"),
+        Entry::File(
+            "usr/bin/overwritten",
+            b"text now, long enough to be looked at: ..............................".to_vec(),
+        ),
+        Entry::File("opt/dir", Vec::new()),
+        Entry::Hardlink("usr/bin/dangling", "usr/bin/none"),
+    ]);
+    let report = inspect_layers(None, [&base[..]]).unwrap();
+    assert_eq!(paths(&report), ["/usr/bin/kept", "/usr/bin/kept-link"]);
+}

@@ -115,8 +115,8 @@ fn desc_digest(d: &Desc, what: &str) -> Result<Digest, ApiError> {
         .map_err(|e| invalid(format!("the {what} digest `{}` is invalid: {e}", d.digest)))
 }
 
-/// Checks a manifest body and lists what it references.
-fn inspect(
+/// Checks a manifest body and lists what it references. Public for the fuzz targets.
+pub fn inspect(
     bytes: &[u8],
     content_type: Option<&str>,
     digest: &Digest,

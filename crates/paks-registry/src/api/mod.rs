@@ -20,7 +20,11 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use paks_types::Digest;
 
+#[doc(hidden)] // for the fuzz targets: request parsing without a server
+pub use blobs::{RangeRequest, parse_range};
 pub use error::{ApiError, Code};
+#[doc(hidden)] // for the fuzz targets: what `PUT /manifests` checks, without a server
+pub use manifests::inspect as inspect_manifest;
 
 use crate::names::RepoName;
 use crate::storage::{Storage, StorageError};
