@@ -4,50 +4,10 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
-use common::{Env, text};
-
-/// Copy the `.pak` at `good` to `evil`, replacing its config's `paks` fields with those in
-/// `patch` (a JSON object) and recomputing every digest, with python3's tarfile (a third
-/// party writer): the archive is valid, only the metadata lies.
-fn repack_with(good: &Path, evil: &Path, patch: &serde_json::Value) {
-    let script = r#"
-import hashlib, json, sys, tarfile
-src, dst, patch = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
-outer = tarfile.open(src)
-files = {m.name: outer.extractfile(m).read() for m in outer.getmembers() if m.isfile()}
-index = json.loads(files["index.json"])
-manifest = json.loads(files["blobs/sha256/" + index["manifests"][0]["digest"].split(":")[1]])
-layer_name = "blobs/sha256/" + manifest["layers"][0]["digest"].split(":")[1]
-config = json.loads(files["blobs/sha256/" + manifest["config"]["digest"].split(":")[1]])
-config["paks"].update(patch)
-cbytes = json.dumps(config).encode()
-manifest["config"]["digest"] = "sha256:" + hashlib.sha256(cbytes).hexdigest()
-manifest["config"]["size"] = len(cbytes)
-mbytes = json.dumps(manifest).encode()
-index["manifests"][0]["digest"] = "sha256:" + hashlib.sha256(mbytes).hexdigest()
-index["manifests"][0]["size"] = len(mbytes)
-blobs = {"oci-layout": files["oci-layout"], "index.json": json.dumps(index).encode(),
-         "blobs/sha256/" + hashlib.sha256(mbytes).hexdigest(): mbytes,
-         "blobs/sha256/" + hashlib.sha256(cbytes).hexdigest(): cbytes,
-         layer_name: files[layer_name]}
-with tarfile.open(dst, "w") as t:
-    for name, data in blobs.items():
-        info = tarfile.TarInfo(name); info.size = len(data)
-        t.addfile(info, __import__("io").BytesIO(data))
-"#;
-    let out = Command::new("python3")
-        .arg("-c")
-        .arg(script)
-        .arg(good)
-        .arg(evil)
-        .arg(patch.to_string())
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "repack: {}", text(&out.stderr));
-}
+use common::{Env, forge, text};
 
 /// hello-script built once, and a scratch directory for forged copies.
 struct Forge {
@@ -69,7 +29,7 @@ impl Forge {
 
     fn forge(&self, name: &str, patch: &serde_json::Value) -> PathBuf {
         let evil = self.dir.path().join(format!("{name}.pak"));
-        repack_with(&self.good, &evil, patch);
+        forge(&self.good, &evil, &serde_json::json!({ "paks": patch }));
         evil
     }
 }

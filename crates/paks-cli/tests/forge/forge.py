@@ -10,6 +10,7 @@
 #   diff_id             the config's rootfs.diff_ids[0]
 #   media_type          the manifest's layer media type
 #   size                the config's paks.size (the claimed unpacked size)
+#   paks: {...}         fields merged into the config's paks object, last
 import gzip, hashlib, io, json, sys, tarfile
 
 src, dst, opts = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
@@ -59,6 +60,7 @@ if "annotation_id" in opts:
     ann["io.paks.package.id"] = opts["annotation_id"]
 if "size" in opts:
     config["paks"]["size"] = opts["size"]
+config["paks"].update(opts.get("paks", {}))
 cbytes = json.dumps(config).encode()
 manifest["config"]["digest"] = "sha256:" + hashlib.sha256(cbytes).hexdigest()
 manifest["config"]["size"] = len(cbytes)
