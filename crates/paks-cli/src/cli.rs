@@ -33,6 +33,12 @@ pub struct Global {
     /// Reach this registry over plain HTTP (loopback registries always may)
     #[arg(long, global = true, env = env_vars::INSECURE, value_delimiter = ',', value_name = "HOST")]
     pub insecure: Vec<String>,
+    /// The longest `Retry-After` (seconds) a registry may ask for; a longer one fails at once [default: 60]
+    #[arg(long, global = true, env = env_vars::MAX_RETRY_WAIT, value_name = "SECONDS")]
+    pub max_retry_wait: Option<u64>,
+    /// How long one registry transfer (a blob, a manifest) may take in all, retries included [default: 3600]
+    #[arg(long, global = true, env = env_vars::TRANSFER_DEADLINE, value_name = "SECONDS")]
+    pub transfer_deadline: Option<u64>,
 }
 
 #[derive(Debug, Subcommand)]

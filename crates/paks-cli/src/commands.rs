@@ -98,6 +98,10 @@ pub(crate) struct Ctx {
     pub(crate) jobs: usize,
     pub(crate) verbose: bool,
     pub(crate) insecure: Vec<String>,
+    /// `--max-retry-wait`, where given.
+    pub(crate) max_retry_wait: Option<std::time::Duration>,
+    /// `--transfer-deadline`, where given.
+    pub(crate) transfer_deadline: Option<std::time::Duration>,
     pub(crate) reporter: TermReporter,
 }
 
@@ -118,6 +122,8 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         jobs,
         verbose: g.verbose,
         insecure: g.insecure.clone(),
+        max_retry_wait: g.max_retry_wait.map(std::time::Duration::from_secs),
+        transfer_deadline: g.transfer_deadline.map(std::time::Duration::from_secs),
         reporter: TermReporter::new(g.quiet, g.verbose),
     };
     match cli.command {

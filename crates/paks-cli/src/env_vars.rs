@@ -10,6 +10,10 @@ pub const OUT: &str = "PAKS_OUT";
 pub const NO_COLOR: &str = "NO_COLOR";
 /// Registries reached over plain HTTP although not on loopback, comma-separated (`--insecure`).
 pub const INSECURE: &str = "PAKS_INSECURE";
+/// The longest `Retry-After` honoured, in seconds (`--max-retry-wait`).
+pub const MAX_RETRY_WAIT: &str = "PAKS_MAX_RETRY_WAIT";
+/// The deadline of one registry transfer, in seconds (`--transfer-deadline`).
+pub const TRANSFER_DEADLINE: &str = "PAKS_TRANSFER_DEADLINE";
 /// The data directory of `paks serve` (`--root` of `paks serve`).
 pub const SERVE_ROOT: &str = "PAKS_SERVE_ROOT";
 /// The address `paks serve` listens on (`--listen`).

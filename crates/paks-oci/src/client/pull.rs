@@ -1,6 +1,7 @@
 //! Blob downloads: existence checks, and verified, resumable pulls.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use paks_types::{Digest, DigestAlgorithm};
 use reqwest::header::{self, HeaderMap, HeaderValue};
@@ -105,6 +106,7 @@ impl Partial {
         progress: &mut Progress<'_>,
         what: &str,
         url: &str,
+        received: &AtomicU64,
     ) -> Result<Option<reqwest::Error>, OciError> {
         loop {
             let chunk = match resp.chunk().await {
@@ -127,6 +129,7 @@ impl Partial {
             self.hasher.update(&chunk);
             self.out.write_all(&chunk).await.map_err(self.write_err())?;
             self.have = total;
+            received.store(total, Ordering::Relaxed);
             progress.reach(total);
         }
     }
@@ -145,39 +148,24 @@ impl Partial {
     }
 }
 
+/// `Range: bytes=<have>-` when there is something to resume from.
+fn range_from(have: u64) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    if have > 0 {
+        let range = format!("bytes={have}-");
+        headers.insert(
+            header::RANGE,
+            HeaderValue::from_str(&range).expect("a valid header"),
+        );
+    }
+    headers
+}
+
 /// The start of `Content-Range: bytes <start>-<end>/<size>`.
 fn content_range_start(resp: &reqwest::Response) -> Option<u64> {
     let v = header_str(resp, "content-range")?;
     let v = v.strip_prefix("bytes")?.trim_start();
     v.split('-').next()?.trim().parse().ok()
-}
-
-/// The error of a download that stopped making progress: the last connection error,
-/// or, when the server ended the body early, the short size.
-fn gave_up(
-    what: String,
-    url: String,
-    attempts: u32,
-    interruption: Option<reqwest::Error>,
-    size: Option<u64>,
-    have: u64,
-) -> OciError {
-    match interruption {
-        Some(source) => ErrorKind::Connection {
-            what,
-            method: "GET".into(),
-            url,
-            attempts,
-            source,
-        },
-        None => ErrorKind::SizeMismatch {
-            what,
-            url,
-            expected: size.unwrap_or(have),
-            actual: have,
-        },
-    }
-    .into()
 }
 
 /// Whether `dest` already holds the blob: trusted when its size is `size` (the cache is
@@ -341,6 +329,33 @@ impl Client {
         }
         let _permit = self.transfer_permit().await;
         let what = format!("failed to pull blob `{digest}` from `{repo}`");
+        let received = AtomicU64::new(0);
+        let limit = self.inner.config.transfer_deadline;
+        let transfer =
+            self.pull_blob_unbounded(repo, digest, size, dest, progress, &what, &received);
+        match tokio::time::timeout(limit, transfer).await {
+            Ok(result) => result,
+            Err(_) => Err(ErrorKind::Deadline {
+                what,
+                limit,
+                progress: Some((received.load(Ordering::Relaxed), size)),
+            }
+            .into()),
+        }
+    }
+
+    /// [`Client::pull_blob`] without its deadline; `received` follows the bytes held.
+    #[allow(clippy::too_many_arguments)] // The public call's arguments, and two for errors.
+    async fn pull_blob_unbounded(
+        &self,
+        repo: &Repository,
+        digest: &Digest,
+        size: Option<u64>,
+        dest: &Path,
+        progress: &(dyn Fn(u64) + Send + Sync),
+        what: &str,
+        received: &AtomicU64,
+    ) -> Result<(), OciError> {
         let url = self.url(&repo.registry, &format!("/v2/{}/blobs/{digest}", repo.name))?;
         let (tmp, mut part) = Partial::create(dest, digest.algorithm()).await?;
         let mut progress = Progress {
@@ -348,67 +363,90 @@ impl Client {
             reported: 0,
         };
         let scopes = [pull_scope(&repo.name)];
-        let mut failures = 0u32;
-        while size != Some(part.have) || part.have == 0 {
-            let mut headers = HeaderMap::new();
-            if part.have > 0 {
-                let range = format!("bytes={}-", part.have);
-                headers.insert(
-                    header::RANGE,
-                    HeaderValue::from_str(&range).expect("a valid header"),
-                );
-            }
+        let config = &self.inner.config;
+        // Requests made, and failed ones since the download last went further than ever
+        // before: a server that restarts from zero and dies at the same byte (or ignores
+        // `Range`) is not making progress however many bytes it sends.
+        let (mut attempts, mut failures, mut furthest) = (0u32, 0u32, 0u64);
+        loop {
+            attempts += 1;
             let sent = self
                 .send(Req {
-                    what: &what,
+                    what,
                     registry: Some(&repo.registry),
                     method: Method::GET,
                     url: url.clone(),
-                    headers,
+                    headers: range_from(part.have),
                     body: Body::Empty,
                     scopes: &scopes,
                     retry: true,
                 })
                 .await?;
             let status = sent.resp.status();
+            let answered = sent.url.to_string();
             let resumed = status == StatusCode::PARTIAL_CONTENT
                 && part.have > 0
                 && content_range_start(&sent.resp) == Some(part.have);
             if !resumed {
                 if status != StatusCode::OK {
-                    return Err(self.status_error(&what, &Method::GET, sent).await);
+                    return Err(self.status_error(what, &Method::GET, sent).await);
                 }
                 // A full answer (the server ignored the range): from the first byte.
                 part.restart(digest.algorithm()).await?;
+                received.store(0, Ordering::Relaxed);
             }
-            let before = part.have;
-            let answered = sent.url.to_string();
+            // A body announced shorter or longer than the descriptor can never verify.
+            if let (Some(s), Some(announced)) = (size, sent.resp.content_length())
+                && part.have + announced != s
+            {
+                return Err(ErrorKind::SizeMismatch {
+                    what: what.to_owned(),
+                    url: answered,
+                    expected: s,
+                    actual: part.have + announced,
+                }
+                .into());
+            }
             let interruption = part
-                .stream(sent.resp, size, &mut progress, &what, &answered)
+                .stream(sent.resp, size, &mut progress, what, &answered, received)
                 .await?;
-            if interruption.is_none() && size.is_none_or(|s| part.have == s) {
-                break;
-            }
-            if part.have > before {
-                failures = 0;
-            }
-            failures += 1;
-            if failures > self.inner.config.retries {
-                return Err(gave_up(
-                    what,
-                    answered,
-                    failures,
-                    interruption,
-                    size,
-                    part.have,
-                ));
+            match (interruption, size) {
+                (None, Some(s)) if part.have != s => {
+                    // The server ended the body as complete, short of the declared size:
+                    // asking again gets the same lie.
+                    return Err(ErrorKind::SizeMismatch {
+                        what: what.to_owned(),
+                        url: answered,
+                        expected: s,
+                        actual: part.have,
+                    }
+                    .into());
+                }
+                (None, _) => break,
+                (Some(source), _) => {
+                    if part.have > furthest {
+                        furthest = part.have;
+                        failures = 0;
+                    }
+                    failures += 1;
+                    if failures > config.retries || attempts >= config.transfer_attempts {
+                        return Err(ErrorKind::Connection {
+                            what: what.to_owned(),
+                            method: "GET".into(),
+                            url: answered,
+                            attempts,
+                            source,
+                        }
+                        .into());
+                    }
+                }
             }
             tokio::time::sleep(self.backoff(failures)).await;
         }
         let actual = part.finish(self.config().durable_blobs).await?;
         if actual != *digest {
             return Err(ErrorKind::DigestMismatch {
-                what,
+                what: what.to_owned(),
                 url: url.to_string(),
                 expected: digest.clone(),
                 actual,
