@@ -1,6 +1,5 @@
 //! Where recipes and their sources come from, and how their bytes enter the build.
 
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -8,6 +7,7 @@ use paks_recipe::{Source, SourceKind};
 use paks_types::{Digest, HashingWriter, Sha256Hasher};
 
 use crate::BuildError;
+use crate::fetch::{SourceLimits, fetch_url};
 
 /// What `paks build` was pointed at.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -126,6 +126,8 @@ pub fn source_identity(source: &Source) -> String {
             sha256,
             strip,
             extract,
+            // The digest fixes the size: declaring it does not change the source.
+            size: _,
         } => format!("url:{url}:{sha256}:{strip}:{extract}"),
         SourceKind::Git { url, commit } => format!("git:{url}:{commit}"),
     }
@@ -137,6 +139,7 @@ pub fn materialize(
     recipe_dir: &Path,
     work: &Path,
     cache: &Path,
+    limits: &SourceLimits,
 ) -> Result<(), BuildError> {
     let dest = work.join(&source.dest);
     fs_err::create_dir_all(&dest)?;
@@ -154,8 +157,9 @@ pub fn materialize(
             sha256,
             strip,
             extract,
+            size,
         } => {
-            let file = fetch_url(url, sha256, cache)?;
+            let file = fetch_url(url, sha256, *size, cache, limits)?;
             let name = url
                 .rsplit('/')
                 .next()
@@ -201,42 +205,6 @@ fn is_archive(name: &str) -> bool {
     ]
     .iter()
     .any(|s| name.ends_with(s))
-}
-
-/// Download `url` into the source cache (by digest), verifying it; a cached copy is reused.
-fn fetch_url(url: &str, expected: &Digest, cache: &Path) -> Result<PathBuf, BuildError> {
-    fs_err::create_dir_all(cache)?;
-    let target = cache.join(expected.hex());
-    if target.is_file() {
-        return Ok(target);
-    }
-    let download_err = |e: Box<dyn std::error::Error + Send + Sync>| BuildError::Download {
-        url: url.to_owned(),
-        source: e,
-    };
-    let mut reader: Box<dyn Read> = if let Some(path) = url.strip_prefix("file://") {
-        Box::new(fs_err::File::open(path)?)
-    } else {
-        let response = ureq::get(url)
-            .call()
-            .map_err(|e| download_err(Box::new(e)))?;
-        Box::new(response.into_body().into_reader())
-    };
-    let tmp = paks_types::fs::temp_sibling(&target, "download");
-    let result = (|| {
-        let mut w = HashingWriter::new(fs_err::File::create(&tmp)?);
-        std::io::copy(&mut reader, &mut w).map_err(|e| download_err(Box::new(e)))?;
-        let (actual, _, mut file) = w.finish();
-        file.flush()?;
-        file.sync_all()?;
-        check(url, expected, &actual)?;
-        fs_err::rename(&tmp, &target)?;
-        Ok(target.clone())
-    })();
-    if result.is_err() {
-        let _ = fs_err::remove_file(&tmp);
-    }
-    result
 }
 
 /// Unpack a verified upstream source archive with the system tar (it knows every

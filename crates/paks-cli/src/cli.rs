@@ -198,6 +198,12 @@ pub struct BuildArgs {
     /// Layer compression: `gzip` (every runtime reads it), `zstd` (4x faster to unpack), or `none`
     #[arg(long, env = env_vars::COMPRESSION, default_value = "gzip", value_parser = ["gzip", "zstd", "none"])]
     pub compression: String,
+    /// The most bytes a URL source without a declared `size` may have [default: 4 GiB]
+    #[arg(long, env = env_vars::MAX_SOURCE_SIZE, value_name = "BYTES")]
+    pub max_source_size: Option<u64>,
+    /// Give up a source download after this many seconds without data [default: 60]
+    #[arg(long, env = env_vars::SOURCE_STALL_TIMEOUT, value_name = "SECONDS")]
+    pub source_stall_timeout: Option<u64>,
     /// Print the result as JSON
     #[arg(long)]
     pub json: bool,

@@ -173,6 +173,15 @@ fn build(ctx: &Ctx, args: BuildArgs) -> Result<(), Failure> {
             _ => paks_archive::Compression::default(),
         },
         install: !args.no_install,
+        source_limits: {
+            let defaults = paks_build::SourceLimits::default();
+            paks_build::SourceLimits {
+                max_size: args.max_source_size.unwrap_or(defaults.max_size),
+                stall: args
+                    .source_stall_timeout
+                    .map_or(defaults.stall, |s| std::time::Duration::from_secs(s.max(1))),
+            }
+        },
     };
     let built = paks_build::build(
         &RecipeLocation::parse(&args.recipe),

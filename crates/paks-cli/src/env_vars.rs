@@ -26,3 +26,7 @@ pub const LOG: &str = "PAKS_LOG";
 pub const PROJECT: &str = "PAKS_PROJECT";
 /// Layer compression of `paks build` (`--compression`).
 pub const COMPRESSION: &str = "PAKS_COMPRESSION";
+/// The size limit of a URL source without a declared `size`, in bytes (`--max-source-size`).
+pub const MAX_SOURCE_SIZE: &str = "PAKS_MAX_SOURCE_SIZE";
+/// Seconds without data before a source download is given up (`--source-stall-timeout`).
+pub const SOURCE_STALL_TIMEOUT: &str = "PAKS_SOURCE_STALL_TIMEOUT";

@@ -102,6 +102,9 @@ pub enum SourceKind {
         strip: u32,
         /// Whether to unpack an archive (`true` by default) or keep the file as it is.
         extract: bool,
+        /// OPTIONAL. The size of the download in bytes: a longer download is cut off
+        /// there (without it, the builder's default limit applies).
+        size: Option<u64>,
     },
     /// A git checkout.
     Git {

@@ -32,6 +32,7 @@ mod meta;
 mod name;
 mod platform;
 mod report;
+pub mod temp;
 
 pub use digest::{
     Digest, DigestAlgorithm, HashingReader, HashingWriter, Sha256Hasher, VerifyingReader,
