@@ -117,12 +117,32 @@ pub enum SourceKind {
 }
 
 impl Recipe {
-    /// Reads and validates the recipe at `path`.
+    /// Reads and validates the recipe at `path`, which must be a regular file: a symbolic
+    /// link is refused without being followed (`O_NOFOLLOW`), so that a recipe directory
+    /// from elsewhere (a cloned repository) cannot make paks read, and quote in an error,
+    /// another file such as `/etc/shadow`.
     pub fn from_file(path: &Path) -> Result<Self, RecipeError> {
-        let text = fs_err::read_to_string(path).map_err(|source| RecipeError::Read {
+        use std::io::Read as _;
+        use std::os::unix::fs::OpenOptionsExt as _;
+        let read_err = |source| RecipeError::Read {
             path: path.to_owned(),
             source,
-        })?;
+        };
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits().cast_signed())
+            .open(path)
+            .map_err(|e| {
+                if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) {
+                    RecipeError::Symlink {
+                        path: path.to_owned(),
+                    }
+                } else {
+                    read_err(e)
+                }
+            })?;
+        let mut text = String::new();
+        file.read_to_string(&mut text).map_err(read_err)?;
         Self::from_str(&text, path)
     }
 
