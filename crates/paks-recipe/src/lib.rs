@@ -124,9 +124,13 @@ impl Recipe {
     pub fn from_file(path: &Path) -> Result<Self, RecipeError> {
         use std::io::Read as _;
         use std::os::unix::fs::OpenOptionsExt as _;
-        let read_err = |source| RecipeError::Read {
+        // Causes name the file as `fs-err` does.
+        let read_err = |what: &str, e: std::io::Error| RecipeError::Read {
             path: path.to_owned(),
-            source,
+            source: std::io::Error::new(
+                e.kind(),
+                format!("failed to {what} file `{}`: {e}", path.display()),
+            ),
         };
         let mut file = std::fs::OpenOptions::new()
             .read(true)
@@ -138,11 +142,12 @@ impl Recipe {
                         path: path.to_owned(),
                     }
                 } else {
-                    read_err(e)
+                    read_err("open", e)
                 }
             })?;
         let mut text = String::new();
-        file.read_to_string(&mut text).map_err(read_err)?;
+        file.read_to_string(&mut text)
+            .map_err(|e| read_err("read from", e))?;
         Self::from_str(&text, path)
     }
 
