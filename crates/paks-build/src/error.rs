@@ -59,6 +59,8 @@ pub enum BuildError {
         url: String,
         stderr: String,
     },
+    #[error("source archive `{}` holds `{entry}`, a device or FIFO; sources may hold files, directories and links only", archive.display())]
+    SourceSpecialFile { archive: PathBuf, entry: String },
     #[error("failed to unpack `{}`: {stderr}", archive.display())]
     Unpack { archive: PathBuf, stderr: String },
     #[error("bubblewrap (`bwrap`) is not installed; builds run in its sandbox")]

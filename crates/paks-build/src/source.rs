@@ -210,7 +210,27 @@ fn is_archive(name: &str) -> bool {
 /// Unpack a verified upstream source archive with the system tar (it knows every
 /// compression upstreams use, strips leading components, and refuses `..` and absolute
 /// names by default).
+///
+/// As root, tar would also make the device nodes and FIFOs an archive holds: the listing
+/// is read first (`tar -tv`, one line per entry with names escaped), and an archive with
+/// one is refused before anything is unpacked.
 fn unpack(archive: &Path, dest: &Path, strip: u32) -> Result<(), BuildError> {
+    let listing = Command::new("tar")
+        .args(["--quoting-style=escape", "-tvf"])
+        .arg(archive)
+        .output()?;
+    if !listing.status.success() {
+        return Err(BuildError::Unpack {
+            archive: archive.to_path_buf(),
+            stderr: String::from_utf8_lossy(&listing.stderr).trim().to_owned(),
+        });
+    }
+    if let Some(entry) = special_entry(&String::from_utf8_lossy(&listing.stdout)) {
+        return Err(BuildError::SourceSpecialFile {
+            archive: archive.to_path_buf(),
+            entry,
+        });
+    }
     let out = Command::new("tar")
         .arg("-xf")
         .arg(archive)
@@ -230,6 +250,22 @@ fn unpack(archive: &Path, dest: &Path, strip: u32) -> Result<(), BuildError> {
         });
     }
     Ok(())
+}
+
+/// The name of the first device node or FIFO in a `tar -tv` listing: its line starts with
+/// `c`, `b` or `p`, then permissions, owner, `major,minor`, date and time.
+fn special_entry(listing: &str) -> Option<String> {
+    listing
+        .lines()
+        .find(|l| l.starts_with(['c', 'b', 'p']))
+        .map(|line| {
+            let mut rest = line;
+            for _ in 0..5 {
+                rest = rest.trim_start();
+                rest = rest.find(char::is_whitespace).map_or("", |i| &rest[i..]);
+            }
+            rest.trim().to_owned()
+        })
 }
 
 /// Copy a file or a directory tree (links as links) into `dest`.

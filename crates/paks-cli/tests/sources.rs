@@ -292,3 +292,49 @@ fn a_killed_fetch_leaves_a_temp_file_that_the_next_fetch_removes() {
     build_fails_with(&small, &dir, "PAKS_MAX_SOURCE_SIZE", "1000");
     assert!(cache_temps(&env).is_empty(), "{:?}", cache_temps(&env));
 }
+
+#[test]
+fn a_source_tarball_with_a_device_node_or_fifo_is_refused() {
+    let files = tempfile::tempdir().unwrap();
+    let src = files.path().join("evil-1.0");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("greeting.txt"), "hi\n").unwrap();
+    for (name, args) in [
+        ("fifo", vec!["-m", "600", "PATH", "p"]),
+        ("null", vec!["-m", "666", "PATH", "c", "1", "3"]),
+    ] {
+        let path = src.join(name);
+        let args: Vec<String> = args
+            .iter()
+            .map(|a| a.replace("PATH", path.to_str().unwrap()))
+            .collect();
+        let out = Command::new("mknod").args(&args).output().unwrap();
+        assert!(out.status.success(), "mknod: {}", text(&out.stderr));
+        let tgz = files.path().join(format!("{name}.tar.gz"));
+        let ok = Command::new("tar")
+            .arg("-czf")
+            .arg(&tgz)
+            .arg("-C")
+            .arg(files.path())
+            .args(["evil-1.0/greeting.txt", &format!("evil-1.0/{name}")])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+        let env = Env::new();
+        let dir = env.dir.path().join("recipe");
+        recipe(
+            &dir,
+            &format!(
+                "url = \"file://{}\"\nsha256 = \"{}\"",
+                tgz.display(),
+                sha256(&tgz)
+            ),
+        );
+        let err = env.build_dir_fails(&dir);
+        assert!(
+            err.contains(&format!("`evil-1.0/{name}`")) && err.contains("device or FIFO"),
+            "{err}"
+        );
+        assert!(env.store_entries().is_empty());
+    }
+}
