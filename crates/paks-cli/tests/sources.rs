@@ -38,6 +38,15 @@ fn tarball(dir: &Path) -> std::path::PathBuf {
     tgz
 }
 
+/// The `[[source]]` keys of a `file://` tarball, with its digest.
+fn file_source(tgz: &Path) -> String {
+    format!(
+        "url = \"file://{}\"\nsha256 = \"{}\"",
+        tgz.display(),
+        sha256(tgz)
+    )
+}
+
 fn recipe(dir: &Path, source: &str) {
     std::fs::create_dir_all(dir).unwrap();
     let toml = format!(
@@ -98,14 +107,7 @@ fn file_url_and_git_sources() {
     let tgz = tarball(files.path());
     let env = Env::new();
     let dir = env.dir.path().join("recipe");
-    recipe(
-        &dir,
-        &format!(
-            "url = \"file://{}\"\nsha256 = \"{}\"",
-            tgz.display(),
-            sha256(&tgz)
-        ),
-    );
+    recipe(&dir, &file_source(&tgz));
     env.build_dir(&dir);
     assert_eq!(installed_greeting(&env), "Hello from a tarball!\n");
 
@@ -322,14 +324,7 @@ fn a_source_tarball_with_a_device_node_or_fifo_is_refused() {
         assert!(ok.success());
         let env = Env::new();
         let dir = env.dir.path().join("recipe");
-        recipe(
-            &dir,
-            &format!(
-                "url = \"file://{}\"\nsha256 = \"{}\"",
-                tgz.display(),
-                sha256(&tgz)
-            ),
-        );
+        recipe(&dir, &file_source(&tgz));
         let err = env.build_dir_fails(&dir);
         assert!(
             err.contains(&format!("`evil-1.0/{name}`")) && err.contains("device or FIFO"),
