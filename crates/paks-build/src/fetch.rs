@@ -11,11 +11,7 @@ use paks_types::{Digest, HashingWriter};
 
 use crate::BuildError;
 
-/// The temporary files of downloads in progress in the source cache: `.<hex>.download-…`.
-pub const DOWNLOAD_TAG: &str = "download";
-/// Names temporaries have for an instant before they are locked (see
-/// [`paks_types::temp::create_locked`]); one older than a minute is a leftover.
-const STAGING_TAG: &str = "staging";
+use paks_types::temp::{SOURCE_DOWNLOAD as DOWNLOAD_TAG, STAGING as STAGING_TAG};
 
 /// How far a URL source download may go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

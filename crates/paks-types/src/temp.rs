@@ -10,12 +10,19 @@ use std::time::{Duration, SystemTime};
 
 use crate::fs::temp_sibling;
 
+/// The tag of blob download part files: `.<hex>.part`, or `.<hex>.part-…` for a private one.
+pub const BLOB_PART: &str = "part";
+/// The tag of source download temporaries: `.<hex>.download-…`.
+pub const SOURCE_DOWNLOAD: &str = "download";
+/// The tag of temporaries not yet locked (see [`create_locked`]); left over after a minute.
+pub const STAGING: &str = "staging";
+
 /// Create a temporary file beside `path` (named by [`temp_sibling`] with `tag`) that is
 /// already locked when it appears under that name: it is created and locked under a
 /// staging name first, then renamed, so [`remove_unlocked`] never takes a file a live
 /// process has just created.
 pub fn create_locked(path: &Path, tag: &str) -> io::Result<(File, PathBuf)> {
-    let staging = temp_sibling(path, "staging");
+    let staging = temp_sibling(path, STAGING);
     let file = OpenOptions::new()
         .read(true)
         .write(true)
@@ -71,6 +78,16 @@ pub fn remove_unlocked(
     tags: &[&str],
     min_age: Duration,
 ) -> io::Result<Vec<(PathBuf, u64)>> {
+    find_unlocked(dir, tags, min_age, true)
+}
+
+/// What [`remove_unlocked`] would remove, or (`remove`) removes.
+pub fn find_unlocked(
+    dir: &Path,
+    tags: &[&str],
+    min_age: Duration,
+    remove: bool,
+) -> io::Result<Vec<(PathBuf, u64)>> {
     let entries = match std::fs::read_dir(dir) {
         Ok(rd) => rd,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -109,6 +126,10 @@ pub fn remove_unlocked(
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => continue,
             Err(TryLockError::Error(e)) => return Err(e),
+        }
+        if !remove {
+            removed.push((path, meta.len()));
+            continue;
         }
         match std::fs::remove_file(&path) {
             Ok(()) => removed.push((path, meta.len())),

@@ -15,8 +15,10 @@ use crate::error::{ErrorKind, OciError, io_err};
 use crate::hash::StreamHasher;
 use crate::reference::Repository;
 
-/// Removes a temporary file when dropped, unless disarmed: an error, a panic or a
-/// cancelled future leaves nothing behind.
+/// The temporary file of a download. A private one is removed when dropped unless
+/// committed: an error, a panic or a cancelled future leaves nothing behind. The shared
+/// part file (`.<name>.part`, locked while in use) stays when the download stops, so that
+/// the next process resumes from it; only content found wrong is removed.
 struct TempFile {
     path: PathBuf,
     armed: bool,
@@ -33,6 +35,14 @@ impl TempFile {
             return Ok(());
         }
         paks_types::fs::fsync_parent(dest).map_err(io_err("failed to sync the directory of", dest))
+    }
+}
+
+impl TempFile {
+    /// Remove the file now (its content is wrong, or cannot be resumed).
+    fn discard(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+        self.armed = false;
     }
 }
 
@@ -53,25 +63,49 @@ struct Partial {
 }
 
 impl Partial {
-    /// A new temporary file beside `dest` (whose directory is created if need be).
-    async fn create(dest: &Path, algorithm: DigestAlgorithm) -> Result<(TempFile, Self), OciError> {
+    /// The download's file beside `dest` (whose directory is created if need be): the
+    /// part file `.<name>.part`, locked by this process, holding what a killed process
+    /// downloaded before (re-hashed here, so the download resumes from its end); or, when
+    /// another live process holds the part file, a private temporary.
+    async fn open(
+        dest: &Path,
+        algorithm: DigestAlgorithm,
+        size: Option<u64>,
+    ) -> Result<(TempFile, Self), OciError> {
         if let Some(dir) = dest.parent().filter(|d| !d.as_os_str().is_empty()) {
             tokio::fs::create_dir_all(dir)
                 .await
                 .map_err(io_err("failed to create the directory", dir))?;
         }
-        let tmp = TempFile {
-            path: paks_types::fs::temp_sibling(dest, "part"),
-            armed: true,
+        let part_path = part_file(dest);
+        let shared = {
+            let path = part_path.clone();
+            tokio::task::spawn_blocking(move || resume_from(&path, algorithm, size))
+                .await
+                .expect("the resuming task does not panic")
+                .map_err(io_err("failed to resume from", &part_path))?
         };
-        let file = tokio::fs::File::create(&tmp.path)
-            .await
-            .map_err(io_err("failed to create", &tmp.path))?;
+        let (tmp, file, hasher, have) = if let Some((file, hasher, have)) = shared {
+            let tmp = TempFile {
+                path: part_path,
+                armed: false,
+            };
+            (tmp, tokio::fs::File::from_std(file), hasher, have)
+        } else {
+            let tmp = TempFile {
+                path: paks_types::fs::temp_sibling(dest, paks_types::temp::BLOB_PART),
+                armed: true,
+            };
+            let file = tokio::fs::File::create(&tmp.path)
+                .await
+                .map_err(io_err("failed to create", &tmp.path))?;
+            (tmp, file, StreamHasher::new(algorithm), 0)
+        };
         let part = Self {
             out: tokio::io::BufWriter::with_capacity(1024 * 1024, file),
             path: tmp.path.clone(),
-            hasher: StreamHasher::new(algorithm),
-            have: 0,
+            hasher,
+            have,
         };
         Ok((tmp, part))
     }
@@ -146,6 +180,45 @@ impl Partial {
         }
         Ok(self.hasher.finish())
     }
+}
+
+/// `.<name>.part` beside `dest`: where a download of `dest` keeps its bytes until verified.
+fn part_file(dest: &Path) -> PathBuf {
+    let name = dest
+        .file_name()
+        .map_or_else(|| "blob".into(), |n| n.to_string_lossy());
+    dest.with_file_name(format!(".{name}.{}", paks_types::temp::BLOB_PART))
+}
+
+/// Take the part file at `path` (creating it), unless a live process holds it (`None`):
+/// the open file, positioned at its end, with the hash state and length of what it holds.
+/// A part longer than `size` is emptied.
+fn resume_from(
+    path: &Path,
+    algorithm: DigestAlgorithm,
+    size: Option<u64>,
+) -> std::io::Result<Option<(std::fs::File, StreamHasher, u64)>> {
+    use std::io::{Read as _, Seek as _};
+    let Some(mut file) = paks_types::temp::open_locked(path)? else {
+        return Ok(None);
+    };
+    let mut hasher = StreamHasher::new(algorithm);
+    let mut have = 0u64;
+    let mut buf = vec![0u8; 1024 * 1024];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        have += n as u64;
+    }
+    if size.is_some_and(|s| have > s) {
+        file.set_len(0)?;
+        file.rewind()?;
+        return Ok(Some((file, StreamHasher::new(algorithm), 0)));
+    }
+    Ok(Some((file, hasher, have)))
 }
 
 /// `Range: bytes=<have>-` when there is something to resume from.
@@ -357,11 +430,74 @@ impl Client {
         received: &AtomicU64,
     ) -> Result<(), OciError> {
         let url = self.url(&repo.registry, &format!("/v2/{}/blobs/{digest}", repo.name))?;
-        let (tmp, mut part) = Partial::create(dest, digest.algorithm()).await?;
+        let (mut tmp, mut part) = Partial::open(dest, digest.algorithm(), size).await?;
         let mut progress = Progress {
             callback: progress,
             reported: 0,
         };
+        progress.reach(part.have);
+        received.store(part.have, Ordering::Relaxed);
+        let result = self
+            .download(
+                repo,
+                digest,
+                size,
+                &url,
+                &mut part,
+                &mut progress,
+                what,
+                received,
+            )
+            .await;
+        match result {
+            Ok(()) => {}
+            // Content that is known wrong is not resumed from.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    ErrorKind::DigestMismatch { .. } | ErrorKind::SizeMismatch { .. }
+                ) =>
+            {
+                tmp.discard();
+                return Err(e);
+            }
+            Err(e) => {
+                // Nothing to resume from: nothing to keep. Else what is buffered goes to
+                // the part file for the next attempt (a cancelled download loses its
+                // buffer, and the next one re-hashes what reached the file).
+                if part.have == 0 || part.out.flush().await.is_err() {
+                    tmp.discard();
+                }
+                return Err(e);
+            }
+        }
+        let actual = part.finish(self.config().durable_blobs).await?;
+        if actual != *digest {
+            tmp.discard();
+            return Err(ErrorKind::DigestMismatch {
+                what: what.to_owned(),
+                url: url.to_string(),
+                expected: digest.clone(),
+                actual,
+            }
+            .into());
+        }
+        tmp.commit(dest, self.config().durable_blobs).await
+    }
+
+    /// The requests of [`Client::pull_blob`], until `part` holds the whole blob.
+    #[allow(clippy::too_many_arguments)] // One download's state, passed whole.
+    async fn download(
+        &self,
+        repo: &Repository,
+        digest: &Digest,
+        size: Option<u64>,
+        url: &reqwest::Url,
+        part: &mut Partial,
+        progress: &mut Progress<'_>,
+        what: &str,
+        received: &AtomicU64,
+    ) -> Result<(), OciError> {
         let scopes = [pull_scope(&repo.name)];
         let config = &self.inner.config;
         // Requests made, and failed ones since the download last went further than ever
@@ -408,7 +544,7 @@ impl Client {
                 .into());
             }
             let interruption = part
-                .stream(sent.resp, size, &mut progress, what, &answered, received)
+                .stream(sent.resp, size, progress, what, &answered, received)
                 .await?;
             match (interruption, size) {
                 (None, Some(s)) if part.have != s => {
@@ -443,16 +579,6 @@ impl Client {
             }
             tokio::time::sleep(self.backoff(failures)).await;
         }
-        let actual = part.finish(self.config().durable_blobs).await?;
-        if actual != *digest {
-            return Err(ErrorKind::DigestMismatch {
-                what: what.to_owned(),
-                url: url.to_string(),
-                expected: digest.clone(),
-                actual,
-            }
-            .into());
-        }
-        tmp.commit(dest, self.config().durable_blobs).await
+        Ok(())
     }
 }

@@ -251,3 +251,64 @@ async fn a_trickling_transfer_stops_at_the_deadline() {
     assert!(matches!(e.kind(), ErrorKind::Deadline { .. }), "{e}");
     task.abort();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_download_stopped_in_one_process_resumes_in_the_next_from_its_part_file() {
+    let data = random_bytes(1_000_000, 24);
+    let digest = Digest::sha256_of(&data);
+    let dying = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let server = Server::start(Handler::sync({
+        let (dying, data) = (dying.clone(), data.clone());
+        move |req| {
+            let (status, headers, body) = serve_range(req, &data, true);
+            if !dying.load(std::sync::atomic::Ordering::SeqCst) {
+                return Reply::Truncated {
+                    status,
+                    cut: body.len(),
+                    headers,
+                    body,
+                };
+            }
+            // While "dying", the first answer stops at byte 400000, the others at once.
+            let cut = if req.header("range").is_none() {
+                400_000
+            } else {
+                0
+            };
+            Reply::Truncated {
+                status,
+                headers,
+                body,
+                cut,
+            }
+        }
+    }))
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("b");
+    let first = client_with(ClientConfig {
+        retries: 1,
+        ..ClientConfig::default()
+    });
+    let pull = |client: paks_oci::Client| {
+        let (repo, digest, dest) = (repo(&server.host()), digest.clone(), dest.clone());
+        async move {
+            let pulled = client.pull_blob(&repo, &digest, Some(1_000_000), &dest, &|_| {});
+            bounded("a pull", pulled).await
+        }
+    };
+    let e = pull(first.clone()).await.unwrap_err();
+    assert!(matches!(e.kind(), ErrorKind::Connection { .. }), "{e}");
+    drop(first);
+    let part = dir.path().join(".b.part");
+    assert_eq!(std::fs::metadata(&part).unwrap().len(), 400_000);
+
+    // Another client (as another process would) continues where the part file ends.
+    dying.store(false, std::sync::atomic::Ordering::SeqCst);
+    let before = server.requests().len();
+    pull(client(Credentials::none())).await.unwrap();
+    assert_eq!(std::fs::read(&dest).unwrap(), data);
+    let requests = server.requests();
+    assert_eq!(requests[before].header("range"), Some("bytes=400000-"));
+    assert_eq!(entries(dir.path()), ["b"]);
+}
