@@ -12,7 +12,7 @@ use crate::ArchiveError;
 /// GNU long names and link targets: far above `PATH_MAX`.
 const MAX_NAME: u64 = 64 * 1024;
 /// PAX extended headers (local and global).
-const MAX_PAX: u64 = 1024 * 1024;
+pub(crate) const MAX_PAX: u64 = 1024 * 1024;
 
 /// Extension headers allowed before an entry.
 const MAX_EXTENSIONS_IN_A_ROW: u32 = 16;
@@ -182,23 +182,9 @@ impl EntryReader {
         Ok(())
     }
 
-    fn apply_pax(&mut self, mut records: &[u8]) -> Result<(), ArchiveError> {
-        const BAD: ArchiveError = ArchiveError::BadExtension {
-            reason: "a PAX record is malformed",
-        };
-        while !records.is_empty() {
-            let space = records.iter().position(|&b| b == b' ').ok_or(BAD)?;
-            let len: usize = std::str::from_utf8(&records[..space])
-                .ok()
-                .and_then(|s| s.parse().ok())
-                .ok_or(BAD)?;
-            if len <= space + 1 || len > records.len() || records[len - 1] != b'\n' {
-                return Err(BAD);
-            }
-            let record = &records[space + 1..len - 1];
-            records = &records[len..];
-            let eq = record.iter().position(|&b| b == b'=').ok_or(BAD)?;
-            let (key, value) = (&record[..eq], &record[eq + 1..]);
+    fn apply_pax(&mut self, records: &[u8]) -> Result<(), ArchiveError> {
+        for record in pax_records(records) {
+            let (key, value) = record?;
             match key {
                 b"path" => self.pax_path.set(value),
                 b"linkpath" => self.pax_link.set(value),
@@ -206,7 +192,7 @@ impl EntryReader {
                     let size = std::str::from_utf8(value)
                         .ok()
                         .and_then(|s| s.parse().ok())
-                        .ok_or(BAD)?;
+                        .ok_or(BAD_PAX)?;
                     self.pax_size = Some(size);
                 }
                 k if k.starts_with(b"GNU.sparse.") => {
@@ -219,6 +205,37 @@ impl EntryReader {
         }
         Ok(())
     }
+}
+
+const BAD_PAX: ArchiveError = ArchiveError::BadExtension {
+    reason: "a PAX record is malformed",
+};
+
+/// The `(key, value)` records of a PAX extended header (`<len> <key>=<value>\n` each);
+/// a malformed record is the last item.
+pub(crate) fn pax_records(
+    mut records: &[u8],
+) -> impl Iterator<Item = Result<(&[u8], &[u8]), ArchiveError>> {
+    std::iter::from_fn(move || {
+        if records.is_empty() {
+            return None;
+        }
+        let record = (|| {
+            let space = records.iter().position(|&b| b == b' ')?;
+            let len: usize = std::str::from_utf8(&records[..space]).ok()?.parse().ok()?;
+            if len <= space + 1 || len > records.len() || records[len - 1] != b'\n' {
+                return None;
+            }
+            let record = &records[space + 1..len - 1];
+            let eq = record.iter().position(|&b| b == b'=')?;
+            records = &records[len..];
+            Some((&record[..eq], &record[eq + 1..]))
+        })();
+        if record.is_none() {
+            records = &[];
+        }
+        Some(record.ok_or(BAD_PAX))
+    })
 }
 
 fn read_capped<R: Read>(

@@ -186,7 +186,7 @@ impl Job<'_> {
             Mode::empty(),
         )
         .map_err(|e| ArchiveError::io("open", self.dest, e.into()))?;
-        let mut archive = tar::Archive::new(input);
+        let mut archive = tar::Archive::new(crate::pax_size::PaxSizes::new(input));
         let mut entries = archive.entries().map_err(ArchiveError::from_io)?.raw(true);
         let mut x = Extractor {
             dirs: DirStack::new(root, self.resolver),

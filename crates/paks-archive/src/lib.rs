@@ -18,6 +18,7 @@ mod extract;
 mod layer;
 pub mod pak;
 mod path;
+mod pax_size;
 mod pipe;
 
 pub use decode::{Decoder, decompress};

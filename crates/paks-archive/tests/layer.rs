@@ -256,3 +256,39 @@ fn media_types() {
         assert_eq!(back.layer_media_type(), c.layer_media_type());
     }
 }
+
+/// GNU tar `--format=posix` writes a file of 8 GiB or more with its size in a PAX record
+/// (the header's octal field holds 11 digits). Streamed straight from a sparse file into
+/// the extractor, the entry must be read as the regular file it is: here it meets the
+/// unpacked-size limit, which stops the stream long before 8 GiB.
+#[test]
+fn a_file_over_8_gib_with_a_pax_size_is_a_regular_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("src").join(PREFIX);
+    std::fs::create_dir_all(store.join("share")).unwrap();
+    let big = std::fs::File::create(store.join("share/big")).unwrap();
+    big.set_len((8 << 30) + 1).unwrap(); // Sparse: no disk used.
+    drop(big);
+    let mut tar = Command::new("tar")
+        .args(["--format=posix", "-cf", "-", "-C"])
+        .arg(tmp.path().join("src"))
+        .arg("opt")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let dest = tmp.path().join("dest");
+    std::fs::create_dir(&dest).unwrap();
+    let limits = Limits {
+        max_unpacked: 1 << 20,
+        ..Limits::default()
+    };
+    let err = extract_layer(tar.stdout.take().unwrap(), &dest, PREFIX, &limits).unwrap_err();
+    let _ = tar.kill();
+    let _ = tar.wait();
+    assert_eq!(
+        err.to_string(),
+        "archive exceeds the limit of 1048576 unpacked bytes",
+        "{err:?}"
+    );
+    assert!(dest.join("share").is_dir());
+}

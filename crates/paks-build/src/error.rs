@@ -29,6 +29,24 @@ pub enum BuildError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    #[error("`{url}` sent more than {limit} bytes, {}", if *declared { "the size the recipe declares" } else { "the limit for a source" })]
+    SourceTooLarge {
+        url: String,
+        limit: u64,
+        /// Whether the limit is the recipe's `size` (else the builder's default).
+        declared: bool,
+    },
+    #[error("failed to download `{url}`: no data for {} s", after.as_secs())]
+    SourceStalled {
+        url: String,
+        after: std::time::Duration,
+    },
+    #[error("`{url}` sent {actual} bytes, but the recipe declares a `size` of {declared}")]
+    SourceSize {
+        url: String,
+        declared: u64,
+        actual: u64,
+    },
     #[error("checksum mismatch for `{what}`: expected `{expected}`, got `{actual}`")]
     Checksum {
         what: String,
@@ -41,6 +59,8 @@ pub enum BuildError {
         url: String,
         stderr: String,
     },
+    #[error("source archive `{}` holds `{entry}`, a device or FIFO; sources may hold files, directories and links only", archive.display())]
+    SourceSpecialFile { archive: PathBuf, entry: String },
     #[error("failed to unpack `{}`: {stderr}", archive.display())]
     Unpack { archive: PathBuf, stderr: String },
     #[error("bubblewrap (`bwrap`) is not installed; builds run in its sandbox")]
@@ -90,6 +110,15 @@ impl BuildError {
             Self::Script { log, .. } => Some(format!("see the whole log in `{}`; `paks build -v` prints it as the build runs", log.display())),
             Self::LinkOutside { .. } => Some("packages must be self-contained: copy the file, or link relatively inside `$PREFIX`".into()),
             Self::EmptyPrefix { .. } => Some("the build script must install into `$PREFIX`".into()),
+            Self::SourceTooLarge { declared: true, .. } | Self::SourceSize { .. } => Some(
+                "check the source's `size` and `sha256` in the recipe against the upstream file".into(),
+            ),
+            Self::SourceTooLarge { declared: false, .. } => Some(
+                "declare the source's `size` in the recipe, or raise the limit with `--max-source-size` (`PAKS_MAX_SOURCE_SIZE`)".into(),
+            ),
+            Self::SourceStalled { .. } => Some(
+                "the server stopped sending; try again, or allow longer pauses with `--source-stall-timeout` (`PAKS_SOURCE_STALL_TIMEOUT`)".into(),
+            ),
             Self::Store(e) => e.hint(),
             _ => None,
         }

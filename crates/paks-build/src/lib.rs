@@ -6,6 +6,7 @@
 //! path, makes the result relocatable, writes a reproducible `.pak`, and installs it.
 
 mod error;
+mod fetch;
 mod needs;
 mod package;
 mod sandbox;
@@ -22,6 +23,7 @@ use paks_types::{
 };
 
 pub use error::BuildError;
+pub use fetch::{SourceLimits, remove_leftovers as remove_source_leftovers};
 pub use source::{RecipeLocation, hash_tree};
 
 /// How to build.
@@ -39,6 +41,8 @@ pub struct BuildOptions {
     pub compression: Compression,
     /// Install the built package into the store.
     pub install: bool,
+    /// How far URL source downloads may go.
+    pub source_limits: SourceLimits,
 }
 
 /// What a build produced.
@@ -99,7 +103,7 @@ pub fn build(
     fs_err::create_dir_all(&prefix)?;
     let cache = store.root().join("cache/sources");
     for s in &recipe.sources {
-        source::materialize(s, &recipe_dir, &work, &cache)?;
+        source::materialize(s, &recipe_dir, &work, &cache, &options.source_limits)?;
     }
 
     // The sandbox sees each dependency at its canonical path, as it is there.

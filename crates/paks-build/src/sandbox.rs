@@ -1,6 +1,7 @@
-//! The build sandbox: bubblewrap with no network, the host's tools read-only, the
-//! dependencies read-only at their canonical store paths, and only the package's own
-//! prefix and the build directory writable.
+//! The build sandbox: bubblewrap with no network, the host's toolchain read-only (`/usr`,
+//! the loader's directories and a minimal `/etc`; no `/run`, homes, `/var` or credentials),
+//! the dependencies read-only at their canonical store paths, and only the package's own
+//! prefix, the build directory and the scratch directories writable.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -29,6 +30,79 @@ pub struct Sandbox<'a> {
     pub env: &'a [(String, String)],
 }
 
+/// The host's top-level entries a build sees: `/usr` and, beside it, the directories or
+/// merged-`/usr` links a toolchain and its loader are found through. Nothing else of the
+/// host's top level (`/run` and its daemon sockets, `/root`, `/home`, `/var`, `/srv`,
+/// `/mnt`, `/sys`) is mounted.
+const HOST_TOP: &[&str] = &["usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32"];
+
+/// What of the host's `/etc` a build sees: users and groups (for `id`, `ls -l`, `tar`),
+/// name service and host lookups, the dynamic loader's configuration, Debian's
+/// `alternatives` (`cc`, `c++`), the time zone, CA certificates (not `/etc/ssl/private`)
+/// and OS identification. Never shadow files, package managers' or tools' configuration
+/// that may hold credentials (`gitconfig`, `pip.conf`, `npmrc`, `docker/`), or anything
+/// else a site put there.
+const HOST_ETC: &[&str] = &[
+    "passwd",
+    "group",
+    "hosts",
+    "host.conf",
+    "nsswitch.conf",
+    "gai.conf",
+    "protocols",
+    "services",
+    "ld.so.cache",
+    "ld.so.conf",
+    "ld.so.conf.d",
+    "alternatives",
+    "localtime",
+    "timezone",
+    "ssl/certs",
+    "ssl/openssl.cnf",
+    "ca-certificates.conf",
+    "pki/tls/certs",
+    "pki/ca-trust",
+    "crypto-policies",
+    "os-release",
+    "debian_version",
+    "redhat-release",
+];
+
+/// Mount the parts of the host a toolchain needs ([`HOST_TOP`], [`HOST_ETC`]), read-only;
+/// links stay links (merged-`/usr` systems have `/bin -> usr/bin`).
+fn host_view(cmd: &mut Command) -> Result<(), BuildError> {
+    for name in HOST_TOP {
+        let path = format!("/{name}");
+        let Ok(meta) = std::fs::symlink_metadata(&path) else {
+            continue;
+        };
+        if meta.file_type().is_symlink() {
+            let target = fs_err::read_link(&path)?;
+            cmd.arg("--symlink").arg(target).arg(&path);
+        } else if meta.is_dir() {
+            cmd.args(["--ro-bind", &path, &path]);
+        }
+    }
+    // A fresh /etc holding only the allowed entries; made read-only once populated.
+    cmd.args(["--tmpfs", "/etc"]);
+    let mut parents = std::collections::BTreeSet::new();
+    for entry in HOST_ETC {
+        let path = format!("/etc/{entry}");
+        if std::fs::metadata(&path).is_err() {
+            continue;
+        }
+        // Parents made by `--dir` are 0755 (bubblewrap would make them 0700).
+        let ancestors = entry.match_indices('/').map(|(i, _)| &entry[..i]);
+        for parent in ancestors {
+            if parents.insert(parent) {
+                cmd.args(["--dir", &format!("/etc/{parent}")]);
+            }
+        }
+        cmd.args(["--ro-bind", &path, &path]);
+    }
+    Ok(())
+}
+
 /// Find `bwrap` on `PATH`.
 pub fn bwrap() -> Result<PathBuf, BuildError> {
     let path = std::env::var_os("PATH").unwrap_or_default();
@@ -47,28 +121,11 @@ impl Sandbox<'_> {
             "--new-session",
             "--clearenv",
         ]);
-        // The host's top level, read-only, except what is replaced below; links stay links
-        // (merged /usr systems have /bin -> usr/bin).
-        let mut top: Vec<_> = fs_err::read_dir("/")?.collect::<Result<_, _>>()?;
-        top.sort_by_key(fs_err::DirEntry::file_name);
-        for entry in top {
-            let name = entry.file_name();
-            let Some(name) = name.to_str() else { continue };
-            if matches!(name, "proc" | "dev" | "tmp" | "opt" | "build" | "recipe") {
-                continue;
-            }
-            let path = format!("/{name}");
-            if entry.file_type()?.is_symlink() {
-                let target = fs_err::read_link(&path)?;
-                cmd.arg("--symlink").arg(target).arg(&path);
-            } else {
-                cmd.args(["--ro-bind", &path, &path]);
-            }
-        }
-        cmd.args([
-            "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp", "--dir", "/opt",
-        ]);
-        // /opt's other content stays visible; the canonical root is the sandbox's own.
+        host_view(&mut cmd)?;
+        cmd.args(["--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]);
+        cmd.args(["--dir", "/var", "--tmpfs", "/var/tmp", "--dir", "/opt"]);
+        // /opt's other content (site compilers) stays visible; the canonical root is the
+        // sandbox's own.
         if let Ok(entries) = fs_err::read_dir("/opt") {
             let mut entries: Vec<_> = entries.collect::<Result<_, _>>()?;
             entries.sort_by_key(fs_err::DirEntry::file_name);
@@ -95,6 +152,9 @@ impl Sandbox<'_> {
         cmd.arg(bind).arg(self.prefix.0).arg(&self.prefix.1);
         cmd.arg("--bind").arg(self.work).arg("/build");
         cmd.arg("--ro-bind").arg(self.recipe).arg("/recipe");
+        // Everything not bound above (the sandbox's own root, /etc's tmpfs) is read-only
+        // too: a script writes only its prefix, /build and the scratch directories.
+        cmd.args(["--remount-ro", "/etc", "--remount-ro", "/"]);
         cmd.args(["--chdir", "/build"]);
         for (k, v) in self.env {
             cmd.args(["--setenv", k, v]);

@@ -1,6 +1,5 @@
 //! Where recipes and their sources come from, and how their bytes enter the build.
 
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -8,6 +7,7 @@ use paks_recipe::{Source, SourceKind};
 use paks_types::{Digest, HashingWriter, Sha256Hasher};
 
 use crate::BuildError;
+use crate::fetch::{SourceLimits, fetch_url};
 
 /// What `paks build` was pointed at.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -126,6 +126,8 @@ pub fn source_identity(source: &Source) -> String {
             sha256,
             strip,
             extract,
+            // The digest fixes the size: declaring it does not change the source.
+            size: _,
         } => format!("url:{url}:{sha256}:{strip}:{extract}"),
         SourceKind::Git { url, commit } => format!("git:{url}:{commit}"),
     }
@@ -137,6 +139,7 @@ pub fn materialize(
     recipe_dir: &Path,
     work: &Path,
     cache: &Path,
+    limits: &SourceLimits,
 ) -> Result<(), BuildError> {
     let dest = work.join(&source.dest);
     fs_err::create_dir_all(&dest)?;
@@ -154,8 +157,9 @@ pub fn materialize(
             sha256,
             strip,
             extract,
+            size,
         } => {
-            let file = fetch_url(url, sha256, cache)?;
+            let file = fetch_url(url, sha256, *size, cache, limits)?;
             let name = url
                 .rsplit('/')
                 .next()
@@ -203,46 +207,30 @@ fn is_archive(name: &str) -> bool {
     .any(|s| name.ends_with(s))
 }
 
-/// Download `url` into the source cache (by digest), verifying it; a cached copy is reused.
-fn fetch_url(url: &str, expected: &Digest, cache: &Path) -> Result<PathBuf, BuildError> {
-    fs_err::create_dir_all(cache)?;
-    let target = cache.join(expected.hex());
-    if target.is_file() {
-        return Ok(target);
-    }
-    let download_err = |e: Box<dyn std::error::Error + Send + Sync>| BuildError::Download {
-        url: url.to_owned(),
-        source: e,
-    };
-    let mut reader: Box<dyn Read> = if let Some(path) = url.strip_prefix("file://") {
-        Box::new(fs_err::File::open(path)?)
-    } else {
-        let response = ureq::get(url)
-            .call()
-            .map_err(|e| download_err(Box::new(e)))?;
-        Box::new(response.into_body().into_reader())
-    };
-    let tmp = paks_types::fs::temp_sibling(&target, "download");
-    let result = (|| {
-        let mut w = HashingWriter::new(fs_err::File::create(&tmp)?);
-        std::io::copy(&mut reader, &mut w).map_err(|e| download_err(Box::new(e)))?;
-        let (actual, _, mut file) = w.finish();
-        file.flush()?;
-        file.sync_all()?;
-        check(url, expected, &actual)?;
-        fs_err::rename(&tmp, &target)?;
-        Ok(target.clone())
-    })();
-    if result.is_err() {
-        let _ = fs_err::remove_file(&tmp);
-    }
-    result
-}
-
 /// Unpack a verified upstream source archive with the system tar (it knows every
 /// compression upstreams use, strips leading components, and refuses `..` and absolute
 /// names by default).
+///
+/// As root, tar would also make the device nodes and FIFOs an archive holds: the listing
+/// is read first (`tar -tv`, one line per entry with names escaped), and an archive with
+/// one is refused before anything is unpacked.
 fn unpack(archive: &Path, dest: &Path, strip: u32) -> Result<(), BuildError> {
+    let listing = Command::new("tar")
+        .args(["--quoting-style=escape", "-tvf"])
+        .arg(archive)
+        .output()?;
+    if !listing.status.success() {
+        return Err(BuildError::Unpack {
+            archive: archive.to_path_buf(),
+            stderr: String::from_utf8_lossy(&listing.stderr).trim().to_owned(),
+        });
+    }
+    if let Some(entry) = special_entry(&String::from_utf8_lossy(&listing.stdout)) {
+        return Err(BuildError::SourceSpecialFile {
+            archive: archive.to_path_buf(),
+            entry,
+        });
+    }
     let out = Command::new("tar")
         .arg("-xf")
         .arg(archive)
@@ -262,6 +250,22 @@ fn unpack(archive: &Path, dest: &Path, strip: u32) -> Result<(), BuildError> {
         });
     }
     Ok(())
+}
+
+/// The name of the first device node or FIFO in a `tar -tv` listing: its line starts with
+/// `c`, `b` or `p`, then permissions, owner, `major,minor`, date and time.
+fn special_entry(listing: &str) -> Option<String> {
+    listing
+        .lines()
+        .find(|l| l.starts_with(['c', 'b', 'p']))
+        .map(|line| {
+            let mut rest = line;
+            for _ in 0..5 {
+                rest = rest.trim_start();
+                rest = rest.find(char::is_whitespace).map_or("", |i| &rest[i..]);
+            }
+            rest.trim().to_owned()
+        })
 }
 
 /// Copy a file or a directory tree (links as links) into `dest`.

@@ -34,6 +34,12 @@ pub struct Global {
     /// Reach this registry over plain HTTP (loopback registries always may)
     #[arg(long, global = true, env = env_vars::INSECURE, value_delimiter = ',', value_name = "HOST")]
     pub insecure: Vec<String>,
+    /// The longest `Retry-After` (seconds) a registry may ask for; a longer one fails at once [default: 60]
+    #[arg(long, global = true, env = env_vars::MAX_RETRY_WAIT, value_name = "SECONDS")]
+    pub max_retry_wait: Option<u64>,
+    /// How long one registry transfer (a blob, a manifest) may take in all, retries included [default: 3600]
+    #[arg(long, global = true, env = env_vars::TRANSFER_DEADLINE, value_name = "SECONDS")]
+    pub transfer_deadline: Option<u64>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -238,6 +244,12 @@ pub struct BuildArgs {
     /// Layer compression: `gzip` (every runtime reads it), `zstd` (4x faster to unpack), or `none`
     #[arg(long, env = env_vars::COMPRESSION, default_value = "gzip", value_parser = ["gzip", "zstd", "none"])]
     pub compression: String,
+    /// The most bytes a URL source without a declared `size` may have [default: 4 GiB]
+    #[arg(long, env = env_vars::MAX_SOURCE_SIZE, value_name = "BYTES")]
+    pub max_source_size: Option<u64>,
+    /// Give up a source download after this many seconds without data [default: 60]
+    #[arg(long, env = env_vars::SOURCE_STALL_TIMEOUT, value_name = "SECONDS")]
+    pub source_stall_timeout: Option<u64>,
     /// Print the result as JSON
     #[arg(long)]
     pub json: bool,

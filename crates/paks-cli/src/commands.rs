@@ -99,6 +99,10 @@ pub(crate) struct Ctx {
     pub(crate) jobs: usize,
     pub(crate) verbose: bool,
     pub(crate) insecure: Vec<String>,
+    /// `--max-retry-wait`, where given.
+    pub(crate) max_retry_wait: Option<std::time::Duration>,
+    /// `--transfer-deadline`, where given.
+    pub(crate) transfer_deadline: Option<std::time::Duration>,
     pub(crate) reporter: TermReporter,
 }
 
@@ -119,6 +123,8 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         jobs,
         verbose: g.verbose,
         insecure: g.insecure.clone(),
+        max_retry_wait: g.max_retry_wait.map(std::time::Duration::from_secs),
+        transfer_deadline: g.transfer_deadline.map(std::time::Duration::from_secs),
         reporter: TermReporter::new(g.quiet, g.verbose),
     };
     match cli.command {
@@ -168,6 +174,15 @@ fn build(ctx: &Ctx, args: BuildArgs) -> Result<(), Failure> {
             _ => paks_archive::Compression::default(),
         },
         install: !args.no_install,
+        source_limits: {
+            let defaults = paks_build::SourceLimits::default();
+            paks_build::SourceLimits {
+                max_size: args.max_source_size.unwrap_or(defaults.max_size),
+                stall: args
+                    .source_stall_timeout
+                    .map_or(defaults.stall, |s| std::time::Duration::from_secs(s.max(1))),
+            }
+        },
     };
     let built = paks_build::build(
         &RecipeLocation::parse(&args.recipe),

@@ -10,6 +10,10 @@ pub const OUT: &str = "PAKS_OUT";
 pub const NO_COLOR: &str = "NO_COLOR";
 /// Registries reached over plain HTTP although not on loopback, comma-separated (`--insecure`).
 pub const INSECURE: &str = "PAKS_INSECURE";
+/// The longest `Retry-After` honoured, in seconds (`--max-retry-wait`).
+pub const MAX_RETRY_WAIT: &str = "PAKS_MAX_RETRY_WAIT";
+/// The deadline of one registry transfer, in seconds (`--transfer-deadline`).
+pub const TRANSFER_DEADLINE: &str = "PAKS_TRANSFER_DEADLINE";
 /// The data directory of `paks serve` (`--root` of `paks serve`).
 pub const SERVE_ROOT: &str = "PAKS_SERVE_ROOT";
 /// The address `paks serve` listens on (`--listen`).
@@ -26,3 +30,7 @@ pub const COMPRESSION: &str = "PAKS_COMPRESSION";
 /// `paks-store`).
 #[allow(dead_code)] // documents the variable; paks-store reads it
 pub const LOCK_TIMEOUT: &str = paks_store::LOCK_TIMEOUT_ENV;
+/// The size limit of a URL source without a declared `size`, in bytes (`--max-source-size`).
+pub const MAX_SOURCE_SIZE: &str = "PAKS_MAX_SOURCE_SIZE";
+/// Seconds without data before a source download is given up (`--source-stall-timeout`).
+pub const SOURCE_STALL_TIMEOUT: &str = "PAKS_SOURCE_STALL_TIMEOUT";

@@ -37,13 +37,16 @@ pub fn cache_client(ctx: &Ctx) -> Result<Client, Failure> {
 }
 
 fn client_with(ctx: &Ctx, durable_blobs: bool) -> Result<Client, Failure> {
+    let defaults = ClientConfig::default();
     Client::new(ClientConfig {
         durable_blobs,
         insecure: ctx.insecure.clone(),
         concurrency: ctx.jobs.max(4),
         user_agent: format!("paks/{}", env!("CARGO_PKG_VERSION")),
         credentials: Credentials::load(),
-        ..ClientConfig::default()
+        max_retry_wait: ctx.max_retry_wait.unwrap_or(defaults.max_retry_wait),
+        transfer_deadline: ctx.transfer_deadline.unwrap_or(defaults.transfer_deadline),
+        ..defaults
     })
     .map_err(oci_failure)
 }

@@ -339,10 +339,12 @@ fn is_static(f: &Fetch<'_>) -> bool {
 }
 
 fn pak_cache(store: &Store, f: &Fetch<'_>) -> PathBuf {
+    // Indexes with another `file` are refused when parsed; the id's name is the fallback.
     let file = f
         .entry
         .file
         .clone()
+        .filter(|n| paks_index::is_plain_file_name(n))
         .unwrap_or_else(|| paks_index::pak_file_name(&f.entry.id));
     store.root().join("cache").join("paks").join(file)
 }

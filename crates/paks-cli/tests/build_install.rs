@@ -242,6 +242,23 @@ fn invalid_recipe_names_file_line_and_field() {
 }
 
 #[test]
+fn a_recipe_file_that_is_a_symlink_is_refused_without_reading_its_target() {
+    let env = Env::new();
+    let dir = tempfile::tempdir().unwrap();
+    // What a cloned repository could hold: `paks.toml -> /etc/shadow`; here a planted
+    // secret whose first line a TOML error would quote.
+    let secret = dir.path().join("secret");
+    std::fs::write(&secret, "root:TOPSECRET:19000:0:99999:7:::\n").unwrap();
+    let recipe = dir.path().join("recipe");
+    std::fs::create_dir(&recipe).unwrap();
+    std::os::unix::fs::symlink(&secret, recipe.join("paks.toml")).unwrap();
+    let err = env.fails(&["build", recipe.to_str().unwrap()], 1);
+    assert!(!err.contains("TOPSECRET"), "{err}");
+    assert!(err.contains("is a symbolic link"), "{err}");
+    assert!(env.store_entries().is_empty());
+}
+
+#[test]
 fn failing_build_script_shows_the_log() {
     let env = Env::new();
     let dir = tempfile::tempdir().unwrap();

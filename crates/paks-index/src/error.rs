@@ -85,6 +85,14 @@ pub enum IndexErrorKind {
         source: serde_json::Error,
     },
     #[error(
+        "`{what}` lists `{file}` as the file of `{id}`; a static repository's file is a plain name beside its index"
+    )]
+    FileNotPlain {
+        what: String,
+        id: String,
+        file: String,
+    },
+    #[error(
         "`{what}` is not in the canonical form of index schema {}: {reason}",
         crate::SCHEMA
     )]

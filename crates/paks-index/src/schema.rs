@@ -254,6 +254,22 @@ impl SignedIndex {
             }
             .into());
         }
+        // A `file` is joined to the repository's location and to the cache directory: an
+        // absolute path or a directory part would read or write elsewhere.
+        for entry in signed.signed.packages.values() {
+            for version in entry.versions.values() {
+                for build in &version.builds {
+                    if let Some(file) = build.file.as_deref().filter(|f| !is_plain_file_name(f)) {
+                        return Err(IndexErrorKind::FileNotPlain {
+                            what: what.to_owned(),
+                            id: build.id.to_string(),
+                            file: file.to_owned(),
+                        }
+                        .into());
+                    }
+                }
+            }
+        }
         Ok(signed)
     }
 }
@@ -521,6 +537,27 @@ pub(crate) mod tests {
             err.to_string().contains("oci://127.0.0.1:5000/acme"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_plain_name_is_refused_on_parse() {
+        for bad in ["/etc/passwd", "sub/x.pak", "../x.pak", ".."] {
+            let mut index = sample_index(1);
+            for entry in index.packages.values_mut() {
+                for version in entry.versions.values_mut() {
+                    for build in &mut version.builds {
+                        build.file = Some(bad.to_owned());
+                    }
+                }
+            }
+            let bytes = serde_json::to_vec(&SignedIndex::unsigned(index)).unwrap();
+            let err = SignedIndex::from_slice(&bytes, "index.yaml").unwrap_err();
+            assert!(
+                matches!(err.kind(), IndexErrorKind::FileNotPlain { .. }),
+                "{bad}: {err}"
+            );
+            assert!(err.to_string().contains(&format!("`{bad}`")), "{err}");
+        }
     }
 
     #[test]

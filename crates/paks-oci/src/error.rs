@@ -70,6 +70,22 @@ pub enum ErrorKind {
         actual: u64,
     },
 
+    #[error("{what}: `{url}` asked to retry after `{requested}` s, longer than the maximum wait of {} s", max.as_secs())]
+    RetryAfterTooLong {
+        what: String,
+        url: String,
+        requested: u64,
+        max: std::time::Duration,
+    },
+
+    #[error("{what}: not done within the deadline of {} s{}", limit.as_secs(), progress.map(|(have, size)| format!(" ({have} of {} bytes received)", size.map_or_else(|| "?".to_owned(), |s| s.to_string()))).unwrap_or_default())]
+    Deadline {
+        what: String,
+        limit: std::time::Duration,
+        /// Bytes received so far, and the size expected, for downloads.
+        progress: Option<(u64, Option<u64>)>,
+    },
+
     #[error("{what}: the manifest at `{url}` is larger than the limit of {limit} bytes{}", size.map(|s| format!(" ({s} bytes)")).unwrap_or_default())]
     ManifestTooLarge {
         what: String,
@@ -212,6 +228,14 @@ impl OciError {
             ErrorKind::Connection { .. } => Some("check that the registry is reachable".into()),
             ErrorKind::DigestMismatch { .. } | ErrorKind::SizeMismatch { .. } => Some(
                 "the registry or something between it and you altered the data; try again, and report it if it persists"
+                    .into(),
+            ),
+            ErrorKind::RetryAfterTooLong { .. } => Some(
+                "the registry is limiting the request rate; try again later, or allow longer waits with `PAKS_MAX_RETRY_WAIT=<seconds>`"
+                    .into(),
+            ),
+            ErrorKind::Deadline { .. } => Some(
+                "the registry is too slow or stalls; try again, or allow more time with `PAKS_TRANSFER_DEADLINE=<seconds>`"
                     .into(),
             ),
             ErrorKind::NoConfigDir { .. } => Some("set `XDG_CONFIG_HOME` or `HOME`".into()),

@@ -16,6 +16,9 @@ pub enum RecipeError {
         #[source]
         source: io::Error,
     },
+    /// The recipe file is a symbolic link, which is not followed.
+    #[error("refusing recipe `{}`: it is a symbolic link; a recipe is read from a regular file only", path.display())]
+    Symlink { path: PathBuf },
     /// The text is not a valid recipe: a TOML syntax error or a rule of the format broken.
     #[error(transparent)]
     Invalid(Box<InvalidRecipe>),
@@ -26,7 +29,7 @@ impl RecipeError {
     pub fn as_invalid(&self) -> Option<&InvalidRecipe> {
         match self {
             Self::Invalid(invalid) => Some(invalid),
-            Self::Read { .. } => None,
+            Self::Read { .. } | Self::Symlink { .. } => None,
         }
     }
 

@@ -93,6 +93,9 @@ pub enum SourceKind {
         strip: u32,
         /// Whether to unpack an archive (`true` by default) or keep the file as it is.
         extract: bool,
+        /// OPTIONAL. The size of the download in bytes: a longer download is cut off
+        /// there (without it, the builder's default limit applies).
+        size: Option<u64>,
     },
     /// A git checkout.
     Git {
@@ -105,12 +108,37 @@ pub enum SourceKind {
 }
 
 impl Recipe {
-    /// Reads and validates the recipe at `path`.
+    /// Reads and validates the recipe at `path`, which must be a regular file: a symbolic
+    /// link is refused without being followed (`O_NOFOLLOW`), so that a recipe directory
+    /// from elsewhere (a cloned repository) cannot make paks read, and quote in an error,
+    /// another file such as `/etc/shadow`.
     pub fn from_file(path: &Path) -> Result<Self, RecipeError> {
-        let text = fs_err::read_to_string(path).map_err(|source| RecipeError::Read {
+        use std::io::Read as _;
+        use std::os::unix::fs::OpenOptionsExt as _;
+        // Causes name the file as `fs-err` does.
+        let read_err = |what: &str, e: std::io::Error| RecipeError::Read {
             path: path.to_owned(),
-            source,
-        })?;
+            source: std::io::Error::new(
+                e.kind(),
+                format!("failed to {what} file `{}`: {e}", path.display()),
+            ),
+        };
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits().cast_signed())
+            .open(path)
+            .map_err(|e| {
+                if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) {
+                    RecipeError::Symlink {
+                        path: path.to_owned(),
+                    }
+                } else {
+                    read_err("open", e)
+                }
+            })?;
+        let mut text = String::new();
+        file.read_to_string(&mut text)
+            .map_err(|e| read_err("read from", e))?;
         Self::from_str(&text, path)
     }
 

@@ -34,7 +34,7 @@ const PACKAGE: &[&str] = &[
 ];
 const SOURCE_KINDS: &[&str] = &["path", "url", "git"];
 const SOURCE: &[&str] = &[
-    "path", "url", "git", "sha256", "strip", "extract", "commit", "dest",
+    "path", "url", "git", "sha256", "strip", "extract", "size", "commit", "dest",
 ];
 const SCRIPT: &[&str] = &["script"];
 const ENV_ACTIONS: &[&str] = &["set", "prepend", "append"];
@@ -201,13 +201,13 @@ fn source(value: &Value<'_>) -> Result<Source> {
     };
     let applies: &[&str] = match kind.key {
         "path" => &["path", "sha256", "dest"],
-        "url" => &["url", "sha256", "strip", "extract", "dest"],
+        "url" => &["url", "sha256", "strip", "extract", "size", "dest"],
         _ => &["git", "commit", "dest"],
     };
     if let Some(extra) = table.entries().iter().find(|e| !applies.contains(&e.key)) {
         let owners = match extra.key {
             "sha256" => "`path` and `url` sources",
-            "strip" | "extract" => "`url` sources",
+            "strip" | "extract" | "size" => "`url` sources",
             _ => "`git` sources",
         };
         return Err(table.key_error(
@@ -249,11 +249,19 @@ fn url_source(table: &Table<'_>, url: &Value<'_>) -> Result<SourceKind> {
     {
         return Err(table.key_error(entry, "`strip` has no effect with `extract = false`".into()));
     }
+    let size = match table.get("size") {
+        None => None,
+        Some(value) => match value.u64()? {
+            0 => return Err(value.error("`size` must be at least 1 byte".into())),
+            n => Some(n),
+        },
+    };
     Ok(SourceKind::Url {
         url: text.to_owned(),
         sha256,
         strip: strip.unwrap_or(1),
         extract: extract.unwrap_or(true),
+        size,
     })
 }
 

@@ -177,16 +177,24 @@ impl<'a> Value<'a> {
     }
 
     pub fn u32(&self) -> Result<u32> {
+        let n = self.uint(u32::MAX.into())?;
+        Ok(u32::try_from(n).expect("checked against the maximum"))
+    }
+
+    pub fn u64(&self) -> Result<u64> {
+        self.uint(u64::MAX)
+    }
+
+    /// A whole number from 0 to `max`.
+    fn uint(&self, max: u64) -> Result<u64> {
         let int = self
             .raw
             .as_integer()
             .ok_or_else(|| self.type_error("a whole number"))?;
-        u32::from_str_radix(int.as_str(), int.radix()).map_err(|_| {
-            self.error(format!(
-                "`{int}` is out of range (expected 0 to {})",
-                u32::MAX
-            ))
-        })
+        u64::from_str_radix(int.as_str(), int.radix())
+            .ok()
+            .filter(|n| *n <= max)
+            .ok_or_else(|| self.error(format!("`{int}` is out of range (expected 0 to {max})")))
     }
 
     /// The table, whose header (or inline braces) is where errors about it point.

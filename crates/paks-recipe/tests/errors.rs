@@ -169,7 +169,7 @@ script = "make"
 "#,
     );
     assert_eq!(at(&err), (7, 1, "source[0].mirror"));
-    insta::assert_snapshot!(err.to_string(), @"invalid recipe `examples/hello/paks.toml` at line 7, column 1: `source[0].mirror`: unknown key `mirror` (expected `path`, `url`, `git`, `sha256`, `strip`, `extract`, `commit` or `dest`)");
+    insta::assert_snapshot!(err.to_string(), @"invalid recipe `examples/hello/paks.toml` at line 7, column 1: `source[0].mirror`: unknown key `mirror` (expected `path`, `url`, `git`, `sha256`, `strip`, `extract`, `size`, `commit` or `dest`)");
 }
 
 #[test]
@@ -331,6 +331,35 @@ script = "make"
     );
     assert_eq!(at(&err), (9, 1, "source[0].strip"));
     insta::assert_snapshot!(err.to_string(), @"invalid recipe `examples/hello/paks.toml` at line 9, column 1: `source[0].strip`: `strip` has no effect with `extract = false`");
+}
+
+#[test]
+fn zero_or_negative_source_size() {
+    for (size, message) in [
+        ("0", "`source[0].size`: `size` must be at least 1 byte"),
+        (
+            "-1",
+            "`source[0].size`: `-1` is out of range (expected 0 to 18446744073709551615)",
+        ),
+        ("\"1k\"", "`source[0].size`: expected a whole number"),
+    ] {
+        let err = refuse(&format!(
+            r#"[package]
+name = "hello"
+version = "1.0.0"
+
+[[source]]
+url = "https://example.org/hello.sh"
+sha256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+size = {size}
+
+[build]
+script = "make"
+"#
+        ));
+        assert_eq!(at(&err).0, 8, "{err}");
+        assert!(err.to_string().contains(message), "{err}");
+    }
 }
 
 #[test]

@@ -23,6 +23,7 @@ dest = "patches"
 url = "https://example.org/hello-1.0.tar.gz"
 sha256 = "E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855"
 strip = 2
+size = 1_048_576
 
 [[source]]
 url = "file:///srv/mirror/hello.sh"
@@ -104,6 +105,7 @@ fn full_recipe() {
                     sha256: empty.clone(),
                     strip: 2,
                     extract: true,
+                    size: Some(1_048_576),
                 },
                 dest: PathBuf::from("."),
             },
@@ -113,6 +115,7 @@ fn full_recipe() {
                     sha256: empty,
                     strip: 1,
                     extract: false,
+                    size: None,
                 },
                 dest: PathBuf::from("bin"),
             },

@@ -3,6 +3,7 @@
 use std::collections::BTreeSet;
 use std::io;
 use std::path::Path;
+use std::time::Duration;
 
 use paks_types::PackageId;
 
@@ -20,7 +21,45 @@ pub struct GcReport {
     pub dry_run: bool,
 }
 
+/// How old an unlocked blob part file must be before gc removes it: a younger one is
+/// likely to be resumed by the next pull.
+pub const STALE_PART_AGE: Duration = Duration::from_hours(1);
+
 impl Store {
+    /// Part files of blob downloads that no live process holds and that are older than
+    /// [`STALE_PART_AGE`], and temporaries of killed source downloads (unlocked: dead).
+    fn purge_downloads(&self, dry_run: bool) -> Result<Vec<String>, StoreError> {
+        use paks_types::temp::{BLOB_PART, SOURCE_DOWNLOAD, STAGING, find_unlocked};
+        let blobs = self.root.join("cache/blobs");
+        let mut dirs = vec![(
+            self.root.join("cache/sources"),
+            SOURCE_DOWNLOAD,
+            Duration::ZERO,
+        )];
+        if let Ok(algorithms) = std::fs::read_dir(&blobs) {
+            for entry in algorithms.flatten() {
+                dirs.push((entry.path(), BLOB_PART, STALE_PART_AGE));
+            }
+        }
+        let mut found = Vec::new();
+        for (dir, tag, age) in dirs {
+            found.extend(find_unlocked(&dir, &[tag], age, !dry_run).map_err(StoreError::from)?);
+            found.extend(
+                find_unlocked(&dir, &[STAGING], Duration::from_mins(1), !dry_run)
+                    .map_err(StoreError::from)?,
+            );
+        }
+        Ok(found
+            .into_iter()
+            .map(|(path, _)| {
+                path.strip_prefix(&self.root)
+                    .unwrap_or(&path)
+                    .display()
+                    .to_string()
+            })
+            .collect())
+    }
+
     /// Remove one installed package. Refused while another installed package or a view
     /// needs it, unless `force`.
     pub fn remove(&self, id: &PackageId, force: bool) -> Result<(), StoreError> {
@@ -126,6 +165,7 @@ impl Store {
             }
         }
         report.leftovers.extend(self.purge_unpacked(dry_run)?);
+        report.leftovers.extend(self.purge_downloads(dry_run)?);
         report.leftovers.sort();
         Ok(report)
     }

@@ -7,6 +7,7 @@
 
 mod busybox;
 mod docker_registry;
+mod hostile_server;
 mod http_server;
 mod paks_serve;
 mod podman;
@@ -17,6 +18,7 @@ use std::process::{Command, Output};
 
 pub use busybox::{busybox_glibc_layout, busybox_glibc_layout_with, busybox_layout};
 pub use docker_registry::{DockerRegistry, RegistryAuth};
+pub use hostile_server::{HostileRequest, HostileServer, trickle, write_head};
 pub use http_server::HttpServer;
 pub use paks_serve::PaksServe;
 pub use podman::Podman;

@@ -33,6 +33,7 @@ mod name;
 mod platform;
 mod report;
 pub mod rules;
+pub mod temp;
 
 pub use digest::{
     Digest, DigestAlgorithm, HashingReader, HashingWriter, Sha256Hasher, VerifyingReader,

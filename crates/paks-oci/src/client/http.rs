@@ -142,6 +142,9 @@ pub(super) struct Sent {
     pub attempts: u32,
 }
 
+/// How long an error body is read for its message.
+const ERROR_BODY_WAIT: Duration = Duration::from_secs(10);
+
 #[derive(Deserialize)]
 struct ErrorBody {
     #[serde(default)]
@@ -156,10 +159,13 @@ struct ErrorEntry {
 
 /// The registry's error `code` and `message` from a response body (JSON per the spec,
 /// else the start of the text).
+/// The body is read for at most [`ERROR_BODY_WAIT`]: a server that trickles its error
+/// message does not hold the client.
 pub(super) async fn error_details(resp: Response) -> (Option<String>, Option<String>) {
     let mut body = Vec::new();
     let mut resp = resp;
-    while let Ok(Some(chunk)) = resp.chunk().await {
+    let deadline = tokio::time::Instant::now() + ERROR_BODY_WAIT;
+    while let Ok(Ok(Some(chunk))) = tokio::time::timeout_at(deadline, resp.chunk()).await {
         body.extend_from_slice(&chunk);
         if body.len() > 64 * 1024 {
             break;
@@ -197,16 +203,15 @@ fn retryable(status: StatusCode) -> bool {
     matches!(status.as_u16(), 429 | 502 | 503 | 504)
 }
 
-/// `Retry-After: <seconds>`, at most 60 s (an HTTP date is ignored: backoff applies).
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let secs: u64 = headers
+/// `Retry-After: <seconds>` (an HTTP date is ignored: backoff applies).
+fn retry_after(headers: &HeaderMap) -> Option<u64> {
+    headers
         .get(header::RETRY_AFTER)?
         .to_str()
         .ok()?
         .trim()
         .parse()
-        .ok()?;
-    Some(Duration::from_secs(secs.min(60)))
+        .ok()
 }
 
 impl Client {
@@ -225,8 +230,17 @@ impl Client {
     /// Send a request: authenticate, retry, follow redirects. Returns the response for
     /// any status except 401/403 from the registry (an [`ErrorKind::Unauthorized`]) and
     /// retryable statuses that stayed so (an [`ErrorKind::Http`]).
-    #[allow(clippy::too_many_lines)] // One state machine reads best in one piece.
+    ///
+    /// Retries and waits included, it ends within `transfer_deadline`.
     pub(super) async fn send(&self, req: Req<'_>) -> Result<Sent, OciError> {
+        let what = req.what;
+        // Boxed: every operation awaits this, and the state machine is large.
+        self.bounded(|| what.to_owned(), Box::pin(self.send_unbounded(req)))
+            .await
+    }
+
+    #[allow(clippy::too_many_lines)] // One state machine reads best in one piece.
+    async fn send_unbounded(&self, req: Req<'_>) -> Result<Sent, OciError> {
         let retries = if req.retry {
             self.inner.config.retries
         } else {
@@ -308,10 +322,24 @@ impl Client {
             }
             if retryable(status) {
                 if attempt <= retries {
-                    let wait = if status == StatusCode::TOO_MANY_REQUESTS {
-                        retry_after(resp.headers()).unwrap_or_else(|| self.backoff(attempt))
-                    } else {
-                        self.backoff(attempt)
+                    let asked = (status == StatusCode::TOO_MANY_REQUESTS)
+                        .then(|| retry_after(resp.headers()))
+                        .flatten();
+                    let max = self.inner.config.max_retry_wait;
+                    let wait = match asked {
+                        // Sleeping for as long as any server asks is a denial of service
+                        // of the client: past the maximum, say so and stop.
+                        Some(secs) if Duration::from_secs(secs) > max => {
+                            return Err(ErrorKind::RetryAfterTooLong {
+                                what: req.what.to_owned(),
+                                url: url.to_string(),
+                                requested: secs,
+                                max,
+                            }
+                            .into());
+                        }
+                        Some(secs) => Duration::from_secs(secs),
+                        None => self.backoff(attempt),
                     };
                     drop(resp);
                     tokio::time::sleep(wait).await;
@@ -447,15 +475,24 @@ impl Client {
                 ),
             })
         };
-        read_capped(what, sent, limit, too_large).await
+        read_capped(
+            what,
+            sent,
+            limit,
+            self.inner.config.transfer_deadline,
+            too_large,
+        )
+        .await
     }
 }
 
-/// Read a body, refusing (by `Content-Length`, and while reading) more than `limit` bytes.
+/// Read a body, refusing (by `Content-Length`, and while reading) more than `limit` bytes,
+/// and giving up when it takes longer than `within`.
 pub(super) async fn read_capped(
     what: &str,
     sent: Sent,
     limit: u64,
+    within: Duration,
     too_large: impl Fn(Option<u64>) -> OciError,
 ) -> Result<Vec<u8>, OciError> {
     let declared = sent
@@ -472,8 +509,17 @@ pub(super) async fn read_capped(
     let mut resp = sent.resp;
     let mut body =
         Vec::with_capacity(usize::try_from(declared.unwrap_or(0).min(limit)).unwrap_or(0));
+    let deadline = tokio::time::Instant::now() + within;
     loop {
-        match resp.chunk().await {
+        let Ok(next) = tokio::time::timeout_at(deadline, resp.chunk()).await else {
+            return Err(ErrorKind::Deadline {
+                what: what.to_owned(),
+                limit: within,
+                progress: Some((body.len() as u64, declared)),
+            }
+            .into());
+        };
+        match next {
             Ok(Some(chunk)) => {
                 if body.len() as u64 + chunk.len() as u64 > limit {
                     return Err(too_large(None));
@@ -568,9 +614,9 @@ mod tests {
     fn retry_after_seconds_only() {
         let mut h = HeaderMap::new();
         h.insert(header::RETRY_AFTER, HeaderValue::from_static("3"));
-        assert_eq!(retry_after(&h), Some(Duration::from_secs(3)));
+        assert_eq!(retry_after(&h), Some(3));
         h.insert(header::RETRY_AFTER, HeaderValue::from_static("100000"));
-        assert_eq!(retry_after(&h), Some(Duration::from_mins(1)));
+        assert_eq!(retry_after(&h), Some(100_000));
         h.insert(
             header::RETRY_AFTER,
             HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"),

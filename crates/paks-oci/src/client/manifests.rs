@@ -127,7 +127,8 @@ impl Client {
                     limit: MANIFEST_LIMIT,
                 })
             };
-            match read_capped(&what, sent, MANIFEST_LIMIT, too_large).await {
+            let within = self.inner.config.transfer_deadline;
+            match read_capped(&what, sent, MANIFEST_LIMIT, within, too_large).await {
                 Ok(bytes) => break (sent_url, header_digest, content_type, bytes),
                 // A connection dropped mid-body: the whole request again.
                 Err(e)

@@ -40,8 +40,18 @@ pub struct ClientConfig {
     /// for resuming an interrupted blob transfer (counted since the last progress).
     pub retries: u32,
     /// The first retry waits about this long; each next one twice as long (with jitter),
-    /// at most 30 s. A 429's `Retry-After` (at most 60 s) takes precedence.
+    /// at most 30 s. A 429's `Retry-After` takes precedence, up to `max_retry_wait`.
     pub retry_delay: Duration,
+    /// The longest `Retry-After` honoured: a registry that asks for a longer wait gets an
+    /// error at once instead of a process that sleeps for a day.
+    pub max_retry_wait: Duration,
+    /// Requests in one blob transfer, resumptions included: a registry that makes a
+    /// little progress on every request cannot keep a download going forever.
+    pub transfer_attempts: u32,
+    /// How long one operation (a blob transfer, a manifest fetch) may take in all,
+    /// retries and waits included: a server that trickles a byte at a time never trips
+    /// the per-read `timeout`, but it trips this.
+    pub transfer_deadline: Duration,
     /// Blobs smaller than this are pushed in one `PUT`; larger ones in `PATCH` chunks of
     /// this size.
     pub chunk_size: u64,
@@ -63,6 +73,9 @@ impl Default for ClientConfig {
             credentials: Credentials::default(),
             retries: 4,
             retry_delay: Duration::from_millis(500),
+            max_retry_wait: Duration::from_mins(1),
+            transfer_attempts: 20,
+            transfer_deadline: Duration::from_hours(1),
             chunk_size: 16 * 1024 * 1024,
             timeout: Duration::from_mins(1),
             durable_blobs: true,
@@ -107,6 +120,12 @@ impl Client {
         if config.concurrency == 0 {
             return Err(ErrorKind::Config("`concurrency` must be at least 1".into()).into());
         }
+        if config.transfer_attempts == 0 {
+            return Err(ErrorKind::Config("`transfer_attempts` must be at least 1".into()).into());
+        }
+        if config.transfer_deadline.is_zero() {
+            return Err(ErrorKind::Config("`transfer_deadline` must not be zero".into()).into());
+        }
         if config.chunk_size == 0 {
             return Err(ErrorKind::Config("`chunk_size` must be at least 1".into()).into());
         }
@@ -143,6 +162,26 @@ impl Client {
             .acquire()
             .await
             .expect("the semaphore is never closed")
+    }
+
+    /// Run one operation within `transfer_deadline`; past it, the operation is dropped
+    /// (its temporary files with it) and the error says what did not finish.
+    pub(crate) async fn bounded<T>(
+        &self,
+        what: impl FnOnce() -> String,
+        operation: impl Future<Output = Result<T, OciError>>,
+    ) -> Result<T, OciError> {
+        let limit = self.inner.config.transfer_deadline;
+        tokio::time::timeout(limit, operation)
+            .await
+            .unwrap_or_else(|_| {
+                Err(ErrorKind::Deadline {
+                    what: what(),
+                    limit,
+                    progress: None,
+                }
+                .into())
+            })
     }
 
     pub fn config(&self) -> &ClientConfig {

@@ -1,6 +1,7 @@
 //! Blob downloads: existence checks, and verified, resumable pulls.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use paks_types::{Digest, DigestAlgorithm};
 use reqwest::header::{self, HeaderMap, HeaderValue};
@@ -14,8 +15,10 @@ use crate::error::{ErrorKind, OciError, io_err};
 use crate::hash::StreamHasher;
 use crate::reference::Repository;
 
-/// Removes a temporary file when dropped, unless disarmed: an error, a panic or a
-/// cancelled future leaves nothing behind.
+/// The temporary file of a download. A private one is removed when dropped unless
+/// committed: an error, a panic or a cancelled future leaves nothing behind. The shared
+/// part file (`.<name>.part`, locked while in use) stays when the download stops, so that
+/// the next process resumes from it; only content found wrong is removed.
 struct TempFile {
     path: PathBuf,
     armed: bool,
@@ -32,6 +35,14 @@ impl TempFile {
             return Ok(());
         }
         paks_types::fs::fsync_parent(dest).map_err(io_err("failed to sync the directory of", dest))
+    }
+}
+
+impl TempFile {
+    /// Remove the file now (its content is wrong, or cannot be resumed).
+    fn discard(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+        self.armed = false;
     }
 }
 
@@ -52,25 +63,49 @@ struct Partial {
 }
 
 impl Partial {
-    /// A new temporary file beside `dest` (whose directory is created if need be).
-    async fn create(dest: &Path, algorithm: DigestAlgorithm) -> Result<(TempFile, Self), OciError> {
+    /// The download's file beside `dest` (whose directory is created if need be): the
+    /// part file `.<name>.part`, locked by this process, holding what a killed process
+    /// downloaded before (re-hashed here, so the download resumes from its end); or, when
+    /// another live process holds the part file, a private temporary.
+    async fn open(
+        dest: &Path,
+        algorithm: DigestAlgorithm,
+        size: Option<u64>,
+    ) -> Result<(TempFile, Self), OciError> {
         if let Some(dir) = dest.parent().filter(|d| !d.as_os_str().is_empty()) {
             tokio::fs::create_dir_all(dir)
                 .await
                 .map_err(io_err("failed to create the directory", dir))?;
         }
-        let tmp = TempFile {
-            path: paks_types::fs::temp_sibling(dest, "part"),
-            armed: true,
+        let part_path = part_file(dest);
+        let shared = {
+            let path = part_path.clone();
+            tokio::task::spawn_blocking(move || resume_from(&path, algorithm, size))
+                .await
+                .expect("the resuming task does not panic")
+                .map_err(io_err("failed to resume from", &part_path))?
         };
-        let file = tokio::fs::File::create(&tmp.path)
-            .await
-            .map_err(io_err("failed to create", &tmp.path))?;
+        let (tmp, file, hasher, have) = if let Some((file, hasher, have)) = shared {
+            let tmp = TempFile {
+                path: part_path,
+                armed: false,
+            };
+            (tmp, tokio::fs::File::from_std(file), hasher, have)
+        } else {
+            let tmp = TempFile {
+                path: paks_types::fs::temp_sibling(dest, paks_types::temp::BLOB_PART),
+                armed: true,
+            };
+            let file = tokio::fs::File::create(&tmp.path)
+                .await
+                .map_err(io_err("failed to create", &tmp.path))?;
+            (tmp, file, StreamHasher::new(algorithm), 0)
+        };
         let part = Self {
             out: tokio::io::BufWriter::with_capacity(1024 * 1024, file),
             path: tmp.path.clone(),
-            hasher: StreamHasher::new(algorithm),
-            have: 0,
+            hasher,
+            have,
         };
         Ok((tmp, part))
     }
@@ -105,6 +140,7 @@ impl Partial {
         progress: &mut Progress<'_>,
         what: &str,
         url: &str,
+        received: &AtomicU64,
     ) -> Result<Option<reqwest::Error>, OciError> {
         loop {
             let chunk = match resp.chunk().await {
@@ -127,6 +163,7 @@ impl Partial {
             self.hasher.update(&chunk);
             self.out.write_all(&chunk).await.map_err(self.write_err())?;
             self.have = total;
+            received.store(total, Ordering::Relaxed);
             progress.reach(total);
         }
     }
@@ -145,39 +182,63 @@ impl Partial {
     }
 }
 
+/// `.<name>.part` beside `dest`: where a download of `dest` keeps its bytes until verified.
+fn part_file(dest: &Path) -> PathBuf {
+    let name = dest
+        .file_name()
+        .map_or_else(|| "blob".into(), |n| n.to_string_lossy());
+    dest.with_file_name(format!(".{name}.{}", paks_types::temp::BLOB_PART))
+}
+
+/// Take the part file at `path` (creating it), unless a live process holds it (`None`):
+/// the open file, positioned at its end, with the hash state and length of what it holds.
+/// A part longer than `size` is emptied.
+fn resume_from(
+    path: &Path,
+    algorithm: DigestAlgorithm,
+    size: Option<u64>,
+) -> std::io::Result<Option<(std::fs::File, StreamHasher, u64)>> {
+    use std::io::{Read as _, Seek as _};
+    let Some(mut file) = paks_types::temp::open_locked(path)? else {
+        return Ok(None);
+    };
+    let mut hasher = StreamHasher::new(algorithm);
+    let mut have = 0u64;
+    let mut buf = vec![0u8; 1024 * 1024];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        have += n as u64;
+    }
+    if size.is_some_and(|s| have > s) {
+        file.set_len(0)?;
+        file.rewind()?;
+        return Ok(Some((file, StreamHasher::new(algorithm), 0)));
+    }
+    Ok(Some((file, hasher, have)))
+}
+
+/// `Range: bytes=<have>-` when there is something to resume from.
+fn range_from(have: u64) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    if have > 0 {
+        let range = format!("bytes={have}-");
+        headers.insert(
+            header::RANGE,
+            HeaderValue::from_str(&range).expect("a valid header"),
+        );
+    }
+    headers
+}
+
 /// The start of `Content-Range: bytes <start>-<end>/<size>`.
 fn content_range_start(resp: &reqwest::Response) -> Option<u64> {
     let v = header_str(resp, "content-range")?;
     let v = v.strip_prefix("bytes")?.trim_start();
     v.split('-').next()?.trim().parse().ok()
-}
-
-/// The error of a download that stopped making progress: the last connection error,
-/// or, when the server ended the body early, the short size.
-fn gave_up(
-    what: String,
-    url: String,
-    attempts: u32,
-    interruption: Option<reqwest::Error>,
-    size: Option<u64>,
-    have: u64,
-) -> OciError {
-    match interruption {
-        Some(source) => ErrorKind::Connection {
-            what,
-            method: "GET".into(),
-            url,
-            attempts,
-            source,
-        },
-        None => ErrorKind::SizeMismatch {
-            what,
-            url,
-            expected: size.unwrap_or(have),
-            actual: have,
-        },
-    }
-    .into()
 }
 
 /// Whether `dest` already holds the blob: trusted when its size is `size` (the cache is
@@ -341,74 +402,80 @@ impl Client {
         }
         let _permit = self.transfer_permit().await;
         let what = format!("failed to pull blob `{digest}` from `{repo}`");
+        let received = AtomicU64::new(0);
+        let limit = self.inner.config.transfer_deadline;
+        let transfer =
+            self.pull_blob_unbounded(repo, digest, size, dest, progress, &what, &received);
+        match tokio::time::timeout(limit, transfer).await {
+            Ok(result) => result,
+            Err(_) => Err(ErrorKind::Deadline {
+                what,
+                limit,
+                progress: Some((received.load(Ordering::Relaxed), size)),
+            }
+            .into()),
+        }
+    }
+
+    /// [`Client::pull_blob`] without its deadline; `received` follows the bytes held.
+    #[allow(clippy::too_many_arguments)] // The public call's arguments, and two for errors.
+    async fn pull_blob_unbounded(
+        &self,
+        repo: &Repository,
+        digest: &Digest,
+        size: Option<u64>,
+        dest: &Path,
+        progress: &(dyn Fn(u64) + Send + Sync),
+        what: &str,
+        received: &AtomicU64,
+    ) -> Result<(), OciError> {
         let url = self.url(&repo.registry, &format!("/v2/{}/blobs/{digest}", repo.name))?;
-        let (tmp, mut part) = Partial::create(dest, digest.algorithm()).await?;
+        let (mut tmp, mut part) = Partial::open(dest, digest.algorithm(), size).await?;
         let mut progress = Progress {
             callback: progress,
             reported: 0,
         };
-        let scopes = [pull_scope(&repo.name)];
-        let mut failures = 0u32;
-        while size != Some(part.have) || part.have == 0 {
-            let mut headers = HeaderMap::new();
-            if part.have > 0 {
-                let range = format!("bytes={}-", part.have);
-                headers.insert(
-                    header::RANGE,
-                    HeaderValue::from_str(&range).expect("a valid header"),
-                );
+        progress.reach(part.have);
+        received.store(part.have, Ordering::Relaxed);
+        let result = self
+            .download(
+                repo,
+                digest,
+                size,
+                &url,
+                &mut part,
+                &mut progress,
+                what,
+                received,
+            )
+            .await;
+        match result {
+            Ok(()) => {}
+            // Content that is known wrong is not resumed from.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    ErrorKind::DigestMismatch { .. } | ErrorKind::SizeMismatch { .. }
+                ) =>
+            {
+                tmp.discard();
+                return Err(e);
             }
-            let sent = self
-                .send(Req {
-                    what: &what,
-                    registry: Some(&repo.registry),
-                    method: Method::GET,
-                    url: url.clone(),
-                    headers,
-                    body: Body::Empty,
-                    scopes: &scopes,
-                    retry: true,
-                })
-                .await?;
-            let status = sent.resp.status();
-            let resumed = status == StatusCode::PARTIAL_CONTENT
-                && part.have > 0
-                && content_range_start(&sent.resp) == Some(part.have);
-            if !resumed {
-                if status != StatusCode::OK {
-                    return Err(self.status_error(&what, &Method::GET, sent).await);
+            Err(e) => {
+                // Nothing to resume from: nothing to keep. Else what is buffered goes to
+                // the part file for the next attempt (a cancelled download loses its
+                // buffer, and the next one re-hashes what reached the file).
+                if part.have == 0 || part.out.flush().await.is_err() {
+                    tmp.discard();
                 }
-                // A full answer (the server ignored the range): from the first byte.
-                part.restart(digest.algorithm()).await?;
+                return Err(e);
             }
-            let before = part.have;
-            let answered = sent.url.to_string();
-            let interruption = part
-                .stream(sent.resp, size, &mut progress, &what, &answered)
-                .await?;
-            if interruption.is_none() && size.is_none_or(|s| part.have == s) {
-                break;
-            }
-            if part.have > before {
-                failures = 0;
-            }
-            failures += 1;
-            if failures > self.inner.config.retries {
-                return Err(gave_up(
-                    what,
-                    answered,
-                    failures,
-                    interruption,
-                    size,
-                    part.have,
-                ));
-            }
-            tokio::time::sleep(self.backoff(failures)).await;
         }
         let actual = part.finish(self.config().durable_blobs).await?;
         if actual != *digest {
+            tmp.discard();
             return Err(ErrorKind::DigestMismatch {
-                what,
+                what: what.to_owned(),
                 url: url.to_string(),
                 expected: digest.clone(),
                 actual,
@@ -416,5 +483,102 @@ impl Client {
             .into());
         }
         tmp.commit(dest, self.config().durable_blobs).await
+    }
+
+    /// The requests of [`Client::pull_blob`], until `part` holds the whole blob.
+    #[allow(clippy::too_many_arguments)] // One download's state, passed whole.
+    async fn download(
+        &self,
+        repo: &Repository,
+        digest: &Digest,
+        size: Option<u64>,
+        url: &reqwest::Url,
+        part: &mut Partial,
+        progress: &mut Progress<'_>,
+        what: &str,
+        received: &AtomicU64,
+    ) -> Result<(), OciError> {
+        let scopes = [pull_scope(&repo.name)];
+        let config = &self.inner.config;
+        // Requests made, and failed ones since the download last went further than ever
+        // before: a server that restarts from zero and dies at the same byte (or ignores
+        // `Range`) is not making progress however many bytes it sends.
+        let (mut attempts, mut failures, mut furthest) = (0u32, 0u32, 0u64);
+        loop {
+            attempts += 1;
+            let sent = self
+                .send(Req {
+                    what,
+                    registry: Some(&repo.registry),
+                    method: Method::GET,
+                    url: url.clone(),
+                    headers: range_from(part.have),
+                    body: Body::Empty,
+                    scopes: &scopes,
+                    retry: true,
+                })
+                .await?;
+            let status = sent.resp.status();
+            let answered = sent.url.to_string();
+            let resumed = status == StatusCode::PARTIAL_CONTENT
+                && part.have > 0
+                && content_range_start(&sent.resp) == Some(part.have);
+            if !resumed {
+                if status != StatusCode::OK {
+                    return Err(self.status_error(what, &Method::GET, sent).await);
+                }
+                // A full answer (the server ignored the range): from the first byte.
+                part.restart(digest.algorithm()).await?;
+                received.store(0, Ordering::Relaxed);
+            }
+            // A body announced shorter or longer than the descriptor can never verify.
+            if let (Some(s), Some(announced)) = (size, sent.resp.content_length())
+                && part.have + announced != s
+            {
+                return Err(ErrorKind::SizeMismatch {
+                    what: what.to_owned(),
+                    url: answered,
+                    expected: s,
+                    actual: part.have + announced,
+                }
+                .into());
+            }
+            let interruption = part
+                .stream(sent.resp, size, progress, what, &answered, received)
+                .await?;
+            match (interruption, size) {
+                (None, Some(s)) if part.have != s => {
+                    // The server ended the body as complete, short of the declared size:
+                    // asking again gets the same lie.
+                    return Err(ErrorKind::SizeMismatch {
+                        what: what.to_owned(),
+                        url: answered,
+                        expected: s,
+                        actual: part.have,
+                    }
+                    .into());
+                }
+                (None, _) => break,
+                (Some(source), _) => {
+                    if part.have > furthest {
+                        furthest = part.have;
+                        failures = 0;
+                    }
+                    failures += 1;
+                    if failures > config.retries || attempts >= config.transfer_attempts {
+                        return Err(ErrorKind::Connection {
+                            what: what.to_owned(),
+                            method: "GET".into(),
+                            url: answered,
+                            attempts,
+                            source,
+                        }
+                        .into());
+                    }
+                }
+            }
+            tokio::time::sleep(self.backoff(failures)).await;
+        }
+        Ok(())
     }
 }

@@ -214,6 +214,24 @@ impl Client {
         progress: &(dyn Fn(u64) + Send + Sync),
     ) -> Result<PushedBlob, OciError> {
         let _permit = self.transfer_permit().await;
+        let what = || format!("failed to push blob `{digest}` to `{repo}`");
+        self.bounded(
+            what,
+            Box::pin(self.push_unbounded(repo, digest, size, source, mount_from, progress)),
+        )
+        .await
+    }
+
+    /// [`Client::push`] without its deadline.
+    async fn push_unbounded(
+        &self,
+        repo: &Repository,
+        digest: &Digest,
+        size: u64,
+        source: Source,
+        mount_from: Option<&Repository>,
+        progress: &(dyn Fn(u64) + Send + Sync),
+    ) -> Result<PushedBlob, OciError> {
         let what = format!("failed to push blob `{digest}` to `{repo}`");
         let mut scopes = vec![push_scope(&repo.name)];
         let mut session = match self

@@ -7,4 +7,5 @@ mod support;
 mod auth;
 mod distribution;
 mod faults;
+mod liars;
 mod skopeo;
