@@ -98,11 +98,6 @@ fn push_image(
     let own_layer = format!("own layer {own}").into_bytes();
     let mut blobs = vec![config.clone(), own_layer.clone()];
     blobs.extend(layers.iter().cloned());
-    for b in &blobs {
-        if !ensure_blob(addr, repo, from, b) {
-            return None;
-        }
-    }
     let layer_descs: Vec<_> = blobs[1..]
         .iter()
         .map(|l| descriptor("application/vnd.oci.image.layer.v1.tar", l))
@@ -114,19 +109,38 @@ fn push_image(
         "layers": layer_descs,
     }))
     .unwrap();
-    let (status, _, _) = exchange(
-        addr,
-        "PUT",
-        &format!("/v2/{repo}/manifests/{tag}"),
-        &[("Content-Type", OCI_MANIFEST)],
-        &manifest,
-    );
-    (status == 201).then(|| Pushed {
-        repo: repo.to_owned(),
-        manifest,
-        blobs,
-    })
+    // With grace 0, a collection that starts between a blob's upload and the manifest's
+    // PUT may take the blob (nothing referenced it yet): the PUT is then refused with
+    // MANIFEST_BLOB_UNKNOWN, and a client pushes again, as this one does, a few times.
+    for _ in 0..PUSH_ATTEMPTS {
+        for b in &blobs {
+            if !ensure_blob(addr, repo, from, b) {
+                return None;
+            }
+        }
+        let (status, _, body) = exchange(
+            addr,
+            "PUT",
+            &format!("/v2/{repo}/manifests/{tag}"),
+            &[("Content-Type", OCI_MANIFEST)],
+            &manifest,
+        );
+        if status == 201 {
+            return Some(Pushed {
+                repo: repo.to_owned(),
+                manifest,
+                blobs,
+            });
+        }
+        if status != 404 || !text(&body).contains("MANIFEST_BLOB_UNKNOWN") {
+            return None;
+        }
+    }
+    None
 }
+
+/// Pushes of one image before a pusher gives up on it.
+const PUSH_ATTEMPTS: usize = 10;
 
 /// What is wrong with an acknowledged manifest now, if anything.
 fn check(addr: SocketAddr, p: &Pushed) -> Option<String> {
@@ -229,6 +243,9 @@ fn push_beside_gc(
                     "--json",
                 ]);
                 runs += 1;
+                // A breath between collections, so that pushes on a loaded machine still
+                // finish between them (each collection may take what they uploaded).
+                std::thread::sleep(Duration::from_millis(25));
                 if !out.status.success() {
                     failures.push(text(&out.stderr));
                 } else if !text(&out.stdout).contains("\"damaged\":[]") {
