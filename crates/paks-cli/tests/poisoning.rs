@@ -222,3 +222,28 @@ fn a_layer_that_unpacks_beyond_its_claimed_size_is_refused() {
     );
     refused(&evil, &["100", "unpack"]);
 }
+
+#[test]
+fn a_package_does_not_install_on_a_dependency_from_another_build() {
+    let scene = Scene::new();
+    // hello was built against the real libgreet and pins its manifest digest.
+    let hello = scene.builder.build("hello");
+    let env = Env::new();
+    scene.install_evil(&env);
+    let out = env.run(&["install", hello.to_str().unwrap()]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&scene.id) && stderr.contains(&scene.real_manifest),
+        "the error names the dependency and the digest hello was built against: {stderr}"
+    );
+    let hello_id = info(&scene.builder, hello.to_str().unwrap())["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(!env.store().join(&hello_id).exists(), "nothing installed");
+    // With the real libgreet installed (from the registry), hello installs.
+    env.ok(&["install", &scene.reference()]);
+    env.ok(&["install", hello.to_str().unwrap()]);
+    assert!(env.store().join(&hello_id).join("bin/hello").exists());
+}

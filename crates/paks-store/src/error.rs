@@ -1,6 +1,6 @@
 use std::path::PathBuf;
 
-use paks_types::{PackageId, Platform};
+use paks_types::{Digest, PackageId, Platform};
 
 /// An error from the install tree: one pointer wide, so that `Result`s stay small; the
 /// details are in [`StoreError::kind`].
@@ -107,6 +107,15 @@ pub enum StoreErrorKind {
     },
     #[error("`{id}` needs `{dep}`, which is not installed")]
     MissingDependency { id: PackageId, dep: PackageId },
+    #[error(
+        "`{id}` was built against `{dep}` from manifest `{pinned}`, but the `{dep}` installed is from manifest `{installed}`"
+    )]
+    DependencyMismatch {
+        id: PackageId,
+        dep: PackageId,
+        pinned: Digest,
+        installed: Digest,
+    },
     #[error("no installed package matches `{0}`")]
     NotInstalled(String),
     #[error("`{spec}` matches several installed builds: {}", candidates.join(", "))]
@@ -170,6 +179,11 @@ impl StoreErrorKind {
                 dep.name(),
                 dep.name(),
                 dep.version()
+            )),
+            Self::DependencyMismatch { dep, pinned, .. } => Some(format!(
+                "install the build of `{}` it was made with (`paks install REGISTRY/NAMESPACE/{}@{pinned}`, or its archive), which replaces the other one",
+                dep.name(),
+                dep.name()
             )),
             Self::NotInstalled(_) => Some("see what is installed with `paks list`".into()),
             Self::Ambiguous { .. } => {

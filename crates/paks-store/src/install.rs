@@ -10,7 +10,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use paks_archive::{Limits, PakReader, extract_layer_verified};
 use paks_types::{
-    CANONICAL_STORE, Digest, ImageConfig, META_SCHEMA, PackageId, Platform, Reporter,
+    CANONICAL_STORE, Digest, ImageConfig, META_SCHEMA, PackageDep, PackageId, Platform, Reporter,
     VerifyingReader,
 };
 
@@ -265,11 +265,8 @@ impl Store {
         for pak in &paks {
             let meta = &pak.config.paks;
             for dep in &meta.dependencies {
-                if !in_batch.contains(&dep.id) && self.record(&dep.id)?.is_none() {
-                    return Err(StoreError::from(StoreErrorKind::MissingDependency {
-                        id: meta.id.clone(),
-                        dep: dep.id.clone(),
-                    }));
+                if !in_batch.contains(&dep.id) {
+                    self.check_dependency(&meta.id, dep)?;
                 }
             }
         }
@@ -326,6 +323,29 @@ impl Store {
             .collect())
     }
 
+    /// `dep` of `id` is installed, and from the manifest `id` was built against where the
+    /// package pins one: a build of the dependency with the same id but other content
+    /// (a forged archive claiming the id) is not what the package was made with.
+    fn check_dependency(&self, id: &PackageId, dep: &PackageDep) -> Result<(), StoreError> {
+        let Some(record) = self.record(&dep.id)? else {
+            return Err(StoreError::from(StoreErrorKind::MissingDependency {
+                id: id.clone(),
+                dep: dep.id.clone(),
+            }));
+        };
+        match &dep.digest {
+            Some(pinned) if *pinned != record.manifest => {
+                Err(StoreError::from(StoreErrorKind::DependencyMismatch {
+                    id: id.clone(),
+                    dep: dep.id.clone(),
+                    pinned: pinned.clone(),
+                    installed: record.manifest,
+                }))
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// The first half of an install, run in parallel under the locks `install` holds:
     /// either finds it done (installed already from the same manifest, or its prefix
     /// renamed back from the unpacked cache) or extracts and relocates it into a temporary
@@ -339,12 +359,7 @@ impl Store {
         let meta = &pak.config.paks;
         let id = &meta.id;
         for dep in &meta.dependencies {
-            if self.record(&dep.id)?.is_none() {
-                return Err(StoreError::from(StoreErrorKind::MissingDependency {
-                    id: id.clone(),
-                    dep: dep.id.clone(),
-                }));
-            }
+            self.check_dependency(id, dep)?;
         }
         let prefix = self.prefix(id);
         let mut replaces = false;
