@@ -58,4 +58,6 @@ pub use catalog::{Build, Candidate, Catalog, PinnedDep};
 pub use lock::{LOCK_VERSION, Lock, LockError, LockedPackage};
 pub use paks_host::HostProfile;
 pub use request::{Request, RequestError};
-pub use resolve::{Resolution, ResolveError, ResolveOptions, Resolved, resolve};
+pub use resolve::{
+    Resolution, ResolveError, ResolveOptions, Resolved, did_you_mean, resolve, similar_names,
+};
