@@ -6,12 +6,15 @@ mod commands;
 mod env_vars;
 mod image;
 mod inspect;
+mod outdated;
 mod printer;
 mod project;
+mod project_cmds;
 mod remote;
 mod report;
 mod repos;
 mod serve;
+mod tree;
 
 use std::io::Write;
 use std::process::ExitCode;

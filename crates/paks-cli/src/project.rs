@@ -1,7 +1,6 @@
 //! Project environments: `paks.toml` `[dependencies]` in a directory, `paks.lock` beside it,
 //! and the view `.paks/view` that `paks sync` builds; `paks shell` and `paks env` activate it.
 
-use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -13,9 +12,10 @@ use paks_types::{PackageId, VersionReq};
 use paks_types::Reporter as _;
 
 use crate::Failure;
-use crate::cli::{AddArgs, ProjectArgs};
+use crate::cli::{AddArgs, ProjectArgs, ShellArgs};
 use crate::commands::user_error;
 use crate::commands::{Ctx, elapsed, failure, plural};
+use crate::project_cmds::Upgrade;
 use crate::repos;
 
 pub const MANIFEST: &str = "paks.toml";
@@ -31,7 +31,11 @@ fn is_project(path: &Path) -> bool {
     fs_err::read_to_string(path)
         .ok()
         .and_then(|t| t.parse::<toml_edit::DocumentMut>().ok())
-        .is_some_and(|d| d.contains_key("dependencies") || d.contains_key("environment"))
+        // A recipe (`[package]`) has `[dependencies]` too, but is no project to edit.
+        .is_some_and(|d| {
+            !d.contains_key("package")
+                && (d.contains_key("dependencies") || d.contains_key("environment"))
+        })
 }
 
 impl Project {
@@ -130,6 +134,17 @@ impl Project {
         self.doc["dependencies"][request.name.as_str()] = toml_edit::value(request.req.to_string());
     }
 
+    /// Drops `name` from `[dependencies]`, keeping the rest of the file as it is.
+    pub fn remove(&mut self, name: &str) {
+        if let Some(deps) = self
+            .doc
+            .get_mut("dependencies")
+            .and_then(|d| d.as_table_like_mut())
+        {
+            deps.remove(name);
+        }
+    }
+
     pub fn save(&self) -> Result<(), Failure> {
         paks_types::fs::write_atomic(&self.manifest(), self.doc.to_string().as_bytes())?;
         Ok(())
@@ -183,10 +198,25 @@ pub fn init(ctx: &Ctx, dir: &Path) -> Result<(), Failure> {
 
 /// Resolves the project into `paks.lock`, keeping locked versions where they still fit.
 pub fn lock(ctx: &Ctx, project: &Project, offline: bool) -> Result<Lock, Failure> {
+    lock_upgrading(ctx, project, offline, &Upgrade::None)
+}
+
+/// Resolves the project into `paks.lock`, keeping the locked versions `upgrade` does not free.
+pub fn lock_upgrading(
+    ctx: &Ctx,
+    project: &Project,
+    offline: bool,
+    upgrade: &Upgrade,
+) -> Result<Lock, Failure> {
     let started = Instant::now();
     let requests = project.requests()?;
     let previous = project.read_lock()?;
-    let prefer = previous.as_ref().map(Lock::preferences).unwrap_or_default();
+    let mut prefer = previous.as_ref().map(Lock::preferences).unwrap_or_default();
+    match upgrade {
+        Upgrade::None => {}
+        Upgrade::All => prefer.clear(),
+        Upgrade::Packages(names) => prefer.retain(|n, _| !names.iter().any(|u| u == n.as_str())),
+    }
     let loaded = repos::load_all(ctx, offline)?;
     let resolution = crate::catalog::resolve(ctx, &loaded, &requests, prefer)?;
     let lock = Lock::from_resolution(&resolution, &requests);
@@ -326,26 +356,42 @@ fn resolution_of(
 
 pub fn add(ctx: &Ctx, args: &AddArgs) -> Result<(), Failure> {
     let mut project = Project::find(args.project.project.as_deref())?;
+    let mut bare = Vec::new();
     for spec in &args.packages {
         let request = Request::parse(spec).map_err(|e| Failure {
             hint: Some("a package is `NAME`, `NAME@REQ` (`zlib@^1.3`) or `NAME>=1,<2`".into()),
             ..Failure::from(e)
         })?;
+        // A bare name gets a caret requirement of the version it resolves to (below).
+        if spec.trim().parse::<paks_types::PackageName>().is_ok() {
+            bare.push(request.name.clone());
+        }
         project.add(&request);
     }
     // Lock first: a request that cannot be satisfied leaves paks.toml as it was.
     let saved = fs_err::read(project.manifest())?;
     project.save()?;
-    if let Err(e) = lock(ctx, &project, args.project.offline) {
-        paks_types::fs::write_atomic(&project.manifest(), &saved)?;
-        return Err(e);
+    let locked = match lock(ctx, &project, args.project.offline) {
+        Ok(l) => l,
+        Err(e) => {
+            paks_types::fs::write_atomic(&project.manifest(), &saved)?;
+            return Err(e);
+        }
+    };
+    if !bare.is_empty() {
+        for p in locked.packages.iter().filter(|p| p.explicit) {
+            if bare.contains(&p.name) {
+                project.add(&Request {
+                    name: p.name.clone(),
+                    req: VersionReq::parse(&format!("^{}", p.version)).map_err(Failure::from)?,
+                });
+            }
+        }
+        project.save()?;
+        // The indexes were fetched and cached just now; the same versions stay preferred.
+        lock(ctx, &project, true)?;
     }
     sync(ctx, &project, args.project.offline)
-}
-
-pub fn lock_command(ctx: &Ctx, args: &ProjectArgs) -> Result<(), Failure> {
-    let project = Project::find(args.project.as_deref())?;
-    lock(ctx, &project, args.offline).map(|_| ())
 }
 
 pub fn sync_command(ctx: &Ctx, args: &ProjectArgs) -> Result<(), Failure> {
@@ -382,35 +428,22 @@ pub fn environment(
     Ok((project, env))
 }
 
-pub fn shell(ctx: &Ctx, args: &ProjectArgs) -> Result<(), Failure> {
-    let (project, env) = environment(ctx, args.project.as_deref())?;
+pub fn shell(ctx: &Ctx, args: &ShellArgs) -> Result<(), Failure> {
+    let (project, env) = environment(ctx, args.project.project.as_deref())?;
     let shell = std::env::var_os("SHELL").unwrap_or_else(|| "/bin/sh".into());
-    let mut cmd = std::process::Command::new(&shell);
-    let vars: BTreeMap<String, std::ffi::OsString> =
-        env.resolve(|k| std::env::var_os(k)).into_iter().collect();
-    for (k, v) in &vars {
-        cmd.env(k, v);
+    let cmd = crate::project_cmds::shell_command(&shell, args.command.as_ref());
+    if args.command.is_none() {
+        ctx.reporter.status(&format!(
+            "Entering the environment of `{}` (exit the shell to leave)",
+            project.dir.display()
+        ));
     }
-    cmd.env("PAKS_ENV", &project.dir);
-    ctx.reporter.status(&format!(
-        "Entering the environment of `{}` (exit the shell to leave)",
-        project.dir.display()
-    ));
-    let status = cmd.status().map_err(|e| {
-        user_error(
-            format!("cannot start `{}`: {e}", shell.to_string_lossy()),
-            Some("set SHELL to a shell that exists".into()),
-        )
-    })?;
     let _ = std::io::stderr().flush();
-    if status.success() {
-        Ok(())
-    } else {
-        Err(Failure {
-            error: format!("the shell exited with {status}").into(),
-            detail: None,
-            hint: None,
-            internal: false,
-        })
-    }
+    // The shell replaces paks, so its exit status is the command's own.
+    Err(crate::project_cmds::exec_in(
+        cmd,
+        &env,
+        Some(&project.dir),
+        "set SHELL to a shell that exists",
+    ))
 }
