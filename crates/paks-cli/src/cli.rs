@@ -658,11 +658,11 @@ pub struct LockArgs {
 
 #[derive(Debug, Args)]
 pub struct TreeArgs {
-    /// Show installed packages instead of the project's lock; only NAME's tree if given
+    /// Show installed packages instead of the project's lock
     #[arg(long)]
     pub installed: bool,
-    /// With `--installed`: the package whose tree to show (name, name@version or id)
-    #[arg(requires = "installed", value_name = "NAME")]
+    /// Only the tree of this package (with `--installed`: name, name@version or id)
+    #[arg(value_name = "NAME")]
     pub package: Option<String>,
     /// Show who depends on NAME, down to what was asked for
     #[arg(long, short = 'i', value_name = "NAME")]

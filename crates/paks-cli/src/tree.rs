@@ -87,6 +87,20 @@ impl Graph {
                 reversed.entry(dep.clone()).or_default().push(id.clone());
             }
         }
+        let roots = self.named(name)?;
+        let nodes = self
+            .nodes
+            .into_iter()
+            .map(|(id, mut n)| {
+                n.edges = reversed.remove(&id).unwrap_or_default();
+                (id, n)
+            })
+            .collect();
+        Ok(Self { nodes, roots })
+    }
+
+    /// The builds named `name`; an error suggesting close names if there are none.
+    fn named(&self, name: &str) -> Result<Vec<PackageId>, Failure> {
         let roots: Vec<PackageId> = self
             .nodes
             .iter()
@@ -98,18 +112,10 @@ impl Graph {
                 self.nodes.values().map(|n| n.name.clone()).collect();
             let known: Vec<PackageName> = known.into_iter().collect();
             crate::project_cmds::require_known(&[name.to_owned()], &known, "in the tree", |_| {
-                "`paks tree` without `--invert` shows what there is".into()
+                "`paks tree` without a name shows what there is".into()
             })?;
         }
-        let nodes = self
-            .nodes
-            .into_iter()
-            .map(|(id, mut n)| {
-                n.edges = reversed.remove(&id).unwrap_or_default();
-                (id, n)
-            })
-            .collect();
-        Ok(Self { nodes, roots })
+        Ok(roots)
     }
 
     /// `id`'s edges, sorted by name and version.
@@ -199,7 +205,11 @@ pub fn tree(ctx: &Ctx, args: &TreeArgs) -> Result<(), Failure> {
         Graph::from_store(&ctx.store()?, args.package.as_deref())?
     } else {
         let project = Project::find(args.project.as_deref())?;
-        Graph::from_lock(&project.require_lock("`paks lock` writes it")?)
+        let mut graph = Graph::from_lock(&project.require_lock("`paks lock` writes it")?);
+        if let Some(name) = &args.package {
+            graph.roots = graph.named(name)?;
+        }
+        graph
     };
     if let Some(name) = &args.invert {
         graph = graph.inverted(name)?;

@@ -429,6 +429,12 @@ fn tree_of_the_lock_and_of_installed_packages() {
     );
     assert_eq!(lines[1]["dependencies"][0]["name"], "mid");
     assert_eq!(lines[1]["dependencies"][0]["repeated"], true);
+    // One package's subtree, a dependency too.
+    assert_eq!(
+        ok_in(&user, &proj, &["tree", "mid"]),
+        "mid 1.0.0\n\
+         └── lib 1.0.0\n"
+    );
     let out = run_in(&user, &proj, &["tree", "--invert", "lip"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("did you mean `lib`?"));
