@@ -116,9 +116,12 @@ fn lock(proj: &Path) -> String {
 /// The `(name, version)` of every package in the project's lock.
 fn locked(proj: &Path) -> Vec<(String, String)> {
     let lock: toml_edit::DocumentMut = lock(proj).parse().unwrap();
-    lock["package"]
-        .as_array_of_tables()
-        .unwrap()
+    let Some(packages) = lock["package"].as_array_of_tables() else {
+        // No packages: `package = []`.
+        assert!(lock["package"].as_array().unwrap().is_empty());
+        return Vec::new();
+    };
+    packages
         .iter()
         .map(|p| {
             (
@@ -286,6 +289,10 @@ fn remove_drops_dependencies_in_a_project_and_installed_packages_elsewhere() {
     assert!(list.contains("tool"), "{list}");
     ok_in(&user, &proj, &["remove", "--installed", "tool"]);
     assert!(!user.ok(&["list"]).contains("tool "));
+    // The last one too: an empty lock and an empty environment.
+    ok_in(&user, &proj, &["remove", "other"]);
+    assert_eq!(locked(&proj), pairs(&[]));
+    assert!(!proj.join(".paks/view/bin/other").exists());
     // In the project, a name that is only installed is not taken for a dependency.
     let out = run_in(&user, &proj, &["remove", "mid"]);
     assert_eq!(out.status.code(), Some(1));
