@@ -436,6 +436,10 @@ fn tree_of_the_lock_and_of_installed_packages() {
     );
     assert_eq!(lines[1]["dependencies"][0]["name"], "mid");
     assert_eq!(lines[1]["dependencies"][0]["repeated"], true);
+    let inverted: serde_json::Value =
+        serde_json::from_str(&ok_in(&user, &proj, &["tree", "-i", "lib", "--json"])).unwrap();
+    assert_eq!(inverted["dependents"][0]["name"], "mid");
+    assert_eq!(inverted["dependents"][0]["dependents"][1]["name"], "tool");
     // One package's subtree, a dependency too.
     assert_eq!(
         ok_in(&user, &proj, &["tree", "mid"]),
