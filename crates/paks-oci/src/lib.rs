@@ -24,7 +24,10 @@ mod reference;
 mod types;
 
 pub use client::{Client, ClientConfig, MANIFEST_LIMIT, PushedBlob};
-pub use credentials::{Credentials, ENV_PASSWORD, ENV_USERNAME, paks_auth_path};
+pub use credentials::{
+    CredentialPaths, Credentials, ENV_AUTH_PREFIX, ENV_PASSWORD, ENV_REGISTRY, ENV_USERNAME, Login,
+    Stored, env_var_for, paks_auth_path,
+};
 pub use error::{ErrorKind, OciError};
 pub use hash::StreamHasher;
 pub use paks_types::Digest;
