@@ -56,6 +56,11 @@ impl TermReporter {
         }
     }
 
+    /// Whether `--quiet` silences status lines and warnings.
+    pub fn is_quiet(&self) -> bool {
+        self.quiet
+    }
+
     /// A line for the user, on stderr (unless quiet).
     pub fn status(&self, line: &str) {
         if !self.quiet {
