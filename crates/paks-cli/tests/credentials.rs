@@ -439,3 +439,91 @@ fn warnings_about_broken_credential_files_are_printed_once() {
         .unwrap();
     assert!(!ok(&out).contains("warning"));
 }
+
+/// A gpg key and a `pass` store in `home`, as `docker-credential-pass` needs; the gpg
+/// agent it starts is stopped on drop.
+struct PassStore {
+    home: PathBuf,
+}
+
+impl PassStore {
+    fn init(home: &Path) -> Self {
+        let store = Self {
+            home: home.to_owned(),
+        };
+        let gnupg = home.join(".gnupg");
+        std::fs::create_dir_all(&gnupg).unwrap();
+        std::fs::set_permissions(&gnupg, std::fs::Permissions::from_mode(0o700)).unwrap();
+        for args in [
+            &[
+                "gpg",
+                "--batch",
+                "--passphrase",
+                "",
+                "--quick-gen-key",
+                "paks-test@example.invalid",
+                "default",
+                "default",
+                "never",
+            ][..],
+            &["pass", "init", "paks-test@example.invalid"][..],
+        ] {
+            let out = Command::new(args[0])
+                .args(&args[1..])
+                .env("HOME", home)
+                .env_remove("GNUPGHOME")
+                .env_remove("PASSWORD_STORE_DIR")
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+        }
+        store
+    }
+
+    /// The entries `pass` holds.
+    fn entries(&self) -> Vec<PathBuf> {
+        let dir = self.home.join(".password-store/docker-credential-helpers");
+        std::fs::read_dir(dir)
+            .map(|d| d.map(|e| e.unwrap().path()).collect())
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for PassStore {
+    fn drop(&mut self) {
+        let _ = Command::new("gpgconf")
+            .args(["--kill", "all"])
+            .env("HOME", &self.home)
+            .output();
+    }
+}
+
+#[test]
+fn debians_docker_credential_pass_keeps_the_login() {
+    let f = Fixture::start();
+    let pass = PassStore::init(&f.home());
+    let docker = f.home().join(".docker");
+    std::fs::create_dir_all(&docker).unwrap();
+    std::fs::write(
+        docker.join("config.json"),
+        serde_json::json!({"credHelpers": {f.host(): "pass"}}).to_string(),
+    )
+    .unwrap();
+
+    // Nothing stored yet: `pass` answers an empty secret, which is no login and no warning.
+    let stderr = failed(&f.pull(&[]), 1);
+    assert!(!stderr.contains("warning"), "{stderr}");
+    // A logout with nothing to erase is no error either.
+    ok(&f.logout(&[]));
+
+    let stderr = ok(&f.login("alice", "s3cret", &[]));
+    assert!(stderr.contains("`docker-credential-pass`"), "{stderr}");
+    assert_eq!(pass.entries().len(), 1, "{:?}", pass.entries());
+    assert!(!f.home().join(".config/paks/auth.json").exists());
+    ok(&f.pull(&[]));
+
+    let stderr = ok(&f.logout(&[]));
+    assert!(stderr.contains("`docker-credential-pass`"), "{stderr}");
+    assert!(pass.entries().is_empty(), "{:?}", pass.entries());
+    failed(&f.pull(&[]), 1);
+}

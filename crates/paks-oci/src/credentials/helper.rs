@@ -99,6 +99,11 @@ pub(super) fn store(name: &str, server_url: &str, login: &Login) -> Result<(), S
 
 /// Erase `server_url`'s credentials from helper `name`; whether there were any.
 pub(super) fn erase(name: &str, server_url: &str) -> Result<bool, String> {
+    // Helpers report erasing nothing in their own words (`pass`: "… is not in the
+    // password store"): ask first, so that only a real failure is an error.
+    if get(name, server_url, TIMEOUT)?.is_none() {
+        return Ok(false);
+    }
     let out = run(name, "erase", server_url.as_bytes(), TIMEOUT)?;
     if out.success {
         Ok(true)
