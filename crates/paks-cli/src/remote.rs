@@ -193,6 +193,7 @@ pub fn login(ctx: &Ctx, args: &LoginArgs) -> Result<(), Failure> {
             internal: false,
         });
     }
+    let registry = &registry_host(&args.registry)?;
     let mut password = String::new();
     std::io::stdin().read_to_string(&mut password)?;
     let password = password.trim_end_matches(['\n', '\r']);
@@ -201,33 +202,54 @@ pub fn login(ctx: &Ctx, args: &LoginArgs) -> Result<(), Failure> {
     let check = Client::new(ClientConfig {
         insecure: ctx.insecure.clone(),
         user_agent: format!("paks/{}", env!("CARGO_PKG_VERSION")),
-        credentials: Credentials::from_parts([(&args.registry, &args.username, password)]),
+        credentials: Credentials::from_parts([(registry, &args.username, password)]),
         ..ClientConfig::default()
     })
     .map_err(oci_failure)?;
-    runtime()?
-        .block_on(check.ping(&args.registry))
-        .map_err(|e| {
-            let refused = matches!(e.kind(), paks_oci::ErrorKind::Unauthorized { .. });
-            let mut f = oci_failure(e);
-            if refused {
-                f.hint = Some(format!(
-                    "check the user name and password for `{}`; nothing was saved",
-                    args.registry
-                ));
-            }
-            f
-        })?;
+    runtime()?.block_on(check.ping(registry)).map_err(|e| {
+        let refused = matches!(e.kind(), paks_oci::ErrorKind::Unauthorized { .. });
+        let mut f = oci_failure(e);
+        if refused {
+            f.hint = Some(format!(
+                "check the user name and password for `{registry}`; nothing was saved"
+            ));
+        }
+        f
+    })?;
     let stored =
-        Credentials::save_login(&args.registry, &args.username, password).map_err(oci_failure)?;
+        Credentials::save_login(registry, &args.username, password).map_err(oci_failure)?;
     ctx.reporter.status(&format!(
-        "Logged in to `{}` as `{}`; saved in {stored}",
-        args.registry, args.username
+        "Logged in to `{registry}` as `{}`; saved in {stored}",
+        args.username
     ));
     Ok(())
 }
 
+/// The registry of `paks login`/`logout`: `host[:port]`, also written as a URL
+/// (`https://ghcr.io/`, as `docker login` takes it); a namespace is refused, since paks
+/// files logins by host.
+fn registry_host(arg: &str) -> Result<String, Failure> {
+    let bare = arg
+        .strip_prefix("https://")
+        .or_else(|| arg.strip_prefix("http://"))
+        .unwrap_or(arg)
+        .trim_end_matches('/');
+    if bare.is_empty() || bare.contains(['/', '@', ' ']) {
+        return Err(Failure {
+            error: format!("`{arg}` is not a registry host").into(),
+            detail: None,
+            hint: Some(
+                "give the host and port only, e.g. `ghcr.io` or `127.0.0.1:5000`; per-namespace logins can be read from podman's auth.json (docs/credentials.md)"
+                    .into(),
+            ),
+            internal: false,
+        });
+    }
+    Ok(bare.to_owned())
+}
+
 pub fn logout(ctx: &Ctx, args: &LogoutArgs) -> Result<(), Failure> {
+    registry_host(&args.registry)?;
     let removed = Credentials::remove_login(&args.registry).map_err(oci_failure)?;
     if removed.is_empty() {
         ctx.reporter.status(&format!(

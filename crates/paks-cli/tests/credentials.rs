@@ -114,9 +114,14 @@ impl Fixture {
 
     /// `echo PASSWORD | paks login HOST -u USER --password-stdin` with `extra` environment.
     fn login(&self, user: &str, password: &str, extra: &[(&str, &str)]) -> Output {
+        self.login_to(&self.host(), user, password, extra)
+    }
+
+    /// [`Fixture::login`] naming the registry as `target`.
+    fn login_to(&self, target: &str, user: &str, password: &str, extra: &[(&str, &str)]) -> Output {
         let env = Env::new();
         let mut c = self.paks(&env);
-        c.args(["login", &self.host(), "-u", user, "--password-stdin"]);
+        c.args(["login", target, "-u", user, "--password-stdin"]);
         for (k, v) in extra {
             c.env(k, v);
         }
@@ -403,8 +408,20 @@ fn login_checks_the_password_before_saving_and_logout_removes_it() {
     assert!(stderr.contains("nothing was saved"), "{stderr}");
     assert!(!file.exists());
 
-    let stderr = ok(&f.login("alice", "s3cret", &[]));
-    assert!(stderr.contains("Logged in to"), "{stderr}");
+    // A namespace is not a registry: refused before anything is sent.
+    let stderr = failed(
+        &f.login_to(&format!("{}/acme", f.host()), "alice", "s3cret", &[]),
+        1,
+    );
+    assert!(stderr.contains("is not a registry host"), "{stderr}");
+    assert!(!file.exists());
+
+    // Docker's URL form names the host.
+    let stderr = ok(&f.login_to(&format!("http://{}/", f.host()), "alice", "s3cret", &[]));
+    assert!(
+        stderr.contains(&format!("Logged in to `{}` as `alice`", f.host())),
+        "{stderr}"
+    );
     assert_eq!(
         std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
         0o600

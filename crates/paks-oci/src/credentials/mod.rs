@@ -622,6 +622,36 @@ mod tests {
     }
 
     #[test]
+    fn containers_files_in_their_order_then_docker() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = |name: &str, user: &str| {
+            let path = dir.path().join(name);
+            let auth = BASE64.encode(format!("{user}:pw").as_bytes());
+            std::fs::write(
+                &path,
+                serde_json::json!({"auths": {"reg.example.com": {"auth": auth}}}).to_string(),
+            )
+            .unwrap();
+            path
+        };
+        let paths = CredentialPaths {
+            paks: Some(dir.path().join("missing.json")),
+            containers: vec![file("run.json", "run"), file("config.json", "config")],
+            docker: Some(file("docker.json", "docker")),
+        };
+        let user = |paths: &CredentialPaths| {
+            Credentials::load_from(paths, [])
+                .for_registry("reg.example.com")
+                .map(|(u, _)| u)
+        };
+        assert_eq!(user(&paths).as_deref(), Some("run"));
+        std::fs::remove_file(&paths.containers[0]).unwrap();
+        assert_eq!(user(&paths).as_deref(), Some("config"));
+        std::fs::remove_file(&paths.containers[1]).unwrap();
+        assert_eq!(user(&paths).as_deref(), Some("docker"));
+    }
+
+    #[test]
     fn broken_files_are_warnings() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("auth.json");
