@@ -166,6 +166,7 @@ fn helper_bin(dir: &Path, helpers: &[(&str, &str)]) -> String {
 const FILE_HELPER: &str = r#"#!/bin/sh
 set -eu
 file() { printf '%s' "$1" | tr -c 'A-Za-z0-9.' '_'; }
+echo "$1" >> "$HELPER_STORE.log"
 case "$1" in
 store)
     json=$(cat)
@@ -227,8 +228,11 @@ fn docker_credential_helper_login_pull_logout() {
     assert_eq!(stored["Secret"], "s3cret");
     assert!(!f.home().join(".config/paks/auth.json").exists());
 
-    // The helper's credentials pull.
+    // The helper's credentials pull; the helper runs once for the whole command.
+    let log = f.dir.path().join("keychain.log");
+    std::fs::remove_file(&log).unwrap();
     ok(&f.pull(&env));
+    assert_eq!(std::fs::read_to_string(&log).unwrap(), "get\n");
 
     // Logout erases them from the helper; the registry refuses again.
     let stderr = ok(&f.logout(&env));

@@ -148,6 +148,9 @@ type Sink = Arc<dyn Fn(&str) + Send + Sync>;
 #[derive(Default)]
 struct Shared {
     helper_answers: Mutex<HashMap<(String, String), Option<Login>>>,
+    /// Held while a helper runs: concurrent requests to one registry wait for its answer
+    /// instead of starting the helper again each.
+    helper_running: Mutex<()>,
     late_warnings: Mutex<Vec<String>>,
     sink: Mutex<Option<Sink>>,
     shown: Mutex<HashSet<String>>,
@@ -330,6 +333,7 @@ impl Credentials {
     }
 
     fn ask_helper(&self, name: &str, host: &str) -> Option<Login> {
+        let _running = self.shared.helper_running.lock().expect("not poisoned");
         let key = (name.to_owned(), host.to_owned());
         if let Some(answer) = self
             .shared
