@@ -55,15 +55,8 @@ fn client_with(ctx: &Ctx, durable_blobs: bool) -> Result<Client, Failure> {
 /// helper) are printed once, and each helper runs once per registry.
 fn credentials(ctx: &Ctx) -> Credentials {
     static LOADED: std::sync::OnceLock<Credentials> = std::sync::OnceLock::new();
-    let quiet = ctx.reporter.is_quiet();
     LOADED
-        .get_or_init(|| {
-            Credentials::load().on_warning(move |message| {
-                if !quiet {
-                    eprintln!("warning: {}", crate::printer::shown_lines(message));
-                }
-            })
-        })
+        .get_or_init(|| Credentials::load().on_warning(ctx.reporter.warner()))
         .clone()
 }
 
