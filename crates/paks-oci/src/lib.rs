@@ -6,6 +6,8 @@
 //!   the API, such as distribution 2.8), deletes. It authenticates with HTTP Basic or
 //!   distribution's bearer tokens from [`Credentials`], retries what is worth retrying,
 //!   and uses plain HTTP only for loopback hosts and hosts configured as insecure.
+//! - [`Credentials`]: logins from per-registry environment variables, paks' file,
+//!   podman's `auth.json` files and Docker's `config.json` with its credential helpers.
 //! - [`layout::Layout`]: `oci:DIR[:tag]` directories, as skopeo and umoci read them.
 //! - [`Reference`], [`Repository`]: `registry/name[:tag][@digest]`, with the spec's grammar.
 //! - [`Descriptor`], [`ImageManifest`], [`ImageIndex`]: the image spec's JSON objects.
