@@ -129,10 +129,10 @@ pub fn search(ctx: &Ctx, args: &SearchArgs) -> Result<(), Failure> {
 
 /// `paks info NAME` for a package that is not installed: what the repositories offer.
 pub fn remote_info(ctx: &Ctx, name: &str, json_out: bool) -> Result<bool, Failure> {
-    let Ok(config) = RepoConfig::load(&ctx.root) else {
+    let Ok(repositories) = crate::config::repositories(&ctx.config, &ctx.root) else {
         return Ok(false);
     };
-    if config.repositories.is_empty() {
+    if repositories.is_empty() {
         return Ok(false);
     }
     let loaded = repos::load_all(ctx, false)?;
@@ -217,13 +217,15 @@ pub fn repo(ctx: &Ctx, command: RepoCommand) -> Result<(), Failure> {
         } => repo_add(ctx, &mut config, &name, url, &keys, allow_unsigned, first)?,
         RepoCommand::List(args) => {
             let mut o = out();
-            for (i, r) in config.repositories.iter().enumerate() {
+            // The root's own, then the user's (`config.toml`), as installs use them.
+            let all = crate::config::repositories(&ctx.config, &ctx.root)?;
+            for (i, (r, scope)) in all.iter().enumerate() {
                 if args.json {
                     writeln!(
                         o,
                         "{}",
                         json!({"type": "repository", "name": r.name, "url": r.url, "priority": i,
-                               "keys": r.keys, "allow_unsigned": r.allow_unsigned})
+                               "keys": r.keys, "allow_unsigned": r.allow_unsigned, "scope": scope})
                     )?;
                 } else {
                     let trust = if r.keys.is_empty() {
@@ -231,7 +233,8 @@ pub fn repo(ctx: &Ctx, command: RepoCommand) -> Result<(), Failure> {
                     } else {
                         format!("{} key{}", r.keys.len(), plural(r.keys.len()))
                     };
-                    writeln!(o, "{:<12} {}  ({trust})", r.name, r.url)?;
+                    let user = if *scope == "user" { ", user" } else { "" };
+                    writeln!(o, "{:<12} {}  ({trust}{user})", r.name, r.url)?;
                 }
             }
         }

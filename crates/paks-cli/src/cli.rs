@@ -108,6 +108,12 @@ pub enum Command {
     View(ViewCommand),
     /// Run an OCI registry (the distribution spec v1.1) on this machine; also `gc`, `scrub`, `passwd`
     Serve(ServeArgs),
+    /// The user configuration (`~/.config/paks/config.toml`), shared by every install root
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// The download cache, shared by every install root of the user
+    #[command(subcommand)]
+    Cache(CacheCommand),
 }
 
 #[derive(Debug, Args)]
@@ -619,4 +625,53 @@ pub struct ContainerizeArgs {
     /// An image holding the `paks` binary at `/usr/local/bin/paks`, for the install stage
     #[arg(long, value_name = "IMAGE", default_value = "paks:latest")]
     pub paks_image: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print the value of a setting in effect (`defaults.jobs`, `cache.dir`, ...)
+    Get { key: String },
+    /// Write a setting into the user configuration file, keeping its comments
+    Set { key: String, value: String },
+    /// Every setting in effect, and where its value comes from
+    List(JsonArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CacheCommand {
+    /// Print the cache directory
+    Dir,
+    /// How much the cache holds, per kind of entry
+    Info(JsonArgs),
+    /// Remove entries unused for longer than `--max-age`, or beyond `--max-size` (default:
+    /// the `[cache]` settings, else 30 days and no size bound)
+    Prune(CachePruneArgs),
+    /// Remove everything in the cache
+    Clean(CacheCleanArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CachePruneArgs {
+    /// Keep entries used within this long (`30d`, `12h`, `90m`, `0`)
+    #[arg(long, value_name = "DURATION")]
+    pub max_age: Option<String>,
+    /// Keep at most this much, the most recently used first (`10GiB`, `500MB`)
+    #[arg(long, value_name = "SIZE")]
+    pub max_size: Option<String>,
+    /// Only say what would be removed
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print the report as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CacheCleanArgs {
+    /// Only say what would be removed
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print the report as JSON
+    #[arg(long)]
+    pub json: bool,
 }

@@ -104,28 +104,47 @@ pub(crate) struct Ctx {
     /// `--transfer-deadline`, where given.
     pub(crate) transfer_deadline: Option<std::time::Duration>,
     pub(crate) reporter: TermReporter,
+    /// The user configuration (`config.toml`).
+    pub(crate) config: crate::config::UserConfig,
 }
 
 impl Ctx {
+    /// The install tree, downloading into the user's cache (whose lock it holds shared).
     pub(crate) fn store(&self) -> Result<Store, Failure> {
-        Store::open(&self.root).map_err(failure)
+        let cache = crate::cache::open(self)?;
+        Store::open(&self.root)
+            .and_then(|s| s.using_cache(&cache))
+            .map_err(failure)
     }
 }
 
 pub fn run(cli: Cli) -> Result<(), Failure> {
     let g = &cli.global;
+    // A broken user file must not stop `paks config` from showing or mending it.
+    let config = match crate::config::load() {
+        Ok(c) => c,
+        Err(_) if matches!(cli.command, Command::Config(_)) => crate::config::UserConfig {
+            path: crate::config::path(),
+            ..Default::default()
+        },
+        Err(e) => return Err(e),
+    };
+    let mut insecure = config.config.insecure.clone();
+    insecure.extend(g.insecure.iter().cloned());
     let jobs = g
         .jobs
+        .or(config.config.defaults.jobs)
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, std::num::NonZero::get))
         .max(1);
     let ctx = Ctx {
         root: g.root.clone().unwrap_or_else(Store::default_root),
         jobs,
         verbose: g.verbose,
-        insecure: g.insecure.clone(),
+        insecure,
         max_retry_wait: g.max_retry_wait.map(std::time::Duration::from_secs),
         transfer_deadline: g.transfer_deadline.map(std::time::Duration::from_secs),
         reporter: TermReporter::new(g.quiet, g.verbose),
+        config,
     };
     match cli.command {
         Command::Build(args) => build(&ctx, args),
@@ -157,6 +176,8 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Gc(args) => gc(&ctx, &args),
         Command::View(view) => view_command(&ctx, view),
         Command::Serve(args) => crate::serve::serve(args),
+        Command::Config(c) => crate::config::command(&ctx, &c, cli.global.jobs),
+        Command::Cache(c) => crate::cache::command(&ctx, &c),
     }
 }
 
@@ -418,11 +439,19 @@ fn remove(ctx: &Ctx, args: &RemoveArgs) -> Result<(), Failure> {
 }
 
 fn gc(ctx: &Ctx, args: &GcArgs) -> Result<(), Failure> {
-    let store = ctx.store()?;
+    // Not `ctx.store()`: gc prunes the cache next, which must not be held shared by itself.
+    let cache = crate::cache::open(ctx)?;
+    let store = Store::open(&ctx.root)
+        .map_err(failure)?
+        .with_cache_dir(cache.dir());
     let report = store.gc(args.dry_run).map_err(failure)?;
+    let pruned = cache
+        .prune(&crate::cache::policy(ctx, None)?, args.dry_run)
+        .map_err(failure)?;
     if args.json {
         json_line(
-            &json!({"type": "gc", "dry_run": report.dry_run, "removed": report.removed.iter().map(ToString::to_string).collect::<Vec<_>>(), "freed": report.freed, "leftovers": report.leftovers}),
+            &json!({"type": "gc", "dry_run": report.dry_run, "removed": report.removed.iter().map(ToString::to_string).collect::<Vec<_>>(), "freed": report.freed, "leftovers": report.leftovers,
+                    "cache": {"removed": pruned.removed.len(), "freed": pruned.freed, "kept": pruned.kept.entries, "size": pruned.kept.bytes}}),
         )?;
     } else {
         let verb = if report.dry_run {
@@ -446,6 +475,7 @@ fn gc(ctx: &Ctx, args: &GcArgs) -> Result<(), Failure> {
             report.leftovers.len(),
             plural(report.leftovers.len())
         ));
+        crate::cache::print_report(ctx, &pruned, false)?;
     }
     Ok(())
 }

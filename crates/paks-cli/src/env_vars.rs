@@ -34,3 +34,7 @@ pub const LOCK_TIMEOUT: &str = paks_store::LOCK_TIMEOUT_ENV;
 pub const MAX_SOURCE_SIZE: &str = "PAKS_MAX_SOURCE_SIZE";
 /// Seconds without data before a source download is given up (`--source-stall-timeout`).
 pub const SOURCE_STALL_TIMEOUT: &str = "PAKS_SOURCE_STALL_TIMEOUT";
+/// The user configuration file (default: `$XDG_CONFIG_HOME/paks/config.toml`).
+pub const CONFIG: &str = "PAKS_CONFIG";
+/// The download cache directory (default: `$XDG_CACHE_HOME/paks`, `[cache] dir`).
+pub const CACHE_DIR: &str = "PAKS_CACHE_DIR";
