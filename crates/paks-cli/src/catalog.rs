@@ -206,7 +206,25 @@ fn read_key_arg(arg: &str) -> Result<String, Failure> {
 }
 
 pub fn repo(ctx: &Ctx, command: RepoCommand) -> Result<(), Failure> {
-    let mut config = RepoConfig::load(&ctx.root)?;
+    let user = matches!(
+        command,
+        RepoCommand::Add { user: true, .. } | RepoCommand::Remove { user: true, .. }
+    );
+    // `--user`: the user configuration's list, saved back into it.
+    let mut config = if user {
+        RepoConfig {
+            repositories: ctx.config.config.repositories.clone(),
+        }
+    } else {
+        RepoConfig::load(&ctx.root)?
+    };
+    let save = |config: &RepoConfig| {
+        if user {
+            crate::config::save_repositories(&ctx.config, &config.repositories)
+        } else {
+            config.save(&ctx.root)
+        }
+    };
     match command {
         RepoCommand::Add {
             name,
@@ -214,7 +232,11 @@ pub fn repo(ctx: &Ctx, command: RepoCommand) -> Result<(), Failure> {
             keys,
             allow_unsigned,
             first,
-        } => repo_add(ctx, &mut config, &name, url, &keys, allow_unsigned, first)?,
+            user: _,
+        } => {
+            repo_add(ctx, &mut config, &name, url, &keys, allow_unsigned, first)?;
+            save(&config)?;
+        }
         RepoCommand::List(args) => {
             let mut o = out();
             // The root's own, then the user's (`config.toml`), as installs use them.
@@ -238,7 +260,7 @@ pub fn repo(ctx: &Ctx, command: RepoCommand) -> Result<(), Failure> {
                 }
             }
         }
-        RepoCommand::Remove { name } => {
+        RepoCommand::Remove { name, user: _ } => {
             let before = config.repositories.len();
             config.repositories.retain(|r| r.name != name);
             if config.repositories.len() == before {
@@ -247,7 +269,7 @@ pub fn repo(ctx: &Ctx, command: RepoCommand) -> Result<(), Failure> {
                     Some("`paks repo list` shows them".into()),
                 ));
             }
-            config.save(&ctx.root)?;
+            save(&config)?;
             ctx.reporter.status(&format!("Removed repository `{name}`"));
         }
         RepoCommand::Update => {
@@ -319,7 +341,6 @@ fn repo_add(
     } else {
         config.repositories.push(entry);
     }
-    config.save(&ctx.root)?;
     ctx.reporter.status(&format!(
         "Added repository `{name}`: {} package{}, index version {}, expires {}",
         index.packages.len(),

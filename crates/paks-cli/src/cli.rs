@@ -452,11 +452,19 @@ pub enum RepoCommand {
         /// Give it the highest priority (default: the lowest)
         #[arg(long)]
         first: bool,
+        /// Add it to the user configuration (every root), not to this root's `repos.toml`
+        #[arg(long)]
+        user: bool,
     },
-    /// List the repositories, highest priority first
+    /// List the repositories, highest priority first: the root's, then the user's
     List(JsonArgs),
     /// Remove a repository
-    Remove { name: String },
+    Remove {
+        name: String,
+        /// Remove it from the user configuration, not from this root's `repos.toml`
+        #[arg(long)]
+        user: bool,
+    },
     /// Fetch and verify the repositories' indexes
     Update,
 }

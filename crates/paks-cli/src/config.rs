@@ -380,10 +380,7 @@ fn normalise(key: &str) -> Result<Vec<String>, Failure> {
 /// is read as TOML (`8`, `["a", "b"]`), or else taken as a string.
 fn set(ctx: &Ctx, key: &str, value: &str) -> Result<(), Failure> {
     let Some(path) = ctx.config.path.clone() else {
-        return Err(user_error(
-            "there is no user configuration file: neither HOME nor XDG_CONFIG_HOME is set",
-            Some(format!("set {} to the file to use", env_vars::CONFIG)),
-        ));
+        return Err(no_file());
     };
     let parts = normalise(key)?;
     if parts.first().is_some_and(|p| p == "repository") {
@@ -392,17 +389,7 @@ fn set(ctx: &Ctx, key: &str, value: &str) -> Result<(), Failure> {
             Some("add one with `paks repo add --user NAME URL`".into()),
         ));
     }
-    let text = match fs_err::read_to_string(&path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(e) => return Err(e.into()),
-    };
-    let mut doc: toml_edit::DocumentMut = text.parse().map_err(|e| {
-        user_error(
-            format!("`{}` is not valid TOML: {e}", path.display()),
-            Some("fix the file by hand".into()),
-        )
-    })?;
+    let mut doc = edit(&path)?;
     let parsed = format!("v = {value}")
         .parse::<toml_edit::DocumentMut>()
         .ok()
@@ -424,16 +411,74 @@ fn set(ctx: &Ctx, key: &str, value: &str) -> Result<(), Failure> {
         })?;
     }
     table.insert(last, toml_edit::Item::Value(parsed));
-    let new = doc.to_string();
-    // Checked as a whole before it is written: no unknown key or bad value reaches the file.
-    parse(&path, &new)?;
-    if let Some(parent) = path.parent() {
-        fs_err::create_dir_all(parent)?;
-    }
-    paks_types::fs::write_atomic(&path, new.as_bytes())?;
+    write_checked(&path, &doc)?;
     ctx.reporter
         .status(&format!("Set `{key}` in `{}`", path.display()));
     Ok(())
+}
+
+/// The user file as a document to edit (empty when it does not exist yet).
+fn edit(path: &Path) -> Result<toml_edit::DocumentMut, Failure> {
+    let text = match fs_err::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(e.into()),
+    };
+    text.parse().map_err(|e| {
+        user_error(
+            format!("`{}` is not valid TOML: {e}", path.display()),
+            Some("fix the file by hand".into()),
+        )
+    })
+}
+
+/// Writes `doc` to `path` atomically, once it passes as a whole: no unknown key or bad
+/// value reaches the file.
+fn write_checked(path: &Path, doc: &toml_edit::DocumentMut) -> Result<(), Failure> {
+    let new = doc.to_string();
+    parse(path, &new)?;
+    if let Some(parent) = path.parent() {
+        fs_err::create_dir_all(parent)?;
+    }
+    paks_types::fs::write_atomic(path, new.as_bytes())?;
+    Ok(())
+}
+
+/// Replaces the user file's `[[repository]]` entries with `repositories`, keeping the rest
+/// of the file as it is (`paks repo add|remove --user`).
+pub fn save_repositories(user: &UserConfig, repositories: &[RepoEntry]) -> Result<(), Failure> {
+    let Some(path) = &user.path else {
+        return Err(no_file());
+    };
+    let mut doc = edit(path)?;
+    if repositories.is_empty() {
+        doc.remove("repository");
+        return write_checked(path, &doc);
+    }
+    let written = toml::to_string(&RepoConfig {
+        repositories: repositories.to_vec(),
+    })
+    .map_err(|e| Failure {
+        internal: true,
+        ..Failure::from(e)
+    })?
+    .parse::<toml_edit::DocumentMut>()
+    .expect("toml writes TOML");
+    doc.insert(
+        "repository",
+        written
+            .get("repository")
+            .expect("a non-empty list is written")
+            .clone(),
+    );
+    write_checked(path, &doc)
+}
+
+fn no_file() -> Failure {
+    user_error(
+        "there is no user configuration file: neither HOME nor XDG_CONFIG_HOME is set",
+        Some(format!("set {} to the file to use", env_vars::CONFIG)),
+    )
 }
 
 #[cfg(test)]

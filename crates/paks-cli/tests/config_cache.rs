@@ -438,3 +438,51 @@ fn cache_clean_waits_for_a_command_of_another_root_that_uses_the_cache() {
     // Once the build is done, the cache is free.
     user.ok(&other, &["cache", "clean"]);
 }
+
+#[test]
+fn repo_add_and_remove_with_user_edit_the_user_file_for_every_root() {
+    let site = Site::new();
+    let user = User::new();
+    user.write_config("# mine\n[defaults]\njobs = 2 # two is enough\n");
+    let (first, second) = (Env::new(), Env::new());
+    user.ok(
+        &first,
+        &[
+            "repo",
+            "add",
+            "--user",
+            "site",
+            &site.url(),
+            "--key",
+            &site.public,
+        ],
+    );
+    assert!(
+        !first.root.join("repos.toml").exists(),
+        "the root's file is not touched"
+    );
+    let file = std::fs::read_to_string(user.config_file()).unwrap();
+    assert!(
+        file.starts_with("# mine\n[defaults]\njobs = 2 # two is enough\n"),
+        "{file}"
+    );
+    let listed = user.ok(&second, &["repo", "list"]);
+    assert!(
+        listed.contains("site") && listed.contains("user)"),
+        "{listed}"
+    );
+    user.ok(&second, &["install", "hello"]);
+    assert_eq!(
+        user.ok(&second, &["run", "hello", "--", "hello"]),
+        "Hello, world!\n"
+    );
+    // Without `--user`, remove looks in the root's own file.
+    let err = user.fails(&second, &["repo", "remove", "site"], 1);
+    assert!(err.contains("no repository is named `site`"), "{err}");
+    user.ok(&second, &["repo", "remove", "--user", "site"]);
+    assert_eq!(
+        std::fs::read_to_string(user.config_file()).unwrap(),
+        "# mine\n[defaults]\njobs = 2 # two is enough\n"
+    );
+    assert_eq!(user.ok(&first, &["repo", "list"]), "");
+}
