@@ -116,6 +116,15 @@ impl Ctx {
             .and_then(|s| s.using_cache(&cache))
             .map_err(failure)
     }
+
+    /// The install tree for commands that download nothing (list, info, env, run, remove,
+    /// view): the cache is neither made nor locked.
+    pub(crate) fn installed_store(&self) -> Result<Store, Failure> {
+        let (dir, _) = crate::cache::dir_and_origin(&self.config);
+        Ok(Store::open(&self.root)
+            .map_err(failure)?
+            .with_cache_dir(&dir))
+    }
 }
 
 pub fn run(cli: Cli) -> Result<(), Failure> {
@@ -312,7 +321,7 @@ fn install(ctx: &Ctx, args: &InstallArgs) -> Result<(), Failure> {
 }
 
 fn run_command(ctx: &Ctx, args: &RunArgs) -> Result<(), Failure> {
-    let store = ctx.store()?;
+    let store = ctx.installed_store()?;
     let ids = find_all(&store, &args.packages)?;
     let env = store.env(&ids).map_err(failure)?;
     let (program, rest) = args.command.split_first().expect("clap requires a command");
@@ -338,7 +347,7 @@ fn env(ctx: &Ctx, args: &EnvArgs) -> Result<(), Failure> {
     let env = if args.packages.is_empty() {
         crate::project::environment(ctx, args.project.as_deref())?.1
     } else {
-        let store = ctx.store()?;
+        let store = ctx.installed_store()?;
         let ids = find_all(&store, &args.packages)?;
         store.env(&ids).map_err(failure)?
     };
@@ -356,7 +365,7 @@ fn env(ctx: &Ctx, args: &EnvArgs) -> Result<(), Failure> {
 }
 
 fn list(ctx: &Ctx, args: &JsonArgs) -> Result<(), Failure> {
-    let store = ctx.store()?;
+    let store = ctx.installed_store()?;
     let records = store.installed().map_err(failure)?;
     let mut o = out();
     for r in &records {
@@ -395,7 +404,7 @@ fn info(ctx: &Ctx, args: &InfoArgs) -> Result<(), Failure> {
         let pak = paks_store::open_pak(path).map_err(failure)?;
         (pak.config.paks, None, None)
     } else {
-        let store = ctx.store()?;
+        let store = ctx.installed_store()?;
         let record = match store.find(&args.package) {
             Ok(record) => record,
             Err(e) => {
@@ -424,7 +433,7 @@ fn info(ctx: &Ctx, args: &InfoArgs) -> Result<(), Failure> {
 }
 
 fn remove(ctx: &Ctx, args: &RemoveArgs) -> Result<(), Failure> {
-    let store = ctx.store()?;
+    let store = ctx.installed_store()?;
     let ids = find_all(&store, &args.packages)?;
     for id in &ids {
         store.remove(id, args.force).map_err(failure)?;
@@ -481,7 +490,7 @@ fn gc(ctx: &Ctx, args: &GcArgs) -> Result<(), Failure> {
 }
 
 fn view_command(ctx: &Ctx, view: ViewCommand) -> Result<(), Failure> {
-    let store = ctx.store()?;
+    let store = ctx.installed_store()?;
     match view {
         ViewCommand::Create {
             path,

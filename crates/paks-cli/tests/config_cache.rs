@@ -486,3 +486,14 @@ fn repo_add_and_remove_with_user_edit_the_user_file_for_every_root() {
     );
     assert_eq!(user.ok(&first, &["repo", "list"]), "");
 }
+
+#[test]
+fn commands_that_download_nothing_make_no_cache() {
+    let user = User::new();
+    let root = Env::new();
+    user.ok(&root, &["list"]);
+    user.fails(&root, &["env", "nothing-installed"], 1);
+    assert!(!user.cache_dir().exists());
+    user.ok(&root, &["cache", "info"]);
+    assert!(user.cache_dir().join("blobs/sha256").is_dir());
+}
