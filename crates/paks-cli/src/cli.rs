@@ -22,7 +22,7 @@ pub struct Global {
     /// The install root [default: /opt/paks as root, else ~/.local/share/paks]
     #[arg(long, global = true, env = env_vars::ROOT, value_name = "DIR")]
     pub root: Option<PathBuf>,
-    /// How many installs and build jobs run at once (transfers: at least 4) [default: the number of CPUs]
+    /// How many installs and build jobs run at once (transfers: at least 4) [default: `defaults.jobs` of the user configuration, else the number of CPUs]
     #[arg(long, short = 'j', global = true, env = env_vars::JOBS, value_name = "N")]
     pub jobs: Option<usize>,
     /// Print only errors
@@ -101,7 +101,8 @@ pub enum Command {
     Info(InfoArgs),
     /// Remove installed packages
     Remove(RemoveArgs),
-    /// Remove packages that nothing needs, and leftovers of interrupted work
+    /// Remove packages that nothing needs and leftovers of interrupted work, then prune the
+    /// download cache (`[cache] max-age`, default 30 days; `max-size`)
     Gc(GcArgs),
     /// Symlink trees that merge packages into one prefix
     #[command(subcommand)]
