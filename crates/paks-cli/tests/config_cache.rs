@@ -255,6 +255,16 @@ fn config_set_get_and_list_keep_the_file_and_say_where_values_come_from() {
         user.ok(&root, &["config", "get", "forge.\"github.com\".registry"]),
         "ghcr.io\n"
     );
+    let shown = user
+        .ok(&root, &["config", "list"])
+        .replace(user.home.path().to_str().unwrap(), "[HOME]");
+    insta::assert_snapshot!(shown, @r#"
+    defaults.jobs = 3  # [HOME]/config/paks/config.toml
+    insecure = ["registry.invalid:5000"]  # [HOME]/config/paks/config.toml
+    cache.dir = "[HOME]/cache/paks"  # default
+    cache.max-age = "30d"  # default
+    forge."github.com".registry = "ghcr.io"  # [HOME]/config/paks/config.toml
+    "#);
     let list = |extra: &[(&str, &str)]| -> Vec<serde_json::Value> {
         let mut c = user.cmd(&root);
         for (k, v) in extra {
