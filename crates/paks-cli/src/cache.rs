@@ -96,6 +96,25 @@ pub fn policy(ctx: &Ctx, args: Option<&CachePruneArgs>) -> Result<PrunePolicy, F
     })
 }
 
+/// The cache step of `paks gc`: prune the user's cache by [`policy`], and the root's own
+/// `cache/` too, where roots made before the cache was shared kept their downloads (which
+/// nothing else would ever collect).
+pub fn gc_prune(ctx: &Ctx, cache: &Cache, dry_run: bool) -> Result<PruneReport, Failure> {
+    let policy = policy(ctx, None)?;
+    let mut report = cache.prune(&policy, dry_run).map_err(failure)?;
+    let own = std::path::absolute(ctx.root.join("cache"))?;
+    if own != cache.dir() && own.join("blobs").is_dir() {
+        let old = Cache::open(&own)
+            .and_then(|c| c.prune(&policy, dry_run))
+            .map_err(failure)?;
+        report.freed += old.freed;
+        report
+            .removed
+            .extend(old.removed.iter().map(|r| format!("{}/{r}", own.display())));
+    }
+    Ok(report)
+}
+
 /// `paks cache dir|info|prune|clean`.
 pub fn command(ctx: &Ctx, command: &CacheCommand) -> Result<(), Failure> {
     let cache = open(ctx)?;

@@ -454,9 +454,7 @@ fn gc(ctx: &Ctx, args: &GcArgs) -> Result<(), Failure> {
         .map_err(failure)?
         .with_cache_dir(cache.dir());
     let report = store.gc(args.dry_run).map_err(failure)?;
-    let pruned = cache
-        .prune(&crate::cache::policy(ctx, None)?, args.dry_run)
-        .map_err(failure)?;
+    let pruned = crate::cache::gc_prune(ctx, &cache, args.dry_run)?;
     if args.json {
         json_line(
             &json!({"type": "gc", "dry_run": report.dry_run, "removed": report.removed.iter().map(ToString::to_string).collect::<Vec<_>>(), "freed": report.freed, "leftovers": report.leftovers,

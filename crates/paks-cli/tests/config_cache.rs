@@ -342,9 +342,20 @@ fn gc_and_cache_prune_keep_recent_downloads_and_drop_them_by_policy() {
     let cached_bytes = cached["size"].as_u64().unwrap();
     assert_eq!(cached["kinds"]["paks"]["entries"], 3, "{cached}");
     assert!(cached_bytes > 0);
-    // The default keeps what was used within 30 days.
+    // The default keeps what was used within 30 days, here and in what a root made before
+    // the shared cache kept in its own `cache/` (collected by the same rule).
+    let legacy = root.root.join("cache/blobs/sha256/0123abcd");
+    std::fs::write(&legacy, [0; 100]).unwrap();
+    let touched = Command::new("touch")
+        .args(["-d", "40 days ago"])
+        .arg(&legacy)
+        .status()
+        .unwrap();
+    assert!(touched.success());
     let gc: serde_json::Value = serde_json::from_str(&user.ok(&root, &["gc", "--json"])).unwrap();
-    assert_eq!(gc["cache"]["removed"], 0, "{gc}");
+    assert!(!legacy.exists());
+    assert_eq!(gc["cache"]["removed"], 1, "{gc}");
+    assert_eq!(gc["cache"]["freed"], 100, "{gc}");
     assert_eq!(gc["cache"]["size"], cached_bytes, "{gc}");
     // A size bound keeps the most recently used, and a dry run keeps everything.
     let dry: serde_json::Value = serde_json::from_str(&user.ok(
