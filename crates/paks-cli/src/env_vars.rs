@@ -42,3 +42,7 @@ pub const REGISTRY_AUTH_PREFIX: &str = paks_oci::ENV_AUTH_PREFIX;
 /// `paks-oci`).
 #[allow(dead_code)] // documents the variable; paks-oci reads it
 pub const REGISTRY: &str = paks_oci::ENV_REGISTRY;
+/// The user configuration file (default: `$XDG_CONFIG_HOME/paks/config.toml`).
+pub const CONFIG: &str = "PAKS_CONFIG";
+/// The download cache directory (default: `$XDG_CACHE_HOME/paks`, `[cache] dir`).
+pub const CACHE_DIR: &str = "PAKS_CACHE_DIR";
