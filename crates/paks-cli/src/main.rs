@@ -8,6 +8,7 @@ mod image;
 mod inspect;
 mod printer;
 mod project;
+mod references;
 mod remote;
 mod report;
 mod repos;

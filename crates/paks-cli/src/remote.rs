@@ -17,6 +17,7 @@ pub fn oci_failure(e: paks_oci::OciError) -> Failure {
 }
 
 pub fn parse_reference(arg: &str) -> Result<Reference, Failure> {
+    let arg = arg.strip_prefix("docker://").unwrap_or(arg);
     arg.parse::<Reference>().map_err(|e| Failure {
         hint: Some(
             "a package is a `.pak` file or a reference such as `127.0.0.1:5000/acme/hello:1.0.0`"
@@ -107,7 +108,7 @@ pub fn pull(ctx: &Ctx, args: &PullArgs) -> Result<(), Failure> {
     let references = args
         .references
         .iter()
-        .map(|r| parse_reference(r))
+        .map(|r| crate::references::registry_reference(ctx, r, "pull"))
         .collect::<Result<Vec<_>, _>>()?;
     let store = ctx.store()?;
     let start = Instant::now();
@@ -137,8 +138,8 @@ pub fn pull(ctx: &Ctx, args: &PullArgs) -> Result<(), Failure> {
 }
 
 pub fn copy(ctx: &Ctx, args: &CopyArgs) -> Result<(), Failure> {
-    let src: Endpoint = args.source.parse().map_err(failure)?;
-    let dst: Endpoint = args.destination.parse().map_err(failure)?;
+    let src: Endpoint = crate::references::location(ctx, &args.source)?;
+    let dst: Endpoint = crate::references::location(ctx, &args.destination)?;
     let store = ctx.store()?;
     let remote = Remote::new(client(ctx)?, &store);
     let start = Instant::now();

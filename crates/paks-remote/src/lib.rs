@@ -89,8 +89,12 @@ pub enum RemoteErrorKind {
         expected: Digest,
         actual: Digest,
     },
-    #[error("`{0}` must name a namespace or a repository, without a tag or digest")]
+    #[error(
+        "`{0}` must name a namespace or a repository, without a tag or digest, to receive packages"
+    )]
     TargetHasTag(String),
+    #[error("`paks copy` does not read or write `{0}`")]
+    UnsupportedEndpoint(String),
 }
 
 impl RemoteErrorKind {
@@ -106,6 +110,10 @@ impl RemoteErrorKind {
                 dep.version(),
                 dep.hash()
             )),
+            Self::UnsupportedEndpoint(_) => Some(
+                "copy reads and writes registries, `oci:DIR[:TAG]` and `oci-archive:FILE[:TAG]`"
+                    .into(),
+            ),
             Self::NoBuildForHost { .. } => {
                 Some("build the package on this platform and push it".into())
             }

@@ -1,0 +1,95 @@
+//! What users write to name an image or package somewhere (`docker://`, `oci:`,
+//! `oci-archive:`, `.pak`, `docker-archive:`, short names such as `ubuntu:24.04`), parsed
+//! once for every command, and the user setting that gives short names a meaning:
+//! `[defaults] registry`.
+//!
+//! The setting is read leniently here from the user config (`$PAKS_CONFIG`, else
+//! `$XDG_CONFIG_HOME/paks/config.toml`, else `~/.config/paks/config.toml`): a missing or
+//! unreadable file means none.
+
+use std::path::PathBuf;
+
+use paks_oci::{DOCKER_HUB, LOCATION_FORMS, Location};
+
+use crate::Failure;
+use crate::commands::Ctx;
+
+/// The user config file, if one is named or exists where it is looked for.
+pub fn config_path() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("PAKS_CONFIG").filter(|p| !p.is_empty()) {
+        return Some(PathBuf::from(p));
+    }
+    let dir = match std::env::var_os("XDG_CONFIG_HOME").filter(|d| !d.is_empty()) {
+        Some(d) => PathBuf::from(d),
+        None => PathBuf::from(std::env::var_os("HOME").filter(|h| !h.is_empty())?).join(".config"),
+    };
+    Some(dir.join("paks/config.toml"))
+}
+
+fn config() -> Option<toml::Table> {
+    let text = std::fs::read_to_string(config_path()?).ok()?;
+    text.parse::<toml::Table>().ok()
+}
+
+/// `[defaults] registry`: the registry of short names, if configured.
+pub fn default_registry() -> Option<String> {
+    config()?
+        .get("defaults")?
+        .get("registry")?
+        .as_str()
+        .map(str::to_owned)
+}
+
+/// Parse `arg` as a [`Location`]. A short name is on `[defaults] registry`, else on
+/// Docker Hub, and then a hint says how it was taken and how to choose.
+pub fn location(ctx: &Ctx, arg: &str) -> Result<Location, Failure> {
+    let configured = default_registry();
+    let registry = configured.as_deref().unwrap_or(DOCKER_HUB);
+    let (location, short) = Location::parse(arg, Some(registry)).map_err(|e| Failure {
+        hint: Some(format!("an image is {LOCATION_FORMS}")),
+        ..crate::remote::oci_failure(e)
+    })?;
+    if short && configured.is_none() {
+        ctx.reporter.status(&format!(
+            "hint: `{arg}` is taken as `{location}`; set `[defaults] registry` in `{}` to choose the registry of short names",
+            config_path().map_or_else(|| "config.toml".into(), |p| p.display().to_string())
+        ));
+    }
+    Ok(location)
+}
+
+/// `--from` (or the spec's `from`) as a full reference: a short name expanded as
+/// [`location`] does; `scratch` stays.
+pub fn expand_base(ctx: &Ctx, from: &mut Option<String>) -> Result<(), Failure> {
+    let Some(f) = from.as_deref().filter(|f| *f != "scratch") else {
+        return Ok(());
+    };
+    match location(ctx, f)? {
+        Location::Registry(r) => {
+            *from = Some(r.to_string());
+            Ok(())
+        }
+        other => Err(crate::commands::user_error(
+            format!("the base image `{other}` is not in a registry"),
+            Some("push it first: `paks copy SRC REGISTRY/REPO:TAG`".into()),
+        )),
+    }
+}
+
+/// `arg` as a registry reference (`docker://` allowed, short names expanded), for the
+/// commands that read from registries only.
+pub fn registry_reference(
+    ctx: &Ctx,
+    arg: &str,
+    command: &str,
+) -> Result<paks_oci::Reference, Failure> {
+    match location(ctx, arg)? {
+        Location::Registry(r) => Ok(r),
+        other => Err(crate::commands::user_error(
+            format!("`paks {command}` reads from registries; `{other}` is not one"),
+            Some(format!(
+                "`paks copy {other} REGISTRY/REPO:TAG` puts it in one"
+            )),
+        )),
+    }
+}

@@ -1,0 +1,236 @@
+//! References and publishing as skopeo and ORAS users write them: transports
+//! (`docker://`, `oci:`, `oci-archive:`, `.pak`, `docker-archive:`) for `inspect`,
+//! `compat`, `copy` and `pull`; short names on a default registry; host names that do
+//! not resolve.
+
+mod common;
+
+use std::path::Path;
+
+use common::{Env, paks_bin, text};
+use paks_testkit::{PaksServe, busybox_layout, skopeo};
+
+/// A registry host that does not resolve fails at once (one attempt, no backoff), with a
+/// hint that names the host and the way to work offline.
+#[test]
+fn a_host_that_does_not_resolve_is_tried_once_with_an_offline_hint() {
+    let env = Env::new();
+    for args in [
+        &["install", "nosuch.invalid/acme/hello:1.0"][..],
+        &["pull", "docker://nosuch.invalid/acme/hello:1.0"][..],
+    ] {
+        let err = env.fails(args, 1);
+        assert!(err.contains("failed after 1 attempt(s)"), "{args:?}: {err}");
+        assert!(
+            err.contains("hint: `nosuch.invalid` does not resolve") && err.contains("--offline"),
+            "{args:?}: {err}"
+        );
+    }
+}
+
+/// A `.pak` (or `oci-archive:` of one, or the package pushed to a registry) is inspected,
+/// and judged as a package: it brings no libc, and runs here on the host's; a host of
+/// another architecture or with an older glibc than it declares will not run it.
+#[test]
+fn a_package_is_inspected_from_its_archive_and_judged_as_a_package() {
+    let env = Env::new();
+    env.build("libgreet");
+    let pak = env.build("hello");
+    let pak = pak.to_str().unwrap();
+    let from_pak: serde_json::Value = serde_json::from_str(&env.ok(&["inspect", pak, "--json"]))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let id = from_pak["package"]["id"].as_str().unwrap().to_owned();
+    assert!(id.contains("-hello-"), "{from_pak}");
+    assert!(
+        from_pak["summary"]["binaries"].as_u64().unwrap() >= 1,
+        "{from_pak}"
+    );
+    let archive: serde_json::Value =
+        serde_json::from_str(&env.ok(&["inspect", &format!("oci-archive:{pak}"), "--json"]))
+            .unwrap();
+    assert_eq!(archive["package"]["id"], from_pak["package"]["id"]);
+    assert_eq!(archive["summary"], from_pak["summary"]);
+
+    // Here it runs: its libc is the host's, not one the "image" lacks.
+    let here = env.ok(&["compat", pak]);
+    assert!(here.contains(": runs"), "{here}");
+    assert!(!here.contains("libc.so.6"), "{here}");
+
+    let arm = env.dir.path().join("arm.json");
+    std::fs::write(&arm, r#"{"arch": "arm64"}"#).unwrap();
+    let out = env.run(&["compat", pak, "--host", arm.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let said = text(&out.stdout);
+    assert!(
+        said.contains(&format!(
+            "the package `{id}` is for `linux/amd64`; this host is `linux/arm64"
+        )),
+        "{said}"
+    );
+
+    let old = env.dir.path().join("old-glibc.json");
+    std::fs::write(&old, r#"{"glibc": "2.1.0"}"#).unwrap();
+    let out = env.run(&["compat", pak, "--host", old.to_str().unwrap(), "--json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let verdict: serde_json::Value = serde_json::from_str(&text(&out.stdout)).unwrap();
+    assert_eq!(verdict["verdict"]["status"], "will-not-run", "{verdict}");
+    let reasons = verdict["verdict"]["reasons"].to_string();
+    assert!(reasons.contains("this host has 2.1"), "{reasons}");
+
+    // The same package in a registry, by reference: judged as a package too.
+    let server = PaksServe::start(Path::new(paks_bin()), &env.dir.path().join("data"), &[]);
+    let pushed = env.ok(&["push", pak, &format!("{}/acme/hello", server.host())]);
+    let reference = pushed.lines().next().unwrap().trim().to_owned();
+    let there = env.ok(&["compat", &format!("docker://{reference}")]);
+    assert!(there.contains(": runs"), "{there}");
+    assert!(!there.contains("libc.so.6"), "{there}");
+}
+
+/// A short name is on `[defaults] registry` when configured; with none, on Docker Hub
+/// under `library/`, with a hint saying so. (The Docker Hub case goes through a proxy
+/// whose name does not resolve: nothing leaves this machine.)
+#[test]
+fn short_names_use_the_configured_registry_or_docker_hub_with_a_hint() {
+    let env = Env::new();
+    let server = PaksServe::start(Path::new(paks_bin()), &env.dir.path().join("data"), &[]);
+    let layout = env.dir.path().join("layout");
+    busybox_layout(&layout, "1");
+    skopeo(&[
+        "copy",
+        "--dest-tls-verify=false",
+        &format!("oci:{}:1", layout.display()),
+        &format!("docker://{}/acme/busybox:1", server.host()),
+    ]);
+    let config = env.dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!("[defaults]\nregistry = \"{}\"\n", server.host()),
+    )
+    .unwrap();
+    let out = env
+        .cmd()
+        .env("PAKS_CONFIG", &config)
+        .args(["compat", "acme/busybox:1"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let said = text(&out.stdout);
+    assert!(
+        said.starts_with(&format!("{}/acme/busybox:1: runs", server.host())),
+        "{said}"
+    );
+    assert!(
+        !text(&out.stderr).contains("hint:"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let out = env
+        .cmd()
+        .env("PAKS_CONFIG", env.dir.path().join("none.toml"))
+        .env("HTTPS_PROXY", "http://proxy.invalid:3128")
+        .env_remove("https_proxy")
+        .env_remove("ALL_PROXY")
+        .env_remove("NO_PROXY")
+        .env_remove("no_proxy")
+        .args(["inspect", "ubuntu:24.04"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains(
+            "hint: `ubuntu:24.04` is taken as `docker.io/library/ubuntu:24.04`; set `[defaults] registry`"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("/v2/library/ubuntu/manifests/24.04"), "{err}");
+}
+
+/// Any OCI image (not only packages) copies between registries, `oci:` layouts and
+/// `oci-archive:` files, blobs included, and skopeo reads every copy.
+#[test]
+fn any_image_copies_between_registries_layouts_and_archives() {
+    let env = Env::new();
+    let a = PaksServe::start(Path::new(paks_bin()), &env.dir.path().join("a"), &[]);
+    let b = PaksServe::start(Path::new(paks_bin()), &env.dir.path().join("b"), &[]);
+    let layout = env.dir.path().join("layout");
+    let digest = busybox_layout(&layout, "1");
+
+    // oci: → registry A, named exactly.
+    let in_a = format!("{}/acme/busybox:1", a.host());
+    env.ok(&["copy", &format!("oci:{}:1", layout.display()), &in_a]);
+    let digest_in = |image: &str| -> String {
+        let raw = skopeo(&["inspect", "--tls-verify=false", image]);
+        let v: serde_json::Value = serde_json::from_str(&raw).unwrap();
+        v["Digest"].as_str().unwrap().to_owned()
+    };
+    assert_eq!(digest_in(&format!("docker://{in_a}")), digest.to_string());
+
+    // registry A → oci: and oci-archive:, each read back by skopeo.
+    let copied = env.dir.path().join("copied");
+    env.ok(&[
+        "copy",
+        &format!("docker://{in_a}"),
+        &format!("oci:{}:v1", copied.display()),
+    ]);
+    let archive = env.dir.path().join("busybox.tar");
+    env.ok(&[
+        "copy",
+        &in_a,
+        &format!("oci-archive:{}:v1", archive.display()),
+    ]);
+    for image in [
+        format!("oci:{}:v1", copied.display()),
+        format!("oci-archive:{}:v1", archive.display()),
+    ] {
+        let raw = skopeo(&["inspect", "--raw", &image]);
+        let v: serde_json::Value = serde_json::from_str(&raw).unwrap();
+        assert!(
+            v["layers"].as_array().is_some_and(|l| !l.is_empty()),
+            "{image}: {raw}"
+        );
+    }
+
+    // oci-archive: → registry B, under another name; the same image arrives.
+    let in_b = format!("{}/other/bb:2", b.host());
+    env.ok(&[
+        "copy",
+        &format!("oci-archive:{}:v1", archive.display()),
+        &format!("docker://{in_b}"),
+    ]);
+    assert_eq!(digest_in(&format!("docker://{in_b}")), digest.to_string());
+    let config = skopeo(&[
+        "inspect",
+        "--config",
+        "--tls-verify=false",
+        &format!("docker://{in_b}"),
+    ]);
+    assert!(config.contains("\"architecture\""), "{config}");
+
+    // inspect and compat read every transport.
+    for image in [
+        format!("oci-archive:{}:v1", archive.display()),
+        format!("oci:{}:v1", copied.display()),
+        format!("docker://{in_b}"),
+    ] {
+        let said = env.ok(&["compat", &image]);
+        assert!(said.contains(": runs"), "{image}: {said}");
+    }
+
+    // A transport a command cannot use is refused with a hint, before any work.
+    let err = env.fails(&["pull", &format!("oci:{}:v1", copied.display())], 1);
+    assert!(err.contains("`paks pull` reads from registries"), "{err}");
+    let err = env.fails(
+        &[
+            "copy",
+            &in_a,
+            &format!("docker-archive:{}", env.dir.path().join("x.tar").display()),
+        ],
+        1,
+    );
+    assert!(
+        err.contains("does not read or write `docker-archive:"),
+        "{err}"
+    );
+}
