@@ -4,7 +4,7 @@ use std::io::{Read, Write};
 use std::time::Instant;
 
 use paks_oci::{Client, ClientConfig, Credentials, Reference};
-use paks_remote::{Endpoint, Pulled, Remote, RemoteError};
+use paks_remote::{Endpoint, Pulled, PushTarget, Remote, RemoteError};
 use paks_store::Store;
 use serde_json::json;
 
@@ -73,12 +73,25 @@ pub fn pull_all(
 
 pub fn push(ctx: &Ctx, args: &PushArgs) -> Result<(), Failure> {
     let target = parse_reference(&args.target)?;
+    if target.digest.is_some() {
+        return Err(failure(RemoteError::from(
+            paks_remote::RemoteErrorKind::TargetHasTag(target.to_string()),
+        )));
+    }
+    let repo = target.repo();
+    let to = if args.namespace {
+        PushTarget::Namespace(repo)
+    } else if args.repository {
+        PushTarget::Repository(repo)
+    } else {
+        PushTarget::Guess(repo)
+    };
     let paks = &args.paks;
     let store = ctx.store()?;
     let remote = Remote::new(client(ctx)?, &store);
     let start = Instant::now();
     let report = runtime()?
-        .block_on(remote.push(paks, &target, &ctx.reporter))
+        .block_on(remote.push(paks, &to, target.tag.as_deref(), &ctx.reporter))
         .map_err(failure)?;
     let mut o = out();
     for (id, reference, pushed) in &report.packages {
@@ -105,16 +118,41 @@ pub fn push(ctx: &Ctx, args: &PushArgs) -> Result<(), Failure> {
 }
 
 pub fn pull(ctx: &Ctx, args: &PullArgs) -> Result<(), Failure> {
-    let references = args
+    // As for `paks install`: a word without `/` or `:` transport is a package name.
+    let (names, references): (Vec<&String>, Vec<&String>) = args
         .references
         .iter()
+        .partition(|r| !r.contains('/') && !r.contains("://") && !r.starts_with("oci"));
+    let references = references
+        .into_iter()
         .map(|r| crate::references::registry_reference(ctx, r, "pull"))
         .collect::<Result<Vec<_>, _>>()?;
     let store = ctx.store()?;
     let start = Instant::now();
-    let pulled = pull_all(ctx, &store, &references)?;
     let mut o = out();
     let (mut packages, mut bytes) = (0, 0);
+    if !names.is_empty() {
+        let names: Vec<String> = names.into_iter().cloned().collect();
+        let todo = crate::catalog::install_by_name(ctx, &store, &names, false)?;
+        for item in &todo.items {
+            packages += 1;
+            if args.json {
+                json_line(
+                    &json!({"type": "pull", "id": item.config.paks.id.to_string(), "reference": item.source, "manifest": item.manifest.to_string()}),
+                )?;
+            } else {
+                writeln!(o, "{}", item.source)?;
+            }
+        }
+        if todo.already > 0 {
+            ctx.reporter.status(&format!(
+                "{} package{} already installed",
+                todo.already,
+                plural(todo.already)
+            ));
+        }
+    }
+    let pulled = pull_all(ctx, &store, &references)?;
     for p in &pulled {
         packages += p.packages.len();
         bytes += p.downloaded_bytes;

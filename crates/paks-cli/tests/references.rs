@@ -234,3 +234,118 @@ fn any_image_copies_between_registries_layouts_and_archives() {
         "{err}"
     );
 }
+
+/// `paks push` tags the version it pushes with a free-form tag, puts archives exactly
+/// where `--repository` or `--namespace` says (today's guess still works), and `paks
+/// pull NAME` resolves from the configured repositories into the cache, installing
+/// nothing.
+#[test]
+fn push_tags_and_explicit_targets_and_pull_by_name() {
+    let builder = Env::new();
+    let server = PaksServe::start(Path::new(paks_bin()), &builder.dir.path().join("data"), &[]);
+    let host = server.host();
+    let greet = builder.build("libgreet");
+    let hello = builder.build("hello");
+    let (greet, hello) = (greet.to_str().unwrap(), hello.to_str().unwrap());
+    let raw = |image: &str| {
+        skopeo(&[
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            &format!("docker://{image}"),
+        ])
+    };
+
+    // The guess (the last component is the package's name) with an extra tag: the tag
+    // is the version's index.
+    builder.ok(&["push", hello, &format!("{host}/acme/hello:latest")]);
+    assert_eq!(
+        raw(&format!("{host}/acme/hello:latest")),
+        raw(&format!("{host}/acme/hello:1.0.0"))
+    );
+
+    // `--repository`: any name; the dependency goes to the namespace above it.
+    builder.ok(&[
+        "push",
+        hello,
+        &format!("{host}/site/tools/greeter:stable"),
+        "--repository",
+    ]);
+    let stable: serde_json::Value =
+        serde_json::from_str(&raw(&format!("{host}/site/tools/greeter:stable"))).unwrap();
+    assert_eq!(
+        stable["mediaType"], "application/vnd.oci.image.index.v1+json",
+        "{stable}"
+    );
+    raw(&format!("{host}/site/tools/libgreet:1.0.0"));
+
+    // `--namespace`: the last component is a namespace although it is a package's name.
+    builder.ok(&[
+        "push",
+        greet,
+        &format!("{host}/other/libgreet"),
+        "--namespace",
+    ]);
+    raw(&format!("{host}/other/libgreet/libgreet:1.0.0"));
+
+    // A tag or a repository takes the builds of one version only.
+    for args in [
+        &["push", greet, hello, &format!("{host}/acme/x:t")][..],
+        &[
+            "push",
+            greet,
+            hello,
+            &format!("{host}/acme/x"),
+            "--repository",
+        ][..],
+    ] {
+        let err = builder.fails(args, 1);
+        assert!(
+            err.contains("receives the builds of one package version"),
+            "{err}"
+        );
+    }
+
+    // Pull by name: resolved from a signed repository, into the cache only.
+    let key = builder.dir.path().join("key.pem");
+    builder.ok(&["key", "generate", "--out", key.to_str().unwrap()]);
+    builder.ok(&[
+        "index",
+        "build",
+        &format!("{host}/acme"),
+        "--sign",
+        key.to_str().unwrap(),
+    ]);
+    let user = Env::new();
+    user.ok(&[
+        "repo",
+        "add",
+        "acme",
+        &format!("oci://{host}/acme"),
+        "--key",
+        key.with_extension("pub").to_str().unwrap(),
+    ]);
+    let pulled = user.ok(&["pull", "hello", "--json"]);
+    let ids: Vec<String> = pulled
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            assert_eq!(v["type"], "pull", "{l}");
+            v["id"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    assert_eq!(ids.len(), 2, "{pulled}");
+    assert!(
+        ids.iter().any(|i| i.contains("-hello-")) && ids.iter().any(|i| i.contains("-libgreet-")),
+        "{pulled}"
+    );
+    assert!(
+        user.store_entries().is_empty(),
+        "{:?}",
+        user.store_entries()
+    );
+    // What was pulled installs offline.
+    drop(server);
+    user.ok(&["install", "hello", "--offline"]);
+    assert_eq!(user.ok(&["run", "hello", "--", "hello"]), "Hello, world!\n");
+}

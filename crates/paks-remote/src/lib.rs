@@ -14,7 +14,7 @@ use paks_types::{Digest, PackageId, PackageName, Platform};
 
 pub use copy::{CopyReport, Endpoint};
 pub use pull::{Found, Pulled};
-pub use push::{PushReport, Pushed};
+pub use push::{PushReport, PushTarget, Pushed};
 
 /// An error moving packages to and from registries: one pointer wide; the details are in
 /// [`RemoteError::kind`].
@@ -93,6 +93,10 @@ pub enum RemoteErrorKind {
         "`{0}` must name a namespace or a repository, without a tag or digest, to receive packages"
     )]
     TargetHasTag(String),
+    #[error(
+        "{what} (`{target}`) receives the builds of one package version, and the archives given are of several"
+    )]
+    NotOneVersion { what: String, target: String },
     #[error("`paks copy` does not read or write `{0}`")]
     UnsupportedEndpoint(String),
 }
