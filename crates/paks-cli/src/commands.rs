@@ -184,13 +184,8 @@ fn build(ctx: &Ctx, args: BuildArgs) -> Result<(), Failure> {
             }
         },
     };
-    let built = paks_build::build(
-        &RecipeLocation::parse(&args.recipe),
-        &store,
-        &options,
-        &ctx.reporter,
-    )
-    .map_err(failure)?;
+    let built =
+        crate::build_deps::build(ctx, &store, &RecipeLocation::parse(&args.recipe), &options)?;
     for (file, reason) in &built.runpath_unchanged {
         ctx.reporter.warn(&format!("the RUNPATH of `{file}` stays absolute ({reason}); the package works at `/opt/paks` and at roots no longer than it"));
     }

@@ -1,5 +1,6 @@
 //! `paks`: build, store and install packages for containers.
 
+mod build_deps;
 mod catalog;
 mod cli;
 mod commands;

@@ -307,24 +307,9 @@ fn push_tags_and_explicit_targets_and_pull_by_name() {
     }
 
     // Pull by name: resolved from a signed repository, into the cache only.
-    let key = builder.dir.path().join("key.pem");
-    builder.ok(&["key", "generate", "--out", key.to_str().unwrap()]);
-    builder.ok(&[
-        "index",
-        "build",
-        &format!("{host}/acme"),
-        "--sign",
-        key.to_str().unwrap(),
-    ]);
+    let public = sign_index(&builder, &format!("{host}/acme"));
     let user = Env::new();
-    user.ok(&[
-        "repo",
-        "add",
-        "acme",
-        &format!("oci://{host}/acme"),
-        "--key",
-        key.with_extension("pub").to_str().unwrap(),
-    ]);
+    add_repository(&user, &format!("{host}/acme"), &public);
     let pulled = user.ok(&["pull", "hello", "--json"]);
     let ids: Vec<String> = pulled
         .lines()
@@ -348,4 +333,73 @@ fn push_tags_and_explicit_targets_and_pull_by_name() {
     drop(server);
     user.ok(&["install", "hello", "--offline"]);
     assert_eq!(user.ok(&["run", "hello", "--", "hello"]), "Hello, world!\n");
+}
+
+/// `paks build` of a recipe whose dependency is not installed fetches it from the
+/// configured repositories (as spack does) and builds; with no repository configured the
+/// build fails as before, saying what is missing.
+#[test]
+fn build_fetches_a_missing_dependency_from_the_repositories() {
+    let builder = Env::new();
+    let server = PaksServe::start(Path::new(paks_bin()), &builder.dir.path().join("data"), &[]);
+    let host = server.host();
+    let greet = builder.build("libgreet");
+    builder.ok(&["push", greet.to_str().unwrap(), &format!("{host}/acme")]);
+    let public = sign_index(&builder, &format!("{host}/acme"));
+
+    let user = Env::new();
+    let recipe = common::examples().join("hello");
+    let err = user.build_dir_fails(&recipe);
+    assert!(
+        err.contains("dependency `libgreet ^1.0` is not installed"),
+        "{err}"
+    );
+
+    add_repository(&user, &format!("{host}/acme"), &public);
+    let out = user
+        .cmd()
+        .args([
+            "build",
+            recipe.to_str().unwrap(),
+            "--out",
+            user.out.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let said = text(&out.stderr);
+    assert!(
+        said.contains("Fetching the dependency `libgreet ^1.0` from the repositories"),
+        "{said}"
+    );
+    let entries = user.store_entries();
+    assert!(
+        entries.iter().any(|e| e.ends_with("-libgreet-1.0.0")),
+        "{entries:?}"
+    );
+    assert!(
+        entries.iter().any(|e| e.ends_with("-hello-1.0.0")),
+        "{entries:?}"
+    );
+    assert_eq!(user.ok(&["run", "hello", "--", "hello"]), "Hello, world!\n");
+}
+
+/// Sign an index of the namespace `ns` with a new key; returns the public key's path.
+fn sign_index(builder: &Env, ns: &str) -> std::path::PathBuf {
+    let key = builder.dir.path().join("key.pem");
+    builder.ok(&["key", "generate", "--out", key.to_str().unwrap()]);
+    builder.ok(&["index", "build", ns, "--sign", key.to_str().unwrap()]);
+    key.with_extension("pub")
+}
+
+/// `paks repo add acme oci://NS --key PUBLIC` for `user`.
+fn add_repository(user: &Env, ns: &str, public: &Path) {
+    user.ok(&[
+        "repo",
+        "add",
+        "acme",
+        &format!("oci://{ns}"),
+        "--key",
+        public.to_str().unwrap(),
+    ]);
 }
