@@ -216,6 +216,12 @@ fn install(ctx: &Ctx, args: &InstallArgs) -> Result<(), Failure> {
         if path.extension().is_some_and(|e| e == "pak") || path.exists() {
             let pak = paks_store::open_pak(path).map_err(failure)?;
             items.push(Installable::from_pak(pak, !args.as_dependency));
+        } else if let Some(project) = crate::forge::Project::parse(arg) {
+            let found = crate::forge::installables(ctx, &store, &project)?;
+            items.extend(found.into_iter().map(|mut i| {
+                i.explicit &= !args.as_dependency;
+                i
+            }));
         } else if arg.contains('/') {
             references.push(crate::remote::parse_reference(arg)?);
         } else {

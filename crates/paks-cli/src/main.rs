@@ -5,6 +5,7 @@ mod catalog;
 mod cli;
 mod commands;
 mod env_vars;
+mod forge;
 mod image;
 mod inspect;
 mod printer;

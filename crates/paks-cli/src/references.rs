@@ -1,11 +1,11 @@
 //! What users write to name an image or package somewhere (`docker://`, `oci:`,
 //! `oci-archive:`, `.pak`, `docker-archive:`, short names such as `ubuntu:24.04`), parsed
-//! once for every command, and the user setting that gives short names a meaning:
-//! `[defaults] registry`.
+//! once for every command, and the user settings that give short names a meaning:
+//! `[defaults] registry`, and `[forge."HOST"]` for `paks install HOST/OWNER/REPO`.
 //!
-//! The setting is read leniently here from the user config (`$PAKS_CONFIG`, else
+//! The settings are read leniently here from the user config (`$PAKS_CONFIG`, else
 //! `$XDG_CONFIG_HOME/paks/config.toml`, else `~/.config/paks/config.toml`): a missing or
-//! unreadable file means none.
+//! unreadable file means no setting.
 
 use std::path::PathBuf;
 
@@ -38,6 +38,37 @@ pub fn default_registry() -> Option<String> {
         .get("registry")?
         .as_str()
         .map(str::to_owned)
+}
+
+/// Where a source forge's projects are published and cloned from (`[forge."HOST"]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Forge {
+    /// The registry (optionally with a namespace) holding `OWNER/REPO` packages, if any.
+    pub registry: Option<String>,
+    /// The base URL that `OWNER/REPO` is cloned from.
+    pub git: String,
+}
+
+/// The forge settings of `host`: `[forge."HOST"] registry/git`. GitHub is known without
+/// settings (`ghcr.io`, `https://github.com`); other hosts are forges only when configured.
+pub fn forge_for(host: &str) -> Option<Forge> {
+    let configured = config().and_then(|c| c.get("forge")?.get(host).cloned());
+    let text = |key: &str| {
+        configured
+            .as_ref()
+            .and_then(|f| f.get(key)?.as_str().map(str::to_owned))
+    };
+    match (configured.is_some(), host) {
+        (false, "github.com") => Some(Forge {
+            registry: Some("ghcr.io".into()),
+            git: "https://github.com".into(),
+        }),
+        (false, _) => None,
+        (true, _) => Some(Forge {
+            registry: text("registry").or_else(|| (host == "github.com").then(|| "ghcr.io".into())),
+            git: text("git").unwrap_or_else(|| format!("https://{host}")),
+        }),
+    }
 }
 
 /// Parse `arg` as a [`Location`]. A short name is on `[defaults] registry`, else on

@@ -403,3 +403,99 @@ fn add_repository(user: &Env, ns: &str, public: &Path) {
         public.to_str().unwrap(),
     ]);
 }
+
+/// `paks install HOST/OWNER/REPO[@REV]` for a configured forge: the package at the
+/// forge's registry when it is published there, else a build of the repository's
+/// `paks.toml` over git at `REV`. (The forge is a `.invalid` host mapped by the user
+/// config to a local `paks serve` and `file://` git repositories.)
+#[test]
+fn install_from_a_forge_uses_its_registry_else_builds_from_git() {
+    let builder = Env::new();
+    let server = PaksServe::start(Path::new(paks_bin()), &builder.dir.path().join("data"), &[]);
+    let host = server.host();
+    let script = builder.build("hello-script");
+    builder.ok(&[
+        "push",
+        script.to_str().unwrap(),
+        &format!("{host}/acme/hello-script"),
+    ]);
+
+    // A project that is not published: a git repository with the recipe at its top.
+    let git_root = builder.dir.path().join("git");
+    let project = git_root.join("acme/greeter");
+    std::fs::create_dir_all(&project).unwrap();
+    for file in ["paks.toml", "hello-script.in"] {
+        std::fs::copy(
+            common::examples().join("hello-script").join(file),
+            project.join(file),
+        )
+        .unwrap();
+    }
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .args(["-c", "user.name=t", "-c", "user.email=t@example.invalid"])
+            .args(args)
+            .current_dir(&project)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "git {args:?}: {}", text(&out.stderr));
+    };
+    git(&["init", "--quiet"]);
+    git(&["add", "."]);
+    git(&["commit", "--quiet", "-m", "recipe"]);
+    git(&["tag", "v0.2.0"]);
+
+    let config = builder.dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[forge.\"forge.invalid\"]\nregistry = \"{host}\"\ngit = \"file://{}\"\n",
+            git_root.display()
+        ),
+    )
+    .unwrap();
+    let install = |env: &Env, what: &str| {
+        let out = env
+            .cmd()
+            .env("PAKS_CONFIG", &config)
+            .args(["install", what])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{what}: {}", text(&out.stderr));
+        text(&out.stderr)
+    };
+
+    let user = Env::new();
+    let said = install(&user, "forge.invalid/acme/hello-script");
+    assert!(
+        said.contains(&format!("is published as `{host}/acme/hello-script:0.2.0`")),
+        "{said}"
+    );
+    assert!(!said.contains("Building"), "{said}");
+    assert_eq!(
+        user.ok(&["run", "hello-script", "--", "hello-script"]),
+        "Hello from a script!\n"
+    );
+
+    let other = Env::new();
+    let said = install(&other, "forge.invalid/acme/greeter@v0.2.0");
+    assert!(
+        said.contains(&format!(
+            "Building `file://{}/acme/greeter` at `v0.2.0`",
+            git_root.display()
+        )),
+        "{said}"
+    );
+    assert!(
+        other
+            .store_entries()
+            .iter()
+            .any(|e| e.ends_with("-hello-script-0.2.0")),
+        "{:?}",
+        other.store_entries()
+    );
+    assert_eq!(
+        other.ok(&["run", "hello-script", "--", "hello-script"]),
+        "Hello from a script!\n"
+    );
+}
