@@ -118,11 +118,14 @@ pub fn push(ctx: &Ctx, args: &PushArgs) -> Result<(), Failure> {
 }
 
 pub fn pull(ctx: &Ctx, args: &PullArgs) -> Result<(), Failure> {
-    // As for `paks install`: a word without `/` or `:` transport is a package name.
-    let (names, references): (Vec<&String>, Vec<&String>) = args
-        .references
-        .iter()
-        .partition(|r| !r.contains('/') && !r.contains("://") && !r.starts_with("oci"));
+    // As for `paks install`: a word without `/`, a transport's `:` or `.pak` is a
+    // package name (`hello`, `hello@^1`).
+    let (names, references): (Vec<&String>, Vec<&String>) = args.references.iter().partition(|r| {
+        !r.contains(['/', ':'])
+            && std::path::Path::new(r.as_str())
+                .extension()
+                .is_none_or(|e| e != "pak")
+    });
     let references = references
         .into_iter()
         .map(|r| crate::references::registry_reference(ctx, r, "pull"))

@@ -310,7 +310,7 @@ fn push_tags_and_explicit_targets_and_pull_by_name() {
     let public = sign_index(&builder, &format!("{host}/acme"));
     let user = Env::new();
     add_repository(&user, &format!("{host}/acme"), &public);
-    let pulled = user.ok(&["pull", "hello", "--json"]);
+    let pulled = user.ok(&["pull", "hello@^1", "--json"]);
     let ids: Vec<String> = pulled
         .lines()
         .map(|l| {
