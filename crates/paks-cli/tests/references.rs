@@ -86,8 +86,9 @@ fn a_package_is_inspected_from_its_archive_and_judged_as_a_package() {
     assert!(!there.contains("libc.so.6"), "{there}");
 }
 
-/// A short name is on `[defaults] registry` when configured; with none, on Docker Hub
-/// under `library/`, with a hint saying so. (The Docker Hub case goes through a proxy
+/// A short name (for `compat`, `inspect`, `image build --from`) is on `[defaults]
+/// registry` when configured; with none, on Docker Hub under `library/`, with a hint
+/// saying so. (The Docker Hub case goes through a proxy
 /// whose name does not resolve: nothing leaves this machine.)
 #[test]
 fn short_names_use_the_configured_registry_or_docker_hub_with_a_hint() {
@@ -123,6 +124,44 @@ fn short_names_use_the_configured_registry_or_docker_hub_with_a_hint() {
         !text(&out.stderr).contains("hint:"),
         "{}",
         text(&out.stderr)
+    );
+
+    // `paks image build --from` takes the same short names.
+    let script = env.build("hello-script");
+    env.ok(&[
+        "push",
+        script.to_str().unwrap(),
+        &format!("{}/acme", server.host()),
+    ]);
+    let app = env.dir.path().join("app");
+    let out = env
+        .cmd()
+        .env("PAKS_CONFIG", &config)
+        .args([
+            "image",
+            "build",
+            &format!("{}/acme/hello-script:0.2.0", server.host()),
+            "--from",
+            "acme/busybox:1",
+            "--output",
+            &format!("oci:{}:app", app.display()),
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let image: serde_json::Value = serde_json::from_str(&env.ok(&[
+        "inspect",
+        &format!("oci:{}:app", app.display()),
+        "--json",
+    ]))
+    .unwrap();
+    assert!(
+        image["binaries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|b| b["path"].as_str().unwrap().ends_with("bin/busybox")),
+        "{image}"
     );
 
     let out = env
