@@ -83,6 +83,10 @@ fn a_package_is_inspected_from_its_archive_and_judged_as_a_package() {
     let reference = pushed.lines().next().unwrap().trim().to_owned();
     let there = env.ok(&["compat", &format!("docker://{reference}")]);
     assert!(there.contains(": runs"), "{there}");
+    // `paks copy` of the `.pak` to a namespace: the package's repository, its version tag.
+    env.ok(&["copy", pak, &format!("{}/mirror", server.host())]);
+    let there = env.ok(&["compat", &format!("{}/mirror/hello:1.0.0", server.host())]);
+    assert!(there.contains(": runs"), "{there}");
     assert!(!there.contains("libc.so.6"), "{there}");
 }
 

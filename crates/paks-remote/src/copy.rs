@@ -476,7 +476,7 @@ fn collect_layout(layout: &Layout, only: Option<&str>) -> Result<Vec<Node>, Remo
         let bytes = fs_err::read(layout.blob_path(&digest))?;
         let media_type = descriptor.media_type.clone();
         let mut blobs = Vec::new();
-        let mut package = false;
+        let mut package = None;
         if media_type == format::INDEX || media_type == format::DOCKER_MANIFEST_LIST {
             let index: ImageIndex = serde_json::from_slice(&bytes).map_err(|e| {
                 RemoteError::from(RemoteErrorKind::NotAPackage {
@@ -496,19 +496,19 @@ fn collect_layout(layout: &Layout, only: Option<&str>) -> Result<Vec<Node>, Remo
                         })?;
                     let mut child_blobs = vec![(parsed.config.digest.clone(), parsed.config.size)];
                     child_blobs.extend(parsed.layers.iter().map(|l| (l.digest.clone(), l.size)));
-                    let package = is_package(layout, &parsed);
+                    let package = package_of(layout, &parsed);
                     order.push(child.digest.clone());
                     by_digest.insert(
                         child.digest.clone(),
                         Node {
                             source: Source::Layout,
-                            repo_name: repo_name.to_owned(),
+                            repo_name: layout_repo_name(repo_name, package.as_ref()),
                             digest: child.digest,
                             media_type: child.media_type,
                             bytes: child_bytes,
                             tags: vec![],
                             blobs: child_blobs,
-                            package,
+                            package: package.is_some(),
                         },
                     );
                 }
@@ -522,20 +522,20 @@ fn collect_layout(layout: &Layout, only: Option<&str>) -> Result<Vec<Node>, Remo
             })?;
             blobs.push((parsed.config.digest.clone(), parsed.config.size));
             blobs.extend(parsed.layers.iter().map(|l| (l.digest.clone(), l.size)));
-            package = is_package(layout, &parsed);
+            package = package_of(layout, &parsed);
         }
         order.push(digest.clone());
         by_digest.insert(
             digest.clone(),
             Node {
                 source: Source::Layout,
-                repo_name: repo_name.to_owned(),
+                repo_name: layout_repo_name(repo_name, package.as_ref()),
                 digest,
                 media_type,
                 bytes,
                 tags: vec![tag.to_owned()],
                 blobs,
-                package,
+                package: package.is_some(),
             },
         );
     }
@@ -545,13 +545,28 @@ fn collect_layout(layout: &Layout, only: Option<&str>) -> Result<Vec<Node>, Remo
         .collect())
 }
 
-/// Whether the manifest's config in `layout` is a paks package's (has the `paks` field).
-fn is_package(layout: &Layout, manifest: &ImageManifest) -> bool {
-    layout
-        .read_blob(&manifest.config.digest)
-        .ok()
-        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-        .is_some_and(|v| v.get("paks").is_some())
+/// For a paks package's manifest (its config has the `paks` field): the repository name
+/// of the package (empty if its name does not map to one); `None` for other images.
+fn package_of(layout: &Layout, manifest: &ImageManifest) -> Option<String> {
+    let config: serde_json::Value =
+        serde_json::from_slice(&layout.read_blob(&manifest.config.digest).ok()?).ok()?;
+    let paks = config.get("paks")?;
+    Some(
+        paks.get("name")
+            .and_then(|n| n.as_str()?.parse::<paks_types::PackageName>().ok())
+            .and_then(|n| format::repo_name(&n).ok())
+            .unwrap_or_default(),
+    )
+}
+
+/// The repository name a layout entry goes to: the one in its ref name, else (a bare
+/// tag, as in a `.pak`) the package's.
+fn layout_repo_name(named: &str, package: Option<&String>) -> String {
+    if named.is_empty() {
+        package.cloned().unwrap_or_default()
+    } else {
+        named.to_owned()
+    }
 }
 
 /// `repo:tag`, or the bare tag when the image has no repository name of its own.
