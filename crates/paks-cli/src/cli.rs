@@ -85,7 +85,7 @@ pub enum Command {
     Push(PushArgs),
     /// Download a package and its dependencies into the cache, verified, without installing
     Pull(PullArgs),
-    /// Copy packages between registries and OCI layout directories (`oci:DIR[:TAG]`)
+    /// Copy packages and images between registries, OCI layouts (`oci:DIR[:TAG]`) and archives (`oci-archive:FILE[:TAG]`)
     Copy(CopyArgs),
     /// Save credentials for a registry
     Login(LoginArgs),
@@ -289,17 +289,23 @@ pub struct PushArgs {
     /// Package archives
     #[arg(required = true, value_name = "PAK")]
     pub paks: Vec<std::path::PathBuf>,
-    /// A repository (`127.0.0.1:5000/acme/hello`) or a namespace (`127.0.0.1:5000/acme`)
+    /// A repository (`127.0.0.1:5000/acme/hello`) or a namespace (`127.0.0.1:5000/acme`), guessed from the last component unless `--namespace` or `--repository` says; a `:TAG` also tags the version pushed
     #[arg(required = true, value_name = "TARGET")]
     pub target: String,
     /// Print what was pushed as JSON lines
     #[arg(long)]
     pub json: bool,
+    /// TARGET is a namespace: each package goes to `TARGET/NAME`
+    #[arg(long, conflicts_with = "repository")]
+    pub namespace: bool,
+    /// TARGET is the repository of the archives given (builds of one package), whatever its name
+    #[arg(long)]
+    pub repository: bool,
 }
 
 #[derive(Debug, Args)]
 pub struct PullArgs {
-    /// Package references: `REGISTRY/NAMESPACE/NAME:VERSION`, a build tag, or `…@sha256:…`
+    /// Package names (`NAME`, `NAME@REQ`), resolved from the configured repositories as `paks install` does, or references: `REGISTRY/NAMESPACE/NAME:VERSION`, a build tag, or `…@sha256:…`
     #[arg(required = true, value_name = "REF")]
     pub references: Vec<String>,
     /// Print what was pulled as JSON lines
@@ -309,9 +315,9 @@ pub struct PullArgs {
 
 #[derive(Debug, Args)]
 pub struct CopyArgs {
-    /// A package reference, or `oci:DIR[:TAG]`
+    /// A package or image reference, `oci:DIR[:TAG]` or `oci-archive:FILE[:TAG]`
     pub source: String,
-    /// A namespace (`REGISTRY/NAMESPACE`), or `oci:DIR`
+    /// A namespace (`REGISTRY/NAMESPACE`) or repository, `REGISTRY/REPO:TAG` to name the image exactly, `oci:DIR[:TAG]` or `oci-archive:FILE[:TAG]`
     pub destination: String,
     /// Print the report as JSON
     #[arg(long)]

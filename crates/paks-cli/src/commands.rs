@@ -215,13 +215,8 @@ fn build(ctx: &Ctx, args: BuildArgs) -> Result<(), Failure> {
             }
         },
     };
-    let built = paks_build::build(
-        &RecipeLocation::parse(&args.recipe),
-        &store,
-        &options,
-        &ctx.reporter,
-    )
-    .map_err(failure)?;
+    let built =
+        crate::build_deps::build(ctx, &store, &RecipeLocation::parse(&args.recipe), &options)?;
     for (file, reason) in &built.runpath_unchanged {
         ctx.reporter.warn(&format!("the RUNPATH of `{file}` stays absolute ({reason}); the package works at `/opt/paks` and at roots no longer than it"));
     }
@@ -252,6 +247,12 @@ fn install(ctx: &Ctx, args: &InstallArgs) -> Result<(), Failure> {
         if path.extension().is_some_and(|e| e == "pak") || path.exists() {
             let pak = paks_store::open_pak(path).map_err(failure)?;
             items.push(Installable::from_pak(pak, !args.as_dependency));
+        } else if let Some(project) = crate::forge::Project::parse(&ctx.config.config, arg) {
+            let found = crate::forge::installables(ctx, &store, &project)?;
+            items.extend(found.into_iter().map(|mut i| {
+                i.explicit &= !args.as_dependency;
+                i
+            }));
         } else if arg.contains('/') {
             references.push(crate::remote::parse_reference(arg)?);
         } else {

@@ -334,7 +334,8 @@ fn named_roots(
 
 pub fn build(ctx: &Ctx, args: &ImageBuildArgs) -> Result<(), Failure> {
     let start = Instant::now();
-    let spec = spec_of(args)?;
+    let mut spec = spec_of(args)?;
+    crate::references::expand_base(ctx, &mut spec.from)?;
     let output = output_of(args.output.as_deref(), spec.tag.as_deref())?;
     let store = ctx.store()?;
     let composer = Composer {

@@ -25,24 +25,13 @@ pub fn host(args: &HostArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-fn source(arg: &str) -> Result<paks_inspect::ImageSource, Failure> {
-    arg.parse::<paks_inspect::ImageSource>()
-        .map_err(|e| Failure {
-            hint: Some(
-                "an image is `REGISTRY/REPO:TAG`, `oci:DIR[:TAG]` or `docker-archive:FILE.tar`"
-                    .into(),
-            ),
-            ..Failure::from(e)
-        })
-}
-
 /// Inspects `arg`; from an index, the build the host (or `host`) runs best.
 fn report(
     ctx: &Ctx,
     arg: &str,
     host: Option<&paks_host::HostProfile>,
 ) -> Result<paks_inspect::ImageReport, Failure> {
-    let source = source(arg)?;
+    let source = crate::references::location(ctx, arg)?;
     let client = crate::remote::client(ctx)?;
     let mut options = paks_inspect::InspectOptions::default();
     if let Some(host) = host {

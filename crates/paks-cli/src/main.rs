@@ -1,17 +1,20 @@
 //! `paks`: build, store and install packages for containers.
 
+mod build_deps;
 mod cache;
 mod catalog;
 mod cli;
 mod commands;
 mod config;
 mod env_vars;
+mod forge;
 mod image;
 mod inspect;
 mod outdated;
 mod printer;
 mod project;
 mod project_cmds;
+mod references;
 mod remote;
 mod report;
 mod repos;

@@ -4,7 +4,7 @@ use std::io::{Read, Write};
 use std::time::Instant;
 
 use paks_oci::{Client, ClientConfig, Credentials, Reference};
-use paks_remote::{Endpoint, Pulled, Remote, RemoteError};
+use paks_remote::{Endpoint, Pulled, PushTarget, Remote, RemoteError};
 use paks_store::Store;
 use serde_json::json;
 
@@ -17,6 +17,7 @@ pub fn oci_failure(e: paks_oci::OciError) -> Failure {
 }
 
 pub fn parse_reference(arg: &str) -> Result<Reference, Failure> {
+    let arg = arg.strip_prefix("docker://").unwrap_or(arg);
     arg.parse::<Reference>().map_err(|e| Failure {
         hint: Some(
             "a package is a `.pak` file or a reference such as `127.0.0.1:5000/acme/hello:1.0.0`"
@@ -81,12 +82,25 @@ pub fn pull_all(
 
 pub fn push(ctx: &Ctx, args: &PushArgs) -> Result<(), Failure> {
     let target = parse_reference(&args.target)?;
+    if target.digest.is_some() {
+        return Err(failure(RemoteError::from(
+            paks_remote::RemoteErrorKind::TargetHasTag(target.to_string()),
+        )));
+    }
+    let repo = target.repo();
+    let to = if args.namespace {
+        PushTarget::Namespace(repo)
+    } else if args.repository {
+        PushTarget::Repository(repo)
+    } else {
+        PushTarget::Guess(repo)
+    };
     let paks = &args.paks;
     let store = ctx.store()?;
     let remote = Remote::new(client(ctx)?, &store);
     let start = Instant::now();
     let report = runtime()?
-        .block_on(remote.push(paks, &target, &ctx.reporter))
+        .block_on(remote.push(paks, &to, target.tag.as_deref(), &ctx.reporter))
         .map_err(failure)?;
     let mut o = out();
     for (id, reference, pushed) in &report.packages {
@@ -113,16 +127,44 @@ pub fn push(ctx: &Ctx, args: &PushArgs) -> Result<(), Failure> {
 }
 
 pub fn pull(ctx: &Ctx, args: &PullArgs) -> Result<(), Failure> {
-    let references = args
-        .references
-        .iter()
-        .map(|r| parse_reference(r))
+    // As for `paks install`: a word without `/`, a transport's `:` or `.pak` is a
+    // package name (`hello`, `hello@^1`).
+    let (names, references): (Vec<&String>, Vec<&String>) = args.references.iter().partition(|r| {
+        !r.contains(['/', ':'])
+            && std::path::Path::new(r.as_str())
+                .extension()
+                .is_none_or(|e| e != "pak")
+    });
+    let references = references
+        .into_iter()
+        .map(|r| crate::references::registry_reference(ctx, r, "pull"))
         .collect::<Result<Vec<_>, _>>()?;
     let store = ctx.store()?;
     let start = Instant::now();
-    let pulled = pull_all(ctx, &store, &references)?;
     let mut o = out();
     let (mut packages, mut bytes) = (0, 0);
+    if !names.is_empty() {
+        let names: Vec<String> = names.into_iter().cloned().collect();
+        let todo = crate::catalog::install_by_name(ctx, &store, &names, false)?;
+        for item in &todo.items {
+            packages += 1;
+            if args.json {
+                json_line(
+                    &json!({"type": "pull", "id": item.config.paks.id.to_string(), "reference": item.source, "manifest": item.manifest.to_string()}),
+                )?;
+            } else {
+                writeln!(o, "{}", item.source)?;
+            }
+        }
+        if todo.already > 0 {
+            ctx.reporter.status(&format!(
+                "{} package{} already installed",
+                todo.already,
+                plural(todo.already)
+            ));
+        }
+    }
+    let pulled = pull_all(ctx, &store, &references)?;
     for p in &pulled {
         packages += p.packages.len();
         bytes += p.downloaded_bytes;
@@ -146,8 +188,8 @@ pub fn pull(ctx: &Ctx, args: &PullArgs) -> Result<(), Failure> {
 }
 
 pub fn copy(ctx: &Ctx, args: &CopyArgs) -> Result<(), Failure> {
-    let src: Endpoint = args.source.parse().map_err(failure)?;
-    let dst: Endpoint = args.destination.parse().map_err(failure)?;
+    let src: Endpoint = crate::references::location(ctx, &args.source)?;
+    let dst: Endpoint = crate::references::location(ctx, &args.destination)?;
     let store = ctx.store()?;
     let remote = Remote::new(client(ctx)?, &store);
     let start = Instant::now();

@@ -130,7 +130,12 @@ fn make_pak(dir: &Path, name: &str, version: &str, deps: &[&Pak], glibc: Option<
 async fn push(client: &Client, store: &paks_store::Store, paks: &[&Pak], target: &Reference) {
     let paths: Vec<PathBuf> = paks.iter().map(|p| p.path.clone()).collect();
     paks_remote::Remote::new(client.clone(), store)
-        .push(&paths, target, &NoReporter)
+        .push(
+            &paths,
+            &paks_remote::PushTarget::Guess(target.repo()),
+            None,
+            &NoReporter,
+        )
         .await
         .unwrap();
 }

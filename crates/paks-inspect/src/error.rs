@@ -7,9 +7,6 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum InspectError {
-    #[error("invalid image source `{value}`: {reason}")]
-    Source { value: String, reason: String },
-
     #[error("failed to read image `{image}`")]
     Oci {
         image: String,

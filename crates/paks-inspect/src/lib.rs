@@ -1,7 +1,7 @@
 //! "Will this image run well here?", answered without running anything.
 //!
 //! - [`inspect`] reads an image ([`ImageSource`]: a registry reference, `oci:DIR[:TAG]`,
-//!   `docker-archive:FILE`) layer by layer, streaming: layers are decompressed (gzip,
+//!   `oci-archive:FILE[:TAG]` or a `.pak`, `docker-archive:FILE`) layer by layer, streaming: layers are decompressed (gzip,
 //!   zstd, plain) and walked as tars, whiteouts applied, and every ELF file analysed in
 //!   memory as it goes by ([`Binary`]: machine, kind, interpreter, `DT_NEEDED` and who
 //!   provides each, `GLIBC_`/`GLIBCXX_` versions needed, the x86-64 level from the GNU
@@ -20,6 +20,7 @@ mod elf;
 mod error;
 mod isa;
 mod labels;
+mod package;
 mod report;
 mod rootfs;
 mod source;
@@ -70,14 +71,25 @@ pub async fn inspect_with(
 ) -> Result<ImageReport, InspectError> {
     match source {
         ImageSource::Registry(reference) => inspect_registry(client, reference, options).await,
-        ImageSource::Layout { dir, tag } => {
-            let (dir, tag, options, name) = (
-                dir.clone(),
+        ImageSource::Layout { dir: path, tag } | ImageSource::OciArchive { file: path, tag } => {
+            let archive = matches!(source, ImageSource::OciArchive { .. });
+            let (path, tag, options, name) = (
+                path.clone(),
                 tag.clone(),
                 options.clone(),
                 source.to_string(),
             );
-            blocking(move || inspect_layout(&name, &dir, tag.as_deref(), &options)).await
+            blocking(move || {
+                if !archive {
+                    return inspect_layout(&name, &path, tag.as_deref(), &options);
+                }
+                // An `oci-archive:` (a `.pak` too) is unpacked into a temporary directory,
+                // removed when the inspection ends.
+                let dir = tempfile::tempdir().map_err(InspectError::io(std::env::temp_dir()))?;
+                paks_oci::unpack_archive(&path, dir.path()).map_err(InspectError::oci(&name))?;
+                inspect_layout(&name, dir.path(), tag.as_deref(), &options)
+            })
+            .await
         }
         ImageSource::DockerArchive { file, name } => {
             let (file, name, image) = (file.clone(), name.clone(), source.to_string());

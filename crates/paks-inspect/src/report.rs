@@ -51,6 +51,10 @@ pub struct ImageReport {
     /// Things not analysed, and why.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// When the image is a paks package build (a `.pak`, or a package in a registry): its
+    /// metadata, which [`crate::compat`] judges it by.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub package: Option<Box<paks_types::PackageMeta>>,
 }
 
 /// A version some binary needs, and the binary that needs the most.
@@ -150,6 +154,8 @@ pub(crate) struct ImageConfig {
     pub platform: Option<String>,
     pub labels: BTreeMap<String, String>,
     pub env: BTreeMap<String, String>,
+    /// The `paks` field of a package build's config.
+    pub package: Option<Box<paks_types::PackageMeta>>,
 }
 
 impl ImageConfig {
@@ -183,10 +189,16 @@ impl ImageConfig {
                     .collect()
             })
             .unwrap_or_default();
+        // A config whose `paks` field does not parse is judged as an image.
+        let package = v
+            .get("paks")
+            .and_then(|p| serde_json::from_value(p.clone()).ok())
+            .map(Box::new);
         Ok(Self {
             platform,
             labels,
             env,
+            package,
         })
     }
 }
@@ -364,6 +376,7 @@ pub(crate) fn build(
         binaries,
         summary,
         notes,
+        package: config.package.clone(),
     }
 }
 

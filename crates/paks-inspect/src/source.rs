@@ -2,96 +2,20 @@
 //! and choosing the host's manifest from an index.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 
-use paks_oci::{Descriptor, ImageIndex, Reference};
+use paks_oci::{Descriptor, ImageIndex};
 use paks_types::Platform;
 
 use crate::error::InspectError;
 use crate::isa::IsaLevel;
 
-/// An image to inspect.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ImageSource {
-    /// `REGISTRY/REPO[:TAG][@DIGEST]` (optionally written `docker://…`).
-    Registry(Reference),
-    /// `oci:DIR[:TAG]`: an OCI image layout directory.
-    Layout { dir: PathBuf, tag: Option<String> },
-    /// `docker-archive:FILE[:NAME:TAG]`: what `docker save` writes.
-    DockerArchive { file: PathBuf, name: Option<String> },
-}
-
-impl FromStr for ImageSource {
-    type Err = InspectError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let err = |reason: &str| InspectError::Source {
-            value: s.to_owned(),
-            reason: reason.to_owned(),
-        };
-        if let Some(rest) = s.strip_prefix("oci:") {
-            // `DIR:TAG` when what follows the last `:` is a tag (no `/`).
-            let (dir, tag) = match rest.rsplit_once(':') {
-                Some((d, t)) if !t.contains('/') && paks_oci::is_valid_tag(t) => {
-                    (d, Some(t.to_owned()))
-                }
-                _ => (rest, None),
-            };
-            if dir.is_empty() {
-                return Err(err("expected `oci:DIR[:TAG]`"));
-            }
-            return Ok(Self::Layout {
-                dir: dir.into(),
-                tag,
-            });
-        }
-        if let Some(rest) = s.strip_prefix("docker-archive:") {
-            // `FILE[:NAME:TAG]`: the file is up to the first `:` after which a reference follows.
-            let (file, name) = match rest.split_once(':') {
-                Some((f, n)) if !n.is_empty() => (f, Some(n.to_owned())),
-                _ => (rest, None),
-            };
-            if file.is_empty() {
-                return Err(err("expected `docker-archive:FILE[:NAME:TAG]`"));
-            }
-            return Ok(Self::DockerArchive {
-                file: file.into(),
-                name,
-            });
-        }
-        let r = s.strip_prefix("docker://").unwrap_or(s);
-        r.parse::<Reference>().map(Self::Registry).map_err(|e| {
-            err(&format!(
-                "not `oci:DIR[:TAG]`, `docker-archive:FILE` or a registry reference ({e})"
-            ))
-        })
-    }
-}
-
-impl fmt::Display for ImageSource {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Registry(r) => write!(f, "{r}"),
-            Self::Layout { dir, tag } => {
-                write!(f, "oci:{}", dir.display())?;
-                if let Some(t) = tag {
-                    write!(f, ":{t}")?;
-                }
-                Ok(())
-            }
-            Self::DockerArchive { file, name } => {
-                write!(f, "docker-archive:{}", file.display())?;
-                if let Some(n) = name {
-                    write!(f, ":{n}")?;
-                }
-                Ok(())
-            }
-        }
-    }
-}
+/// An image to inspect: a registry reference, `oci:DIR[:TAG]`, `oci-archive:FILE[:TAG]`
+/// (a `.pak` is one) or `docker-archive:FILE[:NAME:TAG]`; paks-oci's one parser for
+/// every command.
+pub type ImageSource = paks_oci::Location;
 
 /// Which manifest of an index to inspect.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -339,41 +263,6 @@ fn normalise(path: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn parses_sources() {
-        let s: ImageSource = "oci:/tmp/img:v1".parse().unwrap();
-        assert_eq!(
-            s,
-            ImageSource::Layout {
-                dir: "/tmp/img".into(),
-                tag: Some("v1".into())
-            }
-        );
-        assert_eq!(s.to_string(), "oci:/tmp/img:v1");
-        let s: ImageSource = "oci:img".parse().unwrap();
-        assert_eq!(
-            s,
-            ImageSource::Layout {
-                dir: "img".into(),
-                tag: None
-            }
-        );
-        let s: ImageSource = "docker-archive:/tmp/a.tar".parse().unwrap();
-        assert_eq!(
-            s,
-            ImageSource::DockerArchive {
-                file: "/tmp/a.tar".into(),
-                name: None
-            }
-        );
-        let s: ImageSource = "docker-archive:a.tar:busybox:1".parse().unwrap();
-        assert!(matches!(&s, ImageSource::DockerArchive { name: Some(n), .. } if n == "busybox:1"));
-        let s: ImageSource = "docker://127.0.0.1:5000/a/b:1".parse().unwrap();
-        assert_eq!(s.to_string(), "127.0.0.1:5000/a/b:1");
-        assert!("ubuntu".parse::<ImageSource>().is_err());
-        assert!("oci:".parse::<ImageSource>().is_err());
-    }
 
     fn entry(variant: Option<&str>, arch: &str, n: u8) -> Descriptor {
         let mut d = Descriptor::new(

@@ -39,7 +39,7 @@ pub struct Verdict {
 }
 
 impl Verdict {
-    fn from_reasons(reasons: Vec<Reason>) -> Self {
+    pub(crate) fn from_reasons(reasons: Vec<Reason>) -> Self {
         Self {
             status: reasons
                 .iter()
@@ -51,7 +51,7 @@ impl Verdict {
     }
 }
 
-fn reason(status: Status, message: impl Into<String>) -> Reason {
+pub(crate) fn reason(status: Status, message: impl Into<String>) -> Reason {
     Reason {
         status,
         message: message.into(),
@@ -77,7 +77,8 @@ fn machine_runs_on(machine: &str, arch: &str) -> bool {
     oci_arch(machine) == arch || (machine == "i386" && arch == "amd64")
 }
 
-/// Judge `report` against `host`.
+/// Judge `report` against `host`; a package build as a package (see
+/// [`crate::package::compat`]).
 ///
 /// Will not run: another OS or architecture (the config's, or a binary's machine); a
 /// binary needs a `GLIBC_` version above the image's glibc (the host's when the image has
@@ -91,6 +92,9 @@ fn machine_runs_on(machine: &str, arch: &str) -> bool {
 /// links an MPI ABI the host has no install of; it links CUDA and the host has no NVIDIA
 /// GPU, or a driver of the same major but an older minor CUDA version.
 pub fn compat(report: &ImageReport, host: &HostProfile) -> Verdict {
+    if let Some(meta) = &report.package {
+        return crate::package::compat(meta, report, host);
+    }
     let mut reasons = Vec::new();
     let s = &report.summary;
 

@@ -225,6 +225,15 @@ impl OciError {
             } if what.contains("manifest") => {
                 Some("check the repository name and the tag or digest".into())
             }
+            ErrorKind::Connection { url, source, .. } if is_dns_failure(source) => {
+                let host = url::Url::parse(url)
+                    .ok()
+                    .and_then(|u| u.host_str().map(str::to_owned))
+                    .unwrap_or_else(|| url.clone());
+                Some(format!(
+                    "`{host}` does not resolve: check the name and this machine's network; `--offline` installs from what is already here"
+                ))
+            }
             ErrorKind::Connection { url, .. } if url.starts_with("https://") => Some(
                 "check that the registry is reachable; a registry without TLS needs `--insecure <host>`"
                     .into(),
@@ -255,6 +264,19 @@ impl From<ErrorKind> for OciError {
 }
 
 /// Shorthand for building an IO error with its path.
+/// Whether a request failed because its host name did not resolve (hyper's connector
+/// reports it as `dns error`, whatever the resolver said).
+pub(crate) fn is_dns_failure(e: &reqwest::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(s) = source {
+        if s.to_string() == "dns error" {
+            return true;
+        }
+        source = s.source();
+    }
+    false
+}
+
 pub(crate) fn io_err(
     what: impl fmt::Display,
     path: impl Into<PathBuf>,

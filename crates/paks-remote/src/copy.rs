@@ -4,8 +4,7 @@
 //! dependency's build, by digest.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
-use std::str::FromStr;
+use std::path::Path;
 
 use paks_oci::layout::Layout;
 use paks_oci::{Descriptor, ImageIndex, ImageManifest, Reference, Repository};
@@ -14,34 +13,10 @@ use paks_types::{Digest, Reporter};
 use crate::format;
 use crate::{Remote, RemoteError, RemoteErrorKind, by_digest, by_tag, namespace_of, package_repo};
 
-/// One side of a copy.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Endpoint {
-    /// A registry: a package reference as source; a namespace as destination.
-    Registry(Reference),
-    /// An OCI image layout directory, and for a source, the tag to take (all if none).
-    Layout { dir: PathBuf, tag: Option<String> },
-}
-
-impl FromStr for Endpoint {
-    type Err = RemoteError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        if let Some(rest) = s.strip_prefix("oci:") {
-            // `oci:DIR:TAG`: the tag is after the last `:` when what follows has no `/`.
-            return Ok(match rest.rsplit_once(':') {
-                Some((dir, tag)) if !tag.contains('/') && !dir.is_empty() => Self::Layout {
-                    dir: dir.into(),
-                    tag: Some(tag.to_owned()),
-                },
-                _ => Self::Layout {
-                    dir: rest.into(),
-                    tag: None,
-                },
-            });
-        }
-        Ok(Self::Registry(s.parse()?))
-    }
-}
+/// One side of a copy: a registry reference (a package's version or any image; as a
+/// destination, a namespace or a repository), `oci:DIR[:TAG]`, or
+/// `oci-archive:FILE[:TAG]`. paks-oci's one parser; `docker-archive:` is refused here.
+pub type Endpoint = paks_oci::Location;
 
 /// What a copy moved.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -54,6 +29,9 @@ pub struct CopyReport {
     pub bytes_copied: u64,
 }
 
+/// A manifest to visit: its repository, repository name, digest and tags.
+type Queued = (Repository, String, Digest, Vec<String>);
+
 /// A manifest or index to copy, where it comes from, and what it is called.
 struct Node {
     source: Source,
@@ -63,6 +41,8 @@ struct Node {
     bytes: Vec<u8>,
     tags: Vec<String>,
     blobs: Vec<(Digest, u64)>,
+    /// Whether this is a paks package build (its config has the `paks` field).
+    package: bool,
 }
 
 #[derive(Clone)]
@@ -78,13 +58,84 @@ impl Remote<'_> {
         dst: &Endpoint,
         reporter: &dyn Reporter,
     ) -> Result<CopyReport, RemoteError> {
-        let (nodes, layout_src) = match src {
+        // An `oci-archive:` is a layout in a tar: unpacked into the store's cache to read,
+        // written as a layout beside the file and packed over it (atomically) at the end.
+        let src_dir = match src {
+            Endpoint::OciArchive { file, tag } => {
+                let dir = scratch_dir(&self.store.root().join("cache"))?;
+                paks_oci::unpack_archive(file, dir.path())?;
+                let layout = Endpoint::Layout {
+                    dir: dir.path().to_owned(),
+                    tag: tag.clone(),
+                };
+                Some((dir, layout))
+            }
+            _ => None,
+        };
+        let src = src_dir.as_ref().map_or(src, |(_, layout)| layout);
+        let (dst_dir, archive) = match dst {
+            Endpoint::OciArchive { file, tag } => {
+                let parent = file.parent().filter(|p| !p.as_os_str().is_empty());
+                let dir = scratch_dir(parent.unwrap_or(Path::new(".")))?;
+                let layout = Endpoint::Layout {
+                    dir: dir.path().to_owned(),
+                    tag: tag.clone(),
+                };
+                (Some((dir, layout)), Some(file))
+            }
+            _ => (None, None),
+        };
+        let dst = dst_dir.as_ref().map_or(dst, |(_, layout)| layout);
+        let report = self.copy_between(src, dst, reporter).await?;
+        if let (Some((dir, _)), Some(file)) = (&dst_dir, archive) {
+            paks_oci::pack_archive(dir.path(), file)?;
+        }
+        Ok(report)
+    }
+
+    async fn copy_between(
+        &self,
+        src: &Endpoint,
+        dst: &Endpoint,
+        reporter: &dyn Reporter,
+    ) -> Result<CopyReport, RemoteError> {
+        let (mut nodes, layout_src) = match src {
             Endpoint::Registry(reference) => (self.collect_registry(reference).await?, None),
             Endpoint::Layout { dir, tag } => {
                 let layout = Layout::open(dir)?;
                 (collect_layout(&layout, tag.as_deref())?, Some(layout))
             }
+            Endpoint::OciArchive { .. } | Endpoint::DockerArchive { .. } => {
+                return Err(RemoteError::from(RemoteErrorKind::UnsupportedEndpoint(
+                    src.to_string(),
+                )));
+            }
         };
+        // A destination with a tag names exactly where an image goes (as skopeo's
+        // `copy`): the image the source named gets that tag, in that repository.
+        let exact = match dst {
+            Endpoint::Registry(r) => r.tag.is_some() || r.digest.is_some(),
+            Endpoint::Layout { tag, .. } => tag.is_some(),
+            _ => false,
+        };
+        if exact {
+            if nodes.iter().any(|n| n.package) {
+                return Err(RemoteError::from(RemoteErrorKind::TargetHasTag(
+                    dst.to_string(),
+                )));
+            }
+            let tag = match dst {
+                Endpoint::Registry(r) => r.tag.clone(),
+                Endpoint::Layout { tag, .. } => tag.clone(),
+                _ => None,
+            };
+            for node in &mut nodes {
+                node.repo_name.clear();
+                if !node.tags.is_empty() {
+                    node.tags = tag.iter().cloned().collect();
+                }
+            }
+        }
         let total = nodes.iter().flat_map(|n| n.blobs.iter().map(|b| b.1)).sum();
         reporter.plan("Copying", nodes.len() as u64, total);
         let mut report = CopyReport::default();
@@ -101,7 +152,7 @@ impl Remote<'_> {
                 }
             }
             Endpoint::Registry(target) => {
-                if target.tag.is_some() || target.digest.is_some() {
+                if target.digest.is_some() {
                     return Err(RemoteError::from(RemoteErrorKind::TargetHasTag(
                         target.to_string(),
                     )));
@@ -117,11 +168,17 @@ impl Remote<'_> {
                     .await?;
                 }
             }
+            Endpoint::OciArchive { .. } | Endpoint::DockerArchive { .. } => {
+                return Err(RemoteError::from(RemoteErrorKind::UnsupportedEndpoint(
+                    dst.to_string(),
+                )));
+            }
         }
         Ok(report)
     }
 
-    /// The reference's manifest or index, every build under it, and every dependency.
+    /// The reference's manifest or index, every manifest under it, and for packages
+    /// every dependency.
     async fn collect_registry(&self, reference: &Reference) -> Result<Vec<Node>, RemoteError> {
         let repo = reference.repo();
         let ns = namespace_of(&repo);
@@ -132,75 +189,40 @@ impl Remote<'_> {
             .unwrap_or(&repo.name)
             .to_owned();
         let top = self.client.get_manifest(reference).await?;
-        let mut nodes = Vec::new();
-        let mut queue: Vec<(Repository, String, Digest, Vec<String>)> = Vec::new();
         let tags: Vec<String> = reference.tag.iter().cloned().collect();
-        if top.is_index() {
-            let index: ImageIndex = serde_json::from_slice(&top.bytes).map_err(|e| {
-                RemoteError::from(RemoteErrorKind::NotAPackage {
-                    reference: reference.to_string(),
-                    reason: format!("its index does not parse: {e}"),
-                })
-            })?;
-            for child in &index.manifests {
-                queue.push((
-                    repo.clone(),
-                    repo_name.clone(),
-                    child.digest.clone(),
-                    vec![],
-                ));
-            }
-            nodes.push(Node {
-                source: Source::Registry(repo.clone()),
-                repo_name: repo_name.clone(),
-                digest: top.digest,
-                media_type: top.media_type,
-                bytes: top.bytes,
-                tags,
-                blobs: vec![],
-            });
-        } else {
-            queue.push((repo.clone(), repo_name, top.digest.clone(), tags));
-        }
+        let mut nodes = Vec::new();
+        let mut queue: Vec<Queued> = vec![(repo, repo_name, top.digest.clone(), tags)];
         let mut seen = BTreeSet::new();
         while let Some((repo, repo_name, digest, mut tags)) = queue.pop() {
             if !seen.insert(digest.clone()) {
                 continue;
             }
-            let manifest = self.client.get_manifest(&by_digest(&repo, &digest)).await?;
-            let parsed: ImageManifest = serde_json::from_slice(&manifest.bytes).map_err(|e| {
-                RemoteError::from(RemoteErrorKind::NotAPackage {
-                    reference: by_digest(&repo, &digest).to_string(),
-                    reason: format!("its manifest does not parse: {e}"),
-                })
-            })?;
-            let config_path = self.store.cache_blob(&parsed.config.digest);
-            self.client
-                .pull_blob(
-                    &repo,
-                    &parsed.config.digest,
-                    Some(parsed.config.size),
-                    &config_path,
-                    &|_| {},
-                )
-                .await?;
-            let config = paks_store::parse_config(
-                &fs_err::read(&config_path)?,
-                &by_digest(&repo, &digest).to_string(),
-            )?;
-            tags.push(format::build_tag(&config.paks.id));
-            for dep in &config.paks.dependencies {
-                if let Some(d) = &dep.digest {
+            let here = by_digest(&repo, &digest);
+            let manifest = if digest == top.digest {
+                top.clone()
+            } else {
+                self.client.get_manifest(&here).await?
+            };
+            let (blobs, package) = if manifest.is_index() {
+                let index: ImageIndex = serde_json::from_slice(&manifest.bytes).map_err(|e| {
+                    RemoteError::from(RemoteErrorKind::NotAPackage {
+                        reference: here.to_string(),
+                        reason: format!("its index does not parse: {e}"),
+                    })
+                })?;
+                for child in &index.manifests {
                     queue.push((
-                        package_repo(&ns, &dep.name)?,
-                        format::repo_name(&dep.name)?,
-                        d.clone(),
+                        repo.clone(),
+                        repo_name.clone(),
+                        child.digest.clone(),
                         vec![],
                     ));
                 }
-            }
-            let mut blobs = vec![(parsed.config.digest.clone(), parsed.config.size)];
-            blobs.extend(parsed.layers.iter().map(|l| (l.digest.clone(), l.size)));
+                (vec![], false)
+            } else {
+                self.manifest_blobs(&manifest, &repo, &here, &ns, &mut tags, &mut queue)
+                    .await?
+            };
             nodes.push(Node {
                 source: Source::Registry(repo),
                 repo_name,
@@ -209,11 +231,63 @@ impl Remote<'_> {
                 bytes: manifest.bytes,
                 tags,
                 blobs,
+                package,
             });
         }
         // Children before the indexes that name them.
         nodes.reverse();
         Ok(nodes)
+    }
+
+    /// A manifest's blobs and whether it is a package's; for a package, its build tag is
+    /// added to `tags` and its dependencies to `queue`.
+    async fn manifest_blobs(
+        &self,
+        manifest: &paks_oci::Manifest,
+        repo: &Repository,
+        here: &Reference,
+        ns: &Repository,
+        tags: &mut Vec<String>,
+        queue: &mut Vec<Queued>,
+    ) -> Result<(Vec<(Digest, u64)>, bool), RemoteError> {
+        let parsed: ImageManifest = serde_json::from_slice(&manifest.bytes).map_err(|e| {
+            RemoteError::from(RemoteErrorKind::NotAPackage {
+                reference: here.to_string(),
+                reason: format!("its manifest does not parse: {e}"),
+            })
+        })?;
+        let config_path = self.store.cache_blob(&parsed.config.digest);
+        self.client
+            .pull_blob(
+                repo,
+                &parsed.config.digest,
+                Some(parsed.config.size),
+                &config_path,
+                &|_| {},
+            )
+            .await?;
+        let config_bytes = fs_err::read(&config_path)?;
+        // Any image copies as it is; a package also brings its build tag and its
+        // dependencies.
+        let package = serde_json::from_slice::<serde_json::Value>(&config_bytes)
+            .is_ok_and(|v| v.get("paks").is_some());
+        if package {
+            let config = paks_store::parse_config(&config_bytes, &here.to_string())?;
+            tags.push(format::build_tag(&config.paks.id));
+            for dep in &config.paks.dependencies {
+                if let Some(d) = &dep.digest {
+                    queue.push((
+                        package_repo(ns, &dep.name)?,
+                        format::repo_name(&dep.name)?,
+                        d.clone(),
+                        vec![],
+                    ));
+                }
+            }
+        }
+        let mut blobs = vec![(parsed.config.digest.clone(), parsed.config.size)];
+        blobs.extend(parsed.layers.iter().map(|l| (l.digest.clone(), l.size)));
+        Ok((blobs, package))
     }
 
     async fn fetch_blob_to(
@@ -272,7 +346,7 @@ impl Remote<'_> {
             layout.add_manifest(descriptor.clone(), None)?;
         }
         for tag in &node.tags {
-            let name = format!("{}:{tag}", node.repo_name);
+            let name = ref_name(&node.repo_name, tag);
             layout.add_manifest(descriptor.clone(), Some(&name))?;
             report.names.push(name);
         }
@@ -291,8 +365,13 @@ impl Remote<'_> {
     ) -> Result<(), RemoteError> {
         let repo = Repository {
             registry: ns.registry.clone(),
-            name: if ns.name.is_empty() {
-                node.repo_name.clone()
+            // No repository name of its own: the destination is the repository.
+            name: if ns.name.is_empty() || node.repo_name.is_empty() {
+                if node.repo_name.is_empty() {
+                    ns.name.clone()
+                } else {
+                    node.repo_name.clone()
+                }
             } else {
                 format!("{}/{}", ns.name, node.repo_name)
             },
@@ -363,7 +442,11 @@ impl Remote<'_> {
             self.client
                 .put_manifest(&by_tag(&repo, tag), &node.media_type, &node.bytes)
                 .await?;
-            report.names.push(format!("{}:{tag}", node.repo_name));
+            report.names.push(if node.repo_name.is_empty() {
+                format!("{repo}:{tag}")
+            } else {
+                format!("{}:{tag}", node.repo_name)
+            });
         }
         report.manifests += 1;
         reporter.finish(task);
@@ -380,9 +463,8 @@ fn collect_layout(layout: &Layout, only: Option<&str>) -> Result<Vec<Node>, Remo
         let Some(name) = descriptor.ref_name() else {
             continue;
         };
-        let Some((repo_name, tag)) = name.rsplit_once(':') else {
-            continue;
-        };
+        // `repo:tag` as paks writes, or a bare tag as skopeo and umoci write.
+        let (repo_name, tag) = name.rsplit_once(':').unwrap_or(("", name));
         if only.is_some_and(|t| t != tag && t != name) {
             continue;
         }
@@ -394,6 +476,7 @@ fn collect_layout(layout: &Layout, only: Option<&str>) -> Result<Vec<Node>, Remo
         let bytes = fs_err::read(layout.blob_path(&digest))?;
         let media_type = descriptor.media_type.clone();
         let mut blobs = Vec::new();
+        let mut package = None;
         if media_type == format::INDEX || media_type == format::DOCKER_MANIFEST_LIST {
             let index: ImageIndex = serde_json::from_slice(&bytes).map_err(|e| {
                 RemoteError::from(RemoteErrorKind::NotAPackage {
@@ -413,17 +496,19 @@ fn collect_layout(layout: &Layout, only: Option<&str>) -> Result<Vec<Node>, Remo
                         })?;
                     let mut child_blobs = vec![(parsed.config.digest.clone(), parsed.config.size)];
                     child_blobs.extend(parsed.layers.iter().map(|l| (l.digest.clone(), l.size)));
+                    let package = package_of(layout, &parsed);
                     order.push(child.digest.clone());
                     by_digest.insert(
                         child.digest.clone(),
                         Node {
                             source: Source::Layout,
-                            repo_name: repo_name.to_owned(),
+                            repo_name: layout_repo_name(repo_name, package.as_ref()),
                             digest: child.digest,
                             media_type: child.media_type,
                             bytes: child_bytes,
                             tags: vec![],
                             blobs: child_blobs,
+                            package: package.is_some(),
                         },
                     );
                 }
@@ -437,18 +522,20 @@ fn collect_layout(layout: &Layout, only: Option<&str>) -> Result<Vec<Node>, Remo
             })?;
             blobs.push((parsed.config.digest.clone(), parsed.config.size));
             blobs.extend(parsed.layers.iter().map(|l| (l.digest.clone(), l.size)));
+            package = package_of(layout, &parsed);
         }
         order.push(digest.clone());
         by_digest.insert(
             digest.clone(),
             Node {
                 source: Source::Layout,
-                repo_name: repo_name.to_owned(),
+                repo_name: layout_repo_name(repo_name, package.as_ref()),
                 digest,
                 media_type,
                 bytes,
                 tags: vec![tag.to_owned()],
                 blobs,
+                package: package.is_some(),
             },
         );
     }
@@ -456,4 +543,45 @@ fn collect_layout(layout: &Layout, only: Option<&str>) -> Result<Vec<Node>, Remo
         .into_iter()
         .filter_map(|d| by_digest.remove(&d))
         .collect())
+}
+
+/// For a paks package's manifest (its config has the `paks` field): the repository name
+/// of the package (empty if its name does not map to one); `None` for other images.
+fn package_of(layout: &Layout, manifest: &ImageManifest) -> Option<String> {
+    let config: serde_json::Value =
+        serde_json::from_slice(&layout.read_blob(&manifest.config.digest).ok()?).ok()?;
+    let paks = config.get("paks")?;
+    Some(
+        paks.get("name")
+            .and_then(|n| n.as_str()?.parse::<paks_types::PackageName>().ok())
+            .and_then(|n| format::repo_name(&n).ok())
+            .unwrap_or_default(),
+    )
+}
+
+/// The repository name a layout entry goes to: the one in its ref name, else (a bare
+/// tag, as in a `.pak`) the package's.
+fn layout_repo_name(named: &str, package: Option<&String>) -> String {
+    if named.is_empty() {
+        package.cloned().unwrap_or_default()
+    } else {
+        named.to_owned()
+    }
+}
+
+/// `repo:tag`, or the bare tag when the image has no repository name of its own.
+fn ref_name(repo_name: &str, tag: &str) -> String {
+    if repo_name.is_empty() {
+        tag.to_owned()
+    } else {
+        format!("{repo_name}:{tag}")
+    }
+}
+
+/// A temporary directory in `parent` (created if missing), removed when dropped.
+fn scratch_dir(parent: &Path) -> Result<tempfile::TempDir, RemoteError> {
+    fs_err::create_dir_all(parent)?;
+    Ok(tempfile::Builder::new()
+        .prefix(".paks-copy-")
+        .tempdir_in(parent)?)
 }

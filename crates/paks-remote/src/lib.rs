@@ -14,7 +14,7 @@ use paks_types::{Digest, PackageId, PackageName, Platform};
 
 pub use copy::{CopyReport, Endpoint};
 pub use pull::{Found, Pulled};
-pub use push::{PushReport, Pushed};
+pub use push::{PushReport, PushTarget, Pushed};
 
 /// An error moving packages to and from registries: one pointer wide; the details are in
 /// [`RemoteError::kind`].
@@ -89,8 +89,16 @@ pub enum RemoteErrorKind {
         expected: Digest,
         actual: Digest,
     },
-    #[error("`{0}` must name a namespace or a repository, without a tag or digest")]
+    #[error(
+        "`{0}` must name a namespace or a repository, without a tag or digest, to receive packages"
+    )]
     TargetHasTag(String),
+    #[error(
+        "{what} (`{target}`) receives the builds of one package version, and the archives given are of several"
+    )]
+    NotOneVersion { what: String, target: String },
+    #[error("`paks copy` does not read or write `{0}`")]
+    UnsupportedEndpoint(String),
 }
 
 impl RemoteErrorKind {
@@ -106,6 +114,10 @@ impl RemoteErrorKind {
                 dep.version(),
                 dep.hash()
             )),
+            Self::UnsupportedEndpoint(_) => Some(
+                "copy reads and writes registries, `oci:DIR[:TAG]` and `oci-archive:FILE[:TAG]`"
+                    .into(),
+            ),
             Self::NoBuildForHost { .. } => {
                 Some("build the package on this platform and push it".into())
             }

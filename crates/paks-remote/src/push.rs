@@ -35,36 +35,83 @@ pub struct PushReport {
     pub blobs_existed: usize,
 }
 
+/// Where `paks push` puts archives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PushTarget {
+    /// A repository or a namespace, guessed: the repository of the one archive pushed
+    /// when its last component is the package's name (`…/acme/hello` for `hello`), else
+    /// a namespace.
+    Guess(Repository),
+    /// A namespace: each package in `<namespace>/<name>`.
+    Namespace(Repository),
+    /// The repository of the archives pushed (builds of one package), whatever its name;
+    /// their dependencies go to the namespace above it.
+    Repository(Repository),
+}
+
 impl Remote<'_> {
-    /// Push `paks` to `target`: a repository (`…/acme/hello`, when one archive of `hello`
-    /// is pushed) or a namespace (`…/acme`). Dependencies the registry lacks are pushed
-    /// from archives beside the given ones; blobs the registry has are never uploaded again.
+    /// Push `paks` to `target`. Dependencies the registry lacks are pushed from archives
+    /// beside the given ones; blobs the registry has are never uploaded again. With
+    /// `tag`, the version index of the archives pushed (builds of one version) is also
+    /// tagged `tag`, as it is after this push.
     pub async fn push(
         &self,
         paks: &[PathBuf],
-        target: &Reference,
+        target: &PushTarget,
+        tag: Option<&str>,
         reporter: &dyn Reporter,
     ) -> Result<PushReport, RemoteError> {
-        if target.tag.is_some() || target.digest.is_some() {
-            return Err(RemoteError::from(RemoteErrorKind::TargetHasTag(
-                target.to_string(),
-            )));
-        }
         let mut batch: BTreeMap<PackageId, OpenedPak> = BTreeMap::new();
         for path in paks {
             let pak = open_pak(path)?;
             batch.insert(pak.config.paks.id.clone(), pak);
         }
-        let target_repo = target.repo();
-        let ns = match batch.values().next() {
-            Some(only)
-                if batch.len() == 1
-                    && target_repo.name.rsplit('/').next()
-                        == Some(&format::repo_name(&only.config.paks.name)?) =>
-            {
-                namespace_of(&target_repo)
+        let given: Vec<PackageId> = batch.keys().cloned().collect();
+        // The one package (name and version) the archives are builds of, if they are.
+        let one_version = {
+            let mut versions = batch
+                .values()
+                .map(|p| (p.config.paks.name.clone(), p.config.paks.version.clone()));
+            let first = versions.next();
+            first.filter(|f| versions.all(|v| &v == f))
+        };
+        let needs_one = |what: &str, repo: &Repository| -> Result<(), RemoteError> {
+            if one_version.is_none() {
+                return Err(RemoteError::from(RemoteErrorKind::NotOneVersion {
+                    what: what.to_owned(),
+                    target: repo.to_string(),
+                }));
             }
-            _ => target_repo,
+            Ok(())
+        };
+        let (ns, exact) = match target {
+            PushTarget::Guess(repo) => match batch.values().next() {
+                Some(only)
+                    if batch.len() == 1
+                        && repo.name.rsplit('/').next()
+                            == Some(&format::repo_name(&only.config.paks.name)?) =>
+                {
+                    (namespace_of(repo), None)
+                }
+                _ => (repo.clone(), None),
+            },
+            PushTarget::Namespace(repo) => (repo.clone(), None),
+            PushTarget::Repository(repo) => {
+                needs_one("a repository", repo)?;
+                (namespace_of(repo), Some(repo.clone()))
+            }
+        };
+        if tag.is_some() {
+            let repo = match target {
+                PushTarget::Guess(r) | PushTarget::Namespace(r) | PushTarget::Repository(r) => r,
+            };
+            needs_one("a tag", repo)?;
+        }
+        let repo_of = |meta: &paks_types::PackageMeta| -> Result<Repository, RemoteError> {
+            match &exact {
+                Some(repo) if given.contains(&meta.id) => Ok(repo.clone()),
+                _ => package_repo(&ns, &meta.name),
+            }
         };
         self.add_missing_dependencies(&mut batch, &ns).await?;
 
@@ -80,16 +127,25 @@ impl Remote<'_> {
                 .push(pak);
         }
         let results = futures_util::future::try_join_all(groups.into_values().map(|group| {
-            let ns = &ns;
+            let repo_of = &repo_of;
             async move {
                 let mut out = Vec::new();
                 for pak in group {
-                    out.push(self.push_one(pak, ns, reporter).await?);
+                    let repo = repo_of(&pak.config.paks)?;
+                    out.push(self.push_one(pak, &repo, reporter).await?);
                 }
                 Ok::<_, RemoteError>(out)
             }
         }))
         .await?;
+        if let (Some(tag), Some(first)) = (tag, given.first().and_then(|id| batch.get(id))) {
+            let repo = repo_of(&first.config.paks)?;
+            let version = by_tag(&repo, &format::version_tag(&first.config.paks.version));
+            let index = self.client.get_manifest(&version).await?;
+            self.client
+                .put_manifest(&by_tag(&repo, tag), &index.media_type, &index.bytes)
+                .await?;
+        }
         let mut report = PushReport::default();
         for (id, reference, pushed, blobs) in results.into_iter().flatten() {
             for (blob, size) in blobs {
@@ -161,11 +217,11 @@ impl Remote<'_> {
     async fn push_one(
         &self,
         pak: &OpenedPak,
-        ns: &Repository,
+        repo: &Repository,
         reporter: &dyn Reporter,
     ) -> Result<(PackageId, Reference, Pushed, Vec<(PushedBlob, u64)>), RemoteError> {
         let meta = &pak.config.paks;
-        let repo = package_repo(ns, &meta.name)?;
+        let repo = repo.clone();
         let manifest_digest = pak.reader.manifest_digest().clone();
         let (layer_digest, layer_size, _) = pak.reader.layer_descriptor();
         let task = reporter.start(&format!("{}@{}", meta.name, meta.version), layer_size);

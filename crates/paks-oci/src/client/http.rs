@@ -266,7 +266,9 @@ impl Client {
             let (resp, url) = match result {
                 Ok(pair) => pair,
                 Err(source) => {
-                    if attempt <= retries {
+                    // A name that does not resolve will not resolve a second later: the
+                    // system resolver has already retried its servers.
+                    if attempt <= retries && !crate::error::is_dns_failure(&source) {
                         tokio::time::sleep(self.backoff(attempt)).await;
                         continue;
                     }
