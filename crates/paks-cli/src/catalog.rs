@@ -237,11 +237,13 @@ pub fn repo(ctx: &Ctx, command: RepoCommand) -> Result<(), Failure> {
         }
         RepoCommand::Remove { name } => {
             let before = config.repositories.len();
+            let names: Vec<String> = config.repositories.iter().map(|r| r.name.clone()).collect();
             config.repositories.retain(|r| r.name != name);
             if config.repositories.len() == before {
                 return Err(user_error(
                     format!("no repository is named `{name}`"),
-                    Some("`paks repo list` shows them".into()),
+                    crate::suggest::hint(&name, &names)
+                        .or_else(|| Some("`paks repo list` shows them".into())),
                 ));
             }
             config.save(&ctx.root)?;

@@ -9,7 +9,7 @@ use crate::env_vars;
 
 /// paks: build packages once, store them in any OCI registry, install them fast.
 #[derive(Debug, Parser)]
-#[command(name = "paks", version, max_term_width = 100)]
+#[command(name = "paks", version = env!("PAKS_VERSION"), max_term_width = 100)]
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,
@@ -40,6 +40,9 @@ pub struct Global {
     /// How long one registry transfer (a blob, a manifest) may take in all, retries included [default: 3600]
     #[arg(long, global = true, env = env_vars::TRANSFER_DEADLINE, value_name = "SECONDS")]
     pub transfer_deadline: Option<u64>,
+    /// When to colour output: `auto` (on a terminal, unless `NO_COLOR` is set), `always` or `never`
+    #[arg(long, global = true, env = env_vars::COLOR, value_name = "WHEN", default_value = "auto", hide_possible_values = true)]
+    pub color: crate::printer::ColorChoice,
 }
 
 #[derive(Debug, Subcommand)]
@@ -96,10 +99,12 @@ pub enum Command {
     /// Print shell commands that activate packages: `eval "$(paks env hello)"`
     Env(EnvArgs),
     /// List installed packages
+    #[command(visible_alias = "ls")]
     List(JsonArgs),
     /// Show a package: installed (by name or id) or an archive (by path)
     Info(InfoArgs),
     /// Remove installed packages
+    #[command(visible_aliases = ["uninstall", "rm"])]
     Remove(RemoveArgs),
     /// Remove packages that nothing needs, and leftovers of interrupted work
     Gc(GcArgs),
@@ -108,6 +113,10 @@ pub enum Command {
     View(ViewCommand),
     /// Run an OCI registry (the distribution spec v1.1) on this machine; also `gc`, `scrub`, `passwd`
     Serve(ServeArgs),
+    /// Print a shell completion script: `source <(paks completions bash)`
+    Completions(CompletionsArgs),
+    /// Write man pages (`paks.1`, `paks-install.1`, …) into a directory, or `paks.1` to stdout
+    Man(ManArgs),
 }
 
 #[derive(Debug, Args)]
@@ -619,4 +628,17 @@ pub struct ContainerizeArgs {
     /// An image holding the `paks` binary at `/usr/local/bin/paks`, for the install stage
     #[arg(long, value_name = "IMAGE", default_value = "paks:latest")]
     pub paks_image: String,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// The directory for one page per command (created if missing); without it `paks.1` goes to stdout
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
 }

@@ -157,6 +157,8 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Gc(args) => gc(&ctx, &args),
         Command::View(view) => view_command(&ctx, view),
         Command::Serve(args) => crate::serve::serve(args),
+        Command::Completions(args) => crate::completions::completions(&args),
+        Command::Man(args) => crate::completions::man(&ctx, &args),
     }
 }
 
@@ -382,7 +384,7 @@ fn info(ctx: &Ctx, args: &InfoArgs) -> Result<(), Failure> {
                 if crate::catalog::remote_info(ctx, &args.package, args.json)? {
                     return Ok(());
                 }
-                return Err(failure(e));
+                return Err(crate::suggest::store_failure(&store, &args.package, e));
             }
         };
         let prefix = store.prefix(record.id());
@@ -502,7 +504,12 @@ fn view_command(ctx: &Ctx, view: ViewCommand) -> Result<(), Failure> {
 fn find_all(store: &Store, specs: &[String]) -> Result<Vec<PackageId>, Failure> {
     specs
         .iter()
-        .map(|s| store.find(s).map(|r| r.id().clone()).map_err(failure))
+        .map(|s| {
+            store
+                .find(s)
+                .map(|r| r.id().clone())
+                .map_err(|e| crate::suggest::store_failure(store, s, e))
+        })
         .collect()
 }
 

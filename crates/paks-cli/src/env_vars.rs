@@ -34,3 +34,8 @@ pub const LOCK_TIMEOUT: &str = paks_store::LOCK_TIMEOUT_ENV;
 pub const MAX_SOURCE_SIZE: &str = "PAKS_MAX_SOURCE_SIZE";
 /// Seconds without data before a source download is given up (`--source-stall-timeout`).
 pub const SOURCE_STALL_TIMEOUT: &str = "PAKS_SOURCE_STALL_TIMEOUT";
+/// When to colour output: `auto`, `always` or `never` (`--color`).
+pub const COLOR: &str = "PAKS_COLOR";
+/// Forces colour into files and pipes (<https://bixense.com/clicolors/>), unless
+/// `NO_COLOR` or `--color never` says otherwise.
+pub const CLICOLOR_FORCE: &str = "CLICOLOR_FORCE";

@@ -21,7 +21,7 @@ pub struct TermReporter {
     tasks: Mutex<Vec<Option<ProgressBar>>>,
     quiet: bool,
     verbose: bool,
-    /// The label column's template: coloured unless `NO_COLOR` is set.
+    /// The label column's template: coloured when stderr takes colour (`--color`).
     label: &'static str,
 }
 
@@ -29,11 +29,10 @@ impl TermReporter {
     pub fn new(quiet: bool, verbose: bool) -> Self {
         let bars = (!quiet && std::io::stderr().is_terminal())
             .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
-        let no_color = std::env::var_os(crate::env_vars::NO_COLOR).is_some_and(|v| !v.is_empty());
-        let label = if no_color {
-            "{prefix:>24}"
-        } else {
+        let label = if crate::printer::stderr_color() {
             "{prefix:>24.cyan.bold}"
+        } else {
+            "{prefix:>24}"
         };
         Self {
             bars,

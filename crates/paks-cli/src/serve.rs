@@ -30,7 +30,8 @@ fn init_logs(json: bool) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(std::env::var_os(env_vars::NO_COLOR).is_none());
+        // Colour only on a terminal (or when asked): a log file or a pipe gets plain text.
+        .with_ansi(crate::printer::stderr_color());
     if json {
         builder.json().flatten_event(true).init();
     } else {

@@ -1,0 +1,284 @@
+//! CLI conventions every command shares: shell completions and man pages from the clap
+//! definitions, `--version`, exit codes, "did you mean", colour, and `--json` lines.
+
+mod common;
+
+use std::process::Command;
+
+use common::{Env, examples, paks_bin, text};
+use paks_testkit::PaksServe;
+
+const ESC: char = '\u{1b}';
+
+/// `paks ARGS` with no colour variables inherited from the test's own environment.
+fn plain(env: &Env) -> Command {
+    let mut c = env.cmd();
+    c.env_remove("NO_COLOR")
+        .env_remove("CLICOLOR_FORCE")
+        .env_remove("PAKS_COLOR");
+    c
+}
+
+#[test]
+fn bash_completion_loads_and_completes_subcommands() {
+    let script = format!(
+        r#"source <("{bin}" completions bash) || exit 9
+complete -p paks
+COMP_WORDS=(paks ins); COMP_CWORD=1; COMP_LINE='paks ins'; COMP_POINT=8
+_paks paks ins paks
+printf 'offer:%s\n' "${{COMPREPLY[@]}}""#,
+        bin = paks_bin()
+    );
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(&script)
+        .output()
+        .unwrap();
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(
+        stdout.starts_with("complete ") && stdout.lines().next().unwrap().ends_with(" paks"),
+        "{stdout}"
+    );
+    let offers: Vec<&str> = stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("offer:"))
+        .collect();
+    assert_eq!(offers, ["install", "inspect"], "{stdout}");
+}
+
+#[test]
+fn completions_for_every_shell_know_every_command() {
+    let env = Env::new();
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let script = env.ok(&["completions", shell]);
+        for command in ["install", "remove", "completions", "man", "serve"] {
+            assert!(script.contains(command), "{shell} script lacks `{command}`");
+        }
+    }
+    let err = env.fails(&["completions", "tcsh"], 64);
+    assert!(err.contains("invalid value 'tcsh'"), "{err}");
+}
+
+#[test]
+fn man_pages_for_every_command() {
+    let env = Env::new();
+    let page = env.ok(&["man"]);
+    assert!(page.contains(".TH paks 1"), "{page}");
+    let dir = env.dir.path().join("man");
+    env.ok(&["man", "--out", dir.to_str().unwrap()]);
+    for name in [
+        "paks",
+        "paks-install",
+        "paks-repo-add",
+        "paks-serve-gc",
+        "paks-man",
+    ] {
+        let page = std::fs::read_to_string(dir.join(format!("{name}.1"))).unwrap();
+        assert!(page.contains(&format!(".TH {name} 1")), "{name}: {page}");
+    }
+    let add = std::fs::read_to_string(dir.join("paks-repo-add.1")).unwrap();
+    assert!(add.contains("paks repo add"), "usage as typed: {add}");
+    assert!(
+        !std::fs::read_dir(&dir).unwrap().any(|e| e
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .contains(".tmp")),
+        "atomic writes leave no temp files"
+    );
+}
+
+#[test]
+fn version_names_the_commit_and_its_date() {
+    let env = Env::new();
+    let line = env.ok(&["--version"]);
+    let line = line.trim_end();
+    let version = env!("CARGO_PKG_VERSION");
+    let git = |args: &[&str]| {
+        Command::new("git")
+            .args(args)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| text(&o.stdout).trim().to_owned())
+    };
+    // Built from a git checkout (as here): the commit built and its date.
+    let commit = git(&["rev-parse", "--short=7", "HEAD"]).expect("tests run in a checkout");
+    let date = git(&["log", "-1", "--format=%cd", "--date=short"]).unwrap();
+    assert_eq!(line, format!("paks {version} ({commit} {date})"));
+}
+
+#[test]
+fn exit_codes_tell_usage_errors_request_failures_and_machine_failures_apart() {
+    let env = Env::new();
+    // 0: help and version are no errors.
+    assert!(env.ok(&["--help"]).contains("Usage: paks"));
+    assert!(
+        env.ok(&["install", "--help"])
+            .contains("Usage: paks install")
+    );
+    // 64: the command line is wrong.
+    env.fails(&["instal", "hello"], 64);
+    env.fails(&["list", "--no-such-flag"], 64);
+    env.fails(&["install"], 64);
+    env.fails(&["repo"], 64);
+    env.fails(&["--jobs", "many", "list"], 64);
+    // 1: the request failed.
+    env.fails(&["remove", "nothing"], 1);
+    // 2: the machine failed (the root lies under a regular file).
+    let file = env.dir.path().join("file");
+    std::fs::write(&file, "").unwrap();
+    let err = env.fails(&["--root", file.join("root").to_str().unwrap(), "list"], 2);
+    assert!(err.contains("Not a directory"), "{err}");
+}
+
+#[test]
+fn unknown_commands_get_a_suggestion() {
+    let env = Env::new();
+    let err = env.fails(&["--color", "never", "instal", "hello"], 64);
+    insta::assert_snapshot!(err, @r"
+    error: unrecognized subcommand 'instal'
+
+      tip: some similar subcommands exist: 'list', 'uninstall', 'install'
+
+    Usage: paks [OPTIONS] <COMMAND>
+
+    For more information, try '--help'.
+    ");
+}
+
+#[test]
+fn aliases_users_expect() {
+    let env = Env::new();
+    for alias in ["uninstall", "rm"] {
+        let err = env.fails(&[alias, "nothing"], 1);
+        assert!(
+            err.contains("no installed package matches `nothing`"),
+            "{alias}: {err}"
+        );
+    }
+    env.ok(&["ls"]);
+    assert!(env.ok(&["--help"]).contains("[aliases: uninstall, rm]"));
+}
+
+#[test]
+fn unknown_installed_names_and_repositories_get_a_suggestion() {
+    let env = Env::new();
+    let recipe = examples().join("hello-script");
+    env.build_dir(&recipe);
+    for args in [
+        &["remove", "hello-scrpt"][..],
+        &["info", "helo-script"],
+        &["env", "hello-scirpt@0.2"],
+        &["run", "hello_script", "--", "true"],
+    ] {
+        let err = env.fails(args, 1);
+        assert!(
+            err.contains("hint: did you mean `hello-script`?"),
+            "{args:?}: {err}"
+        );
+    }
+    let err = env.fails(&["remove", "python"], 1);
+    assert!(err.contains("hint: see what is installed"), "{err}");
+
+    std::fs::write(
+        env.root.join("repos.toml"),
+        "[[repository]]\nname = \"acme-main\"\nurl = \"file:///nowhere\"\nallow_unsigned = true\n",
+    )
+    .unwrap();
+    let err = env.fails(&["repo", "remove", "acme-mian"], 1);
+    assert!(err.contains("hint: did you mean `acme-main`?"), "{err}");
+    let err = env.fails(&["repo", "remove", "other"], 1);
+    assert!(err.contains("hint: `paks repo list` shows them"), "{err}");
+}
+
+/// The stderr of `paks remove nothing` (a failure with a hint) under `vars` and `args`.
+fn failure_stderr(env: &Env, vars: &[(&str, &str)], args: &[&str]) -> String {
+    let mut c = plain(env);
+    c.envs(vars.iter().copied())
+        .args(args)
+        .args(["remove", "nothing"]);
+    let out = c.output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    text(&out.stderr)
+}
+
+#[test]
+fn colour_only_on_a_terminal_or_when_asked() {
+    let env = Env::new();
+    // A pipe: plain text.
+    let err = failure_stderr(&env, &[], &[]);
+    assert!(!err.contains(ESC), "{err:?}");
+    assert!(err.starts_with("error: no installed package"), "{err:?}");
+    // Asked for: coloured.
+    for (vars, args) in [
+        (&[][..], &["--color", "always"][..]),
+        (&[("CLICOLOR_FORCE", "1")], &[]),
+        (&[("PAKS_COLOR", "always")], &[]),
+    ] {
+        let err = failure_stderr(&env, vars, args);
+        assert!(
+            err.starts_with("\u{1b}[1;31merror:\u{1b}[0m "),
+            "{vars:?} {args:?}: {err:?}"
+        );
+    }
+    // NO_COLOR beats CLICOLOR_FORCE; an explicit flag beats both.
+    let both = [("CLICOLOR_FORCE", "1"), ("NO_COLOR", "1")];
+    assert!(!failure_stderr(&env, &both, &[]).contains(ESC));
+    assert!(!failure_stderr(&env, &[("CLICOLOR_FORCE", "1")], &["--color=never"]).contains(ESC));
+    assert!(failure_stderr(&env, &[("NO_COLOR", "1")], &["--color=always"]).contains(ESC));
+    // clap's own usage errors follow `--color` too.
+    let out = plain(&env)
+        .args(["--color", "always", "instal"])
+        .output()
+        .unwrap();
+    assert!(text(&out.stderr).contains(ESC));
+    let out = plain(&env)
+        .env("CLICOLOR_FORCE", "1")
+        .args(["--color", "never", "instal"])
+        .output()
+        .unwrap();
+    assert!(!text(&out.stderr).contains(ESC));
+}
+
+#[test]
+fn serve_logs_into_a_pipe_carry_no_ansi_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = Command::new(paks_bin());
+    command
+        .env_remove("NO_COLOR")
+        .env_remove("CLICOLOR_FORCE")
+        .env_remove("PAKS_COLOR")
+        .args(["serve", "--listen", "127.0.0.1:0", "--root"])
+        .arg(dir.path().join("data"));
+    let mut server = PaksServe::from_command(command);
+    // A request, so that a request log line is written too.
+    let status = get(&server, "/v2/");
+    assert_eq!(status, 200);
+    server.stop();
+    let log = server.stderr();
+    assert!(log.contains("Listening on"), "{log}");
+    assert!(log.contains("/v2/"), "a request line: {log}");
+    assert!(!log.contains(ESC), "{log:?}");
+}
+
+/// The status code of a plain HTTP GET of `path` on `server`.
+fn get(server: &PaksServe, path: &str) -> u16 {
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::net::TcpStream::connect(server.addr()).unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+        server.host()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    answer
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("not HTTP: {answer}"))
+}
