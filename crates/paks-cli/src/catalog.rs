@@ -214,7 +214,13 @@ pub fn repo(ctx: &Ctx, command: RepoCommand) -> Result<(), Failure> {
             keys,
             allow_unsigned,
             first,
-        } => repo_add(ctx, &mut config, &name, url, &keys, allow_unsigned, first)?,
+            json,
+        } => {
+            let added = repo_add(ctx, &mut config, &name, url, &keys, allow_unsigned, first)?;
+            if json {
+                json_line(&index_line("repository-add", &added))?;
+            }
+        }
         RepoCommand::List(args) => {
             let mut o = out();
             for (i, r) in config.repositories.iter().enumerate() {
@@ -235,7 +241,7 @@ pub fn repo(ctx: &Ctx, command: RepoCommand) -> Result<(), Failure> {
                 }
             }
         }
-        RepoCommand::Remove { name } => {
+        RepoCommand::Remove { name, json } => {
             let before = config.repositories.len();
             let names: Vec<String> = config.repositories.iter().map(|r| r.name.clone()).collect();
             config.repositories.retain(|r| r.name != name);
@@ -247,12 +253,18 @@ pub fn repo(ctx: &Ctx, command: RepoCommand) -> Result<(), Failure> {
                 ));
             }
             config.save(&ctx.root)?;
+            if json {
+                json_line(&json!({"type": "repository-remove", "name": name}))?;
+            }
             ctx.reporter.status(&format!("Removed repository `{name}`"));
         }
-        RepoCommand::Update => {
+        RepoCommand::Update(args) => {
             let started = Instant::now();
             let loaded = repos::load_all(ctx, false)?;
             for l in &loaded {
+                if args.json {
+                    json_line(&index_line("repository-update", l))?;
+                }
                 ctx.reporter.status(&format!(
                     "{}: {} package{}, index version {}",
                     l.entry.name,
@@ -276,7 +288,7 @@ fn repo_add(
     keys: &[String],
     allow_unsigned: bool,
     first: bool,
-) -> Result<(), Failure> {
+) -> Result<Loaded, Failure> {
     if !name
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
@@ -310,13 +322,13 @@ fn repo_add(
             .collect::<Result<_, _>>()?,
         allow_unsigned,
     };
-    entry.source()?;
+    let source = entry.source()?;
     let runtime = crate::remote::runtime()?;
     let index = repos::update_one(ctx, &runtime, &entry)?;
     if first {
-        config.repositories.insert(0, entry);
+        config.repositories.insert(0, entry.clone());
     } else {
-        config.repositories.push(entry);
+        config.repositories.push(entry.clone());
     }
     config.save(&ctx.root)?;
     ctx.reporter.status(&format!(
@@ -326,7 +338,18 @@ fn repo_add(
         index.version,
         index.expires.as_str()
     ));
-    Ok(())
+    Ok(Loaded {
+        entry,
+        source,
+        index,
+    })
+}
+
+/// A repository and the index just fetched for it, as a JSON line of `kind`.
+fn index_line(kind: &str, l: &Loaded) -> serde_json::Value {
+    json!({"type": kind, "name": l.entry.name, "url": l.entry.url,
+           "packages": l.index.packages.len(), "index_version": l.index.version,
+           "expires": l.index.expires.as_str()})
 }
 
 pub fn key(ctx: &Ctx, command: KeyCommand) -> Result<(), Failure> {

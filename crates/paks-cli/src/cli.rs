@@ -353,7 +353,7 @@ pub struct EnvArgs {
     /// The project directory (default: the nearest with a `paks.toml` environment)
     #[arg(long, env = env_vars::PROJECT, value_name = "DIR")]
     pub project: Option<PathBuf>,
-    /// Print the variables as a JSON object instead of shell commands
+    /// Print the variables as a JSON line (`{"type": "env", "variables": {…}}`) instead of shell commands
     #[arg(long)]
     pub json: bool,
 }
@@ -382,6 +382,9 @@ pub struct RemoveArgs {
     /// Remove even when other packages or views still need them
     #[arg(long)]
     pub force: bool,
+    /// Print what was removed as JSON lines
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -455,13 +458,21 @@ pub enum RepoCommand {
         /// Give it the highest priority (default: the lowest)
         #[arg(long)]
         first: bool,
+        /// Print what was added as a JSON line
+        #[arg(long)]
+        json: bool,
     },
     /// List the repositories, highest priority first
     List(JsonArgs),
     /// Remove a repository
-    Remove { name: String },
+    Remove {
+        name: String,
+        /// Print what was removed as a JSON line
+        #[arg(long)]
+        json: bool,
+    },
     /// Fetch and verify the repositories' indexes
-    Update,
+    Update(JsonArgs),
 }
 
 #[derive(Debug, Subcommand)]

@@ -329,7 +329,7 @@ fn env(ctx: &Ctx, args: &EnvArgs) -> Result<(), Failure> {
             .into_iter()
             .map(|(k, v)| (k, v.to_string_lossy().into()))
             .collect();
-        writeln!(out(), "{}", serde_json::Value::Object(map))?;
+        json_line(&json!({"type": "env", "variables": map}))?;
     } else {
         write!(out(), "{}", env.shell_exports())?;
     }
@@ -409,6 +409,11 @@ fn remove(ctx: &Ctx, args: &RemoveArgs) -> Result<(), Failure> {
     let ids = find_all(&store, &args.packages)?;
     for id in &ids {
         store.remove(id, args.force).map_err(failure)?;
+        if args.json {
+            json_line(
+                &json!({"type": "remove", "id": id.to_string(), "name": id.name().as_str(), "version": id.version().to_string()}),
+            )?;
+        }
         ctx.reporter.status(&format!(
             " - {} {} ({})",
             id.name(),

@@ -6,17 +6,14 @@ use std::io::Write;
 use crate::Failure;
 use crate::cli::{CompatArgs, HostArgs, InspectArgs, LabelArgs};
 use crate::commands::{Ctx, out};
-use crate::printer::shown;
+use crate::printer::{shown, typed};
 
 pub fn host(args: &HostArgs) -> Result<(), Failure> {
     let profile = crate::catalog::host()?;
     let mut o = out();
     if args.json {
-        writeln!(
-            o,
-            "{}",
-            serde_json::to_string_pretty(&profile).expect("serialisable")
-        )?;
+        // One line, typed; `--host FILE` and `PAKS_HOST_PROFILE` read it back as it is.
+        writeln!(o, "{}", typed("host", &profile))?;
     } else {
         for line in profile.summary_lines() {
             writeln!(o, "{line}")?;
@@ -65,11 +62,7 @@ pub fn inspect(ctx: &Ctx, args: &InspectArgs) -> Result<(), Failure> {
     let report = report(ctx, &args.image, None)?;
     let mut o = out();
     if args.json {
-        writeln!(
-            o,
-            "{}",
-            serde_json::to_string(&report).expect("serialisable")
-        )?;
+        writeln!(o, "{}", typed("image", &report))?;
         return Ok(());
     }
     let s = &report.summary;
@@ -205,7 +198,7 @@ pub fn label(ctx: &Ctx, args: &LabelArgs) -> Result<(), Failure> {
         writeln!(
             o,
             "{}",
-            serde_json::to_string(&labels).expect("serialisable")
+            serde_json::json!({"type": "labels", "labels": labels})
         )?;
     } else {
         for (k, v) in &labels {

@@ -104,6 +104,16 @@ pub fn paint(text: &str, colour: u8) -> String {
     }
 }
 
+/// `value` (an object) as one `--json` line with its `"type"` set to `kind`, so that every
+/// line a command prints says what it is.
+pub(crate) fn typed(kind: &str, value: &impl serde::Serialize) -> serde_json::Value {
+    let mut value = serde_json::to_value(value).expect("serialisable");
+    if let Some(object) = value.as_object_mut() {
+        object.insert("type".to_owned(), kind.into());
+    }
+    value
+}
+
 /// One field on one line: every control character escaped, newlines too.
 pub(crate) fn shown(text: &str) -> Cow<'_, str> {
     paks_types::rules::escape_controls(text)

@@ -150,7 +150,7 @@ fn collect(args: &ServeGcArgs) -> Result<(), Failure> {
         ..Failure::from(e)
     })?;
     if args.json {
-        json_line(&serde_json::to_value(&report).unwrap_or_default())?;
+        json_line(&crate::printer::typed("serve-gc", &report))?;
         return Ok(());
     }
     let verb = if args.dry_run {
@@ -196,7 +196,7 @@ fn scrub(args: &ServeScrubArgs) -> Result<(), Failure> {
         ..Failure::from(e)
     })?;
     if args.json {
-        json_line(&serde_json::to_value(&report).unwrap_or_default())?;
+        json_line(&crate::printer::typed("serve-scrub", &report))?;
     } else {
         for bad in &report.corrupt {
             writeln!(

@@ -1,8 +1,13 @@
 //! CLI conventions every command shares: shell completions and man pages from the clap
 //! definitions, `--version`, exit codes, "did you mean", colour, and `--json` lines.
+//!
+//! When a command gains `--json`, `every_json_output_is_typed_json_lines` fails until its
+//! walk runs it: add it there.
 
 mod common;
 
+use std::collections::BTreeSet;
+use std::path::Path;
 use std::process::Command;
 
 use common::{Env, examples, paks_bin, text};
@@ -281,4 +286,152 @@ fn get(server: &PaksServe, path: &str) -> u16 {
         .nth(1)
         .and_then(|c| c.parse().ok())
         .unwrap_or_else(|| panic!("not HTTP: {answer}"))
+}
+
+/// Commands whose `--json` another part of the project tests (engineers A and B own them).
+const JSON_TESTED_ELSEWHERE: &[&str] = &["add", "lock", "sync"];
+
+/// Records that `command`'s `--json` output is JSON lines, each an object with a `type`.
+#[derive(Default)]
+struct Walk(BTreeSet<String>);
+
+impl Walk {
+    fn check(&mut self, command: &str, stdout: &str) {
+        assert!(
+            !stdout.trim().is_empty(),
+            "`paks {command} --json` printed nothing"
+        );
+        for line in stdout.lines() {
+            let value: serde_json::Value = serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("`paks {command} --json`: not JSON ({e}): {line}"));
+            assert!(
+                value["type"].is_string(),
+                "`paks {command} --json`: a line without a `type`: {line}"
+            );
+        }
+        self.0.insert(command.to_owned());
+    }
+}
+
+/// Every command whose man page offers `--json`, as typed (`repo add`).
+fn commands_with_json(env: &Env) -> BTreeSet<String> {
+    let dir = env.dir.path().join("man");
+    env.ok(&["man", "--out", dir.to_str().unwrap()]);
+    std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|page| {
+            std::fs::read_to_string(page)
+                .unwrap()
+                .contains(r"\fB\-\-json\fR")
+        })
+        .map(|page| {
+            let stem = page.file_stem().unwrap().to_str().unwrap().to_owned();
+            stem.strip_prefix("paks-")
+                .unwrap_or(&stem)
+                .replace('-', " ")
+        })
+        .collect()
+}
+
+fn arg(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+#[test]
+fn every_json_output_is_typed_json_lines() {
+    let mut walk = Walk::default();
+    let builder = Env::new();
+    let tmp = builder.dir.path();
+    let data = tmp.join("registry-data");
+    let mut server = PaksServe::start(Path::new(paks_bin()), &data, &[]);
+    let ns = format!("{}/acme", server.host());
+    let reference = format!("{ns}/hello-script:0.2.0");
+
+    // The local store.
+    let recipe = examples().join("hello-script");
+    let built = builder.ok(&["build", arg(&recipe), "--out", arg(&builder.out), "--json"]);
+    walk.check("build", &built);
+    let line: serde_json::Value = serde_json::from_str(built.trim()).unwrap();
+    let pak = line["pak"].as_str().unwrap().to_owned();
+    walk.check("list", &builder.ok(&["list", "--json"]));
+    walk.check("info", &builder.ok(&["info", "hello-script", "--json"]));
+    walk.check("info", &builder.ok(&["info", &pak, "--json"]));
+    walk.check("env", &builder.ok(&["env", "hello-script", "--json"]));
+    let view = tmp.join("view");
+    builder.ok(&["view", "create", arg(&view), "hello-script"]);
+    walk.check("view list", &builder.ok(&["view", "list", "--json"]));
+    walk.check("host", &builder.ok(&["host", "--json"]));
+    walk.check("gc", &builder.ok(&["gc", "--dry-run", "--json"]));
+
+    // A registry, an index and a repository.
+    walk.check(
+        "push",
+        &builder.ok(&["push", &pak, &format!("{ns}/hello-script"), "--json"]),
+    );
+    let key = tmp.join("key.pem");
+    builder.ok(&["key", "generate", "--out", arg(&key)]);
+    walk.check(
+        "index build",
+        &builder.ok(&["index", "build", &ns, "--sign", arg(&key), "--json"]),
+    );
+    let user = Env::new();
+    let public = key.with_extension("pub");
+    let url = format!("oci://{ns}");
+    walk.check(
+        "repo add",
+        &user.ok(&["repo", "add", "acme", &url, "--key", arg(&public), "--json"]),
+    );
+    walk.check("repo list", &user.ok(&["repo", "list", "--json"]));
+    walk.check("repo update", &user.ok(&["repo", "update", "--json"]));
+    walk.check("search", &user.ok(&["search", "hello", "--json"]));
+    walk.check("info", &user.ok(&["info", "hello-script", "--json"]));
+    walk.check("install", &user.ok(&["install", "hello-script", "--json"]));
+    walk.check("remove", &user.ok(&["remove", "hello-script", "--json"]));
+    walk.check(
+        "repo remove",
+        &user.ok(&["repo", "remove", "acme", "--json"]),
+    );
+    walk.check("pull", &user.ok(&["pull", &reference, "--json"]));
+    let copied = format!("oci:{}", arg(&tmp.join("copied")));
+    walk.check("copy", &user.ok(&["copy", &reference, &copied, "--json"]));
+
+    // Images.
+    let layout = tmp.join("busybox");
+    paks_testkit::busybox_layout(&layout, "latest");
+    let image = format!("oci:{}:latest", arg(&layout));
+    walk.check("inspect", &user.ok(&["inspect", &image, "--json"]));
+    walk.check("label", &user.ok(&["label", &image, "--json"]));
+    let compat = user.run(&["compat", &image, "--json"]);
+    walk.check("compat", &text(&compat.stdout));
+    let composed = format!("oci:{}:app", arg(&tmp.join("composed")));
+    walk.check(
+        "image build",
+        &user.ok(&[
+            "image", "build", &reference, "--from", "scratch", "-o", &composed, "--json",
+        ]),
+    );
+
+    // The registry's own maintenance, once it is stopped.
+    server.stop();
+    walk.check(
+        "serve gc",
+        &user.ok(&["serve", "gc", "--root", arg(&data), "--dry-run", "--json"]),
+    );
+    walk.check(
+        "serve scrub",
+        &user.ok(&["serve", "scrub", "--root", arg(&data), "--json"]),
+    );
+
+    // Every command with `--json` was walked (`serve` itself: `--log-json`, for logs).
+    let offered = commands_with_json(&user);
+    let missing: Vec<&String> = offered
+        .iter()
+        .filter(|c| !walk.0.contains(*c))
+        .filter(|c| !JSON_TESTED_ELSEWHERE.contains(&c.as_str()) && *c != "serve")
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "commands with --json that this walk does not run: {missing:?}"
+    );
 }
