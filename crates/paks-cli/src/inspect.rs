@@ -51,13 +51,6 @@ fn report(
         .map_err(Failure::from)
 }
 
-fn req(r: Option<&paks_inspect::Requirement>) -> String {
-    r.map_or_else(
-        || "none".to_owned(),
-        |r| format!("{} ({})", r.version, r.binary),
-    )
-}
-
 pub fn inspect(ctx: &Ctx, args: &InspectArgs) -> Result<(), Failure> {
     let report = report(ctx, &args.image, None)?;
     let mut o = out();
@@ -65,72 +58,12 @@ pub fn inspect(ctx: &Ctx, args: &InspectArgs) -> Result<(), Failure> {
         writeln!(o, "{}", typed("image", &report))?;
         return Ok(());
     }
-    let s = &report.summary;
-    writeln!(
-        o,
-        "{}  {}",
-        report.source,
-        report.platform.as_deref().unwrap_or("unknown platform")
-    )?;
-    writeln!(
-        o,
-        "  {} ELF binaries ({} executables)",
-        s.binaries, s.executables
-    )?;
-    writeln!(o, "  needs glibc: {}", req(s.glibc_required.as_ref()))?;
-    writeln!(o, "  needs GLIBCXX: {}", req(s.glibcxx_required.as_ref()))?;
-    if let Some(isa) = &s.isa {
-        writeln!(
-            o,
-            "  x86-64 level: {}",
-            serde_json::to_string(isa).expect("serialisable")
-        )?;
-    }
-    writeln!(
-        o,
-        "  ships glibc: {}",
-        s.image_glibc
-            .as_ref()
-            .map_or_else(|| "no".to_owned(), ToString::to_string)
-    )?;
-    if let Some(mpi) = &s.mpi {
-        writeln!(
-            o,
-            "  MPI: {}",
-            serde_json::to_string(mpi).expect("serialisable")
-        )?;
-    }
-    for m in &s.missing {
-        writeln!(
-            o,
-            "  missing: {}",
-            serde_json::to_string(m).expect("serialisable")
-        )?;
-    }
-    if !report.packages.is_empty() {
-        writeln!(o, "  paks packages: {}", shown(&report.packages.join(" ")))?;
-    }
-    for (k, v) in &report.labels {
-        writeln!(o, "  label {}={}", shown(k), shown(v))?;
-    }
-    for b in &report.binaries {
-        writeln!(
-            o,
-            "  {}  {}{}{}",
-            shown(&b.path),
-            b.machine,
-            b.glibc
-                .as_ref()
-                .map(|g| format!("  GLIBC_{g}"))
-                .unwrap_or_default(),
-            b.isa
-                .as_ref()
-                .map(|i| format!("  {}", serde_json::to_string(i).expect("serialisable")))
-                .unwrap_or_default()
-        )?;
-    }
-    for n in &report.notes {
-        writeln!(o, "  note: {}", shown(n))?;
+    let hidden = crate::inspect_text::print(&mut o, &report, ctx.verbose)?;
+    if hidden > 0 {
+        ctx.reporter.status(&format!(
+            "{} not listed: `paks inspect -v` lists them, `--json` has everything",
+            crate::inspect_text::binaries(hidden)
+        ));
     }
     Ok(())
 }

@@ -7,6 +7,8 @@ mod completions;
 mod env_vars;
 mod image;
 mod inspect;
+mod inspect_text;
+mod offline;
 mod printer;
 mod project;
 mod remote;

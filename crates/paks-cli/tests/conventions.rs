@@ -435,3 +435,112 @@ fn every_json_output_is_typed_json_lines() {
         "commands with --json that this walk does not run: {missing:?}"
     );
 }
+
+#[test]
+fn inspect_prints_a_summary_and_every_binary_only_with_verbose() {
+    let env = Env::new();
+    let layout = env.dir.path().join("busybox");
+    paks_testkit::busybox_glibc_layout(&layout, "latest");
+    let image = format!("oci:{}:latest", arg(&layout));
+    let out = plain(&env).args(["inspect", &image]).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let summary = text(&out.stdout);
+    assert!(!summary.contains('{'), "no raw JSON: {summary}");
+    for needle in ["  binaries:", "  needs glibc:", "  ships glibc:"] {
+        assert!(summary.contains(needle), "missing `{needle}`: {summary}");
+    }
+    assert!(
+        !summary.contains("    /bin/busybox"),
+        "no binary list: {summary}"
+    );
+    let said = text(&out.stderr);
+    assert!(said.contains("not listed: `paks inspect -v`"), "{said}");
+
+    let verbose = env.ok(&["inspect", "-v", &image]);
+    assert!(!verbose.contains('{'), "no raw JSON: {verbose}");
+    assert!(verbose.starts_with(&summary), "{verbose}");
+    assert!(verbose.contains("\n    /bin/busybox  "), "{verbose}");
+}
+
+#[test]
+fn resolver_errors_and_unreachable_repositories_say_what_to_do() {
+    let builder = Env::new();
+    let mut server = PaksServe::start(
+        Path::new(paks_bin()),
+        &builder.dir.path().join("registry-data"),
+        &[],
+    );
+    let ns = format!("{}/acme", server.host());
+    builder.build("libgreet");
+    let hello = builder.build("hello");
+    builder.ok(&["push", arg(&hello), &format!("{ns}/hello")]);
+    // libgreet 1.1.0, which hello was not built against.
+    let newer = builder.dir.path().join("libgreet-1.1");
+    copy_dir(&examples().join("libgreet"), &newer);
+    let recipe = std::fs::read_to_string(newer.join("paks.toml")).unwrap();
+    std::fs::write(
+        newer.join("paks.toml"),
+        recipe.replace("version = \"1.0.0\"", "version = \"1.1.0\""),
+    )
+    .unwrap();
+    let built = builder.build_dir(&newer);
+    builder.ok(&["push", built.trim(), &format!("{ns}/libgreet")]);
+    builder.ok(&["index", "build", &ns]);
+    let user = Env::new();
+    let url = format!("oci://{ns}");
+    user.ok(&["repo", "add", "acme", &url, "--allow-unsigned"]);
+
+    // No matching version: the versions that exist.
+    let err = user.fails(&["install", "hello@^9"], 1);
+    assert!(
+        err.contains(
+            "repository `acme` has no version of hello >=9.0.0, <10.0.0 (available: 1.0.0)"
+        ),
+        "{err}"
+    );
+    // A pin: hello's build links libgreet 1.0.0 exactly.
+    let err = user.fails(&["install", "hello", "libgreet>1.0.0"], 1);
+    for needle in [
+        "hello was built against libgreet 1.0.0",
+        "your request needs libgreet 1.0.0",
+        "note: a paks build runs only with the exact dependency builds it was built against",
+    ] {
+        assert!(err.contains(needle), "missing `{needle}` in:\n{err}");
+    }
+
+    // The registry goes away: the cached index still serves with --offline.
+    server.stop();
+    let err = user.fails(&["install", "hello"], 1);
+    assert!(
+        err.contains("hint: repository `acme` cannot be reached; to work without the network, use `--offline`"),
+        "{err}"
+    );
+    let err = user.fails(&["search", "hello"], 1);
+    assert!(err.contains("use `--offline`"), "{err}");
+    assert!(
+        user.ok(&["search", "--offline", "hello", "--json"])
+            .contains("\"hello\""),
+        "the cached index answers"
+    );
+    // A name that does not resolve (`.invalid` never does) gets the same hint.
+    std::fs::write(
+        user.root.join("repos.toml"),
+        "[[repository]]\nname = \"acme\"\nurl = \"oci://registry.invalid/acme\"\nallow_unsigned = true\n",
+    )
+    .unwrap();
+    let err = user.fails(&["search", "hello"], 1);
+    assert!(err.contains("cannot be reached"), "{err}");
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
