@@ -26,16 +26,24 @@ fn main() {
     };
     println!("cargo:rustc-env=PAKS_VERSION={line}");
     println!("cargo:rerun-if-changed=build.rs");
-    // Rebuild when HEAD moves: HEAD itself (a checkout), the branch it names (a commit),
-    // and packed refs. Only existing files: a missing one would rebuild every time.
-    let mut watched = vec!["HEAD".to_owned(), "packed-refs".to_owned()];
-    watched.extend(git(&["symbolic-ref", "-q", "HEAD"]));
-    for name in watched {
-        if let Some(path) = git(&["rev-parse", "--git-path", &name]) {
-            let path = Path::new(&dir).join(path);
-            if path.exists() {
-                println!("cargo:rerun-if-changed={}", path.display());
-            }
+    // Rebuild when HEAD moves: HEAD itself (a checkout), its reflog (every move), packed
+    // refs, and the branch HEAD names (a commit), or its directory while the branch is
+    // only packed. Only existing paths: a missing one would rebuild every time.
+    let path_of =
+        |name: &str| git(&["rev-parse", "--git-path", name]).map(|p| Path::new(&dir).join(p));
+    let mut watched: Vec<_> = ["HEAD", "logs/HEAD", "packed-refs"]
+        .iter()
+        .filter_map(|name| path_of(name))
+        .filter(|p| p.exists())
+        .collect();
+    if let Some(branch) = git(&["symbolic-ref", "-q", "HEAD"]).and_then(|b| path_of(&b)) {
+        match branch.parent() {
+            _ if branch.exists() => watched.push(branch.clone()),
+            Some(parent) if parent.is_dir() => watched.push(parent.to_owned()),
+            _ => {}
         }
+    }
+    for path in watched {
+        println!("cargo:rerun-if-changed={}", path.display());
     }
 }
