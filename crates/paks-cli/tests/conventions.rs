@@ -423,16 +423,20 @@ fn every_json_output_is_typed_json_lines() {
         &user.ok(&["serve", "scrub", "--root", arg(&data), "--json"]),
     );
 
-    // Every command with `--json` was walked (`serve` itself: `--log-json`, for logs).
+    // Every command with `--json` was walked.
     let offered = commands_with_json(&user);
     let missing: Vec<&String> = offered
         .iter()
         .filter(|c| !walk.0.contains(*c))
-        .filter(|c| !JSON_TESTED_ELSEWHERE.contains(&c.as_str()) && *c != "serve")
+        .filter(|c| !JSON_TESTED_ELSEWHERE.contains(&c.as_str()))
         .collect();
     assert!(
         missing.is_empty(),
         "commands with --json that this walk does not run: {missing:?}"
+    );
+    assert!(
+        offered.contains("serve gc") && offered.contains("repo add"),
+        "{offered:?}"
     );
 }
 
