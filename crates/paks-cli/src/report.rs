@@ -46,7 +46,11 @@ impl TermReporter {
     }
 
     fn println(&self, line: &str) {
-        let line = &crate::printer::shown_lines(line);
+        self.println_raw(&crate::printer::shown_lines(line));
+    }
+
+    /// `line` as it is: its text must be escaped already.
+    fn println_raw(&self, line: &str) {
         match &self.bars {
             Some(bars) => {
                 let _ = bars.println(line);
@@ -146,7 +150,12 @@ impl Reporter for TermReporter {
 
     fn warn(&self, message: &str) {
         if !self.quiet {
-            self.println(&format!("warning: {message}"));
+            // The prefix is painted after escaping, so that its colour codes survive.
+            self.println_raw(&format!(
+                "{} {}",
+                crate::printer::paint("warning:", 33),
+                crate::printer::shown_lines(message)
+            ));
         }
     }
 

@@ -234,6 +234,31 @@ fn colour_only_on_a_terminal_or_when_asked() {
     assert!(!failure_stderr(&env, &both, &[]).contains(ESC));
     assert!(!failure_stderr(&env, &[("CLICOLOR_FORCE", "1")], &["--color=never"]).contains(ESC));
     assert!(failure_stderr(&env, &[("NO_COLOR", "1")], &["--color=always"]).contains(ESC));
+    // Warnings too, with the message still escaped: `index build` of a directory holding
+    // a file that is no package warns that it skipped it.
+    let dir = env.dir.path().join("paks\u{1b}[2J");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("broken.pak"), "not a package").unwrap();
+    for (flag, prefix) in [
+        ("--color=always", "\u{1b}[1;33mwarning:\u{1b}[0m skipped "),
+        ("--color=auto", "warning: skipped "),
+    ] {
+        let out = plain(&env)
+            .args([flag, "index", "build", arg(&dir)])
+            .output()
+            .unwrap();
+        let err = text(&out.stderr);
+        assert!(out.status.success(), "{err}");
+        assert!(err.starts_with(prefix), "{flag}: {err:?}");
+        assert!(
+            err.contains(r"paks\u{1b}[2J/broken.pak"),
+            "escaped: {err:?}"
+        );
+        assert_eq!(
+            err.matches(ESC).count(),
+            if flag.ends_with("always") { 2 } else { 0 }
+        );
+    }
     // clap's own usage errors follow `--color` too.
     let out = plain(&env)
         .args(["--color", "always", "instal"])
