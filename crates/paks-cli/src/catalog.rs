@@ -233,9 +233,13 @@ pub fn repo(ctx: &Ctx, command: RepoCommand) -> Result<(), Failure> {
             allow_unsigned,
             first,
             user: _,
+            json,
         } => {
-            repo_add(ctx, &mut config, &name, url, &keys, allow_unsigned, first)?;
+            let added = repo_add(ctx, &mut config, &name, url, &keys, allow_unsigned, first)?;
             save(&config)?;
+            if json {
+                json_line(&index_line("repository-add", &added))?;
+            }
         }
         RepoCommand::List(args) => {
             let mut o = out();
@@ -260,22 +264,34 @@ pub fn repo(ctx: &Ctx, command: RepoCommand) -> Result<(), Failure> {
                 }
             }
         }
-        RepoCommand::Remove { name, user: _ } => {
+        RepoCommand::Remove {
+            name,
+            user: _,
+            json,
+        } => {
             let before = config.repositories.len();
+            let names: Vec<String> = config.repositories.iter().map(|r| r.name.clone()).collect();
             config.repositories.retain(|r| r.name != name);
             if config.repositories.len() == before {
                 return Err(user_error(
                     format!("no repository is named `{name}`"),
-                    Some("`paks repo list` shows them".into()),
+                    crate::suggest::hint(&name, &names)
+                        .or_else(|| Some("`paks repo list` shows them".into())),
                 ));
             }
             save(&config)?;
+            if json {
+                json_line(&json!({"type": "repository-remove", "name": name}))?;
+            }
             ctx.reporter.status(&format!("Removed repository `{name}`"));
         }
-        RepoCommand::Update => {
+        RepoCommand::Update(args) => {
             let started = Instant::now();
             let loaded = repos::load_all(ctx, false)?;
             for l in &loaded {
+                if args.json {
+                    json_line(&index_line("repository-update", l))?;
+                }
                 ctx.reporter.status(&format!(
                     "{}: {} package{}, index version {}",
                     l.entry.name,
@@ -299,7 +315,7 @@ fn repo_add(
     keys: &[String],
     allow_unsigned: bool,
     first: bool,
-) -> Result<(), Failure> {
+) -> Result<Loaded, Failure> {
     if !name
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
@@ -333,13 +349,13 @@ fn repo_add(
             .collect::<Result<_, _>>()?,
         allow_unsigned,
     };
-    entry.source()?;
+    let source = entry.source()?;
     let runtime = crate::remote::runtime()?;
     let index = repos::update_one(ctx, &runtime, &entry)?;
     if first {
-        config.repositories.insert(0, entry);
+        config.repositories.insert(0, entry.clone());
     } else {
-        config.repositories.push(entry);
+        config.repositories.push(entry.clone());
     }
     ctx.reporter.status(&format!(
         "Added repository `{name}`: {} package{}, index version {}, expires {}",
@@ -348,7 +364,18 @@ fn repo_add(
         index.version,
         index.expires.as_str()
     ));
-    Ok(())
+    Ok(Loaded {
+        entry,
+        source,
+        index,
+    })
+}
+
+/// A repository and the index just fetched for it, as a JSON line of `kind`.
+fn index_line(kind: &str, l: &Loaded) -> serde_json::Value {
+    json!({"type": kind, "name": l.entry.name, "url": l.entry.url,
+           "packages": l.index.packages.len(), "index_version": l.index.version,
+           "expires": l.index.expires.as_str()})
 }
 
 pub fn key(ctx: &Ctx, command: KeyCommand) -> Result<(), Failure> {

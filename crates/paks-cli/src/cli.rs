@@ -9,7 +9,7 @@ use crate::env_vars;
 
 /// paks: build packages once, store them in any OCI registry, install them fast.
 #[derive(Debug, Parser)]
-#[command(name = "paks", version, max_term_width = 100)]
+#[command(name = "paks", version = env!("PAKS_VERSION"), max_term_width = 100)]
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,
@@ -40,6 +40,9 @@ pub struct Global {
     /// How long one registry transfer (a blob, a manifest) may take in all, retries included [default: 3600]
     #[arg(long, global = true, env = env_vars::TRANSFER_DEADLINE, value_name = "SECONDS")]
     pub transfer_deadline: Option<u64>,
+    /// When to colour output: `auto` (on a terminal, unless `NO_COLOR` is set), `always` or `never`
+    #[arg(long, global = true, env = env_vars::COLOR, value_name = "WHEN", default_value = "auto", hide_possible_values = true)]
+    pub color: crate::printer::ColorChoice,
 }
 
 #[derive(Debug, Subcommand)]
@@ -97,11 +100,13 @@ pub enum Command {
     /// Print shell commands that activate packages: `eval "$(paks env hello)"`
     Env(EnvArgs),
     /// List installed packages
+    #[command(visible_alias = "ls")]
     List(JsonArgs),
     /// Show a package: installed (by name or id) or an archive (by path)
     Info(InfoArgs),
     /// Remove dependencies from the project (then lock and sync), or, outside a project
     /// or with `--installed`, remove installed packages
+    #[command(visible_aliases = ["uninstall", "rm"])]
     Remove(RemoveArgs),
     /// Remove packages that nothing needs and leftovers of interrupted work, then prune the
     /// download cache (`[cache] max-age`, default 30 days; `max-size`)
@@ -121,6 +126,10 @@ pub enum Command {
     /// The download cache, shared by every install root of the user
     #[command(subcommand)]
     Cache(CacheCommand),
+    /// Print a shell completion script: `source <(paks completions bash)`
+    Completions(CompletionsArgs),
+    /// Write man pages (`paks.1`, `paks-install.1`, …) into a directory, or `paks.1` to stdout
+    Man(ManArgs),
 }
 
 #[derive(Debug, Args)]
@@ -366,7 +375,7 @@ pub struct EnvArgs {
     /// The project directory (default: the nearest with a `paks.toml` environment)
     #[arg(long, env = env_vars::PROJECT, value_name = "DIR")]
     pub project: Option<PathBuf>,
-    /// Print the variables as a JSON object instead of shell commands
+    /// Print the variables as a JSON line (`{"type": "env", "variables": {…}}`) instead of shell commands
     #[arg(long)]
     pub json: bool,
 }
@@ -400,6 +409,9 @@ pub struct RemoveArgs {
     pub force: bool,
     #[command(flatten)]
     pub project: ProjectArgs,
+    /// Print what was removed as JSON lines
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -476,6 +488,9 @@ pub enum RepoCommand {
         /// Add it to the user configuration (every root), not to this root's `repos.toml`
         #[arg(long)]
         user: bool,
+        /// Print what was added as a JSON line
+        #[arg(long)]
+        json: bool,
     },
     /// List the repositories, highest priority first: the root's, then the user's
     List(JsonArgs),
@@ -485,9 +500,12 @@ pub enum RepoCommand {
         /// Remove it from the user configuration, not from this root's `repos.toml`
         #[arg(long)]
         user: bool,
+        /// Print what was removed as a JSON line
+        #[arg(long)]
+        json: bool,
     },
     /// Fetch and verify the repositories' indexes
-    Update,
+    Update(JsonArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -758,4 +776,17 @@ pub struct CacheCleanArgs {
     /// Print the report as JSON
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// The directory for one page per command (created if missing); without it `paks.1` goes to stdout
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
 }

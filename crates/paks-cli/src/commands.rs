@@ -188,6 +188,8 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Outdated(args) => crate::outdated::outdated(&ctx, &args),
         Command::Config(c) => crate::config::command(&ctx, &c, cli.global.jobs),
         Command::Cache(c) => crate::cache::command(&ctx, &c),
+        Command::Completions(args) => crate::completions::completions(&args),
+        Command::Man(args) => crate::completions::man(&ctx, &args),
     }
 }
 
@@ -359,7 +361,7 @@ fn env(ctx: &Ctx, args: &EnvArgs) -> Result<(), Failure> {
             .into_iter()
             .map(|(k, v)| (k, v.to_string_lossy().into()))
             .collect();
-        writeln!(out(), "{}", serde_json::Value::Object(map))?;
+        json_line(&json!({"type": "env", "variables": map}))?;
     } else {
         write!(out(), "{}", env.shell_exports())?;
     }
@@ -414,7 +416,7 @@ fn info(ctx: &Ctx, args: &InfoArgs) -> Result<(), Failure> {
                 if crate::catalog::remote_info(ctx, &args.package, args.json)? {
                     return Ok(());
                 }
-                return Err(failure(e));
+                return Err(crate::suggest::store_failure(&store, &args.package, e));
             }
         };
         let prefix = store.prefix(record.id());
@@ -439,6 +441,11 @@ pub(crate) fn remove(ctx: &Ctx, args: &RemoveArgs) -> Result<(), Failure> {
     let ids = find_all(&store, &args.packages)?;
     for id in &ids {
         store.remove(id, args.force).map_err(failure)?;
+        if args.json {
+            json_line(
+                &json!({"type": "remove", "id": id.to_string(), "name": id.name().as_str(), "version": id.version().to_string()}),
+            )?;
+        }
         ctx.reporter.status(&format!(
             " - {} {} ({})",
             id.name(),
@@ -541,7 +548,12 @@ fn view_command(ctx: &Ctx, view: ViewCommand) -> Result<(), Failure> {
 fn find_all(store: &Store, specs: &[String]) -> Result<Vec<PackageId>, Failure> {
     specs
         .iter()
-        .map(|s| store.find(s).map(|r| r.id().clone()).map_err(failure))
+        .map(|s| {
+            store
+                .find(s)
+                .map(|r| r.id().clone())
+                .map_err(|e| crate::suggest::store_failure(store, s, e))
+        })
         .collect()
 }
 

@@ -46,3 +46,8 @@ pub const REGISTRY: &str = paks_oci::ENV_REGISTRY;
 pub const CONFIG: &str = "PAKS_CONFIG";
 /// The download cache directory (default: `$XDG_CACHE_HOME/paks`, `[cache] dir`).
 pub const CACHE_DIR: &str = "PAKS_CACHE_DIR";
+/// When to colour output: `auto`, `always` or `never` (`--color`).
+pub const COLOR: &str = "PAKS_COLOR";
+/// Forces colour into files and pipes (<https://bixense.com/clicolors/>), unless
+/// `NO_COLOR` or `--color never` says otherwise.
+pub const CLICOLOR_FORCE: &str = "CLICOLOR_FORCE";

@@ -386,6 +386,7 @@ pub fn build(ctx: &Ctx, args: &ImageBuildArgs) -> Result<(), Failure> {
     let packages = images.iter().map(|i| i.packages.len()).max().unwrap_or(0);
     if args.json {
         json_line(&json!({
+            "type": "image",
             "destination": destination,
             "digest": digest.to_string(),
             "images": images.iter().map(|i| json!({

@@ -6,17 +6,14 @@ use std::io::Write;
 use crate::Failure;
 use crate::cli::{CompatArgs, HostArgs, InspectArgs, LabelArgs};
 use crate::commands::{Ctx, out};
-use crate::printer::shown;
+use crate::printer::{shown, typed};
 
 pub fn host(args: &HostArgs) -> Result<(), Failure> {
     let profile = crate::catalog::host()?;
     let mut o = out();
     if args.json {
-        writeln!(
-            o,
-            "{}",
-            serde_json::to_string_pretty(&profile).expect("serialisable")
-        )?;
+        // One line, typed; `--host FILE` and `PAKS_HOST_PROFILE` read it back as it is.
+        writeln!(o, "{}", typed("host", &profile))?;
     } else {
         for line in profile.summary_lines() {
             writeln!(o, "{line}")?;
@@ -43,90 +40,19 @@ fn report(
         .map_err(Failure::from)
 }
 
-fn req(r: Option<&paks_inspect::Requirement>) -> String {
-    r.map_or_else(
-        || "none".to_owned(),
-        |r| format!("{} ({})", r.version, r.binary),
-    )
-}
-
 pub fn inspect(ctx: &Ctx, args: &InspectArgs) -> Result<(), Failure> {
     let report = report(ctx, &args.image, None)?;
     let mut o = out();
     if args.json {
-        writeln!(
-            o,
-            "{}",
-            serde_json::to_string(&report).expect("serialisable")
-        )?;
+        writeln!(o, "{}", typed("image", &report))?;
         return Ok(());
     }
-    let s = &report.summary;
-    writeln!(
-        o,
-        "{}  {}",
-        report.source,
-        report.platform.as_deref().unwrap_or("unknown platform")
-    )?;
-    writeln!(
-        o,
-        "  {} ELF binaries ({} executables)",
-        s.binaries, s.executables
-    )?;
-    writeln!(o, "  needs glibc: {}", req(s.glibc_required.as_ref()))?;
-    writeln!(o, "  needs GLIBCXX: {}", req(s.glibcxx_required.as_ref()))?;
-    if let Some(isa) = &s.isa {
-        writeln!(
-            o,
-            "  x86-64 level: {}",
-            serde_json::to_string(isa).expect("serialisable")
-        )?;
-    }
-    writeln!(
-        o,
-        "  ships glibc: {}",
-        s.image_glibc
-            .as_ref()
-            .map_or_else(|| "no".to_owned(), ToString::to_string)
-    )?;
-    if let Some(mpi) = &s.mpi {
-        writeln!(
-            o,
-            "  MPI: {}",
-            serde_json::to_string(mpi).expect("serialisable")
-        )?;
-    }
-    for m in &s.missing {
-        writeln!(
-            o,
-            "  missing: {}",
-            serde_json::to_string(m).expect("serialisable")
-        )?;
-    }
-    if !report.packages.is_empty() {
-        writeln!(o, "  paks packages: {}", shown(&report.packages.join(" ")))?;
-    }
-    for (k, v) in &report.labels {
-        writeln!(o, "  label {}={}", shown(k), shown(v))?;
-    }
-    for b in &report.binaries {
-        writeln!(
-            o,
-            "  {}  {}{}{}",
-            shown(&b.path),
-            b.machine,
-            b.glibc
-                .as_ref()
-                .map(|g| format!("  GLIBC_{g}"))
-                .unwrap_or_default(),
-            b.isa
-                .as_ref()
-                .map(|i| format!("  {}", serde_json::to_string(i).expect("serialisable")))
-                .unwrap_or_default()
-        )?;
-    }
-    for n in &report.notes {
-        writeln!(o, "  note: {}", shown(n))?;
+    let hidden = crate::inspect_text::print(&mut o, &report, ctx.verbose)?;
+    if hidden > 0 {
+        ctx.reporter.status(&format!(
+            "{} not listed: `paks inspect -v` lists them, `--json` has everything",
+            crate::inspect_text::binaries(hidden)
+        ));
     }
     Ok(())
 }
@@ -194,7 +120,7 @@ pub fn label(ctx: &Ctx, args: &LabelArgs) -> Result<(), Failure> {
         writeln!(
             o,
             "{}",
-            serde_json::to_string(&labels).expect("serialisable")
+            serde_json::json!({"type": "labels", "labels": labels})
         )?;
     } else {
         for (k, v) in &labels {

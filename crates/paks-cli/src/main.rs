@@ -5,11 +5,14 @@ mod cache;
 mod catalog;
 mod cli;
 mod commands;
+mod completions;
 mod config;
 mod env_vars;
 mod forge;
 mod image;
 mod inspect;
+mod inspect_text;
+mod offline;
 mod outdated;
 mod printer;
 mod project;
@@ -19,19 +22,25 @@ mod remote;
 mod report;
 mod repos;
 mod serve;
+mod suggest;
 mod tree;
 
 use std::io::Write;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
-/// Exit codes, as ripgrep and fd use them.
+/// Exit codes (docs/cli.md): 0 ok, 1 the request failed, 2 the machine or paks failed,
+/// 64 the command line was wrong.
 mod exit {
     /// The user's input or request could not be satisfied.
     pub const FAILURE: u8 = 1;
     /// Something went wrong inside paks or on the machine (I/O).
     pub const INTERNAL: u8 = 2;
+    /// The command line itself was wrong (an unknown command or flag, a missing argument):
+    /// `EX_USAGE` of sysexits(3), so that a script never takes a typo for a machine
+    /// failure worth retrying.
+    pub const USAGE: u8 = 64;
 }
 
 /// An error for the user: the chain of causes, a hint, and the exit code.
@@ -54,8 +63,29 @@ impl<E: std::error::Error + 'static> From<E> for Failure {
     }
 }
 
+/// Parses the command line; `--help` and `--version` print and exit 0, mistakes exit 64.
+fn parse() -> Result<cli::Cli, ExitCode> {
+    let early = printer::color_from_args(std::env::args_os());
+    let command = cli::Cli::command().color(early.for_clap());
+    let parsed = command
+        .try_get_matches()
+        .and_then(|mut matches| cli::Cli::from_arg_matches_mut(&mut matches));
+    parsed.map_err(|e| {
+        let _ = e.print();
+        if e.use_stderr() {
+            ExitCode::from(exit::USAGE)
+        } else {
+            ExitCode::SUCCESS
+        }
+    })
+}
+
 fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
+    let cli = match parse() {
+        Ok(cli) => cli,
+        Err(code) => return code,
+    };
+    printer::init_color(cli.global.color);
     match commands::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
@@ -68,7 +98,12 @@ fn main() -> ExitCode {
             let mut err = std::io::stderr().lock();
             // Messages quote values that may come from a package or a server: escaped.
             let shown = |text: String| printer::shown_lines(&text);
-            let _ = writeln!(err, "error: {}", shown(failure.error.to_string()));
+            let _ = writeln!(
+                err,
+                "{} {}",
+                printer::paint("error:", 31),
+                shown(failure.error.to_string())
+            );
             let mut source = failure.error.source();
             while let Some(cause) = source {
                 let _ = writeln!(err, "  Caused by: {}", shown(cause.to_string()));
@@ -78,7 +113,7 @@ fn main() -> ExitCode {
                 let _ = writeln!(err, "{}", shown(detail.trim_end().to_owned()));
             }
             if let Some(hint) = failure.hint {
-                let _ = writeln!(err, "hint: {}", shown(hint));
+                let _ = writeln!(err, "{} {}", printer::paint("hint:", 36), shown(hint));
             }
             ExitCode::from(if failure.internal {
                 exit::INTERNAL

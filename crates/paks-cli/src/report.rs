@@ -21,7 +21,7 @@ pub struct TermReporter {
     tasks: Mutex<Vec<Option<ProgressBar>>>,
     quiet: bool,
     verbose: bool,
-    /// The label column's template: coloured unless `NO_COLOR` is set.
+    /// The label column's template: coloured when stderr takes colour (`--color`).
     label: &'static str,
 }
 
@@ -29,11 +29,10 @@ impl TermReporter {
     pub fn new(quiet: bool, verbose: bool) -> Self {
         let bars = (!quiet && std::io::stderr().is_terminal())
             .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
-        let no_color = std::env::var_os(crate::env_vars::NO_COLOR).is_some_and(|v| !v.is_empty());
-        let label = if no_color {
-            "{prefix:>24}"
-        } else {
+        let label = if crate::printer::stderr_color() {
             "{prefix:>24.cyan.bold}"
+        } else {
+            "{prefix:>24}"
         };
         Self {
             bars,
@@ -47,7 +46,7 @@ impl TermReporter {
     }
 
     fn println(&self, line: &str) {
-        print_line(self.bars.as_ref(), line);
+        print_raw(self.bars.as_ref(), &crate::printer::shown_lines(line));
     }
 
     /// A `warn` that outlives this reporter, for code that reports from anywhere (the
@@ -56,7 +55,7 @@ impl TermReporter {
         let (bars, quiet) = (self.bars.clone(), self.quiet);
         move |message: &str| {
             if !quiet {
-                print_line(bars.as_ref(), &format!("warning: {message}"));
+                print_raw(bars.as_ref(), &warning_line(message));
             }
         }
     }
@@ -75,9 +74,19 @@ impl TermReporter {
     }
 }
 
-/// A line on stderr, above the progress bars when they are drawn.
-fn print_line(bars: Option<&MultiProgress>, line: &str) {
-    let line = &crate::printer::shown_lines(line);
+/// `warning: MESSAGE`, the message escaped and then the prefix painted, so that its colour
+/// codes survive.
+fn warning_line(message: &str) -> String {
+    format!(
+        "{} {}",
+        crate::printer::paint("warning:", 33),
+        crate::printer::shown_lines(message)
+    )
+}
+
+/// A line on stderr, above the progress bars when they are drawn; its text must be escaped
+/// already.
+fn print_raw(bars: Option<&MultiProgress>, line: &str) {
     match bars {
         Some(bars) => {
             let _ = bars.println(line);
@@ -163,7 +172,7 @@ impl Reporter for TermReporter {
 
     fn warn(&self, message: &str) {
         if !self.quiet {
-            self.println(&format!("warning: {message}"));
+            print_raw(self.bars.as_ref(), &warning_line(message));
         }
     }
 

@@ -176,7 +176,12 @@ pub fn update_one(
         .map_err(|e| Failure {
             error: format!("cannot fetch the index of repository `{}`", entry.name).into(),
             detail: Some(format!("  Caused by: {e}")),
-            hint: e.hint(),
+            hint: crate::offline::hint(
+                cached_index(&ctx.root, &entry.name).is_file(),
+                &entry.name,
+                &e,
+            )
+            .or_else(|| e.hint()),
             internal: false,
         })?;
     accept(&ctx.root, entry, &fetched)

@@ -30,7 +30,8 @@ fn init_logs(json: bool) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(std::env::var_os(env_vars::NO_COLOR).is_none());
+        // Colour only on a terminal (or when asked): a log file or a pipe gets plain text.
+        .with_ansi(crate::printer::stderr_color());
     if json {
         builder.json().flatten_event(true).init();
     } else {
@@ -149,7 +150,7 @@ fn collect(args: &ServeGcArgs) -> Result<(), Failure> {
         ..Failure::from(e)
     })?;
     if args.json {
-        json_line(&serde_json::to_value(&report).unwrap_or_default())?;
+        json_line(&crate::printer::typed("serve-gc", &report))?;
         return Ok(());
     }
     let verb = if args.dry_run {
@@ -195,7 +196,7 @@ fn scrub(args: &ServeScrubArgs) -> Result<(), Failure> {
         ..Failure::from(e)
     })?;
     if args.json {
-        json_line(&serde_json::to_value(&report).unwrap_or_default())?;
+        json_line(&crate::printer::typed("serve-scrub", &report))?;
     } else {
         for bad in &report.corrupt {
             writeln!(

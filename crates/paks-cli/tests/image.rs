@@ -171,6 +171,7 @@ fn an_image_from_packages_mounts_every_layer_and_runs_in_podman_and_umoci() {
     let report: Value = serde_json::from_str(&f.env.ok(&["inspect", &app, "--json"])).unwrap();
     assert_eq!(report["packages"], serde_json::json!(packages), "{report}");
     let inspected: Value = serde_json::from_str(&f.env.ok(&["label", &app, "--json"])).unwrap();
+    let inspected = &inspected["labels"];
     let glibc = &config["config"]["Labels"]["org.supercontainers.glibc"];
     assert!(glibc.is_string(), "{config}");
     assert_eq!(

@@ -59,7 +59,8 @@ fn compat_gives_opposite_verdicts_for_two_hosts_and_label_writes_the_config() {
     // Labels: computed, pushed into a new config, read back by skopeo.
     let labels: serde_json::Value =
         serde_json::from_str(&env.ok(&["label", &image, "--push", "--json"])).unwrap();
-    let labels = labels.as_object().unwrap();
+    assert_eq!(labels["type"], "labels");
+    let labels = labels["labels"].as_object().unwrap();
     assert!(!labels.is_empty());
     let config: serde_json::Value = serde_json::from_str(&skopeo(&[
         "inspect",

@@ -19,6 +19,9 @@ use crate::{ContainerInfo, Detected, Gpu, HostProfile, MpiInstall};
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct PartialProfile {
+    /// `"host"` in what `paks host --json` prints; read and ignored.
+    #[serde(default, rename = "type")]
+    _kind: Option<serde::de::IgnoredAny>,
     os: Option<String>,
     arch: Option<String>,
     #[serde(default, deserialize_with = "given")]

@@ -3,6 +3,7 @@
 //! `paks_types::rules`.
 
 use paks_types::Digest;
+use paks_types::similarity::edit_distance;
 
 /// A sha256 digest written as 64 hex digits, optionally prefixed with `sha256:`; either
 /// case is accepted and stored in lower case.
@@ -32,24 +33,6 @@ pub(crate) fn suggest<'k>(unknown: &str, known: &[&'k str]) -> Option<&'k str> {
         .filter(|&(d, _)| d <= 2 && d < len)
         .min_by_key(|&(d, _)| d)
         .map(|(_, k)| k)
-}
-
-/// Levenshtein distance, in characters.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut diagonal = row[0];
-        row[0] = i + 1;
-        for (j, &cb) in b.iter().enumerate() {
-            let above = row[j + 1];
-            row[j + 1] = (diagonal + usize::from(ca != cb))
-                .min(above + 1)
-                .min(row[j] + 1);
-            diagonal = above;
-        }
-    }
-    row[b.len()]
 }
 
 #[cfg(test)]

@@ -18,6 +18,8 @@ type Terms = Map<Pkg, Term<Ranges>>;
 
 /// How many skipped versions to list per package before summarising.
 const MAX_SKIPPED: usize = 5;
+/// How many existing versions to name when none matches, newest first.
+const MAX_AVAILABLE: usize = 8;
 
 /// The full explanation: `PubGrub`'s chain of reasons, then notes on skipped versions and on
 /// repository priority for the packages it mentions.
@@ -39,7 +41,48 @@ pub(crate) fn explain(provider: &Provider<'_>, tree: &Tree) -> String {
             let _ = write!(text, "\n{note}");
         }
     }
+    if let Some(note) = pin_note(&tree) {
+        let _ = write!(text, "\n{note}");
+    }
     text
+}
+
+/// A build's dependencies are the exact builds it was linked against, which surprises
+/// people used to ranges: when the explanation rests on such pins, one note says so and
+/// names the packages a rebuild would free.
+fn pin_note(tree: &Tree) -> Option<String> {
+    fn walk(tree: &Tree, pinned: &mut Vec<String>) {
+        match tree {
+            DerivationTree::External(External::FromDependencyOf(
+                p @ Pkg::Name(_),
+                _,
+                _,
+                dep_set,
+            )) if dep_set.as_singleton().is_some() => {
+                let name = p.to_string();
+                if !pinned.contains(&name) {
+                    pinned.push(name);
+                }
+            }
+            DerivationTree::External(_) => {}
+            DerivationTree::Derived(d) => {
+                walk(&d.cause1, pinned);
+                walk(&d.cause2, pinned);
+            }
+        }
+    }
+    let mut pinned = Vec::new();
+    walk(tree, &mut pinned);
+    let last = pinned.pop()?;
+    let who = if pinned.is_empty() {
+        last
+    } else {
+        format!("{} or {last}", pinned.join(", "))
+    };
+    Some(format!(
+        "note: a paks build runs only with the exact dependency builds it was built against \
+         (pins, not ranges); a build of {who} against other versions would lift this"
+    ))
 }
 
 /// Drops "there is no app <1.0.0 | >1.0.0" from the explanation where it only widens
@@ -160,6 +203,14 @@ fn with_range(p: &Pkg, set: &Ranges) -> String {
     }
 }
 
+fn depends(p: &Pkg, set: &Ranges, dep: &Pkg, dep_set: &Ranges) -> String {
+    format!(
+        "{} depends on {}",
+        with_range(p, set),
+        with_range(dep, dep_set)
+    )
+}
+
 fn term(p: &Pkg, t: &Term<Ranges>) -> String {
     match t {
         Term::Positive(set) => with_range(p, set),
@@ -180,7 +231,21 @@ impl Formatter<'_, '_> {
             .collect();
         let what = with_range(&Pkg::Name(name.clone()), set);
         if in_set.is_empty() {
-            return format!("repository `{}` has no version of {what}", source.repo);
+            let mut available: Vec<String> = source
+                .versions
+                .keys()
+                .rev()
+                .take(MAX_AVAILABLE)
+                .map(ToString::to_string)
+                .collect();
+            if source.versions.len() > MAX_AVAILABLE {
+                available.push("…".to_owned());
+            }
+            return format!(
+                "repository `{}` has no version of {what} (available: {})",
+                source.repo,
+                available.join(", ")
+            );
         }
         if in_set.iter().any(|(_, runs)| !runs) {
             if in_set.iter().all(|(_, runs)| !runs) {
@@ -211,11 +276,17 @@ impl ReportFormatter<Pkg, Ranges, String> for Formatter<'_, '_> {
             External::FromDependencyOf(Pkg::Root, _, dep, set) => {
                 format!("you requested {}", with_range(dep, set))
             }
-            External::FromDependencyOf(p, set, dep, dep_set) => format!(
-                "{} depends on {}",
-                with_range(p, set),
-                with_range(dep, dep_set)
-            ),
+            // Every dependency of a build is a pin to the build it was linked against.
+            External::FromDependencyOf(p, set, dep, dep_set)
+                if dep_set.as_singleton().is_some() =>
+            {
+                format!(
+                    "{} was built against {}",
+                    with_range(p, set),
+                    with_range(dep, dep_set)
+                )
+            }
+            External::FromDependencyOf(p, set, dep, dep_set) => depends(p, set, dep, dep_set),
         }
     }
 
@@ -227,9 +298,14 @@ impl ReportFormatter<Pkg, Ranges, String> for Formatter<'_, '_> {
             [(p, Term::Positive(set))] => format!("{} cannot be installed", with_range(p, set)),
             [(p, t @ Term::Negative(_))] => format!("{} is required", term(p, t)),
             [(p1, Term::Positive(r1)), (p2, Term::Negative(r2))]
-            | [(p2, Term::Negative(r2)), (p1, Term::Positive(r1))] => self.format_external(
-                &External::FromDependencyOf((*p1).clone(), r1.clone(), (*p2).clone(), r2.clone()),
-            ),
+            | [(p2, Term::Negative(r2)), (p1, Term::Positive(r1))] => {
+                // Derived, perhaps through other packages: "depends on", not "built against".
+                if **p1 == Pkg::Root {
+                    format!("your request needs {}", with_range(p2, r2))
+                } else {
+                    depends(p1, r1, p2, r2)
+                }
+            }
             many => {
                 let mut parts: Vec<String> = many.iter().map(|(p, t)| term(p, t)).collect();
                 if many.iter().all(|(_, t)| matches!(t, Term::Positive(_))) {

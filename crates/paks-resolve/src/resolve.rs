@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt::Write as _;
 
 use paks_host::HostProfile;
+use paks_types::similarity::edit_distance;
 use paks_types::{PackageId, PackageName, Version};
 use pubgrub::PubGrubError;
 use serde::{Deserialize, Serialize};
@@ -247,37 +248,4 @@ pub fn similar_names(name: &str, known: impl IntoIterator<Item = PackageName>) -
     close.sort();
     close.dedup_by(|a, b| a.1 == b.1);
     close.into_iter().take(3).map(|(_, n)| n).collect()
-}
-
-/// Levenshtein distance over bytes (names are ASCII).
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b = b.as_bytes();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.bytes().enumerate() {
-        let mut diag = row[0];
-        row[0] = i + 1;
-        for (j, &cb) in b.iter().enumerate() {
-            let next = (diag + usize::from(ca != cb))
-                .min(row[j] + 1)
-                .min(row[j + 1] + 1);
-            diag = row[j + 1];
-            row[j + 1] = next;
-        }
-    }
-    row[b.len()]
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn edit_distances() {
-        assert_eq!(edit_distance("zlib", "zlib"), 0);
-        assert_eq!(edit_distance("zlb", "zlib"), 1);
-        assert_eq!(edit_distance("hello", "helo"), 1);
-        assert_eq!(edit_distance("cmake", "make"), 1);
-        assert_eq!(edit_distance("", "abc"), 3);
-        assert_eq!(edit_distance("kitten", "sitting"), 3);
-    }
 }

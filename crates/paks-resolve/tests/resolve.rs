@@ -209,10 +209,12 @@ fn conflict_is_explained() {
     let text = err.to_string();
     assert!(text.starts_with("the requested packages cannot be installed together:\n"));
     for needle in [
-        "app depends on libgreet 1.0.0",
-        "tool 1.0.0 depends on libgreet 2.0.0",
+        "app was built against libgreet 1.0.0",
+        "tool 1.0.0 was built against libgreet 2.0.0",
         "tool and app cannot be installed together",
         "your request cannot be satisfied",
+        "note: a paks build runs only with the exact dependency builds it was built against \
+         (pins, not ranges); a build of app or tool against other versions would lift this",
     ] {
         assert!(!text.contains("no version of"), "noise in:\n{text}");
         assert!(text.contains(needle), "missing `{needle}` in:\n{text}");
@@ -280,7 +282,7 @@ fn glibc_too_old_picks_an_older_version_or_explains() {
     c.add("main", &[&lib, &app]);
     let text = explanation(solve(&c, &centos7, &["app"]).unwrap_err());
     for needle in [
-        "app 1.0.0 depends on libgreet 1.0.0",
+        "app 1.0.0 was built against libgreet 1.0.0",
         "no version of libgreet 1.0.0 runs on this host (x86_64_v2, glibc 2.17)",
         "needs target x86_64_v3 and needs glibc 2.28",
     ] {
@@ -312,7 +314,7 @@ fn repository_priority() {
     );
     let text = explanation(solve(&c, &h, &["cmake>=3.30"]).unwrap_err());
     assert!(
-        text.contains("repository `main` has no version of cmake >=3.30.0"),
+        text.contains("repository `main` has no version of cmake >=3.30.0 (available: 3.20.0)"),
         "{text}"
     );
     assert!(

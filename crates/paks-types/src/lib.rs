@@ -33,6 +33,7 @@ mod name;
 mod platform;
 mod report;
 pub mod rules;
+pub mod similarity;
 pub mod temp;
 
 pub use digest::{

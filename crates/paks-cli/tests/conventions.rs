@@ -1,0 +1,575 @@
+//! CLI conventions every command shares: shell completions and man pages from the clap
+//! definitions, `--version`, exit codes, "did you mean", colour, and `--json` lines.
+//!
+//! When a command gains `--json`, `every_json_output_is_typed_json_lines` fails until its
+//! walk runs it: add it there.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::Command;
+
+use common::{Env, examples, paks_bin, text};
+use paks_testkit::PaksServe;
+
+const ESC: char = '\u{1b}';
+
+/// `paks ARGS` with no colour variables inherited from the test's own environment.
+fn plain(env: &Env) -> Command {
+    let mut c = env.cmd();
+    c.env_remove("NO_COLOR")
+        .env_remove("CLICOLOR_FORCE")
+        .env_remove("PAKS_COLOR");
+    c
+}
+
+#[test]
+fn bash_completion_loads_and_completes_subcommands() {
+    let script = format!(
+        r#"source <("{bin}" completions bash) || exit 9
+complete -p paks
+COMP_WORDS=(paks ins); COMP_CWORD=1; COMP_LINE='paks ins'; COMP_POINT=8
+_paks paks ins paks
+printf 'offer:%s\n' "${{COMPREPLY[@]}}""#,
+        bin = paks_bin()
+    );
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(&script)
+        .output()
+        .unwrap();
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(
+        stdout.starts_with("complete ") && stdout.lines().next().unwrap().ends_with(" paks"),
+        "{stdout}"
+    );
+    let offers: Vec<&str> = stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("offer:"))
+        .collect();
+    assert_eq!(offers, ["install", "inspect"], "{stdout}");
+}
+
+#[test]
+fn completions_for_every_shell_know_every_command() {
+    let env = Env::new();
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let script = env.ok(&["completions", shell]);
+        for command in ["install", "remove", "completions", "man", "serve"] {
+            assert!(script.contains(command), "{shell} script lacks `{command}`");
+        }
+    }
+    let err = env.fails(&["completions", "tcsh"], 64);
+    assert!(err.contains("invalid value 'tcsh'"), "{err}");
+}
+
+#[test]
+fn man_pages_for_every_command() {
+    let env = Env::new();
+    let page = env.ok(&["man"]);
+    assert!(page.contains(".TH paks 1"), "{page}");
+    let dir = env.dir.path().join("man");
+    env.ok(&["man", "--out", dir.to_str().unwrap()]);
+    for name in [
+        "paks",
+        "paks-install",
+        "paks-repo-add",
+        "paks-serve-gc",
+        "paks-man",
+    ] {
+        let page = std::fs::read_to_string(dir.join(format!("{name}.1"))).unwrap();
+        assert!(page.contains(&format!(".TH {name} 1")), "{name}: {page}");
+    }
+    let add = std::fs::read_to_string(dir.join("paks-repo-add.1")).unwrap();
+    assert!(add.contains("paks repo add"), "usage as typed: {add}");
+    assert!(
+        !std::fs::read_dir(&dir).unwrap().any(|e| e
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .contains(".tmp")),
+        "atomic writes leave no temp files"
+    );
+}
+
+#[test]
+fn version_names_the_commit_and_its_date() {
+    let env = Env::new();
+    let line = env.ok(&["--version"]);
+    let line = line.trim_end();
+    let version = env!("CARGO_PKG_VERSION");
+    let git = |args: &[&str]| {
+        Command::new("git")
+            .args(args)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| text(&o.stdout).trim().to_owned())
+    };
+    // Built from a git checkout (as here): the commit built and its date.
+    let commit = git(&["rev-parse", "--short=7", "HEAD"]).expect("tests run in a checkout");
+    let date = git(&["log", "-1", "--format=%cd", "--date=short"]).unwrap();
+    assert_eq!(line, format!("paks {version} ({commit} {date})"));
+}
+
+#[test]
+fn exit_codes_tell_usage_errors_request_failures_and_machine_failures_apart() {
+    let env = Env::new();
+    // 0: help and version are no errors.
+    assert!(env.ok(&["--help"]).contains("Usage: paks"));
+    assert!(
+        env.ok(&["install", "--help"])
+            .contains("Usage: paks install")
+    );
+    // 64: the command line is wrong.
+    env.fails(&["instal", "hello"], 64);
+    env.fails(&["list", "--no-such-flag"], 64);
+    env.fails(&["install"], 64);
+    env.fails(&["repo"], 64);
+    env.fails(&["--jobs", "many", "list"], 64);
+    // 1: the request failed.
+    env.fails(&["remove", "nothing"], 1);
+    // 2: the machine failed (the root lies under a regular file).
+    let file = env.dir.path().join("file");
+    std::fs::write(&file, "").unwrap();
+    let err = env.fails(&["--root", file.join("root").to_str().unwrap(), "list"], 2);
+    assert!(err.contains("Not a directory"), "{err}");
+}
+
+#[test]
+fn unknown_commands_get_a_suggestion() {
+    let env = Env::new();
+    let err = env.fails(&["--color", "never", "instal", "hello"], 64);
+    insta::assert_snapshot!(err, @r"
+    error: unrecognized subcommand 'instal'
+
+      tip: some similar subcommands exist: 'list', 'uninstall', 'install'
+
+    Usage: paks [OPTIONS] <COMMAND>
+
+    For more information, try '--help'.
+    ");
+}
+
+#[test]
+fn aliases_users_expect() {
+    let env = Env::new();
+    for alias in ["uninstall", "rm"] {
+        let err = env.fails(&[alias, "nothing"], 1);
+        assert!(
+            err.contains("no installed package matches `nothing`"),
+            "{alias}: {err}"
+        );
+    }
+    env.ok(&["ls"]);
+    assert!(env.ok(&["--help"]).contains("[aliases: uninstall, rm]"));
+}
+
+#[test]
+fn unknown_installed_names_and_repositories_get_a_suggestion() {
+    let env = Env::new();
+    let recipe = examples().join("hello-script");
+    env.build_dir(&recipe);
+    for args in [
+        &["remove", "hello-scrpt"][..],
+        &["info", "helo-script"],
+        &["env", "hello-scirpt@0.2"],
+        &["run", "hello_script", "--", "true"],
+    ] {
+        let err = env.fails(args, 1);
+        assert!(
+            err.contains("hint: did you mean `hello-script`?"),
+            "{args:?}: {err}"
+        );
+    }
+    let err = env.fails(&["remove", "python"], 1);
+    assert!(err.contains("hint: see what is installed"), "{err}");
+
+    std::fs::write(
+        env.root.join("repos.toml"),
+        "[[repository]]\nname = \"acme-main\"\nurl = \"file:///nowhere\"\nallow_unsigned = true\n",
+    )
+    .unwrap();
+    let err = env.fails(&["repo", "remove", "acme-mian"], 1);
+    assert!(err.contains("hint: did you mean `acme-main`?"), "{err}");
+    let err = env.fails(&["repo", "remove", "other"], 1);
+    assert!(err.contains("hint: `paks repo list` shows them"), "{err}");
+}
+
+/// The stderr of `paks remove nothing` (a failure with a hint) under `vars` and `args`.
+fn failure_stderr(env: &Env, vars: &[(&str, &str)], args: &[&str]) -> String {
+    let mut c = plain(env);
+    c.envs(vars.iter().copied())
+        .args(args)
+        .args(["remove", "nothing"]);
+    let out = c.output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    text(&out.stderr)
+}
+
+#[test]
+fn colour_only_on_a_terminal_or_when_asked() {
+    let env = Env::new();
+    // A pipe: plain text.
+    let err = failure_stderr(&env, &[], &[]);
+    assert!(!err.contains(ESC), "{err:?}");
+    assert!(err.starts_with("error: no installed package"), "{err:?}");
+    // Asked for: coloured.
+    for (vars, args) in [
+        (&[][..], &["--color", "always"][..]),
+        (&[("CLICOLOR_FORCE", "1")], &[]),
+        (&[("PAKS_COLOR", "always")], &[]),
+    ] {
+        let err = failure_stderr(&env, vars, args);
+        assert!(
+            err.starts_with("\u{1b}[1;31merror:\u{1b}[0m "),
+            "{vars:?} {args:?}: {err:?}"
+        );
+    }
+    // NO_COLOR beats CLICOLOR_FORCE; an explicit flag beats both.
+    let both = [("CLICOLOR_FORCE", "1"), ("NO_COLOR", "1")];
+    assert!(!failure_stderr(&env, &both, &[]).contains(ESC));
+    assert!(!failure_stderr(&env, &[("CLICOLOR_FORCE", "1")], &["--color=never"]).contains(ESC));
+    assert!(failure_stderr(&env, &[("NO_COLOR", "1")], &["--color=always"]).contains(ESC));
+    // Warnings too, with the message still escaped: `index build` of a directory holding
+    // a file that is no package warns that it skipped it.
+    let dir = env.dir.path().join("paks\u{1b}[2J");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("broken.pak"), "not a package").unwrap();
+    for (flag, prefix) in [
+        ("--color=always", "\u{1b}[1;33mwarning:\u{1b}[0m skipped "),
+        ("--color=auto", "warning: skipped "),
+    ] {
+        let out = plain(&env)
+            .args([flag, "index", "build", arg(&dir)])
+            .output()
+            .unwrap();
+        let err = text(&out.stderr);
+        assert!(out.status.success(), "{err}");
+        assert!(err.starts_with(prefix), "{flag}: {err:?}");
+        assert!(
+            err.contains(r"paks\u{1b}[2J/broken.pak"),
+            "escaped: {err:?}"
+        );
+        assert_eq!(
+            err.matches(ESC).count(),
+            if flag.ends_with("always") { 2 } else { 0 }
+        );
+    }
+    // clap's own usage errors follow `--color` too.
+    let out = plain(&env)
+        .args(["--color", "always", "instal"])
+        .output()
+        .unwrap();
+    assert!(text(&out.stderr).contains(ESC));
+    let out = plain(&env)
+        .env("CLICOLOR_FORCE", "1")
+        .args(["--color", "never", "instal"])
+        .output()
+        .unwrap();
+    assert!(!text(&out.stderr).contains(ESC));
+}
+
+#[test]
+fn serve_logs_into_a_pipe_carry_no_ansi_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = Command::new(paks_bin());
+    command
+        .env_remove("NO_COLOR")
+        .env_remove("CLICOLOR_FORCE")
+        .env_remove("PAKS_COLOR")
+        .args(["serve", "--listen", "127.0.0.1:0", "--root"])
+        .arg(dir.path().join("data"));
+    let mut server = PaksServe::from_command(command);
+    // A request, so that a request log line is written too.
+    let status = get(&server, "/v2/");
+    assert_eq!(status, 200);
+    server.stop();
+    let log = server.stderr();
+    assert!(log.contains("Listening on"), "{log}");
+    assert!(log.contains("/v2/"), "a request line: {log}");
+    assert!(!log.contains(ESC), "{log:?}");
+}
+
+/// The status code of a plain HTTP GET of `path` on `server`.
+fn get(server: &PaksServe, path: &str) -> u16 {
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::net::TcpStream::connect(server.addr()).unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+        server.host()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    answer
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("not HTTP: {answer}"))
+}
+
+/// Commands whose `--json` another part of the project tests (engineers A and B own them).
+const JSON_TESTED_ELSEWHERE: &[&str] = &["add", "lock", "sync"];
+
+/// Records that `command`'s `--json` output is JSON lines, each an object with a `type`.
+#[derive(Default)]
+struct Walk(BTreeSet<String>);
+
+impl Walk {
+    fn check(&mut self, command: &str, stdout: &str) {
+        assert!(
+            !stdout.trim().is_empty(),
+            "`paks {command} --json` printed nothing"
+        );
+        for line in stdout.lines() {
+            let value: serde_json::Value = serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("`paks {command} --json`: not JSON ({e}): {line}"));
+            assert!(
+                value["type"].is_string(),
+                "`paks {command} --json`: a line without a `type`: {line}"
+            );
+        }
+        self.0.insert(command.to_owned());
+    }
+}
+
+/// Every command whose man page offers `--json`, as typed (`repo add`).
+fn commands_with_json(env: &Env) -> BTreeSet<String> {
+    let dir = env.dir.path().join("man");
+    env.ok(&["man", "--out", dir.to_str().unwrap()]);
+    std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|page| {
+            std::fs::read_to_string(page)
+                .unwrap()
+                .contains(r"\fB\-\-json\fR")
+        })
+        .map(|page| {
+            let stem = page.file_stem().unwrap().to_str().unwrap().to_owned();
+            stem.strip_prefix("paks-")
+                .unwrap_or(&stem)
+                .replace('-', " ")
+        })
+        .collect()
+}
+
+fn arg(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+#[test]
+fn every_json_output_is_typed_json_lines() {
+    let mut walk = Walk::default();
+    let builder = Env::new();
+    let tmp = builder.dir.path();
+    let data = tmp.join("registry-data");
+    let mut server = PaksServe::start(Path::new(paks_bin()), &data, &[]);
+    let ns = format!("{}/acme", server.host());
+    let reference = format!("{ns}/hello-script:0.2.0");
+
+    // The local store.
+    let recipe = examples().join("hello-script");
+    let built = builder.ok(&["build", arg(&recipe), "--out", arg(&builder.out), "--json"]);
+    walk.check("build", &built);
+    let line: serde_json::Value = serde_json::from_str(built.trim()).unwrap();
+    let pak = line["pak"].as_str().unwrap().to_owned();
+    walk.check("list", &builder.ok(&["list", "--json"]));
+    walk.check("info", &builder.ok(&["info", "hello-script", "--json"]));
+    walk.check("info", &builder.ok(&["info", &pak, "--json"]));
+    walk.check("env", &builder.ok(&["env", "hello-script", "--json"]));
+    let view = tmp.join("view");
+    builder.ok(&["view", "create", arg(&view), "hello-script"]);
+    walk.check("view list", &builder.ok(&["view", "list", "--json"]));
+    walk.check("host", &builder.ok(&["host", "--json"]));
+    walk.check("gc", &builder.ok(&["gc", "--dry-run", "--json"]));
+
+    // A registry, an index and a repository.
+    walk.check(
+        "push",
+        &builder.ok(&["push", &pak, &format!("{ns}/hello-script"), "--json"]),
+    );
+    let key = tmp.join("key.pem");
+    builder.ok(&["key", "generate", "--out", arg(&key)]);
+    walk.check(
+        "index build",
+        &builder.ok(&["index", "build", &ns, "--sign", arg(&key), "--json"]),
+    );
+    let user = Env::new();
+    let public = key.with_extension("pub");
+    let url = format!("oci://{ns}");
+    walk.check(
+        "repo add",
+        &user.ok(&["repo", "add", "acme", &url, "--key", arg(&public), "--json"]),
+    );
+    walk.check("repo list", &user.ok(&["repo", "list", "--json"]));
+    walk.check("repo update", &user.ok(&["repo", "update", "--json"]));
+    walk.check("search", &user.ok(&["search", "hello", "--json"]));
+    walk.check("info", &user.ok(&["info", "hello-script", "--json"]));
+    walk.check("install", &user.ok(&["install", "hello-script", "--json"]));
+    walk.check("remove", &user.ok(&["remove", "hello-script", "--json"]));
+    walk.check(
+        "repo remove",
+        &user.ok(&["repo", "remove", "acme", "--json"]),
+    );
+    walk.check("pull", &user.ok(&["pull", &reference, "--json"]));
+    let copied = format!("oci:{}", arg(&tmp.join("copied")));
+    walk.check("copy", &user.ok(&["copy", &reference, &copied, "--json"]));
+
+    // Images.
+    let layout = tmp.join("busybox");
+    paks_testkit::busybox_layout(&layout, "latest");
+    let image = format!("oci:{}:latest", arg(&layout));
+    walk.check("inspect", &user.ok(&["inspect", &image, "--json"]));
+    walk.check("label", &user.ok(&["label", &image, "--json"]));
+    let compat = user.run(&["compat", &image, "--json"]);
+    walk.check("compat", &text(&compat.stdout));
+    let composed = format!("oci:{}:app", arg(&tmp.join("composed")));
+    walk.check(
+        "image build",
+        &user.ok(&[
+            "image", "build", &reference, "--from", "scratch", "-o", &composed, "--json",
+        ]),
+    );
+
+    // The registry's own maintenance, once it is stopped.
+    server.stop();
+    walk.check(
+        "serve gc",
+        &user.ok(&["serve", "gc", "--root", arg(&data), "--dry-run", "--json"]),
+    );
+    walk.check(
+        "serve scrub",
+        &user.ok(&["serve", "scrub", "--root", arg(&data), "--json"]),
+    );
+
+    // Every command with `--json` was walked.
+    let offered = commands_with_json(&user);
+    let missing: Vec<&String> = offered
+        .iter()
+        .filter(|c| !walk.0.contains(*c))
+        .filter(|c| !JSON_TESTED_ELSEWHERE.contains(&c.as_str()))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "commands with --json that this walk does not run: {missing:?}"
+    );
+    assert!(
+        offered.contains("serve gc") && offered.contains("repo add"),
+        "{offered:?}"
+    );
+}
+
+#[test]
+fn inspect_prints_a_summary_and_every_binary_only_with_verbose() {
+    let env = Env::new();
+    let layout = env.dir.path().join("busybox");
+    paks_testkit::busybox_glibc_layout(&layout, "latest");
+    let image = format!("oci:{}:latest", arg(&layout));
+    let out = plain(&env).args(["inspect", &image]).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let summary = text(&out.stdout);
+    assert!(!summary.contains('{'), "no raw JSON: {summary}");
+    for needle in ["  binaries:", "  needs glibc:", "  ships glibc:"] {
+        assert!(summary.contains(needle), "missing `{needle}`: {summary}");
+    }
+    assert!(
+        !summary.contains("    /bin/busybox"),
+        "no binary list: {summary}"
+    );
+    let said = text(&out.stderr);
+    assert!(said.contains("not listed: `paks inspect -v`"), "{said}");
+
+    let verbose = env.ok(&["inspect", "-v", &image]);
+    assert!(!verbose.contains('{'), "no raw JSON: {verbose}");
+    assert!(verbose.starts_with(&summary), "{verbose}");
+    assert!(verbose.contains("\n    /bin/busybox  "), "{verbose}");
+}
+
+#[test]
+fn resolver_errors_and_unreachable_repositories_say_what_to_do() {
+    let builder = Env::new();
+    let mut server = PaksServe::start(
+        Path::new(paks_bin()),
+        &builder.dir.path().join("registry-data"),
+        &[],
+    );
+    let ns = format!("{}/acme", server.host());
+    builder.build("libgreet");
+    let hello = builder.build("hello");
+    builder.ok(&["push", arg(&hello), &format!("{ns}/hello")]);
+    // libgreet 1.1.0, which hello was not built against.
+    let newer = builder.dir.path().join("libgreet-1.1");
+    copy_dir(&examples().join("libgreet"), &newer);
+    let recipe = std::fs::read_to_string(newer.join("paks.toml")).unwrap();
+    std::fs::write(
+        newer.join("paks.toml"),
+        recipe.replace("version = \"1.0.0\"", "version = \"1.1.0\""),
+    )
+    .unwrap();
+    let built = builder.build_dir(&newer);
+    builder.ok(&["push", built.trim(), &format!("{ns}/libgreet")]);
+    builder.ok(&["index", "build", &ns]);
+    let user = Env::new();
+    let url = format!("oci://{ns}");
+    user.ok(&["repo", "add", "acme", &url, "--allow-unsigned"]);
+
+    // No matching version: the versions that exist.
+    let err = user.fails(&["install", "hello@^9"], 1);
+    assert!(
+        err.contains(
+            "repository `acme` has no version of hello >=9.0.0, <10.0.0 (available: 1.0.0)"
+        ),
+        "{err}"
+    );
+    // A pin: hello's build links libgreet 1.0.0 exactly.
+    let err = user.fails(&["install", "hello", "libgreet>1.0.0"], 1);
+    for needle in [
+        "hello was built against libgreet 1.0.0",
+        "your request needs libgreet 1.0.0",
+        "note: a paks build runs only with the exact dependency builds it was built against",
+    ] {
+        assert!(err.contains(needle), "missing `{needle}` in:\n{err}");
+    }
+
+    // The registry goes away: the cached index still serves with --offline.
+    server.stop();
+    let err = user.fails(&["install", "hello"], 1);
+    assert!(
+        err.contains("hint: repository `acme` cannot be reached; to work without the network, use `--offline`"),
+        "{err}"
+    );
+    let err = user.fails(&["search", "hello"], 1);
+    assert!(err.contains("use `--offline`"), "{err}");
+    assert!(
+        user.ok(&["search", "--offline", "hello", "--json"])
+            .contains("\"hello\""),
+        "the cached index answers"
+    );
+    // A name that does not resolve (`.invalid` never does) gets the same hint.
+    std::fs::write(
+        user.root.join("repos.toml"),
+        "[[repository]]\nname = \"acme\"\nurl = \"oci://registry.invalid/acme\"\nallow_unsigned = true\n",
+    )
+    .unwrap();
+    let err = user.fails(&["search", "hello"], 1);
+    assert!(err.contains("cannot be reached"), "{err}");
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
