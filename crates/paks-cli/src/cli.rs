@@ -76,11 +76,11 @@ pub enum Command {
     /// Add packages to the project's `paks.toml`, then lock and sync
     Add(AddArgs),
     /// Resolve the project's `paks.toml` into `paks.lock` (every build pinned by digest)
-    Lock(ProjectArgs),
+    Lock(LockArgs),
     /// Install exactly what `paks.lock` pins (offline when the cache has it) and build the project's view
     Sync(SyncArgs),
     /// Start a shell with the project's environment active
-    Shell(ProjectArgs),
+    Shell(ShellArgs),
     /// Push package archives, and the dependencies the registry lacks, to a repository or namespace
     Push(PushArgs),
     /// Download a package and its dependencies into the cache, verified, without installing
@@ -347,6 +347,8 @@ pub struct EnvArgs {
     /// Print the variables as a JSON object instead of shell commands
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub mode: LockModeArgs,
 }
 
 #[derive(Debug, Args)]
@@ -514,6 +516,11 @@ pub struct AddArgs {
 pub struct SyncArgs {
     #[command(flatten)]
     pub project: ProjectArgs,
+    #[command(flatten)]
+    pub mode: LockModeArgs,
+    /// Print JSON lines: what was locked and installed
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -619,4 +626,38 @@ pub struct ContainerizeArgs {
     /// An image holding the `paks` binary at `/usr/local/bin/paks`, for the install stage
     #[arg(long, value_name = "IMAGE", default_value = "paks:latest")]
     pub paks_image: String,
+}
+
+/// How a project command treats `paks.lock` when it no longer matches `paks.toml`.
+#[derive(Debug, Args, Clone, Copy)]
+pub struct LockModeArgs {
+    /// Fail if `paks.lock` is missing or out of date instead of re-locking
+    #[arg(long, conflicts_with = "frozen")]
+    pub locked: bool,
+    /// Use `paks.lock` as it is, without checking it against `paks.toml`
+    #[arg(long)]
+    pub frozen: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LockArgs {
+    #[command(flatten)]
+    pub project: ProjectArgs,
+    /// Resolve for this platform only (`linux/arm64`), to check it; writes nothing
+    #[arg(long, value_name = "OS/ARCH")]
+    pub platform: Option<String>,
+    /// With `--platform`, or for the host's platform: resolve for this microarchitecture target; writes nothing
+    #[arg(long, value_name = "NAME")]
+    pub target: Option<String>,
+    /// Print JSON lines: what was locked, and whether the lock changed
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ShellArgs {
+    #[command(flatten)]
+    pub project: ProjectArgs,
+    #[command(flatten)]
+    pub mode: LockModeArgs,
 }

@@ -4,6 +4,7 @@ mod catalog;
 mod cli;
 mod commands;
 mod env_vars;
+mod freshness;
 mod image;
 mod inspect;
 mod printer;

@@ -13,9 +13,10 @@ use paks_types::{PackageId, VersionReq};
 use paks_types::Reporter as _;
 
 use crate::Failure;
-use crate::cli::{AddArgs, ProjectArgs};
+use crate::cli::{AddArgs, LockArgs, ShellArgs, SyncArgs};
 use crate::commands::user_error;
 use crate::commands::{Ctx, elapsed, failure, plural};
+use crate::freshness::{LockMode, ensure_locked, ensure_synced};
 use crate::repos;
 
 pub const MANIFEST: &str = "paks.toml";
@@ -343,26 +344,27 @@ pub fn add(ctx: &Ctx, args: &AddArgs) -> Result<(), Failure> {
     sync(ctx, &project, args.project.offline)
 }
 
-pub fn lock_command(ctx: &Ctx, args: &ProjectArgs) -> Result<(), Failure> {
-    let project = Project::find(args.project.as_deref())?;
-    lock(ctx, &project, args.offline).map(|_| ())
+pub fn lock_command(ctx: &Ctx, args: &LockArgs) -> Result<(), Failure> {
+    let project = Project::find(args.project.project.as_deref())?;
+    lock(ctx, &project, args.project.offline).map(|_| ())
 }
 
-pub fn sync_command(ctx: &Ctx, args: &ProjectArgs) -> Result<(), Failure> {
-    let project = Project::find(args.project.as_deref())?;
-    if project.read_lock()?.is_none() {
-        lock(ctx, &project, args.offline)?;
-    }
-    sync(ctx, &project, args.offline)
+/// `paks sync`: re-lock if `paks.toml` changed (see [`LockMode`]), then install the lock.
+pub fn sync_command(ctx: &Ctx, args: &SyncArgs) -> Result<(), Failure> {
+    let project = Project::find(args.project.project.as_deref())?;
+    ensure_locked(ctx, &project, args.mode.into(), args.project.offline)?;
+    sync(ctx, &project, args.project.offline)
 }
 
-/// The environment of a synced project: its locked, explicit packages.
+/// The environment of a project, locked and synced first (see [`ensure_synced`]): its
+/// locked, explicit packages.
 pub fn environment(
     ctx: &Ctx,
     dir: Option<&Path>,
+    mode: LockMode,
 ) -> Result<(Project, paks_store::EnvSet), Failure> {
     let project = Project::find(dir)?;
-    let lock = project.require_lock("`paks sync` locks and installs it")?;
+    let lock = ensure_synced(ctx, &project, mode, false)?;
     let store = ctx.store()?;
     let ids: Vec<PackageId> = lock
         .packages
@@ -382,8 +384,8 @@ pub fn environment(
     Ok((project, env))
 }
 
-pub fn shell(ctx: &Ctx, args: &ProjectArgs) -> Result<(), Failure> {
-    let (project, env) = environment(ctx, args.project.as_deref())?;
+pub fn shell(ctx: &Ctx, args: &ShellArgs) -> Result<(), Failure> {
+    let (project, env) = environment(ctx, args.project.project.as_deref(), args.mode.into())?;
     let shell = std::env::var_os("SHELL").unwrap_or_else(|| "/bin/sh".into());
     let mut cmd = std::process::Command::new(&shell);
     let vars: BTreeMap<String, std::ffi::OsString> =

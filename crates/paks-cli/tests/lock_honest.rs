@@ -1,0 +1,82 @@
+//! Locks that never lie: `paks sync`, `paks env` and `paks shell` notice a `paks.lock`
+//! that no longer matches `paks.toml` and re-lock (or, with `--locked`, refuse); strict
+//! project files; recipes are not projects.
+
+mod common;
+
+use std::path::Path;
+
+use common::{Env, ScriptRepo};
+
+fn write(path: &Path, text: &str) {
+    std::fs::write(path, text).unwrap();
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap()
+}
+
+/// A user with the repository as `acme` and a project locked and synced with hello-script.
+fn synced_project(repo: &ScriptRepo) -> (Env, std::path::PathBuf) {
+    let user = Env::new();
+    repo.add_to(&user, "acme");
+    let proj = user.dir.path().join("proj");
+    user.ok(&["env", "init", proj.to_str().unwrap()]);
+    user.ok(&["add", "hello-script", "--project", proj.to_str().unwrap()]);
+    assert!(proj.join(".paks/view/bin/hello-script").exists());
+    (user, proj)
+}
+
+#[test]
+fn a_stale_lock_is_relocked_or_refused_never_installed() {
+    let repo = ScriptRepo::new();
+    let (user, proj) = synced_project(&repo);
+    let p = proj.to_str().unwrap();
+    let manifest = proj.join("paks.toml");
+    let lock = read(&proj.join("paks.lock"));
+
+    // A requirement nothing satisfies: the lock is stale, and re-locking fails (exit 1)
+    // instead of installing the old lock.
+    let edited = read(&manifest).replace("hello-script = \"*\"", "hello-script = \"^9\"");
+    write(&manifest, &edited);
+    let err = user.fails(&["sync", "--project", p], 1);
+    assert!(err.contains("hello-script"), "{err}");
+    assert_eq!(
+        read(&proj.join("paks.lock")),
+        lock,
+        "a failed re-lock writes nothing"
+    );
+    // `paks env` and `paks shell` check too.
+    user.fails(&["env", "--project", p], 1);
+    user.fails(&["shell", "--project", p], 1);
+
+    // `--locked` names what differs; `--frozen` installs the lock as it is.
+    let err = user.fails(&["sync", "--locked", "--project", p], 1);
+    assert!(
+        err.contains("`hello-script@^9`") && err.contains("`hello-script`"),
+        "{err}"
+    );
+    assert!(err.contains("hint:"), "{err}");
+    user.ok(&["sync", "--frozen", "--project", p]);
+    let err = user.fails(&["env", "--locked", "--project", p], 1);
+    assert!(err.contains("out of date"), "{err}");
+
+    // Removing the dependency: sync re-locks to nothing and the view is empty.
+    write(&manifest, &edited.replace("hello-script = \"^9\"\n", ""));
+    user.ok(&["sync", "--project", p]);
+    let relocked = read(&proj.join("paks.lock"));
+    assert!(!relocked.contains("hello-script"), "{relocked}");
+    assert!(!proj.join(".paks/view/bin/hello-script").exists());
+
+    // Adding it back by hand: `paks env` re-locks and syncs before printing.
+    write(
+        &manifest,
+        &format!("{}hello-script = \"^0.2\"\n", read(&manifest)),
+    );
+    let env = user.ok(&["env", "--project", p]);
+    assert!(env.contains("HELLO_SCRIPT_DATA"), "{env}");
+    let relocked = read(&proj.join("paks.lock"));
+    assert!(relocked.contains("hello-script@^0.2"), "{relocked}");
+    // Now fresh: `--locked` passes.
+    user.ok(&["sync", "--locked", "--project", p]);
+}
