@@ -9,6 +9,7 @@ mod image;
 mod inspect;
 mod printer;
 mod project;
+mod project_file;
 mod remote;
 mod report;
 mod repos;

@@ -26,17 +26,15 @@ pub const LOCK: &str = "paks.lock";
 pub struct Project {
     pub dir: PathBuf,
     doc: toml_edit::DocumentMut,
-}
-
-fn is_project(path: &Path) -> bool {
-    fs_err::read_to_string(path)
-        .ok()
-        .and_then(|t| t.parse::<toml_edit::DocumentMut>().ok())
-        .is_some_and(|d| d.contains_key("dependencies") || d.contains_key("environment"))
+    /// What `[project]` says (platforms, targets).
+    #[allow(dead_code)] // read by the multi-platform lock, next
+    pub settings: crate::project_file::Settings,
 }
 
 impl Project {
-    /// The project at `dir`, or the nearest enclosing directory with a project `paks.toml`.
+    /// The project at `dir`, or the nearest enclosing directory with a `paks.toml`; that
+    /// file must be a project (a recipe is refused, not skipped, so that a command run
+    /// inside a recipe never acts on a project further up by surprise).
     pub fn find(dir: Option<&Path>) -> Result<Self, Failure> {
         let start = match dir {
             Some(d) => d.to_owned(),
@@ -44,7 +42,7 @@ impl Project {
         };
         let mut here = Some(start.as_path());
         while let Some(d) = here {
-            if is_project(&d.join(MANIFEST)) {
+            if d.join(MANIFEST).is_file() {
                 return Self::open(d);
             }
             if dir.is_some() {
@@ -68,9 +66,11 @@ impl Project {
         let doc = text.parse::<toml_edit::DocumentMut>().map_err(|e| {
             user_error(format!("`{}` is not valid TOML: {e}", path.display()), None)
         })?;
+        let settings = crate::project_file::check(&doc, &path)?;
         Ok(Self {
             dir: std::path::absolute(dir)?,
             doc,
+            settings,
         })
     }
 
@@ -87,7 +87,7 @@ impl Project {
             .file_name()
             .map_or_else(|| "env".to_owned(), |n| n.to_string_lossy().into_owned());
         let text = format!(
-            "# A paks environment: `paks add NAME`, `paks lock`, `paks sync`, `paks shell`.\n[environment]\nname = {}\n\n[dependencies]\n",
+            "# A paks project: `paks add NAME`, `paks lock`, `paks sync`, `paks shell`.\n[project]\nname = {}\n\n[dependencies]\n",
             toml_edit::Value::from(name)
         );
         paks_types::fs::write_atomic(&path, text.as_bytes())?;

@@ -80,3 +80,78 @@ fn a_stale_lock_is_relocked_or_refused_never_installed() {
     // Now fresh: `--locked` passes.
     user.ok(&["sync", "--locked", "--project", p]);
 }
+
+#[test]
+fn unknown_tables_and_keys_in_a_project_are_errors_with_a_suggestion() {
+    let repo = ScriptRepo::new();
+    let user = Env::new();
+    repo.add_to(&user, "acme");
+    let proj = user.dir.path().join("typo");
+    std::fs::create_dir_all(&proj).unwrap();
+    let p = proj.to_str().unwrap();
+    // Today's mistake: a misspelt table resolved nothing and succeeded.
+    write(
+        &proj.join("paks.toml"),
+        "[dependecies]\nhello-script = \"*\"\n",
+    );
+    let err = user.fails(&["lock", "--project", p], 1);
+    assert!(err.contains("`[dependecies]`"), "{err}");
+    assert!(err.contains("did you mean `[dependencies]`"), "{err}");
+    assert!(!proj.join("paks.lock").exists());
+    write(
+        &proj.join("paks.toml"),
+        "[project]\nname = \"x\"\nplatform = [\"linux/amd64\"]\n",
+    );
+    let err = user.fails(&["sync", "--project", p], 1);
+    assert!(
+        err.contains("`platform`") && err.contains("`platforms`"),
+        "{err}"
+    );
+    // `[environment]`, the old name of `[project]`, is still read.
+    write(
+        &proj.join("paks.toml"),
+        "[environment]\nname = \"x\"\n[dependencies]\nhello-script = \"*\"\n",
+    );
+    user.ok(&["sync", "--project", p]);
+    assert!(proj.join(".paks/view/bin/hello-script").exists());
+    // `paks env init` writes `[project]`.
+    let fresh = user.dir.path().join("fresh");
+    user.ok(&["env", "init", fresh.to_str().unwrap()]);
+    assert!(read(&fresh.join("paks.toml")).contains("[project]"));
+}
+
+#[test]
+fn a_recipe_is_not_a_project() {
+    let user = Env::new();
+    // A recipe with `[dependencies]`: before, `paks add` in it turned it into a project.
+    let recipe = user.dir.path().join("hello");
+    std::fs::create_dir_all(&recipe).unwrap();
+    let text = read(&common::examples().join("hello/paks.toml"));
+    write(&recipe.join("paks.toml"), &text);
+    let out = user
+        .cmd()
+        .args(["add", "hello-script"])
+        .current_dir(&recipe)
+        .output()
+        .unwrap();
+    let err = common::text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("is a package recipe"), "{err}");
+    assert!(err.contains("paks env init"), "{err}");
+    assert_eq!(
+        read(&recipe.join("paks.toml")),
+        text,
+        "the recipe is untouched"
+    );
+    // Walking up from inside a recipe stops at it with the same message.
+    let src = recipe.join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    let out = user
+        .cmd()
+        .args(["sync"])
+        .current_dir(&src)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(common::text(&out.stderr).contains("is a package recipe"));
+}
