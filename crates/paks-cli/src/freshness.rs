@@ -5,12 +5,12 @@
 
 use std::collections::BTreeSet;
 
-use paks_resolve::Lock;
-use paks_types::Reporter as _;
+use paks_resolve::{LOCK_VERSION, Lock, LockError};
 
 use crate::Failure;
 use crate::cli::LockModeArgs;
 use crate::commands::{Ctx, user_error};
+use crate::lock_sync;
 use crate::project::{self, LOCK, MANIFEST, Project};
 
 /// How a command treats a lock that no longer matches the project.
@@ -47,8 +47,9 @@ pub fn canonical_requests(project: &Project) -> Result<BTreeSet<String>, Failure
 }
 
 /// What differs between the lock and the project, in words (the requests added and
-/// removed since it was made); `None` when the lock is up to date.
+/// removed since it was made, the environments); `None` when the lock is up to date.
 pub fn staleness(project: &Project, lock: &Lock) -> Result<Option<String>, Failure> {
+    let host = crate::catalog::host()?;
     let wanted = canonical_requests(project)?;
     let locked: BTreeSet<String> = lock.requests.iter().cloned().collect();
     let mut why = Vec::new();
@@ -72,47 +73,51 @@ pub fn staleness(project: &Project, lock: &Lock) -> Result<Option<String>, Failu
             listed(removed)
         ));
     }
+    why.extend(lock_sync::environments_differ(project, lock, &host)?);
     Ok((!why.is_empty()).then(|| why.join("; ")))
 }
 
-/// The project's lock, re-locked first if it is missing or stale (in `mode`).
+/// The project's lock, re-locked first if it is missing or stale (in `mode`); with the
+/// reason it was re-locked, if it was.
 pub fn ensure_locked(
     ctx: &Ctx,
     project: &Project,
     mode: LockMode,
     offline: bool,
-) -> Result<(Lock, bool), Failure> {
-    let hint = match mode {
-        LockMode::Frozen => "`paks lock` writes it (`--frozen` uses an existing lock only)",
-        _ => "`paks lock` writes it",
-    };
-    let existing = match mode {
-        LockMode::Frozen | LockMode::Locked => Some(project.require_lock(hint)?),
-        LockMode::Check => project.read_lock()?,
-    };
-    let why = match (&existing, mode) {
-        (Some(lock), LockMode::Frozen) => return Ok((lock.clone(), false)),
-        (Some(lock), _) => staleness(project, lock)?,
-        (None, _) => Some(format!("there is no `{LOCK}`")),
-    };
-    match (why, existing) {
-        (None, Some(lock)) => Ok((lock, false)),
-        (Some(why), _) if mode == LockMode::Locked => Err(user_error(
-            format!("`{}` is out of date: {why}", project.lock_path().display()),
-            Some("`paks lock` updates it (or drop `--locked`)".into()),
-        )),
-        (why, _) => {
-            if let Some(why) = why {
-                ctx.reporter.info(&format!("Re-locking: {why}"));
-            }
-            Ok((project::lock(ctx, project, offline)?, true))
+) -> Result<(Lock, Option<String>), Failure> {
+    let why = match (mode, project.read_lock_raw()?) {
+        (LockMode::Frozen, Some(Ok(lock))) => return Ok((lock, None)),
+        (_, Some(Ok(lock))) => match staleness(project, &lock)? {
+            None => return Ok((lock, None)),
+            Some(why) => why,
+        },
+        (_, Some(Err(LockError::Outdated { found }))) => {
+            format!("it is lock format version {found}, this paks writes version {LOCK_VERSION}")
         }
+        (_, Some(Err(e))) => return Err(project.invalid_lock(&e)),
+        (_, None) => format!("there is no `{LOCK}`"),
+    };
+    if mode != LockMode::Check {
+        return Err(user_error(
+            format!("`{}` is out of date: {why}", project.lock_path().display()),
+            Some(
+                match mode {
+                    LockMode::Frozen => {
+                        "`paks lock` writes it (`--frozen` only uses a lock as it is)"
+                    }
+                    _ => "`paks lock` updates it (or drop `--locked`)",
+                }
+                .into(),
+            ),
+        ));
     }
+    ctx.reporter.status(&format!("Re-locking: {why}"));
+    Ok((project::lock(ctx, project, offline)?, Some(why)))
 }
 
 /// The project locked (as [`ensure_locked`]) and installed: syncs when the lock changed or
-/// a locked package is not installed from its pinned manifest, so that activating a
-/// synced project costs no network and rewrites nothing.
+/// a package this host needs is not installed from its pinned manifest, so that
+/// activating a synced project costs no network and rewrites nothing.
 pub fn ensure_synced(
     ctx: &Ctx,
     project: &Project,
@@ -120,12 +125,12 @@ pub fn ensure_synced(
     offline: bool,
 ) -> Result<Lock, Failure> {
     let (lock, relocked) = ensure_locked(ctx, project, mode, offline)?;
+    let environment = lock_sync::host_environment(&lock, &crate::catalog::host()?)?;
     let store = ctx.store()?;
     let all_installed = lock
-        .packages
-        .iter()
+        .packages_in(&environment)
         .all(|p| store.is_installed_as(&p.id, &p.digest).unwrap_or(false));
-    if relocked || !all_installed || !project.view_path().exists() {
+    if relocked.is_some() || !all_installed || !project.view_path().exists() {
         project::sync(ctx, project, offline)?;
     }
     Ok(lock)

@@ -7,6 +7,8 @@ mod env_vars;
 mod freshness;
 mod image;
 mod inspect;
+mod lock_report;
+mod lock_sync;
 mod printer;
 mod project;
 mod project_file;

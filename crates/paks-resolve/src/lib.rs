@@ -48,14 +48,18 @@
 //! against the rest (the warnings name any name installed twice).
 
 mod catalog;
+mod environment;
 mod lock;
 mod provider;
 mod report;
 mod request;
 mod resolve;
+mod universal;
 
 pub use catalog::{Build, Candidate, Catalog, PinnedDep};
-pub use lock::{LOCK_VERSION, Lock, LockError, LockedPackage};
+pub use environment::Environment;
+pub use lock::{LOCK_VERSION, Lock, LockError, LockedPackage, LockedRepository};
 pub use paks_host::HostProfile;
 pub use request::{Request, RequestError};
 pub use resolve::{Resolution, ResolveError, ResolveOptions, Resolved, resolve};
+pub use universal::{EnvironmentError, Resolutions, resolve_environments};
