@@ -632,10 +632,10 @@ pub struct ContainerizeArgs {
 #[derive(Debug, Args, Clone, Copy)]
 pub struct LockModeArgs {
     /// Fail if `paks.lock` is missing or out of date instead of re-locking
-    #[arg(long, conflicts_with = "frozen")]
+    #[arg(long, env = env_vars::LOCKED, value_parser = clap::builder::BoolishValueParser::new(), conflicts_with = "frozen")]
     pub locked: bool,
     /// Use `paks.lock` as it is, without checking it against `paks.toml`
-    #[arg(long)]
+    #[arg(long, env = env_vars::FROZEN, value_parser = clap::builder::BoolishValueParser::new())]
     pub frozen: bool,
 }
 

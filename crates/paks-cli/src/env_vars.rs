@@ -34,3 +34,7 @@ pub const LOCK_TIMEOUT: &str = paks_store::LOCK_TIMEOUT_ENV;
 pub const MAX_SOURCE_SIZE: &str = "PAKS_MAX_SOURCE_SIZE";
 /// Seconds without data before a source download is given up (`--source-stall-timeout`).
 pub const SOURCE_STALL_TIMEOUT: &str = "PAKS_SOURCE_STALL_TIMEOUT";
+/// Fail instead of re-locking a stale `paks.lock` (`--locked`), for CI.
+pub const LOCKED: &str = "PAKS_LOCKED";
+/// Use `paks.lock` as it is, unchecked (`--frozen`).
+pub const FROZEN: &str = "PAKS_FROZEN";

@@ -60,6 +60,14 @@ fn a_stale_lock_is_relocked_or_refused_never_installed() {
     user.ok(&["sync", "--frozen", "--project", p]);
     let err = user.fails(&["env", "--locked", "--project", p], 1);
     assert!(err.contains("out of date"), "{err}");
+    let out = user
+        .cmd()
+        .env("PAKS_LOCKED", "1")
+        .args(["sync", "--project", p])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "PAKS_LOCKED=1 is --locked");
+    assert!(common::text(&out.stderr).contains("out of date"));
 
     // Removing the dependency: sync re-locks to nothing and the view is empty.
     write(&manifest, &edited.replace("hello-script = \"^9\"\n", ""));

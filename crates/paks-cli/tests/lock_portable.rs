@@ -307,3 +307,28 @@ fn a_version_1_lock_is_relocked_or_refused_with_a_clear_message() {
     let lock = std::fs::read_to_string(proj.join("paks.lock")).unwrap();
     assert!(lock.contains("version = 2"), "{lock}");
 }
+
+#[test]
+fn a_repository_trusted_with_other_keys_than_the_lock_is_refused() {
+    let repo = ScriptRepo::new();
+    let maker = Env::new();
+    repo.add_to(&maker, "acme");
+    let proj = maker.dir.path().join("proj");
+    maker.ok(&["env", "init", proj.to_str().unwrap()]);
+    maker.ok(&["add", "hello-script", "--project", proj.to_str().unwrap()]);
+    let lock = std::fs::read_to_string(proj.join("paks.lock")).unwrap();
+    let start = lock.find("keys = [\"").unwrap() + "keys = [\"".len();
+    let keyid = &lock[start..start + 64];
+    // The lock was made when the index was signed by another key.
+    std::fs::write(proj.join("paks.lock"), lock.replace(keyid, &"0".repeat(64))).unwrap();
+    let user = Env::new();
+    repo.add_to(&user, "mirror");
+    let p = proj.to_str().unwrap();
+    let err = user.fails(&["sync", "--frozen", "--project", p], 1);
+    assert!(err.contains("trusted here with other keys"), "{err}");
+    assert!(err.contains(&"0".repeat(64)), "{err}");
+    // With the lock's key, the same sync works.
+    std::fs::write(proj.join("paks.lock"), &lock).unwrap();
+    user.ok(&["sync", "--frozen", "--project", p]);
+    assert!(proj.join(".paks/view/bin/hello-script").exists());
+}
