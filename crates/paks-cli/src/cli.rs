@@ -79,7 +79,7 @@ pub enum Command {
     Lock(LockArgs),
     /// Install exactly what `paks.lock` pins (offline when the cache has it) and build the project's view
     Sync(SyncArgs),
-    /// Start a shell with the project's environment active
+    /// Start a shell with the project's environment active, or run `-c CMD` in it
     Shell(ShellArgs),
     /// Push package archives, and the dependencies the registry lacks, to a repository or namespace
     Push(PushArgs),
@@ -91,7 +91,8 @@ pub enum Command {
     Login(LoginArgs),
     /// Forget the credentials saved for a registry
     Logout(LogoutArgs),
-    /// Run a command with installed packages' environment
+    /// Run a command in the project's environment (locked and synced first), or with
+    /// installed packages' environment: `paks run PACKAGE... -- COMMAND`
     Run(RunArgs),
     /// Print shell commands that activate packages: `eval "$(paks env hello)"`
     Env(EnvArgs),
@@ -99,7 +100,8 @@ pub enum Command {
     List(JsonArgs),
     /// Show a package: installed (by name or id) or an archive (by path)
     Info(InfoArgs),
-    /// Remove installed packages
+    /// Remove dependencies from the project (then lock and sync), or, outside a project
+    /// or with `--installed`, remove installed packages
     Remove(RemoveArgs),
     /// Remove packages that nothing needs, and leftovers of interrupted work
     Gc(GcArgs),
@@ -108,6 +110,10 @@ pub enum Command {
     View(ViewCommand),
     /// Run an OCI registry (the distribution spec v1.1) on this machine; also `gc`, `scrub`, `passwd`
     Serve(ServeArgs),
+    /// Show the dependency tree of the project's lock, or of installed packages
+    Tree(TreeArgs),
+    /// List packages with newer versions: the project's lock, or installed packages
+    Outdated(OutdatedArgs),
 }
 
 #[derive(Debug, Args)]
@@ -325,12 +331,17 @@ pub struct LogoutArgs {
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// Packages to activate (name, name@version or id), then `--`, then the command
-    #[arg(required = true, value_name = "PACKAGE")]
-    pub packages: Vec<String>,
-    /// The command and its arguments
-    #[arg(last = true, required = true, value_name = "COMMAND")]
+    /// In a project: the command and its arguments. Elsewhere: packages to activate (name,
+    /// name@version or id), then `--`, then the command
+    #[arg(value_name = "COMMAND|PACKAGE", allow_hyphen_values = true)]
+    pub packages: Vec<std::ffi::OsString>,
+    /// The command and its arguments, after `--`
+    #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<std::ffi::OsString>,
+    #[command(flatten)]
+    pub project: ProjectArgs,
+    #[command(flatten)]
+    pub mode: LockModeArgs,
 }
 
 #[derive(Debug, Args)]
@@ -369,12 +380,17 @@ pub struct InfoArgs {
 
 #[derive(Debug, Args)]
 pub struct RemoveArgs {
-    /// Installed packages (name, name@version or id)
+    /// Dependencies of the project, or installed packages (name, name@version or id)
     #[arg(required = true, value_name = "PACKAGE")]
     pub packages: Vec<String>,
-    /// Remove even when other packages or views still need them
+    /// Remove installed packages from the store, even inside a project
+    #[arg(long)]
+    pub installed: bool,
+    /// Remove installed packages even when other packages or views still need them (implies `--installed`)
     #[arg(long)]
     pub force: bool,
+    #[command(flatten)]
+    pub project: ProjectArgs,
 }
 
 #[derive(Debug, Args)]
@@ -640,7 +656,24 @@ pub struct LockModeArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct ShellArgs {
+    /// Run this command with `$SHELL -c` instead of an interactive shell
+    #[arg(short = 'c', value_name = "COMMAND")]
+    pub command: Option<std::ffi::OsString>,
+    #[command(flatten)]
+    pub project: ProjectArgs,
+    #[command(flatten)]
+    pub mode: LockModeArgs,
+}
+
+#[derive(Debug, Args)]
 pub struct LockArgs {
+    /// Take the newest allowed version of every package, not the locked ones
+    #[arg(long, conflicts_with = "upgrade_package")]
+    pub upgrade: bool,
+    /// Take the newest allowed version of this package (and what it forces); repeatable
+    #[arg(long, value_name = "NAME")]
+    pub upgrade_package: Vec<String>,
     #[command(flatten)]
     pub project: ProjectArgs,
     /// Resolve for this platform only (`linux/arm64`), to check it; writes nothing
@@ -655,7 +688,35 @@ pub struct LockArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct ShellArgs {
+pub struct TreeArgs {
+    /// Show installed packages instead of the project's lock
+    #[arg(long)]
+    pub installed: bool,
+    /// Only the tree of this package (with `--installed`: name, name@version or id)
+    #[arg(value_name = "NAME")]
+    pub package: Option<String>,
+    /// Show who depends on NAME, down to what was asked for
+    #[arg(long, short = 'i', value_name = "NAME")]
+    pub invert: Option<String>,
+    /// Show at most N levels below the top
+    #[arg(long, short = 'd', value_name = "N")]
+    pub depth: Option<usize>,
+    /// Print one JSON line per top-level package, its dependencies nested
+    #[arg(long)]
+    pub json: bool,
+    /// The project directory (default: the nearest with a `paks.toml` environment)
+    #[arg(long, env = env_vars::PROJECT, value_name = "DIR")]
+    pub project: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct OutdatedArgs {
+    /// Check installed packages instead of the project's lock
+    #[arg(long)]
+    pub installed: bool,
+    /// Print JSON lines
+    #[arg(long)]
+    pub json: bool,
     #[command(flatten)]
     pub project: ProjectArgs,
     #[command(flatten)]

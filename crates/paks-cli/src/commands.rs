@@ -1,7 +1,6 @@
 //! What each command does: parse, call the libraries, print.
 
 use std::io::Write;
-use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::time::Instant;
 
@@ -12,7 +11,7 @@ use serde_json::json;
 
 use crate::Failure;
 use crate::cli::{
-    BuildArgs, Cli, Command, EnvArgs, GcArgs, InfoArgs, InstallArgs, JsonArgs, RemoveArgs, RunArgs,
+    BuildArgs, Cli, Command, EnvArgs, GcArgs, InfoArgs, InstallArgs, JsonArgs, RemoveArgs,
     ViewCommand,
 };
 use crate::printer::shown;
@@ -141,7 +140,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Image(crate::cli::ImageCommand::Build(args)) => crate::image::build(&ctx, &args),
         Command::Containerize(args) => crate::image::containerize(&ctx, &args),
         Command::Add(args) => crate::project::add(&ctx, &args),
-        Command::Lock(args) => crate::project::lock_command(&ctx, &args),
+        Command::Lock(args) => crate::project_cmds::lock_command(&ctx, &args),
         Command::Sync(args) => crate::project::sync_command(&ctx, &args),
         Command::Shell(args) => crate::project::shell(&ctx, &args),
         Command::Push(args) => crate::remote::push(&ctx, &args),
@@ -149,14 +148,16 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Copy(args) => crate::remote::copy(&ctx, &args),
         Command::Login(args) => crate::remote::login(&args),
         Command::Logout(args) => crate::remote::logout(&args),
-        Command::Run(args) => run_command(&ctx, &args),
+        Command::Run(args) => crate::project_cmds::run(&ctx, &args),
         Command::Env(args) => env(&ctx, &args),
         Command::List(args) => list(&ctx, &args),
         Command::Info(args) => info(&ctx, &args),
-        Command::Remove(args) => remove(&ctx, &args),
+        Command::Remove(args) => crate::project_cmds::remove(&ctx, &args),
         Command::Gc(args) => gc(&ctx, &args),
         Command::View(view) => view_command(&ctx, view),
         Command::Serve(args) => crate::serve::serve(args),
+        Command::Tree(args) => crate::tree::tree(&ctx, &args),
+        Command::Outdated(args) => crate::outdated::outdated(&ctx, &args),
     }
 }
 
@@ -290,24 +291,24 @@ fn install(ctx: &Ctx, args: &InstallArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-fn run_command(ctx: &Ctx, args: &RunArgs) -> Result<(), Failure> {
+/// `paks run PACKAGE... -- COMMAND...`: the command in installed packages' environment.
+pub(crate) fn run_with_packages(
+    ctx: &Ctx,
+    packages: &[String],
+    command: &[std::ffi::OsString],
+) -> Result<(), Failure> {
     let store = ctx.store()?;
-    let ids = find_all(&store, &args.packages)?;
+    let ids = find_all(&store, packages)?;
     let env = store.env(&ids).map_err(failure)?;
-    let (program, rest) = args.command.split_first().expect("clap requires a command");
+    let (program, rest) = command.split_first().expect("the caller checked");
     let mut cmd = std::process::Command::new(program);
     cmd.args(rest);
-    for (k, v) in env.resolve(|k| std::env::var_os(k)) {
-        cmd.env(k, v);
-    }
-    let err = cmd.exec();
-    Err(Failure {
-        hint: (err.kind() == std::io::ErrorKind::NotFound)
-            .then(|| "is it installed in one of these packages' `bin/`?".to_owned()),
-        error: format!("failed to run `{}`: {err}", program.to_string_lossy()).into(),
-        detail: None,
-        internal: false,
-    })
+    Err(crate::project_cmds::exec_in(
+        cmd,
+        &env,
+        None,
+        "is it installed in one of these packages' `bin/`?",
+    ))
 }
 
 fn env(ctx: &Ctx, args: &EnvArgs) -> Result<(), Failure> {
@@ -315,7 +316,7 @@ fn env(ctx: &Ctx, args: &EnvArgs) -> Result<(), Failure> {
         return crate::project::init(ctx, dir);
     }
     let env = if args.packages.is_empty() {
-        crate::project::environment(ctx, args.project.as_deref(), args.mode.into())?.1
+        crate::project::environment(ctx, args.project.as_deref(), args.mode.into(), false)?.1
     } else {
         let store = ctx.store()?;
         let ids = find_all(&store, &args.packages)?;
@@ -402,7 +403,7 @@ fn info(ctx: &Ctx, args: &InfoArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-fn remove(ctx: &Ctx, args: &RemoveArgs) -> Result<(), Failure> {
+pub(crate) fn remove(ctx: &Ctx, args: &RemoveArgs) -> Result<(), Failure> {
     let store = ctx.store()?;
     let ids = find_all(&store, &args.packages)?;
     for id in &ids {

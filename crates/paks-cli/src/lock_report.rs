@@ -101,7 +101,7 @@ pub fn check_environment(ctx: &Ctx, project: &Project, args: &LockArgs) -> Resul
         &loaded,
         std::slice::from_ref(&environment),
         &requests,
-        previous.as_ref(),
+        previous.as_ref().map(Lock::preferences).unwrap_or_default(),
     )?;
     let lock = Lock::from_resolutions(&resolutions, &requests, |label| {
         lock_sync::locked_repository(&loaded, label)

@@ -127,6 +127,15 @@ fn same_url(a: &str, b: &str) -> bool {
     a.trim_end_matches('/') == b.trim_end_matches('/')
 }
 
+/// What this configuration calls the repository at `url` (for people), else the URL.
+pub fn nickname(config: &RepoConfig, url: &str) -> String {
+    config
+        .repositories
+        .iter()
+        .find(|r| same_url(&r.url, url))
+        .map_or_else(|| url.to_owned(), |r| r.name.clone())
+}
+
 /// The key ids a configured repository trusts.
 fn key_ids(entry: &RepoEntry) -> Result<Vec<String>, Failure> {
     Ok(entry

@@ -9,13 +9,16 @@ mod image;
 mod inspect;
 mod lock_report;
 mod lock_sync;
+mod outdated;
 mod printer;
 mod project;
+mod project_cmds;
 mod project_file;
 mod remote;
 mod report;
 mod repos;
 mod serve;
+mod tree;
 
 use std::io::Write;
 use std::process::ExitCode;

@@ -13,10 +13,11 @@ use paks_types::{PackageId, VersionReq};
 use paks_types::Reporter as _;
 
 use crate::Failure;
-use crate::cli::{AddArgs, LockArgs, ShellArgs, SyncArgs};
+use crate::cli::{AddArgs, ShellArgs, SyncArgs};
 use crate::commands::user_error;
 use crate::commands::{Ctx, elapsed, failure, plural};
 use crate::freshness::{LockMode, ensure_locked, ensure_synced};
+use crate::project_cmds::Upgrade;
 use crate::{lock_sync, repos};
 
 pub const MANIFEST: &str = "paks.toml";
@@ -130,6 +131,17 @@ impl Project {
         self.doc["dependencies"][request.name.as_str()] = toml_edit::value(request.req.to_string());
     }
 
+    /// Drops `name` from `[dependencies]`, keeping the rest of the file as it is.
+    pub fn remove(&mut self, name: &str) {
+        if let Some(deps) = self
+            .doc
+            .get_mut("dependencies")
+            .and_then(|d| d.as_table_like_mut())
+        {
+            deps.remove(name);
+        }
+    }
+
     pub fn save(&self) -> Result<(), Failure> {
         paks_types::fs::write_atomic(&self.manifest(), self.doc.to_string().as_bytes())?;
         Ok(())
@@ -207,20 +219,32 @@ pub struct Locked {
 
 /// Resolves the project into `paks.lock`, keeping locked versions where they still fit.
 pub fn lock(ctx: &Ctx, project: &Project, offline: bool) -> Result<Lock, Failure> {
-    Ok(lock_project(ctx, project, offline)?.lock)
+    Ok(lock_upgrading(ctx, project, offline, &Upgrade::None)?.lock)
 }
 
-/// [`lock`], saying whether the file changed.
-pub fn lock_project(ctx: &Ctx, project: &Project, offline: bool) -> Result<Locked, Failure> {
+/// Resolves the project into `paks.lock`, keeping the locked versions `upgrade` does not
+/// free; says whether the file changed.
+pub fn lock_upgrading(
+    ctx: &Ctx,
+    project: &Project,
+    offline: bool,
+    upgrade: &Upgrade,
+) -> Result<Locked, Failure> {
     let started = Instant::now();
     let requests = project.requests()?;
     // A lock that cannot be read (an older format, a bad edit) only loses its preferences:
     // this is the command that rewrites it.
     let previous = project.read_lock().ok().flatten();
+    let mut prefer = previous.as_ref().map(Lock::preferences).unwrap_or_default();
+    match upgrade {
+        Upgrade::None => {}
+        Upgrade::All => prefer.clear(),
+        Upgrade::Packages(names) => prefer.retain(|n, _| !names.iter().any(|u| u == n.as_str())),
+    }
     let host = crate::catalog::host()?;
     let environments = lock_sync::project_environments(project, previous.as_ref(), &host)?;
     let loaded = repos::load_all(ctx, offline)?;
-    let resolutions = resolve_for(ctx, &loaded, &environments, &requests, previous.as_ref())?;
+    let resolutions = resolve_for(ctx, &loaded, &environments, &requests, prefer)?;
     let lock = Lock::from_resolutions(&resolutions, &requests, |label| {
         lock_sync::locked_repository(&loaded, label)
     });
@@ -252,10 +276,10 @@ pub fn resolve_for(
     loaded: &[repos::Loaded],
     environments: &[Environment],
     requests: &[Request],
-    previous: Option<&Lock>,
+    prefer: BTreeMap<paks_types::PackageName, paks_types::Version>,
 ) -> Result<paks_resolve::Resolutions, Failure> {
     let options = paks_resolve::ResolveOptions {
-        prefer: previous.map(Lock::preferences).unwrap_or_default(),
+        prefer,
         ..paks_resolve::ResolveOptions::default()
     };
     let resolutions = paks_resolve::resolve_environments(
@@ -427,33 +451,42 @@ fn resolution_of(
 
 pub fn add(ctx: &Ctx, args: &AddArgs) -> Result<(), Failure> {
     let mut project = Project::find(args.project.project.as_deref())?;
+    let mut bare = Vec::new();
     for spec in &args.packages {
         let request = Request::parse(spec).map_err(|e| Failure {
             hint: Some("a package is `NAME`, `NAME@REQ` (`zlib@^1.3`) or `NAME>=1,<2`".into()),
             ..Failure::from(e)
         })?;
+        // A bare name gets a caret requirement of the version it resolves to (below).
+        if spec.trim().parse::<paks_types::PackageName>().is_ok() {
+            bare.push(request.name.clone());
+        }
         project.add(&request);
     }
     // Lock first: a request that cannot be satisfied leaves paks.toml as it was.
     let saved = fs_err::read(project.manifest())?;
     project.save()?;
-    if let Err(e) = lock(ctx, &project, args.project.offline) {
-        paks_types::fs::write_atomic(&project.manifest(), &saved)?;
-        return Err(e);
+    let locked = match lock(ctx, &project, args.project.offline) {
+        Ok(l) => l,
+        Err(e) => {
+            paks_types::fs::write_atomic(&project.manifest(), &saved)?;
+            return Err(e);
+        }
+    };
+    if !bare.is_empty() {
+        for p in locked.packages.iter().filter(|p| p.explicit) {
+            if bare.contains(&p.name) {
+                project.add(&Request {
+                    name: p.name.clone(),
+                    req: VersionReq::parse(&format!("^{}", p.version)).map_err(Failure::from)?,
+                });
+            }
+        }
+        project.save()?;
+        // The indexes were fetched and cached just now; the same versions stay preferred.
+        lock(ctx, &project, true)?;
     }
     sync(ctx, &project, args.project.offline)
-}
-
-pub fn lock_command(ctx: &Ctx, args: &LockArgs) -> Result<(), Failure> {
-    let project = Project::find(args.project.project.as_deref())?;
-    if args.platform.is_some() || args.target.is_some() {
-        return crate::lock_report::check_environment(ctx, &project, args);
-    }
-    let locked = lock_project(ctx, &project, args.project.offline)?;
-    if args.json {
-        crate::lock_report::lock_json(&locked, &project.lock_path(), locked.changed)?;
-    }
-    Ok(())
 }
 
 /// `paks sync`: re-lock if `paks.toml` changed (see [`LockMode`]), then install the lock.
@@ -473,9 +506,10 @@ pub fn environment(
     ctx: &Ctx,
     dir: Option<&Path>,
     mode: LockMode,
+    offline: bool,
 ) -> Result<(Project, paks_store::EnvSet), Failure> {
     let project = Project::find(dir)?;
-    let lock = ensure_synced(ctx, &project, mode, false)?;
+    let lock = ensure_synced(ctx, &project, mode, offline)?;
     let store = ctx.store()?;
     let environment = lock_sync::host_environment(&lock, &crate::catalog::host()?)?;
     let ids: Vec<PackageId> = lock
@@ -496,34 +530,26 @@ pub fn environment(
 }
 
 pub fn shell(ctx: &Ctx, args: &ShellArgs) -> Result<(), Failure> {
-    let (project, env) = environment(ctx, args.project.project.as_deref(), args.mode.into())?;
+    let (project, env) = environment(
+        ctx,
+        args.project.project.as_deref(),
+        args.mode.into(),
+        args.project.offline,
+    )?;
     let shell = std::env::var_os("SHELL").unwrap_or_else(|| "/bin/sh".into());
-    let mut cmd = std::process::Command::new(&shell);
-    let vars: BTreeMap<String, std::ffi::OsString> =
-        env.resolve(|k| std::env::var_os(k)).into_iter().collect();
-    for (k, v) in &vars {
-        cmd.env(k, v);
+    let cmd = crate::project_cmds::shell_command(&shell, args.command.as_ref());
+    if args.command.is_none() {
+        ctx.reporter.status(&format!(
+            "Entering the environment of `{}` (exit the shell to leave)",
+            project.dir.display()
+        ));
     }
-    cmd.env("PAKS_ENV", &project.dir);
-    ctx.reporter.status(&format!(
-        "Entering the environment of `{}` (exit the shell to leave)",
-        project.dir.display()
-    ));
-    let status = cmd.status().map_err(|e| {
-        user_error(
-            format!("cannot start `{}`: {e}", shell.to_string_lossy()),
-            Some("set SHELL to a shell that exists".into()),
-        )
-    })?;
     let _ = std::io::stderr().flush();
-    if status.success() {
-        Ok(())
-    } else {
-        Err(Failure {
-            error: format!("the shell exited with {status}").into(),
-            detail: None,
-            hint: None,
-            internal: false,
-        })
-    }
+    // The shell replaces paks, so its exit status is the command's own.
+    Err(crate::project_cmds::exec_in(
+        cmd,
+        &env,
+        Some(&project.dir),
+        "set SHELL to a shell that exists",
+    ))
 }

@@ -272,7 +272,7 @@ fn projects_lock_sync_and_sync_offline() {
     let proj_s = proj.to_str().unwrap();
     user.ok(&["add", "hello", "--project", proj_s]);
     let manifest = std::fs::read_to_string(proj.join("paks.toml")).unwrap();
-    assert!(manifest.contains("hello = \"*\""), "{manifest}");
+    assert!(manifest.contains("hello = \"^1.0.0\""), "{manifest}");
     let lock = std::fs::read_to_string(proj.join("paks.lock")).unwrap();
     assert!(
         lock.contains("libgreet") && lock.contains("sha256:"),

@@ -65,5 +65,7 @@ pub use environment::Environment;
 pub use lock::{LOCK_VERSION, Lock, LockError, LockedPackage, LockedRepository};
 pub use paks_host::HostProfile;
 pub use request::{Request, RequestError};
-pub use resolve::{Resolution, ResolveError, ResolveOptions, Resolved, resolve};
+pub use resolve::{
+    Resolution, ResolveError, ResolveOptions, Resolved, did_you_mean, resolve, similar_names,
+};
 pub use universal::{EnvironmentError, Resolutions, resolve_environments};

@@ -82,7 +82,8 @@ pub enum ResolveError {
     },
 }
 
-fn did_you_mean(suggestions: &[PackageName]) -> String {
+/// ` (did you mean `x`?)` for the suggestions, or nothing when there are none.
+pub fn did_you_mean(suggestions: &[PackageName]) -> String {
     match suggestions {
         [] => String::new(),
         [one] => format!(" (did you mean `{one}`?)"),
@@ -233,14 +234,17 @@ fn closure(
     })
 }
 
-/// Up to three known names within a small edit distance of `name`, closest first.
 fn suggest(catalog: &dyn Catalog, repos: &[String], name: &PackageName) -> Vec<PackageName> {
-    let max = (name.as_str().len() / 3).max(1);
-    let mut close: Vec<(usize, PackageName)> = repos
-        .iter()
-        .flat_map(|r| catalog.names(r))
+    similar_names(name.as_str(), repos.iter().flat_map(|r| catalog.names(r)))
+}
+
+/// Up to three of `known` within a small edit distance of `name`, closest first.
+pub fn similar_names(name: &str, known: impl IntoIterator<Item = PackageName>) -> Vec<PackageName> {
+    let max = (name.len() / 3).max(1);
+    let mut close: Vec<(usize, PackageName)> = known
+        .into_iter()
         .filter_map(|n| {
-            let d = edit_distance(n.as_str(), name.as_str());
+            let d = edit_distance(n.as_str(), name);
             (d <= max).then_some((d, n))
         })
         .collect();
