@@ -79,6 +79,13 @@ fn a_stale_lock_is_relocked_or_refused_never_installed() {
     user.ok(&["sync", "--frozen", "--project", p]);
     let err = user.fails(&["env", "--locked", "--project", p], 1);
     assert!(err.contains("out of date"), "{err}");
+    // Project `paks run` too: it never runs in the environment of a stale lock.
+    let err = user.fails(
+        &["run", "--locked", "--project", p, "--", "hello-script"],
+        1,
+    );
+    assert!(err.contains("out of date"), "{err}");
+    user.fails(&["run", "--project", p, "--", "hello-script"], 1);
     let out = user
         .cmd()
         .env("PAKS_LOCKED", "1")
