@@ -34,6 +34,14 @@ pub const LOCK_TIMEOUT: &str = paks_store::LOCK_TIMEOUT_ENV;
 pub const MAX_SOURCE_SIZE: &str = "PAKS_MAX_SOURCE_SIZE";
 /// Seconds without data before a source download is given up (`--source-stall-timeout`).
 pub const SOURCE_STALL_TIMEOUT: &str = "PAKS_SOURCE_STALL_TIMEOUT";
+/// Registry logins for one registry each: `PAKS_REGISTRY_AUTH_<HOST>=user:password` (read
+/// by `paks-oci`; see docs/credentials.md).
+#[allow(dead_code)] // documents the variables; paks-oci reads them
+pub const REGISTRY_AUTH_PREFIX: &str = paks_oci::ENV_AUTH_PREFIX;
+/// The registry that `PAKS_REGISTRY_USERNAME`/`PAKS_REGISTRY_PASSWORD` are for (read by
+/// `paks-oci`).
+#[allow(dead_code)] // documents the variable; paks-oci reads it
+pub const REGISTRY: &str = paks_oci::ENV_REGISTRY;
 /// Fail instead of re-locking a stale `paks.lock` (`--locked`), for CI.
 pub const LOCKED: &str = "PAKS_LOCKED";
 /// Use `paks.lock` as it is, unchecked (`--frozen`).

@@ -43,12 +43,21 @@ fn client_with(ctx: &Ctx, durable_blobs: bool) -> Result<Client, Failure> {
         insecure: ctx.insecure.clone(),
         concurrency: ctx.jobs.max(4),
         user_agent: format!("paks/{}", env!("CARGO_PKG_VERSION")),
-        credentials: Credentials::load(),
+        credentials: credentials(ctx),
         max_retry_wait: ctx.max_retry_wait.unwrap_or(defaults.max_retry_wait),
         transfer_deadline: ctx.transfer_deadline.unwrap_or(defaults.transfer_deadline),
         ..defaults
     })
     .map_err(oci_failure)
+}
+
+/// The credentials, loaded once per command: their warnings (a broken file, a failing
+/// helper) are printed once, and each helper runs once per registry.
+fn credentials(ctx: &Ctx) -> Credentials {
+    static LOADED: std::sync::OnceLock<Credentials> = std::sync::OnceLock::new();
+    LOADED
+        .get_or_init(|| Credentials::load().on_warning(ctx.reporter.warner()))
+        .clone()
 }
 
 pub fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
@@ -168,7 +177,7 @@ pub fn copy(ctx: &Ctx, args: &CopyArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-pub fn login(args: &LoginArgs) -> Result<(), Failure> {
+pub fn login(ctx: &Ctx, args: &LoginArgs) -> Result<(), Failure> {
     if !args.password_stdin {
         return Err(Failure {
             error: "paks reads passwords from standard input only, so that they stay out of shell history and process lists".into(),
@@ -177,24 +186,75 @@ pub fn login(args: &LoginArgs) -> Result<(), Failure> {
             internal: false,
         });
     }
+    let registry = &registry_host(&args.registry)?;
     let mut password = String::new();
     std::io::stdin().read_to_string(&mut password)?;
     let password = password.trim_end_matches(['\n', '\r']);
-    let path =
-        Credentials::save_login(&args.registry, &args.username, password).map_err(oci_failure)?;
-    eprintln!(
-        "Saved credentials for `{}` in `{}`",
-        args.registry,
-        path.display()
-    );
+    // Check the login with a round trip through the registry's own authentication
+    // (token or Basic) before keeping it, as `docker login` does.
+    let check = Client::new(ClientConfig {
+        insecure: ctx.insecure.clone(),
+        user_agent: format!("paks/{}", env!("CARGO_PKG_VERSION")),
+        credentials: Credentials::from_parts([(registry, &args.username, password)]),
+        ..ClientConfig::default()
+    })
+    .map_err(oci_failure)?;
+    runtime()?.block_on(check.ping(registry)).map_err(|e| {
+        let refused = matches!(e.kind(), paks_oci::ErrorKind::Unauthorized { .. });
+        let mut f = oci_failure(e);
+        if refused {
+            f.hint = Some(format!(
+                "check the user name and password for `{registry}`; nothing was saved"
+            ));
+        }
+        f
+    })?;
+    let stored =
+        Credentials::save_login(registry, &args.username, password).map_err(oci_failure)?;
+    ctx.reporter.status(&format!(
+        "Logged in to `{registry}` as `{}`; saved in {stored}",
+        args.username
+    ));
     Ok(())
 }
 
-pub fn logout(args: &LogoutArgs) -> Result<(), Failure> {
-    if Credentials::remove_login(&args.registry).map_err(oci_failure)? {
-        eprintln!("Removed the credentials for `{}`", args.registry);
-    } else {
-        eprintln!("No credentials were saved for `{}`", args.registry);
+/// The registry of `paks login`/`logout`: `host[:port]`, also written as a URL
+/// (`https://ghcr.io/`, as `docker login` takes it); a namespace is refused, since paks
+/// files logins by host.
+fn registry_host(arg: &str) -> Result<String, Failure> {
+    let bare = arg
+        .strip_prefix("https://")
+        .or_else(|| arg.strip_prefix("http://"))
+        .unwrap_or(arg)
+        .trim_end_matches('/');
+    if bare.is_empty() || bare.contains(['/', '@', ' ']) {
+        return Err(Failure {
+            error: format!("`{arg}` is not a registry host").into(),
+            detail: None,
+            hint: Some(
+                "give the host and port only, e.g. `ghcr.io` or `127.0.0.1:5000`; per-namespace logins can be read from podman's auth.json (docs/credentials.md)"
+                    .into(),
+            ),
+            internal: false,
+        });
+    }
+    Ok(bare.to_owned())
+}
+
+pub fn logout(ctx: &Ctx, args: &LogoutArgs) -> Result<(), Failure> {
+    registry_host(&args.registry)?;
+    let removed = Credentials::remove_login(&args.registry).map_err(oci_failure)?;
+    if removed.is_empty() {
+        ctx.reporter.status(&format!(
+            "No credentials were saved for `{}` by paks",
+            args.registry
+        ));
+    }
+    for place in removed {
+        ctx.reporter.status(&format!(
+            "Removed the credentials for `{}` from {place}",
+            args.registry
+        ));
     }
     Ok(())
 }

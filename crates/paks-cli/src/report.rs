@@ -47,12 +47,17 @@ impl TermReporter {
     }
 
     fn println(&self, line: &str) {
-        let line = &crate::printer::shown_lines(line);
-        match &self.bars {
-            Some(bars) => {
-                let _ = bars.println(line);
+        print_line(self.bars.as_ref(), line);
+    }
+
+    /// A `warn` that outlives this reporter, for code that reports from anywhere (the
+    /// credentials' helpers): prints like [`Reporter::warn`], above any progress bars.
+    pub fn warner(&self) -> impl Fn(&str) + Send + Sync + 'static {
+        let (bars, quiet) = (self.bars.clone(), self.quiet);
+        move |message: &str| {
+            if !quiet {
+                print_line(bars.as_ref(), &format!("warning: {message}"));
             }
-            None => eprintln!("{line}"),
         }
     }
 
@@ -67,6 +72,17 @@ impl TermReporter {
         ProgressStyle::with_template(&format!("{} {rest}", self.label))
             .expect("valid template")
             .progress_chars("=> ")
+    }
+}
+
+/// A line on stderr, above the progress bars when they are drawn.
+fn print_line(bars: Option<&MultiProgress>, line: &str) {
+    let line = &crate::printer::shown_lines(line);
+    match bars {
+        Some(bars) => {
+            let _ = bars.println(line);
+        }
+        None => eprintln!("{line}"),
     }
 }
 

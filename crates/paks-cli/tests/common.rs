@@ -211,6 +211,21 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
+/// Run `command` with `input` on its standard input; returns its output whatever the
+/// status.
+pub fn run_with_stdin(command: &mut Command, input: &[u8]) -> Output {
+    use std::io::Write as _;
+    use std::process::Stdio;
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
+}
+
 /// A real `paks serve` with `hello-script` pushed to `NS`, indexed and signed; the
 /// `builder` env built it. The fixture of the project (lock and sync) scenarios.
 pub struct ScriptRepo {

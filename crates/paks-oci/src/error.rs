@@ -131,6 +131,10 @@ pub enum ErrorKind {
         source: serde_json::Error,
     },
 
+    /// A Docker credential helper failed to store or erase a login.
+    #[error("{message}")]
+    CredentialHelper { message: String },
+
     #[error("no configuration directory for `{what}`: neither `XDG_CONFIG_HOME` nor `HOME` is set")]
     NoConfigDir { what: String },
 

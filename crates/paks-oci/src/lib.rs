@@ -6,6 +6,8 @@
 //!   the API, such as distribution 2.8), deletes. It authenticates with HTTP Basic or
 //!   distribution's bearer tokens from [`Credentials`], retries what is worth retrying,
 //!   and uses plain HTTP only for loopback hosts and hosts configured as insecure.
+//! - [`Credentials`]: logins from per-registry environment variables, paks' file,
+//!   podman's `auth.json` files and Docker's `config.json` with its credential helpers.
 //! - [`layout::Layout`]: `oci:DIR[:tag]` directories, as skopeo and umoci read them.
 //! - [`Reference`], [`Repository`]: `registry/name[:tag][@digest]`, with the spec's grammar.
 //! - [`Descriptor`], [`ImageManifest`], [`ImageIndex`]: the image spec's JSON objects.
@@ -24,7 +26,10 @@ mod reference;
 mod types;
 
 pub use client::{Client, ClientConfig, MANIFEST_LIMIT, PushedBlob};
-pub use credentials::{Credentials, ENV_PASSWORD, ENV_USERNAME, paks_auth_path};
+pub use credentials::{
+    CredentialPaths, Credentials, ENV_AUTH_PREFIX, ENV_PASSWORD, ENV_REGISTRY, ENV_USERNAME, Login,
+    Stored, env_var_for, paks_auth_path,
+};
 pub use error::{ErrorKind, OciError};
 pub use hash::StreamHasher;
 pub use paks_types::Digest;

@@ -10,6 +10,7 @@ use serde::Deserialize;
 
 use super::Client;
 use super::http::{Body, Req};
+use crate::credentials::Login;
 use crate::error::{ErrorKind, OciError};
 
 /// The authentication scheme a registry asked for.
@@ -123,7 +124,24 @@ fn bearer_header(token: &str) -> Option<HeaderValue> {
     Some(v)
 }
 
+/// The repository a request is about, from its first `repository:<name>:<actions>` scope.
+fn repository_of(scopes: &[String]) -> Option<&str> {
+    scopes.iter().find_map(|s| {
+        let rest = s.strip_prefix("repository:")?;
+        rest.rsplit_once(':').map(|(name, _)| name)
+    })
+}
+
 impl Client {
+    /// The login for a request to `registry` needing `scopes` (whose repository picks a
+    /// namespaced entry of podman's files).
+    pub(super) fn login(&self, registry: &str, scopes: &[String]) -> Option<Login> {
+        self.inner
+            .config
+            .credentials
+            .lookup(registry, repository_of(scopes))
+    }
+
     /// The `Authorization` header for a request to `registry` needing `scopes`, when the
     /// registry's scheme is known (after its first 401): Basic credentials, or a bearer
     /// token (cached, or fetched now).
@@ -142,11 +160,10 @@ impl Client {
         match challenge {
             None => Ok(None),
             Some(Challenge::Basic) => Ok(self
-                .inner
-                .config
-                .credentials
-                .for_registry(registry)
-                .map(|(u, p)| basic_header(&u, &p))),
+                .login(registry, scopes)
+                .as_ref()
+                .and_then(Login::basic)
+                .map(|(u, p)| basic_header(u, p))),
             Some(Challenge::Bearer { realm, service, .. }) => {
                 let key = (registry.to_owned(), scopes.join(" "));
                 let cached = self
@@ -216,6 +233,7 @@ impl Client {
             url: realm.to_owned(),
             message: format!("the token realm is not a URL: {e}"),
         })?;
+        let realm_url = url.clone();
         {
             let mut q = url.query_pairs_mut();
             if let Some(s) = service {
@@ -225,20 +243,41 @@ impl Client {
                 q.append_pair("scope", s);
             }
         }
-        let creds = self.inner.config.credentials.for_registry(registry);
+        let creds = self.login(registry, scopes);
         let mut headers = HeaderMap::new();
-        if let Some((u, p)) = &creds {
-            headers.insert(header::AUTHORIZATION, basic_header(u, p));
-        }
         headers.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
+        let (method, body) = match &creds {
+            Some(Login::Basic { username, password }) => {
+                headers.insert(header::AUTHORIZATION, basic_header(username, password));
+                (Method::GET, Body::Empty)
+            }
+            // An identity token is an OAuth2 refresh token: POSTed as a form, as Docker
+            // does, never put in a URL.
+            Some(Login::IdentityToken(refresh)) => {
+                url = realm_url;
+                let form = url::form_urlencoded::Serializer::new(String::new())
+                    .append_pair("grant_type", "refresh_token")
+                    .append_pair("service", service.unwrap_or_default())
+                    .append_pair("client_id", "paks")
+                    .append_pair("scope", &scopes.join(" "))
+                    .append_pair("refresh_token", refresh)
+                    .finish();
+                headers.insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/x-www-form-urlencoded"),
+                );
+                (Method::POST, Body::Bytes(form.into_bytes().into()))
+            }
+            None => (Method::GET, Body::Empty),
+        };
         // Boxed: `send` asks `authorization`, which may call this.
         let sent = Box::pin(self.send(Req {
             what: &what,
             registry: None,
-            method: Method::GET,
+            method: method.clone(),
             url: url.clone(),
             headers,
-            body: Body::Empty,
+            body,
             scopes: &[],
             retry: true,
         }))
@@ -258,7 +297,7 @@ impl Client {
             .into());
         }
         if status != 200 {
-            return Err(self.status_error(&what, &Method::GET, sent).await);
+            return Err(self.status_error(&what, &method, sent).await);
         }
         let final_url = sent.url.to_string();
         let bytes = self.read_small(&what, sent, 1024 * 1024).await?;

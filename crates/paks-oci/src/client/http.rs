@@ -16,6 +16,7 @@ use serde::Deserialize;
 
 use super::auth::{Challenge, parse_challenges};
 use super::{Client, same_origin};
+use crate::credentials::Login;
 use crate::error::{ErrorKind, OciError};
 
 /// A request body that can be built again for a retry.
@@ -286,10 +287,9 @@ impl Client {
                 if let Some(challenge) = parse_challenges(resp.headers()) {
                     let basic_without_creds = challenge == Challenge::Basic
                         && self
-                            .inner
-                            .config
-                            .credentials
-                            .for_registry(registry)
+                            .login(registry, &scopes)
+                            .as_ref()
+                            .and_then(Login::basic)
                             .is_none();
                     if !basic_without_creds {
                         scopes = self.answer_challenge(registry, challenge, &scopes).await?;
@@ -311,12 +311,7 @@ impl Client {
                     status: status.as_u16(),
                     code,
                     message,
-                    had_credentials: self
-                        .inner
-                        .config
-                        .credentials
-                        .for_registry(registry)
-                        .is_some(),
+                    had_credentials: self.login(registry, &scopes).is_some(),
                 }
                 .into());
             }

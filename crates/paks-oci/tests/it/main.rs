@@ -5,6 +5,7 @@
 mod support;
 
 mod auth;
+mod credentials;
 mod distribution;
 mod faults;
 mod liars;
