@@ -36,6 +36,39 @@ impl Project {
     /// file must be a project (a recipe is refused, not skipped, so that a command run
     /// inside a recipe never acts on a project further up by surprise).
     pub fn find(dir: Option<&Path>) -> Result<Self, Failure> {
+        let (start, found) = Self::nearest(dir)?;
+        match found {
+            Some(d) => Self::open(&d),
+            None => Err(user_error(
+                format!(
+                    "no project `{MANIFEST}` in `{}`{}",
+                    start.display(),
+                    if dir.is_some() { "" } else { " or above" }
+                ),
+                Some("start one with `paks env init DIR`".into()),
+            )),
+        }
+    }
+
+    /// Like [`Project::find`], but `None` where there is no project: no `paks.toml`, or a
+    /// recipe's. A project file that is broken is still an error, so that a command with
+    /// a meaning outside projects (`paks remove`) never falls back because of a typo.
+    pub fn find_if_any(dir: Option<&Path>) -> Result<Option<Self>, Failure> {
+        let (_, found) = Self::nearest(dir)?;
+        let Some(d) = found else { return Ok(None) };
+        let is_recipe = fs_err::read_to_string(d.join(MANIFEST))
+            .ok()
+            .and_then(|t| t.parse::<toml_edit::DocumentMut>().ok())
+            .is_some_and(|doc| doc.contains_key("package"));
+        if is_recipe {
+            return Ok(None);
+        }
+        Self::open(&d).map(Some)
+    }
+
+    /// Where the search starts, and the nearest directory with a `paks.toml` (only `dir`
+    /// itself when it is given).
+    fn nearest(dir: Option<&Path>) -> Result<(PathBuf, Option<PathBuf>), Failure> {
         let start = match dir {
             Some(d) => d.to_owned(),
             None => std::env::current_dir()?,
@@ -43,21 +76,14 @@ impl Project {
         let mut here = Some(start.as_path());
         while let Some(d) = here {
             if d.join(MANIFEST).is_file() {
-                return Self::open(d);
+                return Ok((start.clone(), Some(d.to_owned())));
             }
             if dir.is_some() {
                 break;
             }
             here = d.parent();
         }
-        Err(user_error(
-            format!(
-                "no project `{MANIFEST}` in `{}`{}",
-                start.display(),
-                if dir.is_some() { "" } else { " or above" }
-            ),
-            Some("start one with `paks env init DIR`".into()),
-        ))
+        Ok((start, None))
     }
 
     fn open(dir: &Path) -> Result<Self, Failure> {

@@ -110,10 +110,11 @@ pub fn remove(ctx: &Ctx, args: &RemoveArgs) -> Result<(), Failure> {
     }
     let project = match args.project.project.as_deref() {
         Some(dir) => Project::find(Some(dir))?,
-        None => match Project::find(None) {
-            Ok(p) => p,
-            // Outside a project it removes installed packages, as it always has.
-            Err(_) => return crate::commands::remove(ctx, args),
+        // Outside a project (or in a recipe) it removes installed packages, as it always
+        // has; a broken project file is an error, not a reason to touch the store.
+        None => match Project::find_if_any(None)? {
+            Some(p) => p,
+            None => return crate::commands::remove(ctx, args),
         },
     };
     remove_dependencies(ctx, project, &args.packages, &args.project)

@@ -189,3 +189,27 @@ fn a_recipe_is_not_a_project() {
     assert_eq!(out.status.code(), Some(1));
     assert!(common::text(&out.stderr).contains("is a package recipe"));
 }
+
+#[test]
+fn remove_in_a_broken_project_is_an_error_not_a_store_removal() {
+    let repo = ScriptRepo::new();
+    let (user, proj) = synced_project(&repo);
+    let manifest = proj.join("paks.toml");
+    write(
+        &manifest,
+        &read(&manifest).replace("[dependencies]", "[dependecies]"),
+    );
+    let out = user
+        .cmd()
+        .args(["remove", "hello-script"])
+        .current_dir(&proj)
+        .output()
+        .unwrap();
+    let err = common::text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("did you mean `[dependencies]`"), "{err}");
+    assert!(
+        user.ok(&["list"]).contains("hello-script"),
+        "the installed package stays"
+    );
+}
