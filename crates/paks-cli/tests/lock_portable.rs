@@ -240,8 +240,8 @@ fn a_lock_made_here_installs_the_right_build_elsewhere() {
     assert_eq!(lines[0]["installed"], true);
     assert_eq!(viewed_id(&copy), three.v4);
     // `paks tree` draws this host's environment, not every platform's build.
-    let (tree, _) = ok_as(&user, &v4, &copy, &["tree"]);
-    assert_eq!(tree.matches("hello-script").count(), 1, "{tree}");
+    let (drawn, _) = ok_as(&user, &v4, &copy, &["tree"]);
+    assert_eq!(drawn.matches("hello-script").count(), 1, "{drawn}");
     // An arm64 host chooses the arm64 build; this amd64 machine's store then refuses to
     // install it, naming it (the store checks the real platform, not the faked one).
     let arm = profile(
