@@ -101,7 +101,7 @@ pub fn build(
     let prefix = scratch.path.join("prefix");
     fs_err::create_dir_all(&work)?;
     fs_err::create_dir_all(&prefix)?;
-    let cache = store.root().join("cache/sources");
+    let cache = store.cache_dir().join("sources");
     for s in &recipe.sources {
         source::materialize(s, &recipe_dir, &work, &cache, &options.source_limits)?;
     }

@@ -132,10 +132,10 @@ pub fn search(ctx: &Ctx, args: &SearchArgs) -> Result<(), Failure> {
 
 /// `paks info NAME` for a package that is not installed: what the repositories offer.
 pub fn remote_info(ctx: &Ctx, name: &str, json_out: bool) -> Result<bool, Failure> {
-    let Ok(config) = RepoConfig::load(&ctx.root) else {
+    let Ok(repositories) = crate::config::repositories(&ctx.config, &ctx.root) else {
         return Ok(false);
     };
-    if config.repositories.is_empty() {
+    if repositories.is_empty() {
         return Ok(false);
     }
     let loaded = repos::load_all(ctx, false)?;
@@ -209,7 +209,25 @@ fn read_key_arg(arg: &str) -> Result<String, Failure> {
 }
 
 pub fn repo(ctx: &Ctx, command: RepoCommand) -> Result<(), Failure> {
-    let mut config = RepoConfig::load(&ctx.root)?;
+    let user = matches!(
+        command,
+        RepoCommand::Add { user: true, .. } | RepoCommand::Remove { user: true, .. }
+    );
+    // `--user`: the user configuration's list, saved back into it.
+    let mut config = if user {
+        RepoConfig {
+            repositories: ctx.config.config.repositories.clone(),
+        }
+    } else {
+        RepoConfig::load(&ctx.root)?
+    };
+    let save = |config: &RepoConfig| {
+        if user {
+            crate::config::save_repositories(&ctx.config, &config.repositories)
+        } else {
+            config.save(&ctx.root)
+        }
+    };
     match command {
         RepoCommand::Add {
             name,
@@ -217,16 +235,22 @@ pub fn repo(ctx: &Ctx, command: RepoCommand) -> Result<(), Failure> {
             keys,
             allow_unsigned,
             first,
-        } => repo_add(ctx, &mut config, &name, url, &keys, allow_unsigned, first)?,
+            user: _,
+        } => {
+            repo_add(ctx, &mut config, &name, url, &keys, allow_unsigned, first)?;
+            save(&config)?;
+        }
         RepoCommand::List(args) => {
             let mut o = out();
-            for (i, r) in config.repositories.iter().enumerate() {
+            // The root's own, then the user's (`config.toml`), as installs use them.
+            let all = crate::config::repositories(&ctx.config, &ctx.root)?;
+            for (i, (r, scope)) in all.iter().enumerate() {
                 if args.json {
                     writeln!(
                         o,
                         "{}",
                         json!({"type": "repository", "name": r.name, "url": r.url, "priority": i,
-                               "keys": r.keys, "allow_unsigned": r.allow_unsigned})
+                               "keys": r.keys, "allow_unsigned": r.allow_unsigned, "scope": scope})
                     )?;
                 } else {
                     let trust = if r.keys.is_empty() {
@@ -234,11 +258,12 @@ pub fn repo(ctx: &Ctx, command: RepoCommand) -> Result<(), Failure> {
                     } else {
                         format!("{} key{}", r.keys.len(), plural(r.keys.len()))
                     };
-                    writeln!(o, "{:<12} {}  ({trust})", r.name, r.url)?;
+                    let user = if *scope == "user" { ", user" } else { "" };
+                    writeln!(o, "{:<12} {}  ({trust}{user})", r.name, r.url)?;
                 }
             }
         }
-        RepoCommand::Remove { name } => {
+        RepoCommand::Remove { name, user: _ } => {
             let before = config.repositories.len();
             config.repositories.retain(|r| r.name != name);
             if config.repositories.len() == before {
@@ -247,7 +272,7 @@ pub fn repo(ctx: &Ctx, command: RepoCommand) -> Result<(), Failure> {
                     Some("`paks repo list` shows them".into()),
                 ));
             }
-            config.save(&ctx.root)?;
+            save(&config)?;
             ctx.reporter.status(&format!("Removed repository `{name}`"));
         }
         RepoCommand::Update => {
@@ -319,7 +344,6 @@ fn repo_add(
     } else {
         config.repositories.push(entry);
     }
-    config.save(&ctx.root)?;
     ctx.reporter.status(&format!(
         "Added repository `{name}`: {} package{}, index version {}, expires {}",
         index.packages.len(),

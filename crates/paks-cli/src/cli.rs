@@ -22,7 +22,7 @@ pub struct Global {
     /// The install root [default: /opt/paks as root, else ~/.local/share/paks]
     #[arg(long, global = true, env = env_vars::ROOT, value_name = "DIR")]
     pub root: Option<PathBuf>,
-    /// How many installs and build jobs run at once (transfers: at least 4) [default: the number of CPUs]
+    /// How many installs and build jobs run at once (transfers: at least 4) [default: `defaults.jobs` of the user configuration, else the number of CPUs]
     #[arg(long, short = 'j', global = true, env = env_vars::JOBS, value_name = "N")]
     pub jobs: Option<usize>,
     /// Print only errors
@@ -103,7 +103,8 @@ pub enum Command {
     /// Remove dependencies from the project (then lock and sync), or, outside a project
     /// or with `--installed`, remove installed packages
     Remove(RemoveArgs),
-    /// Remove packages that nothing needs, and leftovers of interrupted work
+    /// Remove packages that nothing needs and leftovers of interrupted work, then prune the
+    /// download cache (`[cache] max-age`, default 30 days; `max-size`)
     Gc(GcArgs),
     /// Symlink trees that merge packages into one prefix
     #[command(subcommand)]
@@ -114,6 +115,12 @@ pub enum Command {
     Tree(TreeArgs),
     /// List packages with newer versions: the project's lock, or installed packages
     Outdated(OutdatedArgs),
+    /// The user configuration (`~/.config/paks/config.toml`), shared by every install root
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// The download cache, shared by every install root of the user
+    #[command(subcommand)]
+    Cache(CacheCommand),
 }
 
 #[derive(Debug, Args)]
@@ -464,11 +471,19 @@ pub enum RepoCommand {
         /// Give it the highest priority (default: the lowest)
         #[arg(long)]
         first: bool,
+        /// Add it to the user configuration (every root), not to this root's `repos.toml`
+        #[arg(long)]
+        user: bool,
     },
-    /// List the repositories, highest priority first
+    /// List the repositories, highest priority first: the root's, then the user's
     List(JsonArgs),
     /// Remove a repository
-    Remove { name: String },
+    Remove {
+        name: String,
+        /// Remove it from the user configuration, not from this root's `repos.toml`
+        #[arg(long)]
+        user: bool,
+    },
     /// Fetch and verify the repositories' indexes
     Update,
 }
@@ -721,4 +736,53 @@ pub struct OutdatedArgs {
     pub project: ProjectArgs,
     #[command(flatten)]
     pub mode: LockModeArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print the value of a setting in effect (`defaults.jobs`, `cache.dir`, ...)
+    Get { key: String },
+    /// Write a setting into the user configuration file, keeping its comments
+    Set { key: String, value: String },
+    /// Every setting in effect, and where its value comes from
+    List(JsonArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CacheCommand {
+    /// Print the cache directory
+    Dir,
+    /// How much the cache holds, per kind of entry
+    Info(JsonArgs),
+    /// Remove entries unused for longer than `--max-age`, or beyond `--max-size` (default:
+    /// the `[cache]` settings, else 30 days and no size bound)
+    Prune(CachePruneArgs),
+    /// Remove everything in the cache
+    Clean(CacheCleanArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CachePruneArgs {
+    /// Keep entries used within this long (`30d`, `12h`, `90m`, `0`)
+    #[arg(long, value_name = "DURATION")]
+    pub max_age: Option<String>,
+    /// Keep at most this much, the most recently used first (`10GiB`, `500MB`)
+    #[arg(long, value_name = "SIZE")]
+    pub max_size: Option<String>,
+    /// Only say what would be removed
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print the report as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CacheCleanArgs {
+    /// Only say what would be removed
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print the report as JSON
+    #[arg(long)]
+    pub json: bool,
 }

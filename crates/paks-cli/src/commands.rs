@@ -103,28 +103,56 @@ pub(crate) struct Ctx {
     /// `--transfer-deadline`, where given.
     pub(crate) transfer_deadline: Option<std::time::Duration>,
     pub(crate) reporter: TermReporter,
+    /// The user configuration (`config.toml`).
+    pub(crate) config: crate::config::UserConfig,
 }
 
 impl Ctx {
+    /// The install tree, downloading into the user's cache (whose lock it holds shared).
     pub(crate) fn store(&self) -> Result<Store, Failure> {
-        Store::open(&self.root).map_err(failure)
+        let cache = crate::cache::open(self)?;
+        Store::open(&self.root)
+            .and_then(|s| s.using_cache(&cache))
+            .map_err(failure)
+    }
+
+    /// The install tree for commands that download nothing (list, info, env, run, remove,
+    /// view): the cache is neither made nor locked.
+    pub(crate) fn installed_store(&self) -> Result<Store, Failure> {
+        let (dir, _) = crate::cache::dir_and_origin(&self.config);
+        Ok(Store::open(&self.root)
+            .map_err(failure)?
+            .with_cache_dir(&dir))
     }
 }
 
 pub fn run(cli: Cli) -> Result<(), Failure> {
     let g = &cli.global;
+    // A broken user file must not stop `paks config` from showing or mending it.
+    let config = match crate::config::load() {
+        Ok(c) => c,
+        Err(_) if matches!(cli.command, Command::Config(_)) => crate::config::UserConfig {
+            path: crate::config::path(),
+            ..Default::default()
+        },
+        Err(e) => return Err(e),
+    };
+    let mut insecure = config.config.insecure.clone();
+    insecure.extend(g.insecure.iter().cloned());
     let jobs = g
         .jobs
+        .or(config.config.defaults.jobs)
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, std::num::NonZero::get))
         .max(1);
     let ctx = Ctx {
         root: g.root.clone().unwrap_or_else(Store::default_root),
         jobs,
         verbose: g.verbose,
-        insecure: g.insecure.clone(),
+        insecure,
         max_retry_wait: g.max_retry_wait.map(std::time::Duration::from_secs),
         transfer_deadline: g.transfer_deadline.map(std::time::Duration::from_secs),
         reporter: TermReporter::new(g.quiet, g.verbose),
+        config,
     };
     match cli.command {
         Command::Build(args) => build(&ctx, args),
@@ -158,6 +186,8 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Serve(args) => crate::serve::serve(args),
         Command::Tree(args) => crate::tree::tree(&ctx, &args),
         Command::Outdated(args) => crate::outdated::outdated(&ctx, &args),
+        Command::Config(c) => crate::config::command(&ctx, &c, cli.global.jobs),
+        Command::Cache(c) => crate::cache::command(&ctx, &c),
     }
 }
 
@@ -297,7 +327,7 @@ pub(crate) fn run_with_packages(
     packages: &[String],
     command: &[std::ffi::OsString],
 ) -> Result<(), Failure> {
-    let store = ctx.store()?;
+    let store = ctx.installed_store()?;
     let ids = find_all(&store, packages)?;
     let env = store.env(&ids).map_err(failure)?;
     let (program, rest) = command.split_first().expect("the caller checked");
@@ -318,7 +348,7 @@ fn env(ctx: &Ctx, args: &EnvArgs) -> Result<(), Failure> {
     let env = if args.packages.is_empty() {
         crate::project::environment(ctx, args.project.as_deref(), args.mode.into(), false)?.1
     } else {
-        let store = ctx.store()?;
+        let store = ctx.installed_store()?;
         let ids = find_all(&store, &args.packages)?;
         store.env(&ids).map_err(failure)?
     };
@@ -336,7 +366,7 @@ fn env(ctx: &Ctx, args: &EnvArgs) -> Result<(), Failure> {
 }
 
 fn list(ctx: &Ctx, args: &JsonArgs) -> Result<(), Failure> {
-    let store = ctx.store()?;
+    let store = ctx.installed_store()?;
     let records = store.installed().map_err(failure)?;
     let mut o = out();
     for r in &records {
@@ -375,7 +405,7 @@ fn info(ctx: &Ctx, args: &InfoArgs) -> Result<(), Failure> {
         let pak = paks_store::open_pak(path).map_err(failure)?;
         (pak.config.paks, None, None)
     } else {
-        let store = ctx.store()?;
+        let store = ctx.installed_store()?;
         let record = match store.find(&args.package) {
             Ok(record) => record,
             Err(e) => {
@@ -404,7 +434,7 @@ fn info(ctx: &Ctx, args: &InfoArgs) -> Result<(), Failure> {
 }
 
 pub(crate) fn remove(ctx: &Ctx, args: &RemoveArgs) -> Result<(), Failure> {
-    let store = ctx.store()?;
+    let store = ctx.installed_store()?;
     let ids = find_all(&store, &args.packages)?;
     for id in &ids {
         store.remove(id, args.force).map_err(failure)?;
@@ -419,11 +449,17 @@ pub(crate) fn remove(ctx: &Ctx, args: &RemoveArgs) -> Result<(), Failure> {
 }
 
 fn gc(ctx: &Ctx, args: &GcArgs) -> Result<(), Failure> {
-    let store = ctx.store()?;
+    // Not `ctx.store()`: gc prunes the cache next, which must not be held shared by itself.
+    let cache = crate::cache::open(ctx)?;
+    let store = Store::open(&ctx.root)
+        .map_err(failure)?
+        .with_cache_dir(cache.dir());
     let report = store.gc(args.dry_run).map_err(failure)?;
+    let pruned = crate::cache::gc_prune(ctx, &cache, args.dry_run)?;
     if args.json {
         json_line(
-            &json!({"type": "gc", "dry_run": report.dry_run, "removed": report.removed.iter().map(ToString::to_string).collect::<Vec<_>>(), "freed": report.freed, "leftovers": report.leftovers}),
+            &json!({"type": "gc", "dry_run": report.dry_run, "removed": report.removed.iter().map(ToString::to_string).collect::<Vec<_>>(), "freed": report.freed, "leftovers": report.leftovers,
+                    "cache": {"removed": pruned.removed.len(), "freed": pruned.freed, "kept": pruned.kept.entries, "size": pruned.kept.bytes}}),
         )?;
     } else {
         let verb = if report.dry_run {
@@ -447,12 +483,13 @@ fn gc(ctx: &Ctx, args: &GcArgs) -> Result<(), Failure> {
             report.leftovers.len(),
             plural(report.leftovers.len())
         ));
+        crate::cache::print_report(ctx, &pruned, false)?;
     }
     Ok(())
 }
 
 fn view_command(ctx: &Ctx, view: ViewCommand) -> Result<(), Failure> {
-    let store = ctx.store()?;
+    let store = ctx.installed_store()?;
     match view {
         ViewCommand::Create {
             path,

@@ -42,6 +42,10 @@ pub const REGISTRY_AUTH_PREFIX: &str = paks_oci::ENV_AUTH_PREFIX;
 /// `paks-oci`).
 #[allow(dead_code)] // documents the variable; paks-oci reads it
 pub const REGISTRY: &str = paks_oci::ENV_REGISTRY;
+/// The user configuration file (default: `$XDG_CONFIG_HOME/paks/config.toml`).
+pub const CONFIG: &str = "PAKS_CONFIG";
+/// The download cache directory (default: `$XDG_CACHE_HOME/paks`, `[cache] dir`).
+pub const CACHE_DIR: &str = "PAKS_CACHE_DIR";
 /// Fail instead of re-locking a stale `paks.lock` (`--locked`), for CI.
 pub const LOCKED: &str = "PAKS_LOCKED";
 /// Use `paks.lock` as it is, unchecked (`--frozen`).

@@ -10,9 +10,10 @@ use paks_resolve::{Environment, Lock, LockedPackage, LockedRepository};
 use paks_types::Platform;
 
 use crate::Failure;
+use crate::commands::Ctx;
 use crate::commands::user_error;
 use crate::project::{LOCK, MANIFEST, Project};
-use crate::repos::{Loaded, RepoConfig, RepoEntry};
+use crate::repos::{Loaded, RepoEntry};
 
 /// The host's platform as a lock names it: `os/arch`, without a variant.
 pub fn host_platform(host: &HostProfile) -> Platform {
@@ -127,10 +128,17 @@ fn same_url(a: &str, b: &str) -> bool {
     a.trim_end_matches('/') == b.trim_end_matches('/')
 }
 
+/// The repositories configured for `ctx` (the root's, then the user's).
+pub fn configured(ctx: &Ctx) -> Result<Vec<RepoEntry>, Failure> {
+    Ok(crate::config::repositories(&ctx.config, &ctx.root)?
+        .into_iter()
+        .map(|(entry, _)| entry)
+        .collect())
+}
+
 /// What this configuration calls the repository at `url` (for people), else the URL.
-pub fn nickname(config: &RepoConfig, url: &str) -> String {
-    config
-        .repositories
+pub fn nickname(configured: &[RepoEntry], url: &str) -> String {
+    configured
         .iter()
         .find(|r| same_url(&r.url, url))
         .map_or_else(|| url.to_owned(), |r| r.name.clone())
@@ -165,15 +173,14 @@ pub fn locked_repository(loaded: &[Loaded], label: &str) -> LockedRepository {
 pub fn repository_names(
     lock: &Lock,
     packages: &[&LockedPackage],
-    config: &RepoConfig,
+    configured: &[RepoEntry],
 ) -> Result<BTreeMap<String, String>, Failure> {
     let mut names = BTreeMap::new();
     for p in packages {
         if names.contains_key(&p.repository) {
             continue;
         }
-        let entry = config
-            .repositories
+        let entry = configured
             .iter()
             .find(|r| same_url(&r.url, &p.repository))
             .ok_or_else(|| {

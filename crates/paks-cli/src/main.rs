@@ -1,8 +1,10 @@
 //! `paks`: build, store and install packages for containers.
 
+mod cache;
 mod catalog;
 mod cli;
 mod commands;
+mod config;
 mod env_vars;
 mod freshness;
 mod image;

@@ -31,14 +31,14 @@ pub fn outdated(ctx: &Ctx, args: &OutdatedArgs) -> Result<(), Failure> {
         let project = Project::find(args.project.project.as_deref())?;
         let lock = project.require_lock("`paks lock` writes it")?;
         // The lock names repositories by URL; people know them by their nicknames here.
-        let config = crate::repos::RepoConfig::load(&ctx.root)?;
+        let configured = crate::lock_sync::configured(ctx)?;
         let current = lock
             .packages
             .iter()
             .map(|p| Current {
                 name: p.name.clone(),
                 version: p.version.clone(),
-                repository: Some(crate::lock_sync::nickname(&config, &p.repository)),
+                repository: Some(crate::lock_sync::nickname(&configured, &p.repository)),
             })
             .collect();
         (current, project.requests()?)

@@ -359,8 +359,8 @@ pub fn sync_project(ctx: &Ctx, project: &Project, offline: bool) -> Result<Synce
         .collect();
     let mut installed = Vec::new();
     if !missing.is_empty() {
-        let config = repos::RepoConfig::load(&ctx.root)?;
-        let names = lock_sync::repository_names(&lock, &missing, &config)?;
+        let configured = lock_sync::configured(ctx)?;
+        let names = lock_sync::repository_names(&lock, &missing, &configured)?;
         // Cached indexes first: the lock's digests are in them unless the lock is newer.
         let loaded = match repos::load_all(ctx, true) {
             Ok(l) if lock_listed(&l, &missing, &names) => l,

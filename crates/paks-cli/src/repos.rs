@@ -1,4 +1,5 @@
-//! Package repositories: their configuration (`<root>/repos.toml`), their signed indexes
+//! Package repositories: their configuration (`<root>/repos.toml`, then the user's
+//! `config.toml`: see `config`), their signed indexes
 //! (fetched, verified against keys and the last version seen, cached), search, and
 //! turning a resolution into installable packages.
 
@@ -202,8 +203,8 @@ fn cached(root: &Path, entry: &RepoEntry) -> Result<Option<Index>, Failure> {
 /// The indexes of every configured repository, in priority order: fetched fresh unless
 /// `offline`, in which case the cached, re-verified copies are used.
 pub fn load_all(ctx: &Ctx, offline: bool) -> Result<Vec<Loaded>, Failure> {
-    let config = RepoConfig::load(&ctx.root)?;
-    if config.repositories.is_empty() {
+    let repositories = crate::config::repositories(&ctx.config, &ctx.root)?;
+    if repositories.is_empty() {
         return Err(user_error(
             "no package repositories are configured",
             Some("add one: `paks repo add NAME oci://REGISTRY/NAMESPACE` (or an https:// or file:// static repository)".into()),
@@ -211,7 +212,7 @@ pub fn load_all(ctx: &Ctx, offline: bool) -> Result<Vec<Loaded>, Failure> {
     }
     let runtime = crate::remote::runtime()?;
     let mut loaded = Vec::new();
-    for entry in config.repositories {
+    for (entry, _) in repositories {
         let index = if offline {
             cached(&ctx.root, &entry)?.ok_or_else(|| {
                 user_error(
@@ -346,7 +347,7 @@ fn pak_cache(store: &Store, f: &Fetch<'_>) -> PathBuf {
         .clone()
         .filter(|n| paks_index::is_plain_file_name(n))
         .unwrap_or_else(|| paks_index::pak_file_name(&f.entry.id));
-    store.root().join("cache").join("paks").join(file)
+    store.cache_dir().join("paks").join(file)
 }
 
 fn is_cached(store: &Store, f: &Fetch<'_>) -> bool {

@@ -40,7 +40,11 @@ impl Env {
 
     pub fn cmd(&self) -> Command {
         let mut c = Command::new(paks_bin());
+        // The cache and the user configuration are per test too (by default they are the
+        // user's, shared by every root): `<root>/cache` is where earlier tests look.
         c.env("PAKS_ROOT", &self.root)
+            .env("PAKS_CACHE_DIR", self.root.join("cache"))
+            .env("PAKS_CONFIG", self.dir.path().join("config.toml"))
             .env_remove("PAKS_JOBS")
             .env_remove("PAKS_OUT");
         c

@@ -1,4 +1,4 @@
-//! Where blobs were last seen: `cache/locations/<hex>` lists `registry/repository` lines,
+//! Where blobs were last seen: `<cache>/locations/<hex>` lists `registry/repository` lines,
 //! so that a push to another repository of the same registry can mount instead of upload.
 
 use std::path::PathBuf;
@@ -8,7 +8,7 @@ use paks_store::Store;
 use paks_types::Digest;
 
 fn file(store: &Store, digest: &Digest) -> PathBuf {
-    store.root().join("cache/locations").join(digest.hex())
+    store.cache_dir().join("locations").join(digest.hex())
 }
 
 /// Remember that `repo` holds `digest`.

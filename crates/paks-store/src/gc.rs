@@ -30,12 +30,8 @@ impl Store {
     /// [`STALE_PART_AGE`], and temporaries of killed source downloads (unlocked: dead).
     fn purge_downloads(&self, dry_run: bool) -> Result<Vec<String>, StoreError> {
         use paks_types::temp::{BLOB_PART, SOURCE_DOWNLOAD, STAGING, find_unlocked};
-        let blobs = self.root.join("cache/blobs");
-        let mut dirs = vec![(
-            self.root.join("cache/sources"),
-            SOURCE_DOWNLOAD,
-            Duration::ZERO,
-        )];
+        let blobs = self.cache.join("blobs");
+        let mut dirs = vec![(self.cache.join("sources"), SOURCE_DOWNLOAD, Duration::ZERO)];
         if let Ok(algorithms) = std::fs::read_dir(&blobs) {
             for entry in algorithms.flatten() {
                 dirs.push((entry.path(), BLOB_PART, STALE_PART_AGE));
@@ -53,6 +49,7 @@ impl Store {
             .into_iter()
             .map(|(path, _)| {
                 path.strip_prefix(&self.root)
+                    .or_else(|_| path.strip_prefix(&self.cache))
                     .unwrap_or(&path)
                     .display()
                     .to_string()

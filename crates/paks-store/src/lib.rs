@@ -7,13 +7,16 @@
 //! <root>/state/views/<hash>.json  the views that keep packages alive
 //! <root>/state/locks/<id>.lock    one lock per id; `state/store.lock` is shared by writers, exclusive for gc
 //!                                 (taken in one order: the store lock, then ids sorted; see `lock`)
-//! <root>/cache/blobs/sha256/<hex> downloaded blobs
+//! <root>/cache/unpacked/<id>@…   prefixes `remove` kept, for a re-install by rename
+//! <cache>/blobs/sha256/<hex>      downloaded blobs: `<root>/cache` unless the store uses
+//!                                 another [`Cache`] (the CLI's: one per user), see `cache`
 //! ```
 //! A kill at any moment leaves either no prefix, or a complete one: a prefix is extracted
 //! into a temporary directory beside its final place, synced, and renamed. A complete
 //! prefix without a record (killed between rename and record) is adopted by the next
 //! install and removed by `gc`.
 
+mod cache;
 mod env;
 mod error;
 mod gc;
@@ -26,6 +29,7 @@ mod view;
 
 use std::path::{Path, PathBuf};
 
+pub use cache::{Cache, KINDS as CACHE_KINDS, PrunePolicy, PruneReport, Usage as CacheUsage};
 pub use env::{EnvSet, EnvValue};
 pub use error::{StoreError, StoreErrorKind, is_machine_failure};
 pub use gc::GcReport;
@@ -45,6 +49,10 @@ pub const ROOT_ENV: &str = "PAKS_ROOT";
 #[derive(Debug, Clone)]
 pub struct Store {
     root: PathBuf,
+    /// The download cache (`<root>/cache` unless set with [`Store::using_cache`]).
+    cache: PathBuf,
+    /// The cache's lock, held shared while this store is in use.
+    cache_lock: Option<std::sync::Arc<Lock>>,
     /// How long to wait for a lock another process holds.
     lock_timeout: std::time::Duration,
 }
@@ -67,6 +75,8 @@ impl Store {
             fs_err::create_dir_all(root.join(dir))?;
         }
         Ok(Self {
+            cache: root.join("cache"),
+            cache_lock: None,
             root,
             lock_timeout: lock::timeout_from_env(),
         })
@@ -102,8 +112,8 @@ impl Store {
 
     /// Where the download cache keeps the blob `digest` (verified before it gets there).
     pub fn cache_blob(&self, digest: &paks_types::Digest) -> PathBuf {
-        self.root
-            .join("cache/blobs")
+        self.cache
+            .join("blobs")
             .join(digest.algorithm().as_str())
             .join(digest.hex())
     }
