@@ -51,7 +51,10 @@ pub fn resolve(
         &repos::IndexCatalog(loaded),
         &host,
         requests,
-        &ResolveOptions { prefer },
+        &ResolveOptions {
+            prefer,
+            ..ResolveOptions::default()
+        },
     )
     .map_err(resolve_failure)?;
     for w in &resolution.warnings {

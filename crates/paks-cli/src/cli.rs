@@ -362,6 +362,8 @@ pub struct RunArgs {
     pub command: Vec<std::ffi::OsString>,
     #[command(flatten)]
     pub project: ProjectArgs,
+    #[command(flatten)]
+    pub mode: LockModeArgs,
 }
 
 #[derive(Debug, Args)]
@@ -378,6 +380,8 @@ pub struct EnvArgs {
     /// Print the variables as a JSON line (`{"type": "env", "variables": {…}}`) instead of shell commands
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub mode: LockModeArgs,
 }
 
 #[derive(Debug, Args)]
@@ -567,6 +571,11 @@ pub struct AddArgs {
 pub struct SyncArgs {
     #[command(flatten)]
     pub project: ProjectArgs,
+    #[command(flatten)]
+    pub mode: LockModeArgs,
+    /// Print JSON lines: what was locked and installed
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -674,6 +683,17 @@ pub struct ContainerizeArgs {
     pub paks_image: String,
 }
 
+/// How a project command treats `paks.lock` when it no longer matches `paks.toml`.
+#[derive(Debug, Args, Clone, Copy)]
+pub struct LockModeArgs {
+    /// Fail if `paks.lock` is missing or out of date instead of re-locking
+    #[arg(long, env = env_vars::LOCKED, value_parser = clap::builder::BoolishValueParser::new(), conflicts_with = "frozen")]
+    pub locked: bool,
+    /// Use `paks.lock` as it is, without checking it against `paks.toml`
+    #[arg(long, env = env_vars::FROZEN, value_parser = clap::builder::BoolishValueParser::new())]
+    pub frozen: bool,
+}
+
 #[derive(Debug, Args)]
 pub struct ShellArgs {
     /// Run this command with `$SHELL -c` instead of an interactive shell
@@ -681,6 +701,8 @@ pub struct ShellArgs {
     pub command: Option<std::ffi::OsString>,
     #[command(flatten)]
     pub project: ProjectArgs,
+    #[command(flatten)]
+    pub mode: LockModeArgs,
 }
 
 #[derive(Debug, Args)]
@@ -693,6 +715,15 @@ pub struct LockArgs {
     pub upgrade_package: Vec<String>,
     #[command(flatten)]
     pub project: ProjectArgs,
+    /// Resolve for this platform only (`linux/arm64`), to check it; writes nothing
+    #[arg(long, value_name = "OS/ARCH")]
+    pub platform: Option<String>,
+    /// With `--platform`, or for the host's platform: resolve for this microarchitecture target; writes nothing
+    #[arg(long, value_name = "NAME")]
+    pub target: Option<String>,
+    /// Print JSON lines: what was locked, and whether the lock changed
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -727,6 +758,8 @@ pub struct OutdatedArgs {
     pub json: bool,
     #[command(flatten)]
     pub project: ProjectArgs,
+    #[command(flatten)]
+    pub mode: LockModeArgs,
 }
 
 #[derive(Debug, Subcommand)]

@@ -169,7 +169,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Containerize(args) => crate::image::containerize(&ctx, &args),
         Command::Add(args) => crate::project::add(&ctx, &args),
         Command::Lock(args) => crate::project_cmds::lock_command(&ctx, &args),
-        Command::Sync(args) => crate::project::sync_command(&ctx, &args.project),
+        Command::Sync(args) => crate::project::sync_command(&ctx, &args),
         Command::Shell(args) => crate::project::shell(&ctx, &args),
         Command::Push(args) => crate::remote::push(&ctx, &args),
         Command::Pull(args) => crate::remote::pull(&ctx, &args),
@@ -349,7 +349,7 @@ fn env(ctx: &Ctx, args: &EnvArgs) -> Result<(), Failure> {
         return crate::project::init(ctx, dir);
     }
     let env = if args.packages.is_empty() {
-        crate::project::environment(ctx, args.project.as_deref())?.1
+        crate::project::environment(ctx, args.project.as_deref(), args.mode.into(), false)?.1
     } else {
         let store = ctx.installed_store()?;
         let ids = find_all(&store, &args.packages)?;

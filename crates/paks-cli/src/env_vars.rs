@@ -51,3 +51,7 @@ pub const COLOR: &str = "PAKS_COLOR";
 /// Forces colour into files and pipes (<https://bixense.com/clicolors/>), unless
 /// `NO_COLOR` or `--color never` says otherwise.
 pub const CLICOLOR_FORCE: &str = "CLICOLOR_FORCE";
+/// Fail instead of re-locking a stale `paks.lock` (`--locked`), for CI.
+pub const LOCKED: &str = "PAKS_LOCKED";
+/// Use `paks.lock` as it is, unchecked (`--frozen`).
+pub const FROZEN: &str = "PAKS_FROZEN";

@@ -30,13 +30,15 @@ pub fn outdated(ctx: &Ctx, args: &OutdatedArgs) -> Result<(), Failure> {
     } else {
         let project = Project::find(args.project.project.as_deref())?;
         let lock = project.require_lock("`paks lock` writes it")?;
+        // The lock names repositories by URL; people know them by their nicknames here.
+        let configured = crate::lock_sync::configured(ctx)?;
         let current = lock
             .packages
             .iter()
             .map(|p| Current {
                 name: p.name.clone(),
                 version: p.version.clone(),
-                repository: Some(p.repository.clone()),
+                repository: Some(crate::lock_sync::nickname(&configured, &p.repository)),
             })
             .collect();
         (current, project.requests()?)

@@ -1,22 +1,24 @@
 //! Project environments: `paks.toml` `[dependencies]` in a directory, `paks.lock` beside it,
 //! and the view `.paks/view` that `paks sync` builds; `paks shell` and `paks env` activate it.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use paks_resolve::{Lock, Request};
+use paks_resolve::{Environment, Lock, LockedPackage, Request};
 use paks_store::ViewOptions;
 use paks_types::{PackageId, VersionReq};
 
 use paks_types::Reporter as _;
 
 use crate::Failure;
-use crate::cli::{AddArgs, ProjectArgs, ShellArgs};
+use crate::cli::{AddArgs, ShellArgs, SyncArgs};
 use crate::commands::user_error;
 use crate::commands::{Ctx, elapsed, failure, plural};
+use crate::freshness::{LockMode, ensure_locked, ensure_synced};
 use crate::project_cmds::Upgrade;
-use crate::repos;
+use crate::{lock_sync, repos};
 
 pub const MANIFEST: &str = "paks.toml";
 pub const LOCK: &str = "paks.lock";
@@ -25,44 +27,63 @@ pub const LOCK: &str = "paks.lock";
 pub struct Project {
     pub dir: PathBuf,
     doc: toml_edit::DocumentMut,
-}
-
-fn is_project(path: &Path) -> bool {
-    fs_err::read_to_string(path)
-        .ok()
-        .and_then(|t| t.parse::<toml_edit::DocumentMut>().ok())
-        // A recipe (`[package]`) has `[dependencies]` too, but is no project to edit.
-        .is_some_and(|d| {
-            !d.contains_key("package")
-                && (d.contains_key("dependencies") || d.contains_key("environment"))
-        })
+    /// What `[project]` says (platforms, targets).
+    pub settings: crate::project_file::Settings,
 }
 
 impl Project {
-    /// The project at `dir`, or the nearest enclosing directory with a project `paks.toml`.
+    /// The project at `dir`, or the nearest enclosing directory with a `paks.toml`; that
+    /// file must be a project (a recipe is refused, not skipped, so that a command run
+    /// inside a recipe never acts on a project further up by surprise).
     pub fn find(dir: Option<&Path>) -> Result<Self, Failure> {
+        let (start, found) = Self::nearest(dir)?;
+        match found {
+            Some(d) => Self::open(&d),
+            None => Err(user_error(
+                format!(
+                    "no project `{MANIFEST}` in `{}`{}",
+                    start.display(),
+                    if dir.is_some() { "" } else { " or above" }
+                ),
+                Some("start one with `paks env init DIR`".into()),
+            )),
+        }
+    }
+
+    /// Like [`Project::find`], but `None` where there is no project: no `paks.toml`, or a
+    /// recipe's. A project file that is broken is still an error, so that a command with
+    /// a meaning outside projects (`paks remove`) never falls back because of a typo.
+    pub fn find_if_any(dir: Option<&Path>) -> Result<Option<Self>, Failure> {
+        let (_, found) = Self::nearest(dir)?;
+        let Some(d) = found else { return Ok(None) };
+        let is_recipe = fs_err::read_to_string(d.join(MANIFEST))
+            .ok()
+            .and_then(|t| t.parse::<toml_edit::DocumentMut>().ok())
+            .is_some_and(|doc| doc.contains_key("package"));
+        if is_recipe {
+            return Ok(None);
+        }
+        Self::open(&d).map(Some)
+    }
+
+    /// Where the search starts, and the nearest directory with a `paks.toml` (only `dir`
+    /// itself when it is given).
+    fn nearest(dir: Option<&Path>) -> Result<(PathBuf, Option<PathBuf>), Failure> {
         let start = match dir {
             Some(d) => d.to_owned(),
             None => std::env::current_dir()?,
         };
         let mut here = Some(start.as_path());
         while let Some(d) = here {
-            if is_project(&d.join(MANIFEST)) {
-                return Self::open(d);
+            if d.join(MANIFEST).is_file() {
+                return Ok((start.clone(), Some(d.to_owned())));
             }
             if dir.is_some() {
                 break;
             }
             here = d.parent();
         }
-        Err(user_error(
-            format!(
-                "no project `{MANIFEST}` in `{}`{}",
-                start.display(),
-                if dir.is_some() { "" } else { " or above" }
-            ),
-            Some("start one with `paks env init DIR`".into()),
-        ))
+        Ok((start, None))
     }
 
     fn open(dir: &Path) -> Result<Self, Failure> {
@@ -71,9 +92,11 @@ impl Project {
         let doc = text.parse::<toml_edit::DocumentMut>().map_err(|e| {
             user_error(format!("`{}` is not valid TOML: {e}", path.display()), None)
         })?;
+        let settings = crate::project_file::check(&doc, &path)?;
         Ok(Self {
             dir: std::path::absolute(dir)?,
             doc,
+            settings,
         })
     }
 
@@ -90,7 +113,7 @@ impl Project {
             .file_name()
             .map_or_else(|| "env".to_owned(), |n| n.to_string_lossy().into_owned());
         let text = format!(
-            "# A paks environment: `paks add NAME`, `paks lock`, `paks sync`, `paks shell`.\n[environment]\nname = {}\n\n[dependencies]\n",
+            "# A paks project: `paks add NAME`, `paks lock`, `paks sync`, `paks shell`.\n[project]\nname = {}\n\n[dependencies]\n",
             toml_edit::Value::from(name)
         );
         paks_types::fs::write_atomic(&path, text.as_bytes())?;
@@ -173,17 +196,34 @@ impl Project {
     }
 
     pub fn read_lock(&self) -> Result<Option<Lock>, Failure> {
-        let path = self.lock_path();
-        match fs_err::read_to_string(&path) {
-            Ok(text) => Lock::parse(&text).map(Some).map_err(|e| {
-                user_error(
-                    format!("`{}` is not a valid lockfile", path.display()),
-                    Some(format!("{e}; `paks lock` writes a new one")),
-                )
-            }),
+        match self.read_lock_raw()? {
+            Some(Ok(lock)) => Ok(Some(lock)),
+            Some(Err(e)) => Err(self.invalid_lock(&e)),
+            None => Ok(None),
+        }
+    }
+
+    /// The lock as parsed (or why it does not parse); `None` if there is none.
+    pub fn read_lock_raw(&self) -> Result<Option<Result<Lock, paks_resolve::LockError>>, Failure> {
+        match fs_err::read_to_string(self.lock_path()) {
+            Ok(text) => Ok(Some(Lock::parse(&text))),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// The error for a lock that does not parse.
+    pub fn invalid_lock(&self, e: &paks_resolve::LockError) -> Failure {
+        let hint = match e {
+            paks_resolve::LockError::Outdated { .. } => {
+                "`paks lock` rewrites it in the current format".to_owned()
+            }
+            _ => format!("{e}; `paks lock` writes a new one"),
+        };
+        user_error(
+            format!("`{}` is not a valid lockfile", self.lock_path().display()),
+            Some(hint),
+        )
     }
 }
 
@@ -196,30 +236,44 @@ pub fn init(ctx: &Ctx, dir: &Path) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Resolves the project into `paks.lock`, keeping locked versions where they still fit.
-pub fn lock(ctx: &Ctx, project: &Project, offline: bool) -> Result<Lock, Failure> {
-    lock_upgrading(ctx, project, offline, &Upgrade::None)
+/// What `paks lock` did.
+pub struct Locked {
+    pub lock: Lock,
+    /// Whether `paks.lock` was written (its bytes changed).
+    pub changed: bool,
 }
 
-/// Resolves the project into `paks.lock`, keeping the locked versions `upgrade` does not free.
+/// Resolves the project into `paks.lock`, keeping locked versions where they still fit.
+pub fn lock(ctx: &Ctx, project: &Project, offline: bool) -> Result<Lock, Failure> {
+    Ok(lock_upgrading(ctx, project, offline, &Upgrade::None)?.lock)
+}
+
+/// Resolves the project into `paks.lock`, keeping the locked versions `upgrade` does not
+/// free; says whether the file changed.
 pub fn lock_upgrading(
     ctx: &Ctx,
     project: &Project,
     offline: bool,
     upgrade: &Upgrade,
-) -> Result<Lock, Failure> {
+) -> Result<Locked, Failure> {
     let started = Instant::now();
     let requests = project.requests()?;
-    let previous = project.read_lock()?;
+    // A lock that cannot be read (an older format, a bad edit) only loses its preferences:
+    // this is the command that rewrites it.
+    let previous = project.read_lock().ok().flatten();
     let mut prefer = previous.as_ref().map(Lock::preferences).unwrap_or_default();
     match upgrade {
         Upgrade::None => {}
         Upgrade::All => prefer.clear(),
         Upgrade::Packages(names) => prefer.retain(|n, _| !names.iter().any(|u| u == n.as_str())),
     }
+    let host = crate::catalog::host()?;
+    let environments = lock_sync::project_environments(project, previous.as_ref(), &host)?;
     let loaded = repos::load_all(ctx, offline)?;
-    let resolution = crate::catalog::resolve(ctx, &loaded, &requests, prefer)?;
-    let lock = Lock::from_resolution(&resolution, &requests);
+    let resolutions = resolve_for(ctx, &loaded, &environments, &requests, prefer)?;
+    let lock = Lock::from_resolutions(&resolutions, &requests, |label| {
+        lock_sync::locked_repository(&loaded, label)
+    });
     let text = lock.to_toml_string();
     let changed =
         fs_err::read_to_string(project.lock_path()).ok().as_deref() != Some(text.as_str());
@@ -227,9 +281,11 @@ pub fn lock_upgrading(
         paks_types::fs::write_atomic(&project.lock_path(), text.as_bytes())?;
     }
     ctx.reporter.status(&format!(
-        "Resolved {} package{} in {}{}",
+        "Resolved {} package{} for {} environment{} in {}{}",
         lock.packages.len(),
         plural(lock.packages.len()),
+        lock.environments.len(),
+        plural(lock.environments.len()),
         elapsed(started),
         if changed {
             ""
@@ -237,26 +293,77 @@ pub fn lock_upgrading(
             " (paks.lock unchanged)"
         }
     ));
-    Ok(lock)
+    Ok(Locked { lock, changed })
+}
+
+/// Resolves `requests` for each environment, one version per name across them.
+pub fn resolve_for(
+    ctx: &Ctx,
+    loaded: &[repos::Loaded],
+    environments: &[Environment],
+    requests: &[Request],
+    prefer: BTreeMap<paks_types::PackageName, paks_types::Version>,
+) -> Result<paks_resolve::Resolutions, Failure> {
+    let options = paks_resolve::ResolveOptions {
+        prefer,
+        ..paks_resolve::ResolveOptions::default()
+    };
+    let resolutions = paks_resolve::resolve_environments(
+        &repos::IndexCatalog(loaded),
+        environments,
+        requests,
+        &options,
+    )
+    .map_err(|e| Failure {
+        hint: Some("`paks search NAME` lists what the repositories offer".into()),
+        ..Failure::from(e)
+    })?;
+    let mut warned = std::collections::BTreeSet::new();
+    for w in resolutions.iter().flat_map(|(_, r)| &r.warnings) {
+        if warned.insert(w) {
+            ctx.reporter.warn(w);
+        }
+    }
+    Ok(resolutions)
+}
+
+/// What `paks sync` did.
+pub struct Synced {
+    /// The lock's environment this host installed.
+    pub environment: Environment,
+    /// The packages of that environment.
+    pub packages: Vec<LockedPackage>,
+    /// The ids installed now (the others were installed already).
+    pub installed: Vec<PackageId>,
 }
 
 /// Installs exactly what the lock pins and builds the project's view.
 pub fn sync(ctx: &Ctx, project: &Project, offline: bool) -> Result<(), Failure> {
+    sync_project(ctx, project, offline).map(|_| ())
+}
+
+/// [`sync`], saying what it installed.
+pub fn sync_project(ctx: &Ctx, project: &Project, offline: bool) -> Result<Synced, Failure> {
     let started = Instant::now();
     let lock = project.require_lock("`paks lock` writes it")?;
+    let host = crate::catalog::host()?;
+    let environment = lock_sync::host_environment(&lock, &host)?;
+    let packages: Vec<&LockedPackage> = lock.packages_in(&environment).collect();
     let store = ctx.store()?;
-    let missing: Vec<&paks_resolve::LockedPackage> = lock
-        .packages
+    let missing: Vec<&LockedPackage> = packages
         .iter()
+        .copied()
         // Installed means installed from the pinned manifest, not another build that
         // claims the id.
         .filter(|p| !store.is_installed_as(&p.id, &p.digest).unwrap_or(false))
         .collect();
-    let mut installed = 0;
+    let mut installed = Vec::new();
     if !missing.is_empty() {
+        let configured = lock_sync::configured(ctx)?;
+        let names = lock_sync::repository_names(&lock, &missing, &configured)?;
         // Cached indexes first: the lock's digests are in them unless the lock is newer.
         let loaded = match repos::load_all(ctx, true) {
-            Ok(l) if lock_listed(&l, &missing) => l,
+            Ok(l) if lock_listed(&l, &missing, &names) => l,
             _ if offline => {
                 return Err(user_error(
                     "offline, and the cached indexes do not list every locked build",
@@ -265,18 +372,20 @@ pub fn sync(ctx: &Ctx, project: &Project, offline: bool) -> Result<(), Failure> 
             }
             _ => repos::load_all(ctx, false)?,
         };
-        let resolution = resolution_of(&lock, &loaded)?;
+        let resolution = resolution_of(&missing, &names, &loaded)?;
         let todo = repos::installables(ctx, &store, &loaded, &resolution, offline)?;
         let outcomes = store
             .install(todo.items, ctx.jobs, &ctx.reporter)
             .map_err(failure)?;
         installed = outcomes
             .iter()
-            .filter(|o| matches!(o, paks_store::InstallOutcome::Installed { .. }))
-            .count();
+            .filter_map(|o| match o {
+                paks_store::InstallOutcome::Installed { id, .. } => Some(id.clone()),
+                paks_store::InstallOutcome::AlreadyInstalled { .. } => None,
+            })
+            .collect();
     }
-    let ids: Vec<PackageId> = lock
-        .packages
+    let ids: Vec<PackageId> = packages
         .iter()
         .filter(|p| p.explicit)
         .map(|p| p.id.clone())
@@ -296,40 +405,53 @@ pub fn sync(ctx: &Ctx, project: &Project, offline: bool) -> Result<(), Failure> 
         ));
     }
     ctx.reporter.status(&format!(
-        "Installed {installed} package{} in {} ({} locked; view `{}`)",
-        plural(installed),
+        "Installed {} package{} in {} ({} locked for `{environment}`; view `{}`)",
+        installed.len(),
+        plural(installed.len()),
         elapsed(started),
-        lock.packages.len(),
+        packages.len(),
         project.view_path().display()
     ));
-    Ok(())
-}
-
-fn lock_listed(loaded: &[repos::Loaded], packages: &[&paks_resolve::LockedPackage]) -> bool {
-    packages.iter().all(|p| {
-        loaded
-            .iter()
-            .any(|l| l.entry.name == p.repository && l.index.find_build(&p.digest).is_some())
+    let packages = packages.into_iter().cloned().collect();
+    Ok(Synced {
+        environment,
+        packages,
+        installed,
     })
 }
 
-/// The lock as a resolution, so the install path is the one `paks install` takes.
+fn lock_listed(
+    loaded: &[repos::Loaded],
+    packages: &[&LockedPackage],
+    names: &BTreeMap<String, String>,
+) -> bool {
+    packages.iter().all(|p| {
+        loaded.iter().any(|l| {
+            names.get(&p.repository) == Some(&l.entry.name)
+                && l.index.find_build(&p.digest).is_some()
+        })
+    })
+}
+
+/// Locked packages as a resolution, so the install path is the one `paks install` takes.
 fn resolution_of(
-    lock: &Lock,
+    locked: &[&LockedPackage],
+    names: &BTreeMap<String, String>,
     loaded: &[repos::Loaded],
 ) -> Result<paks_resolve::Resolution, Failure> {
     let catalog = repos::IndexCatalog(loaded);
     let mut packages = Vec::new();
-    for p in &lock.packages {
-        let build = paks_resolve::Catalog::candidates(&catalog, &p.repository, &p.name)
+    for p in locked {
+        let repository = names[&p.repository].clone();
+        let build = paks_resolve::Catalog::candidates(&catalog, &repository, &p.name)
             .into_iter()
             .flat_map(|c| c.builds)
             .find(|b| b.digest == p.digest)
             .ok_or_else(|| {
                 user_error(
                     format!(
-                        "the index of repository `{}` does not list locked build `{}` ({})",
-                        p.repository, p.id, p.digest
+                        "the index of repository `{repository}` does not list locked build `{}` ({})",
+                        p.id, p.digest
                     ),
                     Some("`paks lock` re-resolves against the current indexes".into()),
                 )
@@ -337,14 +459,13 @@ fn resolution_of(
         packages.push(paks_resolve::Resolved {
             name: p.name.clone(),
             version: p.version.clone(),
-            repository: p.repository.clone(),
+            repository,
             build,
             explicit: p.explicit,
         });
     }
     Ok(paks_resolve::Resolution {
-        roots: lock
-            .packages
+        roots: locked
             .iter()
             .filter(|p| p.explicit)
             .map(|p| p.id.clone())
@@ -394,25 +515,31 @@ pub fn add(ctx: &Ctx, args: &AddArgs) -> Result<(), Failure> {
     sync(ctx, &project, args.project.offline)
 }
 
-pub fn sync_command(ctx: &Ctx, args: &ProjectArgs) -> Result<(), Failure> {
-    let project = Project::find(args.project.as_deref())?;
-    if project.read_lock()?.is_none() {
-        lock(ctx, &project, args.offline)?;
+/// `paks sync`: re-lock if `paks.toml` changed (see [`LockMode`]), then install the lock.
+pub fn sync_command(ctx: &Ctx, args: &SyncArgs) -> Result<(), Failure> {
+    let project = Project::find(args.project.project.as_deref())?;
+    let (_, relocked) = ensure_locked(ctx, &project, args.mode.into(), args.project.offline)?;
+    let synced = sync_project(ctx, &project, args.project.offline)?;
+    if args.json {
+        crate::lock_report::sync_json(&project, &synced, relocked.as_deref())?;
     }
-    sync(ctx, &project, args.offline)
+    Ok(())
 }
 
-/// The environment of a synced project: its locked, explicit packages.
+/// The environment of a project, locked and synced first (see [`ensure_synced`]): its
+/// locked, explicit packages.
 pub fn environment(
     ctx: &Ctx,
     dir: Option<&Path>,
+    mode: LockMode,
+    offline: bool,
 ) -> Result<(Project, paks_store::EnvSet), Failure> {
     let project = Project::find(dir)?;
-    let lock = project.require_lock("`paks sync` locks and installs it")?;
+    let lock = ensure_synced(ctx, &project, mode, offline)?;
     let store = ctx.store()?;
+    let environment = lock_sync::host_environment(&lock, &crate::catalog::host()?)?;
     let ids: Vec<PackageId> = lock
-        .packages
-        .iter()
+        .packages_in(&environment)
         .filter(|p| p.explicit)
         .map(|p| p.id.clone())
         .collect();
@@ -429,7 +556,12 @@ pub fn environment(
 }
 
 pub fn shell(ctx: &Ctx, args: &ShellArgs) -> Result<(), Failure> {
-    let (project, env) = environment(ctx, args.project.project.as_deref())?;
+    let (project, env) = environment(
+        ctx,
+        args.project.project.as_deref(),
+        args.mode.into(),
+        args.project.offline,
+    )?;
     let shell = std::env::var_os("SHELL").unwrap_or_else(|| "/bin/sh".into());
     let cmd = crate::project_cmds::shell_command(&shell, args.command.as_ref());
     if args.command.is_none() {

@@ -61,11 +61,13 @@ pub fn run(ctx: &Ctx, args: &RunArgs) -> Result<(), Failure> {
         ),
         ..f
     })?;
-    if project.read_lock()?.is_none() {
-        project::lock(ctx, &project, args.project.offline)?;
-    }
-    project::sync(ctx, &project, args.project.offline)?;
-    let (project, env) = project::environment(ctx, Some(&project.dir))?;
+    // Locked (re-locked if paks.toml changed) and synced first, as `paks sync` would.
+    let (project, env) = project::environment(
+        ctx,
+        Some(&project.dir),
+        args.mode.into(),
+        args.project.offline,
+    )?;
     let mut cmd = std::process::Command::new(&command[0]);
     cmd.args(&command[1..]);
     Err(exec_in(
@@ -108,10 +110,11 @@ pub fn remove(ctx: &Ctx, args: &RemoveArgs) -> Result<(), Failure> {
     }
     let project = match args.project.project.as_deref() {
         Some(dir) => Project::find(Some(dir))?,
-        None => match Project::find(None) {
-            Ok(p) => p,
-            // Outside a project it removes installed packages, as it always has.
-            Err(_) => return crate::commands::remove(ctx, args),
+        // Outside a project (or in a recipe) it removes installed packages, as it always
+        // has; a broken project file is an error, not a reason to touch the store.
+        None => match Project::find_if_any(None)? {
+            Some(p) => p,
+            None => return crate::commands::remove(ctx, args),
         },
     };
     remove_dependencies(ctx, project, &args.packages, &args.project)
@@ -177,7 +180,14 @@ pub fn lock_command(ctx: &Ctx, args: &LockArgs) -> Result<(), Failure> {
             |_| "`paks tree` shows what the lock holds".into(),
         )?;
     }
-    project::lock_upgrading(ctx, &project, args.project.offline, &upgrade).map(|_| ())
+    if args.platform.is_some() || args.target.is_some() {
+        return crate::lock_report::check_environment(ctx, &project, args);
+    }
+    let locked = project::lock_upgrading(ctx, &project, args.project.offline, &upgrade)?;
+    if args.json {
+        crate::lock_report::lock_json(&locked, &project.lock_path(), locked.changed)?;
+    }
+    Ok(())
 }
 
 /// `paks shell -c COMMAND`'s command line: `$SHELL -c COMMAND`.

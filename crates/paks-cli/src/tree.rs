@@ -28,9 +28,16 @@ struct Graph {
 }
 
 impl Graph {
-    fn from_lock(lock: &paks_resolve::Lock) -> Self {
-        let nodes = lock
-            .packages
+    /// The lock's packages for `host`'s environment (a multi-platform lock pins a build
+    /// per environment; drawing them all would repeat every name), or all of them when
+    /// no environment fits the host.
+    fn from_lock(lock: &paks_resolve::Lock, host: &paks_host::HostProfile) -> Self {
+        let packages: Vec<&paks_resolve::LockedPackage> =
+            match paks_resolve::Environment::best_for(&lock.environments, host) {
+                Some(env) => lock.packages_in(env).collect(),
+                None => lock.packages.iter().collect(),
+            };
+        let nodes = packages
             .iter()
             .map(|p| {
                 (
@@ -43,8 +50,7 @@ impl Graph {
                 )
             })
             .collect();
-        let roots = lock
-            .packages
+        let roots = packages
             .iter()
             .filter(|p| p.explicit)
             .map(|p| p.id.clone())
@@ -205,7 +211,10 @@ pub fn tree(ctx: &Ctx, args: &TreeArgs) -> Result<(), Failure> {
         Graph::from_store(&ctx.store()?, args.package.as_deref())?
     } else {
         let project = Project::find(args.project.as_deref())?;
-        let mut graph = Graph::from_lock(&project.require_lock("`paks lock` writes it")?);
+        let mut graph = Graph::from_lock(
+            &project.require_lock("`paks lock` writes it")?,
+            &crate::catalog::host()?,
+        );
         if let Some(name) = &args.package {
             graph.roots = graph.named(name)?;
         }

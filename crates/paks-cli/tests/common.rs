@@ -229,3 +229,88 @@ pub fn run_with_stdin(command: &mut Command, input: &[u8]) -> Output {
     child.stdin.take().unwrap().write_all(input).unwrap();
     child.wait_with_output().unwrap()
 }
+
+/// A real `paks serve` with `hello-script` pushed to `NS`, indexed and signed; the
+/// `builder` env built it. The fixture of the project (lock and sync) scenarios.
+pub struct ScriptRepo {
+    pub server: paks_testkit::PaksServe,
+    pub builder: Env,
+    pub pak: PathBuf,
+    pub key: PathBuf,
+    pub public: PathBuf,
+}
+
+impl Default for ScriptRepo {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ScriptRepo {
+    pub const NS: &'static str = "acme";
+
+    pub fn new() -> Self {
+        let builder = Env::new();
+        let server = paks_testkit::PaksServe::start(
+            Path::new(paks_bin()),
+            &builder.dir.path().join("registry-data"),
+            &[],
+        );
+        let pak = builder.build("hello-script");
+        let key = builder.dir.path().join("key.pem");
+        builder.ok(&["key", "generate", "--out", key.to_str().unwrap()]);
+        let public = key.with_extension("pub");
+        let this = Self {
+            server,
+            builder,
+            pak,
+            key,
+            public,
+        };
+        this.push(&this.pak);
+        this.index();
+        this
+    }
+
+    /// `<host>/acme`.
+    pub fn ns(&self) -> String {
+        format!("{}/{}", self.server.host(), Self::NS)
+    }
+
+    /// The repository URL users add.
+    pub fn url(&self) -> String {
+        format!("oci://{}", self.ns())
+    }
+
+    /// Pushes an archive of hello-script (one more build of its version).
+    pub fn push(&self, pak: &Path) {
+        self.builder.ok(&[
+            "push",
+            pak.to_str().unwrap(),
+            &format!("{}/hello-script", self.ns()),
+        ]);
+    }
+
+    /// Re-builds and signs the index of the namespace.
+    pub fn index(&self) {
+        self.builder.ok(&[
+            "index",
+            "build",
+            &self.ns(),
+            "--sign",
+            self.key.to_str().unwrap(),
+        ]);
+    }
+
+    /// `paks repo add NAME URL --key KEY` for `env`.
+    pub fn add_to(&self, env: &Env, name: &str) {
+        env.ok(&[
+            "repo",
+            "add",
+            name,
+            &self.url(),
+            "--key",
+            self.public.to_str().unwrap(),
+        ]);
+    }
+}

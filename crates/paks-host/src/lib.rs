@@ -128,6 +128,12 @@ impl HostProfile {
         detect::cpu::known(name).map(|m| detect::cpu::targets_of(m))
     }
 
+    /// The generic microarchitecture every CPU of OCI architecture `arch` runs (`amd64` →
+    /// `x86_64`, `arm64` → `aarch64`); `None` if archspec does not know it.
+    pub fn generic_target(arch: &str) -> Option<String> {
+        detect::cpu::generic_root(arch)
+    }
+
     /// This host as an OCI platform. `arm64` hosts get the variant `v8`, which every arm64
     /// CPU runs, so builds published as `linux/arm64/v8` match; other architectures get no
     /// variant.

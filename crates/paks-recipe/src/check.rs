@@ -24,7 +24,7 @@ pub(crate) fn commit(value: &str) -> Option<String> {
 
 /// The known word closest to `unknown`, if it is a plausible typo: within edit distance 2,
 /// ignoring case, and not a complete rewrite of a short word.
-pub(crate) fn suggest<'k>(unknown: &str, known: &[&'k str]) -> Option<&'k str> {
+pub fn suggest<'k>(unknown: &str, known: &[&'k str]) -> Option<&'k str> {
     let unknown = unknown.to_lowercase();
     let len = unknown.chars().count();
     known

@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 
 use paks_types::{Digest, EnvVar, PackageName, Platform, Version, VersionReq};
 
+pub use check::suggest;
 pub use error::{InvalidRecipe, RecipeError};
 
 /// The file name of a recipe in its directory.

@@ -36,6 +36,10 @@
 //! - **Prereleases** (`2.0.0-rc.1`) are chosen only when asked for: when a request for the
 //!   name names a prerelease of the same `major.minor.patch` and accepts the version
 //!   (semver's rule, `hello@>=2.0.0-rc.0`), or when a dependency pins exactly it.
+//! - **Environments** ([`resolve_environments`]): a portable lock resolves the requests
+//!   once per [`Environment`] (a platform, optionally a microarchitecture target), each as
+//!   for a host of that environment ([`Environment::profile`]), with one version per name
+//!   across environments ([`ResolveOptions::hold`]); only the builds differ.
 //! - **Failures**: an unknown requested name is [`ResolveError::UnknownPackage`] with
 //!   close known names; an unsatisfiable request is [`ResolveError::NoSolution`] with
 //!   `PubGrub`'s derivation in words, followed by `note:` lines saying which versions were
@@ -48,16 +52,20 @@
 //! against the rest (the warnings name any name installed twice).
 
 mod catalog;
+mod environment;
 mod lock;
 mod provider;
 mod report;
 mod request;
 mod resolve;
+mod universal;
 
 pub use catalog::{Build, Candidate, Catalog, PinnedDep};
-pub use lock::{LOCK_VERSION, Lock, LockError, LockedPackage};
+pub use environment::Environment;
+pub use lock::{LOCK_VERSION, Lock, LockError, LockedPackage, LockedRepository};
 pub use paks_host::HostProfile;
 pub use request::{Request, RequestError};
 pub use resolve::{
     Resolution, ResolveError, ResolveOptions, Resolved, did_you_mean, resolve, similar_names,
 };
+pub use universal::{EnvironmentError, Resolutions, resolve_environments};

@@ -7,11 +7,12 @@ use std::ops::Range;
 use paks_types::{Digest, PackageId, PackageName, Platform, Version};
 use serde::{Deserialize, Serialize};
 
+use crate::environment::Environment;
 use crate::request::Request;
-use crate::resolve::Resolution;
+use crate::universal::Resolutions;
 
 /// The lockfile format version this crate writes and reads.
-pub const LOCK_VERSION: u32 = 1;
+pub const LOCK_VERSION: u32 = 2;
 
 const HEADER: &str = "# This file is written by paks. Do not edit it by hand.\n\n";
 
@@ -24,9 +25,26 @@ pub struct Lock {
     /// The requests it was resolved from, in canonical form (`zlib@^1.3`), sorted.
     #[serde(default)]
     pub requests: Vec<String>,
+    /// The environments it was resolved for, sorted.
+    pub environments: Vec<Environment>,
+    /// The repositories the builds come from, sorted by URL.
+    #[serde(default, rename = "repository")]
+    pub repositories: Vec<LockedRepository>,
     /// Every build to install, sorted by name, then version, then id.
     #[serde(default, rename = "package")]
     pub packages: Vec<LockedPackage>,
+}
+
+/// A repository, by what identifies it everywhere (its URL and signing keys), not by the
+/// nickname one configuration gives it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LockedRepository {
+    /// The repository's URL, as configured (`oci://REGISTRY/NAMESPACE`, `https://…`).
+    pub url: String,
+    /// The ids of the keys its index was trusted with at lock time, sorted.
+    #[serde(default)]
+    pub keys: Vec<String>,
 }
 
 /// One locked build.
@@ -36,7 +54,7 @@ pub struct LockedPackage {
     pub name: PackageName,
     pub version: Version,
     pub id: PackageId,
-    /// The repository it was taken from (a label of the configuration).
+    /// The URL of the repository it was taken from (see [`Lock::repositories`]).
     pub repository: String,
     /// The digest of its OCI manifest: what the install fetches and verifies.
     pub digest: Digest,
@@ -52,6 +70,8 @@ pub struct LockedPackage {
     pub dependencies: Vec<PackageId>,
     /// Whether it was requested, rather than installed as a dependency.
     pub explicit: bool,
+    /// The environments that install it, sorted.
+    pub environments: Vec<Environment>,
 }
 
 /// A lockfile that cannot be read.
@@ -63,6 +83,10 @@ pub enum LockError {
     Invalid { message: String },
     #[error("lockfile version {found} is not supported (this paks reads version {LOCK_VERSION})")]
     UnsupportedVersion { found: u32 },
+    #[error(
+        "lockfile version {found} was written by an older paks (this paks reads version {LOCK_VERSION})"
+    )]
+    Outdated { found: u32 },
     #[error("invalid lockfile at line {line}: package `{id}`: {reason}")]
     Package {
         line: usize,
@@ -78,42 +102,93 @@ struct RawLock {
     version: u32,
     #[serde(default)]
     requests: Vec<String>,
+    environments: Vec<Environment>,
+    #[serde(default, rename = "repository")]
+    repositories: Vec<LockedRepository>,
     #[serde(default, rename = "package")]
     packages: Vec<toml::Spanned<LockedPackage>>,
 }
 
 impl Lock {
-    /// The lock of `resolution`, resolved from `requests`.
-    pub fn from_resolution(resolution: &Resolution, requests: &[Request]) -> Self {
+    /// The lock of `resolutions` (one per environment), resolved from `requests`;
+    /// `repository` gives the URL and keys of a repository label of the resolutions.
+    pub fn from_resolutions(
+        resolutions: &Resolutions,
+        requests: &[Request],
+        repository: impl Fn(&str) -> LockedRepository,
+    ) -> Self {
         let requests: BTreeSet<String> = requests.iter().map(ToString::to_string).collect();
-        let mut packages: Vec<LockedPackage> = resolution
-            .packages
-            .iter()
-            .map(|r| {
-                let mut dependencies: Vec<PackageId> =
-                    r.build.dependencies.iter().map(|d| d.id.clone()).collect();
-                dependencies.sort();
-                dependencies.dedup();
-                LockedPackage {
-                    name: r.name.clone(),
-                    version: r.version.clone(),
-                    id: r.build.id.clone(),
-                    repository: r.repository.clone(),
-                    digest: r.build.digest.clone(),
-                    platform: r.build.platform.clone(),
-                    target: r.build.target.clone(),
-                    glibc: r.build.glibc.clone(),
-                    dependencies,
-                    explicit: r.explicit,
-                }
-            })
-            .collect();
+        let mut repositories: BTreeMap<String, LockedRepository> = BTreeMap::new();
+        let mut by_id: BTreeMap<PackageId, LockedPackage> = BTreeMap::new();
+        for (env, resolution) in resolutions {
+            for r in &resolution.packages {
+                let repo = repositories
+                    .entry(r.repository.clone())
+                    .or_insert_with(|| repository(&r.repository));
+                let p = by_id.entry(r.build.id.clone()).or_insert_with(|| {
+                    let mut dependencies: Vec<PackageId> =
+                        r.build.dependencies.iter().map(|d| d.id.clone()).collect();
+                    dependencies.sort();
+                    dependencies.dedup();
+                    LockedPackage {
+                        name: r.name.clone(),
+                        version: r.version.clone(),
+                        id: r.build.id.clone(),
+                        repository: repo.url.clone(),
+                        digest: r.build.digest.clone(),
+                        platform: r.build.platform.clone(),
+                        target: r.build.target.clone(),
+                        glibc: r.build.glibc.clone(),
+                        dependencies,
+                        explicit: false,
+                        environments: Vec::new(),
+                    }
+                });
+                p.explicit |= r.explicit;
+                p.environments.push(env.clone());
+            }
+        }
+        let mut packages: Vec<LockedPackage> = by_id.into_values().collect();
+        for p in &mut packages {
+            p.environments.sort();
+            p.environments.dedup();
+        }
         packages.sort_by(|a, b| (&a.name, &a.version, &a.id).cmp(&(&b.name, &b.version, &b.id)));
+        let mut environments: Vec<Environment> =
+            resolutions.iter().map(|(e, _)| e.clone()).collect();
+        environments.sort();
+        environments.dedup();
+        let mut repositories: Vec<LockedRepository> = repositories.into_values().collect();
+        for r in &mut repositories {
+            r.keys.sort();
+            r.keys.dedup();
+        }
+        repositories.sort();
+        repositories.dedup_by(|a, b| a.url == b.url);
         Self {
             version: LOCK_VERSION,
             requests: requests.into_iter().collect(),
+            environments,
+            repositories,
             packages,
         }
+    }
+
+    /// The packages that `environment` installs.
+    pub fn packages_in<'l>(
+        &'l self,
+        environment: &'l Environment,
+    ) -> impl Iterator<Item = &'l LockedPackage> + 'l {
+        self.packages
+            .iter()
+            .filter(move |p| p.environments.contains(environment))
+    }
+
+    /// The repository of `package`.
+    pub fn repository_of(&self, package: &LockedPackage) -> Option<&LockedRepository> {
+        self.repositories
+            .iter()
+            .find(|r| r.url == package.repository)
     }
 
     /// The lock as TOML. The same lock always gives the same bytes.
@@ -132,6 +207,9 @@ impl Lock {
         let found = toml::from_str::<Versioned>(text)
             .map_err(|e| syntax(text, &e))?
             .version;
+        if found < LOCK_VERSION {
+            return Err(LockError::Outdated { found });
+        }
         if found != LOCK_VERSION {
             return Err(LockError::UnsupportedVersion { found });
         }
@@ -155,6 +233,24 @@ impl Lock {
                     "its dependency `{missing}` is not in the lock"
                 )));
             }
+            if !raw.repositories.iter().any(|r| r.url == p.repository) {
+                return Err(err(format!(
+                    "its repository `{}` is not a `[[repository]]` of the lock",
+                    p.repository
+                )));
+            }
+            if p.environments.is_empty() {
+                return Err(err("it is in no environment".to_owned()));
+            }
+            if let Some(e) = p
+                .environments
+                .iter()
+                .find(|e| !raw.environments.contains(e))
+            {
+                return Err(err(format!(
+                    "its environment `{e}` is not in the lock's `environments`"
+                )));
+            }
         }
         if ids.len() != raw.packages.len() {
             return Err(LockError::Invalid {
@@ -169,6 +265,8 @@ impl Lock {
         Ok(Self {
             version: raw.version,
             requests: raw.requests,
+            environments: raw.environments,
+            repositories: raw.repositories,
             packages: raw
                 .packages
                 .into_iter()

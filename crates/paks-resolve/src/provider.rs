@@ -15,6 +15,7 @@ use pubgrub::{
 
 use crate::catalog::{Build, Catalog};
 use crate::request::{Request, prerelease_allowed, req_to_ranges};
+use crate::resolve::ResolveOptions;
 
 /// A `PubGrub` package: the user's request (the root), or a named package.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -109,6 +110,7 @@ pub(crate) struct Provider<'a> {
     pub repos: Vec<String>,
     pub requests: &'a [Request],
     pub prefer: &'a BTreeMap<PackageName, Version>,
+    pub hold: &'a BTreeMap<PackageName, Version>,
     sources: RefCell<HashMap<PackageName, Option<Rc<Source>>>>,
 }
 
@@ -117,7 +119,7 @@ impl<'a> Provider<'a> {
         catalog: &'a dyn Catalog,
         host: &'a HostProfile,
         requests: &'a [Request],
-        prefer: &'a BTreeMap<PackageName, Version>,
+        options: &'a ResolveOptions,
     ) -> Self {
         Self {
             catalog,
@@ -125,7 +127,8 @@ impl<'a> Provider<'a> {
             platform: host.platform(),
             repos: catalog.repositories(),
             requests,
-            prefer,
+            prefer: &options.prefer,
+            hold: &options.hold,
             sources: RefCell::default(),
         }
     }
@@ -206,6 +209,7 @@ impl<'a> Provider<'a> {
     ) -> bool {
         entry.best.is_some()
             && range.contains(v)
+            && self.hold.get(name).is_none_or(|held| held == v)
             && (v.pre.is_empty() || prerelease_allowed(v, &self.requests_for(name), range))
     }
 

@@ -20,6 +20,10 @@ pub struct ResolveOptions {
     /// Versions to keep when they still satisfy every constraint and run here, even if a
     /// newer one exists (a lockfile's versions, see `Lock::preferences`).
     pub prefer: BTreeMap<PackageName, Version>,
+    /// Versions that are the only ones allowed for their names, when the names are needed
+    /// at all (a multi-environment lock holds a name at the version the other
+    /// environments use).
+    pub hold: BTreeMap<PackageName, Version>,
 }
 
 /// The builds to install.
@@ -102,7 +106,7 @@ pub fn resolve(
     requests: &[Request],
     options: &ResolveOptions,
 ) -> Result<Resolution, ResolveError> {
-    let provider = Provider::new(catalog, host, requests, &options.prefer);
+    let provider = Provider::new(catalog, host, requests, options);
     for r in requests {
         if provider.source(&r.name).is_none() {
             return Err(ResolveError::UnknownPackage {

@@ -3,8 +3,8 @@
 use std::collections::BTreeMap;
 
 use paks_resolve::{
-    Build, Candidate, Catalog, HostProfile, Lock, PinnedDep, Request, Resolution, ResolveError,
-    ResolveOptions, resolve,
+    Build, Candidate, Catalog, Environment, HostProfile, Lock, LockedRepository, PinnedDep,
+    Request, Resolution, ResolveError, ResolveOptions, resolve, resolve_environments,
 };
 use paks_types::{Digest, PackageId, PackageName, Version, id_hash};
 
@@ -388,6 +388,7 @@ fn prefer_keeps_a_locked_version() {
     let with = |prefer: &str| {
         let options = ResolveOptions {
             prefer: BTreeMap::from([(name("zlib"), v(prefer))]),
+            ..ResolveOptions::default()
         };
         summary(&resolve(&c, &h, &rs, &options).unwrap())
     };
@@ -424,6 +425,88 @@ fn unknown_package_suggests() {
     assert_eq!(err, "no repository has a package named `qqqq`");
 }
 
+/// The lock of one resolution, for `linux/amd64`, repositories named by their labels.
+fn lock_of(r: &Resolution, rs: &[Request]) -> Lock {
+    Lock::from_resolutions(
+        &vec![("linux/amd64".parse().unwrap(), r.clone())],
+        rs,
+        |label| LockedRepository {
+            url: label.to_owned(),
+            keys: vec!["k".to_owned()],
+        },
+    )
+}
+
+fn platform(mut b: Build, p: &str) -> Build {
+    b.platform = p.parse().unwrap();
+    b
+}
+
+#[test]
+fn environments_share_versions_and_get_their_own_builds() {
+    // hello 1.1.0 has no arm64 build: every environment gets 1.0.0, with its own build.
+    let amd = build("hello", "1.0.0", "amd");
+    let v4 = target(build("hello", "1.0.0", "v4"), "x86_64_v4");
+    let arm = platform(build("hello", "1.0.0", "arm"), "linux/arm64");
+    let newer = build("hello", "1.1.0", "amd");
+    let mut c = Mem::default();
+    c.add("main", &[&amd, &v4, &arm, &newer]);
+    let envs = Environment::expand(
+        &[
+            "linux/amd64".parse().unwrap(),
+            "linux/arm64".parse().unwrap(),
+        ],
+        &["x86_64_v4".to_owned()],
+    )
+    .unwrap();
+    let rs = requests(&["hello"]);
+    let all = resolve_environments(&c, &envs, &rs, &ResolveOptions::default()).unwrap();
+    let chosen: Vec<(String, String)> = all
+        .iter()
+        .map(|(e, r)| (e.to_string(), r.packages[0].build.id.to_string()))
+        .collect();
+    assert_eq!(
+        chosen,
+        [
+            ("linux/amd64".to_owned(), amd.id.to_string()),
+            ("linux/amd64+x86_64_v4".to_owned(), v4.id.to_string()),
+            ("linux/arm64".to_owned(), arm.id.to_string()),
+        ]
+    );
+    let lock = Lock::from_resolutions(&all, &rs, |l| LockedRepository {
+        url: format!("oci://example.invalid/{l}"),
+        keys: vec![],
+    });
+    let text = lock.to_toml_string();
+    assert!(
+        text.contains(
+            "environments = [\"linux/amd64\", \"linux/amd64+x86_64_v4\", \"linux/arm64\"]\n"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("repository = \"oci://example.invalid/main\""),
+        "{text}"
+    );
+    assert_eq!(Lock::parse(&text).unwrap(), lock);
+    let v4_env = &envs[1];
+    let ids: Vec<String> = lock.packages_in(v4_env).map(|p| p.id.to_string()).collect();
+    assert_eq!(ids, [v4.id.to_string()]);
+    // For amd64 alone, the newest version wins.
+    let one = resolve_environments(&c, &envs[..1], &rs, &ResolveOptions::default()).unwrap();
+    assert_eq!(one[0].1.packages[0].version, v("1.1.0"));
+    // A request only one environment can meet fails, naming the environment.
+    let err = resolve_environments(
+        &c,
+        &envs,
+        &requests(&["hello@^1.1"]),
+        &ResolveOptions::default(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert_eq!(err, "cannot resolve for `linux/arm64`");
+}
+
 fn lock_fixture() -> (Mem, Vec<Request>) {
     let zlib = glibc(build("zlib", "1.3.1", ""), "2.17");
     let zlib_new = build("zlib", "1.3.2", "");
@@ -439,7 +522,7 @@ fn lock_round_trips_byte_identical() {
     let (c, rs) = lock_fixture();
     let h = host("x86_64_v4", "2.36");
     let r = resolve(&c, &h, &rs, &ResolveOptions::default()).unwrap();
-    let lock = Lock::from_resolution(&r, &rs);
+    let lock = lock_of(&r, &rs);
     let text = lock.to_toml_string();
     assert!(
         text.starts_with("# This file is written by paks."),
@@ -458,10 +541,11 @@ fn lock_round_trips_byte_identical() {
     // Re-locking with the lock's preferences, requests in another order: same bytes.
     let options = ResolveOptions {
         prefer: parsed.preferences(),
+        ..ResolveOptions::default()
     };
     let rs2: Vec<Request> = rs.iter().rev().cloned().collect();
     let again = resolve(&c, &h, &rs2, &options).unwrap();
-    assert_eq!(Lock::from_resolution(&again, &rs2).to_toml_string(), text);
+    assert_eq!(lock_of(&again, &rs2).to_toml_string(), text);
 }
 
 #[test]
@@ -474,7 +558,7 @@ fn lock_parse_errors_name_the_line() {
         &ResolveOptions::default(),
     )
     .unwrap();
-    let text = Lock::from_resolution(&r, &rs).to_toml_string();
+    let text = lock_of(&r, &rs).to_toml_string();
     let line_of = |needle: &str| text.lines().position(|l| l.starts_with(needle)).unwrap() + 1;
 
     let bad = text.replacen("digest = \"sha256:", "digest = \"sha257:", 1);
@@ -486,11 +570,27 @@ fn lock_parse_errors_name_the_line() {
     let err = Lock::parse(&bad).unwrap_err().to_string();
     assert!(err.contains("missing field `explicit`"), "{err}");
 
-    let bad = text.replacen("version = 1\n", "version = 2\nnew_thing = true\n", 1);
+    let bad = text.replacen("version = 2\n", "version = 3\nnew_thing = true\n", 1);
     let err = Lock::parse(&bad).unwrap_err().to_string();
     assert_eq!(
         err,
-        "lockfile version 2 is not supported (this paks reads version 1)"
+        "lockfile version 3 is not supported (this paks reads version 2)"
+    );
+    let old = text.replacen("version = 2\n", "version = 1\n", 1);
+    let err = Lock::parse(&old).unwrap_err().to_string();
+    assert_eq!(
+        err,
+        "lockfile version 1 was written by an older paks (this paks reads version 2)"
+    );
+    let bad = text.replacen(
+        "environments = [\"linux/amd64\"]\n\n[[package]]",
+        "environments = [\"linux/arm64\"]\n\n[[package]]",
+        1,
+    );
+    let err = Lock::parse(&bad).unwrap_err().to_string();
+    assert!(
+        err.contains("its environment `linux/arm64` is not in the lock"),
+        "{err}"
     );
 
     let bad = text.replacen(
@@ -516,7 +616,7 @@ fn lock_parse_errors_name_the_line() {
     );
     assert!(err.contains("-zlib-1.3.1` is not in the lock"), "{err}");
 
-    let err = Lock::parse("version = 1\nrequests = [\"Bad Name\"]\n")
+    let err = Lock::parse("version = 2\nenvironments = []\nrequests = [\"Bad Name\"]\n")
         .unwrap_err()
         .to_string();
     assert!(err.contains("invalid request `Bad Name`"), "{err}");

@@ -11,6 +11,7 @@
 #   media_type          the manifest's layer media type
 #   size                the config's paks.size (the claimed unpacked size)
 #   paks: {...}         fields merged into the config's paks object, last
+#   annotations: {...}  entries merged into the manifest's annotations (`io.paks.target`)
 import gzip, hashlib, io, json, sys, tarfile
 
 src, dst, opts = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
@@ -61,6 +62,7 @@ if "annotation_id" in opts:
 if "size" in opts:
     config["paks"]["size"] = opts["size"]
 config["paks"].update(opts.get("paks", {}))
+ann.update(opts.get("annotations", {}))
 cbytes = json.dumps(config).encode()
 manifest["config"]["digest"] = "sha256:" + hashlib.sha256(cbytes).hexdigest()
 manifest["config"]["size"] = len(cbytes)
