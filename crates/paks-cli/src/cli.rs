@@ -565,6 +565,9 @@ pub struct AddArgs {
     pub packages: Vec<String>,
     #[command(flatten)]
     pub project: ProjectArgs,
+    /// Print JSON lines: the requirements written, then what was locked and installed
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -68,6 +68,12 @@ pub fn outdated(ctx: &Ctx, args: &OutdatedArgs) -> Result<(), Failure> {
     }
     print(&rows, args.json)?;
     let checked = seen.len();
+    if args.json {
+        // Always one line, so that "nothing is outdated" is an answer, not silence.
+        json_line(
+            &json!({"type": "outdated-summary", "checked": checked, "outdated": rows.len()}),
+        )?;
+    }
     ctx.reporter.status(&format!(
         "{} of {checked} package{} outdated",
         rows.len(),

@@ -512,7 +512,25 @@ pub fn add(ctx: &Ctx, args: &AddArgs) -> Result<(), Failure> {
         // The indexes were fetched and cached just now; the same versions stay preferred.
         lock(ctx, &project, true)?;
     }
-    sync(ctx, &project, args.project.offline)
+    let synced = sync_project(ctx, &project, args.project.offline)?;
+    if args.json {
+        let requests = project.requests()?;
+        for r in requests.iter().filter(|r| {
+            args.packages
+                .iter()
+                .filter_map(|spec| Request::parse(spec).ok())
+                .any(|asked| asked.name == r.name)
+        }) {
+            crate::commands::json_line(&serde_json::json!({
+                "type": "dependency",
+                "name": r.name.as_str(),
+                "requirement": r.req.to_string(),
+                "manifest": project.manifest(),
+            }))?;
+        }
+        crate::lock_report::sync_json(&project, &synced, None)?;
+    }
+    Ok(())
 }
 
 /// `paks sync`: re-lock if `paks.toml` changed (see [`LockMode`]), then install the lock.
