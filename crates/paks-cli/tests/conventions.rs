@@ -413,30 +413,7 @@ fn every_json_output_is_typed_json_lines() {
     walk.check("info", &user.ok(&["info", "hello-script", "--json"]));
     walk.check("install", &user.ok(&["install", "hello-script", "--json"]));
     walk.check("remove", &user.ok(&["remove", "hello-script", "--json"]));
-    // A project on the same repository.
-    let project = tmp.join("project");
-    user.ok(&["env", "init", arg(&project)]);
-    let in_project = |args: &[&str]| {
-        let mut all = args.to_vec();
-        all.extend(["--project", arg(&project), "--json"]);
-        user.ok(&all)
-    };
-    walk.check("add", &in_project(&["add", "hello-script"]));
-    walk.check("lock", &in_project(&["lock"]));
-    walk.check("sync", &in_project(&["sync"]));
-    walk.check("tree", &in_project(&["tree"]));
-    // Nothing is outdated: the report is its summary line alone.
-    walk.check("outdated", &in_project(&["outdated"]));
-    walk.check("config list", &user.ok(&["config", "list", "--json"]));
-    walk.check("cache info", &user.ok(&["cache", "info", "--json"]));
-    walk.check(
-        "cache prune",
-        &user.ok(&["cache", "prune", "--dry-run", "--json"]),
-    );
-    walk.check(
-        "cache clean",
-        &user.ok(&["cache", "clean", "--dry-run", "--json"]),
-    );
+    walk_project_config_and_cache(&mut walk, &user, tmp);
     walk.check(
         "repo remove",
         &user.ok(&["repo", "remove", "acme", "--json"]),
@@ -486,6 +463,33 @@ fn every_json_output_is_typed_json_lines() {
     assert!(
         offered.contains("serve gc") && offered.contains("repo add"),
         "{offered:?}"
+    );
+}
+
+/// The project commands on `user`'s repository, then `config` and `cache`.
+fn walk_project_config_and_cache(walk: &mut Walk, user: &Env, tmp: &Path) {
+    let project = tmp.join("project");
+    user.ok(&["env", "init", arg(&project)]);
+    let in_project = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend(["--project", arg(&project), "--json"]);
+        user.ok(&all)
+    };
+    walk.check("add", &in_project(&["add", "hello-script"]));
+    walk.check("lock", &in_project(&["lock"]));
+    walk.check("sync", &in_project(&["sync"]));
+    walk.check("tree", &in_project(&["tree"]));
+    // Nothing is outdated: the report is its summary line alone.
+    walk.check("outdated", &in_project(&["outdated"]));
+    walk.check("config list", &user.ok(&["config", "list", "--json"]));
+    walk.check("cache info", &user.ok(&["cache", "info", "--json"]));
+    walk.check(
+        "cache prune",
+        &user.ok(&["cache", "prune", "--dry-run", "--json"]),
+    );
+    walk.check(
+        "cache clean",
+        &user.ok(&["cache", "clean", "--dry-run", "--json"]),
     );
 }
 
