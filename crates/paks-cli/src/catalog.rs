@@ -382,12 +382,17 @@ fn index_line(kind: &str, l: &Loaded) -> serde_json::Value {
 }
 
 pub fn key(ctx: &Ctx, command: KeyCommand) -> Result<(), Failure> {
-    let KeyCommand::Generate { out: path } = command;
+    let KeyCommand::Generate { out: path, json } = command;
     let generated = paks_index::generate_key().map_err(index_failure)?;
     paks_index::write_private_key(&path, &generated.private_pem).map_err(index_failure)?;
     let public = path.with_extension("pub");
     paks_index::write_public_key(&public, &generated.public).map_err(index_failure)?;
-    writeln!(out(), "{}", generated.public)?;
+    if json {
+        json_line(&json!({"type": "key", "private": path, "public": public,
+                          "key": generated.public.to_string()}))?;
+    } else {
+        writeln!(out(), "{}", generated.public)?;
+    }
     ctx.reporter.status(&format!(
         "Wrote `{}` (private, keep it secret) and `{}` (public: `paks repo add … --key {}`)",
         path.display(),
@@ -531,7 +536,11 @@ pub fn index(ctx: &Ctx, command: IndexCommand) -> Result<(), Failure> {
             expires_days,
             json_out,
         )?,
-        IndexCommand::Export { namespace: ns, dir } => {
+        IndexCommand::Export {
+            namespace: ns,
+            dir,
+            json: json_out,
+        } => {
             let started = Instant::now();
             let ns = namespace(&ns)?;
             let fetched = runtime
@@ -549,6 +558,11 @@ pub fn index(ctx: &Ctx, command: IndexCommand) -> Result<(), Failure> {
             let report = runtime
                 .block_on(paks_index::export(&client, &ns, &fetched.signed, &dir))
                 .map_err(index_failure)?;
+            if json_out {
+                json_line(&json!({"type": "index-export", "index": report.index,
+                                  "files": report.written + report.existed,
+                                  "written": report.written, "bytes": report.bytes}))?;
+            }
             ctx.reporter.status(&format!(
                 "Exported `{}` and {} package file{} ({} new, {}) in {}",
                 report.index.display(),

@@ -343,12 +343,18 @@ pub struct LoginArgs {
     /// Read the password (or token) from standard input
     #[arg(long)]
     pub password_stdin: bool,
+    /// Print where the credentials were saved as a JSON line
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
 pub struct LogoutArgs {
     /// The registry host
     pub registry: String,
+    /// Print where credentials were removed from as a JSON line
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -440,11 +446,17 @@ pub enum ViewCommand {
         /// Where two packages provide one path, keep the first instead of failing
         #[arg(long)]
         ignore_conflicts: bool,
+        /// Print the view created as a JSON line
+        #[arg(long)]
+        json: bool,
     },
     /// Remove a view
     Remove {
         /// The view's path
         path: PathBuf,
+        /// Print the view removed as a JSON line
+        #[arg(long)]
+        json: bool,
     },
     /// List views
     List(JsonArgs),
@@ -457,6 +469,9 @@ pub enum EnvCommand {
         /// The project directory (created if missing)
         #[arg(default_value = ".")]
         dir: PathBuf,
+        /// Print the file written as a JSON line
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -535,6 +550,9 @@ pub enum IndexCommand {
         namespace: String,
         /// The output directory
         dir: PathBuf,
+        /// Print the report as JSON
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -545,6 +563,9 @@ pub enum KeyCommand {
         /// Where the private key goes
         #[arg(long, short, default_value = "paks-key.pem", value_name = "KEY.pem")]
         out: PathBuf,
+        /// Print the files and the public key as a JSON line (instead of the public key alone)
+        #[arg(long)]
+        json: bool,
     },
 }
 

@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Command;
 
-use common::{Env, examples, paks_bin, text};
+use common::{Env, examples, paks_bin, run_with_stdin, text};
 use paks_testkit::PaksServe;
 
 const ESC: char = '\u{1b}';
@@ -363,17 +363,35 @@ fn arg(path: &Path) -> &str {
     path.to_str().unwrap()
 }
 
-#[test]
-fn every_json_output_is_typed_json_lines() {
-    let mut walk = Walk::default();
-    let builder = Env::new();
-    let tmp = builder.dir.path();
-    let data = tmp.join("registry-data");
-    let mut server = PaksServe::start(Path::new(paks_bin()), &data, &[]);
-    let ns = format!("{}/acme", server.host());
-    let reference = format!("{ns}/hello-script:0.2.0");
+/// `paks login` and `paks logout` on `host`, with credentials in a home of the test's own.
+fn walk_login_logout(walk: &mut Walk, env: &Env, host: &str) {
+    let home = env.dir.path().join("home");
+    let run = |args: &[&str]| {
+        let mut c = env.cmd();
+        for var in ["REGISTRY_AUTH_FILE", "DOCKER_CONFIG"] {
+            c.env_remove(var);
+        }
+        c.env("HOME", &home)
+            .env("XDG_CONFIG_HOME", home.join(".config"))
+            .env("XDG_RUNTIME_DIR", home.join("run"))
+            .args(args);
+        let out = run_with_stdin(&mut c, b"s3cret\n");
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    // The registry asks for no password: any login checks out.
+    walk.check(
+        "login",
+        &run(&["login", host, "-u", "alice", "--password-stdin", "--json"]),
+    );
+    let logout = run(&["logout", host, "--json"]);
+    walk.check("logout", &logout);
+    assert!(logout.contains(r#""removed":[{"file":"#), "{logout}");
+}
 
-    // The local store.
+/// The local store's commands; returns the `.pak` built.
+fn walk_store(walk: &mut Walk, builder: &Env) -> String {
+    let tmp = builder.dir.path();
     let recipe = examples().join("hello-script");
     let built = builder.ok(&["build", arg(&recipe), "--out", arg(&builder.out), "--json"]);
     walk.check("build", &built);
@@ -384,10 +402,50 @@ fn every_json_output_is_typed_json_lines() {
     walk.check("info", &builder.ok(&["info", &pak, "--json"]));
     walk.check("env", &builder.ok(&["env", "hello-script", "--json"]));
     let view = tmp.join("view");
-    builder.ok(&["view", "create", arg(&view), "hello-script"]);
+    walk.check(
+        "view create",
+        &builder.ok(&["view", "create", arg(&view), "hello-script", "--json"]),
+    );
     walk.check("view list", &builder.ok(&["view", "list", "--json"]));
+    walk.check(
+        "view remove",
+        &builder.ok(&["view", "remove", arg(&view), "--json"]),
+    );
     walk.check("host", &builder.ok(&["host", "--json"]));
     walk.check("gc", &builder.ok(&["gc", "--dry-run", "--json"]));
+    pak
+}
+
+/// The image commands, on a busybox layout and on `reference`.
+fn walk_images(walk: &mut Walk, user: &Env, reference: &str) {
+    let tmp = user.dir.path();
+    let layout = tmp.join("busybox");
+    paks_testkit::busybox_layout(&layout, "latest");
+    let image = format!("oci:{}:latest", arg(&layout));
+    walk.check("inspect", &user.ok(&["inspect", &image, "--json"]));
+    walk.check("label", &user.ok(&["label", &image, "--json"]));
+    let compat = user.run(&["compat", &image, "--json"]);
+    walk.check("compat", &text(&compat.stdout));
+    let composed = format!("oci:{}:app", arg(&tmp.join("composed")));
+    walk.check(
+        "image build",
+        &user.ok(&[
+            "image", "build", reference, "--from", "scratch", "-o", &composed, "--json",
+        ]),
+    );
+}
+
+#[test]
+fn every_json_output_is_typed_json_lines() {
+    let mut walk = Walk::default();
+    let builder = Env::new();
+    let tmp = builder.dir.path();
+    let data = tmp.join("registry-data");
+    let mut server = PaksServe::start(Path::new(paks_bin()), &data, &[]);
+    let ns = format!("{}/acme", server.host());
+    let reference = format!("{ns}/hello-script:0.2.0");
+
+    let pak = walk_store(&mut walk, &builder);
 
     // A registry, an index and a repository.
     walk.check(
@@ -395,11 +453,20 @@ fn every_json_output_is_typed_json_lines() {
         &builder.ok(&["push", &pak, &format!("{ns}/hello-script"), "--json"]),
     );
     let key = tmp.join("key.pem");
-    builder.ok(&["key", "generate", "--out", arg(&key)]);
+    walk.check(
+        "key generate",
+        &builder.ok(&["key", "generate", "--out", arg(&key), "--json"]),
+    );
     walk.check(
         "index build",
         &builder.ok(&["index", "build", &ns, "--sign", arg(&key), "--json"]),
     );
+    let exported = tmp.join("exported");
+    walk.check(
+        "index export",
+        &builder.ok(&["index", "export", &ns, arg(&exported), "--json"]),
+    );
+    walk_login_logout(&mut walk, &builder, &server.host());
     let user = Env::new();
     let public = key.with_extension("pub");
     let url = format!("oci://{ns}");
@@ -415,7 +482,10 @@ fn every_json_output_is_typed_json_lines() {
     walk.check("remove", &user.ok(&["remove", "hello-script", "--json"]));
     // A project on the same repository.
     let project = tmp.join("project");
-    user.ok(&["env", "init", arg(&project)]);
+    walk.check(
+        "env init",
+        &user.ok(&["env", "init", arg(&project), "--json"]),
+    );
     let in_project = |args: &[&str]| {
         let mut all = args.to_vec();
         all.extend(["--project", arg(&project), "--json"]);
@@ -445,21 +515,7 @@ fn every_json_output_is_typed_json_lines() {
     let copied = format!("oci:{}", arg(&tmp.join("copied")));
     walk.check("copy", &user.ok(&["copy", &reference, &copied, "--json"]));
 
-    // Images.
-    let layout = tmp.join("busybox");
-    paks_testkit::busybox_layout(&layout, "latest");
-    let image = format!("oci:{}:latest", arg(&layout));
-    walk.check("inspect", &user.ok(&["inspect", &image, "--json"]));
-    walk.check("label", &user.ok(&["label", &image, "--json"]));
-    let compat = user.run(&["compat", &image, "--json"]);
-    walk.check("compat", &text(&compat.stdout));
-    let composed = format!("oci:{}:app", arg(&tmp.join("composed")));
-    walk.check(
-        "image build",
-        &user.ok(&[
-            "image", "build", &reference, "--from", "scratch", "-o", &composed, "--json",
-        ]),
-    );
+    walk_images(&mut walk, &user, &reference);
 
     // The registry's own maintenance, once it is stopped.
     server.stop();
