@@ -413,10 +413,16 @@ fn info(ctx: &Ctx, args: &InfoArgs) -> Result<(), Failure> {
             Ok(record) => record,
             Err(e) => {
                 // Not installed: what the repositories offer under that name.
-                if crate::catalog::remote_info(ctx, &args.package, args.json)? {
-                    return Ok(());
-                }
-                return Err(crate::suggest::store_failure(&store, &args.package, e));
+                let similar = match crate::catalog::remote_info(ctx, &args.package, args.json)? {
+                    crate::catalog::RemoteInfo::Printed => return Ok(()),
+                    crate::catalog::RemoteInfo::Missing(similar) => similar,
+                };
+                return Err(crate::suggest::info_failure(
+                    &store,
+                    &args.package,
+                    e,
+                    &similar,
+                ));
             }
         };
         let prefix = store.prefix(record.id());
