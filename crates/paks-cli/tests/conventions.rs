@@ -154,6 +154,83 @@ fn unknown_commands_get_a_suggestion() {
     ");
 }
 
+/// `paks --help` lists the commands by everyday use (packages, projects, publishing,
+/// images, then the machinery), each on one line: the first paragraph of its doc comment.
+#[test]
+fn help_lists_everyday_commands_first_one_line_each() {
+    // No environment: clap shows the values of the variables behind flags.
+    let out = Command::new(paks_bin())
+        .env_clear()
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    insta::assert_snapshot!(text(&out.stdout), @r#"
+    paks: build packages once, store them in any OCI registry, install them fast
+
+    Usage: paks [OPTIONS] <COMMAND>
+
+    Commands:
+      install       Install packages by name, from `.pak` archives or from registry references
+      search        Find packages in the configured repositories by name or summary
+      info          Show a package: installed (by name or id) or an archive (by path)
+      list          List installed packages [alias: ls]
+      remove        Remove project dependencies, or installed packages [aliases: uninstall, rm]
+      run           Run a command in the project's environment, or with installed packages
+      env           Print shell commands that activate packages: `eval "$(paks env hello)"`
+      shell         Start a shell with the project's environment active, or run `-c CMD` in it
+      add           Add packages to the project's `paks.toml`, then lock and sync
+      lock          Resolve the project's `paks.toml` into `paks.lock` (every build pinned by digest)
+      sync          Install exactly what `paks.lock` pins and build the project's view
+      tree          Show the dependency tree of the project's lock, or of installed packages
+      outdated      List packages with newer versions: the project's lock, or installed packages
+      view          Symlink trees that merge packages into one prefix
+      gc            Remove unneeded packages and leftovers, then prune the download cache
+      build         Build a package from a recipe directory or `git+URL#REV`, and install it
+      push          Push package archives and the dependencies the registry lacks
+      pull          Download a package and its dependencies into the cache, verified, without installing
+      copy          Copy packages and images between registries, OCI layouts and archives
+      login         Save credentials for a registry
+      logout        Forget the credentials saved for a registry
+      repo          Package repositories: registry namespaces or static `index.yaml` directories
+      index         Build, sign and export the index of a registry namespace
+      key           Signing keys for indexes
+      image         Container images from packages: one layer per package, no rebuild
+      containerize  Write a multi-stage Dockerfile that builds an image spec's image with `docker build`
+      inspect       What an image needs, per binary and overall, read without running or unpacking it
+      compat        Will an image run here (or on `--host`)? Exit 0: it runs; 1: it will not
+      label         Compute an image's labels and, with `--push`, write them into it
+      host          What this host is: CPU level, glibc, libstdc++, MPI, GPUs, container limits
+      config        The user configuration (`~/.config/paks/config.toml`), shared by every install root
+      cache         The download cache, shared by every install root of the user
+      serve         Run an OCI registry on this machine; also `gc`, `scrub`, `passwd`
+      completions   Print a shell completion script: `source <(paks completions bash)`
+      man           Write man pages into a directory, or `paks.1` to stdout
+      help          Print this message or the help of the given subcommand(s)
+
+    Options:
+          --root <DIR>                   The install root [default: /opt/paks as root, else
+                                         ~/.local/share/paks] [env: PAKS_ROOT=]
+      -j, --jobs <N>                     How many installs and build jobs run at once (transfers: at
+                                         least 4) [default: `defaults.jobs` of the user configuration,
+                                         else the number of CPUs] [env: PAKS_JOBS=]
+      -q, --quiet                        Print only errors
+      -v, --verbose                      Print more about what is done (for builds: the build log)
+          --insecure <HOST>              Reach this registry over plain HTTP (loopback registries always
+                                         may) [env: PAKS_INSECURE=]
+          --max-retry-wait <SECONDS>     The longest `Retry-After` (seconds) a registry may ask for; a
+                                         longer one fails at once [default: 60] [env:
+                                         PAKS_MAX_RETRY_WAIT=]
+          --transfer-deadline <SECONDS>  How long one registry transfer (a blob, a manifest) may take in
+                                         all, retries included [default: 3600] [env:
+                                         PAKS_TRANSFER_DEADLINE=]
+          --color <WHEN>                 When to colour output: `auto` (on a terminal, unless `NO_COLOR`
+                                         is set), `always` or `never` [env: PAKS_COLOR=] [default: auto]
+      -h, --help                         Print help
+      -V, --version                      Print version
+    "#);
+}
+
 #[test]
 fn aliases_users_expect() {
     let env = Env::new();
