@@ -7,6 +7,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use paks_resolve::{Request, Resolution, ResolveOptions};
 use paks_store::Store;
+use paks_types::PackageName;
 use serde_json::json;
 
 use paks_types::Reporter as _;
@@ -123,20 +124,51 @@ pub fn search(ctx: &Ctx, args: &SearchArgs) -> Result<(), Failure> {
             )?;
         }
     }
-    if hits.is_empty() && !args.json {
-        ctx.reporter
-            .status(&format!("No package matches `{}`", args.term));
+    // A term that matches nothing is often a misspelt name.
+    let similar = if hits.is_empty() {
+        similar_names(&loaded, &args.term)
+    } else {
+        Vec::new()
+    };
+    if args.json {
+        let similar: Vec<&str> = similar.iter().map(PackageName::as_str).collect();
+        json_line(
+            &json!({"type": "search", "term": args.term, "hits": hits.len(),
+                          "suggestions": similar}),
+        )?;
+    } else if hits.is_empty() {
+        ctx.reporter.status(&format!(
+            "No package matches `{}`{}",
+            args.term,
+            paks_resolve::did_you_mean(&similar)
+        ));
     }
     Ok(())
 }
 
+/// The names in the repositories' indexes close to `name` (a likely typo), closest first.
+fn similar_names(loaded: &[Loaded], name: &str) -> Vec<PackageName> {
+    paks_resolve::similar_names(
+        name,
+        loaded.iter().flat_map(|l| l.index.packages.keys().cloned()),
+    )
+}
+
+/// What `paks info NAME` found in the repositories.
+pub enum RemoteInfo {
+    /// The package is there; its description was printed.
+    Printed,
+    /// No repository has it; these names are close to it.
+    Missing(Vec<PackageName>),
+}
+
 /// `paks info NAME` for a package that is not installed: what the repositories offer.
-pub fn remote_info(ctx: &Ctx, name: &str, json_out: bool) -> Result<bool, Failure> {
+pub fn remote_info(ctx: &Ctx, name: &str, json_out: bool) -> Result<RemoteInfo, Failure> {
     let Ok(repositories) = crate::config::repositories(&ctx.config, &ctx.root) else {
-        return Ok(false);
+        return Ok(RemoteInfo::Missing(Vec::new()));
     };
     if repositories.is_empty() {
-        return Ok(false);
+        return Ok(RemoteInfo::Missing(Vec::new()));
     }
     let loaded = repos::load_all(ctx, false)?;
     let Some((repo, entry)) = loaded.iter().find_map(|l| {
@@ -146,13 +178,13 @@ pub fn remote_info(ctx: &Ctx, name: &str, json_out: bool) -> Result<bool, Failur
             .find(|(n, _)| n.as_str() == name)
             .map(|(_, e)| (l.entry.name.as_str(), e))
     }) else {
-        return Ok(false);
+        return Ok(RemoteInfo::Missing(similar_names(&loaded, name)));
     };
     if json_out {
         json_line(
             &json!({"type": "remote-package", "name": name, "repository": repo, "entry": entry}),
         )?;
-        return Ok(true);
+        return Ok(RemoteInfo::Printed);
     }
     let mut o = out();
     writeln!(o, "{name}  (not installed; from repository `{repo}`)")?;
@@ -191,7 +223,7 @@ pub fn remote_info(ctx: &Ctx, name: &str, json_out: bool) -> Result<bool, Failur
             )?;
         }
     }
-    Ok(true)
+    Ok(RemoteInfo::Printed)
 }
 
 fn read_key_arg(arg: &str) -> Result<String, Failure> {
@@ -382,12 +414,17 @@ fn index_line(kind: &str, l: &Loaded) -> serde_json::Value {
 }
 
 pub fn key(ctx: &Ctx, command: KeyCommand) -> Result<(), Failure> {
-    let KeyCommand::Generate { out: path } = command;
+    let KeyCommand::Generate { out: path, json } = command;
     let generated = paks_index::generate_key().map_err(index_failure)?;
     paks_index::write_private_key(&path, &generated.private_pem).map_err(index_failure)?;
     let public = path.with_extension("pub");
     paks_index::write_public_key(&public, &generated.public).map_err(index_failure)?;
-    writeln!(out(), "{}", generated.public)?;
+    if json {
+        json_line(&json!({"type": "key", "private": path, "public": public,
+                          "key": generated.public.to_string()}))?;
+    } else {
+        writeln!(out(), "{}", generated.public)?;
+    }
     ctx.reporter.status(&format!(
         "Wrote `{}` (private, keep it secret) and `{}` (public: `paks repo add … --key {}`)",
         path.display(),
@@ -531,7 +568,11 @@ pub fn index(ctx: &Ctx, command: IndexCommand) -> Result<(), Failure> {
             expires_days,
             json_out,
         )?,
-        IndexCommand::Export { namespace: ns, dir } => {
+        IndexCommand::Export {
+            namespace: ns,
+            dir,
+            json: json_out,
+        } => {
             let started = Instant::now();
             let ns = namespace(&ns)?;
             let fetched = runtime
@@ -549,6 +590,11 @@ pub fn index(ctx: &Ctx, command: IndexCommand) -> Result<(), Failure> {
             let report = runtime
                 .block_on(paks_index::export(&client, &ns, &fetched.signed, &dir))
                 .map_err(index_failure)?;
+            if json_out {
+                json_line(&json!({"type": "index-export", "index": report.index,
+                                  "files": report.written + report.existed,
+                                  "written": report.written, "bytes": report.bytes}))?;
+            }
             ctx.reporter.status(&format!(
                 "Exported `{}` and {} package file{} ({} new, {}) in {}",
                 report.index.display(),

@@ -47,14 +47,73 @@ pub struct Global {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Build a package from a recipe directory or `git+URL#REV`, and install it
-    Build(BuildArgs),
-    /// Install packages by name from the configured repositories (`hello`, `zlib@^1.3`,
-    /// `'cmake>=3.20,<4'`), from archives (`.pak` files) or references (`REGISTRY/NAMESPACE/NAME:VERSION`)
+    /// Install packages by name, from `.pak` archives or from registry references
+    ///
+    /// Names are looked up in the configured repositories (`hello`, `zlib@^1.3`,
+    /// `'cmake>=3.20,<4'`); references are `REGISTRY/NAMESPACE/NAME:VERSION`.
     Install(InstallArgs),
     /// Find packages in the configured repositories by name or summary
     Search(SearchArgs),
-    /// Package repositories: a registry namespace with an index, or a static index.yaml repository
+    /// Show a package: installed (by name or id) or an archive (by path)
+    Info(InfoArgs),
+    /// List installed packages
+    #[command(visible_alias = "ls")]
+    List(JsonArgs),
+    /// Remove project dependencies, or installed packages
+    ///
+    /// In a project: remove dependencies from `paks.toml`, then lock and sync. Outside a
+    /// project, or with `--installed`: remove installed packages.
+    #[command(visible_aliases = ["uninstall", "rm"])]
+    Remove(RemoveArgs),
+    /// Run a command in the project's environment, or with installed packages
+    ///
+    /// In a project, the project is locked and synced first. Elsewhere:
+    /// `paks run PACKAGE... -- COMMAND`.
+    Run(RunArgs),
+    /// Print shell commands that activate packages: `eval "$(paks env hello)"`
+    Env(EnvArgs),
+    /// Start a shell with the project's environment active, or run `-c CMD` in it
+    Shell(ShellArgs),
+    /// Add packages to the project's `paks.toml`, then lock and sync
+    Add(AddArgs),
+    /// Resolve the project's `paks.toml` into `paks.lock` (every build pinned by digest)
+    Lock(LockArgs),
+    /// Install exactly what `paks.lock` pins and build the project's view
+    ///
+    /// No network is needed when the cache has every pinned build.
+    Sync(SyncArgs),
+    /// Show the dependency tree of the project's lock, or of installed packages
+    Tree(TreeArgs),
+    /// List packages with newer versions: the project's lock, or installed packages
+    Outdated(OutdatedArgs),
+    /// Symlink trees that merge packages into one prefix
+    #[command(subcommand)]
+    View(ViewCommand),
+    /// Remove unneeded packages and leftovers, then prune the download cache
+    ///
+    /// Removes packages that nothing needs and the leftovers of interrupted work, then
+    /// prunes the download cache by `[cache] max-age` (default 30 days) and `max-size`.
+    Gc(GcArgs),
+    /// Build a package from a recipe directory or `git+URL#REV`, and install it
+    Build(BuildArgs),
+    /// Push package archives and the dependencies the registry lacks
+    ///
+    /// The target is a repository (`REGISTRY/NAMESPACE/NAME`) or a namespace.
+    Push(PushArgs),
+    /// Download a package and its dependencies into the cache, verified, without installing
+    Pull(PullArgs),
+    /// Copy packages and images between registries, OCI layouts and archives
+    ///
+    /// OCI layouts are `oci:DIR[:TAG]`, archives `oci-archive:FILE[:TAG]`.
+    Copy(CopyArgs),
+    /// Save credentials for a registry
+    Login(LoginArgs),
+    /// Forget the credentials saved for a registry
+    Logout(LogoutArgs),
+    /// Package repositories: registry namespaces or static `index.yaml` directories
+    ///
+    /// A repository is a registry namespace with an index, or a static `index.yaml`
+    /// repository.
     #[command(subcommand)]
     Repo(RepoCommand),
     /// Build, sign and export the index of a registry namespace
@@ -63,72 +122,38 @@ pub enum Command {
     /// Signing keys for indexes
     #[command(subcommand)]
     Key(KeyCommand),
-    /// What this host is: CPU microarchitecture, glibc, libstdc++, MPI, GPUs, container limits
-    Host(HostArgs),
-    /// What an image needs, per binary and overall, read without running or unpacking it
-    Inspect(InspectArgs),
-    /// Will an image run here (or on `--host`)? Exit 0: it runs; 1: it will not
-    Compat(CompatArgs),
-    /// Compute an image's labels (supercontainers and `io.paks.*`) and, with `--push`, write them into it
-    Label(LabelArgs),
     /// Container images from packages: one layer per package, no rebuild
     #[command(subcommand)]
     Image(ImageCommand),
     /// Write a multi-stage Dockerfile that builds an image spec's image with `docker build`
     Containerize(ContainerizeArgs),
-    /// Add packages to the project's `paks.toml`, then lock and sync
-    Add(AddArgs),
-    /// Resolve the project's `paks.toml` into `paks.lock` (every build pinned by digest)
-    Lock(LockArgs),
-    /// Install exactly what `paks.lock` pins (offline when the cache has it) and build the project's view
-    Sync(SyncArgs),
-    /// Start a shell with the project's environment active, or run `-c CMD` in it
-    Shell(ShellArgs),
-    /// Push package archives, and the dependencies the registry lacks, to a repository or namespace
-    Push(PushArgs),
-    /// Download a package and its dependencies into the cache, verified, without installing
-    Pull(PullArgs),
-    /// Copy packages and images between registries, OCI layouts (`oci:DIR[:TAG]`) and archives (`oci-archive:FILE[:TAG]`)
-    Copy(CopyArgs),
-    /// Save credentials for a registry
-    Login(LoginArgs),
-    /// Forget the credentials saved for a registry
-    Logout(LogoutArgs),
-    /// Run a command in the project's environment (locked and synced first), or with
-    /// installed packages' environment: `paks run PACKAGE... -- COMMAND`
-    Run(RunArgs),
-    /// Print shell commands that activate packages: `eval "$(paks env hello)"`
-    Env(EnvArgs),
-    /// List installed packages
-    #[command(visible_alias = "ls")]
-    List(JsonArgs),
-    /// Show a package: installed (by name or id) or an archive (by path)
-    Info(InfoArgs),
-    /// Remove dependencies from the project (then lock and sync), or, outside a project
-    /// or with `--installed`, remove installed packages
-    #[command(visible_aliases = ["uninstall", "rm"])]
-    Remove(RemoveArgs),
-    /// Remove packages that nothing needs and leftovers of interrupted work, then prune the
-    /// download cache (`[cache] max-age`, default 30 days; `max-size`)
-    Gc(GcArgs),
-    /// Symlink trees that merge packages into one prefix
-    #[command(subcommand)]
-    View(ViewCommand),
-    /// Run an OCI registry (the distribution spec v1.1) on this machine; also `gc`, `scrub`, `passwd`
-    Serve(ServeArgs),
-    /// Show the dependency tree of the project's lock, or of installed packages
-    Tree(TreeArgs),
-    /// List packages with newer versions: the project's lock, or installed packages
-    Outdated(OutdatedArgs),
+    /// What an image needs, per binary and overall, read without running or unpacking it
+    Inspect(InspectArgs),
+    /// Will an image run here (or on `--host`)? Exit 0: it runs; 1: it will not
+    Compat(CompatArgs),
+    /// Compute an image's labels and, with `--push`, write them into it
+    ///
+    /// The labels are the supercontainers ones and `io.paks.*`.
+    Label(LabelArgs),
+    /// What this host is: CPU level, glibc, libstdc++, MPI, GPUs, container limits
+    ///
+    /// The CPU level is its microarchitecture (such as `x86-64-v3`).
+    Host(HostArgs),
     /// The user configuration (`~/.config/paks/config.toml`), shared by every install root
     #[command(subcommand)]
     Config(ConfigCommand),
     /// The download cache, shared by every install root of the user
     #[command(subcommand)]
     Cache(CacheCommand),
+    /// Run an OCI registry on this machine; also `gc`, `scrub`, `passwd`
+    ///
+    /// The registry follows the OCI distribution spec v1.1.
+    Serve(ServeArgs),
     /// Print a shell completion script: `source <(paks completions bash)`
     Completions(CompletionsArgs),
-    /// Write man pages (`paks.1`, `paks-install.1`, …) into a directory, or `paks.1` to stdout
+    /// Write man pages into a directory, or `paks.1` to stdout
+    ///
+    /// The pages are `paks.1`, `paks-install.1`, and one per command.
     Man(ManArgs),
 }
 
@@ -343,12 +368,18 @@ pub struct LoginArgs {
     /// Read the password (or token) from standard input
     #[arg(long)]
     pub password_stdin: bool,
+    /// Print where the credentials were saved as a JSON line
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
 pub struct LogoutArgs {
     /// The registry host
     pub registry: String,
+    /// Print where credentials were removed from as a JSON line
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -440,11 +471,17 @@ pub enum ViewCommand {
         /// Where two packages provide one path, keep the first instead of failing
         #[arg(long)]
         ignore_conflicts: bool,
+        /// Print the view created as a JSON line
+        #[arg(long)]
+        json: bool,
     },
     /// Remove a view
     Remove {
         /// The view's path
         path: PathBuf,
+        /// Print the view removed as a JSON line
+        #[arg(long)]
+        json: bool,
     },
     /// List views
     List(JsonArgs),
@@ -457,6 +494,9 @@ pub enum EnvCommand {
         /// The project directory (created if missing)
         #[arg(default_value = ".")]
         dir: PathBuf,
+        /// Print the file written as a JSON line
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -535,6 +575,9 @@ pub enum IndexCommand {
         namespace: String,
         /// The output directory
         dir: PathBuf,
+        /// Print the report as JSON
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -545,6 +588,9 @@ pub enum KeyCommand {
         /// Where the private key goes
         #[arg(long, short, default_value = "paks-key.pem", value_name = "KEY.pem")]
         out: PathBuf,
+        /// Print the files and the public key as a JSON line (instead of the public key alone)
+        #[arg(long)]
+        json: bool,
     },
 }
 

@@ -345,8 +345,8 @@ pub(crate) fn run_with_packages(
 }
 
 fn env(ctx: &Ctx, args: &EnvArgs) -> Result<(), Failure> {
-    if let Some(crate::cli::EnvCommand::Init { dir }) = &args.command {
-        return crate::project::init(ctx, dir);
+    if let Some(crate::cli::EnvCommand::Init { dir, json }) = &args.command {
+        return crate::project::init(ctx, dir, *json);
     }
     let env = if args.packages.is_empty() {
         crate::project::environment(ctx, args.project.as_deref(), args.mode.into(), false)?.1
@@ -413,10 +413,16 @@ fn info(ctx: &Ctx, args: &InfoArgs) -> Result<(), Failure> {
             Ok(record) => record,
             Err(e) => {
                 // Not installed: what the repositories offer under that name.
-                if crate::catalog::remote_info(ctx, &args.package, args.json)? {
-                    return Ok(());
-                }
-                return Err(crate::suggest::store_failure(&store, &args.package, e));
+                let similar = match crate::catalog::remote_info(ctx, &args.package, args.json)? {
+                    crate::catalog::RemoteInfo::Printed => return Ok(()),
+                    crate::catalog::RemoteInfo::Missing(similar) => similar,
+                };
+                return Err(crate::suggest::info_failure(
+                    &store,
+                    &args.package,
+                    e,
+                    &similar,
+                ));
             }
         };
         let prefix = store.prefix(record.id());
@@ -503,6 +509,7 @@ fn view_command(ctx: &Ctx, view: ViewCommand) -> Result<(), Failure> {
             path,
             packages,
             ignore_conflicts,
+            json,
         } => {
             let ids = find_all(&store, &packages)?;
             let info = store
@@ -513,14 +520,24 @@ fn view_command(ctx: &Ctx, view: ViewCommand) -> Result<(), Failure> {
                     "`{c}` is provided by more than one package; the first was kept"
                 ));
             }
+            if json {
+                let ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
+                json_line(
+                    &json!({"type": "view-create", "path": info.path, "packages": ids,
+                                  "links": info.links, "conflicts": info.conflicts}),
+                )?;
+            }
             ctx.reporter.status(&format!(
                 "Created view `{}` ({} links)",
                 info.path.display(),
                 info.links
             ));
         }
-        ViewCommand::Remove { path } => {
+        ViewCommand::Remove { path, json } => {
             store.remove_view(&path).map_err(failure)?;
+            if json {
+                json_line(&json!({"type": "view-remove", "path": path}))?;
+            }
             ctx.reporter
                 .status(&format!("Removed view `{}`", path.display()));
         }

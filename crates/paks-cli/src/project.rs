@@ -227,8 +227,13 @@ impl Project {
     }
 }
 
-pub fn init(ctx: &Ctx, dir: &Path) -> Result<(), Failure> {
+pub fn init(ctx: &Ctx, dir: &Path, json_out: bool) -> Result<(), Failure> {
     let project = Project::init(dir)?;
+    if json_out {
+        crate::commands::json_line(
+            &serde_json::json!({"type": "env-init", "manifest": project.manifest()}),
+        )?;
+    }
     ctx.reporter.status(&format!(
         "Created `{}`; add packages with `paks add NAME`",
         project.manifest().display()

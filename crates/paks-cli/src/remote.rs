@@ -253,6 +253,12 @@ pub fn login(ctx: &Ctx, args: &LoginArgs) -> Result<(), Failure> {
     })?;
     let stored =
         Credentials::save_login(registry, &args.username, password).map_err(oci_failure)?;
+    if args.json {
+        json_line(
+            &json!({"type": "login", "registry": registry, "username": args.username,
+                          "stored": stored_json(&stored)}),
+        )?;
+    }
     ctx.reporter.status(&format!(
         "Logged in to `{registry}` as `{}`; saved in {stored}",
         args.username
@@ -286,6 +292,10 @@ fn registry_host(arg: &str) -> Result<String, Failure> {
 pub fn logout(ctx: &Ctx, args: &LogoutArgs) -> Result<(), Failure> {
     registry_host(&args.registry)?;
     let removed = Credentials::remove_login(&args.registry).map_err(oci_failure)?;
+    if args.json {
+        let places: Vec<serde_json::Value> = removed.iter().map(stored_json).collect();
+        json_line(&json!({"type": "logout", "registry": args.registry, "removed": places}))?;
+    }
     if removed.is_empty() {
         ctx.reporter.status(&format!(
             "No credentials were saved for `{}` by paks",
@@ -299,4 +309,12 @@ pub fn logout(ctx: &Ctx, args: &LogoutArgs) -> Result<(), Failure> {
         ));
     }
     Ok(())
+}
+
+/// Where credentials live, for `--json`: `{"file": PATH}` or `{"helper": NAME}`.
+fn stored_json(stored: &paks_oci::Stored) -> serde_json::Value {
+    match stored {
+        paks_oci::Stored::File(path) => json!({"file": path}),
+        paks_oci::Stored::Helper(name) => json!({"helper": name}),
+    }
 }

@@ -62,6 +62,31 @@ pub fn store_failure(store: &paks_store::Store, spec: &str, e: paks_store::Store
     failure
 }
 
+/// [`store_failure`] for `paks info NAME`, which looks in the repositories too: without
+/// a close installed name, the close names the repositories have (`similar`) are the hint.
+pub fn info_failure(
+    store: &paks_store::Store,
+    spec: &str,
+    e: paks_store::StoreError,
+    similar: &[paks_types::PackageName],
+) -> Failure {
+    let mut failure = store_failure(store, spec, e);
+    let installed_hint = failure
+        .hint
+        .as_deref()
+        .is_some_and(|h| h.starts_with("did you mean"));
+    if !installed_hint && !similar.is_empty() {
+        // `did_you_mean` words it for the end of a message: " (did you mean `x`?)".
+        let offer = paks_resolve::did_you_mean(similar);
+        let offer = offer
+            .trim_start()
+            .trim_start_matches('(')
+            .trim_end_matches(')');
+        failure.hint = Some(format!("{offer} (in the repositories, not installed)"));
+    }
+    failure
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

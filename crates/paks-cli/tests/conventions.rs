@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Command;
 
-use common::{Env, examples, paks_bin, text};
+use common::{Env, examples, paks_bin, run_with_stdin, text};
 use paks_testkit::PaksServe;
 
 const ESC: char = '\u{1b}';
@@ -152,6 +152,83 @@ fn unknown_commands_get_a_suggestion() {
 
     For more information, try '--help'.
     ");
+}
+
+/// `paks --help` lists the commands by everyday use (packages, projects, publishing,
+/// images, then the machinery), each on one line: the first paragraph of its doc comment.
+#[test]
+fn help_lists_everyday_commands_first_one_line_each() {
+    // No environment: clap shows the values of the variables behind flags.
+    let out = Command::new(paks_bin())
+        .env_clear()
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    insta::assert_snapshot!(text(&out.stdout), @r#"
+    paks: build packages once, store them in any OCI registry, install them fast
+
+    Usage: paks [OPTIONS] <COMMAND>
+
+    Commands:
+      install       Install packages by name, from `.pak` archives or from registry references
+      search        Find packages in the configured repositories by name or summary
+      info          Show a package: installed (by name or id) or an archive (by path)
+      list          List installed packages [alias: ls]
+      remove        Remove project dependencies, or installed packages [aliases: uninstall, rm]
+      run           Run a command in the project's environment, or with installed packages
+      env           Print shell commands that activate packages: `eval "$(paks env hello)"`
+      shell         Start a shell with the project's environment active, or run `-c CMD` in it
+      add           Add packages to the project's `paks.toml`, then lock and sync
+      lock          Resolve the project's `paks.toml` into `paks.lock` (every build pinned by digest)
+      sync          Install exactly what `paks.lock` pins and build the project's view
+      tree          Show the dependency tree of the project's lock, or of installed packages
+      outdated      List packages with newer versions: the project's lock, or installed packages
+      view          Symlink trees that merge packages into one prefix
+      gc            Remove unneeded packages and leftovers, then prune the download cache
+      build         Build a package from a recipe directory or `git+URL#REV`, and install it
+      push          Push package archives and the dependencies the registry lacks
+      pull          Download a package and its dependencies into the cache, verified, without installing
+      copy          Copy packages and images between registries, OCI layouts and archives
+      login         Save credentials for a registry
+      logout        Forget the credentials saved for a registry
+      repo          Package repositories: registry namespaces or static `index.yaml` directories
+      index         Build, sign and export the index of a registry namespace
+      key           Signing keys for indexes
+      image         Container images from packages: one layer per package, no rebuild
+      containerize  Write a multi-stage Dockerfile that builds an image spec's image with `docker build`
+      inspect       What an image needs, per binary and overall, read without running or unpacking it
+      compat        Will an image run here (or on `--host`)? Exit 0: it runs; 1: it will not
+      label         Compute an image's labels and, with `--push`, write them into it
+      host          What this host is: CPU level, glibc, libstdc++, MPI, GPUs, container limits
+      config        The user configuration (`~/.config/paks/config.toml`), shared by every install root
+      cache         The download cache, shared by every install root of the user
+      serve         Run an OCI registry on this machine; also `gc`, `scrub`, `passwd`
+      completions   Print a shell completion script: `source <(paks completions bash)`
+      man           Write man pages into a directory, or `paks.1` to stdout
+      help          Print this message or the help of the given subcommand(s)
+
+    Options:
+          --root <DIR>                   The install root [default: /opt/paks as root, else
+                                         ~/.local/share/paks] [env: PAKS_ROOT=]
+      -j, --jobs <N>                     How many installs and build jobs run at once (transfers: at
+                                         least 4) [default: `defaults.jobs` of the user configuration,
+                                         else the number of CPUs] [env: PAKS_JOBS=]
+      -q, --quiet                        Print only errors
+      -v, --verbose                      Print more about what is done (for builds: the build log)
+          --insecure <HOST>              Reach this registry over plain HTTP (loopback registries always
+                                         may) [env: PAKS_INSECURE=]
+          --max-retry-wait <SECONDS>     The longest `Retry-After` (seconds) a registry may ask for; a
+                                         longer one fails at once [default: 60] [env:
+                                         PAKS_MAX_RETRY_WAIT=]
+          --transfer-deadline <SECONDS>  How long one registry transfer (a blob, a manifest) may take in
+                                         all, retries included [default: 3600] [env:
+                                         PAKS_TRANSFER_DEADLINE=]
+          --color <WHEN>                 When to colour output: `auto` (on a terminal, unless `NO_COLOR`
+                                         is set), `always` or `never` [env: PAKS_COLOR=] [default: auto]
+      -h, --help                         Print help
+      -V, --version                      Print version
+    "#);
 }
 
 #[test]
@@ -363,17 +440,35 @@ fn arg(path: &Path) -> &str {
     path.to_str().unwrap()
 }
 
-#[test]
-fn every_json_output_is_typed_json_lines() {
-    let mut walk = Walk::default();
-    let builder = Env::new();
-    let tmp = builder.dir.path();
-    let data = tmp.join("registry-data");
-    let mut server = PaksServe::start(Path::new(paks_bin()), &data, &[]);
-    let ns = format!("{}/acme", server.host());
-    let reference = format!("{ns}/hello-script:0.2.0");
+/// `paks login` and `paks logout` on `host`, with credentials in a home of the test's own.
+fn walk_login_logout(walk: &mut Walk, env: &Env, host: &str) {
+    let home = env.dir.path().join("home");
+    let run = |args: &[&str]| {
+        let mut c = env.cmd();
+        for var in ["REGISTRY_AUTH_FILE", "DOCKER_CONFIG"] {
+            c.env_remove(var);
+        }
+        c.env("HOME", &home)
+            .env("XDG_CONFIG_HOME", home.join(".config"))
+            .env("XDG_RUNTIME_DIR", home.join("run"))
+            .args(args);
+        let out = run_with_stdin(&mut c, b"s3cret\n");
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    // The registry asks for no password: any login checks out.
+    walk.check(
+        "login",
+        &run(&["login", host, "-u", "alice", "--password-stdin", "--json"]),
+    );
+    let logout = run(&["logout", host, "--json"]);
+    walk.check("logout", &logout);
+    assert!(logout.contains(r#""removed":[{"file":"#), "{logout}");
+}
 
-    // The local store.
+/// The local store's commands; returns the `.pak` built.
+fn walk_store(walk: &mut Walk, builder: &Env) -> String {
+    let tmp = builder.dir.path();
     let recipe = examples().join("hello-script");
     let built = builder.ok(&["build", arg(&recipe), "--out", arg(&builder.out), "--json"]);
     walk.check("build", &built);
@@ -384,10 +479,50 @@ fn every_json_output_is_typed_json_lines() {
     walk.check("info", &builder.ok(&["info", &pak, "--json"]));
     walk.check("env", &builder.ok(&["env", "hello-script", "--json"]));
     let view = tmp.join("view");
-    builder.ok(&["view", "create", arg(&view), "hello-script"]);
+    walk.check(
+        "view create",
+        &builder.ok(&["view", "create", arg(&view), "hello-script", "--json"]),
+    );
     walk.check("view list", &builder.ok(&["view", "list", "--json"]));
+    walk.check(
+        "view remove",
+        &builder.ok(&["view", "remove", arg(&view), "--json"]),
+    );
     walk.check("host", &builder.ok(&["host", "--json"]));
     walk.check("gc", &builder.ok(&["gc", "--dry-run", "--json"]));
+    pak
+}
+
+/// The image commands, on a busybox layout and on `reference`.
+fn walk_images(walk: &mut Walk, user: &Env, reference: &str) {
+    let tmp = user.dir.path();
+    let layout = tmp.join("busybox");
+    paks_testkit::busybox_layout(&layout, "latest");
+    let image = format!("oci:{}:latest", arg(&layout));
+    walk.check("inspect", &user.ok(&["inspect", &image, "--json"]));
+    walk.check("label", &user.ok(&["label", &image, "--json"]));
+    let compat = user.run(&["compat", &image, "--json"]);
+    walk.check("compat", &text(&compat.stdout));
+    let composed = format!("oci:{}:app", arg(&tmp.join("composed")));
+    walk.check(
+        "image build",
+        &user.ok(&[
+            "image", "build", reference, "--from", "scratch", "-o", &composed, "--json",
+        ]),
+    );
+}
+
+#[test]
+fn every_json_output_is_typed_json_lines() {
+    let mut walk = Walk::default();
+    let builder = Env::new();
+    let tmp = builder.dir.path();
+    let data = tmp.join("registry-data");
+    let mut server = PaksServe::start(Path::new(paks_bin()), &data, &[]);
+    let ns = format!("{}/acme", server.host());
+    let reference = format!("{ns}/hello-script:0.2.0");
+
+    let pak = walk_store(&mut walk, &builder);
 
     // A registry, an index and a repository.
     walk.check(
@@ -395,11 +530,20 @@ fn every_json_output_is_typed_json_lines() {
         &builder.ok(&["push", &pak, &format!("{ns}/hello-script"), "--json"]),
     );
     let key = tmp.join("key.pem");
-    builder.ok(&["key", "generate", "--out", arg(&key)]);
+    walk.check(
+        "key generate",
+        &builder.ok(&["key", "generate", "--out", arg(&key), "--json"]),
+    );
     walk.check(
         "index build",
         &builder.ok(&["index", "build", &ns, "--sign", arg(&key), "--json"]),
     );
+    let exported = tmp.join("exported");
+    walk.check(
+        "index export",
+        &builder.ok(&["index", "export", &ns, arg(&exported), "--json"]),
+    );
+    walk_login_logout(&mut walk, &builder, &server.host());
     let user = Env::new();
     let public = key.with_extension("pub");
     let url = format!("oci://{ns}");
@@ -422,21 +566,7 @@ fn every_json_output_is_typed_json_lines() {
     let copied = format!("oci:{}", arg(&tmp.join("copied")));
     walk.check("copy", &user.ok(&["copy", &reference, &copied, "--json"]));
 
-    // Images.
-    let layout = tmp.join("busybox");
-    paks_testkit::busybox_layout(&layout, "latest");
-    let image = format!("oci:{}:latest", arg(&layout));
-    walk.check("inspect", &user.ok(&["inspect", &image, "--json"]));
-    walk.check("label", &user.ok(&["label", &image, "--json"]));
-    let compat = user.run(&["compat", &image, "--json"]);
-    walk.check("compat", &text(&compat.stdout));
-    let composed = format!("oci:{}:app", arg(&tmp.join("composed")));
-    walk.check(
-        "image build",
-        &user.ok(&[
-            "image", "build", &reference, "--from", "scratch", "-o", &composed, "--json",
-        ]),
-    );
+    walk_images(&mut walk, &user, &reference);
 
     // The registry's own maintenance, once it is stopped.
     server.stop();
@@ -469,7 +599,10 @@ fn every_json_output_is_typed_json_lines() {
 /// The project commands on `user`'s repository, then `config` and `cache`.
 fn walk_project_config_and_cache(walk: &mut Walk, user: &Env, tmp: &Path) {
     let project = tmp.join("project");
-    user.ok(&["env", "init", arg(&project)]);
+    walk.check(
+        "env init",
+        &user.ok(&["env", "init", arg(&project), "--json"]),
+    );
     let in_project = |args: &[&str]| {
         let mut all = args.to_vec();
         all.extend(["--project", arg(&project), "--json"]);
