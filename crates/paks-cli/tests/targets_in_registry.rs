@@ -243,3 +243,71 @@ fn the_signed_index_and_a_project_lock_pin_each_target_build() {
         assert_eq!(&viewed_id(&proj), want, "on a {microarch} host");
     }
 }
+
+#[test]
+fn a_generic_oci_client_takes_the_baseline() {
+    let builds = Builds::new();
+    builds.push('4', Some("x86_64_v4"));
+    let (_, index) = builds.version_index();
+    let baseline = &index["manifests"][0];
+    assert_eq!(
+        baseline["annotations"]["io.paks.package.id"],
+        builds.baseline.as_str()
+    );
+    let baseline_digest = baseline["digest"].as_str().unwrap().to_owned();
+    // skopeo chooses by platform only: the first amd64 entry, the baseline.
+    let layout = builds.repo.builder.dir.path().join("layout");
+    paks_testkit::skopeo(&[
+        "copy",
+        "--src-tls-verify=false",
+        "--override-os=linux",
+        "--override-arch=amd64",
+        &format!("docker://{}/hello-script:0.2.0", builds.repo.ns()),
+        &format!("oci:{}:copied", layout.display()),
+    ]);
+    let copied: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(layout.join("index.json")).unwrap()).unwrap();
+    assert_eq!(copied["manifests"][0]["digest"], baseline_digest.as_str());
+}
+
+#[test]
+fn a_version_without_a_build_this_cpu_runs_is_refused_with_what_it_has() {
+    let builds = Builds::new();
+    // Another version with only an x86_64_v4 build.
+    let id = id_with_hash(&builds.baseline, '4').replace("0.2.0", "0.3.0");
+    let pak = builds.repo.builder.dir.path().join("only-v4.pak");
+    common::forge(
+        &builds.repo.pak,
+        &pak,
+        &serde_json::json!({"id": id, "version": "0.3.0",
+            "annotations": {"io.paks.target": "x86_64_v4"}}),
+    );
+    builds.repo.push(&pak);
+    let user = Env::new();
+    let host = amd64_host(&user, "x86_64_v3");
+    let reference = format!("{}/hello-script:0.3.0", builds.repo.ns());
+    let out = user
+        .cmd()
+        .env("PAKS_HOST_PROFILE", &host)
+        .args(["install", &reference])
+        .output()
+        .unwrap();
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(
+            "has no build that runs on `linux/amd64` here (it has `linux/amd64 (x86_64_v4)`)"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("hint: "), "{err}");
+    assert!(
+        user.store_entries()
+            .iter()
+            .all(|e| !e.contains("hello-script"))
+    );
+    // The host that runs it gets it.
+    let v4 = amd64_host(&user, "x86_64_v4");
+    ok_as(&user, &v4, user.dir.path(), &["install", &reference]);
+    assert!(user.store_entries().contains(&id));
+}
