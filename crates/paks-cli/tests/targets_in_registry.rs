@@ -209,6 +209,33 @@ fn the_signed_index_and_a_project_lock_pin_each_target_build() {
     let user = Env::new();
     builds.repo.add_to(&user, "acme");
     let host = amd64_host(&user, "x86_64");
+    // The signed index lists every build of the version, with its target.
+    let info = ok_as(
+        &user,
+        &host,
+        user.dir.path(),
+        &["info", "hello-script", "--json"],
+    );
+    let info: serde_json::Value = serde_json::from_str(info.trim()).unwrap();
+    let mut listed: Vec<(String, Option<String>)> = info["entry"]["versions"]["0.2.0"]["builds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| {
+            (
+                b["id"].as_str().unwrap().to_owned(),
+                b["target"].as_str().map(str::to_owned),
+            )
+        })
+        .collect();
+    listed.sort();
+    let mut expected = vec![
+        (base.clone(), None),
+        (v3.clone(), Some("x86_64_v3".to_owned())),
+        (v4.clone(), Some("x86_64_v4".to_owned())),
+    ];
+    expected.sort();
+    assert_eq!(listed, expected);
     let proj = user.dir.path().join("proj");
     std::fs::create_dir_all(&proj).unwrap();
     std::fs::write(
