@@ -237,9 +237,13 @@ fn compose_all(
         let mut seen: BTreeSet<Digest> = BTreeSet::new();
         // Every reference's closure at once (shared dependencies are read per root, each
         // a small manifest and config); then in the order given, each build once.
+        // The CPU that will run the image is unknown: baseline builds only.
+        let cpu = paks_host::HostProfile::default();
         let closures = rt
             .block_on(futures_util::future::try_join_all(
-                references.iter().map(|r| remote.resolve_for(r, &platform)),
+                references
+                    .iter()
+                    .map(|r| remote.resolve_for(r, &platform, &cpu)),
             ))
             .map_err(failure)?;
         for (_, found) in closures {

@@ -68,15 +68,17 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
         .map_err(Failure::from)
 }
 
-/// Pull each reference's closure into the cache (for `paks install`).
+/// Pull each reference's closure into the cache (for `paks install`): of a version's
+/// builds, the one that runs best on this host (`PAKS_HOST_PROFILE` may fake another).
 pub fn pull_all(
     ctx: &Ctx,
     store: &Store,
     references: &[Reference],
 ) -> Result<Vec<Pulled>, Failure> {
+    let host = crate::catalog::host()?;
     let remote = Remote::new(cache_client(ctx)?, store);
     runtime()?
-        .block_on(remote.pull_many(references, &ctx.reporter))
+        .block_on(remote.pull_many(references, &host, &ctx.reporter))
         .map_err(failure)
 }
 

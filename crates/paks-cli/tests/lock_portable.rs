@@ -11,8 +11,7 @@ use common::{Env, ScriptRepo, text};
 /// A static repository (a signed index over a directory of `.pak` files) holding
 /// hello-script 0.2.0 in three builds: the real one (linux/amd64, baseline), and two
 /// re-packed from it, one for linux/arm64 and one for linux/amd64 targeting `x86_64_v4`.
-/// (A registry version index holds one build per platform today, so two amd64 builds
-/// need the static form.)
+/// (The registry form of several builds of one platform is `targets_in_registry.rs`.)
 struct ThreeBuilds {
     /// Owns the directory the repository is in.
     _builder: Env,

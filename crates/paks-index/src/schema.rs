@@ -21,12 +21,7 @@ pub const INDEX_TAG: &str = "latest";
 pub const INDEX_MEDIA_TYPE: &str = "application/vnd.paks.index.v1+json";
 /// The file name of a static repository's index.
 pub const INDEX_FILE: &str = "index.yaml";
-/// Annotation (on a version index's entry, or a build's manifest): the microarchitecture
-/// target a build needs (`x86_64_v3`).
-pub const ANNOTATION_TARGET: &str = "io.paks.target";
-/// Annotation (on a version index's entry, or a build's manifest): the minimum glibc a
-/// build needs (`2.36`).
-pub const ANNOTATION_GLIBC: &str = "io.paks.glibc";
+pub use paks_remote::format::{ANNOTATION_GLIBC, ANNOTATION_TARGET};
 
 /// The package index of one repository (a registry namespace or a static directory).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -66,7 +66,7 @@ pub enum RemoteErrorKind {
     UnpushableName { name: PackageName, mapped: String },
     #[error("`{reference}` is not a paks package: {reason}")]
     NotAPackage { reference: String, reason: String },
-    #[error("`{reference}` has no build for the platform `{host}` (it has {})", available.join(", "))]
+    #[error("`{reference}` has no build that runs on `{host}` here (it has {})", available.join(", "))]
     NoBuildForHost {
         reference: String,
         host: Platform,
@@ -118,9 +118,10 @@ impl RemoteErrorKind {
                 "copy reads and writes registries, `oci:DIR[:TAG]` and `oci-archive:FILE[:TAG]`"
                     .into(),
             ),
-            Self::NoBuildForHost { .. } => {
-                Some("build the package on this platform and push it".into())
-            }
+            Self::NoBuildForHost { .. } => Some(
+                "build the package for this platform (or a target this CPU runs) and push it"
+                    .into(),
+            ),
             _ => None,
         }
     }

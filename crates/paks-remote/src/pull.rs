@@ -3,6 +3,7 @@
 
 use std::collections::BTreeSet;
 
+use paks_host::HostProfile;
 use paks_oci::{Descriptor, ImageIndex, ImageManifest, Manifest, Reference, Repository};
 use paks_store::{Installable, LayerSource, parse_config};
 use paks_types::{Digest, ImageConfig, Platform, Reporter};
@@ -37,14 +38,15 @@ pub struct Found {
 
 impl Remote<'_> {
     /// Resolve `reference` (a version tag, a build tag or a digest) to the build that runs
-    /// on this host, walk its dependencies by digest, and download their layers.
+    /// best on `host`, walk its dependencies by digest, and download their layers.
     pub async fn pull(
         &self,
         reference: &Reference,
+        host: &HostProfile,
         reporter: &dyn Reporter,
     ) -> Result<Pulled, RemoteError> {
         let mut pulled = self
-            .pull_many(std::slice::from_ref(reference), reporter)
+            .pull_many(std::slice::from_ref(reference), host, reporter)
             .await?;
         Ok(pulled.pop().expect("one pull per reference"))
     }
@@ -54,11 +56,14 @@ impl Remote<'_> {
     pub async fn pull_many(
         &self,
         references: &[Reference],
+        host: &HostProfile,
         reporter: &dyn Reporter,
     ) -> Result<Vec<Pulled>, RemoteError> {
-        let host = Platform::host();
+        let platform = host.platform();
         let resolved = futures_util::future::try_join_all(
-            references.iter().map(|r| self.resolve_for(r, &host)),
+            references
+                .iter()
+                .map(|r| self.resolve_for(r, &platform, host)),
         )
         .await?;
         // Layers of packages not installed yet, and not cached yet, each once.
@@ -129,16 +134,21 @@ impl Remote<'_> {
             .collect())
     }
 
-    /// The build of `reference` for `platform` and its closure, dependencies first; only
-    /// manifests and configs are read (configs land in the blob cache), never layers.
+    /// The build of `reference` for `platform` that runs best on `host` (see
+    /// [`format::choose_build`]; `HostProfile::default()` when the CPU is unknown, as for
+    /// an image) and its closure, dependencies first; only manifests and configs are read
+    /// (configs land in the blob cache), never layers.
     pub async fn resolve_for(
         &self,
         reference: &Reference,
         platform: &Platform,
+        host: &HostProfile,
     ) -> Result<(Reference, Vec<Found>), RemoteError> {
         let repo = reference.repo();
         let top = self.client.get_manifest(reference).await?;
-        let (digest, manifest) = self.pick_build(reference, &repo, top, platform).await?;
+        let (digest, manifest) = self
+            .pick_build(reference, &repo, top, platform, host)
+            .await?;
         let mut found = Vec::new();
         let mut seen = BTreeSet::new();
         self.walk(&repo, &digest, manifest, &mut seen, &mut found)
@@ -161,13 +171,15 @@ impl Remote<'_> {
         Ok(found)
     }
 
-    /// An index resolves to the build for `host`; a manifest is the build.
+    /// An index resolves to the build for `platform` that runs best on `host`; a manifest
+    /// is the build.
     async fn pick_build(
         &self,
         reference: &Reference,
         repo: &Repository,
         top: Manifest,
-        host: &Platform,
+        platform: &Platform,
+        host: &HostProfile,
     ) -> Result<(Digest, Manifest), RemoteError> {
         if !top.is_index() {
             return Ok((top.digest.clone(), top));
@@ -178,20 +190,14 @@ impl Remote<'_> {
                 reason: format!("its index does not parse: {e}"),
             })
         })?;
-        let chosen = index.manifests.iter().find(|d| {
-            d.platform
-                .as_ref()
-                .is_some_and(|p| format::runs_on(p, host))
-        });
-        let Some(chosen) = chosen else {
+        let Some(chosen) = format::choose_build(&index, platform, host) else {
             return Err(RemoteError::from(RemoteErrorKind::NoBuildForHost {
                 reference: reference.to_string(),
-                host: host.clone(),
+                host: platform.clone(),
                 available: index
                     .manifests
                     .iter()
-                    .filter_map(|d| d.platform.as_ref())
-                    .map(|p| format!("`{}`", format::platform_name(p)))
+                    .map(|d| format!("`{}`", format::entry_name(d)))
                     .collect(),
             }));
         };

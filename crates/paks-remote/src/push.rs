@@ -292,7 +292,8 @@ impl Remote<'_> {
         ))
     }
 
-    /// The version tag's index gains (or replaces, for the same platform) this build.
+    /// The version tag's index gains (or replaces, for the same platform and target) this
+    /// build.
     async fn update_version_index(
         &self,
         repo: &Repository,
@@ -323,6 +324,12 @@ impl Remote<'_> {
         build.platform = Some(OciPlatform::from(&meta.platform));
         build.annotations =
             BTreeMap::from([(format::ANNOTATION_ID.to_owned(), meta.id.to_string())]);
+        let manifest_annotations = pak.reader.annotations();
+        for key in format::ENTRY_ANNOTATIONS {
+            if let Some(value) = manifest_annotations.get(key) {
+                build.annotations.insert(key.to_owned(), value.clone());
+            }
+        }
         if format::put_build(&mut index, build) {
             self.client
                 .put_manifest(&tag, format::INDEX, &index.to_bytes())
