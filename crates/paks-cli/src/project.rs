@@ -319,9 +319,18 @@ pub fn resolve_for(
         requests,
         &options,
     )
-    .map_err(|e| Failure {
-        hint: Some("`paks search NAME` lists what the repositories offer".into()),
-        ..Failure::from(e)
+    .map_err(|e| match e {
+        // A name no repository has is unknown in every environment: say so plainly, with
+        // the resolver's suggestions, not wrapped in the first environment tried.
+        paks_resolve::EnvironmentError::Resolve { source, .. }
+            if matches!(*source, paks_resolve::ResolveError::UnknownPackage { .. }) =>
+        {
+            crate::catalog::resolve_failure(*source)
+        }
+        e => Failure {
+            hint: Some("`paks search NAME` lists what the repositories offer".into()),
+            ..Failure::from(e)
+        },
     })?;
     let mut warned = std::collections::BTreeSet::new();
     for w in resolutions.iter().flat_map(|(_, r)| &r.warnings) {
