@@ -24,6 +24,7 @@ macro_rules! serde_via_str {
     };
 }
 
+pub mod debversion;
 mod digest;
 pub mod distribution;
 pub mod fs;
@@ -36,6 +37,7 @@ pub mod rules;
 pub mod similarity;
 pub mod temp;
 
+pub use debversion::{DebianVersion, DebianVersionError};
 pub use digest::{
     Digest, DigestAlgorithm, HashingReader, HashingWriter, Sha256Hasher, VerifyingReader,
 };
