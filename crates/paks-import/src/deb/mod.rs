@@ -1,0 +1,12 @@
+//! Debian binary packages: deb822 control data ([`deb822`]), its typed fields
+//! ([`control`], [`relation`]), and later the `.deb` container.
+//!
+//! Versions are [`paks_types::DebianVersion`]: kept verbatim, ordered as dpkg orders.
+
+pub mod control;
+pub mod deb822;
+pub mod relation;
+
+pub use control::{BinaryControl, Description, SourceRef};
+pub use deb822::{Paragraph, parse_paragraphs};
+pub use relation::{Alternatives, Relation, VersionOp};
