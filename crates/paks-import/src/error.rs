@@ -3,6 +3,9 @@
 
 use std::io;
 
+/// Characters of a field's value shown in an error.
+const MAX_SHOWN: usize = 120;
+
 /// Why a foreign package could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
@@ -35,20 +38,40 @@ pub enum ImportError {
     /// A required control field is absent.
     #[error("missing field `{field}`")]
     MissingField { field: &'static str },
+    /// A `.deb` member whose contents (a compressed tarball) could not be read.
+    #[error("invalid .deb: cannot read member `{member}`")]
+    Member {
+        member: String,
+        #[source]
+        source: io::Error,
+    },
     /// A `.deb` whose container or members are malformed.
     #[error("invalid .deb: member `{member}`: {reason}")]
     Deb { member: String, reason: String },
 }
 
 impl ImportError {
+    pub(crate) fn io(what: impl Into<String>, source: io::Error) -> Self {
+        Self::Io {
+            what: what.into(),
+            source,
+        }
+    }
+
     pub(crate) fn field(
         field: impl Into<String>,
         value: impl Into<String>,
         reason: impl Into<String>,
     ) -> Self {
+        // A hostile value can be megabytes long; the start is enough to find it.
+        let mut value: String = value.into();
+        if let Some((cut, _)) = value.char_indices().nth(MAX_SHOWN) {
+            value.truncate(cut);
+            value.push('…');
+        }
         Self::Field {
             field: field.into(),
-            value: value.into(),
+            value,
             reason: reason.into(),
         }
     }
