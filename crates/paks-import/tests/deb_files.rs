@@ -349,6 +349,14 @@ fn hostile_debs_are_refused_with_the_member_named() {
         assert!(err.contains(expected), "expected {expected:?} in: {err}");
     }
     assert!(read_all(b"PK\x03\x04 not an ar archive").contains("not an `ar` archive"));
+    // Two `control` files: which one is the package? Neither.
+    let twice = gz(&tar_of(&[("./control", CONTROL), ("control", CONTROL)]));
+    let err = read_all(&ar(&[
+        ("debian-binary", b"2.0\n"),
+        ("control.tar.gz", &twice),
+        ("data.tar.gz", &data),
+    ]));
+    assert!(err.contains("holds `control` twice"), "{err}");
 }
 
 #[test]

@@ -2,6 +2,7 @@
 
 use paks_types::DebianVersion;
 use std::cmp::Ordering;
+use std::hash::BuildHasher;
 use std::process::Command;
 
 /// Versions that exercise every rule: epochs, `~` before the end, letters before other
@@ -53,6 +54,46 @@ fn every_pair_orders_as_dpkg_does() {
                 Ordering::Greater => "gt",
             };
             assert!(dpkg(a, op, b), "dpkg disagrees that `{a}` {op} `{b}`");
+        }
+    }
+}
+
+/// Versions built from the characters that matter to the order (`~`, letters, `+`, `.`,
+/// digits with leading zeros), with and without epoch and revision.
+fn version() -> impl proptest::strategy::Strategy<Value = String> {
+    use proptest::prelude::*;
+    (
+        prop::option::of(0u32..3),
+        "[0-9][0-9a-z.+~]{0,6}",
+        prop::option::of("[0-9a-z.+~]{1,4}"),
+    )
+        .prop_map(|(epoch, upstream, revision)| {
+            let mut s = epoch.map(|e| format!("{e}:")).unwrap_or_default();
+            s.push_str(&upstream);
+            if let Some(r) = revision {
+                s.push('-');
+                s.push_str(&r);
+            }
+            s
+        })
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::test_runner::Config::with_cases(200))]
+    /// Random pairs: parsing keeps the text, and dpkg agrees with the order.
+    #[test]
+    fn random_pairs_order_as_dpkg_does(a in version(), b in version()) {
+        let (va, vb) = (a.parse::<DebianVersion>().unwrap(), b.parse::<DebianVersion>().unwrap());
+        proptest::prop_assert_eq!(va.to_string(), a.clone());
+        let op = match va.cmp(&vb) {
+            Ordering::Less => "lt",
+            Ordering::Equal => "eq",
+            Ordering::Greater => "gt",
+        };
+        proptest::prop_assert!(dpkg(&a, op, &b), "dpkg disagrees that `{}` {} `{}`", a, op, b);
+        if op == "eq" {
+            let s = std::hash::RandomState::new();
+            proptest::prop_assert_eq!(s.hash_one(&va), s.hash_one(&vb));
         }
     }
 }

@@ -297,6 +297,10 @@ fn read_control<R: Read>(
                 }
                 _ => continue,
             };
+            // Two copies would let two readers see two different packages.
+            if slot.is_some() {
+                return Err(deb_error(&header.name, format!("it holds `{name}` twice")));
+            }
             let mut text = String::new();
             entry
                 .read_to_string(&mut text)
