@@ -264,17 +264,6 @@ fn hostile_debs_are_refused_with_the_member_named() {
         ("control.tar.gz", &control),
         ("data.tar.gz", &data),
     ]);
-    // Truncated anywhere: in the magic, a header, the control member, the data member.
-    for cut in [4, 30, 8 + 60 + 4 + 60 + 10, good.len() - 7] {
-        let err = read_all(&good[..cut]);
-        assert!(
-            err.contains("truncated")
-                || err.contains("ends")
-                || err.contains("cannot read member")
-                || err.contains("failed to read `data`: unexpected end of file"),
-            "cut at {cut}: {err}"
-        );
-    }
     // The control member is larger than its header says: the next header is garbage.
     let mut bytes = ar(&[("debian-binary", b"2.0\n"), ("control.tar.gz", &control)]);
     bytes.extend_from_slice(b"0123456789");
@@ -349,6 +338,36 @@ fn hostile_debs_are_refused_with_the_member_named() {
         assert!(err.contains(expected), "expected {expected:?} in: {err}");
     }
     assert!(read_all(b"PK\x03\x04 not an ar archive").contains("not an `ar` archive"));
+}
+
+#[test]
+fn truncated_debs_say_where_they_end() {
+    let good = ar(&[
+        ("debian-binary", b"2.0\n"),
+        ("control.tar.gz", &gz(&control_tar())),
+        ("data.tar.gz", &gz(&data_tar())),
+    ]);
+    // Truncated anywhere: in the magic, a header, the control member, the data member.
+    for (cut, expected) in [
+        (4, "the input ends before the `ar` magic"),
+        (30, "truncated member header (22 of 60 bytes)"),
+        (
+            8 + 60 + 4 + 60 + 10,
+            "ends 266 bytes before the end of member `control.tar.gz`",
+        ),
+        (
+            good.len() - 7,
+            "ends 7 bytes before the end of member `data.tar.gz`",
+        ),
+    ] {
+        let err = read_all(&good[..cut]);
+        assert!(err.contains(expected), "cut at {cut}: {err}");
+    }
+}
+
+#[test]
+fn a_control_tarball_holding_a_file_twice_is_refused() {
+    let data = gz(&data_tar());
     // Two `control` files: which one is the package? Neither.
     let twice = gz(&tar_of(&[("./control", CONTROL), ("control", CONTROL)]));
     let err = read_all(&ar(&[

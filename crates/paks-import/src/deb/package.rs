@@ -172,7 +172,11 @@ impl<R: Read> DebReader<R> {
         let remaining = (self.data_start + self.data.size).saturating_sub(self.src.len());
         let name = self.data.name.clone();
         self.data_compression
-            .decoder((&mut self.src).take(remaining))
+            .decoder(Exact {
+                inner: &mut self.src,
+                left: remaining,
+                member: self.data.name.clone(),
+            })
             .map_err(|source| ImportError::Member {
                 member: name,
                 source,
@@ -238,6 +242,37 @@ fn skip(r: &mut impl Read, h: &MemberHeader) -> Result<(), ImportError> {
     ar::skip_padding(r, h)
 }
 
+/// A member's bytes: `left` of them, and an error (naming the member) if the input ends
+/// first, so a truncated file is reported as such, not as a corrupt stream.
+struct Exact<R> {
+    inner: R,
+    left: u64,
+    member: String,
+}
+
+impl<R: Read> Read for Exact<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.left == 0 {
+            return Ok(0);
+        }
+        let max = usize::try_from(self.left)
+            .unwrap_or(usize::MAX)
+            .min(buf.len());
+        let n = self.inner.read(&mut buf[..max])?;
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!(
+                    "the .deb ends {} bytes before the end of member `{}`",
+                    self.left, self.member
+                ),
+            ));
+        }
+        self.left -= n as u64;
+        Ok(n)
+    }
+}
+
 /// Fails a read once more than `left` bytes came through.
 struct Bounded<R> {
     inner: R,
@@ -265,7 +300,11 @@ fn read_control<R: Read>(
         member: header.name.clone(),
         source,
     };
-    let mut member = src.take(header.size);
+    let mut member = Exact {
+        inner: src,
+        left: header.size,
+        member: header.name.clone(),
+    };
     let mut control_text = None;
     let mut md5sums = None;
     let mut conffiles = None;
@@ -314,12 +353,12 @@ fn read_control<R: Read>(
         // decodable, so a corrupt tail is noticed here rather than ignored.
         io::copy(&mut archive.into_inner(), &mut io::sink()).map_err(member_err)?;
     }
-    if member.limit() > 0 {
+    if member.left > 0 {
         return Err(deb_error(
             &header.name,
             format!(
                 "the compressed tarball ends {} bytes before the declared member size",
-                member.limit()
+                member.left
             ),
         ));
     }
