@@ -1,4 +1,4 @@
-//! Alpine packages (`.apk`, format v2).
+//! Alpine packages (`.apk`, format v2) and repository indexes (`APKINDEX.tar.gz`).
 //!
 //! An `.apk` is three gzip streams, concatenated:
 //! 1. optionally, a **signature stream**: a tar (without end-of-archive blocks) of
@@ -11,12 +11,15 @@
 //!
 //! [`ApkPackage::open`] reads and checks 1 and 2, verifies `datahash` over 3, then hands
 //! the data tar to the caller ([`ApkPackage::into_data`]) untouched: its entries are
-//! untrusted and go to a hardened extractor.
+//! untrusted and go to a hardened extractor. An `APKINDEX.tar.gz` is a signature stream
+//! and a gzip'd tar of `DESCRIPTION` and `APKINDEX` ([`ApkIndex::read`]); its `C:` lines
+//! name each package's control stream ([`IndexEntry::check_package`]).
 //!
 //! Every size read from input is bounded ([`Limits`]).
 
 mod depend;
 mod error;
+mod index;
 mod keys;
 mod package;
 mod pkginfo;
@@ -26,6 +29,7 @@ mod version;
 
 pub use depend::{Dependency, VersionOp};
 pub use error::ApkError;
+pub use index::{ApkIndex, IndexEntry, parse_apkindex};
 pub use keys::Keyring;
 pub use package::{ApkPackage, DataReader, Limits, Script, ScriptKind};
 pub use pkginfo::PkgInfo;

@@ -205,3 +205,22 @@ pub fn sign_stream(key: &Key, digest: &str, signed: &[u8]) -> Vec<u8> {
     let name = format!("{prefix}{}", key.name);
     gzip(&tar_of(&[(&name, &signature)], true))
 }
+
+/// An `APKINDEX.tar.gz` listing `entries` (`APKINDEX` stanza text each), signed by `key`
+/// with sha1 as `abuild-sign` signs indexes, or unsigned. The index tar keeps its
+/// end-of-archive blocks, as `apk index` writes it.
+pub fn index(description: &str, stanzas: &[String], key: Option<&Key>) -> Vec<u8> {
+    let text = stanzas.join("\n");
+    let tar = tar_of(
+        &[
+            ("DESCRIPTION", description.as_bytes()),
+            ("APKINDEX", text.as_bytes()),
+        ],
+        false,
+    );
+    let stream = gzip(&tar);
+    let signature = key
+        .map(|key| sign_stream(key, "sha1", &stream))
+        .unwrap_or_default();
+    [signature, stream].concat()
+}
