@@ -340,3 +340,49 @@ fn a_file_outside_the_control_stream_layout_is_refused() {
         "unexpected entry `usr/bin/sneaky` in the control stream"
     );
 }
+
+/// abuild's own pipeline, with the real tools: GNU `tar` (posix format, whose control tar
+/// here starts with a global PAX header and keeps its end-of-archive blocks and record
+/// padding, as a tar not cut by
+/// `abuild-tar` does) and `gzip -9 -n`, then `openssl dgst -sha1 -sign`.
+#[test]
+fn a_package_made_with_gnu_tar_and_gzip_reads() {
+    use std::process::Command;
+    let dir = tempfile::tempdir().unwrap();
+    let key = Key::generate(dir.path(), "packager");
+    let root = dir.path().join("pkg");
+    std::fs::create_dir_all(root.join("usr/bin")).unwrap();
+    std::fs::write(root.join("usr/bin/hello"), b"#!/bin/sh\necho hello\n").unwrap();
+    let pipe = |script: &str| {
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{script}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    };
+    let data = pipe("tar --format=posix --owner=0 --group=0 -C pkg -cf - usr | gzip -9 -n");
+    let control_dir = dir.path().join("control");
+    std::fs::create_dir(&control_dir).unwrap();
+    let info = apk_build::pkginfo("hello", "2.0_rc1-r0", "From GNU tar", &data);
+    std::fs::write(control_dir.join(".PKGINFO"), info).unwrap();
+    std::fs::write(control_dir.join(".trigger"), "#!/bin/sh\n").unwrap();
+    let control = pipe(
+        "tar --format=posix --pax-option=comment=abuild -C control -cf - .PKGINFO .trigger | gzip -9 -n",
+    );
+    let signature = apk_build::sign_stream(&key, "sha1", &control);
+    let bytes = [&signature[..], &control[..], &data[..]].concat();
+
+    let package = ApkPackage::open(Cursor::new(bytes), &keyring(&[&key])).unwrap();
+    package.signature.require_trusted("package").unwrap();
+    assert_eq!(package.pkginfo.version.as_str(), "2.0_rc1-r0");
+    assert_eq!(package.scripts[0].kind, ScriptKind::Trigger);
+    let names: Vec<String> = data_entries(package).into_iter().map(|e| e.name).collect();
+    assert_eq!(names, ["usr/", "usr/bin/", "usr/bin/hello"]);
+}

@@ -128,6 +128,10 @@ pub(crate) fn tar_members(stream: &'static str, tar: &[u8]) -> Result<Vec<Member
     for entry in archive.entries().map_err(tar_error)? {
         let mut entry = entry.map_err(tar_error)?;
         let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+        // GNU tar's `--format=posix` may start with a global PAX header: metadata only.
+        if entry.header().entry_type() == tar::EntryType::XGlobalHeader {
+            continue;
+        }
         if !entry.header().entry_type().is_file() {
             return Err(ApkError::UnexpectedEntry { stream, name });
         }
