@@ -386,3 +386,55 @@ fn a_package_made_with_gnu_tar_and_gzip_reads() {
     let names: Vec<String> = data_entries(package).into_iter().map(|e| e.name).collect();
     assert_eq!(names, ["usr/", "usr/bin/", "usr/bin/hello"]);
 }
+
+/// A signature stream may hold several signatures; as in apk, the first one by a trusted
+/// key decides, and those by unknown keys before it are passed over.
+#[test]
+fn the_first_signature_by_a_trusted_key_decides() {
+    let dir = tempfile::tempdir().unwrap();
+    let stranger = Key::generate(dir.path(), "stranger");
+    let (trusted, built) = signed_hello(dir.path(), "sha256");
+    let by_stranger = stranger.sign("sha1", &built.control);
+    let by_trusted = trusted.sign("sha256", &built.control);
+    let stranger_name = format!(".SIGN.RSA.{}", stranger.name);
+    let trusted_name = format!(".SIGN.RSA256.{}", trusted.name);
+    let signatures = gzip(&tar_of(
+        &[
+            (&stranger_name, &by_stranger),
+            (".SIGN.DSA.legacy.rsa.pub", b"not checked"),
+            (&trusted_name, &by_trusted),
+        ],
+        true,
+    ));
+    let bytes = [&signatures[..], &built.control[..], &built.data[..]].concat();
+    let package = ApkPackage::open(Cursor::new(bytes), &keyring(&[&trusted])).unwrap();
+    assert_eq!(
+        package.signature,
+        SignatureStatus::Verified {
+            key: "packager.rsa.pub".to_owned(),
+            algorithm: SignatureAlgorithm::RsaSha256
+        }
+    );
+}
+
+/// Keys are read from a directory as apk reads `/etc/apk/keys`: `*.pub` files, named by
+/// file name; a file that is not a PEM public key is an error naming it.
+#[test]
+fn keys_are_read_from_a_directory_like_etc_apk_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let (key, built) = signed_hello(dir.path(), "sha1");
+    let keys = dir.path().join("keys");
+    std::fs::create_dir(&keys).unwrap();
+    std::fs::write(keys.join(&key.name), &key.public_pem).unwrap();
+    std::fs::write(keys.join("README"), "not a key").unwrap();
+    let ring = Keyring::from_dir(&keys).unwrap();
+    let package = ApkPackage::open(Cursor::new(built.bytes()), &ring).unwrap();
+    package.signature.require_trusted("package").unwrap();
+
+    std::fs::write(keys.join("broken.rsa.pub"), "-----BEGIN PUBLIC KEY-----\n").unwrap();
+    let err = Keyring::from_dir(&keys).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "`broken.rsa.pub` is not a PEM RSA public key"
+    );
+}
