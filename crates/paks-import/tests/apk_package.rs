@@ -438,3 +438,22 @@ fn keys_are_read_from_a_directory_like_etc_apk_keys() {
         "`broken.rsa.pub` is not a PEM RSA public key"
     );
 }
+
+/// Every byte of the control and data streams is covered by the signature or `datahash`:
+/// changing any one of them is refused. A change in the signature stream never panics
+/// (some, like the gzip header's timestamp, change nothing that is signed).
+#[test]
+fn changing_any_signed_byte_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (key, built) = signed_hello(dir.path(), "sha1");
+    let ring = keyring(&[&key]);
+    let bytes = built.bytes();
+    for i in 0..bytes.len() {
+        let mut changed = bytes.clone();
+        changed[i] ^= 0x20;
+        let result = ApkPackage::open(Cursor::new(changed), &ring);
+        if i >= built.signature.len() {
+            assert!(result.is_err(), "a change at byte {i} was accepted");
+        }
+    }
+}

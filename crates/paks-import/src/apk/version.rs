@@ -301,3 +301,40 @@ mod tests {
         assert_eq!(v("1.2.3_rc1-r4").to_string(), "1.2.3_rc1-r4");
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::AlpineVersion;
+
+    /// Versions from the grammar, leading zeros and all suffixes included.
+    fn version() -> impl Strategy<Value = String> {
+        let number = "(0|[1-9][0-9]{0,3}|0[0-9]{1,2})";
+        let suffix = "_(alpha|beta|pre|rc|cvs|svn|git|hg|p)[0-9]{0,2}";
+        proptest::string::string_regex(&format!(
+            "[1-9][0-9]{{0,2}}(\\.{number}){{0,3}}[a-c]?({suffix}){{0,2}}(~[0-9a-f]{{1,4}})?(-r[0-9]{{1,2}})?"
+        ))
+        .unwrap()
+    }
+
+    proptest! {
+        #[test]
+        fn ordering_is_total(a in version(), b in version(), c in version()) {
+            let (a, b, c) = (
+                AlpineVersion::parse(&a).unwrap(),
+                AlpineVersion::parse(&b).unwrap(),
+                AlpineVersion::parse(&c).unwrap(),
+            );
+            prop_assert_eq!(a.cmp(&b), b.cmp(&a).reverse());
+            if a <= b && b <= c {
+                prop_assert!(a <= c, "{} <= {} <= {} but not {} <= {}", a, b, c, a, c);
+            }
+        }
+
+        #[test]
+        fn parsing_never_panics(text in "[0-9a-z._~-]{0,16}") {
+            let _ = AlpineVersion::parse(&text);
+        }
+    }
+}
