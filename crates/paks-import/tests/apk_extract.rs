@@ -23,19 +23,9 @@ fn a_package_extracts_with_paks_archive() {
     let dir = tempfile::tempdir().unwrap();
     let package = open(
         &[
-            DataEntry {
-                name: "usr/bin/",
-                kind: tar::EntryType::Directory,
-                link: None,
-                data: b"",
-            },
+            DataEntry::dir("usr/bin/"),
             DataEntry::file("usr/bin/hello", b"#!/bin/sh\necho hello\n"),
-            DataEntry {
-                name: "usr/bin/hi",
-                kind: tar::EntryType::Symlink,
-                link: Some("hello"),
-                data: b"",
-            },
+            DataEntry::link("usr/bin/hi", tar::EntryType::Symlink, "hello"),
         ],
         dir.path(),
     );
@@ -60,12 +50,7 @@ fn hostile_entries_are_refused_by_the_extractor_not_written() {
     for (i, entry) in [
         DataEntry::file("../escape", b"out"),
         DataEntry::file("/abs", b"out"),
-        DataEntry {
-            name: "usr/lib/up",
-            kind: tar::EntryType::Symlink,
-            link: Some("../../.."),
-            data: b"",
-        },
+        DataEntry::link("usr/lib/up", tar::EntryType::Symlink, "../../.."),
     ]
     .into_iter()
     .enumerate()

@@ -20,12 +20,7 @@ fn keyring(keys: &[&Key]) -> Keyring {
 
 fn hello_entries() -> Vec<DataEntry<'static>> {
     vec![
-        DataEntry {
-            name: "usr/bin/",
-            kind: tar::EntryType::Directory,
-            link: None,
-            data: b"",
-        },
+        DataEntry::dir("usr/bin/"),
         DataEntry::file("usr/bin/hello", b"#!/bin/sh\necho hello\n"),
     ]
 }
@@ -240,18 +235,8 @@ fn hostile_data_entries_reach_the_caller_unmodified() {
     let entries = [
         DataEntry::file("../../escape", b"out"),
         DataEntry::file("/etc/passwd", b"root::0:0::/:/bin/sh\n"),
-        DataEntry {
-            name: "usr/lib/evil",
-            kind: tar::EntryType::Symlink,
-            link: Some("/"),
-            data: b"",
-        },
-        DataEntry {
-            name: "usr/lib/hard",
-            kind: tar::EntryType::Link,
-            link: Some("../../../etc/shadow"),
-            data: b"",
-        },
+        DataEntry::link("usr/lib/evil", tar::EntryType::Symlink, "/"),
+        DataEntry::link("usr/lib/hard", tar::EntryType::Link, "../../../etc/shadow"),
     ];
     let built = build("evil", "Hostile", &entries, Some((&key, "sha1")));
     let package = ApkPackage::open(Cursor::new(built.bytes()), &keyring(&[&key])).unwrap();

@@ -111,6 +111,25 @@ impl<'a> DataEntry<'a> {
             data,
         }
     }
+
+    pub fn dir(name: &'a str) -> Self {
+        Self {
+            name,
+            kind: tar::EntryType::Directory,
+            link: None,
+            data: b"",
+        }
+    }
+
+    /// A symbolic (`Symlink`) or hard (`Link`) link to `target`.
+    pub fn link(name: &'a str, kind: tar::EntryType, target: &'a str) -> Self {
+        Self {
+            name,
+            kind,
+            link: Some(target),
+            data: b"",
+        }
+    }
 }
 
 /// The data tar: each regular file preceded by its PAX `APK-TOOLS.checksum.SHA1` record,
