@@ -1,11 +1,15 @@
-//! Foreign packages read into paks: Debian `.deb` files (this round: their control data,
-//! versions and data tarball), Alpine `.apk` files; later, imported as rootfs packages.
+//! Foreign packages read into paks: Debian `.deb` files (their control data, versions and
+//! data tarball) and Alpine `.apk` files and `APKINDEX.tar.gz` indexes (signatures and
+//! digests checked); later, imported as rootfs packages.
 //!
-//! Everything here reads hostile input: sizes are bounded, and every refusal names the
-//! member or field and the value (see [`ImportError`]).
+//! Everything here reads hostile input: sizes are bounded, everything the format lets one
+//! check (digests, signatures) is checked before the payload reaches the caller, and every
+//! refusal names the member or field and the value (see [`ImportError`] and
+//! [`apk::ApkError`]).
 
 mod error;
 
+pub mod apk;
 pub mod deb;
 
 pub use error::ImportError;
