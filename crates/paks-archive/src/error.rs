@@ -76,6 +76,11 @@ pub enum ArchiveError {
     ParentNotDirectory { path: String },
     #[error("archive entry `{path}` is a {kind}, which packages cannot contain")]
     SpecialEntry { path: String, kind: &'static str },
+    #[error(
+        "archive entry `{path}` is setuid or setgid and writable by group or others (mode \
+         {mode:o}); anyone could replace a program that runs with its owner's rights"
+    )]
+    WritableSetId { path: String, mode: u32 },
     #[error("archive entry `{path}` has an unsupported type ({kind})")]
     UnsupportedEntry { path: String, kind: String },
     #[error("archive entry `{path}` would replace an entry already extracted")]

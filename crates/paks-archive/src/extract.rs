@@ -203,17 +203,23 @@ impl Job<'_> {
         while let Some(mut entry) = names.next(&mut entries, self.limits.max_entries)? {
             x.entry(&mut entry, &names)?;
         }
-        // Read to the end of the input, so that a verifying reader underneath sees it.
-        let mut rest = archive.into_inner().take(MAX_TRAILING + 1);
-        let trailing = io::copy(&mut rest, &mut io::sink()).map_err(ArchiveError::from_io)?;
-        if trailing > MAX_TRAILING {
-            return Err(ArchiveError::LimitExceeded {
-                what: "bytes of data after the end of the archive",
-                limit: MAX_TRAILING,
-            });
-        }
+        read_trailing(archive.into_inner())?;
         Ok(x.stats)
     }
+}
+
+/// Read the input past the tar end marker to its end, so that a verifying reader
+/// underneath sees all of it; at most [`MAX_TRAILING`] bytes may follow the marker.
+pub(crate) fn read_trailing(rest: impl Read) -> Result<(), ArchiveError> {
+    let mut rest = rest.take(MAX_TRAILING + 1);
+    let trailing = io::copy(&mut rest, &mut io::sink()).map_err(ArchiveError::from_io)?;
+    if trailing > MAX_TRAILING {
+        return Err(ArchiveError::LimitExceeded {
+            what: "bytes of data after the end of the archive",
+            limit: MAX_TRAILING,
+        });
+    }
+    Ok(())
 }
 
 struct Extractor<'a> {
@@ -239,11 +245,9 @@ impl Extractor<'_> {
         names: &EntryReader,
     ) -> Result<(), ArchiveError> {
         let raw = &names.path[..];
-        normalize(raw, &mut self.norm).map_err(|p| path_error(raw, p))?;
         let header = entry.header();
         let kind = header.entry_type();
-        // Pre-POSIX archives mark directories with a trailing slash on a regular entry.
-        let is_dir = kind.is_dir() || (kind.is_file() && raw.last() == Some(&b'/'));
+        let is_dir = entry_name(raw, kind, &mut self.norm)?;
         let start = match place(&self.norm, self.prefix) {
             Place::Inside(start) => start,
             Place::Ancestor if is_dir => return Ok(()),
@@ -298,22 +302,7 @@ impl Extractor<'_> {
             let to = (&mut self.dirs, &mut self.target, self.prefix);
             hard_link(to, names, parent, name)
         } else {
-            let special = match kind {
-                tar::EntryType::Char => Some("character device"),
-                tar::EntryType::Block => Some("block device"),
-                tar::EntryType::Fifo => Some("FIFO"),
-                _ => None,
-            };
-            Err(match special {
-                Some(kind) => ArchiveError::SpecialEntry {
-                    path: lossy(raw),
-                    kind,
-                },
-                None => ArchiveError::UnsupportedEntry {
-                    path: lossy(raw),
-                    kind: format!("type `{}`", kind.as_byte().escape_ascii()),
-                },
-            })
+            Err(unwritable_entry(raw, kind))
         }
     }
 }
@@ -476,6 +465,27 @@ fn create_file(
     Ok(File::from(fd))
 }
 
+/// The error for an entry of a type no layer may hold: devices and FIFOs by name, the
+/// rest (sparse files, unknown types) by their type byte.
+pub(crate) fn unwritable_entry(raw: &[u8], kind: tar::EntryType) -> ArchiveError {
+    let special = match kind {
+        tar::EntryType::Char => Some("character device"),
+        tar::EntryType::Block => Some("block device"),
+        tar::EntryType::Fifo => Some("FIFO"),
+        _ => None,
+    };
+    match special {
+        Some(kind) => ArchiveError::SpecialEntry {
+            path: lossy(raw),
+            kind,
+        },
+        None => ArchiveError::UnsupportedEntry {
+            path: lossy(raw),
+            kind: format!("type `{}`", kind.as_byte().escape_ascii()),
+        },
+    }
+}
+
 fn create_error(raw: &[u8], e: Errno) -> ArchiveError {
     if e == Errno::EXIST {
         ArchiveError::Duplicate { path: lossy(raw) }
@@ -485,6 +495,17 @@ fn create_error(raw: &[u8], e: Errno) -> ArchiveError {
             source: e.into(),
         }
     }
+}
+
+/// Normalise an entry's raw path into `out`; returns whether the entry is a directory.
+pub(crate) fn entry_name(
+    raw: &[u8],
+    kind: tar::EntryType,
+    out: &mut Vec<u8>,
+) -> Result<bool, ArchiveError> {
+    normalize(raw, out).map_err(|p| path_error(raw, p))?;
+    // Pre-POSIX archives mark directories with a trailing slash on a regular entry.
+    Ok(kind.is_dir() || (kind.is_file() && raw.last() == Some(&b'/')))
 }
 
 fn path_error(raw: &[u8], problem: PathProblem) -> ArchiveError {

@@ -107,9 +107,7 @@ pub fn write_layer(
 ) -> Result<LayerInfo, ArchiveError> {
     check_prefix(prefix)?;
     let write_err = |source| ArchiveError::Write { source };
-    let encoder = Encoder::new(HashingWriter::new(out), compression)?;
-    let stream = BufWriter::with_capacity(WRITE_BUFFER, HashingWriter::new(encoder));
-    let mut builder = tar::Builder::new(stream);
+    let mut builder = layer_builder(out, compression)?;
     let mut name = Vec::with_capacity(256);
     for (i, _) in prefix.match_indices('/') {
         name.clear();
@@ -159,12 +157,7 @@ pub fn write_layer(
         contents,
         ..
     } = tree;
-    let stream = builder.into_inner().map_err(write_err)?;
-    let hashing = stream.into_inner().map_err(|e| write_err(e.into_error()))?;
-    let (diff_id, _, encoder) = hashing.finish();
-    let mut compressed = encoder.finish().map_err(write_err)?;
-    compressed.flush().map_err(write_err)?;
-    let (digest, size, _) = compressed.finish();
+    let (diff_id, digest, size) = finish_layer(builder)?;
     Ok(LayerInfo {
         digest,
         size,
@@ -173,6 +166,34 @@ pub fn write_layer(
         unpacked_size,
         contents,
     })
+}
+
+/// The tar stream of a layer: buffered, hashed (the diff id), compressed, hashed again
+/// (the digest and size).
+pub(crate) type LayerStream<W> = BufWriter<HashingWriter<Encoder<HashingWriter<W>>>>;
+
+/// A tar builder writing a layer into `out`, compressed as asked.
+pub(crate) fn layer_builder<W: Write>(
+    out: W,
+    compression: Compression,
+) -> Result<tar::Builder<LayerStream<W>>, ArchiveError> {
+    let encoder = Encoder::new(HashingWriter::new(out), compression)?;
+    let stream = BufWriter::with_capacity(WRITE_BUFFER, HashingWriter::new(encoder));
+    Ok(tar::Builder::new(stream))
+}
+
+/// End the tar and the compression; returns the diff id, digest and size of the layer.
+pub(crate) fn finish_layer<W: Write>(
+    builder: tar::Builder<LayerStream<W>>,
+) -> Result<(Digest, Digest, u64), ArchiveError> {
+    let write_err = |source| ArchiveError::Write { source };
+    let stream = builder.into_inner().map_err(write_err)?;
+    let hashing = stream.into_inner().map_err(|e| write_err(e.into_error()))?;
+    let (diff_id, _, encoder) = hashing.finish();
+    let mut compressed = encoder.finish().map_err(write_err)?;
+    compressed.flush().map_err(write_err)?;
+    let (digest, size, _) = compressed.finish();
+    Ok((diff_id, digest, size))
 }
 
 struct Tree<'a, W: Write> {
@@ -314,7 +335,7 @@ impl Read for ExactReader {
     }
 }
 
-fn as_path(bytes: &[u8]) -> &Path {
+pub(crate) fn as_path(bytes: &[u8]) -> &Path {
     Path::new(OsStr::from_bytes(bytes))
 }
 

@@ -9,6 +9,8 @@
 //!   [`Limits`].
 //! - [`write_pak`] and [`PakReader`] write and read a `.pak`: one package build as an OCI
 //!   image layout in a tar, which `skopeo copy oci-archive:…` understands.
+//! - [`rootfs::write_layer_from_tar`] rewrites a foreign package's data tar into a
+//!   deterministic layer rooted at `/` (absolute symlinks and setuid bits kept).
 
 mod decode;
 mod dirfd;
@@ -20,6 +22,7 @@ pub mod pak;
 mod path;
 mod pax_size;
 mod pipe;
+pub mod rootfs;
 
 pub use decode::{Decoder, decompress};
 pub use error::ArchiveError;

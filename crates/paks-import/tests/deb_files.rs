@@ -3,38 +3,15 @@
 //! ones built here.
 
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use paks_import::deb::{Compression, DebReader, Limits};
 
+mod real_deb;
+use real_deb::real_deb;
+
 /// The packages fetched: plain, `~` in the version, a big library with scripts, an epoch.
 const PACKAGES: [&str; 4] = ["hello", "ca-certificates", "libc6", "bsdutils"];
-
-/// The cached `.deb` of `name`, fetched with `apt-get download` when absent.
-fn real_deb(name: &str) -> PathBuf {
-    let cache = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/debs-cache");
-    std::fs::create_dir_all(&cache).unwrap();
-    let find = || {
-        std::fs::read_dir(&cache)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .find(|p| {
-                let f = p.file_name().unwrap().to_string_lossy();
-                f.starts_with(&format!("{name}_")) && f.ends_with(".deb")
-            })
-    };
-    if let Some(p) = find() {
-        return p;
-    }
-    let status = Command::new("apt-get")
-        .args(["download", "-q", name])
-        .current_dir(&cache)
-        .status()
-        .expect("apt-get runs");
-    assert!(status.success(), "apt-get download {name}");
-    find().expect("apt-get download wrote the .deb")
-}
 
 fn tool(cmd: &str, args: &[&str]) -> Vec<u8> {
     let out = Command::new(cmd).args(args).output().unwrap();

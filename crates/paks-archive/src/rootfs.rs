@@ -1,0 +1,328 @@
+//! Rootfs layers: a foreign package's data tar (a `.deb`'s `data.tar`, an `.apk`'s data
+//! stream) rewritten entry by entry into a deterministic OCI layer rooted at `/`.
+//!
+//! Package layers ([`crate::write_layer`]) live under a store prefix and are extracted on
+//! the host, so their symlinks must stay inside and their modes are capped. A rootfs layer
+//! goes into an image as its distribution laid it out: symlinks may point anywhere
+//! (`/bin/sh -> /bin/busybox`), and setuid/setgid/sticky bits are kept (`passwd`, `mount`
+//! and `/tmp` need them). It is never extracted on the host by this crate; the names are
+//! still checked, because an image runtime unpacks them.
+
+use std::collections::HashMap;
+use std::io::{self, Read, Write};
+
+use paks_types::Digest;
+
+use crate::entries::EntryReader;
+use crate::error::lossy;
+use crate::extract::{entry_name, read_trailing, unwritable_entry};
+use crate::layer::{Compression, append_symlink, as_path, finish_layer, header, layer_builder};
+use crate::path::normalize;
+use crate::{ArchiveError, pax_size::PaxSizes};
+
+/// Bounds on what one data tar may put in a rootfs layer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RootfsLimits {
+    /// Total bytes of regular files, as the headers claim them (checked before copying).
+    pub max_unpacked: u64,
+    /// Entries (extension headers not counted; they are bounded separately).
+    pub max_entries: u64,
+    /// Bytes of an entry's path or link target, after normalisation.
+    pub max_path: usize,
+}
+
+impl Default for RootfsLimits {
+    /// 64 GiB, a million entries, `PATH_MAX` (4096): far above any distribution package.
+    fn default() -> Self {
+        Self {
+            max_unpacked: 64 << 30,
+            max_entries: 1_000_000,
+            max_path: 4096,
+        }
+    }
+}
+
+/// What [`write_layer_from_tar`] wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RootfsLayer {
+    /// sha256 of the compressed blob.
+    pub digest: Digest,
+    /// Bytes of the compressed blob.
+    pub size: u64,
+    /// sha256 of the uncompressed tar: the image config's `rootfs.diff_ids` entry.
+    pub diff_id: Digest,
+    /// Entries written (the archive root `./` is not one).
+    pub entries: u64,
+    /// Bytes of regular files (hard links not counted again).
+    pub unpacked_size: u64,
+    /// Paths (as written) whose setuid or setgid bit was dropped because the archive
+    /// gave the file an owner other than root: with owners forced to root, the bit would
+    /// grant root where the distribution granted, say, group `shadow`.
+    pub dropped_setid: Vec<String>,
+}
+
+/// What an earlier entry of the layer was, for duplicates, parents and hard links.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Seen {
+    Dir,
+    File { mode: u32 },
+    Other,
+}
+
+/// Setuid and setgid.
+const SETID: u32 = 0o6000;
+
+/// Rewrite the plain (decompressed) tar `input` into a rootfs layer, compressed as asked,
+/// streamed into `out`.
+///
+/// Entries keep the archive's order: a stream cannot be sorted without buffering it, and
+/// the same input gives the same order, so the layer is still a function of its input.
+/// Each entry is written afresh: names normalised (a leading `./` and `.` components
+/// dropped, directories ending in `/`), times 0, owners 0 and owner names empty, modes
+/// kept with their setuid/setgid/sticky bits (but see [`RootfsLayer::dropped_setid`]),
+/// no PAX records (per-file checksums and xattrs are not carried), GNU long-name headers
+/// only for names over 100 bytes. The archive root entry is skipped: the image's `/` is
+/// not a package's to set.
+///
+/// Refused: absolute names (data tars spell paths `./x` or `x`; `/x` is a different,
+/// suspicious archive), `..` components, NUL bytes, a path given twice (as dpkg refuses),
+/// a path below an entry that is not a directory, hard links to anything but an earlier
+/// regular file, device nodes and FIFOs, sparse and unknown entry types, a
+/// setuid/setgid file writable by group or others (anyone in the container could replace
+/// a program that runs as root), and anything over `limits`. Symlink targets are kept byte
+/// for byte, absolute or not: inside an image rooted at `/` they resolve within it.
+///
+/// The input is read to its end, so a verifying reader underneath has checked its digest
+/// when this returns `Ok`.
+pub fn write_layer_from_tar(
+    input: impl Read,
+    compression: Compression,
+    out: impl Write,
+    limits: &RootfsLimits,
+) -> Result<RootfsLayer, ArchiveError> {
+    let mut w = Rewriter {
+        builder: layer_builder(out, compression)?,
+        limits,
+        seen: HashMap::new(),
+        name: Vec::with_capacity(256),
+        target: Vec::with_capacity(256),
+        entries: 0,
+        unpacked_size: 0,
+        dropped_setid: Vec::new(),
+    };
+    let mut archive = tar::Archive::new(PaxSizes::new(input));
+    let mut entries = archive.entries().map_err(ArchiveError::from_io)?.raw(true);
+    let mut names = EntryReader::default();
+    while let Some(mut entry) = names.next(&mut entries, limits.max_entries)? {
+        w.entry(&mut entry, &names)?;
+    }
+    read_trailing(archive.into_inner())?;
+    let Rewriter {
+        builder,
+        entries,
+        unpacked_size,
+        dropped_setid,
+        ..
+    } = w;
+    let (diff_id, digest, size) = finish_layer(builder)?;
+    Ok(RootfsLayer {
+        digest,
+        size,
+        diff_id,
+        entries,
+        unpacked_size,
+        dropped_setid,
+    })
+}
+
+struct Rewriter<'a, W: Write> {
+    builder: tar::Builder<W>,
+    limits: &'a RootfsLimits,
+    /// Every path written so far (normalised, no trailing slash).
+    seen: HashMap<Vec<u8>, Seen>,
+    /// The current entry's normalised path, and its hard link's normalised target.
+    name: Vec<u8>,
+    target: Vec<u8>,
+    entries: u64,
+    unpacked_size: u64,
+    dropped_setid: Vec<String>,
+}
+
+impl<W: Write> Rewriter<'_, W> {
+    fn entry<R: Read>(
+        &mut self,
+        entry: &mut tar::Entry<'_, R>,
+        names: &EntryReader,
+    ) -> Result<(), ArchiveError> {
+        let raw = &names.path[..];
+        let header_in = entry.header();
+        let kind = header_in.entry_type();
+        let is_dir = entry_name(raw, kind, &mut self.name)?;
+        if self.name.is_empty() {
+            // The archive root (`./`): nothing to write.
+            return if is_dir {
+                Ok(())
+            } else {
+                Err(ArchiveError::InvalidPath {
+                    path: lossy(raw),
+                    reason: "only a directory can be the root",
+                })
+            };
+        }
+        self.check_len(&self.name)?;
+        let mode = header_in.mode().map_err(ArchiveError::from_io)? & 0o7777;
+        self.check_parents(raw)?;
+        if self.seen.contains_key(&self.name) {
+            return Err(ArchiveError::Duplicate { path: lossy(raw) });
+        }
+        let write_err = |source| ArchiveError::Write { source };
+        let seen = if is_dir {
+            self.name.push(b'/');
+            let mut header = header(tar::EntryType::Directory, mode, 0);
+            let result = self
+                .builder
+                .append_data(&mut header, as_path(&self.name), io::empty());
+            self.name.pop();
+            result.map_err(write_err)?;
+            Seen::Dir
+        } else if kind.is_file() || kind == tar::EntryType::Continuous {
+            let owners = (header_in.uid(), header_in.gid());
+            let (Ok(uid), Ok(gid)) = owners else {
+                return Err(ArchiveError::from_io(io::Error::other(format!(
+                    "archive entry `{}` has a malformed owner",
+                    lossy(raw)
+                ))));
+            };
+            self.file(entry, raw, mode, uid != 0, gid != 0)?
+        } else if kind.is_symlink() {
+            let target = &names.link[..];
+            if !names.has_link || target.is_empty() || target.contains(&0) {
+                return Err(ArchiveError::InvalidPath {
+                    path: lossy(raw),
+                    reason: "a symlink needs a target without NUL bytes",
+                });
+            }
+            self.check_len(target)?;
+            let mut header = header(tar::EntryType::Symlink, 0o777, 0);
+            append_symlink(&mut self.builder, &mut header, &self.name, target)
+                .map_err(write_err)?;
+            Seen::Other
+        } else if kind.is_hard_link() {
+            let bad = || ArchiveError::BadHardLink {
+                path: lossy(raw),
+                target: lossy(&names.link),
+            };
+            if !names.has_link {
+                return Err(bad());
+            }
+            normalize(&names.link, &mut self.target).map_err(|_| bad())?;
+            let Some(&Seen::File { mode }) = self.seen.get(&self.target) else {
+                return Err(bad());
+            };
+            let mut header = header(tar::EntryType::Link, mode, 0);
+            self.builder
+                .append_link(&mut header, as_path(&self.name), as_path(&self.target))
+                .map_err(write_err)?;
+            Seen::Other
+        } else {
+            return Err(unwritable_entry(raw, kind));
+        };
+        self.entries += 1;
+        self.seen.insert(self.name.clone(), seen);
+        Ok(())
+    }
+
+    /// Write a regular file entry; `other_user` and `other_group` say whether the archive
+    /// gave it an owner other than root.
+    fn file<R: Read>(
+        &mut self,
+        entry: &mut tar::Entry<'_, R>,
+        raw: &[u8],
+        mut mode: u32,
+        other_user: bool,
+        other_group: bool,
+    ) -> Result<Seen, ArchiveError> {
+        if (mode & 0o4000 != 0 && other_user) || (mode & 0o2000 != 0 && other_group) {
+            mode &= !SETID;
+            self.dropped_setid.push(lossy(&self.name));
+        }
+        if mode & SETID != 0 && mode & 0o022 != 0 {
+            return Err(ArchiveError::WritableSetId {
+                path: lossy(raw),
+                mode,
+            });
+        }
+        let size = entry.size();
+        let total = self.unpacked_size.saturating_add(size);
+        if total > self.limits.max_unpacked {
+            return Err(ArchiveError::LimitExceeded {
+                what: "unpacked bytes",
+                limit: self.limits.max_unpacked,
+            });
+        }
+        let mut header = header(tar::EntryType::Regular, mode, size);
+        let mut data = Exact {
+            inner: entry,
+            left: size,
+        };
+        self.builder
+            .append_data(&mut header, as_path(&self.name), &mut data)
+            .map_err(|e| {
+                if e.kind() == io::ErrorKind::UnexpectedEof {
+                    ArchiveError::from_io(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        format!("archive ends inside `{}`", lossy(raw)),
+                    ))
+                } else {
+                    ArchiveError::Write { source: e }
+                }
+            })?;
+        self.unpacked_size = total;
+        Ok(Seen::File { mode })
+    }
+
+    fn check_len(&self, bytes: &[u8]) -> Result<(), ArchiveError> {
+        if bytes.len() > self.limits.max_path {
+            return Err(ArchiveError::LimitExceeded {
+                what: "bytes in a path or link target",
+                limit: self.limits.max_path as u64,
+            });
+        }
+        Ok(())
+    }
+
+    /// Every parent already written must be a directory: a file under a symlink would be
+    /// placed wherever the runtime resolves the link, under a file nowhere.
+    fn check_parents(&self, raw: &[u8]) -> Result<(), ArchiveError> {
+        let slashes = self.name.iter().enumerate().filter(|&(_, &b)| b == b'/');
+        for (i, _) in slashes {
+            match self.seen.get(&self.name[..i]) {
+                None | Some(Seen::Dir) => {}
+                Some(_) => return Err(ArchiveError::ParentNotDirectory { path: lossy(raw) }),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Reads exactly `left` bytes of an entry, failing if the archive ends first: the tar
+/// crate's builder pads whatever it got and would write a corrupt layer.
+struct Exact<'e, R> {
+    inner: &'e mut R,
+    left: u64,
+}
+
+impl<R: Read> Read for Exact<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.left == 0 {
+            return Ok(0);
+        }
+        let want = usize::try_from(self.left).map_or(buf.len(), |left| left.min(buf.len()));
+        let n = self.inner.read(&mut buf[..want])?;
+        if n == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        self.left -= n as u64;
+        Ok(n)
+    }
+}
