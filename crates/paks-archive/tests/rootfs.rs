@@ -412,3 +412,82 @@ fn long_names_and_targets_survive_and_setid_needs_a_root_owner() {
         ]
     );
 }
+
+/// Write `blob` under `layout`'s `blobs/sha256/`; returns its descriptor.
+fn put_blob(layout: &std::path::Path, media_type: &str, blob: &[u8]) -> serde_json::Value {
+    let digest = Digest::sha256_of(blob);
+    let dir = layout.join("blobs/sha256");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join(digest.hex()), blob).unwrap();
+    serde_json::json!({"mediaType": media_type, "digest": digest.to_string(), "size": blob.len()})
+}
+
+#[test]
+fn umoci_unpacks_an_image_of_rootfs_layers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let layout = tmp.path().join("layout");
+    let mut layers = Vec::new();
+    let mut diff_ids = Vec::new();
+    for package in ["libc6", "mount"] {
+        let (blob, info) = rewrite(&data_tar(package), Compression::default()).unwrap();
+        layers.push(put_blob(
+            &layout,
+            paks_archive::MEDIA_TYPE_LAYER_GZIP,
+            &blob,
+        ));
+        diff_ids.push(info.diff_id.to_string());
+    }
+    let config = serde_json::json!({
+        "architecture": "amd64",
+        "os": "linux",
+        "rootfs": {"type": "layers", "diff_ids": diff_ids},
+    });
+    let config = put_blob(
+        &layout,
+        "application/vnd.oci.image.config.v1+json",
+        config.to_string().as_bytes(),
+    );
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": config,
+        "layers": layers,
+    });
+    let mut manifest = put_blob(
+        &layout,
+        "application/vnd.oci.image.manifest.v1+json",
+        manifest.to_string().as_bytes(),
+    );
+    manifest["annotations"] = serde_json::json!({"org.opencontainers.image.ref.name": "rootfs"});
+    let index = serde_json::json!({"schemaVersion": 2, "manifests": [manifest]});
+    std::fs::write(layout.join("index.json"), index.to_string()).unwrap();
+    std::fs::write(
+        layout.join("oci-layout"),
+        r#"{"imageLayoutVersion":"1.0.0"}"#,
+    )
+    .unwrap();
+
+    let bundle = tmp.path().join("bundle");
+    let out = Command::new("umoci")
+        .args(["unpack", "--rootless", "--image"])
+        .arg(format!("{}:rootfs", layout.display()))
+        .arg(&bundle)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "umoci unpack: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rootfs = bundle.join("rootfs");
+    let ld = std::fs::read_link(rootfs.join("lib64/ld-linux-x86-64.so.2")).unwrap();
+    assert_eq!(
+        ld,
+        std::path::Path::new("/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2")
+    );
+    let mount = std::fs::symlink_metadata(rootfs.join("bin/mount")).unwrap();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&mount.permissions()) & 0o7777,
+        0o4755
+    );
+}
