@@ -491,3 +491,37 @@ fn umoci_unpacks_an_image_of_rootfs_layers() {
         0o4755
     );
 }
+
+#[test]
+fn pax_names_are_read_and_pax_records_not_carried() {
+    // As Alpine writes its data tars: PAX records with a per-file checksum, and here a
+    // name too long for the header.
+    let long = format!("usr/share/{}/x", "p".repeat(120));
+    let mut builder = tar::Builder::new(Vec::new());
+    builder
+        .append_pax_extensions([
+            ("path", long.as_bytes()),
+            ("APK-TOOLS.checksum.SHA1", &b"0123456789abcdef"[..]),
+        ])
+        .unwrap();
+    let mut h = tar_header(tar::EntryType::Regular, 0o644, 2);
+    h.as_old_mut().name[..5].copy_from_slice(b"short");
+    h.set_cksum();
+    builder.append(&h, &b"hi"[..]).unwrap();
+    let mut h = tar_header(tar::EntryType::Symlink, 0o777, 0);
+    paks_archive::tar_append_symlink(&mut builder, &mut h, b"bin/sh", b"/bin/busybox").unwrap();
+    let input = builder.into_inner().unwrap();
+
+    let (layer, info) = rewrite(&input, Compression::None).unwrap();
+    assert_eq!(info.entries, 2);
+    let listed = tar_listing(&layer);
+    assert_eq!(listed[0].path, long);
+    assert_eq!(
+        (listed[1].path.as_str(), listed[1].link.as_str()),
+        ("bin/sh", "-> /bin/busybox")
+    );
+    assert!(
+        !layer.windows(9).any(|w| w == b"APK-TOOLS"),
+        "PAX records reached the layer"
+    );
+}
