@@ -256,17 +256,7 @@ impl Remote<'_> {
                 reason: format!("its manifest does not parse: {e}"),
             })
         })?;
-        let config_path = self.store.cache_blob(&parsed.config.digest);
-        self.client
-            .pull_blob(
-                repo,
-                &parsed.config.digest,
-                Some(parsed.config.size),
-                &config_path,
-                &|_| {},
-            )
-            .await?;
-        let config_bytes = fs_err::read(&config_path)?;
+        let config_bytes = self.cached_config(repo, &parsed.config).await?;
         // Any image copies as it is; a package also brings its build tag and its
         // dependencies.
         let package = serde_json::from_slice::<serde_json::Value>(&config_bytes)

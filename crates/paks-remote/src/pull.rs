@@ -37,6 +37,20 @@ pub struct Found {
 }
 
 impl Remote<'_> {
+    /// The bytes of `config` (an image's config blob), fetched into the verified blob cache
+    /// unless already there.
+    pub(crate) async fn cached_config(
+        &self,
+        repo: &Repository,
+        config: &Descriptor,
+    ) -> Result<Vec<u8>, RemoteError> {
+        let path = self.store.cache_blob(&config.digest);
+        self.client
+            .pull_blob(repo, &config.digest, Some(config.size), &path, &|_| {})
+            .await?;
+        Ok(fs_err::read(&path)?)
+    }
+
     /// Resolve `reference` (a version tag, a build tag or a digest) to the build that runs
     /// best on `host`, walk its dependencies by digest, and download their layers.
     pub async fn pull(
@@ -235,17 +249,7 @@ impl Remote<'_> {
                 parsed.layers.len()
             )));
         };
-        let config_path = self.store.cache_blob(&parsed.config.digest);
-        self.client
-            .pull_blob(
-                repo,
-                &parsed.config.digest,
-                Some(parsed.config.size),
-                &config_path,
-                &|_| {},
-            )
-            .await?;
-        let config = parse_config(&fs_err::read(&config_path)?, &reference)?;
+        let config = parse_config(&self.cached_config(repo, &parsed.config).await?, &reference)?;
         let ns = namespace_of(repo);
         for dep in &config.paks.dependencies {
             let dep_digest = dep.digest.clone().ok_or_else(|| {
