@@ -157,6 +157,8 @@ pub fn write(inputs: &PackageInputs<'_>) -> Result<(PathBuf, Digest), BuildError
         size: layer.unpacked_size,
         contents: layer.contents.clone().unwrap_or_default(),
         needs: needs.clone(),
+        kind: paks_types::PackageKind::Store,
+        origin: None,
     };
     let config = ImageConfig {
         architecture: platform.architecture.clone(),

@@ -88,6 +88,8 @@ fn make_pak(dir: &Path, name: &str, version: &str, deps: &[&Pak], glibc: Option<
             size: layer.unpacked_size,
             contents: Vec::new(),
             needs: paks_types::PackageNeeds::default(),
+            kind: paks_types::PackageKind::Store,
+            origin: None,
         },
     };
     let mut annotations = BTreeMap::from([

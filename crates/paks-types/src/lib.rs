@@ -43,8 +43,8 @@ pub use digest::{
 };
 pub use id::{PackageId, id_hash};
 pub use meta::{
-    ConfigRootfs, EnvAction, EnvVar, IMAGE_PACKAGES_KEY, ImageConfig, META_SCHEMA, PackageDep,
-    PackageMeta, PackageNeeds, Relocation,
+    Alternative, ConfigRootfs, EnvAction, EnvVar, ForeignFormat, IMAGE_PACKAGES_KEY, ImageConfig,
+    Library, META_SCHEMA, Origin, PackageDep, PackageKind, PackageMeta, PackageNeeds, Relocation,
 };
 pub use name::PackageName;
 pub use platform::Platform;

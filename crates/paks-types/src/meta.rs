@@ -81,6 +81,134 @@ pub struct PackageMeta {
     /// What the package's binaries need from the system, as `paks build` found it.
     #[serde(default, skip_serializing_if = "PackageNeeds::is_empty")]
     pub needs: PackageNeeds,
+    /// What the layer holds: a store prefix (built by paks) or a distribution's files
+    /// rooted at `/` (imported). Absent in configs of store packages.
+    #[serde(default, skip_serializing_if = "PackageKind::is_store")]
+    pub kind: PackageKind,
+    /// Where an imported package came from, and what its distribution's data says that
+    /// paks' own fields cannot hold. Present exactly when `kind` is `rootfs`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<Origin>,
+}
+
+/// What a package's layer holds, and so where it can go.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PackageKind {
+    /// Built by paks from a recipe: the layer holds `opt/paks/store/<id>/`, installable
+    /// into any store and relocatable.
+    #[default]
+    Store,
+    /// Imported from a distribution (`.deb`, `.apk`): the layer is rooted at `/` as the
+    /// distribution laid it out (`usr/bin/python3`). It goes into images and sysroots as
+    /// is, never into a store.
+    Rootfs,
+}
+
+impl PackageKind {
+    pub fn is_store(&self) -> bool {
+        *self == Self::Store
+    }
+
+    /// `store` or `rootfs`, as shown and serialised.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Store => "store",
+            Self::Rootfs => "rootfs",
+        }
+    }
+}
+
+impl std::fmt::Display for PackageKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The package format an imported package was read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ForeignFormat {
+    /// A Debian binary package (`.deb`).
+    Deb,
+    /// An Alpine package (`.apk`, format v2).
+    Apk,
+}
+
+impl ForeignFormat {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Deb => "deb",
+            Self::Apk => "apk",
+        }
+    }
+}
+
+/// An imported package's origin: its distribution's facts, kept verbatim where paks has no
+/// field of its own for them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Origin {
+    pub format: ForeignFormat,
+    /// The distribution's version text, verbatim (`1:2.36-9+deb12u4`, `3.3.1-r0`): what
+    /// paks shows. `PackageMeta::version` is its order-preserving semver form.
+    pub version: String,
+    /// The distribution's architecture name (`amd64`, `all`, `x86_64`, `noarch`).
+    pub architecture: String,
+    /// The source package (Debian `Source`, Alpine `origin`), when named.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// The source package's version, when it differs from the binary's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maintainer: Option<String>,
+    /// The sha256 of the original `.deb` or `.apk` file, every byte of it.
+    pub file_digest: Digest,
+    /// Relation fields as the control data states them, keyed by lower-case field name
+    /// (`depends`, `pre-depends`, `recommends`, `provides`, `conflicts`, `breaks`,
+    /// `replaces`; Alpine's `depend`, `provides`, `replaces`, `install_if`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub relations: BTreeMap<String, String>,
+    /// The maintainer scripts the package has (`postinst`, `.post-install`); paks runs
+    /// none of them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scripts_not_run: Vec<String>,
+    /// Configuration files (Debian's `conffiles`), relative to `/`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conffiles: Vec<String>,
+    /// `update-alternatives` links the package's scripts declare.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alternatives: Vec<Alternative>,
+    /// Shared libraries in the layer, for the loader's cache (`/etc/ld.so.cache`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub libraries: Vec<Library>,
+    /// Paths whose setuid or setgid bit was dropped because its owner was not root.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dropped_setid: Vec<String>,
+}
+
+/// One `update-alternatives --install LINK NAME PATH PRIORITY` a package declares.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Alternative {
+    /// The alternative's name (`awk`).
+    pub name: String,
+    /// The generic link, relative to `/` (`usr/bin/awk`).
+    pub link: String,
+    /// The file it points to, relative to `/` (`usr/bin/mawk`).
+    pub path: String,
+    /// Higher wins.
+    pub priority: i64,
+}
+
+/// A shared library the loader can find: one entry of `/etc/ld.so.cache`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Library {
+    /// Its `DT_SONAME` (or file name when it has none), the cache's key.
+    pub soname: String,
+    /// The file, relative to `/` (`usr/lib/x86_64-linux-gnu/libssl.so.3`).
+    pub path: String,
+    /// The cache's flags for it (`FLAG_ELF_LIBC6 | FLAG_X8664_LIB64` = 0x0303 on x86-64).
+    pub flags: u32,
 }
 
 /// The longest value a `needs` field may hold, in bytes (they are short words: `2.34`).
@@ -146,6 +274,17 @@ impl PackageMeta {
                 return bad(format!("paks.{key}[{i}]"), path, reason.into());
             }
         }
+        if let Some(origin) = &self.origin {
+            origin.validate()?;
+        }
+        if (self.kind == PackageKind::Rootfs) != self.origin.is_some() {
+            let kind = self.kind.as_str();
+            return bad(
+                "paks.origin".into(),
+                kind,
+                "rootfs packages, and only they, have an origin".into(),
+            );
+        }
         let n = &self.needs;
         for (key, value) in [
             ("glibc", &n.glibc),
@@ -164,6 +303,82 @@ impl PackageMeta {
                     "expected a short word of letters, digits, `.`, `-`, `_` and `:`".into(),
                 );
             }
+        }
+        Ok(())
+    }
+}
+
+impl Origin {
+    /// The same rules as the rest of the metadata: one-line texts, normalised relative
+    /// paths, short words.
+    pub fn validate(&self) -> Result<(), TypeError> {
+        let bad = |field: String, value: &str, reason: &str| {
+            Err(TypeError::Meta {
+                field,
+                value: shown(value),
+                reason: reason.into(),
+            })
+        };
+        let texts = [
+            ("version", Some(&self.version)),
+            ("architecture", Some(&self.architecture)),
+            ("source", self.source.as_ref()),
+            ("source_version", self.source_version.as_ref()),
+            ("maintainer", self.maintainer.as_ref()),
+        ];
+        for (key, value) in texts {
+            let Some(value) = value else { continue };
+            if let Some(reason) = rules::text_problem(value) {
+                return bad(format!("paks.origin.{key}"), value, reason);
+            }
+        }
+        for (key, value) in &self.relations {
+            if let Some(reason) = rules::text_problem(key).or(rules::text_problem(value)) {
+                return bad(format!("paks.origin.relations.{key}"), value, reason);
+            }
+        }
+        for (i, script) in self.scripts_not_run.iter().enumerate() {
+            if let Some(reason) = rules::text_problem(script) {
+                return bad(format!("paks.origin.scripts_not_run[{i}]"), script, reason);
+            }
+        }
+        let mut paths: Vec<(String, &str)> = Vec::new();
+        for (i, p) in self.conffiles.iter().enumerate() {
+            paths.push((format!("conffiles[{i}]"), p));
+        }
+        for (i, p) in self.dropped_setid.iter().enumerate() {
+            paths.push((format!("dropped_setid[{i}]"), p));
+        }
+        for (i, a) in self.alternatives.iter().enumerate() {
+            if let Some(reason) = rules::text_problem(&a.name) {
+                return bad(
+                    format!("paks.origin.alternatives[{i}].name"),
+                    &a.name,
+                    reason,
+                );
+            }
+            paths.push((format!("alternatives[{i}].link"), &a.link));
+            paths.push((format!("alternatives[{i}].path"), &a.path));
+        }
+        for (i, l) in self.libraries.iter().enumerate() {
+            if let Some(reason) = rules::text_problem(&l.soname) {
+                return bad(
+                    format!("paks.origin.libraries[{i}].soname"),
+                    &l.soname,
+                    reason,
+                );
+            }
+            paths.push((format!("libraries[{i}].path"), &l.path));
+        }
+        for (field, path) in paths {
+            let reason = match rules::relative_path(path) {
+                Err(problem) => problem.reason(),
+                Ok(normal) if normal.as_os_str() != path => {
+                    "the path is not normalised (`.`, `//` or a trailing `/`)"
+                }
+                Ok(_) => continue,
+            };
+            return bad(format!("paks.origin.{field}"), path, reason);
         }
         Ok(())
     }
@@ -262,6 +477,8 @@ mod tests {
     use super::*;
     use crate::id_hash;
 
+    type Break = fn(&mut PackageMeta);
+
     fn meta() -> PackageMeta {
         let name = PackageName::new("hello").unwrap();
         let version = Version::parse("1.0.0").unwrap();
@@ -291,12 +508,13 @@ mod tests {
                 glibc: Some("2.34".into()),
                 ..PackageNeeds::default()
             },
+            kind: PackageKind::Store,
+            origin: None,
         }
     }
 
     #[test]
     fn validate_names_the_field_and_shows_the_value_escaped() {
-        type Break = fn(&mut PackageMeta);
         meta().validate().unwrap();
         let cases: [(Break, &str); 6] = [
             (
@@ -324,6 +542,70 @@ mod tests {
             let err = m.validate().unwrap_err().to_string();
             assert!(err.contains(expected), "{err}");
             assert!(!err.chars().any(char::is_control), "{err:?}");
+        }
+    }
+
+    fn origin() -> Origin {
+        Origin {
+            format: ForeignFormat::Deb,
+            version: "1:2.38.1-5+deb12u3".into(),
+            architecture: "amd64".into(),
+            source: Some("util-linux".into()),
+            source_version: None,
+            maintainer: None,
+            file_digest: Digest::sha256_of(b"deb"),
+            relations: BTreeMap::from([("depends".into(), "libc6 (>= 2.34)".into())]),
+            scripts_not_run: vec!["postinst".into()],
+            conffiles: vec![],
+            alternatives: vec![Alternative {
+                name: "awk".into(),
+                link: "usr/bin/awk".into(),
+                path: "usr/bin/mawk".into(),
+                priority: 5,
+            }],
+            libraries: vec![Library {
+                soname: "libmount.so.1".into(),
+                path: "usr/lib/x86_64-linux-gnu/libmount.so.1.1.0".into(),
+                flags: 0x0303,
+            }],
+            dropped_setid: vec![],
+        }
+    }
+
+    #[test]
+    fn rootfs_packages_carry_an_origin_that_passes_the_rules() {
+        let mut m = meta();
+        m.kind = PackageKind::Rootfs;
+        m.origin = Some(origin());
+        m.validate().unwrap();
+        let json = serde_json::to_value(&m).unwrap();
+        assert_eq!(json["kind"], "rootfs");
+        assert_eq!(json["origin"]["format"], "deb");
+        let back: PackageMeta = serde_json::from_value(json).unwrap();
+        assert_eq!(back, m);
+        // A store package's config does not change: no `kind`, no `origin`.
+        let plain = serde_json::to_value(meta()).unwrap();
+        assert!(plain.get("kind").is_none() && plain.get("origin").is_none());
+
+        let cases: [(Break, &str); 4] = [
+            (|m| m.origin = None, "`paks.origin`"),
+            (|m| m.kind = PackageKind::Store, "`paks.origin`"),
+            (
+                |m| m.origin.as_mut().unwrap().alternatives[0].link = "/usr/bin/awk".into(),
+                "`paks.origin.alternatives[0].link`",
+            ),
+            (
+                |m| m.origin.as_mut().unwrap().version = "1.0\n\u{1b}".into(),
+                "`paks.origin.version`",
+            ),
+        ];
+        for (break_it, expected) in cases {
+            let mut m = meta();
+            m.kind = PackageKind::Rootfs;
+            m.origin = Some(origin());
+            break_it(&mut m);
+            let err = m.validate().unwrap_err().to_string();
+            assert!(err.contains(expected), "{err}");
         }
     }
 
@@ -361,6 +643,8 @@ mod tests {
                 size: 10,
                 contents: vec![],
                 needs: PackageNeeds::default(),
+                kind: PackageKind::Store,
+                origin: None,
             },
         };
         let json = serde_json::to_string(&cfg).unwrap();

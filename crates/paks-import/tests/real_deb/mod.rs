@@ -10,6 +10,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+/// Fetches made by this process, to name their private directories apart.
+static FETCHES: AtomicU64 = AtomicU64::new(0);
+
 /// The cached `.deb` of `name`, fetched with `apt-get download` when absent.
 pub fn real_deb(name: &str) -> PathBuf {
     let cache = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/debs-cache");
@@ -17,7 +20,6 @@ pub fn real_deb(name: &str) -> PathBuf {
     if let Some(p) = find_deb(&cache, name) {
         return p;
     }
-    static FETCHES: AtomicU64 = AtomicU64::new(0);
     let private = cache.join(format!(
         ".fetch-{}-{}-{name}",
         std::process::id(),
