@@ -11,6 +11,7 @@ use crate::{run, run_ok, text};
 #[derive(Debug)]
 pub struct Podman {
     dir: tempfile::TempDir,
+    driver: &'static str,
 }
 
 impl Default for Podman {
@@ -21,8 +22,20 @@ impl Default for Podman {
 
 impl Podman {
     pub fn new() -> Self {
+        Self::with_driver("vfs")
+    }
+
+    /// A podman on the overlay storage driver (root only). vfs stores every layer as a
+    /// whole copy of the tree below it, so an image of 70 layers of a Debian closure costs
+    /// gigabytes there; overlay stores each layer once.
+    pub fn overlay() -> Self {
+        Self::with_driver("overlay")
+    }
+
+    fn with_driver(driver: &'static str) -> Self {
         Self {
             dir: tempfile::tempdir().expect("create a temporary directory"),
+            driver,
         }
     }
 
@@ -42,7 +55,7 @@ impl Podman {
             .arg(d.join("networks"))
             .args([
                 "--storage-driver",
-                "vfs",
+                self.driver,
                 "--runtime",
                 "runc",
                 "--cgroup-manager",
@@ -100,5 +113,26 @@ impl Podman {
     pub fn load(&self, tar: &Path) -> String {
         let out = run_ok(self.command().arg("load").arg("-i").arg(tar));
         text(&out.stdout)
+    }
+}
+
+impl Drop for Podman {
+    /// Unmounts what the overlay driver may have left mounted below the storage (its
+    /// `overlay` directory is a mount while podman uses it), so that the directory can go.
+    fn drop(&mut self) {
+        let Ok(mounts) = std::fs::read_to_string("/proc/self/mountinfo") else {
+            return;
+        };
+        let dir = self.dir.path().to_string_lossy().into_owned();
+        let mut below: Vec<&str> = mounts
+            .lines()
+            .filter_map(|l| l.split(' ').nth(4))
+            .filter(|m| m.starts_with(&dir))
+            .collect();
+        // Deepest first.
+        below.sort_by_key(|m| std::cmp::Reverse(m.len()));
+        for m in below {
+            let _ = Command::new("umount").arg(m).output();
+        }
     }
 }
