@@ -16,6 +16,8 @@
 //!   `FLAG_ELF` (1) unless they need `libc.so.6`/`libm.so.6` or use `/lib/ld-linux.so.2`.
 //! - The value is `<directory>/<soname>` (the link named by the soname, which the package
 //!   ships), under the directory's name as the search path lists it.
+//! - Symlinks count too: `libssl.so -> libssl.so.3` (from `-dev` packages) is listed under
+//!   its own name; the importer records them with [`link_library`].
 //! - A directory reached twice (merged `/usr`: `/lib` is `usr/lib`) is scanned once, under
 //!   the name listed first. In one directory, one entry per soname (the file whose name
 //!   sorts last in the loader's order wins). Across directories, every entry is kept and
@@ -26,9 +28,7 @@
 //! Not handled: `glibc-hwcaps` subdirectories (none in Debian 12's packages), the x86 ISA
 //! level of `GNU_PROPERTY_X86_ISA_1_NEEDED` above the baseline, the legacy `ld.so-1.7.0`
 //! format, and configuration read from the image's own `/etc/ld.so.conf.d` (the caller
-//! passes the directories; [`CacheConfig::debian`] gives Debian's defaults). Symlinks such
-//! as `libssl.so -> libssl.so.3` (from `-dev` packages), which `ldconfig` also lists under
-//! their own name, become entries when the importer records them as libraries.
+//! passes the directories; [`CacheConfig::debian`] gives Debian's defaults).
 
 use std::cmp::Ordering;
 use std::collections::HashMap;
@@ -183,6 +183,27 @@ pub fn library(path: &str, bytes: &[u8]) -> Option<Library> {
         soname: entry.soname.unwrap_or_else(|| name.to_owned()),
         path: path.to_owned(),
         flags: entry.flags,
+    })
+}
+
+/// The cache record of a symlink at `link_path` (relative to `/`) to the library
+/// `target`, as `ldconfig` makes it: a link named like the target's soname, or a
+/// development link (`libssl.so` -> `libssl.so.3`: a name ending in `.so` that starts the
+/// soname) is listed under its own name; any other link counts as a file with the
+/// target's soname. `None` when the link's name is not a library's.
+pub fn link_library(link_path: &str, target: &Library) -> Option<Library> {
+    let name = link_path.rsplit('/').next().unwrap_or(link_path);
+    if !is_library_name(name) {
+        return None;
+    }
+    // ldconfig compares names case-sensitively, as the loader does.
+    #[allow(clippy::case_sensitive_file_extension_comparisons)]
+    let own_name =
+        name == target.soname || (name.ends_with(".so") && target.soname.starts_with(name));
+    Some(Library {
+        soname: if own_name { name } else { &target.soname }.to_owned(),
+        path: link_path.to_owned(),
+        flags: target.flags,
     })
 }
 

@@ -93,7 +93,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 pub use error::RelocateError;
-pub use ldcache::{CacheConfig, LibraryEntry, library, library_entry, write_cache};
+pub use ldcache::{CacheConfig, LibraryEntry, library, library_entry, link_library, write_cache};
 pub use paks_types::Relocation;
 pub use rewrite::{RelocateReport, canonicalize_text, relocate};
 pub use runpath::{RunpathReport, fix_runpaths};
