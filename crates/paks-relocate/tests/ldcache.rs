@@ -10,7 +10,7 @@ use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use paks_relocate::ldcache::{CacheConfig, library, link_library, write_cache};
+use paks_relocate::ldcache::{CacheConfig, library, library_entry, link_library, write_cache};
 use paks_types::Library;
 use walkdir::WalkDir;
 
@@ -220,4 +220,231 @@ fn cache_of_a_merged_usr_tree_is_byte_for_byte_ldconfigs() {
     // With ldconfig's own generator text, every byte is the same.
     config.generator = generator(&theirs);
     assert_eq!(write_cache(&records(root), &config), theirs);
+}
+
+/// Compiles `source` with the host's gcc into `out`, with extra `flags`.
+fn gcc(source: &str, out: &Path, flags: &[&str]) {
+    let dir = tempfile::tempdir().unwrap();
+    let c = dir.path().join("x.c");
+    fs_err::write(&c, source).unwrap();
+    run(Command::new("gcc").args(flags).arg("-o").arg(out).arg(&c));
+}
+
+/// What `library_entry` should say of a file: its soname, if any, and flags.
+type Expected = (Option<&'static str>, u32);
+
+#[test]
+fn library_entry_reads_real_files_as_ldconfig_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let scratch = dir.path();
+    let no_soname = scratch.join("libnosoname.so.4");
+    gcc(
+        "int f(void) { return 1; }\n",
+        &no_soname,
+        &["-shared", "-fPIC"],
+    );
+    let no_libc = scratch.join("libnolibc.so.2");
+    let flags = [
+        "-shared",
+        "-fPIC",
+        "-nostdlib",
+        "-Wl,-soname,libnolibc.so.2",
+    ];
+    gcc("int f(void) { return 1; }\n", &no_libc, &flags);
+    let no_pie = scratch.join("nopie");
+    gcc("int main(void) { return 0; }\n", &no_pie, &["-no-pie"]);
+    let text = scratch.join("text");
+    fs_err::write(&text, "not a library\n").unwrap();
+
+    let x86_64 = 0x0303;
+    let cases: Vec<(PathBuf, Option<Expected>)> = vec![
+        (
+            host(&format!("{HOST_LIBS}/libc.so.6")),
+            Some((Some("libc.so.6"), x86_64)),
+        ),
+        (
+            host(&format!("{HOST_LIBS}/libssl.so.3")),
+            Some((Some("libssl.so.3"), x86_64)),
+        ),
+        (
+            host(&format!("{HOST_LIBS}/ld-linux-x86-64.so.2")),
+            Some((Some("ld-linux-x86-64.so.2"), x86_64)),
+        ),
+        // x86-64 libraries are glibc 2 ones even when they need no libc.
+        (no_libc, Some((Some("libnolibc.so.2"), x86_64))),
+        // A shared object without a soname, and a PIE executable, which is one too.
+        (no_soname, Some((None, x86_64))),
+        (host("/usr/bin/ls"), Some((None, x86_64))),
+        // A linker script (libc6-dev's), executables, text.
+        (host(&format!("{HOST_LIBS}/libc.so")), None),
+        (no_pie, None),
+        (host("/bin/busybox"), None),
+        (text, None),
+    ];
+
+    // The same files, named like libraries, in a tree for the real ldconfig.
+    let root = scratch.join("root");
+    debian_conf(&root);
+    let lib = root.join("usr/lib/x86_64-linux-gnu");
+    let mut expected = Vec::new();
+    for (i, (path, want)) in cases.iter().enumerate() {
+        let bytes = fs_err::read(path).unwrap();
+        let got = library_entry(&bytes);
+        let got = got.as_ref().map(|e| (e.soname.as_deref(), e.flags));
+        assert_eq!(got, *want, "library_entry of `{}`", path.display());
+        // Named `libcaseN.so.1` in the tree, each keeps its soname or gets that name.
+        let name = format!("libcase{i}.so.1");
+        copy(path, &lib.join(&name));
+        if let Some((soname, _)) = want {
+            let soname = soname.unwrap_or(&name);
+            expected.push(format!(
+                "\t{soname} (libc6,x86-64) => /usr/lib/x86_64-linux-gnu/{soname}\n"
+            ));
+        }
+    }
+    let listed = listing(&ldconfig_cache(&root));
+    for line in &expected {
+        assert!(
+            listed.contains(line.as_str()),
+            "ldconfig did not list {line:?}:\n{listed}"
+        );
+    }
+    assert_eq!(
+        listed.lines().count(),
+        expected.len(),
+        "ldconfig listed more:\n{listed}"
+    );
+    // Truncated ELF and nothing at all are no libraries either.
+    let libc = fs_err::read(format!("{HOST_LIBS}/libc.so.6")).unwrap();
+    assert_eq!(library_entry(&libc[..64]), None);
+    assert_eq!(library_entry(b""), None);
+}
+
+/// Patches the ELF header of a 64-bit little-endian file: `e_machine` and `e_flags`.
+fn patched(bytes: &[u8], machine: u16, flags: u32) -> Vec<u8> {
+    let mut bytes = bytes.to_vec();
+    bytes[18..20].copy_from_slice(&machine.to_le_bytes());
+    bytes[48..52].copy_from_slice(&flags.to_le_bytes());
+    bytes
+}
+
+#[test]
+fn flags_follow_the_machine_as_each_architectures_ldconfig_sets_them() {
+    // The host has only x86-64 libraries; the other 64-bit machines are the same file with
+    // its header's machine changed, which is all ldconfig reads for them.
+    let zlib = fs_err::read(host(&format!("{HOST_LIBS}/libz.so.1"))).unwrap();
+    let flags =
+        |machine, e_flags| library_entry(&patched(&zlib, machine, e_flags)).map(|e| e.flags);
+    assert_eq!(flags(62, 0), Some(0x0303), "x86-64");
+    assert_eq!(flags(183, 0), Some(0x0a03), "aarch64");
+    assert_eq!(flags(21, 2), Some(0x0503), "ppc64le");
+    assert_eq!(flags(22, 0), Some(0x0403), "s390x");
+    assert_eq!(
+        flags(243, 0x5),
+        Some(0x1003),
+        "riscv64 lp64d with compressed instructions"
+    );
+    assert_eq!(flags(243, 0x1), Some(0x0f03), "riscv64 lp64 (soft float)");
+    assert_eq!(flags(243, 0x6), None, "riscv64 lp64q has no glibc");
+    assert_eq!(flags(8, 0), None, "MIPS is not handled");
+}
+
+#[test]
+fn cache_of_an_unmerged_tree_lists_each_directorys_copy_first_directory_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    debian_conf(root);
+    let (lib, usr_lib) = (
+        root.join("lib/x86_64-linux-gnu"),
+        root.join("usr/lib/x86_64-linux-gnu"),
+    );
+    let zlib = host(&format!("{HOST_LIBS}/libz.so.1"));
+    copy(&zlib, &lib.join("libz.so.1"));
+    copy(&zlib, &usr_lib.join("libz.so.1"));
+    copy(
+        &host(&format!("{HOST_LIBS}/libc.so.6")),
+        &lib.join("libc.so.6"),
+    );
+    // Two files of one soname in one directory make one entry.
+    let crypto = host(&format!("{HOST_LIBS}/libcrypto.so.3"));
+    copy(&crypto, &usr_lib.join("libcrypto.so.3"));
+    copy(&crypto, &usr_lib.join("libcrypto.so.3.0.99"));
+    let theirs = ldconfig_cache(root);
+
+    let mut config = CacheConfig::debian("amd64").unwrap();
+    config.links.clear();
+    config.generator = generator(&theirs);
+    let ours = write_cache(&records(root), &config);
+    let listed = listing(&ours);
+    assert_eq!(listed, listing(&theirs));
+    assert!(listed.contains(
+        "\tlibz.so.1 (libc6,x86-64) => /lib/x86_64-linux-gnu/libz.so.1\n\tlibz.so.1 (libc6,x86-64) => /usr/lib/x86_64-linux-gnu/libz.so.1\n"
+    ), "{listed}");
+    assert_eq!(listed.matches("libcrypto.so.3 ").count(), 1, "{listed}");
+    assert_eq!(ours, theirs);
+
+    // Under merged-/usr links the two directories are one: its first name, one zlib.
+    config.links = CacheConfig::debian("amd64").unwrap().links;
+    let merged = listing(&write_cache(&records(root), &config));
+    assert!(
+        merged.contains("\tlibz.so.1 (libc6,x86-64) => /lib/x86_64-linux-gnu/libz.so.1\n"),
+        "{merged}"
+    );
+    assert_eq!(merged.matches("libz.so.1 ").count(), 1, "{merged}");
+    assert!(
+        merged.contains("=> /lib/x86_64-linux-gnu/libcrypto.so.3\n"),
+        "{merged}"
+    );
+}
+
+#[test]
+fn a_real_program_finds_its_libraries_through_the_written_cache_alone() {
+    // openssl needs libssl and libcrypto, which are only in /opt/ssl: a directory the
+    // loader searches only when the cache names it. The program runs chrooted into the
+    // tree (the tests run as root), with the tree's own loader and libc.
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    copy(
+        &host("/lib64/ld-linux-x86-64.so.2"),
+        &root.join("lib64/ld-linux-x86-64.so.2"),
+    );
+    copy(
+        &host(&format!("{HOST_LIBS}/libc.so.6")),
+        &root.join("usr/lib/x86_64-linux-gnu/libc.so.6"),
+    );
+    for name in ["libssl.so.3", "libcrypto.so.3"] {
+        copy(
+            &host(&format!("{HOST_LIBS}/{name}")),
+            &root.join("opt/ssl").join(name),
+        );
+    }
+    copy(&host("/usr/bin/openssl"), &root.join("usr/bin/openssl"));
+    let openssl = || {
+        Command::new("chroot")
+            .arg(root)
+            .args(["/usr/bin/openssl", "version"])
+            .output()
+            .unwrap()
+    };
+
+    let without = openssl();
+    assert!(!without.status.success());
+    let stderr = String::from_utf8_lossy(&without.stderr);
+    assert!(
+        stderr.contains("libssl.so.3: cannot open shared object file"),
+        "{stderr}"
+    );
+
+    let mut config = CacheConfig::debian("amd64").unwrap();
+    config.dirs.push("/opt/ssl".to_owned());
+    let cache = write_cache(&records(root), &config);
+    common::write(&root.join("etc/ld.so.cache"), cache, 0o644);
+    let with = openssl();
+    let stdout = String::from_utf8_lossy(&with.stdout);
+    assert!(
+        with.status.success(),
+        "{}",
+        String::from_utf8_lossy(&with.stderr)
+    );
+    assert!(stdout.starts_with("OpenSSL 3."), "{stdout}");
 }
