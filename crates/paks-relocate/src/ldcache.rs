@@ -24,10 +24,11 @@
 //!   the first directory's comes first, which is the one the loader takes.
 //! - Entries are sorted in the loader's binary-search order: sonames descending in
 //!   `_dl_cache_libcmp` order (digit runs compared as numbers), then flags descending.
+//! - The OS version and hwcap words are zero: glibc 2.36's `ldconfig` writes zero for
+//!   libraries marked as needing an x86 ISA level (`x86-64-v3`) too (tested).
 //!
-//! Not handled: `glibc-hwcaps` subdirectories (none in Debian 12's packages), the x86 ISA
-//! level of `GNU_PROPERTY_X86_ISA_1_NEEDED` above the baseline, the legacy `ld.so-1.7.0`
-//! format, and configuration read from the image's own `/etc/ld.so.conf.d` (the caller
+//! Not handled: `glibc-hwcaps` subdirectories (none in Debian 12's packages), the legacy
+//! `ld.so-1.7.0` format, and configuration read from the image's own `/etc/ld.so.conf.d` (the caller
 //! passes the directories; [`CacheConfig::debian`] gives Debian's defaults).
 
 use std::cmp::Ordering;
@@ -363,6 +364,12 @@ fn cache_entries(libraries: &[Library], config: &CacheConfig) -> Vec<Entry> {
     // Per directory, one library per soname: the file whose name sorts last wins.
     let mut chosen: Vec<HashMap<&str, &Library>> = vec![HashMap::new(); dirs.len()];
     for library in libraries {
+        // Metadata comes from registries: a soname that is not one file name (or would
+        // cut the string table short) is no entry.
+        let soname = &library.soname;
+        if soname.is_empty() || soname.contains(['/', '\0']) || library.path.contains('\0') {
+            continue;
+        }
         let (dir, name) = library.path.rsplit_once('/').unwrap_or(("", &library.path));
         let real = resolve(dir, &config.links);
         let Some(i) = dirs.iter().position(|(r, _)| *r == real) else {
@@ -528,6 +535,46 @@ mod tests {
         );
         assert_eq!(resolve("lib64", &links), "lib64");
         assert_eq!(resolve("usr/lib", &links), "usr/lib");
+    }
+
+    fn lib(soname: &str, path: &str) -> Library {
+        Library {
+            soname: soname.to_owned(),
+            path: path.to_owned(),
+            flags: 0x0403,
+        }
+    }
+
+    #[test]
+    fn big_endian_targets_get_a_big_endian_file() {
+        let mut config = CacheConfig::debian("s390x").unwrap();
+        config.generator = "g".to_owned();
+        let libs = [lib("libz.so.1", "usr/lib/s390x-linux-gnu/libz.so.1.2.13")];
+        let cache = write_cache(&libs, &config);
+        assert_eq!(&cache[20..24], &1u32.to_be_bytes(), "one entry");
+        assert_eq!(cache[28], 3, "the big-endian flag");
+        assert_eq!(&cache[48..52], &0x0403u32.to_be_bytes());
+        let value = b"/lib/s390x-linux-gnu/libz.so.1\0";
+        assert!(cache.windows(value.len()).any(|w| w == value));
+        let extension = u32::from_be_bytes(cache[32..36].try_into().unwrap()) as usize;
+        assert_eq!(
+            &cache[extension..extension + 4],
+            &EXTENSION_MAGIC.to_be_bytes()
+        );
+        assert!(cache.ends_with(b"g"));
+    }
+
+    #[test]
+    fn sonames_that_are_not_file_names_and_other_directories_are_left_out() {
+        let config = CacheConfig::debian("amd64").unwrap();
+        let libs = [
+            lib("../libz.so.1", "usr/lib/x86_64-linux-gnu/libz.so.1"),
+            lib("libz.so.1\0x", "usr/lib/x86_64-linux-gnu/libz.so.1"),
+            lib("", "usr/lib/x86_64-linux-gnu/libz.so.1"),
+            lib("libz.so.1", "opt/lib/libz.so.1"),
+        ];
+        let cache = write_cache(&libs, &config);
+        assert_eq!(&cache[20..28], &[0; 8], "no entries, no strings");
     }
 
     #[test]

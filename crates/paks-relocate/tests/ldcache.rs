@@ -369,6 +369,18 @@ fn cache_of_an_unmerged_tree_lists_each_directorys_copy_first_directory_first() 
     let crypto = host(&format!("{HOST_LIBS}/libcrypto.so.3"));
     copy(&crypto, &usr_lib.join("libcrypto.so.3"));
     copy(&crypto, &usr_lib.join("libcrypto.so.3.0.99"));
+    // A library marked as needing x86-64-v3: glibc 2.36 records no ISA level for it.
+    let flags = [
+        "-shared",
+        "-fPIC",
+        "-Wl,-z,x86-64-v3",
+        "-Wl,-soname,libv3.so.1",
+    ];
+    gcc(
+        "int f(void) { return 1; }\n",
+        &usr_lib.join("libv3.so.1"),
+        &flags,
+    );
     let theirs = ldconfig_cache(root);
 
     let mut config = CacheConfig::debian("amd64").unwrap();
@@ -381,6 +393,7 @@ fn cache_of_an_unmerged_tree_lists_each_directorys_copy_first_directory_first() 
         "\tlibz.so.1 (libc6,x86-64) => /lib/x86_64-linux-gnu/libz.so.1\n\tlibz.so.1 (libc6,x86-64) => /usr/lib/x86_64-linux-gnu/libz.so.1\n"
     ), "{listed}");
     assert_eq!(listed.matches("libcrypto.so.3 ").count(), 1, "{listed}");
+    assert!(listed.contains("\tlibv3.so.1 (libc6,x86-64)"), "{listed}");
     assert_eq!(ours, theirs);
 
     // Under merged-/usr links the two directories are one: its first name, one zlib.
