@@ -230,8 +230,11 @@ impl CacheConfig {
     /// configure them: `libc.conf`'s `/usr/local/lib` and the multiarch conf file's
     /// `/usr/local/lib/<triplet>`, `/lib/<triplet>`, `/usr/lib/<triplet>` in the order of
     /// their file names, then the built-in `/lib/<triplet>`, `/usr/lib/<triplet>`, `/lib`,
-    /// `/usr/lib`. `/lib`, `/bin`, `/sbin` and `/lib<qual>` are taken as merged-`/usr`
-    /// links (Debian 12's default); clear `links` for an unmerged image.
+    /// `/usr/lib`. No directory links: for an image with merged-`/usr` links, say so with
+    /// [`CacheConfig::merged_usr`], so that its libraries are cached under `/lib` as on a
+    /// Debian system. (Without it, each library of a merged image is listed under the
+    /// directory its package names, which works too; links claimed for an unmerged image
+    /// would name missing files.)
     pub fn debian(architecture: &str) -> Option<Self> {
         let (triplet, big_endian) = match architecture {
             "amd64" => ("x86_64-linux-gnu", false),
@@ -262,16 +265,23 @@ impl CacheConfig {
             "/lib".to_owned(),
             "/usr/lib".to_owned(),
         ]);
-        let links = ["bin", "sbin", "lib", "lib32", "lib64", "libx32"]
-            .into_iter()
-            .map(|dir| (dir.to_owned(), format!("usr/{dir}")))
-            .collect();
         Some(Self {
             dirs,
-            links,
+            links: Vec::new(),
             big_endian,
             generator: format!("paks {}", env!("CARGO_PKG_VERSION")),
         })
+    }
+
+    /// The same, for an image whose `/bin`, `/sbin`, `/lib` and `/lib<qual>` are links to
+    /// their `/usr` counterparts (merged `/usr`, Debian 12's default installation).
+    #[must_use]
+    pub fn merged_usr(mut self) -> Self {
+        self.links = ["bin", "sbin", "lib", "lib32", "lib64", "libx32"]
+            .into_iter()
+            .map(|dir| (dir.to_owned(), format!("usr/{dir}")))
+            .collect();
+        self
     }
 }
 
@@ -554,7 +564,7 @@ mod tests {
         assert_eq!(&cache[20..24], &1u32.to_be_bytes(), "one entry");
         assert_eq!(cache[28], 3, "the big-endian flag");
         assert_eq!(&cache[48..52], &0x0403u32.to_be_bytes());
-        let value = b"/lib/s390x-linux-gnu/libz.so.1\0";
+        let value = b"/usr/lib/s390x-linux-gnu/libz.so.1\0";
         assert!(cache.windows(value.len()).any(|w| w == value));
         let extension = u32::from_be_bytes(cache[32..36].try_into().unwrap()) as usize;
         assert_eq!(

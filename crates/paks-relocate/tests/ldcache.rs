@@ -199,7 +199,7 @@ fn cache_of_a_merged_usr_tree_is_byte_for_byte_ldconfigs() {
     merged_tree(root);
     let theirs = ldconfig_cache(root);
 
-    let mut config = CacheConfig::debian("amd64").unwrap();
+    let mut config = CacheConfig::debian("amd64").unwrap().merged_usr();
     let ours = write_cache(&records(root), &config);
     // The listing is the same, whatever the generator says.
     let expected = listing(&theirs);
@@ -217,6 +217,16 @@ fn cache_of_a_merged_usr_tree_is_byte_for_byte_ldconfigs() {
     for skipped in ["busybox", "text", "hidden", "other", "zcompat"] {
         assert!(!expected.contains(skipped), "{skipped} listed:\n{expected}");
     }
+    // Not told of the merged `/usr`, the cache names each library where its package put
+    // it, which works as well.
+    let unmerged = listing(&write_cache(
+        &records(root),
+        &CacheConfig::debian("amd64").unwrap(),
+    ));
+    assert!(
+        unmerged.contains("\tlibc.so.6 (libc6,x86-64) => /usr/lib/x86_64-linux-gnu/libc.so.6\n"),
+        "{unmerged}"
+    );
     // With ldconfig's own generator text, every byte is the same.
     config.generator = generator(&theirs);
     assert_eq!(write_cache(&records(root), &config), theirs);
@@ -384,7 +394,6 @@ fn cache_of_an_unmerged_tree_lists_each_directorys_copy_first_directory_first() 
     let theirs = ldconfig_cache(root);
 
     let mut config = CacheConfig::debian("amd64").unwrap();
-    config.links.clear();
     config.generator = generator(&theirs);
     let ours = write_cache(&records(root), &config);
     let listed = listing(&ours);
@@ -397,7 +406,7 @@ fn cache_of_an_unmerged_tree_lists_each_directorys_copy_first_directory_first() 
     assert_eq!(ours, theirs);
 
     // Under merged-/usr links the two directories are one: its first name, one zlib.
-    config.links = CacheConfig::debian("amd64").unwrap().links;
+    let config = config.merged_usr();
     let merged = listing(&write_cache(&records(root), &config));
     assert!(
         merged.contains("\tlibz.so.1 (libc6,x86-64) => /lib/x86_64-linux-gnu/libz.so.1\n"),
