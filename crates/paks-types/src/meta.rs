@@ -308,6 +308,11 @@ impl PackageMeta {
     }
 }
 
+/// The longest relation list an imported package may state. Lists are long in real
+/// packages (perl-modules-5.36's `Breaks` is 2.9 KB, more than other texts may be), and
+/// bounded so that metadata stays small.
+const MAX_RELATIONS_LEN: usize = 64 * 1024;
+
 impl Origin {
     /// The same rules as the rest of the metadata: one-line texts, normalised relative
     /// paths, short words.
@@ -333,7 +338,9 @@ impl Origin {
             }
         }
         for (key, value) in &self.relations {
-            if let Some(reason) = rules::text_problem(key).or(rules::text_problem(value)) {
+            let too_long = (value.len() > MAX_RELATIONS_LEN).then_some("is longer than 64 KiB");
+            let value_problem = rules::line_problem(value).or(too_long);
+            if let Some(reason) = rules::text_problem(key).or(value_problem) {
                 return bad(format!("paks.origin.relations.{key}"), value, reason);
             }
         }

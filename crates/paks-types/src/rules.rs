@@ -152,14 +152,19 @@ pub fn unknown_placeholder(value: &str) -> Option<&str> {
 /// What is wrong with a one-line text (a summary, a license), if anything: blank, a
 /// control character (which would reach terminals), or longer than [`MAX_TEXT_LEN`].
 pub fn text_problem(value: &str) -> Option<&'static str> {
+    line_problem(value)
+        .or_else(|| (value.len() > MAX_TEXT_LEN).then_some("is longer than 1024 bytes"))
+}
+
+/// [`text_problem`] without the length bound, for texts whose caller bounds them otherwise
+/// (an imported package's relation lists).
+pub fn line_problem(value: &str) -> Option<&'static str> {
     if value.trim().is_empty() {
         Some("must not be empty")
     } else if value.contains('\n') {
         Some("must be a single line")
     } else if value.chars().any(char::is_control) {
         Some("must not contain control characters")
-    } else if value.len() > MAX_TEXT_LEN {
-        Some("is longer than 1024 bytes")
     } else {
         None
     }
