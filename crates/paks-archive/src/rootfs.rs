@@ -102,6 +102,10 @@ pub trait Observer {
     fn entry(&mut self, path: &[u8], kind: EntryKind, size: u64) -> bool;
     /// The bytes of a file [`Observer::entry`] asked for, once it is written.
     fn file(&mut self, path: &[u8], bytes: Vec<u8>);
+    /// A symlink's target, byte for byte, after [`Observer::entry`] saw the link.
+    fn symlink(&mut self, path: &[u8], target: &[u8]) {
+        let _ = (path, target);
+    }
     /// Files to write after the archive's last entry; missing parent directories are
     /// written too (mode 0755). Their paths follow the archive's rules (not seen before).
     fn append(&mut self) -> Vec<AppendedFile> {
@@ -269,6 +273,7 @@ impl<W: Write> Rewriter<'_, W> {
             }
             self.check_len(target)?;
             self.observer.entry(&self.name, EntryKind::Symlink, 0);
+            self.observer.symlink(&self.name, target);
             let mut header = header(tar::EntryType::Symlink, 0o777, 0);
             append_symlink(&mut self.builder, &mut header, &self.name, target)
                 .map_err(write_err)?;
