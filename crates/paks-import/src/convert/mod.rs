@@ -92,8 +92,12 @@ pub fn convert_deb(
         .map_err(|e| ConvertError::read(path, e))?;
     let control = reader.control().clone();
     let c = &control.control;
-    let platform = platform_of(&c.architecture, options.platform.as_ref())
-        .map_err(|reason| ConvertError::invalid(path, reason))?;
+    let platform = platform_of(&c.architecture, options.platform.as_ref()).map_err(|reason| {
+        ConvertError::Platform {
+            path: path.to_owned(),
+            reason,
+        }
+    })?;
     let blob = tempfile::Builder::new()
         .prefix(".import-")
         .tempfile_in(scratch)
