@@ -16,6 +16,7 @@ mod inspect_text;
 mod lock_report;
 mod lock_sync;
 mod offline;
+mod origin;
 mod outdated;
 mod printer;
 mod project;

@@ -125,3 +125,33 @@ fn store_install_of_a_rootfs_package_is_refused_with_a_hint() {
     assert!(err.contains("paks sysroot create DIR tool"), "{err}");
     assert!(!env.ok(&["list"]).contains("tool"));
 }
+
+/// `paks info` of a rootfs archive shows the verbatim version, the kind and the origin;
+/// `--json` carries them typed.
+#[test]
+fn info_shows_kind_verbatim_version_and_origin() {
+    let env = Env::new();
+    let pak = rootfs_pak(env.dir.path(), "tool", "1:2.36-9+deb12u4");
+    let text = env.ok(&["info", pak.to_str().unwrap()]);
+    assert!(text.starts_with("tool 1:2.36-9+deb12u4\n"), "{text}");
+    for line in [
+        "kind:         rootfs (imported deb 1:2.36-9+deb12u4, amd64): goes into images and sysroots, not a store",
+        "source:       tool-src 1:2.36-9+deb12u4",
+        "not run:      postinst",
+        "depends:      libc6 (>= 2.34)",
+    ] {
+        assert!(text.contains(line), "{line:?} in\n{text}");
+    }
+    let digest = Digest::sha256_of(b"tool");
+    assert!(
+        text.contains(&format!("file sha256:  {}", digest.hex())),
+        "{text}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&env.ok(&["info", "--json", pak.to_str().unwrap()])).unwrap();
+    assert_eq!(json["type"], "package");
+    assert_eq!(json["kind"], "rootfs");
+    assert_eq!(json["origin"]["version"], "1:2.36-9+deb12u4");
+    assert_eq!(json["origin"]["format"], "deb");
+    assert_eq!(json["origin"]["scripts_not_run"][0], "postinst");
+}
