@@ -17,6 +17,7 @@ mod inspect_text;
 mod lock_report;
 mod lock_sync;
 mod offline;
+mod origin;
 mod outdated;
 mod printer;
 mod project;
