@@ -61,8 +61,11 @@ pub fn convert_apk(
         .arch
         .clone()
         .ok_or_else(|| ConvertError::invalid(path, "`.PKGINFO` has no `arch`"))?;
-    let platform = platform_of(&arch, options.platform.as_ref())
-        .map_err(|reason| ConvertError::invalid(path, reason))?;
+    let platform =
+        platform_of(&arch, options.platform.as_ref()).map_err(|reason| ConvertError::Platform {
+            path: path.to_owned(),
+            reason,
+        })?;
     let blob = tempfile::Builder::new()
         .prefix(".import-")
         .tempfile_in(scratch)
@@ -100,7 +103,7 @@ pub fn convert_apk(
         scripts_not_run,
         conffiles: Vec::new(),
         alternatives: Vec::new(),
-        libraries: crate::convert::libraries_of(&seen.libraries),
+        libraries: crate::convert::libraries::libraries(&seen.libraries, &seen.library_links),
         dropped_setid: layer.dropped_setid.clone(),
     };
     let meta = PackageMeta {

@@ -8,7 +8,7 @@
 mod alternatives;
 mod batch;
 mod error;
-mod libraries;
+pub(crate) mod libraries;
 mod license;
 pub(crate) mod observe;
 
@@ -93,8 +93,12 @@ pub fn convert_deb(
         .map_err(|e| ConvertError::read(path, e))?;
     let control = reader.control().clone();
     let c = &control.control;
-    let platform = platform_of(&c.architecture, options.platform.as_ref())
-        .map_err(|reason| ConvertError::invalid(path, reason))?;
+    let platform = platform_of(&c.architecture, options.platform.as_ref()).map_err(|reason| {
+        ConvertError::Platform {
+            path: path.to_owned(),
+            reason,
+        }
+    })?;
     let blob = tempfile::Builder::new()
         .prefix(".import-")
         .tempfile_in(scratch)
@@ -127,7 +131,8 @@ pub fn convert_deb(
     let mut notes = Vec::new();
     let homepage = homepage(c.homepage.as_deref(), &mut notes);
     let summary = summary(c.description.as_ref().map(|d| d.summary.as_str()));
-    let origin = origin(&control, file_digest, &seen.libraries, &layer, &mut notes);
+    let libraries = libraries::libraries(&seen.libraries, &seen.library_links);
+    let origin = origin(&control, file_digest, libraries, &layer, &mut notes);
     let meta = PackageMeta {
         summary,
         license: seen.copyright.as_deref().and_then(dep5_license),
@@ -232,19 +237,11 @@ pub(crate) fn summary(text: Option<&str>) -> Option<String> {
         .filter(|s| rules::text_problem(s).is_none())
 }
 
-/// The loader-cache entries of the libraries an observer kept.
-pub(crate) fn libraries_of(libraries: &[(String, Vec<u8>)]) -> Vec<paks_types::Library> {
-    libraries
-        .iter()
-        .filter_map(|(p, bytes)| libraries::library(p, bytes))
-        .collect()
-}
-
 /// The origin of a package: its control data verbatim, what its scripts declare.
 fn origin(
     control: &deb::DebControl,
     file_digest: paks_types::Digest,
-    libraries: &[(String, Vec<u8>)],
+    libraries: Vec<paks_types::Library>,
     layer: &RootfsLayer,
     notes: &mut Vec<String>,
 ) -> Origin {
@@ -277,7 +274,7 @@ fn origin(
             .filter_map(|line| conffile(line))
             .collect(),
         alternatives: declared.alternatives,
-        libraries: libraries_of(libraries),
+        libraries,
         dropped_setid: layer.dropped_setid.clone(),
     }
 }
