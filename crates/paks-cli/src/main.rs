@@ -12,6 +12,8 @@ mod forge;
 mod freshness;
 mod image;
 mod import;
+mod import_apk;
+mod import_apt;
 mod inspect;
 mod inspect_text;
 mod lock_report;
