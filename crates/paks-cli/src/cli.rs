@@ -155,7 +155,7 @@ pub enum Command {
     ///
     /// The pages are `paks.1`, `paks-install.1`, and one per command.
     Man(ManArgs),
-    /// Turn Debian packages into rootfs packages (`.pak` files), and push them
+    /// Turn Debian and Alpine packages into rootfs packages (`.pak` files), and push them
     #[command(subcommand)]
     Import(ImportCommand),
 }
@@ -883,13 +883,25 @@ pub enum ImportCommand {
     /// Dependencies satisfied inside the batch are pinned by digest; maintainer scripts
     /// are not run (each package lists those it has).
     Deb(ImportDebArgs),
+    /// Import Alpine `.apk` files, or every `.apk` in directories, as one batch
+    ///
+    /// Each package must be signed by a key in `--keys`, unless `--allow-untrusted`.
+    /// Dependencies (`so:` and `cmd:` names too) satisfied inside the batch are pinned by
+    /// digest; maintainer scripts are not run.
+    Apk(ImportApkArgs),
 }
 
 #[derive(Debug, Args)]
 pub struct ImportDebArgs {
-    /// `.deb` files, or directories whose `.deb` files are all imported
-    #[arg(required = true, value_name = "PATH")]
+    /// `.deb` files, directories whose `.deb` files are all imported, or package names
+    /// that apt fetches (`python3`, `hello=2.10-3`, `git/bookworm-backports`)
+    #[arg(required = true, value_name = "PATH|NAME")]
     pub paths: Vec<PathBuf>,
+    /// With package names, also import everything apt would install with them on an
+    /// empty system (no recommends). `.deb` files are taken as they are: what they need
+    /// beyond the batch is listed as not imported
+    #[arg(long)]
+    pub closure: bool,
     /// Where to write the `.pak` files
     #[arg(long, value_name = "DIR", default_value = "paks-import")]
     pub out: std::path::PathBuf,
@@ -897,6 +909,31 @@ pub struct ImportDebArgs {
     #[arg(long, value_name = "OS/ARCH")]
     pub platform: Option<paks_types::Platform>,
     /// Push every package written to this namespace (`127.0.0.1:5000/debian`)
+    #[arg(long, value_name = "REGISTRY/NAMESPACE")]
+    pub push: Option<String>,
+    /// Print each package and a summary as JSON lines
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportApkArgs {
+    /// `.apk` files, or directories whose `.apk` files are all imported
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// A directory of trusted public keys (`*.pub`, as `/etc/apk/keys`)
+    #[arg(long, value_name = "DIR")]
+    pub keys: Option<PathBuf>,
+    /// Import packages that are unsigned or signed by a key not in `--keys`
+    #[arg(long)]
+    pub allow_untrusted: bool,
+    /// Where to write the `.pak` files
+    #[arg(long, value_name = "DIR", default_value = "paks-import")]
+    pub out: PathBuf,
+    /// The platform of `noarch` packages; every other package must be for it [default: this host's]
+    #[arg(long, value_name = "OS/ARCH")]
+    pub platform: Option<paks_types::Platform>,
+    /// Push every package written to this namespace (`127.0.0.1:5000/alpine`)
     #[arg(long, value_name = "REGISTRY/NAMESPACE")]
     pub push: Option<String>,
     /// Print each package and a summary as JSON lines

@@ -581,9 +581,10 @@ fn print_info(
     explicit: Option<bool>,
 ) -> std::io::Result<()> {
     let mut o = out();
-    writeln!(o, "{} {}", meta.name, meta.version)?;
+    writeln!(o, "{} {}", meta.name, shown(&meta.shown_version()))?;
     let mut field = |k: &str, v: &str| writeln!(o, "  {k:<13} {}", shown(v));
     field("id:", &meta.id.to_string())?;
+    crate::origin::fields(meta, &mut field)?;
     if let Some(s) = &meta.summary {
         field("summary:", s)?;
     }

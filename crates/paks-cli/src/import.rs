@@ -1,11 +1,13 @@
-//! `paks import deb`: Debian packages into paks rootfs packages (`.pak` files), written
-//! as one batch so that dependencies between them are pinned, and pushed on request.
+//! `paks import deb` (and the parts `paks import apk` shares): foreign packages into paks
+//! rootfs packages (`.pak` files), written as one batch so that dependencies between them
+//! are pinned, and pushed on request.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use paks_import::convert::{self, ConvertError, ImportOptions, Imported};
+use paks_import::apk::ApkError;
+use paks_import::convert::{self, ConvertError, Converted, ImportOptions, Imported};
 use paks_types::Reporter;
 use serde_json::json;
 
@@ -19,6 +21,12 @@ impl Explain for ConvertError {
             Self::Platform { .. } => {
                 Some("`--platform` must be the platform of every package that is not `all`".into())
             }
+            Self::Apk {
+                source: ApkError::Unsigned { .. } | ApkError::UntrustedKey { .. },
+                ..
+            } => Some(
+                "name the directory of the keys you trust with `--keys DIR` (as `/etc/apk/keys`), or take it anyway with `--allow-untrusted`".into(),
+            ),
             _ => None,
         }
     }
@@ -30,17 +38,43 @@ impl Explain for ConvertError {
 pub fn import(ctx: &Ctx, command: &ImportCommand) -> Result<(), Failure> {
     match command {
         ImportCommand::Deb(args) => deb(ctx, args),
+        ImportCommand::Apk(args) => crate::import_apk::apk(ctx, args),
     }
 }
 
 fn deb(ctx: &Ctx, args: &ImportDebArgs) -> Result<(), Failure> {
     let start = Instant::now();
-    let files = deb_files(&args.paths)?;
+    let (paths, requests) = crate::import_apt::split(&args.paths)?;
+    let mut files = package_files(&paths, "deb")?;
+    if !requests.is_empty() {
+        files.extend(crate::import_apt::fetch(ctx, &requests, args.closure)?);
+    }
     fs_err::create_dir_all(&args.out)?;
     let options = ImportOptions {
         platform: args.platform.clone(),
         ..ImportOptions::default()
     };
+    let converted = convert_each(ctx, &files, |file| {
+        convert::convert_deb(file, &args.out, &options)
+    })?;
+    let imported =
+        convert::write_batch(converted, &args.out, options.compression).map_err(failure)?;
+    report(
+        ctx,
+        &imported,
+        &args.out,
+        args.json,
+        args.push.as_ref(),
+        start,
+    )
+}
+
+/// Converts each of `files` with `convert`, showing progress.
+pub(crate) fn convert_each<C>(
+    ctx: &Ctx,
+    files: &[PathBuf],
+    mut convert: impl FnMut(&Path) -> Result<Converted<C>, ConvertError>,
+) -> Result<Vec<Converted<C>>, Failure> {
     let sizes: Vec<u64> = files
         .iter()
         .map(|f| std::fs::metadata(f).map_or(0, |m| m.len()))
@@ -54,24 +88,34 @@ fn deb(ctx: &Ctx, args: &ImportDebArgs) -> Result<(), Failure> {
             |n| n.to_string_lossy().into_owned(),
         );
         let task = ctx.reporter.start(&label, *size);
-        converted.push(convert::convert_deb(file, &args.out, &options).map_err(failure)?);
+        converted.push(convert(file).map_err(failure)?);
         ctx.reporter.advance(task, *size);
         ctx.reporter.finish(task);
     }
-    let imported =
-        convert::write_batch(converted, &args.out, options.compression).map_err(failure)?;
-    for package in &imported {
-        if args.json {
+    Ok(converted)
+}
+
+/// Prints the packages written (and a summary with `--json`), then pushes them.
+pub(crate) fn report(
+    ctx: &Ctx,
+    imported: &[Imported],
+    out_dir: &Path,
+    json: bool,
+    push: Option<&String>,
+    start: Instant,
+) -> Result<(), Failure> {
+    for package in imported {
+        if json {
             json_line(&package_json(package))?;
         } else {
             print_package(package)?;
         }
     }
-    if args.json {
+    if json {
         json_line(&json!({
             "type": "summary",
             "packages": imported.len(),
-            "out": args.out.display().to_string(),
+            "out": out_dir.display().to_string(),
             "unsatisfied": imported.iter().map(|p| p.unsatisfied.len()).sum::<usize>(),
         }))?;
     }
@@ -79,14 +123,14 @@ fn deb(ctx: &Ctx, args: &ImportDebArgs) -> Result<(), Failure> {
         "Imported {} package{} into `{}` in {}",
         imported.len(),
         plural(imported.len()),
-        args.out.display(),
+        out_dir.display(),
         elapsed(start)
     ));
-    if let Some(target) = &args.push {
+    if let Some(target) = push {
         let push = PushArgs {
             paks: imported.iter().map(|p| p.pak.clone()).collect(),
             target: target.clone(),
-            json: args.json,
+            json,
             namespace: true,
             repository: false,
         };
@@ -95,14 +139,16 @@ fn deb(ctx: &Ctx, args: &ImportDebArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-/// The `.deb` files named, and every `*.deb` of the directories named (sorted by name).
-fn deb_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Failure> {
+/// The files named, and every `*.<extension>` of the directories named (sorted by name).
+pub(crate) fn package_files(paths: &[PathBuf], extension: &str) -> Result<Vec<PathBuf>, Failure> {
     let mut files = Vec::new();
     for path in paths {
         let meta = fs_err::metadata(path).map_err(|e| {
             user_error(
                 format!("cannot read `{}`: {e}", path.display()),
-                Some("give `.deb` files or directories that hold them".into()),
+                Some(format!(
+                    "give `.{extension}` files or directories that hold them"
+                )),
             )
         })?;
         if !meta.is_dir() {
@@ -112,11 +158,11 @@ fn deb_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Failure> {
         let mut found: Vec<PathBuf> = fs_err::read_dir(path)?
             .map(|e| e.map(|e| e.path()))
             .collect::<Result<_, _>>()?;
-        found.retain(|p| p.extension().is_some_and(|e| e == "deb") && p.is_file());
+        found.retain(|p| p.extension().is_some_and(|e| e == extension) && p.is_file());
         found.sort();
         if found.is_empty() {
             return Err(user_error(
-                format!("`{}` holds no `.deb` files", path.display()),
+                format!("`{}` holds no `.{extension}` files", path.display()),
                 None,
             ));
         }

@@ -10,6 +10,7 @@
 mod error;
 
 pub mod apk;
+pub mod apt;
 pub mod convert;
 pub mod deb;
 

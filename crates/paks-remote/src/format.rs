@@ -67,9 +67,23 @@ pub fn version_tag(version: &Version) -> String {
     version.to_string().replace('+', "_")
 }
 
-/// The tag of one build: `<version-tag>-<hash>`.
+/// The longest tag OCI allows (`[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}`).
+pub const MAX_TAG_LEN: usize = 128;
+
+/// The tag of one build: `<version-tag>-<hash>`. When that would pass [`MAX_TAG_LEN`]
+/// (imported versions can be long), the version tag is cut at its last `.` that leaves
+/// room: the hash names the build whole, and the tag still reads as a build tag, not a
+/// version tag (decision 48).
 pub fn build_tag(id: &PackageId) -> String {
-    format!("{}-{}", version_tag(id.version()), id.hash())
+    let version = version_tag(id.version());
+    let room = MAX_TAG_LEN - 1 - id.hash().len();
+    let version = if version.len() <= room {
+        &version[..]
+    } else {
+        let cut = version[..=room].rfind('.').expect("a semver tag has dots");
+        &version[..cut]
+    };
+    format!("{version}-{}", id.hash())
 }
 
 /// Whether a build for `platform` runs on `host`.
@@ -201,6 +215,21 @@ mod tests {
     fn tags() {
         let v = Version::parse("1.2.3-rc.1+build.5").unwrap();
         assert_eq!(version_tag(&v), "1.2.3-rc.1_build.5");
+        let hash = "0123456789abcdfghijklmnpqrsvwxyz".to_owned();
+        let id = |v: &str| {
+            PackageId::new(
+                hash.clone(),
+                PackageName::new("x").unwrap(),
+                v.parse().unwrap(),
+            )
+            .unwrap()
+        };
+        assert_eq!(build_tag(&id("1.0.0+a.b")), format!("1.0.0_a.b-{hash}"));
+        // The longest form of a real Debian 12 version: cut, the hash kept whole.
+        let long = "0.0.0+0.1.FB.31.ACpCrCeB.0.FB.8052.CaCaCbCdCdB.159.CbCcB.9050.CeB.7.CdCcB.264.CfB.33782.CcB.5.CaCcCcCeB.5.CfB.0.B.B.2.B";
+        let tag = build_tag(&id(long));
+        assert!(paks_types::distribution::is_valid_tag(&tag), "{tag}");
+        assert!(tag.ends_with(&format!(".CcB.5-{hash}")), "{tag}");
     }
 
     fn entry(arch: &str, target: Option<&str>, content: &[u8]) -> Descriptor {

@@ -105,6 +105,15 @@ pub enum StoreErrorKind {
         package: Platform,
         host: Platform,
     },
+    #[error(
+        "`{} {version}` is a rootfs package (imported from a distribution): its files belong at `/`, not in a store",
+        id.name()
+    )]
+    RootfsPackage {
+        id: PackageId,
+        /// The distribution's version, verbatim.
+        version: String,
+    },
     #[error("`{id}` needs `{dep}`, which is not installed")]
     MissingDependency { id: PackageId, dep: PackageId },
     #[error(
@@ -197,6 +206,10 @@ impl StoreErrorKind {
                 Some("choose another path; paks only replaces its own views".into())
             }
             Self::WrongPlatform { .. } => Some("install a build for this host's platform".into()),
+            Self::RootfsPackage { id, .. } => Some(format!(
+                "rootfs packages go into images and sysroots: `paks image build --from scratch {name}` or `paks sysroot create DIR {name}`",
+                name = id.name()
+            )),
             Self::Inconsistent { .. } | Self::UnknownLayerType { .. } | Self::Oversized { .. } => {
                 Some("the archive was altered after it was built: get it again from a source you trust".into())
             }

@@ -238,8 +238,19 @@ impl Store {
         let host = Platform::host();
         let in_batch: BTreeSet<PackageId> = paks.iter().map(|p| p.id().clone()).collect();
         for pak in &paks {
-            crate::verify::check(pak)?;
+            // Before the checks of a store layer, which a rootfs layer would fail with a
+            // less helpful message.
             let meta = &pak.config.paks;
+            if !meta.kind.is_store() {
+                return Err(StoreError::from(StoreErrorKind::RootfsPackage {
+                    id: meta.id.clone(),
+                    version: meta
+                        .origin
+                        .as_ref()
+                        .map_or_else(|| meta.version.to_string(), |o| o.version.clone()),
+                }));
+            }
+            crate::verify::check(pak)?;
             if !meta.platform.runs_on(&host) {
                 return Err(StoreError::from(StoreErrorKind::WrongPlatform {
                     id: meta.id.clone(),

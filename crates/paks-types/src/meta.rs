@@ -215,6 +215,15 @@ pub struct Library {
 const MAX_NEEDS_LEN: usize = 64;
 
 impl PackageMeta {
+    /// The version to show people: an imported package's verbatim distribution version
+    /// (`1:2.36-9+deb12u4`), else the semver version.
+    pub fn shown_version(&self) -> String {
+        match &self.origin {
+            Some(o) => o.version.clone(),
+            None => self.version.to_string(),
+        }
+    }
+
     /// Check every free-form field against [`rules`], the rules recipes follow: env names
     /// and values, one-line texts, the homepage URL, relative paths, the `needs` words.
     /// Typed fields (name, version, id, platform, digests) were checked when parsed.

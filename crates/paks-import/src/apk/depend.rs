@@ -34,6 +34,27 @@ impl VersionOp {
         })
     }
 
+    /// Whether `version` meets `self bound` in apk's order. The fuzzy `~` matches a
+    /// version equal to the bound or extending it at a component boundary (`~1.2` takes
+    /// `1.2.3` and `1.2_rc1`, not `1.23`).
+    pub fn matches(self, version: &AlpineVersion, bound: &AlpineVersion) -> bool {
+        let order = version.cmp(bound);
+        match self {
+            Self::Less => order.is_lt(),
+            Self::LessOrEqual => order.is_le(),
+            Self::Equal => order.is_eq(),
+            Self::GreaterOrEqual => order.is_ge(),
+            Self::Greater => order.is_gt(),
+            Self::Fuzzy => {
+                order.is_eq()
+                    || version
+                        .as_str()
+                        .strip_prefix(bound.as_str())
+                        .is_some_and(|rest| rest.starts_with(['.', '_', '-', '~']))
+            }
+        }
+    }
+
     fn as_str(self) -> &'static str {
         match self {
             Self::Less => "<",
@@ -143,6 +164,17 @@ mod tests {
             Dependency::parse("foo~1.2").unwrap().version.unwrap().0,
             VersionOp::Fuzzy
         );
+    }
+
+    #[test]
+    fn version_ops_match_in_apks_order() {
+        let v = |s: &str| AlpineVersion::parse(s).unwrap();
+        assert!(VersionOp::GreaterOrEqual.matches(&v("1.2.5-r1"), &v("1.2.5-r0")));
+        assert!(!VersionOp::Less.matches(&v("1.2.5"), &v("1.2.5_rc1")));
+        assert!(VersionOp::Equal.matches(&v("1.2"), &v("1.2")));
+        assert!(VersionOp::Fuzzy.matches(&v("1.2.3"), &v("1.2")));
+        assert!(VersionOp::Fuzzy.matches(&v("1.2_rc1"), &v("1.2")));
+        assert!(!VersionOp::Fuzzy.matches(&v("1.23"), &v("1.2")));
     }
 
     #[test]

@@ -17,6 +17,7 @@
 //!
 //! Every size read from input is bounded ([`Limits`]).
 
+mod convert;
 mod depend;
 mod error;
 mod index;
@@ -27,6 +28,7 @@ mod signature;
 mod streams;
 mod version;
 
+pub use convert::{APK_FORMAT_TAG, ApkTrust, convert_apk, platform_of};
 pub use depend::{Dependency, VersionOp};
 pub use error::ApkError;
 pub use index::{ApkIndex, IndexEntry, parse_apkindex};

@@ -8,7 +8,7 @@ use paks_archive::{Compression, package_annotations, write_pak};
 use paks_types::{ConfigRootfs, Digest, ImageConfig, PackageDep, PackageMeta, VersionReq};
 
 use super::{ConvertError, Converted};
-use crate::deb::{Relation, VersionOp};
+use crate::deb::{BinaryControl, Relation, VersionOp};
 
 /// One package written.
 #[derive(Debug, Clone)]
@@ -39,8 +39,8 @@ pub type Unsatisfied = String;
 /// each other's digest, so inside a cycle a dependency has an id but no digest. Items
 /// that nothing in the batch satisfies are reported in [`Imported::unsatisfied`];
 /// `Recommends` are not followed. The result is in the order of `batch`.
-pub fn write_batch(
-    batch: Vec<Converted>,
+pub fn write_batch<C: Relations>(
+    batch: Vec<Converted<C>>,
     out_dir: &Path,
     compression: Compression,
 ) -> Result<Vec<Imported>, ConvertError> {
@@ -96,19 +96,72 @@ pub fn write_batch(
         .collect())
 }
 
+/// What pinning needs from a package's own control data, whatever its format (Debian's
+/// [`BinaryControl`], Alpine's [`crate::apk::PkgInfo`]).
+pub trait Relations {
+    /// One dependency as the control data writes it.
+    type Item: std::fmt::Display;
+    /// What the package needs installed, each item a list of alternatives.
+    fn required(&self) -> Vec<Vec<Self::Item>>;
+    /// Whether this package is `item`: its name, its version within the bounds.
+    fn is(&self, item: &Self::Item) -> bool;
+    /// Whether a name it provides satisfies `item`.
+    fn provides(&self, item: &Self::Item) -> bool;
+    /// Orders two packages of the format by version.
+    fn version_cmp(&self, other: &Self) -> std::cmp::Ordering;
+}
+
+/// Debian's rules: `Pre-Depends` and `Depends`; a versioned relation is satisfied by a
+/// `Provides` only with a versioned `=`, as dpkg says.
+impl Relations for BinaryControl {
+    type Item = Relation;
+
+    fn required(&self) -> Vec<Vec<Relation>> {
+        self.pre_depends
+            .iter()
+            .chain(&self.depends)
+            .cloned()
+            .collect()
+    }
+
+    fn is(&self, rel: &Relation) -> bool {
+        self.package == rel.name
+            && rel
+                .version
+                .as_ref()
+                .is_none_or(|(op, v)| op.matches(&self.version, v))
+    }
+
+    fn provides(&self, rel: &Relation) -> bool {
+        self.provides.iter().flatten().any(|p| {
+            p.name == rel.name
+                && match (&rel.version, &p.version) {
+                    (None, _) => true,
+                    (Some((op, bound)), Some((VersionOp::Equal, provided))) => {
+                        op.matches(provided, bound)
+                    }
+                    (Some(_), _) => false,
+                }
+        })
+    }
+
+    fn version_cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.version.cmp(&other.version)
+    }
+}
+
 /// The packages of the batch that package `i` depends on (deduplicated, itself left
 /// out), and its items that nothing satisfies.
-fn resolve(batch: &[Converted], i: usize) -> (Vec<usize>, Vec<String>) {
-    let control = &batch[i].control;
+fn resolve<C: Relations>(batch: &[Converted<C>], i: usize) -> (Vec<usize>, Vec<String>) {
     let mut deps = Vec::new();
     let mut missing = Vec::new();
-    for item in control.pre_depends.iter().chain(&control.depends) {
+    for item in batch[i].control.required() {
         match item.iter().find_map(|alt| best(batch, alt)) {
             Some(j) if j == i || deps.contains(&j) => {}
             Some(j) => deps.push(j),
             None => missing.push(
                 item.iter()
-                    .map(Relation::to_string)
+                    .map(ToString::to_string)
                     .collect::<Vec<_>>()
                     .join(" | "),
             ),
@@ -117,40 +170,18 @@ fn resolve(batch: &[Converted], i: usize) -> (Vec<usize>, Vec<String>) {
     (deps, missing)
 }
 
-/// The package of the batch that satisfies `rel` with the highest version: by name, then
-/// by `Provides` (a versioned relation only by a versioned `=` provide, as dpkg says).
-fn best(batch: &[Converted], rel: &Relation) -> Option<usize> {
-    let by_name = batch
-        .iter()
-        .enumerate()
-        .filter(|(_, c)| {
-            c.control.package == rel.name
-                && rel
-                    .version
-                    .as_ref()
-                    .is_none_or(|(op, v)| op.matches(&c.control.version, v))
-        })
-        .max_by(|a, b| a.1.control.version.cmp(&b.1.control.version));
-    if let Some((j, _)) = by_name {
-        return Some(j);
-    }
-    batch
-        .iter()
-        .enumerate()
-        .filter(|(_, c)| {
-            c.control.provides.iter().flatten().any(|p| {
-                p.name == rel.name
-                    && match (&rel.version, &p.version) {
-                        (None, _) => true,
-                        (Some((op, bound)), Some((VersionOp::Equal, provided))) => {
-                            op.matches(provided, bound)
-                        }
-                        (Some(_), _) => false,
-                    }
-            })
-        })
-        .max_by(|a, b| a.1.control.version.cmp(&b.1.control.version))
-        .map(|(j, _)| j)
+/// The package of the batch that satisfies `item` with the highest version: by name, then
+/// by what packages provide.
+fn best<C: Relations>(batch: &[Converted<C>], item: &C::Item) -> Option<usize> {
+    let highest = |satisfies: &dyn Fn(&C) -> bool| {
+        batch
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| satisfies(&c.control))
+            .max_by(|a, b| a.1.control.version_cmp(&b.1.control))
+            .map(|(j, _)| j)
+    };
+    highest(&|c| c.is(item)).or_else(|| highest(&|c| c.provides(item)))
 }
 
 /// Strongly connected components of the dependency graph (Tarjan), each sorted, in an
@@ -213,8 +244,8 @@ fn components(edges: &[Vec<usize>]) -> Vec<Vec<usize>> {
     t.out
 }
 
-fn write_one(
-    c: &Converted,
+fn write_one<C>(
+    c: &Converted<C>,
     meta: &PackageMeta,
     out_dir: &Path,
     compression: Compression,

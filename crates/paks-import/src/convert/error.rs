@@ -15,6 +15,13 @@ pub enum ConvertError {
         #[source]
         source: ImportError,
     },
+    /// The `.apk` could not be read, or is not trusted.
+    #[error("cannot read `{}`", path.display())]
+    Apk {
+        path: PathBuf,
+        #[source]
+        source: crate::apk::ApkError,
+    },
     /// Its data tarball could not become a rootfs layer (a refused entry, a limit).
     #[error("cannot turn the files of `{}` into a layer", path.display())]
     Layer {
@@ -54,6 +61,12 @@ pub enum ConvertError {
 impl ConvertError {
     pub(crate) fn read(path: &Path, source: ImportError) -> Self {
         Self::Read {
+            path: path.to_owned(),
+            source,
+        }
+    }
+    pub(crate) fn apk(path: &Path, source: crate::apk::ApkError) -> Self {
+        Self::Apk {
             path: path.to_owned(),
             source,
         }

@@ -8,9 +8,9 @@
 mod alternatives;
 mod batch;
 mod error;
-mod libraries;
+pub(crate) mod libraries;
 mod license;
-mod observe;
+pub(crate) mod observe;
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -25,7 +25,7 @@ use paks_types::{
 };
 
 pub use alternatives::{Declared, parse as parse_alternatives};
-pub use batch::{Imported, Unsatisfied, write_batch};
+pub use batch::{Imported, Relations, Unsatisfied, write_batch};
 pub use error::ConvertError;
 pub use license::dep5_license;
 pub use observe::{CA_BUNDLE, ca_bundle};
@@ -48,12 +48,13 @@ pub struct ImportOptions {
     pub layer_limits: RootfsLimits,
 }
 
-/// One `.deb` converted: its layer (a temporary blob), metadata without dependencies,
+/// One package (`.deb`, `.apk`) converted: its layer (a temporary blob), metadata without dependencies,
 /// and what the importer noticed.
-pub struct Converted {
+pub struct Converted<C = BinaryControl> {
     /// The file read.
     pub path: PathBuf,
-    pub control: BinaryControl,
+    /// Its control data (Debian's `control`, Alpine's `.PKGINFO`).
+    pub control: C,
     /// Complete but for `dependencies`, filled by [`write_batch`].
     pub meta: PackageMeta,
     pub layer: RootfsLayer,
@@ -124,51 +125,19 @@ pub fn convert_deb(
     }
     let name = PackageName::new(&c.package).map_err(|e| ConvertError::meta(path, e))?;
     let version = c.version.semver_compatible();
-    let hash_input = format!("{FORMAT_TAG}\0{file_digest}\0{platform}");
-    let id = PackageId::new(
-        id_hash(hash_input.as_bytes()),
-        name.clone(),
-        version.clone(),
-    )
-    .map_err(|e| ConvertError::meta(path, e))?;
+    let id = package_id(FORMAT_TAG, &file_digest, &platform, &name, &version)
+        .map_err(|e| ConvertError::meta(path, e))?;
 
     let mut notes = Vec::new();
-    let homepage = c.homepage.clone().filter(|url| {
-        let ok = rules::text_problem(url).is_none() && rules::is_url(url, &["http", "https"]);
-        if !ok {
-            notes.push(format!(
-                "homepage `{url}` dropped: not an http or https URL"
-            ));
-        }
-        ok
-    });
-    let summary = c
-        .description
-        .as_ref()
-        .map(|d| d.summary.trim().to_owned())
-        .filter(|s| rules::text_problem(s).is_none());
+    let homepage = homepage(c.homepage.as_deref(), &mut notes);
+    let summary = summary(c.description.as_ref().map(|d| d.summary.as_str()));
     let libraries = libraries::libraries(&seen.libraries, &seen.library_links);
     let origin = origin(&control, file_digest, libraries, &layer, &mut notes);
-    let mut contents = seen.contents;
-    contents.sort();
     let meta = PackageMeta {
-        schema: META_SCHEMA,
-        name,
-        version,
-        id,
-        platform,
         summary,
         license: seen.copyright.as_deref().and_then(dep5_license),
         homepage,
-        dependencies: Vec::new(),
-        env: Vec::new(),
-        relocation: paks_types::Relocation::default(),
-        files: layer.entries,
-        size: layer.unpacked_size,
-        contents,
-        needs: paks_types::PackageNeeds::default(),
-        kind: PackageKind::Rootfs,
-        origin: Some(origin),
+        ..rootfs_meta(id, platform, &layer, seen.contents, origin)
     };
     meta.validate().map_err(|e| ConvertError::meta(path, e))?;
     Ok(Converted {
@@ -181,7 +150,7 @@ pub fn convert_deb(
     })
 }
 
-impl Converted {
+impl<C> Converted<C> {
     /// The layer as [`paks_archive::write_pak`] takes it.
     pub fn layer_info(&self) -> LayerInfo {
         LayerInfo {
@@ -193,11 +162,79 @@ impl Converted {
             contents: Some(self.meta.contents.clone()),
         }
     }
+}
 
+impl Converted<BinaryControl> {
     /// The Debian version, verbatim.
     pub fn version(&self) -> &DebianVersion {
         &self.control.version
     }
+}
+
+/// An imported package's id: a hash of the conversion's `tag`, the file's digest and
+/// the platform, nothing else, so that the same file gives the same package.
+pub(crate) fn package_id(
+    tag: &str,
+    file_digest: &paks_types::Digest,
+    platform: &Platform,
+    name: &PackageName,
+    version: &paks_types::Version,
+) -> Result<PackageId, paks_types::TypeError> {
+    let hash_input = format!("{tag}\0{file_digest}\0{platform}");
+    PackageId::new(
+        id_hash(hash_input.as_bytes()),
+        name.clone(),
+        version.clone(),
+    )
+}
+
+/// The metadata of a rootfs package, without summary, licence, homepage and
+/// dependencies: what every format fills the same way. `contents` are sorted here.
+pub(crate) fn rootfs_meta(
+    id: PackageId,
+    platform: Platform,
+    layer: &RootfsLayer,
+    mut contents: Vec<String>,
+    origin: Origin,
+) -> PackageMeta {
+    contents.sort();
+    PackageMeta {
+        schema: META_SCHEMA,
+        name: id.name().clone(),
+        version: id.version().clone(),
+        id,
+        platform,
+        summary: None,
+        license: None,
+        homepage: None,
+        dependencies: Vec::new(),
+        env: Vec::new(),
+        relocation: paks_types::Relocation::default(),
+        files: layer.entries,
+        size: layer.unpacked_size,
+        contents,
+        needs: paks_types::PackageNeeds::default(),
+        kind: PackageKind::Rootfs,
+        origin: Some(origin),
+    }
+}
+
+/// The homepage, when it is an http or https URL the metadata can hold; else a note.
+pub(crate) fn homepage(url: Option<&str>, notes: &mut Vec<String>) -> Option<String> {
+    let url = url?;
+    if rules::text_problem(url).is_none() && rules::is_url(url, &["http", "https"]) {
+        return Some(url.to_owned());
+    }
+    notes.push(format!(
+        "homepage `{url}` dropped: not an http or https URL"
+    ));
+    None
+}
+
+/// The one-line summary, when the metadata can hold it.
+pub(crate) fn summary(text: Option<&str>) -> Option<String> {
+    text.map(|s| s.trim().to_owned())
+        .filter(|s| rules::text_problem(s).is_none())
 }
 
 /// The origin of a package: its control data verbatim, what its scripts declare.

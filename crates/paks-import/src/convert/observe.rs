@@ -49,6 +49,17 @@ impl Seen {
     }
 }
 
+impl Seen {
+    /// The observer of an Alpine package: no CA bundle is appended, since Alpine ships
+    /// it as a file (`ca-certificates-bundle`), which an appended one would repeat.
+    pub fn without_bundle(package: &str) -> Self {
+        Self {
+            bundle: false,
+            ..Self::new(package)
+        }
+    }
+}
+
 impl Observer for Seen {
     // `update-ca-certificates` finds `-name '*.crt'`, which is case-sensitive too.
     #[allow(clippy::case_sensitive_file_extension_comparisons)]
