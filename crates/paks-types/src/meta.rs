@@ -317,6 +317,10 @@ impl PackageMeta {
     }
 }
 
+/// The longest relation field an origin may hold, in bytes: real ones pass 1024 (perl's
+/// `Breaks` in Debian 12 lists over a hundred packages).
+const MAX_RELATION_LEN: usize = 64 * 1024;
+
 impl Origin {
     /// The same rules as the rest of the metadata: one-line texts, normalised relative
     /// paths, short words.
@@ -342,7 +346,8 @@ impl Origin {
             }
         }
         for (key, value) in &self.relations {
-            if let Some(reason) = rules::text_problem(key).or(rules::text_problem(value)) {
+            let value_problem = rules::long_text_problem(value, MAX_RELATION_LEN);
+            if let Some(reason) = rules::text_problem(key).or(value_problem) {
                 return bad(format!("paks.origin.relations.{key}"), value, reason);
             }
         }
@@ -592,11 +597,19 @@ mod tests {
         assert_eq!(json["origin"]["format"], "deb");
         let back: PackageMeta = serde_json::from_value(json).unwrap();
         assert_eq!(back, m);
+        // Real relation fields pass one-line texts' 1024 bytes (perl-modules' `Breaks`).
+        let long = "libfoo-perl (<< 1.0-1), ".repeat(100);
+        m.origin
+            .as_mut()
+            .unwrap()
+            .relations
+            .insert("breaks".into(), long);
+        m.validate().unwrap();
         // A store package's config does not change: no `kind`, no `origin`.
         let plain = serde_json::to_value(meta()).unwrap();
         assert!(plain.get("kind").is_none() && plain.get("origin").is_none());
 
-        let cases: [(Break, &str); 4] = [
+        let cases: [(Break, &str); 5] = [
             (|m| m.origin = None, "`paks.origin`"),
             (|m| m.kind = PackageKind::Store, "`paks.origin`"),
             (
@@ -606,6 +619,17 @@ mod tests {
             (
                 |m| m.origin.as_mut().unwrap().version = "1.0\n\u{1b}".into(),
                 "`paks.origin.version`",
+            ),
+            (
+                |m| {
+                    let huge = "libfoo (<< 1), ".repeat(5000);
+                    m.origin
+                        .as_mut()
+                        .unwrap()
+                        .relations
+                        .insert("breaks".into(), huge);
+                },
+                "`paks.origin.relations.breaks`",
             ),
         ];
         for (break_it, expected) in cases {
