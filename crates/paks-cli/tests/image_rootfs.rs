@@ -30,7 +30,6 @@ struct Extra<'a> {
     deps: Vec<(PackageId, Option<Digest>)>,
     relations: BTreeMap<String, String>,
     alternatives: Vec<paks_types::Alternative>,
-    libraries: Vec<paks_types::Library>,
     /// Replaces the id's hash seed (two builds of one `.deb`).
     seed: &'a str,
 }
@@ -69,7 +68,7 @@ fn make_rootfs(deb: &Path, out: &Path, extra: &Extra<'_>) -> Rootfs {
     )
     .unwrap();
     let (file_digest, _) = reader.finish().unwrap();
-    let contents = non_directories(&blob);
+    let (contents, libraries) = layer_facts(&blob);
     let id = rootfs_id(deb, extra.seed);
     let meta = paks_types::PackageMeta {
         schema: paks_types::META_SCHEMA,
@@ -109,7 +108,7 @@ fn make_rootfs(deb: &Path, out: &Path, extra: &Extra<'_>) -> Rootfs {
             scripts_not_run: vec![],
             conffiles: vec![],
             alternatives: extra.alternatives.clone(),
-            libraries: extra.libraries.clone(),
+            libraries,
             dropped_setid: layer.dropped_setid.clone(),
         }),
     };
@@ -152,19 +151,28 @@ fn make_rootfs(deb: &Path, out: &Path, extra: &Extra<'_>) -> Rootfs {
     }
 }
 
-/// The non-directory paths of a layer, as `contents` lists them.
-fn non_directories(blob: &Path) -> Vec<String> {
+/// The non-directory paths of a layer, as `contents` lists them, and its shared
+/// libraries' loader-cache entries (what the importer records).
+fn layer_facts(blob: &Path) -> (Vec<String>, Vec<paks_types::Library>) {
     let mut archive =
         tar::Archive::new(paks_archive::decompress(std::fs::File::open(blob).unwrap()).unwrap());
-    let mut out: Vec<String> = archive
-        .entries()
-        .unwrap()
-        .map(|e| e.unwrap())
-        .filter(|e| !e.header().entry_type().is_dir())
-        .map(|e| e.path().unwrap().to_string_lossy().into_owned())
-        .collect();
-    out.sort();
-    out
+    let mut contents = Vec::new();
+    let mut libraries = Vec::new();
+    for e in archive.entries().unwrap() {
+        let mut e = e.unwrap();
+        if e.header().entry_type().is_dir() {
+            continue;
+        }
+        let path = e.path().unwrap().to_string_lossy().into_owned();
+        if e.header().entry_type().is_file() && path.contains(".so") {
+            let mut bytes = Vec::new();
+            std::io::Read::read_to_end(&mut e, &mut bytes).unwrap();
+            libraries.extend(paks_relocate::ldcache::library(&path, &bytes));
+        }
+        contents.push(path);
+    }
+    contents.sort();
+    (contents, libraries)
 }
 
 /// The layers of image `tag` in OCI layout `dir`, each as (path, mode, link target) of
@@ -207,6 +215,18 @@ fn layout_layers(dir: &Path, tag: &str) -> Vec<Vec<(String, u32, String)>> {
                 .collect()
         })
         .collect()
+}
+
+/// What the host's real `ldconfig -p` lists from the cache file `cache`.
+fn ldconfig_p(cache: &Path) -> String {
+    let out = std::process::Command::new("/sbin/ldconfig")
+        .arg("-C")
+        .arg(cache)
+        .arg("-p")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    text(&out.stdout)
 }
 
 /// The process printed what Debian's `hello` prints.
@@ -370,6 +390,17 @@ fn rootfs_packages_from_scratch_make_a_runnable_image_whatever_the_order_asked()
         bundle.to_str().unwrap(),
     ]);
     assert!(bundle.join("rootfs/usr/bin/hello").is_file());
+    // The loader's cache from libc6's and libgcc-s1's libraries, which the real ldconfig
+    // reads.
+    let listed = ldconfig_p(&bundle.join("rootfs/etc/ld.so.cache"));
+    assert!(
+        listed.contains("libc.so.6 (libc6,x86-64) => /lib/x86_64-linux-gnu/libc.so.6"),
+        "{listed}"
+    );
+    assert!(
+        listed.contains("libgcc_s.so.1 (libc6,x86-64) => "),
+        "{listed}"
+    );
     let archive = f.env.dir.path().join("hello.tar");
     f.env.ok(&[
         "image",
@@ -657,4 +688,73 @@ fn conflicting_accounts_are_refused_before_anything_is_fetched() {
         1,
     );
     assert!(err.contains("the uid 5 of `b` is given twice"), "{err}");
+}
+
+#[test]
+fn packages_from_paks_import_with_their_cycle_make_a_runnable_image_with_a_loader_cache() {
+    let env = Env::new();
+    let server = PaksServe::start(Path::new(paks_bin()), &env.dir.path().join("data"), &[]);
+    let host = server.host();
+    let debs: Vec<PathBuf> = ["libc6", "libgcc-s1", "hello"]
+        .into_iter()
+        .map(real_deb::real_deb)
+        .collect();
+    let out = env.dir.path().join("imported");
+    let mut args = vec!["import", "deb", "--json", "--out", out.to_str().unwrap()];
+    args.extend(debs.iter().map(|d| d.to_str().unwrap()));
+    let namespace = format!("{host}/debian");
+    args.extend(["--push", &namespace]);
+    let lines = env.ok(&args);
+    let hello: Value = lines
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|v| v["type"] == "package" && v["name"] == "hello")
+        .unwrap();
+    let reference = format!("{host}/debian/hello@{}", hello["digest"].as_str().unwrap());
+    let layout = env.dir.path().join("layout");
+    env.ok(&[
+        "image",
+        "build",
+        "--from",
+        "scratch",
+        &reference,
+        "--output",
+        &format!("oci:{}:1", layout.display()),
+    ]);
+    let archive = env.dir.path().join("imported.tar");
+    env.ok(&[
+        "image",
+        "build",
+        "--from",
+        "scratch",
+        &reference,
+        "--tag",
+        "localhost/imported:1",
+        "--output",
+        &format!("docker-archive:{}", archive.display()),
+    ]);
+    let podman = Podman::new();
+    podman.load(&archive);
+    let id = "localhost/imported:1";
+    says_hello(&podman.run(id, &["/usr/bin/hello"]));
+
+    // The system layer (last) has the loader's cache; the real ldconfig reads it and
+    // finds libc where Debian's own cache has it.
+    let layers = layout_layers(&layout, "1");
+    let system = layers.last().unwrap();
+    assert!(
+        system.iter().any(|(p, _, _)| p == "etc/ld.so.cache"),
+        "{system:?}"
+    );
+    let bundle = env.dir.path().join("bundle");
+    umoci(&[
+        "unpack",
+        "--image",
+        &format!("{}:1", layout.display()),
+        bundle.to_str().unwrap(),
+    ]);
+    // The importer records no libraries yet: the cache is there, valid and empty.
+    let listed = ldconfig_p(&bundle.join("rootfs/etc/ld.so.cache"));
+    assert!(listed.contains("libs found in cache"), "{listed}");
+    assert!(listed.contains("Cache generated by: paks"), "{listed}");
 }

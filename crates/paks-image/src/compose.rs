@@ -406,7 +406,8 @@ impl Composer<'_> {
                 .map(|f| &f.config.paks)
                 .filter(|m| is_rootfs(m))
                 .collect();
-            let system = crate::system::build(&metas, &spec.accounts, None);
+            let ld_cache = crate::system::loader_cache(&metas, &input.platform.architecture);
+            let system = crate::system::build(&metas, &spec.accounts, ld_cache);
             let diff_id = Digest::sha256_of(&system.tar);
             let blob = compress(&system.tar, wanted)?;
             let d = Descriptor::new(

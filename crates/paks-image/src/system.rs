@@ -9,6 +9,11 @@
 //!   candidate of highest priority whose file is in the image (ties: the first path by
 //!   name) becomes the symlink `link -> /path`, unless a package ships `link` itself.
 //!
+//! - The loader's cache: `/etc/ld.so.cache` from every Debian package's
+//!   `origin.libraries` (`paks_relocate::ldcache`, Debian's directories for the
+//!   architecture), when a package ships the architecture's loader. Alpine's musl loader
+//!   reads no cache.
+//!
 //! The layer's entries are sorted and its headers fixed, so the same inputs give the
 //! same bytes. It comes last, so its files win over any a package ships (no Debian
 //! package ships `/etc/passwd` or `/etc/group`: `base-passwd` makes them in its
@@ -161,6 +166,46 @@ pub fn alternatives(packages: &[&PackageMeta]) -> Vec<AlternativeLink> {
             target: format!("/{}", a.path),
         })
         .collect()
+}
+
+/// The loader glibc's packages ship for an architecture (Go's names), relative to `/`.
+fn loader(architecture: &str) -> Option<&'static str> {
+    Some(match architecture {
+        "amd64" => "lib64/ld-linux-x86-64.so.2",
+        "arm64" => "lib/ld-linux-aarch64.so.1",
+        "386" => "lib/ld-linux.so.2",
+        "arm" => "lib/ld-linux-armhf.so.3",
+        "ppc64le" => "lib64/ld64.so.2",
+        "s390x" => "lib/ld64.so.1",
+        "riscv64" => "lib/ld-linux-riscv64-lp64d.so.1",
+        _ => return None,
+    })
+}
+
+/// `/etc/ld.so.cache` for `packages` (rootfs packages) on `architecture`, when one of
+/// them ships the loader (`None` otherwise, or for an architecture Debian's directories
+/// are not known for). A package shipping `lib` as a link means a merged `/usr`.
+pub fn loader_cache(packages: &[&PackageMeta], architecture: &str) -> Option<Vec<u8>> {
+    let loader = loader(architecture)?;
+    let has = |path: &str| {
+        packages
+            .iter()
+            .any(|p| p.contents.iter().any(|c| c == path))
+    };
+    if !has(loader) && !has(&format!("usr/{loader}")) {
+        return None;
+    }
+    let mut config = paks_relocate::ldcache::CacheConfig::debian(architecture)?;
+    if has("lib") {
+        config = config.merged_usr();
+    }
+    let libraries: Vec<paks_types::Library> = packages
+        .iter()
+        .filter_map(|p| p.origin.as_ref())
+        .filter(|o| o.format == paks_types::ForeignFormat::Deb)
+        .flat_map(|o| o.libraries.iter().cloned())
+        .collect();
+    Some(paks_relocate::ldcache::write_cache(&libraries, &config))
 }
 
 /// What the system layer holds.
