@@ -108,3 +108,58 @@ fn conflict(
         as_directory,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rootfs::test_meta;
+
+    fn with(name: &str, contents: &[&str], replaces: Option<&str>) -> PackageMeta {
+        let mut m = test_meta(name, &[], replaces);
+        m.contents = contents.iter().map(|c| (*c).to_owned()).collect();
+        m
+    }
+
+    #[test]
+    fn one_path_in_two_packages_is_a_conflict_naming_both() {
+        let a = with("a", &["usr/bin/x", "usr/share/a"], None);
+        let b = with("b", &["usr/bin/x"], None);
+        let e = check(&[&a, &b]).unwrap_err();
+        assert_eq!(e.path, "usr/bin/x");
+        assert_eq!((&e.first, &e.second), (&a.id, &b.id));
+        assert!(!e.as_directory);
+        assert!(e.to_string().contains("both provide `/usr/bin/x`"), "{e}");
+        assert!(e.hint().contains("Replaces: a"), "{}", e.hint());
+    }
+
+    #[test]
+    fn a_file_where_another_package_has_a_directory_conflicts_either_way() {
+        let file = with("file", &["usr/lib/thing"], None);
+        let dir = with("dir", &["usr/lib/thing/x.so"], None);
+        for packages in [[&file, &dir], [&dir, &file]] {
+            let e = check(&packages).unwrap_err();
+            assert_eq!(e.path, "usr/lib/thing");
+            assert!(e.as_directory, "{e}");
+            assert!(e.to_string().contains("one as a directory"), "{e}");
+        }
+    }
+
+    #[test]
+    fn a_later_package_that_replaces_the_earlier_wins_its_paths() {
+        let old = with("old", &["usr/bin/x", "usr/bin/y"], None);
+        let new = with("new", &["usr/bin/x"], Some("old (<< 2)"));
+        let replaced = check(&[&old, &new]).unwrap();
+        assert_eq!(
+            replaced,
+            [Replaced {
+                path: "usr/bin/x".into(),
+                winner: new.id.clone(),
+                loser: old.id.clone(),
+            }]
+        );
+        // Only the later one may replace, and only within the version bound.
+        assert!(check(&[&new, &old]).is_err());
+        let bounded = with("new", &["usr/bin/x"], Some("old (<< 0.5)"));
+        assert!(check(&[&old, &bounded]).is_err());
+    }
+}

@@ -172,58 +172,65 @@ fn reachable(from: usize, before: &[BTreeSet<usize>], placed: &[bool]) -> BTreeS
     seen
 }
 
+/// A rootfs package's metadata for unit tests: `name` 1.0.0 (Debian `1.0-1`), needing
+/// `deps` by id, with a `Replaces` field when given.
+#[cfg(test)]
+pub(crate) fn test_meta(name: &str, deps: &[&str], replaces: Option<&str>) -> PackageMeta {
+    use paks_types::{Digest, ForeignFormat, Origin, PackageDep, PackageId};
+    let id: PackageId = format!("{}-{name}-1.0.0", "a".repeat(32)).parse().unwrap();
+    let mut relations = std::collections::BTreeMap::new();
+    if let Some(r) = replaces {
+        relations.insert("replaces".to_owned(), r.to_owned());
+    }
+    PackageMeta {
+        schema: 1,
+        name: name.parse().unwrap(),
+        version: "1.0.0".parse().unwrap(),
+        id,
+        platform: "linux/amd64".parse().unwrap(),
+        summary: None,
+        license: None,
+        homepage: None,
+        dependencies: deps
+            .iter()
+            .map(|d| PackageDep {
+                name: d.parse().unwrap(),
+                req: "*".parse().unwrap(),
+                id: format!("{}-{d}-1.0.0", "a".repeat(32)).parse().unwrap(),
+                digest: None,
+            })
+            .collect(),
+        env: vec![],
+        relocation: paks_types::Relocation::default(),
+        files: 0,
+        size: 0,
+        contents: vec![],
+        needs: paks_types::PackageNeeds::default(),
+        kind: PackageKind::Rootfs,
+        origin: Some(Origin {
+            format: ForeignFormat::Deb,
+            version: "1.0-1".into(),
+            architecture: "amd64".into(),
+            source: None,
+            source_version: None,
+            maintainer: None,
+            file_digest: Digest::sha256_of(name.as_bytes()),
+            relations,
+            scripts_not_run: vec![],
+            conffiles: vec![],
+            alternatives: vec![],
+            libraries: vec![],
+            dropped_setid: vec![],
+        }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use paks_types::{Digest, ForeignFormat, Origin, PackageDep, PackageId};
 
     fn meta(name: &str, deps: &[&str], replaces: Option<&str>) -> PackageMeta {
-        let id: PackageId = format!("{}-{name}-1.0.0", "a".repeat(32)).parse().unwrap();
-        let mut relations = std::collections::BTreeMap::new();
-        if let Some(r) = replaces {
-            relations.insert("replaces".to_owned(), r.to_owned());
-        }
-        PackageMeta {
-            schema: 1,
-            name: name.parse().unwrap(),
-            version: "1.0.0".parse().unwrap(),
-            id,
-            platform: "linux/amd64".parse().unwrap(),
-            summary: None,
-            license: None,
-            homepage: None,
-            dependencies: deps
-                .iter()
-                .map(|d| PackageDep {
-                    name: d.parse().unwrap(),
-                    req: "*".parse().unwrap(),
-                    id: format!("{}-{d}-1.0.0", "a".repeat(32)).parse().unwrap(),
-                    digest: None,
-                })
-                .collect(),
-            env: vec![],
-            relocation: paks_types::Relocation::default(),
-            files: 0,
-            size: 0,
-            contents: vec![],
-            needs: paks_types::PackageNeeds::default(),
-            kind: PackageKind::Rootfs,
-            origin: Some(Origin {
-                format: ForeignFormat::Deb,
-                version: "1.0-1".into(),
-                architecture: "amd64".into(),
-                source: None,
-                source_version: None,
-                maintainer: None,
-                file_digest: Digest::sha256_of(name.as_bytes()),
-                relations,
-                scripts_not_run: vec![],
-                conffiles: vec![],
-                alternatives: vec![],
-                libraries: vec![],
-                dropped_setid: vec![],
-            }),
-        }
+        test_meta(name, deps, replaces)
     }
 
     fn names(all: &[PackageMeta]) -> Vec<String> {
