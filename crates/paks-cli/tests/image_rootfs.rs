@@ -753,6 +753,17 @@ fn packages_from_paks_import_with_their_cycle_make_a_runnable_image_with_a_loade
         &format!("{}:1", layout.display()),
         bundle.to_str().unwrap(),
     ]);
+    // `paks inspect` reads the image: its label lists the rootfs packages, in layer order.
+    let report: Value = serde_json::from_str(
+        env.ok(&["inspect", "--json", &format!("oci:{}:1", layout.display())])
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    let text_report = report.to_string();
+    assert!(text_report.contains("-libc6-"), "{text_report}");
+    assert!(text_report.contains("-hello-"), "{text_report}");
     // The importer records no libraries yet: the cache is there, valid and empty.
     let listed = ldconfig_p(&bundle.join("rootfs/etc/ld.so.cache"));
     assert!(listed.contains("libs found in cache"), "{listed}");
