@@ -102,6 +102,10 @@ pub trait Observer {
     fn entry(&mut self, path: &[u8], kind: EntryKind, size: u64) -> bool;
     /// The bytes of a file [`Observer::entry`] asked for, once it is written.
     fn file(&mut self, path: &[u8], bytes: Vec<u8>);
+    /// A symlink's target, byte for byte, after [`Observer::entry`] saw the link.
+    fn symlink(&mut self, path: &[u8], target: &[u8]) {
+        let _ = (path, target);
+    }
     /// Files to write after the archive's last entry; missing parent directories are
     /// written too (mode 0755). Their paths follow the archive's rules (not seen before).
     fn append(&mut self) -> Vec<AppendedFile> {
@@ -269,6 +273,7 @@ impl<W: Write> Rewriter<'_, W> {
             }
             self.check_len(target)?;
             self.observer.entry(&self.name, EntryKind::Symlink, 0);
+            self.observer.symlink(&self.name, target);
             let mut header = header(tar::EntryType::Symlink, 0o777, 0);
             append_symlink(&mut self.builder, &mut header, &self.name, target)
                 .map_err(write_err)?;
@@ -448,5 +453,139 @@ impl<R: Read> Read for Exact<'_, R> {
             copy.extend_from_slice(&buf[..n]);
         }
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Takes `usr/share/x`'s bytes and appends `etc/new/file`.
+    #[derive(Default)]
+    struct Recorder {
+        seen: Vec<(String, EntryKind, u64)>,
+        taken: Vec<(String, Vec<u8>)>,
+        links: Vec<(String, String)>,
+        append: Vec<AppendedFile>,
+    }
+
+    impl Observer for Recorder {
+        fn entry(&mut self, path: &[u8], kind: EntryKind, size: u64) -> bool {
+            let path = String::from_utf8(path.to_vec()).unwrap();
+            let wanted = path == "usr/share/x";
+            self.seen.push((path, kind, size));
+            wanted
+        }
+        fn file(&mut self, path: &[u8], bytes: Vec<u8>) {
+            self.taken.push((lossy(path), bytes));
+        }
+        fn symlink(&mut self, path: &[u8], target: &[u8]) {
+            self.links.push((lossy(path), lossy(target)));
+        }
+        fn append(&mut self) -> Vec<AppendedFile> {
+            std::mem::take(&mut self.append)
+        }
+    }
+
+    fn data_tar() -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        let mut dir = tar::Header::new_gnu();
+        dir.set_entry_type(tar::EntryType::Directory);
+        dir.set_mode(0o755);
+        dir.set_uid(0);
+        dir.set_gid(0);
+        dir.set_size(0);
+        b.append_data(&mut dir, "./usr/", io::empty()).unwrap();
+        let mut file = tar::Header::new_gnu();
+        file.set_uid(0);
+        file.set_gid(0);
+        file.set_mode(0o644);
+        file.set_size(5);
+        b.append_data(&mut file, "./usr/share/x", &b"hello"[..])
+            .unwrap();
+        let mut link = tar::Header::new_gnu();
+        link.set_entry_type(tar::EntryType::Symlink);
+        link.set_mode(0o777);
+        link.set_uid(0);
+        link.set_gid(0);
+        link.set_size(0);
+        b.append_link(&mut link, "./usr/y", "/usr/share/x").unwrap();
+        b.into_inner().unwrap()
+    }
+
+    fn paths(layer: &[u8]) -> Vec<String> {
+        let mut a = tar::Archive::new(layer);
+        a.entries()
+            .unwrap()
+            .map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn observers_see_entries_take_bytes_and_append_files_with_parents() {
+        let mut rec = Recorder {
+            append: vec![AppendedFile {
+                path: "etc/new/file".into(),
+                mode: 0o4755,
+                data: b"made\n".to_vec(),
+            }],
+            ..Recorder::default()
+        };
+        let mut out = Vec::new();
+        let tar = data_tar();
+        let layer = write_layer_observed(
+            &tar[..],
+            Compression::None,
+            &mut out,
+            &RootfsLimits::default(),
+            &mut rec,
+        )
+        .unwrap();
+        assert_eq!(
+            rec.seen,
+            [
+                ("usr".into(), EntryKind::Directory, 0),
+                ("usr/share/x".into(), EntryKind::File, 5),
+                ("usr/y".into(), EntryKind::Symlink, 0),
+            ]
+        );
+        assert_eq!(rec.taken, [("usr/share/x".into(), b"hello".to_vec())]);
+        assert_eq!(rec.links, [("usr/y".into(), "/usr/share/x".into())]);
+        assert_eq!(
+            paths(&out),
+            [
+                "usr/",
+                "usr/share/x",
+                "usr/y",
+                "etc/",
+                "etc/new/",
+                "etc/new/file"
+            ]
+        );
+        assert_eq!(layer.entries, 6);
+        assert_eq!(layer.unpacked_size, 10);
+        // The appended file's mode has no setid bit.
+        let mut a = tar::Archive::new(&out[..]);
+        let last = a.entries().unwrap().last().unwrap().unwrap();
+        assert_eq!(last.header().mode().unwrap(), 0o755);
+
+        // An appended path already in the layer is refused.
+        let mut dup = Recorder {
+            append: vec![AppendedFile {
+                path: "usr/share/x".into(),
+                mode: 0o644,
+                data: vec![],
+            }],
+            ..Recorder::default()
+        };
+        let err = write_layer_observed(
+            &tar[..],
+            Compression::None,
+            io::sink(),
+            &RootfsLimits::default(),
+            &mut dup,
+        )
+        .unwrap_err();
+        assert!(matches!(err, ArchiveError::Duplicate { .. }), "{err}");
     }
 }

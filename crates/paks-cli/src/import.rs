@@ -16,7 +16,7 @@ use crate::commands::{Ctx, Explain, elapsed, failure, json_line, out, plural, us
 impl Explain for ConvertError {
     fn hint(&self) -> Option<String> {
         match self {
-            Self::Invalid { reason, .. } if reason.contains("not `") => {
+            Self::Platform { .. } => {
                 Some("`--platform` must be the platform of every package that is not `all`".into())
             }
             _ => None,

@@ -186,9 +186,41 @@ fn a_dependency_cycle_is_pinned_by_id_and_its_outside_by_digest() {
         );
         assert_eq!(config(&p.pak).paks, p.meta);
     }
+    // libc6's libraries are recorded for the loader's cache, each with the soname the
+    // real `readelf` reads; the absolute `lib64` link to the loader is one too.
+    let libs = &all["libc6"].meta.origin.as_ref().unwrap().libraries;
+    let files = layer_files(&all["libc6"].pak);
+    let scratch = dir.path().join("lib");
+    for lib in libs {
+        assert_eq!(lib.flags, 0x0303, "{lib:?}");
+        let Some((_, bytes)) = files.get(&lib.path).filter(|(_, b)| !b.is_empty()) else {
+            continue; // a symlink
+        };
+        std::fs::write(&scratch, bytes).unwrap();
+        let dynamic = tool("readelf", &["-d", scratch.to_str().unwrap()]);
+        let soname = dynamic
+            .lines()
+            .find(|l| l.contains("(SONAME)"))
+            .and_then(|l| l.split('[').nth(1))
+            .map_or_else(
+                || lib.path.rsplit('/').next().unwrap().to_owned(),
+                |s| s.trim_end_matches(']').to_owned(),
+            );
+        assert_eq!(lib.soname, soname, "{}", lib.path);
+    }
+    let find = |path: &str| libs.iter().find(|l| l.path == path);
+    assert_eq!(
+        find("lib/x86_64-linux-gnu/libc.so.6").map(|l| l.soname.as_str()),
+        Some("libc.so.6")
+    );
+    assert_eq!(
+        find("lib64/ld-linux-x86-64.so.2").map(|l| l.soname.as_str()),
+        Some("ld-linux-x86-64.so.2")
+    );
+    assert!(libs.len() > 20, "{libs:?}");
     // libc6's scripts are listed, and its libraries' paths are in the contents.
-    let libc = all["libc6"].meta.origin.as_ref().unwrap();
-    assert!(libc.scripts_not_run.contains(&"postinst".to_owned()));
+    let libc6 = all["libc6"].meta.origin.as_ref().unwrap();
+    assert!(libc6.scripts_not_run.contains(&"postinst".to_owned()));
     assert!(
         all["libc6"]
             .meta

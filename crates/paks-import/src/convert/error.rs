@@ -32,6 +32,9 @@ pub enum ConvertError {
     /// It cannot be imported as asked.
     #[error("cannot import `{}`: {reason}", path.display())]
     Invalid { path: PathBuf, reason: String },
+    /// Its architecture is not the platform asked for, or has no OCI platform.
+    #[error("cannot import `{}`: {reason}", path.display())]
+    Platform { path: PathBuf, reason: String },
     /// Reading or writing a file failed.
     #[error("failed to access `{}`", path.display())]
     Io {

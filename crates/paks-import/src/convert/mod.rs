@@ -92,8 +92,12 @@ pub fn convert_deb(
         .map_err(|e| ConvertError::read(path, e))?;
     let control = reader.control().clone();
     let c = &control.control;
-    let platform = platform_of(&c.architecture, options.platform.as_ref())
-        .map_err(|reason| ConvertError::invalid(path, reason))?;
+    let platform = platform_of(&c.architecture, options.platform.as_ref()).map_err(|reason| {
+        ConvertError::Platform {
+            path: path.to_owned(),
+            reason,
+        }
+    })?;
     let blob = tempfile::Builder::new()
         .prefix(".import-")
         .tempfile_in(scratch)
@@ -143,7 +147,8 @@ pub fn convert_deb(
         .as_ref()
         .map(|d| d.summary.trim().to_owned())
         .filter(|s| rules::text_problem(s).is_none());
-    let origin = origin(&control, file_digest, &seen.libraries, &layer, &mut notes);
+    let libraries = libraries::libraries(&seen.libraries, &seen.library_links);
+    let origin = origin(&control, file_digest, libraries, &layer, &mut notes);
     let mut contents = seen.contents;
     contents.sort();
     let meta = PackageMeta {
@@ -199,7 +204,7 @@ impl Converted {
 fn origin(
     control: &deb::DebControl,
     file_digest: paks_types::Digest,
-    libraries: &[(String, Vec<u8>)],
+    libraries: Vec<paks_types::Library>,
     layer: &RootfsLayer,
     notes: &mut Vec<String>,
 ) -> Origin {
@@ -232,10 +237,7 @@ fn origin(
             .filter_map(|line| conffile(line))
             .collect(),
         alternatives: declared.alternatives,
-        libraries: libraries
-            .iter()
-            .filter_map(|(p, bytes)| libraries::library(p, bytes))
-            .collect(),
+        libraries,
         dropped_setid: layer.dropped_setid.clone(),
     }
 }

@@ -29,6 +29,8 @@ pub struct Seen {
     pub certs: Vec<(String, Vec<u8>)>,
     /// Regular files named `*.so*` in the loader's directories that are ELF files.
     pub libraries: Vec<(String, Vec<u8>)>,
+    /// Symlinks named `*.so*` in the loader's directories, with their targets.
+    pub library_links: Vec<(String, String)>,
 }
 
 impl Seen {
@@ -42,6 +44,7 @@ impl Seen {
             copyright: None,
             certs: Vec::new(),
             libraries: Vec::new(),
+            library_links: Vec::new(),
         }
     }
 }
@@ -88,6 +91,15 @@ impl Observer for Seen {
         }
     }
 
+    fn symlink(&mut self, path: &[u8], target: &[u8]) {
+        if let (Ok(path), Ok(target)) = (std::str::from_utf8(path), std::str::from_utf8(target))
+            && in_loader_dir(path)
+        {
+            self.library_links
+                .push((path.to_owned(), target.to_owned()));
+        }
+    }
+
     /// The `ca-certificates` package's bundle, as its `postinst` would have written it.
     fn append(&mut self) -> Vec<AppendedFile> {
         if !self.bundle || self.certs.is_empty() {
@@ -123,7 +135,7 @@ fn in_loader_dir(path: &str) -> bool {
     let Some((dir, file)) = path.rsplit_once('/') else {
         return false;
     };
-    if !file.contains(".so") {
+    if !paks_relocate::ldcache::is_library_name(file) {
         return false;
     }
     let dir = dir.strip_prefix("usr/").unwrap_or(dir);
