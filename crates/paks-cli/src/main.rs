@@ -27,6 +27,7 @@ mod report;
 mod repos;
 mod serve;
 mod suggest;
+mod sysroot;
 mod tree;
 
 use std::io::Write;

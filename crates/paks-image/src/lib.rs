@@ -11,6 +11,7 @@
 //! - [`compose`]: the image for one platform, and its outputs: a registry (an image, or an
 //!   index over platforms), an OCI image layout, a `docker-archive` tar.
 //! - [`containerize`]: the same image as a multi-stage Dockerfile, for `docker build`.
+//! - [`sysroot`]: the same image extracted into a directory, or written as one tar.
 //!
 //! The same inputs always give the same bytes: timestamps are fixed, JSON keys sorted,
 //! tars deterministic.
@@ -21,6 +22,7 @@ mod docker_archive;
 pub mod plan;
 mod repack;
 pub mod spec;
+pub mod sysroot;
 pub mod view;
 
 use std::path::PathBuf;
