@@ -38,4 +38,4 @@ pub use layer::{
 pub use layer::{
     append_dir as tar_append_dir, append_symlink as tar_append_symlink, header as tar_header,
 };
-pub use pak::{PakInfo, PakReader, write_pak};
+pub use pak::{PakInfo, PakReader, package_annotations, write_pak};

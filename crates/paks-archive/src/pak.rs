@@ -81,6 +81,39 @@ struct Rootfs {
     diff_ids: Vec<String>,
 }
 
+/// The manifest annotations every package build carries, from its metadata: the
+/// standard `org.opencontainers.image.*` title, version, description, licences and URL,
+/// `created` fixed at the epoch (so the same inputs give the same bytes), and the
+/// package id (`io.paks.package.id`).
+pub fn package_annotations(meta: &paks_types::PackageMeta) -> BTreeMap<String, String> {
+    let mut annotations = BTreeMap::from([
+        (
+            "org.opencontainers.image.title".to_owned(),
+            meta.name.to_string(),
+        ),
+        (
+            "org.opencontainers.image.version".to_owned(),
+            meta.version.to_string(),
+        ),
+        (
+            "org.opencontainers.image.created".to_owned(),
+            "1970-01-01T00:00:00Z".to_owned(),
+        ),
+        ("io.paks.package.id".to_owned(), meta.id.to_string()),
+    ]);
+    let optional = [
+        ("org.opencontainers.image.description", &meta.summary),
+        ("org.opencontainers.image.licenses", &meta.license),
+        ("org.opencontainers.image.url", &meta.homepage),
+    ];
+    for (key, value) in optional {
+        if let Some(v) = value {
+            annotations.insert(key.to_owned(), v.clone());
+        }
+    }
+    annotations
+}
+
 /// Write a `.pak` at `path`, atomically (temp file in the same directory, fsync, rename,
 /// fsync of the directory).
 ///

@@ -74,6 +74,53 @@ enum Seen {
 /// Setuid and setgid.
 const SETID: u32 = 0o6000;
 
+/// What an entry written to a rootfs layer is, as an [`Observer`] sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryKind {
+    Directory,
+    File,
+    Symlink,
+    HardLink,
+}
+
+/// A regular file an [`Observer`] appends after the archive's entries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppendedFile {
+    /// Relative to `/`, normalised (`etc/ssl/certs/ca-certificates.crt`).
+    pub path: String,
+    /// Permission bits (no setid: appended files are generated data).
+    pub mode: u32,
+    pub data: Vec<u8>,
+}
+
+/// Sees each entry as [`write_layer_observed`] writes it, may take a copy of a regular
+/// file's bytes, and may append files at the end: what an importer needs to list a
+/// package's contents, read its licence or libraries, and do natively what a maintainer
+/// script would have done.
+pub trait Observer {
+    /// An entry about to be written: its normalised path (no trailing `/`), kind and, for
+    /// a regular file, size. Return `true` to get the file's bytes through
+    /// [`Observer::file`]; they are held in memory, so bound what you ask for by `size`.
+    fn entry(&mut self, path: &[u8], kind: EntryKind, size: u64) -> bool;
+    /// The bytes of a file [`Observer::entry`] asked for, once it is written.
+    fn file(&mut self, path: &[u8], bytes: Vec<u8>);
+    /// Files to write after the archive's last entry; missing parent directories are
+    /// written too (mode 0755). Their paths follow the archive's rules (not seen before).
+    fn append(&mut self) -> Vec<AppendedFile> {
+        Vec::new()
+    }
+}
+
+/// Observes nothing.
+struct NoObserver;
+
+impl Observer for NoObserver {
+    fn entry(&mut self, _: &[u8], _: EntryKind, _: u64) -> bool {
+        false
+    }
+    fn file(&mut self, _: &[u8], _: Vec<u8>) {}
+}
+
 /// Rewrite the plain (decompressed) tar `input` into a rootfs layer, compressed as asked,
 /// streamed into `out`.
 ///
@@ -102,7 +149,20 @@ pub fn write_layer_from_tar(
     out: impl Write,
     limits: &RootfsLimits,
 ) -> Result<RootfsLayer, ArchiveError> {
+    write_layer_observed(input, compression, out, limits, &mut NoObserver)
+}
+
+/// [`write_layer_from_tar`], telling `observer` about each entry and appending the files
+/// it gives at the end.
+pub fn write_layer_observed(
+    input: impl Read,
+    compression: Compression,
+    out: impl Write,
+    limits: &RootfsLimits,
+    observer: &mut dyn Observer,
+) -> Result<RootfsLayer, ArchiveError> {
     let mut w = Rewriter {
+        observer,
         builder: layer_builder(out, compression)?,
         limits,
         seen: HashMap::new(),
@@ -119,6 +179,9 @@ pub fn write_layer_from_tar(
         w.entry(&mut entry, &names)?;
     }
     read_trailing(archive.into_inner())?;
+    for file in w.observer.append() {
+        w.append(file)?;
+    }
     let Rewriter {
         builder,
         entries,
@@ -138,6 +201,7 @@ pub fn write_layer_from_tar(
 }
 
 struct Rewriter<'a, W: Write> {
+    observer: &'a mut dyn Observer,
     builder: tar::Builder<W>,
     limits: &'a RootfsLimits,
     /// Every path written so far (normalised, no trailing slash).
@@ -171,6 +235,7 @@ impl<W: Write> Rewriter<'_, W> {
         }
         let write_err = |source| ArchiveError::Write { source };
         let seen = if is_dir {
+            self.observer.entry(&self.name, EntryKind::Directory, 0);
             self.name.push(b'/');
             let mut header = header(tar::EntryType::Directory, mode, 0);
             let result = self
@@ -191,6 +256,7 @@ impl<W: Write> Rewriter<'_, W> {
         } else if kind.is_symlink() {
             let target = rootfs_symlink_target(raw, names)?;
             self.check_len(target)?;
+            self.observer.entry(&self.name, EntryKind::Symlink, 0);
             let mut header = header(tar::EntryType::Symlink, 0o777, 0);
             append_symlink(&mut self.builder, &mut header, &self.name, target)
                 .map_err(write_err)?;
@@ -207,6 +273,7 @@ impl<W: Write> Rewriter<'_, W> {
             let Some(&Seen::File { mode }) = self.seen.get(&self.target) else {
                 return Err(bad());
             };
+            self.observer.entry(&self.name, EntryKind::HardLink, 0);
             let mut header = header(tar::EntryType::Link, mode, 0);
             self.builder
                 .append_link(&mut header, as_path(&self.name), as_path(&self.target))
@@ -248,10 +315,12 @@ impl<W: Write> Rewriter<'_, W> {
                 limit: self.limits.max_unpacked,
             });
         }
+        let wanted = self.observer.entry(&self.name, EntryKind::File, size);
         let mut header = header(tar::EntryType::Regular, mode, size);
         let mut data = Exact {
             inner: entry,
             left: size,
+            copy: wanted.then(Vec::new),
         };
         self.builder
             .append_data(&mut header, as_path(&self.name), &mut data)
@@ -266,7 +335,57 @@ impl<W: Write> Rewriter<'_, W> {
                 }
             })?;
         self.unpacked_size = total;
+        if let Some(bytes) = data.copy {
+            self.observer.file(&self.name, bytes);
+        }
         Ok(Seen::File { mode })
+    }
+
+    /// Write an observer's file after the archive's entries, with any missing parents.
+    fn append(&mut self, file: AppendedFile) -> Result<(), ArchiveError> {
+        normalize(file.path.as_bytes(), &mut self.name).map_err(|_| ArchiveError::InvalidPath {
+            path: file.path.clone(),
+            reason: "an appended file needs a relative, normalised path",
+        })?;
+        self.check_len(&self.name)?;
+        self.check_parents(file.path.as_bytes())?;
+        if self.name.is_empty() || self.seen.contains_key(&self.name) {
+            return Err(ArchiveError::Duplicate { path: file.path });
+        }
+        let write_err = |source| ArchiveError::Write { source };
+        let slashes: Vec<usize> = (0..self.name.len())
+            .filter(|&i| self.name[i] == b'/')
+            .collect();
+        for i in slashes {
+            if self.seen.contains_key(&self.name[..i]) {
+                continue;
+            }
+            let mut dir = self.name[..=i].to_vec();
+            let mut header = header(tar::EntryType::Directory, 0o755, 0);
+            self.builder
+                .append_data(&mut header, as_path(&dir), io::empty())
+                .map_err(write_err)?;
+            dir.pop();
+            self.seen.insert(dir, Seen::Dir);
+            self.entries += 1;
+        }
+        let size = file.data.len() as u64;
+        let total = self.unpacked_size.saturating_add(size);
+        if total > self.limits.max_unpacked {
+            return Err(ArchiveError::LimitExceeded {
+                what: "unpacked bytes",
+                limit: self.limits.max_unpacked,
+            });
+        }
+        let mode = file.mode & 0o777;
+        let mut header = header(tar::EntryType::Regular, mode, size);
+        self.builder
+            .append_data(&mut header, as_path(&self.name), &file.data[..])
+            .map_err(write_err)?;
+        self.unpacked_size = total;
+        self.entries += 1;
+        self.seen.insert(self.name.clone(), Seen::File { mode });
+        Ok(())
     }
 
     fn check_len(&self, bytes: &[u8]) -> Result<(), ArchiveError> {
@@ -298,6 +417,8 @@ impl<W: Write> Rewriter<'_, W> {
 struct Exact<'e, R> {
     inner: &'e mut R,
     left: u64,
+    /// A copy of the bytes, for an observer that asked for them.
+    copy: Option<Vec<u8>>,
 }
 
 impl<R: Read> Read for Exact<'_, R> {
@@ -311,6 +432,9 @@ impl<R: Read> Read for Exact<'_, R> {
             return Err(io::ErrorKind::UnexpectedEof.into());
         }
         self.left -= n as u64;
+        if let Some(copy) = &mut self.copy {
+            copy.extend_from_slice(&buf[..n]);
+        }
         Ok(n)
     }
 }

@@ -172,7 +172,7 @@ pub fn write(inputs: &PackageInputs<'_>) -> Result<(PathBuf, Digest), BuildError
         paks: meta,
     };
     let config_json = serde_json::to_vec(&config).expect("configs serialise");
-    let annotations = annotations(pkg, id, &needs, inputs.origin);
+    let annotations = annotations(&config.paks, &needs, inputs.origin);
     let pak_path = inputs
         .out_dir
         .join(format!("{}-{}-{}.pak", pkg.name, pkg.version, id.hash()));
@@ -191,43 +191,17 @@ pub fn write(inputs: &PackageInputs<'_>) -> Result<(PathBuf, Digest), BuildError
 /// The build manifest's annotations: the standard ones, the package id, and what indexes
 /// read to choose a build (`io.paks.glibc`, `io.paks.target`).
 fn annotations(
-    pkg: &paks_recipe::Package,
-    id: &PackageId,
+    meta: &PackageMeta,
     needs: &paks_types::PackageNeeds,
     origin: Option<&(String, String)>,
 ) -> BTreeMap<String, String> {
-    let mut annotations = BTreeMap::from([
-        (
-            "org.opencontainers.image.title".to_owned(),
-            pkg.name.to_string(),
-        ),
-        (
-            "org.opencontainers.image.version".to_owned(),
-            pkg.version.to_string(),
-        ),
-        // Fixed, so that the same inputs give the same bytes.
-        (
-            "org.opencontainers.image.created".to_owned(),
-            "1970-01-01T00:00:00Z".to_owned(),
-        ),
-        ("io.paks.package.id".to_owned(), id.to_string()),
-    ]);
+    let mut annotations = paks_archive::package_annotations(meta);
     // What indexes read to choose a build for a host (`docs/index-format.md`).
     if let Some(glibc) = &needs.glibc {
         annotations.insert("io.paks.glibc".to_owned(), glibc.clone());
     }
     if let Some(target) = needs.isa_level.as_deref().and_then(crate::needs::target_of) {
         annotations.insert("io.paks.target".to_owned(), target.to_owned());
-    }
-    let optional = [
-        ("org.opencontainers.image.description", &pkg.summary),
-        ("org.opencontainers.image.licenses", &pkg.license),
-        ("org.opencontainers.image.url", &pkg.homepage),
-    ];
-    for (key, value) in optional {
-        if let Some(v) = value {
-            annotations.insert(key.to_owned(), v.clone());
-        }
     }
     if let Some((url, commit)) = origin {
         annotations.insert("org.opencontainers.image.source".to_owned(), url.clone());

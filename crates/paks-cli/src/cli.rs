@@ -155,6 +155,9 @@ pub enum Command {
     ///
     /// The pages are `paks.1`, `paks-install.1`, and one per command.
     Man(ManArgs),
+    /// Turn Debian packages into rootfs packages (`.pak` files), and push them
+    #[command(subcommand)]
+    Import(ImportCommand),
     /// Sysroots: a tree to chroot into, made of packages, like `mmdebstrap DIR`
     #[command(subcommand)]
     Sysroot(SysrootCommand),
@@ -905,6 +908,34 @@ pub struct SysrootCreateArgs {
     #[arg(long, value_name = "DIR")]
     pub oci: Option<PathBuf>,
     /// Print the result as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImportCommand {
+    /// Import `.deb` files, or every `.deb` in directories, as one batch
+    ///
+    /// Dependencies satisfied inside the batch are pinned by digest; maintainer scripts
+    /// are not run (each package lists those it has).
+    Deb(ImportDebArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ImportDebArgs {
+    /// `.deb` files, or directories whose `.deb` files are all imported
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// Where to write the `.pak` files
+    #[arg(long, value_name = "DIR", default_value = "paks-import")]
+    pub out: std::path::PathBuf,
+    /// The platform of `Architecture: all` packages; every other package must be for it [default: this host's]
+    #[arg(long, value_name = "OS/ARCH")]
+    pub platform: Option<paks_types::Platform>,
+    /// Push every package written to this namespace (`127.0.0.1:5000/debian`)
+    #[arg(long, value_name = "REGISTRY/NAMESPACE")]
+    pub push: Option<String>,
+    /// Print each package and a summary as JSON lines
     #[arg(long)]
     pub json: bool,
 }

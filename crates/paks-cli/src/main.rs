@@ -11,6 +11,7 @@ mod env_vars;
 mod forge;
 mod freshness;
 mod image;
+mod import;
 mod inspect;
 mod inspect_text;
 mod lock_report;

@@ -5,6 +5,8 @@
 //! walk runs it: add it there.
 
 mod common;
+#[path = "../../paks-import/tests/real_deb/mod.rs"]
+mod real_deb;
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -206,6 +208,7 @@ fn help_lists_everyday_commands_first_one_line_each() {
       serve         Run an OCI registry on this machine; also `gc`, `scrub`, `passwd`
       completions   Print a shell completion script: `source <(paks completions bash)`
       man           Write man pages into a directory, or `paks.1` to stdout
+      import        Turn Debian packages into rootfs packages (`.pak` files), and push them
       help          Print this message or the help of the given subcommand(s)
 
     Options:
@@ -528,6 +531,19 @@ fn every_json_output_is_typed_json_lines() {
     walk.check(
         "push",
         &builder.ok(&["push", &pak, &format!("{ns}/hello-script"), "--json"]),
+    );
+    let hello_deb = real_deb::real_deb("hello");
+    let imported = tmp.join("imported");
+    walk.check(
+        "import deb",
+        &builder.ok(&[
+            "import",
+            "deb",
+            arg(&hello_deb),
+            "--out",
+            arg(&imported),
+            "--json",
+        ]),
     );
     let key = tmp.join("key.pem");
     walk.check(

@@ -49,6 +49,12 @@
 //! entry must name an existing regular file inside the prefix without passing through a
 //! symlink, or the whole relocation is refused before anything changes.
 //!
+//! # The loader's cache
+//!
+//! [`ldcache`] reads what glibc's `ldconfig` would record of a shared library (its soname
+//! and flags) and writes `/etc/ld.so.cache` for a set of them, for images composed from
+//! imported distribution packages, whose maintainer scripts paks does not run.
+//!
 //! # Limits
 //!
 //! - **Binary files cannot move to a longer store path.** `/opt/paks/store` is 15 bytes;
@@ -81,6 +87,7 @@
 //!   and never grows or moves a section.
 
 mod error;
+pub mod ldcache;
 mod paths;
 mod rewrite;
 mod runpath;
@@ -92,6 +99,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 pub use error::RelocateError;
+pub use ldcache::{CacheConfig, LibraryEntry, library, library_entry, link_library, write_cache};
 pub use paks_types::Relocation;
 pub use rewrite::{RelocateReport, canonicalize_text, relocate};
 pub use runpath::{RunpathReport, fix_runpaths};

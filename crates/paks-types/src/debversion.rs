@@ -4,16 +4,16 @@
 //! # How a Debian version maps to paks' semver
 //!
 //! paks versions are semver, but Debian versions are not: `1:2.36-9+deb12u4`,
-//! `2.0~rc1-1` or `20230311` have no faithful semver spelling, and semver orders
-//! pre-releases differently from dpkg's `~`. So an imported package keeps its
-//! [`DebianVersion`] verbatim for display and for every comparison (dependency ranges of
-//! the Debian relations are checked with this module's [`Ord`], never with semver's), and
-//! [`DebianVersion::semver_compatible`] gives a semver-shaped form only where a
-//! [`semver::Version`] is required, such as a package id. Mapping to `major.minor.patch`
-//! would lose information (`1.0~rc1` has no semver twin that orders the same way), so the
-//! form is `0.0.0+<escaped verbatim>`: build metadata, which semver ignores when ordering
-//! and keeps when printing. Two different Debian versions never map to the same form, and
-//! the form is never compared.
+//! `2.0~rc1-1` or `20230311` have no faithful `major.minor.patch` spelling, and semver
+//! orders pre-releases differently from dpkg's `~`. So an imported package keeps its
+//! [`DebianVersion`] verbatim for display, and [`DebianVersion::semver_compatible`] gives
+//! the semver value its id needs: `0.0.0+<identifiers>`, build metadata whose semver order
+//! (identifier by identifier) is dpkg's order, so the resolver, an index's "newest" and
+//! `outdated` order imported packages right without knowing they are Debian's. The
+//! identifiers are the epoch, the upstream version's runs, an end mark, the revision's
+//! runs (a missing revision is `0`) and an end mark: `1:2.36-9+deb12u4` is
+//! `0.0.0+1.2.FB.36.B.B.9.DCdCeCbB.12.CuB.4.B` (see `push_runs` for the codes).
+//! Versions dpkg calls equal (`1.0`, `0:1.0`, `1.0-0`) get the same form.
 
 use std::cmp::Ordering;
 use std::fmt;
@@ -133,31 +133,56 @@ impl DebianVersion {
         &self.text
     }
 
-    /// A semver form for places that need one (package ids): `0.0.0+<escaped verbatim>`.
-    /// Build metadata allows only `[0-9A-Za-z-]` identifiers separated by `.`, so `-` is
-    /// the escape character: `-` is written `--`, `:` `-e`, `~` `-t`, `+` `-p`; a version
-    /// that would give an empty identifier (`1..0`, `1.`) is written `x` and its hex
-    /// bytes instead (the plain form always starts with a digit, so the two never meet).
-    /// The mapping is one-to-one, but never compare these; compare [`DebianVersion`]s.
+    /// The semver form: `0.0.0+<identifiers>`, ordered as dpkg orders (see the module
+    /// documentation). Equal versions (`1.0`, `0:1.0`, `1.0-0`) give the same form.
     pub fn semver_compatible(&self) -> semver::Version {
-        let mut meta = String::with_capacity(self.text.len() + 8);
-        for c in self.text.chars() {
-            match c {
-                '-' => meta.push_str("--"),
-                ':' => meta.push_str("-e"),
-                '~' => meta.push_str("-t"),
-                '+' => meta.push_str("-p"),
-                c => meta.push(c),
+        let mut ids = vec![self.epoch.to_string()];
+        // The upstream version starts with a digit: its first non-digit run is always
+        // empty, so it is left out (both sides of a comparison leave it out).
+        push_runs(&mut ids, self.upstream(), false);
+        ids.push("B".to_owned());
+        push_runs(&mut ids, self.revision().unwrap_or("0"), true);
+        ids.push("B".to_owned());
+        crate::semver_form::from_identifiers(&ids)
+    }
+}
+
+/// Appends the identifiers of one part (upstream or revision): its alternating runs, each
+/// non-digit run as the codes of its characters (`~` `A`, a letter L `C`L, `+` `D`, `-`
+/// `E`, `.` `F`) ended by `B`, each digit run as a number without leading zeros (`0` when
+/// empty). ASCII order of the codes is dpkg's [`weight`] order, and `B` for the end of a
+/// run sits between `~` and letters, as weight 0 does. The `B` after the last run of a
+/// part stands for the empty runs dpkg compares once a part has ended: it meets either
+/// the same `B` or a non-empty non-digit run of the other version, never a digit run.
+fn push_runs(ids: &mut Vec<String>, part: &str, first_non_digit: bool) {
+    let mut rest = part.as_bytes();
+    let mut first = true;
+    while first || !rest.is_empty() {
+        let n = rest.iter().take_while(|c| !c.is_ascii_digit()).count();
+        if first_non_digit || !first {
+            let mut code = String::with_capacity(2 * n + 1);
+            for &c in &rest[..n] {
+                match c {
+                    b'~' => code.push('A'),
+                    b'+' => code.push('D'),
+                    b'-' => code.push('E'),
+                    b'.' => code.push('F'),
+                    c => {
+                        debug_assert!(c.is_ascii_alphabetic(), "the parser admits {c}");
+                        code.push('C');
+                        code.push(char::from(c));
+                    }
+                }
             }
+            code.push('B');
+            ids.push(code);
         }
-        if meta.split('.').any(str::is_empty) {
-            meta = std::iter::once("x".to_owned())
-                .chain(self.text.bytes().map(|b| format!("{b:02x}")))
-                .collect();
-        }
-        let mut v = semver::Version::new(0, 0, 0);
-        v.build = semver::BuildMetadata::new(&meta).expect("only [0-9A-Za-z.-] remain");
-        v
+        rest = &rest[n..];
+        let d = rest.iter().take_while(|c| c.is_ascii_digit()).count();
+        let digits = std::str::from_utf8(trim_zeros(&rest[..d])).expect("ASCII");
+        ids.push(if digits.is_empty() { "0" } else { digits }.to_owned());
+        rest = &rest[d..];
+        first = false;
     }
 }
 
@@ -379,25 +404,27 @@ mod tests {
     }
 
     #[test]
-    fn semver_form_is_valid_and_distinct() {
-        let forms: Vec<_> = [
-            "1:2.36-9+deb12u4",
-            "2.36-9+deb12u4",
-            "1.0~rc1-1",
-            "1.0",
-            "1.0-e",
-            "1:0",
-            "1-e0",
-            "1..0",
-            "1.",
-        ]
-        .iter()
-        .map(|s| v(s).semver_compatible().to_string())
-        .collect();
-        assert_eq!(forms[0], "0.0.0+1-e2.36--9-pdeb12u4");
-        assert_eq!(forms[2], "0.0.0+1.0-trc1--1");
-        assert_eq!(forms[7], "0.0.0+x312e2e30");
-        let unique: std::collections::HashSet<_> = forms.iter().collect();
-        assert_eq!(unique.len(), forms.len());
+    fn semver_form_orders_as_dpkg() {
+        assert_eq!(
+            v("1:2.36-9+deb12u4").semver_compatible().to_string(),
+            "0.0.0+1.2.FB.36.B.B.9.DCdCeCbB.12.CuB.4.B"
+        );
+        assert_eq!(
+            v("1.0~rc1-1").semver_compatible().to_string(),
+            "0.0.0+0.1.FB.0.ACrCcB.1.B.B.1.B"
+        );
+        for (a, b) in LESS {
+            assert!(
+                v(a).semver_compatible() < v(b).semver_compatible(),
+                "{a} < {b}"
+            );
+        }
+        for (a, b) in EQUAL {
+            assert_eq!(
+                v(a).semver_compatible(),
+                v(b).semver_compatible(),
+                "{a} = {b}"
+            );
+        }
     }
 }

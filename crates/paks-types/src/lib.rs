@@ -34,6 +34,7 @@ mod name;
 mod platform;
 mod report;
 pub mod rules;
+pub mod semver_form;
 pub mod similarity;
 pub mod temp;
 

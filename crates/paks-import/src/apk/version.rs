@@ -67,6 +67,37 @@ impl AlpineVersion {
     pub fn as_str(&self) -> &str {
         &self.text
     }
+
+    /// The semver form: `0.0.0+<identifiers>` whose semver order is apk's order, so that
+    /// paks' resolver and index order imported packages right. Each token gives a class
+    /// identifier and, except the end, a value identifier. The classes are ordered as the
+    /// order above ranks the kinds when two versions reach different ones: a pre-release
+    /// suffix `A`, the end `B`, revision `C`, commit hash `D`, suffix number `E`,
+    /// post-release suffix `F`, letter `G`, dotted component with a leading zero `Ha`
+    /// (compared as text, and below every other component, as text comparison puts it),
+    /// dotted component `Hb`, first component `I`. Numbers and suffix ranks are numeric
+    /// identifiers; text (a leading-zero component, a commit hash) is `z` and the text.
+    pub fn semver_compatible(&self) -> paks_types::Version {
+        let mut ids: Vec<String> = Vec::with_capacity(2 * self.tokens.len());
+        for t in &self.tokens {
+            let number = t.number.to_string();
+            let (class, value) = match t.kind {
+                Kind::Suffix if t.number < FIRST_POST_RELEASE => ("A", Some(number)),
+                Kind::End => ("B", None),
+                Kind::Revision => ("C", Some(number)),
+                Kind::CommitHash => ("D", Some(format!("z{}", t.text))),
+                Kind::SuffixNumber => ("E", Some(number)),
+                Kind::Suffix => ("F", Some(number)),
+                Kind::Letter => ("G", Some(t.text.clone())),
+                Kind::Digit if t.text.starts_with('0') => ("Ha", Some(format!("z{}", t.text))),
+                Kind::Digit => ("Hb", Some(number)),
+                Kind::InitialDigit => ("I", Some(number)),
+            };
+            ids.push(class.to_owned());
+            ids.extend(value);
+        }
+        paks_types::semver_form::from_identifiers(&ids)
+    }
 }
 
 /// Splits a version into tokens, ending with `Kind::End`; `None` when invalid.
@@ -266,6 +297,15 @@ mod tests {
     }
 
     #[test]
+    fn semver_form_of_a_release() {
+        assert_eq!(
+            v("1.36.1_rc2-r5").semver_compatible().to_string(),
+            "0.0.0+I.1.Hb.36.Hb.1.A.3.E.2.C.5.B"
+        );
+        assert_eq!(v("01").semver_compatible(), v("1").semver_compatible());
+    }
+
+    #[test]
     fn equal_versions() {
         assert_eq!(v("1.2.3-r0"), v("1.2.3-r0"));
         assert_eq!(v("01"), v("1"));
@@ -319,6 +359,14 @@ mod properties {
     }
 
     proptest! {
+        /// The semver form orders as apk does, and is equal exactly when the versions are.
+        #[test]
+        fn semver_form_orders_as_apk(a in version(), b in version()) {
+            let (a, b) = (AlpineVersion::parse(&a).unwrap(), AlpineVersion::parse(&b).unwrap());
+            let (sa, sb) = (a.semver_compatible(), b.semver_compatible());
+            prop_assert_eq!(a.cmp(&b), sa.cmp(&sb), "{} vs {}: {} vs {}", a, b, sa, sb);
+        }
+
         #[test]
         fn ordering_is_total(a in version(), b in version(), c in version()) {
             let (a, b, c) = (

@@ -89,6 +89,9 @@ pub struct DebControl {
     pub conffiles: Vec<String>,
     /// The maintainer scripts present, from [`SCRIPTS`], in [`SCRIPTS`] order.
     pub scripts: Vec<String>,
+    /// The `postinst` script's text, when it has one and it is UTF-8: what an importer
+    /// reads to learn what the script would have set up (`update-alternatives`).
+    pub postinst: Option<String>,
     /// The control member's compression.
     pub compression: Compression,
 }
@@ -309,6 +312,7 @@ fn read_control<R: Read>(
     let mut md5sums = None;
     let mut conffiles = None;
     let mut scripts = Vec::new();
+    let mut postinst = None;
     {
         let decoder = compression.decoder(&mut member).map_err(member_err)?;
         let mut archive = tar::Archive::new(Bounded {
@@ -330,6 +334,18 @@ fn read_control<R: Read>(
                 "control" => &mut control_text,
                 "md5sums" => &mut md5sums,
                 "conffiles" => &mut conffiles,
+                "postinst" => {
+                    scripts.push(name);
+                    let mut bytes = Vec::new();
+                    entry
+                        .read_to_end(&mut bytes)
+                        .map_err(|source| ImportError::Member {
+                            member: format!("{}/postinst", header.name),
+                            source,
+                        })?;
+                    postinst = String::from_utf8(bytes).ok();
+                    continue;
+                }
                 n if SCRIPTS.contains(&n) => {
                     scripts.push(name);
                     continue;
@@ -377,6 +393,7 @@ fn read_control<R: Read>(
             .map(str::to_owned)
             .collect(),
         scripts,
+        postinst,
         compression,
     })
 }

@@ -1,0 +1,182 @@
+//! `paks import deb`: Debian packages into paks rootfs packages (`.pak` files), written
+//! as one batch so that dependencies between them are pinned, and pushed on request.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use paks_import::convert::{self, ConvertError, ImportOptions, Imported};
+use paks_types::Reporter;
+use serde_json::json;
+
+use crate::Failure;
+use crate::cli::{ImportCommand, ImportDebArgs, PushArgs};
+use crate::commands::{Ctx, Explain, elapsed, failure, json_line, out, plural, user_error};
+
+impl Explain for ConvertError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            Self::Invalid { reason, .. } if reason.contains("not `") => {
+                Some("`--platform` must be the platform of every package that is not `all`".into())
+            }
+            _ => None,
+        }
+    }
+    fn is_io(&self) -> bool {
+        !self.is_input()
+    }
+}
+
+pub fn import(ctx: &Ctx, command: &ImportCommand) -> Result<(), Failure> {
+    match command {
+        ImportCommand::Deb(args) => deb(ctx, args),
+    }
+}
+
+fn deb(ctx: &Ctx, args: &ImportDebArgs) -> Result<(), Failure> {
+    let start = Instant::now();
+    let files = deb_files(&args.paths)?;
+    fs_err::create_dir_all(&args.out)?;
+    let options = ImportOptions {
+        platform: args.platform.clone(),
+        ..ImportOptions::default()
+    };
+    let sizes: Vec<u64> = files
+        .iter()
+        .map(|f| std::fs::metadata(f).map_or(0, |m| m.len()))
+        .collect();
+    ctx.reporter
+        .plan("Importing", files.len() as u64, sizes.iter().sum());
+    let mut converted = Vec::with_capacity(files.len());
+    for (file, size) in files.iter().zip(&sizes) {
+        let label = file.file_name().map_or_else(
+            || file.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        let task = ctx.reporter.start(&label, *size);
+        converted.push(convert::convert_deb(file, &args.out, &options).map_err(failure)?);
+        ctx.reporter.advance(task, *size);
+        ctx.reporter.finish(task);
+    }
+    let imported =
+        convert::write_batch(converted, &args.out, options.compression).map_err(failure)?;
+    for package in &imported {
+        if args.json {
+            json_line(&package_json(package))?;
+        } else {
+            print_package(package)?;
+        }
+    }
+    if args.json {
+        json_line(&json!({
+            "type": "summary",
+            "packages": imported.len(),
+            "out": args.out.display().to_string(),
+            "unsatisfied": imported.iter().map(|p| p.unsatisfied.len()).sum::<usize>(),
+        }))?;
+    }
+    ctx.reporter.status(&format!(
+        "Imported {} package{} into `{}` in {}",
+        imported.len(),
+        plural(imported.len()),
+        args.out.display(),
+        elapsed(start)
+    ));
+    if let Some(target) = &args.push {
+        let push = PushArgs {
+            paks: imported.iter().map(|p| p.pak.clone()).collect(),
+            target: target.clone(),
+            json: args.json,
+            namespace: true,
+            repository: false,
+        };
+        crate::remote::push(ctx, &push)?;
+    }
+    Ok(())
+}
+
+/// The `.deb` files named, and every `*.deb` of the directories named (sorted by name).
+fn deb_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Failure> {
+    let mut files = Vec::new();
+    for path in paths {
+        let meta = fs_err::metadata(path).map_err(|e| {
+            user_error(
+                format!("cannot read `{}`: {e}", path.display()),
+                Some("give `.deb` files or directories that hold them".into()),
+            )
+        })?;
+        if !meta.is_dir() {
+            files.push(path.clone());
+            continue;
+        }
+        let mut found: Vec<PathBuf> = fs_err::read_dir(path)?
+            .map(|e| e.map(|e| e.path()))
+            .collect::<Result<_, _>>()?;
+        found.retain(|p| p.extension().is_some_and(|e| e == "deb") && p.is_file());
+        found.sort();
+        if found.is_empty() {
+            return Err(user_error(
+                format!("`{}` holds no `.deb` files", path.display()),
+                None,
+            ));
+        }
+        files.extend(found);
+    }
+    Ok(files)
+}
+
+fn origin_of(p: &Imported) -> &paks_types::Origin {
+    p.meta
+        .origin
+        .as_ref()
+        .expect("imported packages have an origin")
+}
+
+fn package_json(p: &Imported) -> serde_json::Value {
+    let origin = origin_of(p);
+    json!({
+        "type": "package",
+        "name": p.meta.name.to_string(),
+        "version": origin.version,
+        "id": p.meta.id.to_string(),
+        "digest": p.digest.to_string(),
+        "platform": p.meta.platform.to_string(),
+        "pak": p.pak.display().to_string(),
+        "source": p.source.display().to_string(),
+        "dependencies": p.meta.dependencies.iter().map(|d| d.name.to_string()).collect::<Vec<_>>(),
+        "scripts_not_run": origin.scripts_not_run,
+        "dropped_setid": origin.dropped_setid,
+        "unsatisfied": p.unsatisfied,
+        "notes": p.notes,
+    })
+}
+
+/// One line per package, then what a user should know about it, indented.
+fn print_package(p: &Imported) -> std::io::Result<()> {
+    let origin = origin_of(p);
+    let mut o = out();
+    writeln!(
+        o,
+        "{} {} ({}) -> {}",
+        p.meta.name,
+        origin.version,
+        p.meta.platform,
+        display(&p.pak)
+    )?;
+    let lists: [(&str, &[String]); 4] = [
+        ("scripts not run", &origin.scripts_not_run),
+        ("setid bit dropped", &origin.dropped_setid),
+        ("not imported", &p.unsatisfied),
+        ("note", &p.notes),
+    ];
+    for (what, items) in lists {
+        if !items.is_empty() {
+            writeln!(o, "  {what}: {}", items.join(", "))?;
+        }
+    }
+    Ok(())
+}
+
+fn display(path: &Path) -> String {
+    crate::printer::shown(&path.display().to_string()).into_owned()
+}

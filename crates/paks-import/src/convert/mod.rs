@@ -1,0 +1,302 @@
+//! Foreign packages into paks rootfs packages: one `.deb` becomes a layer and a
+//! [`PackageMeta`] ([`convert_deb`]); a batch of them gets its dependencies pinned by
+//! digest and is written as `.pak` files ([`write_batch`]); [`import_debs`] does both.
+//!
+//! The id of an imported package hashes only [`FORMAT_TAG`], the file's sha256 and the
+//! platform, so the same `.deb` always gives the same `.pak`, byte for byte.
+
+mod alternatives;
+mod batch;
+mod error;
+mod libraries;
+mod license;
+mod observe;
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::BufReader;
+use std::path::{Path, PathBuf};
+
+use paks_archive::rootfs::{RootfsLayer, RootfsLimits, write_layer_observed};
+use paks_archive::{Compression, LayerInfo};
+use paks_types::{
+    DebianVersion, ForeignFormat, META_SCHEMA, Origin, PackageId, PackageKind, PackageMeta,
+    PackageName, Platform, id_hash, rules,
+};
+
+pub use alternatives::{Declared, parse as parse_alternatives};
+pub use batch::{Imported, Unsatisfied, write_batch};
+pub use error::ConvertError;
+pub use license::dep5_license;
+pub use observe::{CA_BUNDLE, ca_bundle};
+
+use crate::deb::{self, BinaryControl, DebReader};
+
+/// Hashed into every imported package's id; a change of the conversion that changes its
+/// output must change this tag.
+pub const FORMAT_TAG: &str = "paks-import/deb/1";
+
+/// How to import.
+#[derive(Debug, Clone, Default)]
+pub struct ImportOptions {
+    /// The platform of `Architecture: all` packages, and the one every other package
+    /// must match when set; the host's when `None`.
+    pub platform: Option<Platform>,
+    /// The layer compression (gzip by default, which every OCI tool reads).
+    pub compression: Compression,
+    pub deb_limits: deb::Limits,
+    pub layer_limits: RootfsLimits,
+}
+
+/// One `.deb` converted: its layer (a temporary blob), metadata without dependencies,
+/// and what the importer noticed.
+pub struct Converted {
+    /// The file read.
+    pub path: PathBuf,
+    pub control: BinaryControl,
+    /// Complete but for `dependencies`, filled by [`write_batch`].
+    pub meta: PackageMeta,
+    pub layer: RootfsLayer,
+    /// The compressed layer, deleted when this is dropped.
+    pub blob: tempfile::NamedTempFile,
+    /// Things the importer could not carry over, for the user (a homepage that breaks
+    /// the metadata rules, `update-alternatives` calls not understood).
+    pub notes: Vec<String>,
+}
+
+/// Converts and writes every `.deb` in `paths` as one batch into `out_dir`: dependencies
+/// satisfied inside the batch are pinned (see [`write_batch`]). `progress` is called with
+/// each file before it is read.
+pub fn import_debs(
+    paths: &[PathBuf],
+    out_dir: &Path,
+    options: &ImportOptions,
+    progress: &mut dyn FnMut(&Path),
+) -> Result<Vec<Imported>, ConvertError> {
+    let mut converted = Vec::with_capacity(paths.len());
+    for path in paths {
+        progress(path);
+        converted.push(convert_deb(path, out_dir, options)?);
+    }
+    write_batch(converted, out_dir, options.compression)
+}
+
+/// Reads the `.deb` at `path` and writes its layer into a temporary file in `scratch`.
+pub fn convert_deb(
+    path: &Path,
+    scratch: &Path,
+    options: &ImportOptions,
+) -> Result<Converted, ConvertError> {
+    let file = File::open(path).map_err(|e| ConvertError::io(path, e))?;
+    let mut reader = DebReader::open(BufReader::new(file), &options.deb_limits)
+        .map_err(|e| ConvertError::read(path, e))?;
+    let control = reader.control().clone();
+    let c = &control.control;
+    let platform = platform_of(&c.architecture, options.platform.as_ref())
+        .map_err(|reason| ConvertError::invalid(path, reason))?;
+    let blob = tempfile::Builder::new()
+        .prefix(".import-")
+        .tempfile_in(scratch)
+        .map_err(|e| ConvertError::io(scratch, e))?;
+    let mut seen = observe::Seen::new(&c.package);
+    let layer = {
+        let data = reader.data().map_err(|e| ConvertError::read(path, e))?;
+        let out = std::io::BufWriter::new(blob.as_file());
+        write_layer_observed(
+            data,
+            options.compression,
+            out,
+            &options.layer_limits,
+            &mut seen,
+        )
+        .map_err(|e| ConvertError::layer(path, e))?
+    };
+    let (file_digest, _) = reader.finish().map_err(|e| ConvertError::read(path, e))?;
+    if let Some(name) = seen.not_utf8 {
+        return Err(ConvertError::invalid(
+            path,
+            format!("the path `{name}` is not UTF-8"),
+        ));
+    }
+    let name = PackageName::new(&c.package).map_err(|e| ConvertError::meta(path, e))?;
+    let version = c.version.semver_compatible();
+    let hash_input = format!("{FORMAT_TAG}\0{file_digest}\0{platform}");
+    let id = PackageId::new(
+        id_hash(hash_input.as_bytes()),
+        name.clone(),
+        version.clone(),
+    )
+    .map_err(|e| ConvertError::meta(path, e))?;
+
+    let mut notes = Vec::new();
+    let homepage = c.homepage.clone().filter(|url| {
+        let ok = rules::text_problem(url).is_none() && rules::is_url(url, &["http", "https"]);
+        if !ok {
+            notes.push(format!(
+                "homepage `{url}` dropped: not an http or https URL"
+            ));
+        }
+        ok
+    });
+    let summary = c
+        .description
+        .as_ref()
+        .map(|d| d.summary.trim().to_owned())
+        .filter(|s| rules::text_problem(s).is_none());
+    let origin = origin(&control, file_digest, &seen.libraries, &layer, &mut notes);
+    let mut contents = seen.contents;
+    contents.sort();
+    let meta = PackageMeta {
+        schema: META_SCHEMA,
+        name,
+        version,
+        id,
+        platform,
+        summary,
+        license: seen.copyright.as_deref().and_then(dep5_license),
+        homepage,
+        dependencies: Vec::new(),
+        env: Vec::new(),
+        relocation: paks_types::Relocation::default(),
+        files: layer.entries,
+        size: layer.unpacked_size,
+        contents,
+        needs: paks_types::PackageNeeds::default(),
+        kind: PackageKind::Rootfs,
+        origin: Some(origin),
+    };
+    meta.validate().map_err(|e| ConvertError::meta(path, e))?;
+    Ok(Converted {
+        path: path.to_owned(),
+        control: c.clone(),
+        meta,
+        layer,
+        blob,
+        notes,
+    })
+}
+
+impl Converted {
+    /// The layer as [`paks_archive::write_pak`] takes it.
+    pub fn layer_info(&self) -> LayerInfo {
+        LayerInfo {
+            digest: self.layer.digest.clone(),
+            size: self.layer.size,
+            diff_id: self.layer.diff_id.clone(),
+            entries: self.layer.entries,
+            unpacked_size: self.layer.unpacked_size,
+            contents: Some(self.meta.contents.clone()),
+        }
+    }
+
+    /// The Debian version, verbatim.
+    pub fn version(&self) -> &DebianVersion {
+        &self.control.version
+    }
+}
+
+/// The origin of a package: its control data verbatim, what its scripts declare.
+fn origin(
+    control: &deb::DebControl,
+    file_digest: paks_types::Digest,
+    libraries: &[(String, Vec<u8>)],
+    layer: &RootfsLayer,
+    notes: &mut Vec<String>,
+) -> Origin {
+    let c = &control.control;
+    let declared = control
+        .postinst
+        .as_deref()
+        .map(alternatives::parse)
+        .unwrap_or_default();
+    for line in &declared.not_understood {
+        notes.push(format!("postinst: not understood: `{line}`"));
+    }
+    Origin {
+        format: ForeignFormat::Deb,
+        version: c.version.as_str().to_owned(),
+        architecture: c.architecture.clone(),
+        source: c.source.as_ref().map(|s| s.name.clone()),
+        source_version: c
+            .source
+            .as_ref()
+            .and_then(|s| s.version.as_ref())
+            .map(|v| v.as_str().to_owned()),
+        maintainer: c.maintainer.clone(),
+        file_digest,
+        relations: relations(c),
+        scripts_not_run: control.scripts.clone(),
+        conffiles: control
+            .conffiles
+            .iter()
+            .filter_map(|line| conffile(line))
+            .collect(),
+        alternatives: declared.alternatives,
+        libraries: libraries
+            .iter()
+            .filter_map(|(p, bytes)| libraries::library(p, bytes))
+            .collect(),
+        dropped_setid: layer.dropped_setid.clone(),
+    }
+}
+
+/// The platform of a Debian architecture: `all` is `asked` (or the host's); any other
+/// must match `asked` when given.
+pub fn platform_of(architecture: &str, asked: Option<&Platform>) -> Result<Platform, String> {
+    let platform = |arch: &str, variant: Option<&str>| Platform {
+        os: "linux".into(),
+        architecture: arch.into(),
+        variant: variant.map(str::to_owned),
+    };
+    let p = match architecture {
+        "all" => return Ok(asked.cloned().unwrap_or_else(Platform::host)),
+        "amd64" => platform("amd64", None),
+        "arm64" => platform("arm64", None),
+        "i386" => platform("386", None),
+        "armhf" => platform("arm", Some("v7")),
+        "armel" => platform("arm", Some("v5")),
+        "ppc64el" => platform("ppc64le", None),
+        "s390x" => platform("s390x", None),
+        "riscv64" => platform("riscv64", None),
+        "mips64el" => platform("mips64le", None),
+        other => {
+            return Err(format!(
+                "the Debian architecture `{other}` has no OCI platform"
+            ));
+        }
+    };
+    match asked {
+        Some(want) if !p.runs_on(want) => Err(format!(
+            "the package is for `{p}` (`{architecture}`), not `{want}`"
+        )),
+        _ => Ok(p),
+    }
+}
+
+/// The relation fields as the control data states them, keyed lower-case.
+fn relations(c: &BinaryControl) -> BTreeMap<String, String> {
+    const FIELDS: [&str; 7] = [
+        "Depends",
+        "Pre-Depends",
+        "Recommends",
+        "Provides",
+        "Conflicts",
+        "Breaks",
+        "Replaces",
+    ];
+    FIELDS
+        .iter()
+        .filter_map(|f| {
+            let value = crate::deb::deb822::unfold(c.paragraph.get(f)?);
+            let value = value.trim().to_owned();
+            (!value.is_empty()).then(|| (f.to_ascii_lowercase(), value))
+        })
+        .collect()
+}
+
+/// A `conffiles` line (`[flag ]/path`) as a path relative to `/`.
+fn conffile(line: &str) -> Option<String> {
+    let path = line.split_whitespace().last()?.strip_prefix('/')?;
+    let normal = rules::relative_path(path).ok()?;
+    (normal.as_os_str() == path).then(|| path.to_owned())
+}
