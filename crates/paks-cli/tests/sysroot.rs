@@ -2,6 +2,8 @@
 //! into a directory (or a tar, or an OCI layout), from packages on a real `paks serve`.
 
 mod common;
+#[path = "../../paks-import/tests/real_deb/mod.rs"]
+mod real_deb;
 
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
@@ -144,4 +146,84 @@ fn a_sysroot_goes_only_into_an_empty_or_new_directory() {
     f.env
         .ok(&["sysroot", "create", empty.to_str().unwrap(), &f.hello()]);
     assert!(empty.join("opt/paks/view").is_dir());
+}
+
+/// Real `hello` and `libc6` `.deb`s imported with `paks import deb` and pushed to a real
+/// `paks serve`: the sysroot runs `hello` under `chroot`, and its tar is the same tree,
+/// byte-identical every time.
+#[test]
+fn a_sysroot_of_imported_debs_runs_hello_in_a_chroot() {
+    let env = Env::new();
+    let server = PaksServe::start(Path::new(paks_bin()), &env.dir.path().join("data"), &[]);
+    let debs = env.dir.path().join("debs");
+    std::fs::create_dir(&debs).unwrap();
+    for name in ["hello", "libc6"] {
+        let deb = real_deb::real_deb(name);
+        std::fs::copy(&deb, debs.join(deb.file_name().unwrap())).unwrap();
+    }
+    let ns = format!("{}/debian", server.host());
+    let out = env.dir.path().join("paks");
+    let imported = env.ok(&[
+        "import",
+        "deb",
+        debs.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--push",
+        &ns,
+        "--json",
+    ]);
+    let hello = imported
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|l| l["type"] == "package" && l["name"] == "hello")
+        .unwrap();
+    let reference = format!("{ns}/hello@{}", hello["digest"].as_str().unwrap());
+
+    let dir = env.dir.path().join("sysroot");
+    let made: Value = serde_json::from_str(&env.ok(&[
+        "sysroot",
+        "create",
+        "--json",
+        dir.to_str().unwrap(),
+        &reference,
+    ]))
+    .unwrap();
+    assert_eq!(made["packages"].as_array().unwrap().len(), 2, "{made}");
+    let ran = run_ok(Command::new("chroot").arg(&dir).arg("/usr/bin/hello"));
+    assert_eq!(text(&ran.stdout), "Hello, world!\n");
+    // Debian's absolute loader link, kept as written.
+    let loader = std::fs::read_link(dir.join("lib64/ld-linux-x86-64.so.2")).unwrap();
+    assert!(
+        loader.starts_with("/lib/x86_64-linux-gnu"),
+        "{}",
+        loader.display()
+    );
+
+    let (one, two) = (
+        env.dir.path().join("one.tar"),
+        env.dir.path().join("two.tar"),
+    );
+    for tar in [&one, &two] {
+        env.ok(&[
+            "sysroot",
+            "create",
+            "--tar",
+            tar.to_str().unwrap(),
+            &reference,
+        ]);
+    }
+    assert_eq!(std::fs::read(&one).unwrap(), std::fs::read(&two).unwrap());
+    let unpacked = env.dir.path().join("unpacked");
+    std::fs::create_dir(&unpacked).unwrap();
+    run_ok(
+        Command::new("tar")
+            .arg("-xpf")
+            .arg(&one)
+            .arg("-C")
+            .arg(&unpacked),
+    );
+    assert_eq!(tree(&unpacked), tree(&dir));
+    let ran = run_ok(Command::new("chroot").arg(&unpacked).arg("/usr/bin/hello"));
+    assert_eq!(text(&ran.stdout), "Hello, world!\n");
 }
