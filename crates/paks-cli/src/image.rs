@@ -355,6 +355,55 @@ fn named_roots(
     Ok(roots)
 }
 
+/// Warnings and notes about one composed image: merged layers, view conflicts, paths
+/// replaced by rootfs packages.
+fn report_notes(ctx: &Ctx, image: &Composed, spec: &ImageSpec) {
+    if !image.merged.is_empty() {
+        ctx.reporter.warn(&format!(
+            "{}: {} packages share one layer to stay within the budget of {} layers: {}",
+            image.platform,
+            image.merged.len(),
+            spec.layer_budget,
+            image
+                .merged
+                .iter()
+                .map(|id| id.name().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    // `Replaces`: the later package's file is the one in the image.
+    let mut pairs: std::collections::BTreeMap<(String, String), usize> =
+        std::collections::BTreeMap::new();
+    for r in &image.replaced {
+        *pairs
+            .entry((r.winner.to_string(), r.loser.to_string()))
+            .or_default() += 1;
+    }
+    for ((winner, loser), n) in pairs {
+        ctx.reporter.status(&format!(
+            "{}: `{winner}` replaces {n} path{} of `{loser}` (its files are the ones in the image)",
+            image.platform,
+            plural(n),
+        ));
+    }
+    if !image.conflicts.is_empty() {
+        ctx.reporter.warn(&format!(
+            "{}: {} path{} in the view came from more than one package (the first was kept): {}",
+            image.platform,
+            image.conflicts.len(),
+            plural(image.conflicts.len()),
+            image
+                .conflicts
+                .iter()
+                .take(5)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+}
+
 pub fn build(ctx: &Ctx, args: &ImageBuildArgs) -> Result<(), Failure> {
     let start = Instant::now();
     let mut spec = spec_of(args)?;
@@ -369,29 +418,7 @@ pub fn build(ctx: &Ctx, args: &ImageBuildArgs) -> Result<(), Failure> {
     let rt = runtime()?;
     let Resolved { images, .. } = compose_all(ctx, &composer, &rt, &spec)?;
     for image in &images {
-        if !image.merged.is_empty() {
-            ctx.reporter.warn(&format!(
-                "{}: {} packages share one layer to stay within the budget of {} layers: {}",
-                image.platform,
-                image.merged.len(),
-                spec.layer_budget,
-                image
-                    .merged
-                    .iter()
-                    .map(|id| id.name().to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ));
-        }
-        if !image.conflicts.is_empty() {
-            ctx.reporter.warn(&format!(
-                "{}: {} path{} in the view came from more than one package (the first was kept): {}",
-                image.platform,
-                image.conflicts.len(),
-                plural(image.conflicts.len()),
-                image.conflicts.iter().take(5).cloned().collect::<Vec<_>>().join(", ")
-            ));
-        }
+        report_notes(ctx, image, &spec);
     }
     let stats = rt
         .block_on(composer.output(&images, &output))
@@ -418,6 +445,11 @@ pub fn build(ctx: &Ctx, args: &ImageBuildArgs) -> Result<(), Failure> {
                 "layers": i.layers.len(),
                 "packages": i.packages.iter().map(ToString::to_string).collect::<Vec<_>>(),
                 "merged": i.merged.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                "replaced": i.replaced.iter().map(|r| json!({
+                    "path": r.path,
+                    "winner": r.winner.to_string(),
+                    "loser": r.loser.to_string(),
+                })).collect::<Vec<_>>(),
             })).collect::<Vec<_>>(),
             "uploaded_bytes": stats.uploaded_bytes,
             "uploaded": stats.uploaded,
