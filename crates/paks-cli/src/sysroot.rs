@@ -30,7 +30,15 @@ pub fn create(ctx: &Ctx, args: &SysrootCreateArgs) -> Result<(), Failure> {
         (Some(t), _) => (Target::Tar(t.clone()), &args.args[..]),
         (None, Some(o)) => (Target::Oci(o.clone()), &args.args[..]),
         (None, None) => {
-            let (dir, rest) = args.args.split_first().expect("clap requires one");
+            let Some((dir, rest)) = args.args.split_first() else {
+                return Err(user_error(
+                    "the sysroot has no destination",
+                    Some(
+                        "`paks sysroot create DIR PACKAGE...`, or `--tar FILE`, or `--oci DIR`"
+                            .into(),
+                    ),
+                ));
+            };
             (Target::Dir(PathBuf::from(dir)), rest)
         }
     };

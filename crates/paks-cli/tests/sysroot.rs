@@ -141,6 +141,9 @@ fn a_sysroot_goes_only_into_an_empty_or_new_directory() {
     assert!(err.contains("hint:"), "{err}");
     assert_eq!(std::fs::read_to_string(full.join("keep")).unwrap(), "mine");
 
+    let err = f.env.fails(&["sysroot", "create"], 1);
+    assert!(err.contains("the sysroot has no destination"), "{err}");
+
     let empty = f.env.dir.path().join("empty");
     std::fs::create_dir(&empty).unwrap();
     f.env
@@ -180,16 +183,29 @@ fn a_sysroot_of_imported_debs_runs_hello_in_a_chroot() {
         .unwrap();
     let reference = format!("{ns}/hello@{}", hello["digest"].as_str().unwrap());
 
+    // The spec's accounts reach the sysroot as they reach the image (its system layer).
+    let spec = env.dir.path().join("image.toml");
+    std::fs::write(
+        &spec,
+        format!(
+            "packages = [\"{reference}\"]\n[accounts]\n[[accounts.users]]\nusername = \"app\"\nuid = 1234\n"
+        ),
+    )
+    .unwrap();
     let dir = env.dir.path().join("sysroot");
     let made: Value = serde_json::from_str(&env.ok(&[
         "sysroot",
         "create",
         "--json",
+        "-f",
+        spec.to_str().unwrap(),
         dir.to_str().unwrap(),
-        &reference,
     ]))
     .unwrap();
     assert_eq!(made["packages"].as_array().unwrap().len(), 2, "{made}");
+    let passwd = std::fs::read_to_string(dir.join("etc/passwd")).unwrap();
+    assert!(passwd.starts_with("root:x:0:0:"), "{passwd}");
+    assert!(passwd.contains("app:x:1234:"), "{passwd}");
     let ran = run_ok(Command::new("chroot").arg(&dir).arg("/usr/bin/hello"));
     assert_eq!(text(&ran.stdout), "Hello, world!\n");
     // Debian's absolute loader link, kept as written.
@@ -208,9 +224,10 @@ fn a_sysroot_of_imported_debs_runs_hello_in_a_chroot() {
         env.ok(&[
             "sysroot",
             "create",
+            "-f",
+            spec.to_str().unwrap(),
             "--tar",
             tar.to_str().unwrap(),
-            &reference,
         ]);
     }
     assert_eq!(std::fs::read(&one).unwrap(), std::fs::read(&two).unwrap());
