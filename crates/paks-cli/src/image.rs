@@ -54,10 +54,7 @@ fn pair(flag: &str, value: &str) -> Result<(String, String), Failure> {
 
 /// The spec from `-f` and the flags (flags win; packages add up).
 fn spec_of(args: &ImageBuildArgs) -> Result<ImageSpec, Failure> {
-    let mut spec = match &args.file {
-        Some(path) => ImageSpec::load(path).map_err(failure)?,
-        None => ImageSpec::default(),
-    };
+    let mut spec = load_spec(args.file.as_deref())?;
     spec.packages.extend(args.packages.iter().cloned());
     if let Some(f) = &args.from {
         spec.from = Some(f.clone());
@@ -100,15 +97,37 @@ fn spec_of(args: &ImageBuildArgs) -> Result<ImageSpec, Failure> {
             user_error(format!("`--compression {c}` is not `gzip` or `zstd`"), None)
         })?;
     }
-    let origin = args.file.as_ref().map_or_else(
+    check_spec(
+        &spec,
+        args.file.as_deref(),
+        "`paks image build PACKAGE... --tag REGISTRY/NAME:TAG`",
+    )?;
+    Ok(spec)
+}
+
+/// The spec in `file`, or the default one.
+pub(crate) fn load_spec(file: Option<&std::path::Path>) -> Result<ImageSpec, Failure> {
+    match file {
+        Some(path) => ImageSpec::load(path).map_err(failure),
+        None => Ok(ImageSpec::default()),
+    }
+}
+
+/// Check the finished spec, naming where it came from (`file`, else the command line);
+/// `usage` is the hint.
+pub(crate) fn check_spec(
+    spec: &ImageSpec,
+    file: Option<&std::path::Path>,
+    usage: &str,
+) -> Result<(), Failure> {
+    let origin = file.map_or_else(
         || "the command line".to_owned(),
         |p| p.display().to_string(),
     );
     spec.check(&origin).map_err(|e| Failure {
-        hint: Some("`paks image build PACKAGE... --tag REGISTRY/NAME:TAG`".into()),
+        hint: Some(usage.into()),
         ..failure(e)
-    })?;
-    Ok(spec)
+    })
 }
 
 /// Where the image goes: `--output`, else the registry `tag`.
@@ -195,12 +214,12 @@ fn image_host(platform: &Platform) -> Result<paks_host::HostProfile, Failure> {
 }
 
 /// Every platform's packages and base, composed.
-struct Resolved {
-    images: Vec<Composed>,
-    inputs: Vec<PlatformInput>,
+pub(crate) struct Resolved {
+    pub images: Vec<Composed>,
+    pub inputs: Vec<PlatformInput>,
 }
 
-fn compose_all(
+pub(crate) fn compose_all(
     ctx: &Ctx,
     composer: &Composer<'_>,
     rt: &tokio::runtime::Runtime,

@@ -209,6 +209,7 @@ fn help_lists_everyday_commands_first_one_line_each() {
       completions   Print a shell completion script: `source <(paks completions bash)`
       man           Write man pages into a directory, or `paks.1` to stdout
       import        Turn Debian packages into rootfs packages (`.pak` files), and push them
+      sysroot       Sysroots: a tree to chroot into, made of packages, like `mmdebstrap DIR`
       help          Print this message or the help of the given subcommand(s)
 
     Options:
@@ -512,6 +513,11 @@ fn walk_images(walk: &mut Walk, user: &Env, reference: &str) {
         &user.ok(&[
             "image", "build", reference, "--from", "scratch", "-o", &composed, "--json",
         ]),
+    );
+    let sysroot = tmp.join("sysroot");
+    walk.check(
+        "sysroot create",
+        &user.ok(&["sysroot", "create", arg(&sysroot), reference, "--json"]),
     );
 }
 

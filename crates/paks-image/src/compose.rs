@@ -574,7 +574,7 @@ impl Composer<'_> {
     }
 
     /// A layer's bytes as a local file or in memory.
-    async fn local(
+    pub(crate) async fn local(
         &self,
         d: &Descriptor,
         source: &LayerSource,
@@ -747,7 +747,7 @@ pub(crate) enum LocalBlob {
 }
 
 /// Run blocking work (hashing, compressing) off the async threads.
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, ImageError> + Send + 'static,
 ) -> Result<T, ImageError> {
     tokio::task::spawn_blocking(f)
@@ -796,7 +796,7 @@ fn index_of(images: &[Composed]) -> Vec<u8> {
     .to_bytes()
 }
 
-fn short(d: &Digest) -> String {
+pub(crate) fn short(d: &Digest) -> String {
     d.hex()[..12].to_owned()
 }
 

@@ -13,6 +13,7 @@
 //! - [`rootfs`] and [`conflicts`]: imported packages rooted at `/`, their layer order and
 //!   their file conflicts.
 //! - [`containerize`]: the same image as a multi-stage Dockerfile, for `docker build`.
+//! - [`sysroot`]: the same image extracted into a directory, or written as one tar.
 //!
 //! The same inputs always give the same bytes: timestamps are fixed, JSON keys sorted,
 //! tars deterministic.
@@ -25,6 +26,7 @@ pub mod plan;
 mod repack;
 pub mod rootfs;
 pub mod spec;
+pub mod sysroot;
 pub mod system;
 pub mod view;
 
