@@ -47,7 +47,7 @@ pub(crate) enum OpenError {
     Io(io::Error),
 }
 
-const DIR_FLAGS: OFlags = OFlags::PATH
+pub(crate) const DIR_FLAGS: OFlags = OFlags::PATH
     .union(OFlags::DIRECTORY)
     .union(OFlags::NOFOLLOW)
     .union(OFlags::CLOEXEC);

@@ -56,10 +56,10 @@ pub struct ExtractStats {
 /// Bytes of decompressed data allowed after the tar end marker (GNU tar pads to 10 KiB).
 const MAX_TRAILING: u64 = 1 << 20;
 /// Read and write chunk for file data.
-const COPY_BUFFER: usize = 256 * 1024;
+pub(crate) const COPY_BUFFER: usize = 256 * 1024;
 /// Buffer between the decoder and the tar parser (which reads headers 512 bytes at a time)
 /// when there is no worker thread and so no channel of chunks in between.
-const TAR_BUFFER: usize = 64 * 1024;
+pub(crate) const TAR_BUFFER: usize = 64 * 1024;
 
 /// Extract a layer stream (gzip, zstd or plain tar, detected by magic bytes) into `dest`,
 /// an existing empty directory.
@@ -355,16 +355,21 @@ fn hard_link(
 }
 
 /// Where file data goes, with the limits checked as it flows.
-struct FileSink<'a> {
-    file: File,
-    buf: &'a mut [u8],
-    stats: &'a mut ExtractStats,
-    limits: &'a Limits,
-    consumed: &'a AtomicU64,
+pub(crate) struct FileSink<'a> {
+    pub file: File,
+    pub buf: &'a mut [u8],
+    pub stats: &'a mut ExtractStats,
+    pub limits: &'a Limits,
+    pub consumed: &'a AtomicU64,
 }
 
 impl FileSink<'_> {
-    fn copy(&mut self, data: &mut impl Read, size: u64, raw: &[u8]) -> Result<(), ArchiveError> {
+    pub fn copy(
+        &mut self,
+        data: &mut impl Read,
+        size: u64,
+        raw: &[u8],
+    ) -> Result<(), ArchiveError> {
         let mut written = 0;
         while written < size {
             let want = usize::try_from(size - written)
@@ -486,7 +491,7 @@ pub(crate) fn unwritable_entry(raw: &[u8], kind: tar::EntryType) -> ArchiveError
     }
 }
 
-fn create_error(raw: &[u8], e: Errno) -> ArchiveError {
+pub(crate) fn create_error(raw: &[u8], e: Errno) -> ArchiveError {
     if e == Errno::EXIST {
         ArchiveError::Duplicate { path: lossy(raw) }
     } else {
@@ -506,6 +511,36 @@ pub(crate) fn entry_name(
     normalize(raw, out).map_err(|p| path_error(raw, p))?;
     // Pre-POSIX archives mark directories with a trailing slash on a regular entry.
     Ok(kind.is_dir() || (kind.is_file() && raw.last() == Some(&b'/')))
+}
+
+/// Whether the normalised entry `norm` is the archive root (`./`), which layers rooted at
+/// `/` skip (a tree's root is not a layer's to set); a root that is not a directory is
+/// refused.
+pub(crate) fn is_archive_root(raw: &[u8], norm: &[u8], is_dir: bool) -> Result<bool, ArchiveError> {
+    match (norm.is_empty(), is_dir) {
+        (false, _) => Ok(false),
+        (true, true) => Ok(true),
+        (true, false) => Err(ArchiveError::InvalidPath {
+            path: lossy(raw),
+            reason: "only a directory can be the root",
+        }),
+    }
+}
+
+/// The symlink target of an entry of a layer rooted at `/`: any target, absolute or not,
+/// but present and without NUL bytes.
+pub(crate) fn rootfs_symlink_target<'n>(
+    raw: &[u8],
+    names: &'n EntryReader,
+) -> Result<&'n [u8], ArchiveError> {
+    let target = &names.link[..];
+    if !names.has_link || target.is_empty() || target.contains(&0) {
+        return Err(ArchiveError::InvalidPath {
+            path: lossy(raw),
+            reason: "a symlink needs a target without NUL bytes",
+        });
+    }
+    Ok(target)
 }
 
 fn path_error(raw: &[u8], problem: PathProblem) -> ArchiveError {

@@ -11,6 +11,9 @@
 //!   image layout in a tar, which `skopeo copy oci-archive:…` understands.
 //! - [`rootfs::write_layer_from_tar`] rewrites a foreign package's data tar into a
 //!   deterministic layer rooted at `/` (absolute symlinks and setuid bits kept).
+//! - [`rootfs_extract::extract_rootfs_layer`] unpacks image layers, one after another,
+//!   into the root of a tree (a sysroot), resolving symlinks inside it and applying
+//!   whiteouts.
 
 mod decode;
 mod dirfd;
@@ -23,6 +26,7 @@ mod path;
 mod pax_size;
 mod pipe;
 pub mod rootfs;
+pub mod rootfs_extract;
 
 pub use decode::{Decoder, decompress};
 pub use error::ArchiveError;

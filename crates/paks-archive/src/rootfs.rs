@@ -15,7 +15,9 @@ use paks_types::Digest;
 
 use crate::entries::EntryReader;
 use crate::error::lossy;
-use crate::extract::{entry_name, read_trailing, unwritable_entry};
+use crate::extract::{
+    entry_name, is_archive_root, read_trailing, rootfs_symlink_target, unwritable_entry,
+};
 use crate::layer::{Compression, append_symlink, as_path, finish_layer, header, layer_builder};
 use crate::path::normalize;
 use crate::{ArchiveError, pax_size::PaxSizes};
@@ -226,16 +228,8 @@ impl<W: Write> Rewriter<'_, W> {
         let header_in = entry.header();
         let kind = header_in.entry_type();
         let is_dir = entry_name(raw, kind, &mut self.name)?;
-        if self.name.is_empty() {
-            // The archive root (`./`): nothing to write.
-            return if is_dir {
-                Ok(())
-            } else {
-                Err(ArchiveError::InvalidPath {
-                    path: lossy(raw),
-                    reason: "only a directory can be the root",
-                })
-            };
+        if is_archive_root(raw, &self.name, is_dir)? {
+            return Ok(());
         }
         self.check_len(&self.name)?;
         let mode = header_in.mode().map_err(ArchiveError::from_io)? & 0o7777;
@@ -264,13 +258,7 @@ impl<W: Write> Rewriter<'_, W> {
             };
             self.file(entry, raw, mode, uid != 0, gid != 0)?
         } else if kind.is_symlink() {
-            let target = &names.link[..];
-            if !names.has_link || target.is_empty() || target.contains(&0) {
-                return Err(ArchiveError::InvalidPath {
-                    path: lossy(raw),
-                    reason: "a symlink needs a target without NUL bytes",
-                });
-            }
+            let target = rootfs_symlink_target(raw, names)?;
             self.check_len(target)?;
             self.observer.entry(&self.name, EntryKind::Symlink, 0);
             self.observer.symlink(&self.name, target);

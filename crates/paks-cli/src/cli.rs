@@ -158,6 +158,9 @@ pub enum Command {
     /// Turn Debian and Alpine packages into rootfs packages (`.pak` files), and push them
     #[command(subcommand)]
     Import(ImportCommand),
+    /// Sysroots: a tree to chroot into, made of packages, like `mmdebstrap DIR`
+    #[command(subcommand)]
+    Sysroot(SysrootCommand),
 }
 
 #[derive(Debug, Args)]
@@ -874,6 +877,39 @@ pub struct ManArgs {
     /// The directory for one page per command (created if missing); without it `paks.1` goes to stdout
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SysrootCommand {
+    /// Write the tree an image of PACKAGES would hold into a directory
+    ///
+    /// The image is the one `paks image build --from scratch PACKAGES` composes; its
+    /// layers are extracted in order into DIR, which must be absent or empty. With
+    /// `--tar` or `--oci`, every argument is a package and DIR is not written.
+    Create(SysrootCreateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SysrootCreateArgs {
+    /// The directory (absent or empty), then the packages: `NAME`, `NAME@REQ` or
+    /// `REGISTRY/NAMESPACE/NAME:VERSION`
+    #[arg(value_name = "DIR PACKAGE", num_args = 1..)]
+    pub args: Vec<String>,
+    /// An image spec (`image.toml`) for the packages and accounts; its `from` is ignored
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    /// The platform (`linux/amd64`); default: the spec's first, or this host's
+    #[arg(long, value_name = "OS/ARCH")]
+    pub platform: Option<String>,
+    /// Write the tree as one deterministic tar file instead of a directory
+    #[arg(long, value_name = "FILE", conflicts_with = "oci")]
+    pub tar: Option<PathBuf>,
+    /// Write the image as an OCI image layout instead (tag `latest`)
+    #[arg(long, value_name = "DIR")]
+    pub oci: Option<PathBuf>,
+    /// Print the result as JSON
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -191,6 +191,9 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Completions(args) => crate::completions::completions(&args),
         Command::Man(args) => crate::completions::man(&ctx, &args),
         Command::Import(c) => crate::import::import(&ctx, &c),
+        Command::Sysroot(crate::cli::SysrootCommand::Create(args)) => {
+            crate::sysroot::create(&ctx, &args)
+        }
     }
 }
 

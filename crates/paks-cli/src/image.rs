@@ -54,10 +54,7 @@ fn pair(flag: &str, value: &str) -> Result<(String, String), Failure> {
 
 /// The spec from `-f` and the flags (flags win; packages add up).
 fn spec_of(args: &ImageBuildArgs) -> Result<ImageSpec, Failure> {
-    let mut spec = match &args.file {
-        Some(path) => ImageSpec::load(path).map_err(failure)?,
-        None => ImageSpec::default(),
-    };
+    let mut spec = load_spec(args.file.as_deref())?;
     spec.packages.extend(args.packages.iter().cloned());
     if let Some(f) = &args.from {
         spec.from = Some(f.clone());
@@ -100,15 +97,37 @@ fn spec_of(args: &ImageBuildArgs) -> Result<ImageSpec, Failure> {
             user_error(format!("`--compression {c}` is not `gzip` or `zstd`"), None)
         })?;
     }
-    let origin = args.file.as_ref().map_or_else(
+    check_spec(
+        &spec,
+        args.file.as_deref(),
+        "`paks image build PACKAGE... --tag REGISTRY/NAME:TAG`",
+    )?;
+    Ok(spec)
+}
+
+/// The spec in `file`, or the default one.
+pub(crate) fn load_spec(file: Option<&std::path::Path>) -> Result<ImageSpec, Failure> {
+    match file {
+        Some(path) => ImageSpec::load(path).map_err(failure),
+        None => Ok(ImageSpec::default()),
+    }
+}
+
+/// Check the finished spec, naming where it came from (`file`, else the command line);
+/// `usage` is the hint.
+pub(crate) fn check_spec(
+    spec: &ImageSpec,
+    file: Option<&std::path::Path>,
+    usage: &str,
+) -> Result<(), Failure> {
+    let origin = file.map_or_else(
         || "the command line".to_owned(),
         |p| p.display().to_string(),
     );
     spec.check(&origin).map_err(|e| Failure {
-        hint: Some("`paks image build PACKAGE... --tag REGISTRY/NAME:TAG`".into()),
+        hint: Some(usage.into()),
         ..failure(e)
-    })?;
-    Ok(spec)
+    })
 }
 
 /// Where the image goes: `--output`, else the registry `tag`.
@@ -195,12 +214,12 @@ fn image_host(platform: &Platform) -> Result<paks_host::HostProfile, Failure> {
 }
 
 /// Every platform's packages and base, composed.
-struct Resolved {
-    images: Vec<Composed>,
-    inputs: Vec<PlatformInput>,
+pub(crate) struct Resolved {
+    pub images: Vec<Composed>,
+    pub inputs: Vec<PlatformInput>,
 }
 
-fn compose_all(
+pub(crate) fn compose_all(
     ctx: &Ctx,
     composer: &Composer<'_>,
     rt: &tokio::runtime::Runtime,
@@ -336,6 +355,55 @@ fn named_roots(
     Ok(roots)
 }
 
+/// Warnings and notes about one composed image: merged layers, view conflicts, paths
+/// replaced by rootfs packages.
+fn report_notes(ctx: &Ctx, image: &Composed, spec: &ImageSpec) {
+    if !image.merged.is_empty() {
+        ctx.reporter.warn(&format!(
+            "{}: {} packages share one layer to stay within the budget of {} layers: {}",
+            image.platform,
+            image.merged.len(),
+            spec.layer_budget,
+            image
+                .merged
+                .iter()
+                .map(|id| id.name().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    // `Replaces`: the later package's file is the one in the image.
+    let mut pairs: std::collections::BTreeMap<(String, String), usize> =
+        std::collections::BTreeMap::new();
+    for r in &image.replaced {
+        *pairs
+            .entry((r.winner.to_string(), r.loser.to_string()))
+            .or_default() += 1;
+    }
+    for ((winner, loser), n) in pairs {
+        ctx.reporter.status(&format!(
+            "{}: `{winner}` replaces {n} path{} of `{loser}` (its files are the ones in the image)",
+            image.platform,
+            plural(n),
+        ));
+    }
+    if !image.conflicts.is_empty() {
+        ctx.reporter.warn(&format!(
+            "{}: {} path{} in the view came from more than one package (the first was kept): {}",
+            image.platform,
+            image.conflicts.len(),
+            plural(image.conflicts.len()),
+            image
+                .conflicts
+                .iter()
+                .take(5)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+}
+
 pub fn build(ctx: &Ctx, args: &ImageBuildArgs) -> Result<(), Failure> {
     let start = Instant::now();
     let mut spec = spec_of(args)?;
@@ -350,29 +418,7 @@ pub fn build(ctx: &Ctx, args: &ImageBuildArgs) -> Result<(), Failure> {
     let rt = runtime()?;
     let Resolved { images, .. } = compose_all(ctx, &composer, &rt, &spec)?;
     for image in &images {
-        if !image.merged.is_empty() {
-            ctx.reporter.warn(&format!(
-                "{}: {} packages share one layer to stay within the budget of {} layers: {}",
-                image.platform,
-                image.merged.len(),
-                spec.layer_budget,
-                image
-                    .merged
-                    .iter()
-                    .map(|id| id.name().to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ));
-        }
-        if !image.conflicts.is_empty() {
-            ctx.reporter.warn(&format!(
-                "{}: {} path{} in the view came from more than one package (the first was kept): {}",
-                image.platform,
-                image.conflicts.len(),
-                plural(image.conflicts.len()),
-                image.conflicts.iter().take(5).cloned().collect::<Vec<_>>().join(", ")
-            ));
-        }
+        report_notes(ctx, image, &spec);
     }
     let stats = rt
         .block_on(composer.output(&images, &output))
@@ -399,6 +445,11 @@ pub fn build(ctx: &Ctx, args: &ImageBuildArgs) -> Result<(), Failure> {
                 "layers": i.layers.len(),
                 "packages": i.packages.iter().map(ToString::to_string).collect::<Vec<_>>(),
                 "merged": i.merged.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                "replaced": i.replaced.iter().map(|r| json!({
+                    "path": r.path,
+                    "winner": r.winner.to_string(),
+                    "loser": r.loser.to_string(),
+                })).collect::<Vec<_>>(),
             })).collect::<Vec<_>>(),
             "uploaded_bytes": stats.uploaded_bytes,
             "uploaded": stats.uploaded,

@@ -31,6 +31,7 @@ mod report;
 mod repos;
 mod serve;
 mod suggest;
+mod sysroot;
 mod tree;
 
 use std::io::Write;

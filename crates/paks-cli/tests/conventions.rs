@@ -4,6 +4,8 @@
 //! When a command gains `--json`, `every_json_output_is_typed_json_lines` fails until its
 //! walk runs it: add it there.
 
+#[path = "../../paks-import/tests/apk_build/mod.rs"]
+mod apk_build;
 mod common;
 #[path = "../../paks-import/tests/real_deb/mod.rs"]
 mod real_deb;
@@ -208,7 +210,8 @@ fn help_lists_everyday_commands_first_one_line_each() {
       serve         Run an OCI registry on this machine; also `gc`, `scrub`, `passwd`
       completions   Print a shell completion script: `source <(paks completions bash)`
       man           Write man pages into a directory, or `paks.1` to stdout
-      import        Turn Debian packages into rootfs packages (`.pak` files), and push them
+      import        Turn Debian and Alpine packages into rootfs packages (`.pak` files), and push them
+      sysroot       Sysroots: a tree to chroot into, made of packages, like `mmdebstrap DIR`
       help          Print this message or the help of the given subcommand(s)
 
     Options:
@@ -513,6 +516,11 @@ fn walk_images(walk: &mut Walk, user: &Env, reference: &str) {
             "image", "build", reference, "--from", "scratch", "-o", &composed, "--json",
         ]),
     );
+    let sysroot = tmp.join("sysroot");
+    walk.check(
+        "sysroot create",
+        &user.ok(&["sysroot", "create", arg(&sysroot), reference, "--json"]),
+    );
 }
 
 #[test]
@@ -542,6 +550,39 @@ fn every_json_output_is_typed_json_lines() {
             arg(&hello_deb),
             "--out",
             arg(&imported),
+            "--json",
+        ]),
+    );
+    // An unsigned `.apk` made from the published format (no Alpine mirror is reachable).
+    let apk = apk_build::build_with(
+        |data| {
+            apk_build::pkginfo_lines(
+                &[
+                    ("pkgname", "tiny"),
+                    ("pkgver", "1.0-r0"),
+                    ("arch", "x86_64"),
+                ],
+                data,
+            )
+        },
+        &[],
+        &[
+            apk_build::DataEntry::dir("etc/"),
+            apk_build::DataEntry::file("etc/tiny", b"x\n"),
+        ],
+        None,
+    );
+    let apk_file = tmp.join("tiny-1.0-r0.apk");
+    std::fs::write(&apk_file, apk.bytes()).unwrap();
+    walk.check(
+        "import apk",
+        &builder.ok(&[
+            "import",
+            "apk",
+            arg(&apk_file),
+            "--allow-untrusted",
+            "--out",
+            arg(&tmp.join("imported-apk")),
             "--json",
         ]),
     );

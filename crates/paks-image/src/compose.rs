@@ -14,8 +14,10 @@ use paks_store::Store;
 use paks_types::{Digest, PackageId, Platform, Reporter};
 use serde_json::{Value, json};
 
+use crate::conflicts::Replaced;
 use crate::plan::{PlanItem, plan};
-use crate::repack::{Members, repack};
+use crate::repack::{Members, MergeMember, repack};
+use crate::rootfs::{DEFAULT_PATH, is_rootfs};
 use crate::spec::{ImageSpec, LayerCompression};
 use crate::view::{self, ViewPackage};
 use crate::{CREATED, ImageError, PACKAGES_KEY};
@@ -79,6 +81,8 @@ pub struct Composed {
     pub repacked_bytes: u64,
     /// Paths two packages provide in the view (the first is kept).
     pub conflicts: Vec<String>,
+    /// Paths of rootfs packages that a later package replaces (`Replaces`).
+    pub replaced: Vec<Replaced>,
 }
 
 impl Composed {
@@ -211,12 +215,19 @@ impl Composer<'_> {
         spec: &ImageSpec,
         input: &PlatformInput,
     ) -> Result<Composed, ImageError> {
-        let packages = &input.packages;
+        // Rootfs packages first, in their own order (which the conflict check needs), then
+        // store packages as walked (dependencies first).
+        let (order, replaced) = arrange(&input.packages)?;
+        let packages: Vec<&Found> = order.iter().map(|&i| &input.packages[i]).collect();
+        let packages = packages.as_slice();
+        let has_rootfs = packages.iter().any(|f| is_rootfs(&f.config.paks));
+        let has_store = packages.iter().any(|f| !is_rootfs(&f.config.paks));
+        let has_view = has_store || !has_rootfs;
         let base_layers = input.base.as_ref().map_or(0, |b| b.layers.len());
-        // Base layers, package layers, the view.
+        // Base layers, package layers, the view, the system layer.
         let available = spec
             .layer_budget
-            .checked_sub(base_layers + 1)
+            .checked_sub(base_layers + usize::from(has_view) + usize::from(has_rootfs))
             .filter(|n| *n >= 1)
             .ok_or(ImageError::NoRoom {
                 base: base_layers,
@@ -262,7 +273,7 @@ impl Composer<'_> {
         let mut repacked_bytes = 0;
         let cache_dir = self.cache_dir();
         for &i in &layer_plan.singles {
-            let f = &packages[i];
+            let f = packages[i];
             let diff_id = package_diff_id(f)?;
             let meta = &f.config.paks;
             if LayerCompression::from_media_type(&f.layer.media_type) == Some(wanted) {
@@ -311,15 +322,29 @@ impl Composer<'_> {
                 layer_plan
                     .merged
                     .iter()
-                    .map(|&i| self.fetch_layer(&packages[i])),
+                    .map(|&i| self.fetch_layer(packages[i])),
             )
             .await?;
+            let members: Vec<MergeMember> = layer_plan
+                .merged
+                .iter()
+                .zip(blobs)
+                .map(|(&i, blob)| {
+                    let meta = &packages[i].config.paks;
+                    MergeMember {
+                        blob,
+                        rootfs: is_rootfs(meta),
+                        skip: replaced
+                            .iter()
+                            .filter(|r| r.loser == meta.id)
+                            .map(|r| r.path.clone())
+                            .collect(),
+                    }
+                })
+                .collect();
             let packed = blocking({
                 let dir = cache_dir.clone();
-                move || {
-                    let refs: Vec<&Path> = blobs.iter().map(PathBuf::as_path).collect();
-                    repack(Members::Merge(&refs), wanted, &dir)
-                }
+                move || repack(Members::Merge(&members), wanted, &dir)
             })
             .await?;
             repacked_bytes += packed.size;
@@ -351,14 +376,54 @@ impl Composer<'_> {
             }));
         }
 
-        let (view_layer, view_diff_id, view) = self.view_layer(input, wanted).await?;
-        repacked_bytes += view_layer.0.size;
-        layers.push(view_layer);
-        diff_ids.push(json!(view_diff_id.to_string()));
-        history.push(json!({
-            "created": CREATED,
-            "created_by": "paks image build: view /opt/paks/view and /etc/profile.d/paks.sh",
-        }));
+        // Only store packages are in the view; an image of rootfs packages alone has none.
+        let store_packages: Vec<&Found> = packages
+            .iter()
+            .copied()
+            .filter(|f| !is_rootfs(&f.config.paks))
+            .collect();
+        let (env, conflicts) = if has_view {
+            let (view_layer, view_diff_id, view) = self
+                .view_layer(&store_packages, &input.explicit, wanted)
+                .await?;
+            repacked_bytes += view_layer.0.size;
+            layers.push(view_layer);
+            diff_ids.push(json!(view_diff_id.to_string()));
+            history.push(json!({
+                "created": CREATED,
+                "created_by": "paks image build: view /opt/paks/view and /etc/profile.d/paks.sh",
+            }));
+            (view.env, view.conflicts)
+        } else {
+            (paks_store::EnvSet::default(), Vec::new())
+        };
+
+        // What maintainer scripts would have done, for rootfs packages.
+        let mut run_as = None;
+        if has_rootfs {
+            let metas: Vec<&paks_types::PackageMeta> = packages
+                .iter()
+                .map(|f| &f.config.paks)
+                .filter(|m| is_rootfs(m))
+                .collect();
+            let ld_cache = crate::system::loader_cache(&metas, &input.platform.architecture);
+            let system = crate::system::build(&metas, &spec.accounts, ld_cache);
+            let diff_id = Digest::sha256_of(&system.tar);
+            let blob = compress(&system.tar, wanted)?;
+            let d = Descriptor::new(
+                wanted.media_type(),
+                Digest::sha256_of(&blob),
+                blob.len() as u64,
+            );
+            repacked_bytes += d.size;
+            layers.push((d, LayerSource::Bytes(blob)));
+            diff_ids.push(json!(diff_id.to_string()));
+            history.push(json!({
+                "created": CREATED,
+                "created_by": "paks image build: system layer (accounts, alternatives, loader cache)",
+            }));
+            run_as = system.user;
+        }
 
         let package_ids: Vec<PackageId> = layer_plan
             .singles
@@ -371,7 +436,10 @@ impl Composer<'_> {
             .map(ToString::to_string)
             .collect::<Vec<_>>()
             .join(" ");
-        let config = image_config(spec, input, &view.env, &diff_ids, &history, &ids_value);
+        let mut config = image_config(spec, input, &env, &diff_ids, &history, &ids_value);
+        if let Some(user) = run_as {
+            config["config"]["User"] = json!(user);
+        }
         let config = serde_json::to_vec(&config).expect("JSON serialises");
         let mut annotations = BTreeMap::from([
             (ANNOTATION_CREATED.to_owned(), CREATED.to_owned()),
@@ -400,7 +468,8 @@ impl Composer<'_> {
             packages: package_ids,
             merged,
             repacked_bytes,
-            conflicts: view.conflicts,
+            conflicts,
+            replaced,
         })
     }
 
@@ -408,10 +477,10 @@ impl Composer<'_> {
     /// that do not list them).
     async fn view_layer(
         &self,
-        input: &PlatformInput,
+        packages: &[&Found],
+        explicit: &BTreeSet<Digest>,
         wanted: LayerCompression,
     ) -> Result<((Descriptor, LayerSource), Digest, view::View), ImageError> {
-        let packages = &input.packages;
         let mut contents: Vec<Vec<String>> = Vec::with_capacity(packages.len());
         for f in packages {
             contents.push(
@@ -431,7 +500,7 @@ impl Composer<'_> {
                 id: &f.config.paks.id,
                 contents: c,
                 env: &f.config.paks.env,
-                explicit: input.explicit.contains(&f.manifest),
+                explicit: explicit.contains(&f.manifest),
             })
             .collect();
         let view = view::build(&view_packages)?;
@@ -505,7 +574,7 @@ impl Composer<'_> {
     }
 
     /// A layer's bytes as a local file or in memory.
-    async fn local(
+    pub(crate) async fn local(
         &self,
         d: &Descriptor,
         source: &LayerSource,
@@ -678,12 +747,29 @@ pub(crate) enum LocalBlob {
 }
 
 /// Run blocking work (hashing, compressing) off the async threads.
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, ImageError> + Send + 'static,
 ) -> Result<T, ImageError> {
     tokio::task::spawn_blocking(f)
         .await
         .expect("image work does not panic")
+}
+
+/// The layer order of `packages`: rootfs packages first in [`crate::rootfs::order`], then
+/// store packages as given; with the paths later rootfs packages replace. A file conflict
+/// between rootfs packages is an error.
+pub fn arrange(packages: &[Found]) -> Result<(Vec<usize>, Vec<Replaced>), ImageError> {
+    let rootfs: Vec<usize> = (0..packages.len())
+        .filter(|&i| is_rootfs(&packages[i].config.paks))
+        .collect();
+    let metas: Vec<&paks_types::PackageMeta> =
+        rootfs.iter().map(|&i| &packages[i].config.paks).collect();
+    let ordered = crate::rootfs::order(&metas);
+    let in_order: Vec<&paks_types::PackageMeta> = ordered.iter().map(|&k| metas[k]).collect();
+    let replaced = crate::conflicts::check(&in_order)?;
+    let mut order: Vec<usize> = ordered.into_iter().map(|k| rootfs[k]).collect();
+    order.extend((0..packages.len()).filter(|&i| !is_rootfs(&packages[i].config.paks)));
+    Ok((order, replaced))
 }
 
 /// The index over several platforms' images (sorted by platform).
@@ -710,7 +796,7 @@ fn index_of(images: &[Composed]) -> Vec<u8> {
     .to_bytes()
 }
 
-fn short(d: &Digest) -> String {
+pub(crate) fn short(d: &Digest) -> String {
     d.hex()[..12].to_owned()
 }
 
@@ -811,6 +897,13 @@ fn image_config(
         .filter_map(|e| e.split_once('='))
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect();
+    // From scratch, rootfs packages find their programs where their distribution puts them.
+    if input.base.is_none()
+        && input.packages.iter().any(|f| is_rootfs(&f.config.paks))
+        && !entries.iter().any(|(k, _)| k == "PATH")
+    {
+        entries.push(("PATH".into(), DEFAULT_PATH.into()));
+    }
     let current: BTreeMap<String, String> = entries.iter().cloned().collect();
     let mut updates: Vec<(String, String)> = env
         .resolve(|name| current.get(name).map(Into::into))

@@ -23,6 +23,18 @@ pub fn dockerfile(
     paks_image: &str,
     origin: &str,
 ) -> Result<String, ImageError> {
+    // `paks install` in the Dockerfile installs into a store; rootfs packages have none.
+    if let Some(f) = input
+        .packages
+        .iter()
+        .find(|f| crate::rootfs::is_rootfs(&f.config.paks))
+    {
+        return Err(ImageError::Dockerfile {
+            what: "the rootfs package",
+            value: f.config.paks.id.to_string(),
+            reason: "`paks install` installs store packages only; compose the image with `paks image build`",
+        });
+    }
     let config: Value = serde_json::from_slice(&image.config).unwrap_or_default();
     let cfg = &config["config"];
     let mut d = String::new();

@@ -10,17 +10,24 @@
 //! - [`plan`]: the layer budget, and which packages share a layer when over it.
 //! - [`compose`]: the image for one platform, and its outputs: a registry (an image, or an
 //!   index over platforms), an OCI image layout, a `docker-archive` tar.
+//! - [`rootfs`] and [`conflicts`]: imported packages rooted at `/`, their layer order and
+//!   their file conflicts.
 //! - [`containerize`]: the same image as a multi-stage Dockerfile, for `docker build`.
+//! - [`sysroot`]: the same image extracted into a directory, or written as one tar.
 //!
 //! The same inputs always give the same bytes: timestamps are fixed, JSON keys sorted,
 //! tars deterministic.
 
 pub mod compose;
+pub mod conflicts;
 pub mod containerize;
 mod docker_archive;
 pub mod plan;
 mod repack;
+pub mod rootfs;
 pub mod spec;
+pub mod sysroot;
+pub mod system;
 pub mod view;
 
 use std::path::PathBuf;
@@ -65,6 +72,8 @@ pub enum ImageError {
         value: String,
         reason: &'static str,
     },
+    #[error(transparent)]
+    Conflict(#[from] Box<conflicts::Conflict>),
     #[error("a `docker-archive` holds one platform's image; {0} platforms were asked for")]
     ArchiveOnePlatform(usize),
     #[error(transparent)]
@@ -87,6 +96,7 @@ impl ImageError {
                 "raise `--layer-budget` (at most 127), or use a base image with fewer layers"
                     .into(),
             ),
+            Self::Conflict(c) => Some(c.hint()),
             Self::ArchiveOnePlatform(_) => Some(
                 "name one `--platform`, or write an OCI layout (`--output oci:DIR:TAG`)".into(),
             ),

@@ -27,7 +27,31 @@ pub enum Members<'a> {
     /// One layer, its tar kept byte for byte (the diff id must stay `diff_id`).
     One { blob: &'a Path, diff_id: &'a Digest },
     /// Several layers' entries in one tar, each shared directory once.
-    Merge(&'a [&'a Path]),
+    Merge(&'a [MergeMember]),
+}
+
+/// One layer merged into a combined layer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MergeMember {
+    pub blob: PathBuf,
+    /// A rootfs package's layer (any path without `..`), not a store package's (only
+    /// under `opt/paks/store/`).
+    pub rootfs: bool,
+    /// Paths (relative, no trailing `/`) left out: files a later package replaces, which
+    /// must not come back because this layer lands after that package's.
+    pub skip: BTreeSet<String>,
+}
+
+#[cfg(test)]
+impl MergeMember {
+    /// A store package's layer, whole.
+    pub fn store(blob: PathBuf) -> Self {
+        Self {
+            blob,
+            rootfs: false,
+            skip: BTreeSet::new(),
+        }
+    }
 }
 
 /// Write `members` as one layer compressed with `compression`, into the directory
@@ -49,13 +73,18 @@ pub fn repack(
             }
             Members::Merge(blobs) => {
                 let mut seen = BTreeSet::new();
-                for blob in blobs {
-                    copy_entries(&mut open(blob)?, &mut tar, &mut seen).map_err(|e| {
-                        ImageError::Io(io::Error::new(
-                            e.kind(),
-                            format!("failed to merge the layer `{}`: {e}", blob.display()),
-                        ))
-                    })?;
+                for member in blobs {
+                    copy_entries(&mut open(&member.blob)?, &mut tar, &mut seen, member).map_err(
+                        |e| {
+                            ImageError::Io(io::Error::new(
+                                e.kind(),
+                                format!(
+                                    "failed to merge the layer `{}`: {e}",
+                                    member.blob.display()
+                                ),
+                            ))
+                        },
+                    )?;
                 }
                 tar.write_all(&[0u8; 1024])?;
             }
@@ -107,13 +136,15 @@ fn open(blob: &Path) -> Result<impl Read, ImageError> {
 /// than this in front of one entry is refused.
 const EXTENSION_LIMIT: usize = 1024 * 1024;
 
-/// Copy the entries of one tar stream to `out`, without its end-of-archive blocks, and
-/// without directory entries whose name `seen` already has (the `opt/`, `opt/paks/`,
-/// `opt/paks/store/` that every package layer starts with).
+/// Copy the entries of one tar stream to `out`, without its end-of-archive blocks, without
+/// directory entries whose name `seen` already has (the `opt/`, `opt/paks/`,
+/// `opt/paks/store/` that every package layer starts with, a rootfs package's `usr/`),
+/// and without the paths `member.skip` names.
 fn copy_entries(
     input: &mut impl Read,
     out: &mut impl Write,
     seen: &mut BTreeSet<Vec<u8>>,
+    member: &MergeMember,
 ) -> io::Result<()> {
     let mut pending: Vec<u8> = Vec::new();
     let mut block = [0u8; 512];
@@ -149,18 +180,50 @@ fn copy_entries(
             input.read_exact(&mut pending[start..])?;
             continue;
         }
-        let path = header.path_bytes();
-        if pending.is_empty() && !inside_store(&path) {
+        let path = extension(&pending, b'L', b"path").unwrap_or_else(|| header.path_bytes().into());
+        let allowed = if member.rootfs {
+            !path.starts_with(b"/") && !path.split(|&b| b == b'/').any(|c| c == b"..")
+        } else {
+            inside_store(&path)
+        };
+        if !allowed {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
                 format!(
-                    "the entry `{}` is not inside `opt/paks/store/`",
-                    String::from_utf8_lossy(&path)
+                    "the entry `{}` is not inside `{}`",
+                    String::from_utf8_lossy(&path),
+                    if member.rootfs {
+                        "/"
+                    } else {
+                        "opt/paks/store/"
+                    }
                 ),
             ));
         }
-        if pending.is_empty() && kind.is_dir() && size == 0 && !seen.insert(path.into_owned()) {
+        let skipped = |p: &[u8]| {
+            std::str::from_utf8(p).is_ok_and(|p| member.skip.contains(p.trim_end_matches('/')))
+        };
+        let drop = (kind.is_dir() && size == 0 && !seen.insert(path.clone()))
+            || (!kind.is_dir() && skipped(&path));
+        if drop {
+            pending.clear();
+            io::copy(&mut input.by_ref().take(padded), &mut io::sink())?;
             continue;
+        }
+        if kind.is_hard_link() {
+            let target = extension(&pending, b'K', b"linkpath")
+                .or_else(|| header.link_name_bytes().map(Into::into))
+                .unwrap_or_default();
+            if skipped(&target) {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!(
+                        "`{}` is a hard link to `{}`, which a later package replaces",
+                        String::from_utf8_lossy(&path),
+                        String::from_utf8_lossy(&target)
+                    ),
+                ));
+            }
         }
         out.write_all(&pending)?;
         pending.clear();
@@ -172,9 +235,33 @@ fn copy_entries(
     }
 }
 
+/// The name a GNU long-name record of type `gnu` (`L` for the path, `K` for the link)
+/// or a PAX `key` record in the extension blocks `pending` gives, the last one winning.
+fn extension(pending: &[u8], gnu: u8, key: &[u8]) -> Option<Vec<u8>> {
+    let mut found = None;
+    let mut at = 0;
+    while at + 512 <= pending.len() {
+        let header = tar::Header::from_byte_slice(&pending[at..at + 512]);
+        let size = usize::try_from(header.entry_size().ok()?).ok()?;
+        let data = pending.get(at + 512..at + 512 + size)?;
+        let kind = header.entry_type().as_byte();
+        if kind == gnu {
+            let end = data.iter().position(|&b| b == 0).unwrap_or(data.len());
+            found = Some(data[..end].to_vec());
+        } else if kind == b'x' {
+            for ext in tar::PaxExtensions::new(data).flatten() {
+                if ext.key_bytes() == key {
+                    found = Some(ext.value_bytes().to_vec());
+                }
+            }
+        }
+        at += 512 + size.div_ceil(512) * 512;
+    }
+    found
+}
+
 /// Whether a package layer's entry name is one of the store's parents or under the store,
-/// without `..` (names behind long-name records are not checked: only the short ones of
-/// the shared parents are deduplicated, and a runtime applies its own rules anyway).
+/// without `..`.
 fn inside_store(path: &[u8]) -> bool {
     const PARENTS: [&[u8]; 3] = [b"opt/", b"opt/paks/", b"opt/paks/store/"];
     PARENTS.contains(&path)
@@ -287,7 +374,12 @@ mod tests {
         std::fs::write(&bad, b.into_inner().unwrap()).unwrap();
         let out = dir.path().join("out");
         std::fs::create_dir(&out).unwrap();
-        let e = repack(Members::Merge(&[&bad]), LayerCompression::Gzip, &out).unwrap_err();
+        let e = repack(
+            Members::Merge(&[MergeMember::store(bad)]),
+            LayerCompression::Gzip,
+            &out,
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("`etc/passwd` is not inside"), "{e}");
         assert_eq!(
             std::fs::read_dir(&out).unwrap().count(),
@@ -307,7 +399,8 @@ mod tests {
         );
         let out = dir.path().join("out");
         std::fs::create_dir(&out).unwrap();
-        let p = repack(Members::Merge(&[&a, &b]), LayerCompression::Gzip, &out).unwrap();
+        let members = [MergeMember::store(a.clone()), MergeMember::store(b.clone())];
+        let p = repack(Members::Merge(&members), LayerCompression::Gzip, &out).unwrap();
         let merged = names(&p.path);
         let mut expected = names(&a);
         expected.extend(names(&b).into_iter().skip(3));
@@ -335,7 +428,7 @@ mod tests {
             std::fs::read_to_string(root.join("a/bin").join("d".repeat(120)).join("f")).unwrap(),
             "long"
         );
-        let again = repack(Members::Merge(&[&a, &b]), LayerCompression::Gzip, &out).unwrap();
+        let again = repack(Members::Merge(&members), LayerCompression::Gzip, &out).unwrap();
         assert_eq!(again.digest, p.digest);
     }
 }

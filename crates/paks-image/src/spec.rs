@@ -17,6 +17,19 @@
 //!
 //! [labels]
 //! team = "hpc"
+//!
+//! [accounts]                 # images with rootfs packages: /etc/passwd, /etc/group
+//! run-as = "app"             # the image's `User` (a username or uid)
+//! [[accounts.users]]
+//! username = "app"
+//! uid = 1000
+//! gid = 1000                 # the uid when absent
+//! shell = "/bin/sh"          # the default
+//! home = "/home/app"         # the default: /home/USERNAME
+//! [[accounts.groups]]
+//! groupname = "app"
+//! gid = 1000
+//! members = ["app"]
 //! ```
 
 use std::collections::BTreeMap;
@@ -113,6 +126,58 @@ pub struct ImageSpec {
     pub layer_budget: usize,
     #[serde(default)]
     pub compression: LayerCompression,
+    /// Users and groups of the system layer (images with rootfs packages).
+    #[serde(default)]
+    pub accounts: Accounts,
+}
+
+/// `[accounts]`: the users and groups written to `/etc/passwd` and `/etc/group` (root,
+/// uid and gid 0, is always there), apko style.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Accounts {
+    /// The user the image runs as (its config's `User`): a username or a uid.
+    #[serde(default)]
+    pub run_as: Option<String>,
+    #[serde(default)]
+    pub users: Vec<User>,
+    #[serde(default)]
+    pub groups: Vec<Group>,
+}
+
+/// One `[[accounts.users]]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct User {
+    pub username: String,
+    pub uid: u32,
+    /// The primary group; the uid when absent. A gid no group has gets a group named
+    /// after the user.
+    #[serde(default)]
+    pub gid: Option<u32>,
+    /// `/bin/sh` when absent.
+    #[serde(default)]
+    pub shell: Option<String>,
+    /// `/home/USERNAME` when absent; made, owned by the user.
+    #[serde(default)]
+    pub home: Option<String>,
+}
+
+/// One `[[accounts.groups]]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Group {
+    pub groupname: String,
+    pub gid: u32,
+    #[serde(default)]
+    pub members: Vec<String>,
+}
+
+impl Accounts {
+    /// Whether nothing is configured.
+    pub fn is_empty(&self) -> bool {
+        self.run_as.is_none() && self.users.is_empty() && self.groups.is_empty()
+    }
 }
 
 fn default_budget() -> usize {
@@ -134,6 +199,7 @@ impl Default for ImageSpec {
             labels: BTreeMap::new(),
             layer_budget: DEFAULT_LAYER_BUDGET,
             compression: LayerCompression::Gzip,
+            accounts: Accounts::default(),
         }
     }
 }
@@ -198,6 +264,12 @@ impl ImageSpec {
             if !seen.insert(p) {
                 return bad(format!("platform `{p}` is named twice"));
             }
+        }
+        if let Err(reason) = crate::system::check_accounts(&self.accounts) {
+            return bad(reason);
+        }
+        if self.user.is_some() && self.accounts.run_as.is_some() {
+            return bad("both `user` and `accounts.run-as` name the user: keep one".into());
         }
         Ok(())
     }

@@ -81,7 +81,9 @@ pub enum RemoteErrorKind {
         namespace: String,
         pak: String,
     },
-    #[error("`{id}` names its dependency `{dep}` without a manifest digest")]
+    #[error(
+        "`{id}` names its dependency `{dep}` without a manifest digest, and no build tagged with its id is that build"
+    )]
     UnpinnedDependency { id: PackageId, dep: PackageId },
     #[error("the registry stored the manifest of `{reference}` as `{actual}`, not `{expected}`")]
     DigestChanged {

@@ -10,8 +10,15 @@ use paks_types::{Digest, ImageConfig, Platform, Reporter};
 
 use crate::format;
 use crate::{
-    Remote, RemoteError, RemoteErrorKind, by_digest, locations, namespace_of, package_repo,
+    Remote, RemoteError, RemoteErrorKind, by_digest, by_tag, locations, namespace_of, package_repo,
 };
+
+/// What a closure walk has entered: manifests by digest, builds by id.
+#[derive(Default)]
+struct Walked {
+    digests: BTreeSet<Digest>,
+    ids: BTreeSet<paks_types::PackageId>,
+}
 
 /// What a pull found and fetched.
 pub struct Pulled {
@@ -164,7 +171,7 @@ impl Remote<'_> {
             .pick_build(reference, &repo, top, platform, host)
             .await?;
         let mut found = Vec::new();
-        let mut seen = BTreeSet::new();
+        let mut seen = Walked::default();
         self.walk(&repo, &digest, manifest, &mut seen, &mut found)
             .await?;
         Ok((by_digest(&repo, &digest), found))
@@ -173,9 +180,9 @@ impl Remote<'_> {
     /// The closure of builds named by digest (`roots`), dependencies first, each once.
     pub async fn closure(&self, roots: &[(Repository, Digest)]) -> Result<Vec<Found>, RemoteError> {
         let mut found = Vec::new();
-        let mut seen = BTreeSet::new();
+        let mut seen = Walked::default();
         for (repo, digest) in roots {
-            if seen.contains(digest) {
+            if seen.digests.contains(digest) {
                 continue;
             }
             let manifest = self.client.get_manifest(&by_digest(repo, digest)).await?;
@@ -223,15 +230,20 @@ impl Remote<'_> {
     }
 
     /// Depth first, dependencies before dependents, each digest once.
+    ///
+    /// A dependency without a digest is one inside a cycle (imported packages: `libc6`
+    /// and `libgcc-s1` need each other, and no manifest can name the digest of one that
+    /// names its own): it is the build already being walked with that id, or else the
+    /// build its tag names, whose config must carry that id.
     async fn walk(
         &self,
         repo: &Repository,
         digest: &Digest,
         manifest: Manifest,
-        seen: &mut BTreeSet<Digest>,
+        seen: &mut Walked,
         found: &mut Vec<Found>,
     ) -> Result<(), RemoteError> {
-        if !seen.insert(digest.clone()) {
+        if !seen.digests.insert(digest.clone()) {
             return Ok(());
         }
         let reference = by_digest(repo, digest).to_string();
@@ -250,23 +262,48 @@ impl Remote<'_> {
             )));
         };
         let config = parse_config(&self.cached_config(repo, &parsed.config).await?, &reference)?;
+        seen.ids.insert(config.paks.id.clone());
         let ns = namespace_of(repo);
         for dep in &config.paks.dependencies {
-            let dep_digest = dep.digest.clone().ok_or_else(|| {
-                RemoteError::from(RemoteErrorKind::UnpinnedDependency {
+            let dep_repo = package_repo(&ns, &dep.name)?;
+            let (dep_digest, dep_manifest) = if let Some(d) = &dep.digest {
+                if seen.digests.contains(d) {
+                    continue;
+                }
+                let m = self.client.get_manifest(&by_digest(&dep_repo, d)).await?;
+                (d.clone(), m)
+            } else {
+                if seen.ids.contains(&dep.id) {
+                    continue;
+                }
+                let tag = by_tag(&dep_repo, &format::build_tag(&dep.id));
+                let unpinned = || {
+                    RemoteError::from(RemoteErrorKind::UnpinnedDependency {
+                        id: config.paks.id.clone(),
+                        dep: dep.id.clone(),
+                    })
+                };
+                let m = self
+                    .client
+                    .get_manifest(&tag)
+                    .await
+                    .map_err(|_| unpinned())?;
+                if m.is_index() {
+                    return Err(unpinned());
+                }
+                if seen.digests.contains(&m.digest) {
+                    continue;
+                }
+                (m.digest.clone(), m)
+            };
+            Box::pin(self.walk(&dep_repo, &dep_digest, dep_manifest, seen, found)).await?;
+            if !seen.ids.contains(&dep.id) {
+                // The tag named a build of another id.
+                return Err(RemoteError::from(RemoteErrorKind::UnpinnedDependency {
                     id: config.paks.id.clone(),
                     dep: dep.id.clone(),
-                })
-            })?;
-            if seen.contains(&dep_digest) {
-                continue;
+                }));
             }
-            let dep_repo = package_repo(&ns, &dep.name)?;
-            let dep_manifest = self
-                .client
-                .get_manifest(&by_digest(&dep_repo, &dep_digest))
-                .await?;
-            Box::pin(self.walk(&dep_repo, &dep_digest, dep_manifest, seen, found)).await?;
         }
         found.push(Found {
             repo: repo.clone(),

@@ -317,10 +317,9 @@ impl PackageMeta {
     }
 }
 
-/// The longest relation list an imported package may state. Lists are long in real
-/// packages (perl-modules-5.36's `Breaks` is 2.9 KB, more than other texts may be), and
-/// bounded so that metadata stays small.
-const MAX_RELATIONS_LEN: usize = 64 * 1024;
+/// The longest relation field an origin may hold, in bytes: real ones pass 1024 (perl's
+/// `Breaks` in Debian 12 lists over a hundred packages).
+const MAX_RELATION_LEN: usize = 64 * 1024;
 
 impl Origin {
     /// The same rules as the rest of the metadata: one-line texts, normalised relative
@@ -347,8 +346,7 @@ impl Origin {
             }
         }
         for (key, value) in &self.relations {
-            let too_long = (value.len() > MAX_RELATIONS_LEN).then_some("is longer than 64 KiB");
-            let value_problem = rules::line_problem(value).or(too_long);
+            let value_problem = rules::long_text_problem(value, MAX_RELATION_LEN);
             if let Some(reason) = rules::text_problem(key).or(value_problem) {
                 return bad(format!("paks.origin.relations.{key}"), value, reason);
             }
@@ -599,11 +597,19 @@ mod tests {
         assert_eq!(json["origin"]["format"], "deb");
         let back: PackageMeta = serde_json::from_value(json).unwrap();
         assert_eq!(back, m);
+        // Real relation fields pass one-line texts' 1024 bytes (perl-modules' `Breaks`).
+        let long = "libfoo-perl (<< 1.0-1), ".repeat(100);
+        m.origin
+            .as_mut()
+            .unwrap()
+            .relations
+            .insert("breaks".into(), long);
+        m.validate().unwrap();
         // A store package's config does not change: no `kind`, no `origin`.
         let plain = serde_json::to_value(meta()).unwrap();
         assert!(plain.get("kind").is_none() && plain.get("origin").is_none());
 
-        let cases: [(Break, &str); 4] = [
+        let cases: [(Break, &str); 5] = [
             (|m| m.origin = None, "`paks.origin`"),
             (|m| m.kind = PackageKind::Store, "`paks.origin`"),
             (
@@ -613,6 +619,17 @@ mod tests {
             (
                 |m| m.origin.as_mut().unwrap().version = "1.0\n\u{1b}".into(),
                 "`paks.origin.version`",
+            ),
+            (
+                |m| {
+                    let huge = "libfoo (<< 1), ".repeat(5000);
+                    m.origin
+                        .as_mut()
+                        .unwrap()
+                        .relations
+                        .insert("breaks".into(), huge);
+                },
+                "`paks.origin.relations.breaks`",
             ),
         ];
         for (break_it, expected) in cases {

@@ -152,19 +152,24 @@ pub fn unknown_placeholder(value: &str) -> Option<&str> {
 /// What is wrong with a one-line text (a summary, a license), if anything: blank, a
 /// control character (which would reach terminals), or longer than [`MAX_TEXT_LEN`].
 pub fn text_problem(value: &str) -> Option<&'static str> {
-    line_problem(value)
-        .or_else(|| (value.len() > MAX_TEXT_LEN).then_some("is longer than 1024 bytes"))
+    long_text_problem(value, MAX_TEXT_LEN)
 }
 
-/// [`text_problem`] without the length bound, for texts whose caller bounds them otherwise
-/// (an imported package's relation lists).
-pub fn line_problem(value: &str) -> Option<&'static str> {
+/// [`text_problem`] with another length limit, for texts that are long by nature (a
+/// Debian package's `Breaks` field can list hundreds of packages).
+pub fn long_text_problem(value: &str, max: usize) -> Option<&'static str> {
     if value.trim().is_empty() {
         Some("must not be empty")
     } else if value.contains('\n') {
         Some("must be a single line")
     } else if value.chars().any(char::is_control) {
         Some("must not contain control characters")
+    } else if value.len() > max {
+        Some(if max == MAX_TEXT_LEN {
+            "is longer than 1024 bytes"
+        } else {
+            "is longer than the limit for this field"
+        })
     } else {
         None
     }
