@@ -105,10 +105,11 @@ fn spec_of(args: &ImageBuildArgs) -> Result<ImageSpec, Failure> {
     Ok(spec)
 }
 
-/// The spec in `file`, or the default one.
+/// The spec in `file`, or the default one, not yet checked: the caller adds the command
+/// line's packages and flags, then checks the whole with [`check_spec`].
 pub(crate) fn load_spec(file: Option<&std::path::Path>) -> Result<ImageSpec, Failure> {
     match file {
-        Some(path) => ImageSpec::load(path).map_err(failure),
+        Some(path) => ImageSpec::read(path).map_err(failure),
         None => Ok(ImageSpec::default()),
     }
 }

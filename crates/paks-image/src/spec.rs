@@ -213,12 +213,24 @@ impl ImageSpec {
 
     /// Parse and check `image.toml` text; `origin` names it in errors.
     pub fn parse(text: &str, origin: &str) -> Result<Self, ImageError> {
-        let spec: Self = toml::from_str(text).map_err(|e| ImageError::Spec {
-            origin: origin.to_owned(),
-            reason: e.to_string(),
-        })?;
+        let spec = Self::parse_unchecked(text, origin)?;
         spec.check(origin)?;
         Ok(spec)
+    }
+
+    /// Read an `image.toml` without [`ImageSpec::check`]ing it, for a caller that
+    /// completes it (the command line's packages) and then checks the result: a spec that
+    /// leaves the packages to the command line is not complete on its own.
+    pub fn read(path: &Path) -> Result<Self, ImageError> {
+        let text = fs_err::read_to_string(path)?;
+        Self::parse_unchecked(&text, &path.display().to_string())
+    }
+
+    fn parse_unchecked(text: &str, origin: &str) -> Result<Self, ImageError> {
+        toml::from_str(text).map_err(|e| ImageError::Spec {
+            origin: origin.to_owned(),
+            reason: e.to_string(),
+        })
     }
 
     /// The base image's reference, `None` for `scratch`.
