@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use common::{Env, paks_bin, text};
-use paks_testkit::{PaksServe, Podman, run, run_ok, skopeo, umoci};
+use paks_testkit::{PaksServe, Podman, run, run_ok, skopeo, umoci, unmount_below};
 
 /// The packages of the image and of the sysroot (the issue's list).
 const PACKAGES: [&str; 5] = ["python3", "git", "curl", "ca-certificates", "coreutils"];
@@ -41,14 +41,14 @@ gid = 1000
 "#;
 /// How many `#[test]` functions share the fixture: the last one to finish removes it.
 const TESTS: usize = 7;
-const DIR_PREFIX: &str = "paks-debian-e2e.";
+/// Short, since podman's runroot lives below it (podman refuses paths over 50 bytes).
+const DIR_PREFIX: &str = "paks-deb.";
 
 /// What the fixture made: the image (pulled into podman, copied into an OCI layout),
 /// what `paks import` and `skopeo inspect` printed, the digests of two builds of the
 /// same image, and a sysroot.
 struct Fixture {
-    /// Holds every file below (removed on drop).
-    dir: tempfile::TempDir,
+    /// Its storage is below `dir`: dropped (unmounted) first.
     podman: Podman,
     image: String,
     import_output: String,
@@ -56,6 +56,8 @@ struct Fixture {
     digests: (String, String),
     layout: PathBuf,
     sysroot: PathBuf,
+    /// Holds every file above (removed on drop, last: fields drop in order).
+    dir: tempfile::TempDir,
 }
 
 static FIXTURE: Mutex<Option<Result<Arc<Fixture>, String>>> = Mutex::new(None);
@@ -118,6 +120,7 @@ fn sweep_stale() {
             continue;
         };
         if !Path::new("/proc").join(pid).exists() {
+            unmount_below(&e.path());
             let _ = std::fs::remove_dir_all(e.path());
         }
     }
@@ -197,7 +200,7 @@ impl Fixture {
             &format!("docker://{image}"),
             &format!("oci:{}:py", layout.display()),
         ]);
-        let podman = Podman::overlay();
+        let podman = Podman::overlay_in(dir.path());
         podman.pull(&image, false);
 
         // The same packages as a sysroot, from the repository.
@@ -208,7 +211,6 @@ impl Fixture {
 
         server.stop();
         Self {
-            dir,
             podman,
             image,
             import_output,
@@ -216,6 +218,7 @@ impl Fixture {
             digests,
             layout,
             sysroot,
+            dir,
         }
     }
 
@@ -324,7 +327,7 @@ fn the_same_inputs_give_the_same_image_digest() {
 }
 
 #[test]
-fn the_sysroot_runs_under_chroot() {
+fn the_sysroot_runs_under_chroot_and_podman_rootfs() {
     let (f, _done) = fixture();
     let out =
         run_ok(
@@ -334,10 +337,22 @@ fn the_sysroot_runs_under_chroot() {
         );
     let stdout = text(&out.stdout);
     assert!(stdout.starts_with("OpenSSL 3."), "{stdout}");
+    // git opens /dev/null, which a bare chroot lacks; `podman run --rootfs` gives the tree
+    // a /dev and runs it as a container.
     let out = run_ok(
-        Command::new("chroot")
-            .arg(&f.sysroot)
-            .args(["/usr/bin/git", "--version"]),
+        f.podman
+            .command()
+            .args(["run", "--rm", "--network", "none"])
+            .args([
+                "--ulimit",
+                "nofile=1024:1024",
+                "--ulimit",
+                "nproc=1024:1024",
+                "--rootfs",
+                f.sysroot.to_str().unwrap(),
+                "/usr/bin/git",
+                "--version",
+            ]),
     );
     assert!(text(&out.stdout).starts_with("git version 2."));
 }

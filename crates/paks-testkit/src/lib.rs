@@ -21,7 +21,7 @@ pub use docker_registry::{DockerRegistry, RegistryAuth};
 pub use hostile_server::{HostileRequest, HostileServer, trickle, write_head};
 pub use http_server::HttpServer;
 pub use paks_serve::PaksServe;
-pub use podman::Podman;
+pub use podman::{Podman, unmount_below};
 
 /// A free TCP port on 127.0.0.1 (bound, then released for a child process to take: a
 /// race that callers retry on).

@@ -28,8 +28,18 @@ impl Podman {
     /// A podman on the overlay storage driver (root only). vfs stores every layer as a
     /// whole copy of the tree below it, so an image of 70 layers of a Debian closure costs
     /// gigabytes there; overlay stores each layer once.
-    pub fn overlay() -> Self {
-        Self::with_driver("overlay")
+    /// Its storage is in a new directory below `parent`, so that a caller who keeps
+    /// fixtures in one directory can clean up after a run cut short ([`unmount_below`]).
+    pub fn overlay_in(parent: &Path) -> Self {
+        Self {
+            // Short: podman refuses a runroot path over 50 characters.
+            dir: tempfile::Builder::new()
+                .prefix("pm")
+                .rand_bytes(3)
+                .tempdir_in(parent)
+                .expect("create a temporary directory"),
+            driver: "overlay",
+        }
     }
 
     fn with_driver(driver: &'static str) -> Self {
@@ -120,19 +130,24 @@ impl Drop for Podman {
     /// Unmounts what the overlay driver may have left mounted below the storage (its
     /// `overlay` directory is a mount while podman uses it), so that the directory can go.
     fn drop(&mut self) {
-        let Ok(mounts) = std::fs::read_to_string("/proc/self/mountinfo") else {
-            return;
-        };
-        let dir = self.dir.path().to_string_lossy().into_owned();
-        let mut below: Vec<&str> = mounts
-            .lines()
-            .filter_map(|l| l.split(' ').nth(4))
-            .filter(|m| m.starts_with(&dir))
-            .collect();
-        // Deepest first.
-        below.sort_by_key(|m| std::cmp::Reverse(m.len()));
-        for m in below {
-            let _ = Command::new("umount").arg(m).output();
-        }
+        unmount_below(self.dir.path());
+    }
+}
+
+/// Unmounts every mount below `dir`, deepest first (what podman's overlay driver leaves
+/// mounted in its storage); errors are ignored.
+pub fn unmount_below(dir: &Path) {
+    let Ok(mounts) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return;
+    };
+    let dir = dir.to_string_lossy().into_owned();
+    let mut below: Vec<&str> = mounts
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .filter(|m| m.starts_with(&dir))
+        .collect();
+    below.sort_by_key(|m| std::cmp::Reverse(m.len()));
+    for m in below {
+        let _ = Command::new("umount").arg(m).output();
     }
 }
