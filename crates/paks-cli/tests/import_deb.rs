@@ -167,12 +167,9 @@ fn a_directory_of_debs_is_imported_pushed_and_served_as_rootfs_packages() {
     );
     assert_eq!(status, 200);
 
-    // The .pak on disk shows the same with `paks info`.
+    // The .pak on disk shows the same with `paks info`, with Debian's version verbatim.
     let info = env.ok(&["info", hello["pak"].as_str().unwrap()]);
-    assert!(
-        info.starts_with(&format!("hello {}\n", semver("2.10-3"))),
-        "{info}"
-    );
+    assert!(info.starts_with("hello 2.10-3\n"), "{info}");
     assert!(info.contains("depends on:   libc6"), "{info}");
 }
 
