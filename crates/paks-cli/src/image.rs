@@ -476,6 +476,8 @@ pub fn build(ctx: &Ctx, args: &ImageBuildArgs) -> Result<(), Failure> {
 
 pub fn containerize(ctx: &Ctx, args: &ContainerizeArgs) -> Result<(), Failure> {
     let mut spec = ImageSpec::load(&args.file).map_err(failure)?;
+    spec.check(&args.file.display().to_string())
+        .map_err(failure)?;
     if spec.platforms.len() > 1 {
         ctx.reporter.warn("a Dockerfile is for one platform: only the first is used (build others with `docker buildx --platform`)");
         spec.platforms.truncate(1);
