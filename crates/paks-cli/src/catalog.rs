@@ -101,23 +101,40 @@ pub fn search(ctx: &Ctx, args: &SearchArgs) -> Result<(), Failure> {
     let hits = repos::search(&loaded, &args.term);
     let mut o = out();
     for (repo, name, entry) in &hits {
+        // Imported packages show their distribution's version, not the semver form that
+        // orders it; newest first either way.
         let versions: Vec<String> = entry
             .versions
-            .keys()
+            .iter()
             .rev()
-            .map(ToString::to_string)
+            .map(|(v, e)| {
+                e.builds
+                    .first()
+                    .map_or_else(|| v.to_string(), |b| b.shown_version(v))
+            })
             .collect();
+        let kind = entry
+            .versions
+            .values()
+            .next_back()
+            .and_then(|e| e.builds.first())
+            .map_or(paks_types::PackageKind::Store, |b| b.kind);
         if args.json {
             writeln!(
                 o,
                 "{}",
                 json!({"type": "package", "name": name.as_str(), "repository": repo,
-                       "versions": versions, "summary": entry.summary})
+                       "kind": kind.as_str(), "versions": versions, "summary": entry.summary})
             )?;
         } else {
+            let tag = if kind.is_store() {
+                String::new()
+            } else {
+                format!(", {kind}")
+            };
             writeln!(
                 o,
-                "{:<24} {:<10} {}  [{repo}]",
+                "{:<24} {:<10} {}  [{repo}{tag}]",
                 name.as_str(),
                 versions.first().map_or("", String::as_str),
                 shown(entry.summary.as_deref().unwrap_or(""))

@@ -105,11 +105,10 @@ fn spec_of(args: &ImageBuildArgs) -> Result<ImageSpec, Failure> {
     Ok(spec)
 }
 
-/// The spec in `file`, or the default one, not yet checked: the caller adds the command
-/// line's packages and flags, then checks the whole with [`check_spec`].
+/// The spec in `file`, or the default one.
 pub(crate) fn load_spec(file: Option<&std::path::Path>) -> Result<ImageSpec, Failure> {
     match file {
-        Some(path) => ImageSpec::read(path).map_err(failure),
+        Some(path) => ImageSpec::load(path).map_err(failure),
         None => Ok(ImageSpec::default()),
     }
 }
@@ -477,6 +476,8 @@ pub fn build(ctx: &Ctx, args: &ImageBuildArgs) -> Result<(), Failure> {
 
 pub fn containerize(ctx: &Ctx, args: &ContainerizeArgs) -> Result<(), Failure> {
     let mut spec = ImageSpec::load(&args.file).map_err(failure)?;
+    spec.check(&args.file.display().to_string())
+        .map_err(failure)?;
     if spec.platforms.len() > 1 {
         ctx.reporter.warn("a Dockerfile is for one platform: only the first is used (build others with `docker buildx --platform`)");
         spec.platforms.truncate(1);

@@ -523,37 +523,9 @@ fn walk_images(walk: &mut Walk, user: &Env, reference: &str) {
     );
 }
 
-#[test]
-fn every_json_output_is_typed_json_lines() {
-    let mut walk = Walk::default();
-    let builder = Env::new();
-    let tmp = builder.dir.path();
-    let data = tmp.join("registry-data");
-    let mut server = PaksServe::start(Path::new(paks_bin()), &data, &[]);
-    let ns = format!("{}/acme", server.host());
-    let reference = format!("{ns}/hello-script:0.2.0");
-
-    let pak = walk_store(&mut walk, &builder);
-
-    // A registry, an index and a repository.
-    walk.check(
-        "push",
-        &builder.ok(&["push", &pak, &format!("{ns}/hello-script"), "--json"]),
-    );
-    let hello_deb = real_deb::real_deb("hello");
-    let imported = tmp.join("imported");
-    walk.check(
-        "import deb",
-        &builder.ok(&[
-            "import",
-            "deb",
-            arg(&hello_deb),
-            "--out",
-            arg(&imported),
-            "--json",
-        ]),
-    );
-    // An unsigned `.apk` made from the published format (no Alpine mirror is reachable).
+/// `paks import apk --json` on an unsigned `.apk` made from the published format (no
+/// Alpine mirror is reachable).
+fn walk_apk_import(walk: &mut Walk, builder: &Env, tmp: &Path) {
     let apk = apk_build::build_with(
         |data| {
             apk_build::pkginfo_lines(
@@ -586,6 +558,39 @@ fn every_json_output_is_typed_json_lines() {
             "--json",
         ]),
     );
+}
+
+#[test]
+fn every_json_output_is_typed_json_lines() {
+    let mut walk = Walk::default();
+    let builder = Env::new();
+    let tmp = builder.dir.path();
+    let data = tmp.join("registry-data");
+    let mut server = PaksServe::start(Path::new(paks_bin()), &data, &[]);
+    let ns = format!("{}/acme", server.host());
+    let reference = format!("{ns}/hello-script:0.2.0");
+
+    let pak = walk_store(&mut walk, &builder);
+
+    // A registry, an index and a repository.
+    walk.check(
+        "push",
+        &builder.ok(&["push", &pak, &format!("{ns}/hello-script"), "--json"]),
+    );
+    let hello_deb = real_deb::real_deb("hello");
+    let imported = tmp.join("imported");
+    walk.check(
+        "import deb",
+        &builder.ok(&[
+            "import",
+            "deb",
+            arg(&hello_deb),
+            "--out",
+            arg(&imported),
+            "--json",
+        ]),
+    );
+    walk_apk_import(&mut walk, &builder, tmp);
     let key = tmp.join("key.pem");
     walk.check(
         "key generate",

@@ -55,6 +55,9 @@ fn hello_with_its_closure_is_pushed_pinned_by_digest() {
         let source = p["source"].as_str().unwrap();
         assert!(source.contains("/cache/debs/"), "{source}");
     }
+    // `paks cache info` counts them, so `paks cache prune/clean` can manage them.
+    let info: Value = serde_json::from_str(env.ok(&["cache", "info", "--json"]).trim()).unwrap();
+    assert_eq!(info["kinds"]["debs"]["entries"], 4, "{info}");
     assert_eq!(
         packages["hello"]["dependencies"],
         serde_json::json!(["libc6"])

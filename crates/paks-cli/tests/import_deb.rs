@@ -167,13 +167,33 @@ fn a_directory_of_debs_is_imported_pushed_and_served_as_rootfs_packages() {
     );
     assert_eq!(status, 200);
 
-    // The .pak on disk shows the same with `paks info`.
+    // The .pak on disk shows the same with `paks info`, with Debian's version verbatim.
     let info = env.ok(&["info", hello["pak"].as_str().unwrap()]);
-    assert!(
-        info.starts_with(&format!("hello {}\n", semver("2.10-3"))),
-        "{info}"
-    );
+    assert!(info.starts_with("hello 2.10-3\n"), "{info}");
     assert!(info.contains("depends on:   libc6"), "{info}");
+
+    // A signed index of the namespace lists them as rootfs packages with their Debian
+    // versions, and `paks search` shows those, not the semver forms that order them.
+    let key = env.dir.path().join("key.pem");
+    env.ok(&["key", "generate", "--out", key.to_str().unwrap()]);
+    env.ok(&["index", "build", &ns, "--sign", key.to_str().unwrap()]);
+    let public = key.with_extension("pub");
+    env.ok(&[
+        "repo",
+        "add",
+        "debian",
+        &format!("oci://{ns}"),
+        "--key",
+        public.to_str().unwrap(),
+    ]);
+    let found = json_lines(&env.ok(&["search", "libc", "--json"]));
+    let libc6 = found.iter().find(|l| l["name"] == "libc6").unwrap();
+    assert_eq!(libc6["kind"], "rootfs");
+    let libc6_version = libc6["versions"][0].as_str().unwrap();
+    assert!(libc6_version.starts_with("2.36-9"), "{libc6_version}");
+    let plain = env.ok(&["search", "hello"]);
+    assert!(plain.contains(" 2.10-3 "), "{plain}");
+    assert!(plain.contains("[debian, rootfs]"), "{plain}");
 }
 
 #[test]

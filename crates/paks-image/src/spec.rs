@@ -211,26 +211,16 @@ impl ImageSpec {
         Self::parse(&text, &path.display().to_string())
     }
 
-    /// Parse and check `image.toml` text; `origin` names it in errors.
+    /// Parse and check `image.toml` text; `origin` names it in errors. The package list
+    /// may be empty here: `paks image build -f image.toml PKGS` and `paks sysroot create`
+    /// add packages from the command line, and [`ImageSpec::check`] runs on the result.
     pub fn parse(text: &str, origin: &str) -> Result<Self, ImageError> {
-        let spec = Self::parse_unchecked(text, origin)?;
-        spec.check(origin)?;
-        Ok(spec)
-    }
-
-    /// Read an `image.toml` without [`ImageSpec::check`]ing it, for a caller that
-    /// completes it (the command line's packages) and then checks the result: a spec that
-    /// leaves the packages to the command line is not complete on its own.
-    pub fn read(path: &Path) -> Result<Self, ImageError> {
-        let text = fs_err::read_to_string(path)?;
-        Self::parse_unchecked(&text, &path.display().to_string())
-    }
-
-    fn parse_unchecked(text: &str, origin: &str) -> Result<Self, ImageError> {
-        toml::from_str(text).map_err(|e| ImageError::Spec {
+        let spec: Self = toml::from_str(text).map_err(|e| ImageError::Spec {
             origin: origin.to_owned(),
             reason: e.to_string(),
-        })
+        })?;
+        spec.check_fields(origin)?;
+        Ok(spec)
     }
 
     /// The base image's reference, `None` for `scratch`.
@@ -247,17 +237,28 @@ impl ImageSpec {
         }
     }
 
-    /// Refuse what cannot make a valid image.
+    /// Refuse what cannot make a valid image: no packages, or a field [`check_fields`]
+    /// refuses.
+    ///
+    /// [`check_fields`]: ImageSpec::check_fields
     pub fn check(&self, origin: &str) -> Result<(), ImageError> {
+        if self.packages.is_empty() {
+            return Err(ImageError::Spec {
+                origin: origin.to_owned(),
+                reason: "no packages: name at least one".into(),
+            });
+        }
+        self.check_fields(origin)
+    }
+
+    /// Refuse fields that cannot make a valid image, whatever the packages.
+    pub fn check_fields(&self, origin: &str) -> Result<(), ImageError> {
         let bad = |reason: String| {
             Err(ImageError::Spec {
                 origin: origin.to_owned(),
                 reason,
             })
         };
-        if self.packages.is_empty() {
-            return bad("no packages: name at least one".into());
-        }
         if self.layer_budget < 2 || self.layer_budget > MAX_LAYERS {
             return bad(format!(
                 "`layer-budget` is {}; it must be 2 to {MAX_LAYERS} (runtimes refuse more)",
@@ -332,9 +333,17 @@ team = "hpc"
     }
 
     #[test]
+    fn a_spec_may_leave_the_packages_to_the_command_line() {
+        let spec =
+            ImageSpec::parse("from = \"scratch\"\n[accounts]\nrun-as = \"root\"", "x").unwrap();
+        assert!(spec.packages.is_empty());
+        let err = spec.check("x").unwrap_err().to_string();
+        assert!(err.contains("no packages"), "{err}");
+    }
+
+    #[test]
     fn refuses_bad_specs_with_the_reason() {
         for (text, said) in [
-            ("packages = []", "no packages"),
             ("packages = [\"a\"]\nlayer-budget = 200", "must be 2 to 127"),
             ("packages = [\"a\"]\nfrm = \"x\"", "unknown field"),
             (

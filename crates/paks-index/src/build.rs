@@ -486,6 +486,8 @@ fn build_entry(
         files: meta.files,
         dependencies: meta.dependencies.clone(),
         file: Some(file),
+        kind: meta.kind,
+        distribution_version: meta.origin.as_ref().map(|o| o.version.clone()),
     }
 }
 

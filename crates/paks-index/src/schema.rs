@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use paks_types::{Digest, PackageDep, PackageId, PackageName, Platform, Version};
+use paks_types::{Digest, PackageDep, PackageId, PackageKind, PackageName, Platform, Version};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{IndexError, IndexErrorKind};
@@ -91,6 +91,23 @@ pub struct BuildEntry {
     /// In a static repository, the `.pak` file beside `index.yaml` (a plain file name).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file: Option<String>,
+    /// What its layer holds: a store prefix, or an imported distribution package rooted
+    /// at `/` (absent in indexes from before imports: `store`).
+    #[serde(default, skip_serializing_if = "PackageKind::is_store")]
+    pub kind: PackageKind,
+    /// For an imported package, its distribution's version verbatim (`1:2.36-9+deb12u4`):
+    /// what `search` shows instead of the semver form that orders it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub distribution_version: Option<String>,
+}
+
+impl BuildEntry {
+    /// The version people read: the distribution's for an imported package, else `version`.
+    pub fn shown_version(&self, version: &Version) -> String {
+        self.distribution_version
+            .clone()
+            .unwrap_or_else(|| version.to_string())
+    }
 }
 
 /// A blob: digest and size.
@@ -377,6 +394,8 @@ pub(crate) mod tests {
         )
         .unwrap();
         let build = BuildEntry {
+            kind: PackageKind::Store,
+            distribution_version: None,
             file: Some(pak_file_name(&id)),
             id,
             digest: Digest::sha256_of(b"manifest"),

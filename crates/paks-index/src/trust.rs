@@ -326,6 +326,18 @@ fn check_entries(index: &Index) -> Result<(), TrustError> {
                 });
             }
         }
+        let shown = entry.versions.values().flat_map(|v| &v.builds);
+        for value in shown.filter_map(|b| b.distribution_version.as_ref()) {
+            if let Some(reason) = paks_types::rules::text_problem(value) {
+                return Err(TrustError::BadEntry {
+                    source_name: index.source.clone(),
+                    package: name.to_string(),
+                    field: "distribution_version",
+                    value: paks_types::rules::escape_controls(value).into_owned(),
+                    reason,
+                });
+            }
+        }
     }
     Ok(())
 }

@@ -27,8 +27,9 @@ use paks_types::Digest;
 use crate::lock::{Lock, Mode};
 use crate::{Store, StoreError};
 
-/// The kinds of entries a cache holds, as `paks cache info` reports them.
-pub const KINDS: [&str; 4] = ["blobs", "paks", "sources", "locations"];
+/// The kinds of entries a cache holds, as `paks cache info` reports them (`debs`: the
+/// `.deb` files `paks import deb NAME` fetched with apt).
+pub const KINDS: [&str; 5] = ["blobs", "paks", "sources", "debs", "locations"];
 
 /// A download cache directory.
 #[derive(Debug, Clone)]
