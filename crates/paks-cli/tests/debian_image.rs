@@ -3,10 +3,10 @@
 //! `apt-get download`, cached under the workspace's `target/`), pushed to a real `paks
 //! serve`, indexed and signed, composed into an image from scratch with an `[accounts]`
 //! user, and run by podman; skopeo and umoci read the image; the same packages as a
-//! sysroot run under `chroot`.
+//! sysroot run under `chroot` and `podman --rootfs`.
 //!
 //! Everything that needs the registry happens once, in a shared fixture (the import alone
-//! is ~60 packages); each claim is its own test over what the fixture made. The fixture
+//! is 74 packages); each claim is its own test over what the fixture made. The fixture
 //! lives in a temporary directory that the last test to finish removes; one left by a run
 //! that was cut short (or filtered to fewer tests) is removed by the next run.
 
@@ -323,6 +323,7 @@ fn skopeo_and_umoci_read_the_image() {
 #[test]
 fn the_same_inputs_give_the_same_image_digest() {
     let (f, _done) = fixture();
+    assert!(f.digests.0.starts_with("\"sha256:"), "{}", f.digests.0);
     assert_eq!(f.digests.0, f.digests.1);
 }
 
