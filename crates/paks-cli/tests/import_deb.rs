@@ -194,6 +194,32 @@ fn a_directory_of_debs_is_imported_pushed_and_served_as_rootfs_packages() {
     let plain = env.ok(&["search", "hello"]);
     assert!(plain.contains(" 2.10-3 "), "{plain}");
     assert!(plain.contains("[debian, rootfs]"), "{plain}");
+
+    // `paks copy` brings hello's whole closure, the libc6 <-> libgcc-s1 cycle included,
+    // where the dependency inside the cycle is pinned by id alone (its build tag).
+    let layout = env.dir.path().join("layout");
+    let tag = semver("2.10-3").replace('+', "_");
+    env.ok(&[
+        "copy",
+        &format!("{ns}/hello:{tag}"),
+        &format!("oci:{}", layout.display()),
+    ]);
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+    let mut copied: Vec<&str> = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            m["annotations"]["org.opencontainers.image.ref.name"]
+                .as_str()
+                .unwrap()
+        })
+        .map(|r| r.split(':').next().unwrap())
+        .collect();
+    copied.sort_unstable();
+    copied.dedup();
+    assert_eq!(copied, ["gcc-12-base", "hello", "libc6", "libgcc-s1"]);
 }
 
 #[test]
