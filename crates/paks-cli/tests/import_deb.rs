@@ -172,11 +172,16 @@ fn a_directory_of_debs_is_imported_pushed_and_served_as_rootfs_packages() {
     assert!(info.starts_with("hello 2.10-3\n"), "{info}");
     assert!(info.contains("depends on:   libc6"), "{info}");
 
+    index_search_and_copy(&env, &ns);
+}
+
+/// With the imported packages of `ns` pushed: a signed index, `paks search`, `paks copy`.
+fn index_search_and_copy(env: &Env, ns: &str) {
     // A signed index of the namespace lists them as rootfs packages with their Debian
     // versions, and `paks search` shows those, not the semver forms that order them.
     let key = env.dir.path().join("key.pem");
     env.ok(&["key", "generate", "--out", key.to_str().unwrap()]);
-    env.ok(&["index", "build", &ns, "--sign", key.to_str().unwrap()]);
+    env.ok(&["index", "build", ns, "--sign", key.to_str().unwrap()]);
     let public = key.with_extension("pub");
     env.ok(&[
         "repo",
