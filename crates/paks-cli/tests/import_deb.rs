@@ -172,11 +172,16 @@ fn a_directory_of_debs_is_imported_pushed_and_served_as_rootfs_packages() {
     assert!(info.starts_with("hello 2.10-3\n"), "{info}");
     assert!(info.contains("depends on:   libc6"), "{info}");
 
+    index_search_and_copy(&env, &ns);
+}
+
+/// With the imported packages of `ns` pushed: a signed index, `paks search`, `paks copy`.
+fn index_search_and_copy(env: &Env, ns: &str) {
     // A signed index of the namespace lists them as rootfs packages with their Debian
     // versions, and `paks search` shows those, not the semver forms that order them.
     let key = env.dir.path().join("key.pem");
     env.ok(&["key", "generate", "--out", key.to_str().unwrap()]);
-    env.ok(&["index", "build", &ns, "--sign", key.to_str().unwrap()]);
+    env.ok(&["index", "build", ns, "--sign", key.to_str().unwrap()]);
     let public = key.with_extension("pub");
     env.ok(&[
         "repo",
@@ -194,6 +199,32 @@ fn a_directory_of_debs_is_imported_pushed_and_served_as_rootfs_packages() {
     let plain = env.ok(&["search", "hello"]);
     assert!(plain.contains(" 2.10-3 "), "{plain}");
     assert!(plain.contains("[debian, rootfs]"), "{plain}");
+
+    // `paks copy` brings hello's whole closure, the libc6 <-> libgcc-s1 cycle included,
+    // where the dependency inside the cycle is pinned by id alone (its build tag).
+    let layout = env.dir.path().join("layout");
+    let tag = semver("2.10-3").replace('+', "_");
+    env.ok(&[
+        "copy",
+        &format!("{ns}/hello:{tag}"),
+        &format!("oci:{}", layout.display()),
+    ]);
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+    let mut copied: Vec<&str> = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            m["annotations"]["org.opencontainers.image.ref.name"]
+                .as_str()
+                .unwrap()
+        })
+        .map(|r| r.split(':').next().unwrap())
+        .collect();
+    copied.sort_unstable();
+    copied.dedup();
+    assert_eq!(copied, ["gcc-12-base", "hello", "libc6", "libgcc-s1"]);
 }
 
 #[test]

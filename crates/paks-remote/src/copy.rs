@@ -265,14 +265,18 @@ impl Remote<'_> {
             let config = paks_store::parse_config(&config_bytes, &here.to_string())?;
             tags.push(format::build_tag(&config.paks.id));
             for dep in &config.paks.dependencies {
-                if let Some(d) = &dep.digest {
-                    queue.push((
-                        package_repo(ns, &dep.name)?,
-                        format::repo_name(&dep.name)?,
-                        d.clone(),
-                        vec![],
-                    ));
-                }
+                let dep_repo = package_repo(ns, &dep.name)?;
+                // Inside a dependency cycle (imported packages) a build is pinned by id
+                // alone: its build tag names it.
+                let digest = match &dep.digest {
+                    Some(d) => d.clone(),
+                    None => {
+                        self.build_by_id(&dep_repo, &config.paks.id, &dep.id)
+                            .await?
+                            .digest
+                    }
+                };
+                queue.push((dep_repo, format::repo_name(&dep.name)?, digest, vec![]));
             }
         }
         let mut blobs = vec![(parsed.config.digest.clone(), parsed.config.size)];

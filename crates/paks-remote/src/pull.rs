@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use paks_host::HostProfile;
 use paks_oci::{Descriptor, ImageIndex, ImageManifest, Manifest, Reference, Repository};
 use paks_store::{Installable, LayerSource, parse_config};
-use paks_types::{Digest, ImageConfig, Platform, Reporter};
+use paks_types::{Digest, ImageConfig, PackageId, Platform, Reporter};
 
 use crate::format;
 use crate::{
@@ -229,6 +229,39 @@ impl Remote<'_> {
         Ok((chosen.digest.clone(), manifest))
     }
 
+    /// The manifest of build `dep` (a dependency of `id` pinned by id alone, inside a
+    /// cycle) in `dep_repo`: the one its build tag names, a single manifest whose config
+    /// carries that id.
+    pub(crate) async fn build_by_id(
+        &self,
+        dep_repo: &Repository,
+        id: &PackageId,
+        dep: &PackageId,
+    ) -> Result<Manifest, RemoteError> {
+        let unpinned = || {
+            RemoteError::from(RemoteErrorKind::UnpinnedDependency {
+                id: id.clone(),
+                dep: dep.clone(),
+            })
+        };
+        let tag = by_tag(dep_repo, &format::build_tag(dep));
+        let m = self
+            .client
+            .get_manifest(&tag)
+            .await
+            .map_err(|_| unpinned())?;
+        if m.is_index() {
+            return Err(unpinned());
+        }
+        let parsed: ImageManifest = serde_json::from_slice(&m.bytes).map_err(|_| unpinned())?;
+        let config = self.cached_config(dep_repo, &parsed.config).await?;
+        let config = parse_config(&config, &tag.to_string())?;
+        if &config.paks.id != dep {
+            return Err(unpinned());
+        }
+        Ok(m)
+    }
+
     /// Depth first, dependencies before dependents, each digest once.
     ///
     /// A dependency without a digest is one inside a cycle (imported packages: `libc6`
@@ -276,21 +309,9 @@ impl Remote<'_> {
                 if seen.ids.contains(&dep.id) {
                     continue;
                 }
-                let tag = by_tag(&dep_repo, &format::build_tag(&dep.id));
-                let unpinned = || {
-                    RemoteError::from(RemoteErrorKind::UnpinnedDependency {
-                        id: config.paks.id.clone(),
-                        dep: dep.id.clone(),
-                    })
-                };
                 let m = self
-                    .client
-                    .get_manifest(&tag)
-                    .await
-                    .map_err(|_| unpinned())?;
-                if m.is_index() {
-                    return Err(unpinned());
-                }
+                    .build_by_id(&dep_repo, &config.paks.id, &dep.id)
+                    .await?;
                 if seen.digests.contains(&m.digest) {
                     continue;
                 }
