@@ -9,7 +9,7 @@ use std::io::{self, Seek as _};
 use std::path::Path;
 
 use paks_archive::rootfs::write_layer_observed;
-use paks_types::{ForeignFormat, HashingReader, Origin, PackageMeta, PackageName, Platform};
+use paks_types::{ForeignFormat, HashingReader, Origin, PackageMeta, Platform};
 
 use crate::apk::{ApkPackage, Dependency, Keyring, PkgInfo, ScriptKind, VersionOp};
 use crate::convert::{
@@ -79,16 +79,15 @@ pub fn convert_apk(
         &mut seen,
     )
     .map_err(|e| ConvertError::layer(path, e))?;
-    if let Some(name) = seen.not_utf8 {
-        return Err(ConvertError::invalid(
-            path,
-            format!("the path `{name}` is not UTF-8"),
-        ));
-    }
-    let name = PackageName::new(&info.name).map_err(|e| ConvertError::meta(path, e))?;
-    let version = info.version.semver_compatible();
-    let id = package_id(APK_FORMAT_TAG, &file_digest, &platform, &name, &version)
-        .map_err(|e| ConvertError::meta(path, e))?;
+    let id = package_id(
+        path,
+        seen.not_utf8.take(),
+        APK_FORMAT_TAG,
+        &file_digest,
+        &platform,
+        &info.name,
+        info.version.semver_compatible(),
+    )?;
     let mut notes = Vec::new();
     let homepage = crate::convert::homepage(info.url.as_deref(), &mut notes);
     let origin = Origin {

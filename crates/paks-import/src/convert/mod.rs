@@ -117,16 +117,15 @@ pub fn convert_deb(
         .map_err(|e| ConvertError::layer(path, e))?
     };
     let (file_digest, _) = reader.finish().map_err(|e| ConvertError::read(path, e))?;
-    if let Some(name) = seen.not_utf8 {
-        return Err(ConvertError::invalid(
-            path,
-            format!("the path `{name}` is not UTF-8"),
-        ));
-    }
-    let name = PackageName::new(&c.package).map_err(|e| ConvertError::meta(path, e))?;
-    let version = c.version.semver_compatible();
-    let id = package_id(FORMAT_TAG, &file_digest, &platform, &name, &version)
-        .map_err(|e| ConvertError::meta(path, e))?;
+    let id = package_id(
+        path,
+        seen.not_utf8.take(),
+        FORMAT_TAG,
+        &file_digest,
+        &platform,
+        &c.package,
+        c.version.semver_compatible(),
+    )?;
 
     let mut notes = Vec::new();
     let homepage = homepage(c.homepage.as_deref(), &mut notes);
@@ -172,20 +171,28 @@ impl Converted<BinaryControl> {
 }
 
 /// An imported package's id: a hash of the conversion's `tag`, the file's digest and
-/// the platform, nothing else, so that the same file gives the same package.
+/// the platform, nothing else, so that the same file gives the same package. Called once
+/// the layer of the file at `path` is written: a path in it that was not UTF-8
+/// (`not_utf8`) is refused here, as is a `name` paks cannot hold.
 pub(crate) fn package_id(
+    path: &Path,
+    not_utf8: Option<String>,
     tag: &str,
     file_digest: &paks_types::Digest,
     platform: &Platform,
-    name: &PackageName,
-    version: &paks_types::Version,
-) -> Result<PackageId, paks_types::TypeError> {
+    name: &str,
+    version: paks_types::Version,
+) -> Result<PackageId, ConvertError> {
+    if let Some(name) = not_utf8 {
+        return Err(ConvertError::invalid(
+            path,
+            format!("the path `{name}` is not UTF-8"),
+        ));
+    }
+    let name = PackageName::new(name).map_err(|e| ConvertError::meta(path, e))?;
     let hash_input = format!("{tag}\0{file_digest}\0{platform}");
-    PackageId::new(
-        id_hash(hash_input.as_bytes()),
-        name.clone(),
-        version.clone(),
-    )
+    PackageId::new(id_hash(hash_input.as_bytes()), name, version)
+        .map_err(|e| ConvertError::meta(path, e))
 }
 
 /// The metadata of a rootfs package, without summary, licence, homepage and
