@@ -13,7 +13,8 @@ use paks_types::{ForeignFormat, HashingReader, Origin, PackageMeta, Platform};
 
 use crate::apk::{ApkPackage, Dependency, Keyring, PkgInfo, ScriptKind, VersionOp};
 use crate::convert::{
-    ConvertError, Converted, ImportOptions, Relations, observe, package_id, rootfs_meta,
+    ConvertError, Converted, ImportOptions, Relations, observe, package_id, platform_and_blob,
+    rootfs_meta,
 };
 
 /// Hashed into every package id made from an `.apk`; a change of the conversion that
@@ -61,15 +62,8 @@ pub fn convert_apk(
         .arch
         .clone()
         .ok_or_else(|| ConvertError::invalid(path, "`.PKGINFO` has no `arch`"))?;
-    let platform =
-        platform_of(&arch, options.platform.as_ref()).map_err(|reason| ConvertError::Platform {
-            path: path.to_owned(),
-            reason,
-        })?;
-    let blob = tempfile::Builder::new()
-        .prefix(".import-")
-        .tempfile_in(scratch)
-        .map_err(|e| ConvertError::io(scratch, e))?;
+    let asked = options.platform.as_ref();
+    let (platform, blob) = platform_and_blob(path, platform_of(&arch, asked), scratch)?;
     let mut seen = observe::Seen::without_bundle(&info.name);
     let layer = write_layer_observed(
         package.into_data(),

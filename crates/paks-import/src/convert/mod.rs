@@ -93,16 +93,8 @@ pub fn convert_deb(
         .map_err(|e| ConvertError::read(path, e))?;
     let control = reader.control().clone();
     let c = &control.control;
-    let platform = platform_of(&c.architecture, options.platform.as_ref()).map_err(|reason| {
-        ConvertError::Platform {
-            path: path.to_owned(),
-            reason,
-        }
-    })?;
-    let blob = tempfile::Builder::new()
-        .prefix(".import-")
-        .tempfile_in(scratch)
-        .map_err(|e| ConvertError::io(scratch, e))?;
+    let asked = options.platform.as_ref();
+    let (platform, blob) = platform_and_blob(path, platform_of(&c.architecture, asked), scratch)?;
     let mut seen = observe::Seen::new(&c.package);
     let layer = {
         let data = reader.data().map_err(|e| ConvertError::read(path, e))?;
@@ -168,6 +160,25 @@ impl Converted<BinaryControl> {
     pub fn version(&self) -> &DebianVersion {
         &self.control.version
     }
+}
+
+/// The platform of the package at `path`, as its format's `platform_of` found it (an
+/// error says why it is not the one asked for), and a temporary file in `scratch` for its
+/// layer.
+pub(crate) fn platform_and_blob(
+    path: &Path,
+    platform: Result<Platform, String>,
+    scratch: &Path,
+) -> Result<(Platform, tempfile::NamedTempFile), ConvertError> {
+    let platform = platform.map_err(|reason| ConvertError::Platform {
+        path: path.to_owned(),
+        reason,
+    })?;
+    let blob = tempfile::Builder::new()
+        .prefix(".import-")
+        .tempfile_in(scratch)
+        .map_err(|e| ConvertError::io(scratch, e))?;
+    Ok((platform, blob))
 }
 
 /// An imported package's id: a hash of the conversion's `tag`, the file's digest and
