@@ -182,7 +182,9 @@ impl SigningKey {
         &self.public
     }
 
-    fn sign_bytes(&self, message: &[u8]) -> Vec<u8> {
+    /// This key's ed25519 signature of `message` (64 bytes); for other signed documents
+    /// (DSSE envelopes) than indexes.
+    pub fn sign_bytes(&self, message: &[u8]) -> Vec<u8> {
         self.pair.sign(message).as_ref().to_vec()
     }
 }

@@ -44,7 +44,7 @@ pub use reference::{
 };
 pub use transport::{DOCKER_HUB, LOCATION_FORMS, Location};
 pub use types::{
-    ANNOTATION_REF_NAME, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, Descriptor, ImageIndex,
+    ANNOTATION_REF_NAME, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, Descriptor, EMPTY_JSON, ImageIndex,
     ImageManifest, MANIFEST_MEDIA_TYPES, Manifest, OCI_CONFIG, OCI_EMPTY, OCI_INDEX, OCI_MANIFEST,
-    Platform,
+    Platform, empty_descriptor,
 };

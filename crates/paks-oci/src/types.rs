@@ -21,6 +21,18 @@ pub const OCI_EMPTY: &str = "application/vnd.oci.empty.v1+json";
 /// The annotation that names a manifest in an image layout's `index.json`.
 pub const ANNOTATION_REF_NAME: &str = "org.opencontainers.image.ref.name";
 
+/// The content of the empty descriptor ([`OCI_EMPTY`]): `{}`.
+pub const EMPTY_JSON: &[u8] = b"{}";
+
+/// The descriptor of [`EMPTY_JSON`], the config of artifacts that have none.
+pub fn empty_descriptor() -> Descriptor {
+    Descriptor::new(
+        OCI_EMPTY,
+        Digest::sha256_of(EMPTY_JSON),
+        EMPTY_JSON.len() as u64,
+    )
+}
+
 /// The manifest media types a client accepts, for the `Accept` header.
 pub const MANIFEST_MEDIA_TYPES: [&str; 4] = [
     OCI_MANIFEST,
@@ -189,6 +201,27 @@ impl ImageManifest {
     /// The JSON bytes (compact; field order fixed, annotations sorted).
     pub fn to_bytes(&self) -> Vec<u8> {
         serde_json::to_vec(self).expect("a manifest serialises")
+    }
+
+    /// An artifact manifest (image-spec 1.1, as ORAS writes them): `artifactType`, the
+    /// empty config ([`EMPTY_JSON`], which must be in the repository too), `layers` and
+    /// an optional `subject`, the manifest it is attached to. No timestamp annotation, so
+    /// attaching the same content twice gives the same digest.
+    pub fn artifact(
+        artifact_type: impl Into<String>,
+        layers: Vec<Descriptor>,
+        subject: Option<Descriptor>,
+        annotations: BTreeMap<String, String>,
+    ) -> Self {
+        Self {
+            schema_version: 2,
+            media_type: Some(OCI_MANIFEST.to_owned()),
+            artifact_type: Some(artifact_type.into()),
+            config: empty_descriptor(),
+            layers,
+            subject,
+            annotations,
+        }
     }
 }
 
