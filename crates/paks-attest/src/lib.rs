@@ -14,6 +14,7 @@
 //! another build does not verify.
 
 pub mod dsse;
+pub mod sbom;
 pub mod statement;
 
 pub use dsse::{DsseError, Envelope};
