@@ -14,9 +14,11 @@
 //! another build does not verify.
 
 pub mod dsse;
+pub mod policy;
 pub mod statement;
 
 pub use dsse::{DsseError, Envelope};
+pub use policy::{Require, Requirement, Verdict, judge};
 pub use statement::{Statement, StatementError, Subject};
 
 /// The artifact type (and layer media type) of an SPDX 2.3 JSON SBOM.
