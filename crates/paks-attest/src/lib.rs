@@ -14,6 +14,7 @@
 //! another build does not verify.
 
 pub mod dsse;
+pub mod policy;
 pub mod provenance;
 pub mod sbom;
 pub mod signature;
@@ -21,6 +22,7 @@ pub mod statement;
 pub mod verify;
 
 pub use dsse::{DsseError, Envelope};
+pub use policy::{Require, Requirement, Verdict, judge};
 pub use statement::{Statement, StatementError, Subject};
 pub use verify::VerifyError;
 
