@@ -438,10 +438,25 @@ pub fn build(ctx: &Ctx, args: &ImageBuildArgs) -> Result<(), Failure> {
             (name.clone(), name)
         }
     };
+    let document = crate::image_sbom::document(&name, &digest, &inputs);
     if let Some(path) = &args.sbom {
-        let document = crate::image_sbom::document(&name, &digest, &inputs);
         crate::image_sbom::write(path, &document)?;
     }
+    // In a registry, the SBOM travels with the image as its referrer.
+    let sbom_referrer = match &output {
+        Output::Registry(r) => Some(
+            rt.block_on(crate::image_sbom::attach(
+                &composer.client,
+                r,
+                &digest,
+                &images,
+                &document,
+            ))
+            .map_err(failure)?
+            .digest,
+        ),
+        _ => None,
+    };
     let layers = images.iter().map(|i| i.layers.len()).max().unwrap_or(0);
     let packages = images.iter().map(|i| i.packages.len()).max().unwrap_or(0);
     if args.json {
@@ -467,6 +482,7 @@ pub fn build(ctx: &Ctx, args: &ImageBuildArgs) -> Result<(), Failure> {
             "existed": stats.existed,
             "downloaded_bytes": stats.downloaded_bytes,
             "sbom": args.sbom,
+            "sbom_referrer": sbom_referrer.map(|d| d.to_string()),
         }))?;
     } else {
         writeln!(out(), "{destination}")?;

@@ -59,3 +59,34 @@ pub fn write(path: &Path, document: &Sbom) -> Result<(), Failure> {
     paks_types::fs::write_atomic(path, &document.to_spdx_json())?;
     Ok(())
 }
+
+/// Attach `document` (SPDX JSON) to the image or index `digest` that was just pushed to
+/// `target`, as a referrer; returns the attachment's descriptor. `images` are the
+/// platform images: one is the subject itself, several were pushed under an index, which
+/// is read back for its media type and size.
+pub async fn attach(
+    client: &paks_oci::Client,
+    target: &paks_oci::Reference,
+    digest: &Digest,
+    images: &[paks_image::Composed],
+    document: &Sbom,
+) -> Result<paks_oci::Descriptor, paks_remote::RemoteError> {
+    let repo = target.repo();
+    let subject = match images {
+        [image] if image.digest == *digest => image.descriptor(),
+        _ => {
+            let index = client.get_manifest(&repo.reference_digest(digest)).await?;
+            paks_oci::Descriptor::new(&index.media_type, digest.clone(), index.bytes.len() as u64)
+        }
+    };
+    paks_remote::attach::attach(
+        client,
+        &repo,
+        &subject,
+        paks_attest::SPDX_JSON,
+        paks_attest::SPDX_JSON,
+        &document.to_spdx_json(),
+        std::collections::BTreeMap::new(),
+    )
+    .await
+}

@@ -273,19 +273,16 @@ fn image_build_writes_the_aggregate_sbom_of_its_packages_and_base() {
     ]);
     let sbom = env.dir.path().join("image.spdx.json");
     let image_dir = env.dir.path().join("image");
-    let built: Value = serde_json::from_str(&env.ok(&[
-        "image",
-        "build",
-        &format!("{host}/acme/hello:1.0.0"),
-        "--from",
-        &format!("{host}/base/busybox:1"),
-        "--output",
-        &format!("oci:{}:app", image_dir.display()),
-        "--sbom",
-        sbom.to_str().unwrap(),
-        "--json",
-    ]))
-    .unwrap();
+    let built = image_build(
+        &env,
+        &host,
+        &[
+            "--output",
+            &format!("oci:{}:app", image_dir.display()),
+            "--sbom",
+            sbom.to_str().unwrap(),
+        ],
+    );
     assert_eq!(built["sbom"], sbom.to_str().unwrap());
     assert_valid_spdx(&sbom);
     let doc = read_json(&sbom);
@@ -310,4 +307,57 @@ fn image_build_writes_the_aggregate_sbom_of_its_packages_and_base() {
     }
     let base = format!("{host}/base/busybox:1");
     assert!(related(&doc, "DESCENDANT_OF", &base), "{doc:#}");
+    assert_eq!(built["sbom_referrer"], Value::Null);
+
+    // Pushed to a registry, the image carries its SBOM as a referrer: the same document
+    // as `--sbom` writes, listed by the referrers API with the SPDX artifact type.
+    let pushed_sbom = env.dir.path().join("pushed.spdx.json");
+    let app = format!("{host}/acme/app:1");
+    let pushed = image_build(
+        &env,
+        &host,
+        &["--tag", &app, "--sbom", pushed_sbom.to_str().unwrap()],
+    );
+    assert_valid_spdx(&pushed_sbom);
+    let image_digest = pushed["digest"].as_str().unwrap();
+    let referrer = pushed["sbom_referrer"].as_str().unwrap();
+    let listed: Value = serde_json::from_str(&curl(&format!(
+        "http://{host}/v2/acme/app/referrers/{image_digest}?artifactType=application/spdx%2Bjson"
+    )))
+    .unwrap();
+    let manifests = listed["manifests"].as_array().unwrap();
+    assert_eq!(manifests.len(), 1, "{listed:#}");
+    assert_eq!(manifests[0]["digest"], referrer);
+    let manifest: Value = serde_json::from_str(&skopeo(&[
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        &format!("docker://{host}/acme/app@{referrer}"),
+    ]))
+    .unwrap();
+    assert_eq!(manifest["artifactType"], "application/spdx+json");
+    assert_eq!(manifest["subject"]["digest"], image_digest);
+    let file_digest =
+        paks_types::Digest::sha256_of(&std::fs::read(&pushed_sbom).unwrap()).to_string();
+    assert_eq!(manifest["layers"][0]["digest"], file_digest);
+    assert_eq!(manifest["layers"][0]["mediaType"], "application/spdx+json");
+    // The same image pushed again adds no second SBOM.
+    let again = image_build(&env, &host, &["--tag", &app]);
+    assert_eq!(again["sbom_referrer"], referrer);
+}
+
+/// `paks image build --json` of hello on the busybox base, with `extra` arguments.
+fn image_build(env: &Env, host: &str, extra: &[&str]) -> Value {
+    let hello = format!("{host}/acme/hello:1.0.0");
+    let base = format!("{host}/base/busybox:1");
+    let mut args = vec!["image", "build", &hello, "--from", &base, "--json"];
+    args.extend_from_slice(extra);
+    serde_json::from_str(&env.ok(&args)).unwrap()
+}
+
+/// `curl -fsS URL` (loopback only); stdout.
+fn curl(url: &str) -> String {
+    let out = Command::new("curl").args(["-fsS", url]).output().unwrap();
+    assert!(out.status.success(), "curl {url}: {}", text(&out.stderr));
+    text(&out.stdout)
 }
