@@ -228,7 +228,7 @@ fn build(ctx: &Ctx, args: BuildArgs) -> Result<(), Failure> {
     }
     if args.json {
         json_line(
-            &json!({"type": "build", "id": built.id.to_string(), "pak": built.pak, "manifest": built.manifest_digest.to_string(), "log": built.log}),
+            &json!({"type": "build", "id": built.id.to_string(), "pak": built.pak, "manifest": built.manifest_digest.to_string(), "log": built.log, "provenance": built.provenance}),
         )?;
     } else {
         writeln!(out(), "{}", built.pak.display())?;
