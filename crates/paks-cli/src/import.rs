@@ -133,6 +133,7 @@ pub(crate) fn report(
             json,
             namespace: true,
             repository: false,
+            sign: None,
         };
         crate::remote::push(ctx, &push)?;
     }
