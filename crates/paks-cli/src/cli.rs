@@ -341,6 +341,9 @@ pub struct PushArgs {
     /// TARGET is the repository of the archives given (builds of one package), whatever its name
     #[arg(long)]
     pub repository: bool,
+    /// Sign with this private key (PEM): attach to each build its SBOM, its provenance (signed) and a signature
+    #[arg(long, env = env_vars::SIGN_KEY, value_name = "KEY.pem")]
+    pub sign: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args)]

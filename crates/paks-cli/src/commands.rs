@@ -229,7 +229,7 @@ fn build(ctx: &Ctx, args: BuildArgs) -> Result<(), Failure> {
     let sbom = crate::sbom_files::write_beside(&built.pak, &built.sources)?;
     if args.json {
         json_line(
-            &json!({"type": "build", "id": built.id.to_string(), "pak": built.pak, "manifest": built.manifest_digest.to_string(), "log": built.log, "sbom": sbom}),
+            &json!({"type": "build", "id": built.id.to_string(), "pak": built.pak, "manifest": built.manifest_digest.to_string(), "log": built.log, "sbom": sbom, "provenance": built.provenance}),
         )?;
     } else {
         writeln!(out(), "{}", built.pak.display())?;

@@ -26,6 +26,7 @@ mod printer;
 mod project;
 mod project_cmds;
 mod project_file;
+mod push_sign;
 mod references;
 mod remote;
 mod report;
