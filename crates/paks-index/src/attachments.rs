@@ -14,15 +14,15 @@
 use std::path::Path;
 
 use paks_oci::layout::Layout;
-use paks_oci::{Client, Descriptor, ImageIndex, ImageManifest, MANIFEST_LIMIT, OCI_MANIFEST, Repository};
+use paks_oci::{
+    Client, Descriptor, ImageIndex, ImageManifest, MANIFEST_LIMIT, OCI_MANIFEST, Repository,
+};
+use paks_remote::attach::ATTACHMENT_LIMIT;
 use paks_types::Digest;
 
 use crate::error::{IndexError, IndexErrorKind, io_err};
 use crate::schema::BuildEntry;
 use crate::store::{IndexSource, fetch_http_limited, file_index_path, http_index_url};
-
-/// The largest attachment layer read (an SBOM of a large package is a few MiB).
-pub const ATTACHMENT_LIMIT: u64 = 64 * 1024 * 1024;
 
 /// The directory of a build's attachments beside its `file`: `X.referrers` for `X.pak`.
 pub fn referrers_dir_name(file: &str) -> String {
@@ -47,14 +47,18 @@ pub(crate) async fn export_referrers(
             if listed.iter().any(|l| l.digest == d.digest) || d.media_type != OCI_MANIFEST {
                 continue;
             }
-            let manifest = client.get_manifest(&repo.reference_digest(&d.digest)).await?;
+            let manifest = client
+                .get_manifest(&repo.reference_digest(&d.digest))
+                .await?;
             subjects.push(d.digest.clone());
-            listed.push(manifest.referrer_descriptor().map_err(|e| {
-                IndexErrorKind::Export {
-                    id: subject.to_string(),
-                    reason: format!("its referrer `{}` does not parse: {e}", d.digest),
-                }
-            })?);
+            listed.push(
+                manifest
+                    .referrer_descriptor()
+                    .map_err(|e| IndexErrorKind::Export {
+                        id: subject.to_string(),
+                        reason: format!("its referrer `{}` does not parse: {e}", d.digest),
+                    })?,
+            );
             manifests.push(manifest);
         }
     }
@@ -66,8 +70,8 @@ pub(crate) async fn export_referrers(
     }
     let layout = Layout::create(dir)?;
     for manifest in &manifests {
-        let parsed: ImageManifest = serde_json::from_slice(&manifest.bytes)
-            .expect("referrer_descriptor parsed it above");
+        let parsed: ImageManifest =
+            serde_json::from_slice(&manifest.bytes).expect("referrer_descriptor parsed it above");
         for blob in std::iter::once(&parsed.config).chain(&parsed.layers) {
             if !layout.has_blob(&blob.digest) {
                 let bytes = client
@@ -102,7 +106,11 @@ pub async fn static_referrers(
     source: &IndexSource,
     build: &BuildEntry,
 ) -> Result<Vec<(Descriptor, Vec<u8>)>, IndexError> {
-    let Some(file) = build.file.as_deref().filter(|f| crate::is_plain_file_name(f)) else {
+    let Some(file) = build
+        .file
+        .as_deref()
+        .filter(|f| crate::is_plain_file_name(f))
+    else {
         return Ok(Vec::new());
     };
     let dir = referrers_dir_name(file);
@@ -124,8 +132,12 @@ pub async fn static_referrers(
             continue;
         }
         let bytes = read_blob(client, source, &dir, &entry.digest, MANIFEST_LIMIT).await?;
-        let manifest: ImageManifest = serde_json::from_slice(&bytes)
-            .map_err(|e| bad(format!("the manifest `{}` does not parse: {e}", entry.digest)))?;
+        let manifest: ImageManifest = serde_json::from_slice(&bytes).map_err(|e| {
+            bad(format!(
+                "the manifest `{}` does not parse: {e}",
+                entry.digest
+            ))
+        })?;
         if manifest.subject.as_ref().map(|s| &s.digest) != Some(&build.digest) {
             continue;
         }
@@ -161,7 +173,11 @@ async fn read_blob(
     digest: &Digest,
     limit: u64,
 ) -> Result<Vec<u8>, IndexError> {
-    let path = format!("{dir}/blobs/{}/{}", digest.algorithm().as_str(), digest.hex());
+    let path = format!(
+        "{dir}/blobs/{}/{}",
+        digest.algorithm().as_str(),
+        digest.hex()
+    );
     let bytes = read(client, source, &path, limit).await?.ok_or_else(|| {
         IndexError::from(IndexErrorKind::Fetch {
             url: format!("{source}: {path}"),
@@ -190,10 +206,12 @@ async fn read(
     match source {
         IndexSource::Oci(_) => Ok(None),
         IndexSource::Http(url) => {
-            let url = http_index_url(url).join(rel).map_err(|e| IndexErrorKind::Fetch {
-                url: format!("{url}{rel}"),
-                reason: e.to_string(),
-            })?;
+            let url = http_index_url(url)
+                .join(rel)
+                .map_err(|e| IndexErrorKind::Fetch {
+                    url: format!("{url}{rel}"),
+                    reason: e.to_string(),
+                })?;
             fetch_http_limited(client, &url, limit, "the attachment").await
         }
         IndexSource::File(dir) => {
