@@ -15,11 +15,15 @@
 
 pub mod dsse;
 pub mod policy;
+pub mod provenance;
+pub mod signature;
 pub mod statement;
+pub mod verify;
 
 pub use dsse::{DsseError, Envelope};
 pub use policy::{Require, Requirement, Verdict, judge};
 pub use statement::{Statement, StatementError, Subject};
+pub use verify::VerifyError;
 
 /// The artifact type (and layer media type) of an SPDX 2.3 JSON SBOM.
 pub const SPDX_JSON: &str = "application/spdx+json";
