@@ -16,6 +16,7 @@
 pub mod dsse;
 pub mod policy;
 pub mod provenance;
+pub mod sbom;
 pub mod signature;
 pub mod statement;
 pub mod verify;
