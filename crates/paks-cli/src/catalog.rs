@@ -623,15 +623,18 @@ pub fn index(ctx: &Ctx, command: IndexCommand) -> Result<(), Failure> {
             if json_out {
                 json_line(&json!({"type": "index-export", "index": report.index,
                                   "files": report.written + report.existed,
-                                  "written": report.written, "bytes": report.bytes}))?;
+                                  "written": report.written, "bytes": report.bytes,
+                                  "attachments": report.attachments}))?;
             }
             ctx.reporter.status(&format!(
-                "Exported `{}` and {} package file{} ({} new, {}) in {}",
+                "Exported `{}` and {} package file{} ({} new, {}) with {} attachment{} in {}",
                 report.index.display(),
                 report.written + report.existed,
                 plural(report.written + report.existed),
                 report.written,
                 human_size(report.bytes),
+                report.attachments,
+                plural(report.attachments),
                 elapsed(started)
             ));
         }

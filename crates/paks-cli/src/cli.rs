@@ -584,7 +584,7 @@ pub enum IndexCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Write the namespace's index as a static repository: `index.yaml` and flat `.pak` files
+    /// Write the namespace's index as a static repository: `index.yaml`, flat `.pak` files and their attachments
     Export {
         /// `REGISTRY/NAMESPACE`
         namespace: String,
