@@ -3,7 +3,7 @@
 //! repository's keys, before anything is installed (`paks install`, `sync`, `add`,
 //! `image build`). `--no-verify` skips the check and says loudly what it skipped.
 
-use paks_attest::policy::Evidence;
+use paks_attest::policy::{Attachment, Evidence};
 use paks_index::{BuildEntry, IndexSource};
 use paks_oci::{Digest, Repository};
 
@@ -167,13 +167,36 @@ async fn evidence_of(
                 .map_err(failure)?;
             Ok((evidence, String::new()))
         }
-        _ => Ok((
-            Evidence::default(),
-            format!(
-                " (the static repository `{}` holds no attachments)",
-                c.loaded.entry.name
-            ),
-        )),
+        source => {
+            // A static repository carries attachments as `X.referrers/` beside the `.pak`
+            // (`paks index export`), when it was exported with them.
+            let found = paks_index::static_referrers(client, source, c.build)
+                .await
+                .map_err(crate::repos::index_failure)?;
+            let note = if found.is_empty() {
+                format!(
+                    " (the static repository `{}` holds no attachments for it)",
+                    c.loaded.entry.name
+                )
+            } else {
+                String::new()
+            };
+            let attachments = found
+                .into_iter()
+                .map(|(descriptor, layer)| Attachment {
+                    artifact_type: descriptor.artifact_type.clone().unwrap_or_default(),
+                    descriptor,
+                    layer,
+                })
+                .collect();
+            Ok((
+                Evidence {
+                    attachments,
+                    unreadable: Vec::new(),
+                },
+                note,
+            ))
+        }
     }
 }
 
