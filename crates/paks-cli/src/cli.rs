@@ -161,6 +161,10 @@ pub enum Command {
     /// Sysroots: a tree to chroot into, made of packages, like `mmdebstrap DIR`
     #[command(subcommand)]
     Sysroot(SysrootCommand),
+    /// Check a build's signature, provenance, test results and SBOM in its registry
+    ///
+    /// Each requirement passes or fails with its reason; exit 1 when a required one fails.
+    Verify(VerifyArgs),
 }
 
 #[derive(Debug, Args)]
@@ -322,6 +326,8 @@ pub struct InstallArgs {
     /// Print what was installed as JSON lines
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub trust: NoVerifyArgs,
 }
 
 #[derive(Debug, Args)]
@@ -544,6 +550,9 @@ pub enum RepoCommand {
         /// Print what was added as a JSON line
         #[arg(long)]
         json: bool,
+        /// The evidence every package from it must carry to be installed: any of `signed`, `provenance`, `tested`, `sbom`, comma-separated; checked with `--key`
+        #[arg(long, value_name = "LIST")]
+        require: Option<paks_attest::Require>,
     },
     /// List the repositories, highest priority first: the root's, then the user's
     List(JsonArgs),
@@ -623,6 +632,8 @@ pub struct AddArgs {
     /// Print JSON lines: the requirements written, then what was locked and installed
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub trust: NoVerifyArgs,
 }
 
 #[derive(Debug, Args)]
@@ -634,6 +645,8 @@ pub struct SyncArgs {
     /// Print JSON lines: what was locked and installed
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub trust: NoVerifyArgs,
 }
 
 #[derive(Debug, Args)]
@@ -733,6 +746,9 @@ pub struct ImageBuildArgs {
     /// Write the image's SBOM (SPDX JSON: every package and the base image) to this file
     #[arg(long, value_name = "FILE")]
     pub sbom: Option<std::path::PathBuf>,
+
+    #[command(flatten)]
+    pub trust: NoVerifyArgs,
 }
 
 #[derive(Debug, Args)]
@@ -981,4 +997,28 @@ pub struct ImportApkArgs {
     /// Print each package and a summary as JSON lines
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The build: `REGISTRY/NAMESPACE/NAME:VERSION` (the build for this host) or `…@sha256:…`
+    #[arg(value_name = "REF")]
+    pub reference: String,
+    /// A trusted public key (`paks-ed25519 …`, or a file holding one); repeatable
+    #[arg(long = "key", required = true, value_name = "KEY|FILE")]
+    pub keys: Vec<String>,
+    /// What must pass: any of `signed`, `provenance`, `tested`, `sbom`, comma-separated, or `none`
+    #[arg(long, value_name = "LIST", default_value = "signed")]
+    pub require: paks_attest::Require,
+    /// Print JSON lines: one per check, then the verdict
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `--no-verify`, for the commands that install or use packages from repositories.
+#[derive(Debug, Args)]
+pub struct NoVerifyArgs {
+    /// Use packages even when they fail their repository's trust policy (`paks repo add --require`); warns what it skipped
+    #[arg(long)]
+    pub no_verify: bool,
 }

@@ -36,6 +36,8 @@ mod serve;
 mod suggest;
 mod sysroot;
 mod tree;
+mod trust;
+mod verify;
 
 use std::io::Write;
 use std::process::ExitCode;
