@@ -13,9 +13,13 @@
 //! Every statement's subject is the build's manifest digest, so evidence copied from
 //! another build does not verify.
 
+pub mod components;
 pub mod dsse;
+pub mod osv;
+pub mod sbom_diff;
 pub mod statement;
 
+pub use components::{Component, Purl, Sbom, SbomError, SbomFormat};
 pub use dsse::{DsseError, Envelope};
 pub use statement::{Statement, StatementError, Subject};
 
