@@ -194,6 +194,8 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Sysroot(crate::cli::SysrootCommand::Create(args)) => {
             crate::sysroot::create(&ctx, &args)
         }
+        Command::Sbom(args) => crate::sbom_cmd::sbom(&ctx, &args),
+        Command::Audit(args) => crate::audit::audit(&ctx, &args),
     }
 }
 

@@ -1,5 +1,6 @@
 //! `paks`: build, store and install packages for containers.
 
+mod audit;
 mod build_deps;
 mod cache;
 mod catalog;
@@ -29,6 +30,7 @@ mod references;
 mod remote;
 mod report;
 mod repos;
+mod sbom_cmd;
 mod serve;
 mod suggest;
 mod sysroot;
