@@ -16,12 +16,19 @@
 pub mod components;
 pub mod dsse;
 pub mod osv;
+pub mod policy;
+pub mod provenance;
+pub mod sbom;
 pub mod sbom_diff;
+pub mod signature;
 pub mod statement;
+pub mod verify;
 
 pub use components::{Component, Purl, Sbom, SbomError, SbomFormat};
 pub use dsse::{DsseError, Envelope};
+pub use policy::{Require, Requirement, Verdict, judge};
 pub use statement::{Statement, StatementError, Subject};
+pub use verify::VerifyError;
 
 /// The artifact type (and layer media type) of an SPDX 2.3 JSON SBOM.
 pub const SPDX_JSON: &str = "application/spdx+json";

@@ -12,6 +12,16 @@ use crate::hash::StreamHasher;
 use crate::reference::{Reference, Repository, referrers_tag};
 use crate::types::{Descriptor, ImageIndex, MANIFEST_MEDIA_TYPES, Manifest, OCI_INDEX};
 
+/// What a registry answered to a manifest `PUT`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PutManifest {
+    /// The manifest's digest.
+    pub digest: Digest,
+    /// The `OCI-Subject` header: the registry recorded the manifest among the referrers
+    /// of this digest, so no client-side fallback is needed.
+    pub subject: Option<Digest>,
+}
+
 /// Pages of tags or referrers followed at most.
 const MAX_PAGES: usize = 1000;
 /// The largest tag list or referrers page read.
@@ -237,6 +247,23 @@ impl Client {
         media_type: &str,
         bytes: &[u8],
     ) -> Result<Digest, OciError> {
+        Ok(self
+            .put_manifest_with(reference, media_type, bytes, None)
+            .await?
+            .digest)
+    }
+
+    /// [`put_manifest`](Self::put_manifest), and what the registry said about it: the
+    /// `OCI-Subject` it answered with (a registry that indexes referrers itself sends it).
+    /// With `if_match`, the tag is only written while it still holds that digest
+    /// (`If-Match: "<digest>"`); a registry that honours it answers 412 otherwise.
+    pub async fn put_manifest_with(
+        &self,
+        reference: &Reference,
+        media_type: &str,
+        bytes: &[u8],
+        if_match: Option<&Digest>,
+    ) -> Result<PutManifest, OciError> {
         let what = format!("failed to push manifest `{reference}`");
         let digest = match &reference.digest {
             Some(d) => {
@@ -281,6 +308,12 @@ impl Client {
                 message: format!("`{media_type}` is not a valid media type"),
             })?,
         );
+        if let Some(d) = if_match {
+            headers.insert(
+                header::IF_MATCH,
+                HeaderValue::from_str(&format!("\"{d}\"")).expect("a digest is a header value"),
+            );
+        }
         let sent = self
             .send(Req {
                 what: &what,
@@ -309,7 +342,8 @@ impl Client {
             }
             .into());
         }
-        Ok(digest)
+        let subject = header_str(&sent.resp, "oci-subject").and_then(|d| d.parse::<Digest>().ok());
+        Ok(PutManifest { digest, subject })
     }
 
     /// Delete a manifest (by digest when the reference has one; registries such as

@@ -20,6 +20,7 @@ use tokio::sync::Semaphore;
 use crate::credentials::Credentials;
 use crate::error::{ErrorKind, OciError};
 
+pub use manifests::PutManifest;
 pub use push::PushedBlob;
 
 /// Registry manifests larger than this are refused (the spec asks registries and clients
