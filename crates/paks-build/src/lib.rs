@@ -52,6 +52,8 @@ pub struct BuildOutput {
     pub pak: PathBuf,
     pub log: PathBuf,
     pub manifest_digest: Digest,
+    /// The recipe's sources, as it pins them (for the SBOM).
+    pub sources: Vec<paks_recipe::Source>,
     /// Files whose RUNPATH could not be made relative (they are relocated at install).
     pub runpath_unchanged: Vec<(String, String)>,
 }
@@ -169,6 +171,7 @@ pub fn build(
         pak,
         log,
         manifest_digest,
+        sources: recipe.sources.clone(),
         runpath_unchanged: post.runpath_unchanged,
     })
 }
