@@ -1,5 +1,6 @@
 //! `paks`: build, store and install packages for containers.
 
+mod audit;
 mod build_deps;
 mod cache;
 mod catalog;
@@ -31,6 +32,7 @@ mod references;
 mod remote;
 mod report;
 mod repos;
+mod sbom_cmd;
 mod sbom_files;
 mod serve;
 mod suggest;
