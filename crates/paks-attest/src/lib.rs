@@ -15,6 +15,7 @@
 
 pub mod dsse;
 pub mod statement;
+pub mod test_results;
 
 pub use dsse::{DsseError, Envelope};
 pub use statement::{Statement, StatementError, Subject};
