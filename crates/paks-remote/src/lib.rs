@@ -1,7 +1,9 @@
 //! Packages in OCI registries: the on-registry format (`docs/registry-format.md`), pushing
 //! builds and their dependencies, pulling a reference's closure into the verified blob
-//! cache, and copying between registries and OCI layout directories.
+//! cache, copying between registries and OCI layout directories, and attachments
+//! (artifacts that refer to a build: [`attach`]).
 
+pub mod attach;
 mod copy;
 pub mod format;
 mod locations;
@@ -101,6 +103,14 @@ pub enum RemoteErrorKind {
     NotOneVersion { what: String, target: String },
     #[error("`paks copy` does not read or write `{0}`")]
     UnsupportedEndpoint(String),
+    #[error("`{reference}` is not an attachment: {reason}")]
+    NotAnAttachment { reference: String, reason: String },
+    #[error("the attachment `{reference}` is {size} bytes, more than the {limit} read")]
+    AttachmentTooLarge {
+        reference: String,
+        size: u64,
+        limit: u64,
+    },
 }
 
 impl RemoteErrorKind {
