@@ -194,6 +194,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Sysroot(crate::cli::SysrootCommand::Create(args)) => {
             crate::sysroot::create(&ctx, &args)
         }
+        Command::Test(args) => crate::test_cmd::test(&ctx, &args),
     }
 }
 

@@ -32,6 +32,7 @@ mod repos;
 mod serve;
 mod suggest;
 mod sysroot;
+mod test_cmd;
 mod tree;
 
 use std::io::Write;
