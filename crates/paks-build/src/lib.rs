@@ -26,6 +26,7 @@ use paks_types::{
 pub use error::BuildError;
 pub use fetch::{SourceLimits, remove_leftovers as remove_source_leftovers};
 pub use provenance::provenance_path;
+pub use sandbox::tail_lines;
 pub use source::{RecipeLocation, hash_tree};
 
 /// How to build.
@@ -115,12 +116,13 @@ pub fn build(
     let env = build_env(&canonical_prefix, &deps.closure, options.jobs);
     let mut sandbox = sandbox::Sandbox {
         work: &work,
-        recipe: &recipe_dir,
+        recipe: Some(&recipe_dir),
         prefix: (&prefix, canonical_prefix.clone()),
         prefix_writable: true,
         deps: &dep_mounts,
         overlays: &overlays,
         env: &env,
+        output: None,
     };
     let name = &recipe.package.name;
     run_stage(
@@ -202,6 +204,67 @@ fn dependency_mounts(store: &Store, closure: &[Record]) -> Vec<(PathBuf, String)
             )
         })
         .collect()
+}
+
+/// An installed build's test script to run (`paks test`).
+#[derive(Debug, Clone)]
+pub struct InstalledTest<'a> {
+    /// The build, installed in `store` with its dependencies.
+    pub id: &'a PackageId,
+    /// The script (`sh -eu -c`), from the build's metadata.
+    pub script: &'a str,
+    /// A directory the script may write reports into, as `$PAKS_TEST_OUTPUT`.
+    pub output_dir: &'a std::path::Path,
+    /// Where the script's output goes (appended).
+    pub log: &'a std::path::Path,
+    /// Parallel jobs the script is told to use (`$PAKS_JOBS`).
+    pub jobs: usize,
+    /// Copy the output to stderr as it is written.
+    pub echo: bool,
+}
+
+/// Where `$PAKS_TEST_OUTPUT` is inside the sandbox.
+pub const TEST_OUTPUT_DIR: &str = "/paks-test-output";
+
+/// Run an installed build's test script in the build sandbox as its test stage sees it
+/// (no network; the build and its dependencies read-only at their canonical paths, as
+/// `/opt/paks` would hold them), but with an empty `/build` and no recipe: the script
+/// tests what was shipped, not the build tree. Returns the script's exit status.
+pub fn test_installed(
+    store: &Store,
+    test: &InstalledTest<'_>,
+) -> Result<std::process::ExitStatus, BuildError> {
+    let scratch = Scratch::new(store)?;
+    let closure = store.closure(std::slice::from_ref(test.id))?;
+    let deps: Vec<Record> = closure
+        .iter()
+        .filter(|r| r.id() != test.id)
+        .cloned()
+        .collect();
+    let mut mounts = dependency_mounts(store, &deps);
+    // Binaries rewritten in place name this store's own path: it is there too.
+    if !store.is_canonical() {
+        let dir = store.store_dir();
+        mounts.insert(0, (dir.clone(), dir.to_string_lossy().into_owned()));
+    }
+    let overlays = canonical_overlays(store, &closure, &scratch.path.join("canonical"))?;
+    let canonical_prefix = format!("{CANONICAL_STORE}/{}", test.id);
+    let mut env = build_env(&canonical_prefix, &deps, test.jobs);
+    env.push(("PAKS_TEST_OUTPUT".to_owned(), TEST_OUTPUT_DIR.to_owned()));
+    let work = scratch.path.join("work");
+    fs_err::create_dir_all(&work)?;
+    let own = store.prefix(test.id);
+    let sandbox = sandbox::Sandbox {
+        work: &work,
+        recipe: None,
+        prefix: (&own, canonical_prefix),
+        prefix_writable: false,
+        deps: &mounts,
+        overlays: &overlays,
+        env: &env,
+        output: Some((test.output_dir, TEST_OUTPUT_DIR)),
+    };
+    sandbox.run_status(test.script, test.log, test.echo)
 }
 
 /// The recipe directory: as given, or a checkout of the repository (with its origin).

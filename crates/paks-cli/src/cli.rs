@@ -171,6 +171,13 @@ pub enum Command {
     ///
     /// Exit 0: none found; 1: some found (or the request failed).
     Audit(AuditArgs),
+    /// Run a package's own test script against the build, and attach the signed result
+    ///
+    /// The build and its dependencies are installed into a fresh temporary root; the
+    /// script runs in the build sandbox without network, the package read-only. The
+    /// result, passed or failed, is signed and attached to the build in its registry.
+    /// Exit 1 when a test failed.
+    Test(TestArgs),
 }
 
 #[derive(Debug, Args)]
@@ -1087,6 +1094,29 @@ pub struct AuditArgs {
     #[arg(long, env = env_vars::OSV_DIR, value_name = "DIR")]
     pub osv: PathBuf,
     /// Print each vulnerability and a summary as JSON lines
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    /// A package name (`hello`, `hello@^1`) from the configured repositories, or a reference (`REGISTRY/NAMESPACE/NAME:VERSION`, `…@sha256:…`)
+    #[arg(
+        value_name = "REF|NAME",
+        required_unless_present = "all",
+        conflicts_with = "all"
+    )]
+    pub package: Option<String>,
+    /// Test the newest version of every package in this namespace's index
+    #[arg(long, value_name = "REGISTRY/NAMESPACE")]
+    pub all: Option<String>,
+    /// The private key (PEM) that signs the result
+    #[arg(long, value_name = "KEY.pem")]
+    pub sign: Option<PathBuf>,
+    /// Run the test only: do not attach the result
+    #[arg(long)]
+    pub no_attach: bool,
+    /// Print each result, and with `--all` a summary, as JSON lines
     #[arg(long)]
     pub json: bool,
 }

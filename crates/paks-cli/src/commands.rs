@@ -198,9 +198,9 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             crate::sysroot::create(&ctx, &args)
         }
         Command::Verify(args) => crate::verify::verify(&ctx, &args),
-
         Command::Sbom(args) => crate::sbom_cmd::sbom(&ctx, &args),
         Command::Audit(args) => crate::audit::audit(&ctx, &args),
+        Command::Test(args) => crate::test_cmd::test(&ctx, &args),
     }
 }
 

@@ -37,6 +37,7 @@ mod sbom_files;
 mod serve;
 mod suggest;
 mod sysroot;
+mod test_cmd;
 mod tree;
 mod trust;
 mod verify;
