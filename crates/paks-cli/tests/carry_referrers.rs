@@ -237,7 +237,8 @@ fn copy_carries_referrers_through_layouts_and_registries() {
 
 /// `paks index export` writes each build's attachments beside its `.pak` as an OCI
 /// layout; `paks_index::static_referrers` reads the build's own ones back from the
-/// static repository over HTTP and from the directory, and the layout copies on.
+/// static repository over HTTP and from the directory; each export lists what the
+/// registry holds then.
 #[test]
 fn index_export_carries_attachments_to_a_static_repository() {
     let a = Attached::new();
@@ -248,11 +249,16 @@ fn index_export_carries_attachments_to_a_static_repository() {
     a.builder
         .ok(&["index", "build", &ns, "--sign", key.to_str().unwrap()]);
     let site = a.builder.dir.path().join("site");
-    let out = a
-        .builder
-        .ok(&["index", "export", &ns, site.to_str().unwrap(), "--json"]);
-    let line: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
-    assert_eq!(line["attachments"], 2, "{out}");
+    // `paks index export --json`'s count of attachments.
+    let export = || {
+        let out = a
+            .builder
+            .ok(&["index", "export", &ns, site.to_str().unwrap(), "--json"]);
+        let line: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+        assert_eq!(line["type"], "index-export", "{out}");
+        line["attachments"].clone()
+    };
+    assert_eq!(export(), 2);
 
     let file = a.pak.file_name().unwrap().to_str().unwrap().to_owned();
     let dir = site.join(paks_index::referrers_dir_name(&file));
@@ -286,6 +292,24 @@ fn index_export_carries_attachments_to_a_static_repository() {
 
     // A build exported before it had attachments has none, and that is not an error.
     std::fs::remove_dir_all(&dir).unwrap();
+    assert!(
+        static_attachments(&local, &a.build.digest)
+            .unwrap()
+            .is_empty()
+    );
+
+    // The next export writes them again; a referrer deleted from the registry since is
+    // no longer listed after the one after.
+    assert_eq!(export(), 2);
+    assert_eq!(
+        static_attachments(&local, &a.build.digest).unwrap().len(),
+        1
+    );
+    let here = repo(&a.server.host(), "acme/hello-script");
+    runtime()
+        .block_on(client().delete_manifest(&here.reference_digest(&a.sbom.digest)))
+        .unwrap();
+    assert_eq!(export(), 0);
     assert!(
         static_attachments(&local, &a.build.digest)
             .unwrap()
