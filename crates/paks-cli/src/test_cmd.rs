@@ -180,7 +180,7 @@ fn test_one(
         .map_err(failure)?;
 
     let output_dir = scratch.0.join("output");
-    fs_err::create_dir_all(&output_dir).map_err(Failure::from)?;
+    fs_err::create_dir_all(&output_dir).map_err(io_failure)?;
     let log = scratch.0.join("test.log");
     let started = paks_index::Timestamp::now();
     let clock = Instant::now();
@@ -340,7 +340,7 @@ fn junit(path: &Path) -> Result<(Option<Junit>, Option<String>), Failure> {
     let mut bytes = Vec::new();
     file.take(MAX_JUNIT as u64 + 1)
         .read_to_end(&mut bytes)
-        .map_err(Failure::from)?;
+        .map_err(io_failure)?;
     Ok(match Junit::parse(&bytes) {
         Ok(j) => (Some(j), None),
         Err(e) => (None, Some(e.to_string())),
@@ -349,13 +349,13 @@ fn junit(path: &Path) -> Result<(Option<Junit>, Option<String>), Failure> {
 
 /// The end of the test's output, read from the end of its log.
 fn output(log: &Path) -> Result<Output, Failure> {
-    let mut file = fs_err::File::open(log).map_err(Failure::from)?;
-    let total = file.metadata().map_err(Failure::from)?.len();
+    let mut file = fs_err::File::open(log).map_err(io_failure)?;
+    let total = file.metadata().map_err(io_failure)?.len();
     let start = total.saturating_sub(MAX_OUTPUT as u64);
     file.seek(std::io::SeekFrom::Start(start))
-        .map_err(Failure::from)?;
+        .map_err(io_failure)?;
     let mut end = Vec::new();
-    file.read_to_end(&mut end).map_err(Failure::from)?;
+    file.read_to_end(&mut end).map_err(io_failure)?;
     Ok(Output::from_end(&end, total))
 }
 
@@ -455,7 +455,7 @@ impl TempDir {
         let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let dir = std::env::temp_dir().join(format!("paks-test-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        fs_err::create_dir(&dir).map_err(Failure::from)?;
+        fs_err::create_dir(&dir).map_err(io_failure)?;
         Ok(Self(dir))
     }
 }
@@ -463,5 +463,13 @@ impl TempDir {
 impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A failure of this machine (its disk, its temporary directory): exit 2.
+fn io_failure(e: std::io::Error) -> Failure {
+    Failure {
+        internal: true,
+        ..Failure::from(e)
     }
 }
