@@ -1,5 +1,6 @@
 //! `paks`: build, store and install packages for containers.
 
+mod audit;
 mod build_deps;
 mod cache;
 mod catalog;
@@ -26,15 +27,20 @@ mod printer;
 mod project;
 mod project_cmds;
 mod project_file;
+mod push_sign;
 mod references;
 mod remote;
 mod report;
 mod repos;
+mod sbom_cmd;
 mod sbom_files;
 mod serve;
 mod suggest;
 mod sysroot;
+mod test_cmd;
 mod tree;
+mod trust;
+mod verify;
 
 use std::io::Write;
 use std::process::ExitCode;
