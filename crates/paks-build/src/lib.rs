@@ -165,11 +165,7 @@ pub fn build(
     };
     let provenance = provenance::write(&facts, &id, &manifest_digest, &pak)?;
     if options.install {
-        let request = InstallRequest {
-            pak: pak.clone(),
-            explicit: true,
-        };
-        store.install_paks(&[request], 1, reporter)?;
+        install_built(store, &pak, reporter)?;
     }
     Ok(BuildOutput {
         id,
@@ -180,6 +176,20 @@ pub fn build(
         provenance,
         runpath_unchanged: post.runpath_unchanged,
     })
+}
+
+/// Install the `.pak` just built, explicitly.
+fn install_built(
+    store: &Store,
+    pak: &std::path::Path,
+    reporter: &dyn Reporter,
+) -> Result<(), BuildError> {
+    let request = InstallRequest {
+        pak: pak.to_path_buf(),
+        explicit: true,
+    };
+    store.install_paks(&[request], 1, reporter)?;
+    Ok(())
 }
 
 /// The build log, `NAME-VERSION.log` in `out_dir`, started with the build's inputs.
