@@ -6,9 +6,8 @@
 //! own. It takes what it needs and ignores the rest; input is bounded by [`MAX_SBOM_SIZE`].
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 
-use paks_types::{ForeignFormat, PackageMeta};
+use paks_types::PackageMeta;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -75,44 +74,11 @@ impl Component {
     /// so that the distribution's advisories match it; a paks-built one as `pkg:generic`.
     pub fn from_meta(meta: &PackageMeta) -> Self {
         let name = meta.name.to_string();
-        let (version, purl) = if let Some(origin) = &meta.origin {
-            let (kind, namespace) = match origin.format {
-                ForeignFormat::Deb => ("deb", "debian"),
-                ForeignFormat::Apk => ("apk", "alpine"),
-            };
-            let mut purl = format!(
-                "pkg:{kind}/{namespace}/{}@{}?arch={}",
-                encode(&name),
-                encode(&origin.version),
-                encode(&origin.architecture)
-            );
-            if let Some(source) = origin.source.as_deref().filter(|s| *s != name) {
-                purl.push_str("&upstream=");
-                purl.push_str(&encode(source));
-            }
-            (origin.version.clone(), purl)
-        } else {
-            let version = meta.version.to_string();
-            let purl = format!("pkg:generic/{}@{}", encode(&name), encode(&version));
-            (version, purl)
-        };
-        let mut c = with_purl(name, Some(version), Some(purl));
+        let purl = crate::sbom::purl(meta);
+        let mut c = with_purl(name, Some(meta.shown_version()), Some(purl));
         c.license.clone_from(&meta.license);
         c
     }
-}
-
-/// Percent-encoding of everything but purl's unreserved characters.
-fn encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b'~') {
-            out.push(char::from(b));
-        } else {
-            let _ = write!(out, "%{b:02X}");
-        }
-    }
-    out
 }
 
 /// A package URL (<https://github.com/package-url/purl-spec>), the parts paks uses.

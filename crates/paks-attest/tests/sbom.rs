@@ -5,10 +5,10 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use paks_archive::{Compression, write_layer, write_pak};
 use paks_attest::sbom::{self, Component, Sbom};
+use paks_testkit::{assert_valid_cyclonedx, assert_valid_spdx};
 use paks_types::{
     ConfigRootfs, Digest, ImageConfig, META_SCHEMA, PackageDep, PackageId, PackageKind,
     PackageMeta, PackageName, Platform,
@@ -98,44 +98,6 @@ fn hello_pak(dir: &Path, license: &str) -> PathBuf {
 
 fn sha256_hex(bytes: &[u8]) -> String {
     Digest::sha256_of(bytes).hex().to_owned()
-}
-
-/// `pyspdxtools -i FILE` must accept the document.
-fn assert_valid_spdx(path: &Path) {
-    let out = Command::new("pyspdxtools")
-        .arg("-i")
-        .arg(path)
-        .output()
-        .expect("pyspdxtools runs (scripts/deps installs spdx-tools)");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success() && !stdout.contains("invalid") && !stderr.contains("invalid"),
-        "pyspdxtools refused {}:\n{stdout}\n{stderr}",
-        path.display()
-    );
-}
-
-/// cyclonedx-python-lib's strict JSON validator must accept the document as 1.5.
-fn assert_valid_cyclonedx(path: &Path) {
-    let script = "import sys\n\
-        from cyclonedx.schema import SchemaVersion\n\
-        from cyclonedx.validation.json import JsonStrictValidator\n\
-        error = JsonStrictValidator(SchemaVersion.V1_5).validate_str(open(sys.argv[1]).read())\n\
-        print(error)\n\
-        sys.exit(1 if error is not None else 0)\n";
-    let out = Command::new("python3")
-        .args(["-c", script])
-        .arg(path)
-        .output()
-        .expect("python3 runs");
-    assert!(
-        out.status.success(),
-        "cyclonedx-python-lib refused {}:\n{}\n{}",
-        path.display(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 #[test]

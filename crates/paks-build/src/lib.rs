@@ -157,11 +157,7 @@ pub fn build(
     };
     let provenance = provenance::write(&facts, &id, &manifest_digest, &pak)?;
     if options.install {
-        let request = InstallRequest {
-            pak: pak.clone(),
-            explicit: true,
-        };
-        store.install_paks(&[request], 1, reporter)?;
+        install_built(store, &pak, reporter)?;
     }
     Ok(BuildOutput {
         id,
@@ -191,6 +187,20 @@ fn materialize_sources(
         source::materialize(s, recipe_dir, &work, &cache, &options.source_limits)?;
     }
     Ok((work, prefix))
+}
+
+/// Install the `.pak` just built, explicitly.
+fn install_built(
+    store: &Store,
+    pak: &std::path::Path,
+    reporter: &dyn Reporter,
+) -> Result<(), BuildError> {
+    let request = InstallRequest {
+        pak: pak.to_path_buf(),
+        explicit: true,
+    };
+    store.install_paks(&[request], 1, reporter)?;
+    Ok(())
 }
 
 /// The build log, `NAME-VERSION.log` in `out_dir`, started with the build's inputs.

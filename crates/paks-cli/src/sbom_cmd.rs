@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use paks_attest::sbom_diff::{Changed, diff};
 use paks_attest::{Component, Sbom, SbomFormat};
@@ -20,11 +20,6 @@ pub(crate) struct Loaded {
     /// none: only its own metadata).
     pub(crate) document: Option<Vec<u8>>,
     pub(crate) sbom: Sbom,
-}
-
-/// `X.spdx.json` beside `X.pak`, where `paks build` writes it.
-fn side_file(pak: &Path) -> PathBuf {
-    pak.with_extension("spdx.json")
 }
 
 /// A file read whole, refused beyond `MAX_SBOM_SIZE` before reading it.
@@ -81,7 +76,7 @@ fn parse(what: &str, bytes: Vec<u8>) -> Result<Loaded, Failure> {
 pub(crate) fn load(arg: &str) -> Result<Loaded, Failure> {
     let path = Path::new(arg);
     if path.extension().is_some_and(|e| e == "pak") && path.is_file() {
-        let side = side_file(path);
+        let side = crate::sbom_files::sbom_path(path);
         if side.is_file() {
             return parse(&side.display().to_string(), read_bounded(&side)?);
         }
@@ -121,7 +116,7 @@ pub fn sbom(_ctx: &Ctx, args: &SbomArgs) -> Result<(), Failure> {
         return Ok(());
     }
     let Some(document) = loaded.document else {
-        let side = side_file(Path::new(arg));
+        let side = crate::sbom_files::sbom_path(Path::new(arg));
         return Err(user_error(
             format!("`{arg}` has no SBOM: `{}` does not exist", side.display()),
             Some("`paks build` writes the SBOM beside the `.pak`; `paks push --sign KEY` attaches it in the registry".into()),

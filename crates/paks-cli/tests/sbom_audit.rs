@@ -254,7 +254,9 @@ fn sbom_of_a_pak_is_the_file_beside_it() {
     let env = Env::new();
     let (pak, version) = imported_libc6(&env);
     let pak_arg = pak.to_str().unwrap();
-    // No SBOM beside it: nothing to print, and how to get one.
+    // `paks import` wrote one beside it; without it: nothing to print, and how to get one.
+    assert!(side(&pak).is_file());
+    std::fs::remove_file(side(&pak)).unwrap();
     let err = env.fails(&["sbom", pak_arg], 1);
     assert!(err.contains("has no SBOM"), "{err}");
     assert!(

@@ -12,6 +12,7 @@ mod http_server;
 mod paks_serve;
 mod podman;
 pub mod raw_http;
+mod sbom_validators;
 
 use std::ffi::OsStr;
 use std::process::{Command, Output};
@@ -22,6 +23,7 @@ pub use hostile_server::{HostileRequest, HostileServer, trickle, write_head};
 pub use http_server::HttpServer;
 pub use paks_serve::PaksServe;
 pub use podman::{Podman, unmount_below};
+pub use sbom_validators::{assert_valid_cyclonedx, assert_valid_spdx};
 
 /// A free TCP port on 127.0.0.1 (bound, then released for a child process to take: a
 /// race that callers retry on).

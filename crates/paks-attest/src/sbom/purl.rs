@@ -5,8 +5,10 @@ use paks_types::{ForeignFormat, PackageMeta};
 
 /// The package URL of a package build: `pkg:deb/debian/NAME@VERSION?arch=ARCH` for an
 /// imported Debian package, `pkg:apk/alpine/NAME@VERSION?arch=ARCH` for an Alpine one
-/// (distribution version and architecture verbatim), `pkg:generic/NAME@VERSION` for a
-/// package paks built.
+/// (distribution version and architecture verbatim, and `&upstream=SOURCE` when the source
+/// package has another name: distributions' advisories name source packages, as in
+/// `pkg:deb/debian/libc6@2.36-9%2Bdeb12u4?arch=amd64&upstream=glibc`),
+/// `pkg:generic/NAME@VERSION` for a package paks built.
 pub fn purl(meta: &PackageMeta) -> String {
     let Some(origin) = &meta.origin else {
         return generic(meta.name.as_str(), &meta.version.to_string());
@@ -15,12 +17,21 @@ pub fn purl(meta: &PackageMeta) -> String {
         ForeignFormat::Deb => ("deb", "debian"),
         ForeignFormat::Apk => ("apk", "alpine"),
     };
-    format!(
+    let mut purl = format!(
         "pkg:{kind}/{namespace}/{}@{}?arch={}",
         encode(meta.name.as_str()),
         encode(&origin.version),
         encode(&origin.architecture)
-    )
+    );
+    if let Some(source) = origin
+        .source
+        .as_deref()
+        .filter(|s| *s != meta.name.as_str())
+    {
+        purl.push_str("&upstream=");
+        purl.push_str(&encode(source));
+    }
+    purl
 }
 
 /// `pkg:generic/NAME@VERSION`.
