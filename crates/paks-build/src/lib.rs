@@ -56,6 +56,8 @@ pub struct BuildOutput {
     pub manifest_digest: Digest,
     /// The unsigned provenance statement beside the archive (`X.provenance.json`).
     pub provenance: PathBuf,
+    /// The recipe's sources, as it pins them (for the SBOM).
+    pub sources: Vec<paks_recipe::Source>,
     /// Files whose RUNPATH could not be made relative (they are relocated at install).
     pub runpath_unchanged: Vec<(String, String)>,
 }
@@ -161,11 +163,7 @@ pub fn build(
     };
     let provenance = provenance::write(&facts, &id, &manifest_digest, &pak)?;
     if options.install {
-        let request = InstallRequest {
-            pak: pak.clone(),
-            explicit: true,
-        };
-        store.install_paks(&[request], 1, reporter)?;
+        install(store, &pak, reporter)?;
     }
     Ok(BuildOutput {
         id,
@@ -173,8 +171,23 @@ pub fn build(
         log,
         manifest_digest,
         provenance,
+        sources: recipe.sources.clone(),
         runpath_unchanged: post.runpath_unchanged,
     })
+}
+
+/// Install the archive just built, as asked for (not as a dependency).
+fn install(
+    store: &Store,
+    pak: &std::path::Path,
+    reporter: &dyn Reporter,
+) -> Result<(), BuildError> {
+    let request = InstallRequest {
+        pak: pak.to_path_buf(),
+        explicit: true,
+    };
+    store.install_paks(&[request], 1, reporter)?;
+    Ok(())
 }
 
 /// The build log, `NAME-VERSION.log` in `out_dir`, started with the build's inputs.

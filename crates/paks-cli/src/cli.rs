@@ -730,6 +730,9 @@ pub struct ImageBuildArgs {
     /// Print the result as JSON
     #[arg(long)]
     pub json: bool,
+    /// Write the image's SBOM (SPDX JSON: every package and the base image) to this file
+    #[arg(long, value_name = "FILE")]
+    pub sbom: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -226,9 +226,10 @@ fn build(ctx: &Ctx, args: BuildArgs) -> Result<(), Failure> {
     for (file, reason) in &built.runpath_unchanged {
         ctx.reporter.warn(&format!("the RUNPATH of `{file}` stays absolute ({reason}); the package works at `/opt/paks` and at roots no longer than it"));
     }
+    let sbom = crate::sbom_files::write_beside(&built.pak, &built.sources)?;
     if args.json {
         json_line(
-            &json!({"type": "build", "id": built.id.to_string(), "pak": built.pak, "manifest": built.manifest_digest.to_string(), "log": built.log, "provenance": built.provenance}),
+            &json!({"type": "build", "id": built.id.to_string(), "pak": built.pak, "manifest": built.manifest_digest.to_string(), "log": built.log, "provenance": built.provenance, "sbom": sbom}),
         )?;
     } else {
         writeln!(out(), "{}", built.pak.display())?;

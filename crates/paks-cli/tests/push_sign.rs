@@ -61,8 +61,6 @@ impl Signed {
         );
         build(&env, "libgreet");
         let (hello, hello_manifest, _) = build(&env, "hello");
-        // The SBOM `paks push --sign` attaches is the file beside the archive.
-        std::fs::write(hello.with_extension("spdx.json"), SBOM).unwrap();
         let key = env.dir.path().join("acme.pem");
         env.ok(&["key", "generate", "--out", key.to_str().unwrap()]);
         let public = PublicKey::load(&key.with_extension("pub")).unwrap();
@@ -130,10 +128,6 @@ impl Signed {
         (layers[0]["mediaType"].as_str().unwrap().to_owned(), blob)
     }
 }
-
-/// An SBOM beside the archive: `paks push --sign` attaches it as it is.
-const SBOM: &str =
-    r#"{"spdxVersion": "SPDX-2.3", "SPDXID": "SPDXRef-DOCUMENT", "name": "hello-1.0.0"}"#;
 
 /// GET `path` from the registry, requiring 200.
 fn get(addr: SocketAddr, path: &str) -> Vec<u8> {
@@ -286,7 +280,11 @@ fn push_sign_attaches_sbom_provenance_and_signature_once() {
     assert_eq!(facts.package.name.as_str(), "hello");
     let (media_type, sbom) = s.layer(&attached[0].1);
     assert_eq!(media_type, SPDX_JSON);
-    assert_eq!(sbom, SBOM.as_bytes());
+    // The SBOM `paks build` wrote beside the archive, as it is.
+    assert_eq!(
+        sbom,
+        std::fs::read(s.hello.with_extension("spdx.json")).unwrap()
+    );
     assert!(facts.covers(&Digest::sha256_of(&sbom)));
 
     // Again: the same digests, and still three referrers.
@@ -417,15 +415,29 @@ fn a_stale_provenance_is_refused_and_a_missing_one_skipped() {
         "nothing vouched for"
     );
 
-    // No provenance: a warning, and a signature that vouches for the SBOM only.
+    // No provenance: a warning, and a signature that vouches for the SBOM only. No SBOM
+    // file: one made from the archive.
     std::fs::remove_file(&provenance).unwrap();
+    std::fs::remove_file(s.hello.with_extension("spdx.json")).unwrap();
     let out = push(true);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let err = text(&out.stderr);
     assert!(err.contains("no provenance for"), "{err}");
+    assert!(err.contains("attaching an SBOM made from"), "{err}");
     let attached = attachments(&lines(&text(&out.stdout)));
     let types: Vec<&str> = attached.iter().map(|(t, _, _)| t.as_str()).collect();
     assert_eq!(types, [SPDX_JSON, SIGNATURE]);
+    let (_, sbom) = s.layer(&attached[0].1);
+    let sbom: Value = serde_json::from_slice(&sbom).unwrap();
+    assert_eq!(sbom["spdxVersion"], "SPDX-2.3");
+    assert!(
+        sbom["packages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["name"] == "hello"),
+        "{sbom:#}"
+    );
     let (_, sig) = s.layer(&attached[1].1);
     let facts = paks_attest::signature::verify_signature(
         &sig,
