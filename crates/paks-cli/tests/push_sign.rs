@@ -12,8 +12,8 @@ use std::process::Command;
 use common::{Env, examples, paks_bin, text};
 use paks_attest::{DSSE_ENVELOPE, IN_TOTO_JSON, SIGNATURE, SPDX_JSON};
 use paks_index::PublicKey;
-use paks_testkit::PaksServe;
 use paks_testkit::raw_http::exchange;
+use paks_testkit::{DockerRegistry, PaksServe};
 use paks_types::Digest;
 use serde_json::Value;
 
@@ -41,9 +41,15 @@ fn build(env: &Env, example: &str) -> (PathBuf, Digest, Value) {
     (pak, manifest, line)
 }
 
+/// The registry pushed to: `paks serve` (referrers API) or distribution 2.8 (tag fallback).
+enum Registry {
+    Paks(PaksServe),
+    Docker(DockerRegistry),
+}
+
 /// A registry, a builder with hello and libgreet built, and a key.
 struct Signed {
-    server: PaksServe,
+    server: Registry,
     env: Env,
     hello: PathBuf,
     hello_manifest: Digest,
@@ -54,11 +60,19 @@ struct Signed {
 impl Signed {
     fn new() -> Self {
         let env = Env::new();
-        let server = PaksServe::start(
+        let server = Registry::Paks(PaksServe::start(
             Path::new(paks_bin()),
             &env.dir.path().join("registry-data"),
             &[],
-        );
+        ));
+        Self::with(env, server)
+    }
+
+    fn on_docker_registry() -> Self {
+        Self::with(Env::new(), Registry::Docker(DockerRegistry::start()))
+    }
+
+    fn with(env: Env, server: Registry) -> Self {
         build(&env, "libgreet");
         let (hello, hello_manifest, _) = build(&env, "hello");
         let key = env.dir.path().join("acme.pem");
@@ -74,13 +88,20 @@ impl Signed {
         }
     }
 
+    fn host(&self) -> String {
+        match &self.server {
+            Registry::Paks(s) => s.host(),
+            Registry::Docker(d) => d.host().to_owned(),
+        }
+    }
+
     fn addr(&self) -> SocketAddr {
-        self.server.addr()
+        self.host().parse().unwrap()
     }
 
     /// `paks push HELLO REG/acme/hello --sign KEY --json`: the output's lines.
     fn push_signed(&self) -> Vec<Value> {
-        let target = format!("{}/acme/hello", self.server.host());
+        let target = format!("{}/acme/hello", self.host());
         lines(&self.env.ok(&[
             "push",
             self.hello.to_str().unwrap(),
@@ -91,12 +112,17 @@ impl Signed {
         ]))
     }
 
-    /// The referrers of hello's build, from the registry's referrers API.
+    /// The referrers of hello's build: from the referrers API of `paks serve`, from the
+    /// `sha256-<hex>` tag on distribution 2.8, which has no such API.
     fn referrers(&self) -> Vec<Value> {
-        let body = get(
-            self.addr(),
-            &format!("/v2/acme/hello/referrers/{}", self.hello_manifest),
-        );
+        let path = match self.server {
+            Registry::Paks(_) => format!("/v2/acme/hello/referrers/{}", self.hello_manifest),
+            Registry::Docker(_) => format!(
+                "/v2/acme/hello/manifests/sha256-{}",
+                self.hello_manifest.hex()
+            ),
+        };
+        let body = get(self.addr(), &path);
         let index: Value = serde_json::from_slice(&body).unwrap();
         index["manifests"].as_array().unwrap().clone()
     }
@@ -223,7 +249,17 @@ fn build_writes_provenance_beside_the_archive() {
 
 #[test]
 fn push_sign_attaches_sbom_provenance_and_signature_once() {
-    let s = Signed::new();
+    attaches_once(&Signed::new());
+}
+
+#[test]
+fn push_sign_on_distribution_lists_them_under_the_fallback_tag() {
+    attaches_once(&Signed::on_docker_registry());
+}
+
+/// `paks push --sign` attaches the SBOM, the provenance and the signature, which the
+/// registry lists; they verify; pushing again changes nothing.
+fn attaches_once(s: &Signed) {
     let out = s.push_signed();
     assert_eq!(out[0]["type"], "push", "{out:#?}");
     let attached = attachments(&out);
@@ -373,7 +409,7 @@ print(json.dumps({"keyids": sorted(keys), "payloadType": envelope.payload_type,
 fn a_stale_provenance_is_refused_and_a_missing_one_skipped() {
     let s = Signed::new();
     let provenance = paks_build::provenance_path(&s.hello);
-    let target = format!("{}/acme/hello", s.server.host());
+    let target = format!("{}/acme/hello", s.host());
     let push = |json: bool| {
         let mut args = vec![
             "push",
