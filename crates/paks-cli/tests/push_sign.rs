@@ -484,3 +484,51 @@ fn a_stale_provenance_is_refused_and_a_missing_one_skipped() {
     assert_eq!(facts.attachments.len(), 1);
     assert_eq!(facts.attachments[0].artifact_type, SPDX_JSON);
 }
+
+#[test]
+fn provenance_of_a_git_recipe_names_the_commit_and_the_options() {
+    let env = Env::new();
+    let repo = tempfile::tempdir().unwrap();
+    for f in ["paks.toml", "hello-script.in"] {
+        std::fs::copy(examples().join("hello-script").join(f), repo.path().join(f)).unwrap();
+    }
+    let git = |args: &[&str]| common::git(repo.path(), args);
+    git(&["init", "-q"]);
+    git(&["add", "."]);
+    git(&["commit", "-qm", "recipe"]);
+    let commit = git(&["rev-parse", "HEAD"]);
+    let url = format!("file://{}", repo.path().display());
+    let out = env.ok(&[
+        "build",
+        &format!("git+{url}"),
+        "--out",
+        env.out.to_str().unwrap(),
+        "--no-test",
+        "--compression",
+        "zstd",
+        "--json",
+    ]);
+    let line = lines(&out).pop().unwrap();
+    let doc: Value =
+        serde_json::from_slice(&std::fs::read(line["provenance"].as_str().unwrap()).unwrap())
+            .unwrap();
+    let def = &doc["predicate"]["buildDefinition"];
+    assert_eq!(
+        def["externalParameters"]["recipe"],
+        serde_json::json!({"git": url, "commit": commit})
+    );
+    assert_eq!(
+        def["resolvedDependencies"][0]["uri"],
+        format!("git+{url}@{commit}")
+    );
+    assert_eq!(def["internalParameters"]["compression"], "zstd-3");
+    assert_eq!(def["internalParameters"]["tests"], false);
+    assert_eq!(
+        doc["subject"][0]["digest"]["sha256"],
+        line["manifest"]
+            .as_str()
+            .unwrap()
+            .strip_prefix("sha256:")
+            .unwrap()
+    );
+}
