@@ -26,6 +26,7 @@ use paks_types::{
 pub use error::BuildError;
 pub use fetch::{SourceLimits, remove_leftovers as remove_source_leftovers};
 pub use provenance::provenance_path;
+pub use sandbox::tail_lines;
 pub use source::{RecipeLocation, hash_tree};
 
 /// How to build.
@@ -54,10 +55,10 @@ pub struct BuildOutput {
     pub pak: PathBuf,
     pub log: PathBuf,
     pub manifest_digest: Digest,
-    /// The unsigned provenance statement beside the archive (`X.provenance.json`).
-    pub provenance: PathBuf,
     /// The recipe's sources, as it pins them (for the SBOM).
     pub sources: Vec<paks_recipe::Source>,
+    /// The unsigned provenance statement beside the archive (`X.provenance.json`).
+    pub provenance: PathBuf,
     /// Files whose RUNPATH could not be made relative (they are relocated at install).
     pub runpath_unchanged: Vec<(String, String)>,
 }
@@ -101,26 +102,19 @@ pub fn build(
     let out_dir = std::path::absolute(&options.out_dir)?;
     let log = start_log(&out_dir, &id, &inputs)?;
 
-    let work = scratch.path.join("work");
-    let prefix = scratch.path.join("prefix");
-    fs_err::create_dir_all(&work)?;
-    fs_err::create_dir_all(&prefix)?;
-    let cache = store.cache_dir().join("sources");
-    for s in &recipe.sources {
-        source::materialize(s, &recipe_dir, &work, &cache, &options.source_limits)?;
-    }
-
+    let (work, prefix) = materialize_sources(store, &scratch, &recipe, &recipe_dir, options)?;
     let dep_mounts = dependency_mounts(store, &deps.closure);
     let overlays = canonical_overlays(store, &deps.closure, &scratch.path.join("canonical"))?;
     let env = build_env(&canonical_prefix, &deps.closure, options.jobs);
     let mut sandbox = sandbox::Sandbox {
         work: &work,
-        recipe: &recipe_dir,
+        recipe: Some(&recipe_dir),
         prefix: (&prefix, canonical_prefix.clone()),
         prefix_writable: true,
         deps: &dep_mounts,
         overlays: &overlays,
         env: &env,
+        output: None,
     };
     let name = &recipe.package.name;
     run_stage(
@@ -170,8 +164,8 @@ pub fn build(
         pak,
         log,
         manifest_digest,
-        provenance,
         sources: recipe.sources.clone(),
+        provenance,
         runpath_unchanged: post.runpath_unchanged,
     })
 }
@@ -188,6 +182,25 @@ fn install(
     };
     store.install_paks(&[request], 1, reporter)?;
     Ok(())
+}
+
+/// The build's `work` directory holding the recipe's sources, and its empty `prefix`.
+fn materialize_sources(
+    store: &Store,
+    scratch: &Scratch,
+    recipe: &Recipe,
+    recipe_dir: &std::path::Path,
+    options: &BuildOptions,
+) -> Result<(PathBuf, PathBuf), BuildError> {
+    let work = scratch.path.join("work");
+    let prefix = scratch.path.join("prefix");
+    fs_err::create_dir_all(&work)?;
+    fs_err::create_dir_all(&prefix)?;
+    let cache = store.cache_dir().join("sources");
+    for s in &recipe.sources {
+        source::materialize(s, recipe_dir, &work, &cache, &options.source_limits)?;
+    }
+    Ok((work, prefix))
 }
 
 /// The build log, `NAME-VERSION.log` in `out_dir`, started with the build's inputs.
@@ -212,6 +225,67 @@ fn dependency_mounts(store: &Store, closure: &[Record]) -> Vec<(PathBuf, String)
             )
         })
         .collect()
+}
+
+/// An installed build's test script to run (`paks test`).
+#[derive(Debug, Clone)]
+pub struct InstalledTest<'a> {
+    /// The build, installed in `store` with its dependencies.
+    pub id: &'a PackageId,
+    /// The script (`sh -eu -c`), from the build's metadata.
+    pub script: &'a str,
+    /// A directory the script may write reports into, as `$PAKS_TEST_OUTPUT`.
+    pub output_dir: &'a std::path::Path,
+    /// Where the script's output goes (appended).
+    pub log: &'a std::path::Path,
+    /// Parallel jobs the script is told to use (`$PAKS_JOBS`).
+    pub jobs: usize,
+    /// Copy the output to stderr as it is written.
+    pub echo: bool,
+}
+
+/// Where `$PAKS_TEST_OUTPUT` is inside the sandbox.
+pub const TEST_OUTPUT_DIR: &str = "/paks-test-output";
+
+/// Run an installed build's test script in the build sandbox as its test stage sees it
+/// (no network; the build and its dependencies read-only at their canonical paths, as
+/// `/opt/paks` would hold them), but with an empty `/build` and no recipe: the script
+/// tests what was shipped, not the build tree. Returns the script's exit status.
+pub fn test_installed(
+    store: &Store,
+    test: &InstalledTest<'_>,
+) -> Result<std::process::ExitStatus, BuildError> {
+    let scratch = Scratch::new(store)?;
+    let closure = store.closure(std::slice::from_ref(test.id))?;
+    let deps: Vec<Record> = closure
+        .iter()
+        .filter(|r| r.id() != test.id)
+        .cloned()
+        .collect();
+    let mut mounts = dependency_mounts(store, &deps);
+    // Binaries rewritten in place name this store's own path: it is there too.
+    if !store.is_canonical() {
+        let dir = store.store_dir();
+        mounts.insert(0, (dir.clone(), dir.to_string_lossy().into_owned()));
+    }
+    let overlays = canonical_overlays(store, &closure, &scratch.path.join("canonical"))?;
+    let canonical_prefix = format!("{CANONICAL_STORE}/{}", test.id);
+    let mut env = build_env(&canonical_prefix, &deps, test.jobs);
+    env.push(("PAKS_TEST_OUTPUT".to_owned(), TEST_OUTPUT_DIR.to_owned()));
+    let work = scratch.path.join("work");
+    fs_err::create_dir_all(&work)?;
+    let own = store.prefix(test.id);
+    let sandbox = sandbox::Sandbox {
+        work: &work,
+        recipe: None,
+        prefix: (&own, canonical_prefix),
+        prefix_writable: false,
+        deps: &mounts,
+        overlays: &overlays,
+        env: &env,
+        output: Some((test.output_dir, TEST_OUTPUT_DIR)),
+    };
+    sandbox.run_status(test.script, test.log, test.echo)
 }
 
 /// The recipe directory: as given, or a checkout of the repository (with its origin).

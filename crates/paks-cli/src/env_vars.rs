@@ -57,3 +57,6 @@ pub const LOCKED: &str = "PAKS_LOCKED";
 pub const FROZEN: &str = "PAKS_FROZEN";
 /// The private key `paks push` signs attachments with (`--sign`).
 pub const SIGN_KEY: &str = "PAKS_SIGN_KEY";
+
+/// The directory of OSV advisories `paks audit` reads (`--osv`).
+pub const OSV_DIR: &str = "PAKS_OSV_DIR";

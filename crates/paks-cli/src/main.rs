@@ -1,5 +1,6 @@
 //! `paks`: build, store and install packages for containers.
 
+mod audit;
 mod build_deps;
 mod cache;
 mod catalog;
@@ -31,11 +32,15 @@ mod references;
 mod remote;
 mod report;
 mod repos;
+mod sbom_cmd;
 mod sbom_files;
 mod serve;
 mod suggest;
 mod sysroot;
+mod test_cmd;
 mod tree;
+mod trust;
+mod verify;
 
 use std::io::Write;
 use std::process::ExitCode;

@@ -211,7 +211,7 @@ pub fn copy(ctx: &Ctx, args: &CopyArgs) -> Result<(), Failure> {
         .map_err(failure)?;
     if args.json {
         json_line(
-            &json!({"type": "copy", "manifests": report.manifests, "names": report.names, "blobs_copied": report.blobs_copied, "blobs_skipped": report.blobs_skipped, "bytes_copied": report.bytes_copied}),
+            &json!({"type": "copy", "manifests": report.manifests, "referrers": report.referrers, "names": report.names, "blobs_copied": report.blobs_copied, "blobs_skipped": report.blobs_skipped, "bytes_copied": report.bytes_copied}),
         )?;
     } else {
         let mut o = out();
@@ -219,8 +219,17 @@ pub fn copy(ctx: &Ctx, args: &CopyArgs) -> Result<(), Failure> {
             writeln!(o, "{name}")?;
         }
     }
+    let attachments = if report.referrers > 0 {
+        format!(
+            ", {} of them attachment{}",
+            report.referrers,
+            plural(report.referrers)
+        )
+    } else {
+        String::new()
+    };
     ctx.reporter.status(&format!(
-        "Copied {} manifest{} in {} ({} in {} blob{}, {} already there)",
+        "Copied {} manifest{}{attachments} in {} ({} in {} blob{}, {} already there)",
         report.manifests,
         plural(report.manifests),
         elapsed(start),

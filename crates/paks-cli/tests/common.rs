@@ -327,3 +327,12 @@ pub fn git(dir: &Path, args: &[&str]) -> String {
     assert!(out.status.success(), "git {args:?}: {}", text(&out.stderr));
     text(&out.stdout).trim().to_owned()
 }
+
+/// `paks serve` with its data in `env`'s directory (`registry-data`).
+pub fn serve(env: &Env) -> paks_testkit::PaksServe {
+    paks_testkit::PaksServe::start(
+        Path::new(paks_bin()),
+        &env.dir.path().join("registry-data"),
+        &[],
+    )
+}

@@ -6,10 +6,10 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
-use common::{Env, examples, paks_bin, text};
+use common::{Env, examples, text};
 use paks_attest::{DSSE_ENVELOPE, IN_TOTO_JSON, SIGNATURE, SPDX_JSON};
 use paks_index::PublicKey;
 use paks_testkit::raw_http::exchange;
@@ -60,11 +60,7 @@ struct Signed {
 impl Signed {
     fn new() -> Self {
         let env = Env::new();
-        let server = Registry::Paks(PaksServe::start(
-            Path::new(paks_bin()),
-            &env.dir.path().join("registry-data"),
-            &[],
-        ));
+        let server = Registry::Paks(common::serve(&env));
         Self::with(env, server)
     }
 
