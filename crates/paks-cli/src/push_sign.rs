@@ -89,7 +89,7 @@ async fn attach_one(
     let provenance = provenance(ctx, build, key)?;
     let mut vouched = Vec::new();
     for (artifact_type, media_type, bytes) in [
-        (SPDX_JSON, SPDX_JSON, sbom),
+        (SPDX_JSON, SPDX_JSON, Some(sbom)),
         (IN_TOTO_JSON, DSSE_ENVELOPE, provenance),
     ] {
         if let Some(bytes) = bytes {
@@ -144,18 +144,21 @@ fn provenance(ctx: &Ctx, build: &Build<'_>, key: &SigningKey) -> Result<Option<V
     Ok(Some(envelope.to_bytes()))
 }
 
-/// The SBOM beside the archive (`X.spdx.json`), if there is one.
-fn sbom(ctx: &Ctx, pak: &Path) -> Result<Option<Vec<u8>>, Failure> {
-    let file = pak.with_extension("spdx.json");
+/// The SBOM beside the archive (`X.spdx.json`); without one, an SBOM made from the
+/// archive itself (everything but the recipe's sources, which only the build knows).
+fn sbom(ctx: &Ctx, pak: &Path) -> Result<Vec<u8>, Failure> {
+    let file = crate::sbom_files::sbom_path(pak);
     if file.is_file() {
-        return Ok(Some(fs_err::read(&file)?));
+        return Ok(fs_err::read(&file)?);
     }
     ctx.reporter.warn(&format!(
-        "no SBOM for `{}`: `{}` does not exist, so none is attached",
-        pak.display(),
-        file.display()
+        "`{}` does not exist: attaching an SBOM made from `{}`, without the recipe's sources",
+        file.display(),
+        pak.display()
     ));
-    Ok(None)
+    Ok(paks_attest::sbom::from_pak(pak)
+        .map_err(failure)?
+        .to_spdx_json())
 }
 
 /// Attach `bytes` to the build and report it; returns the layer digest.

@@ -315,6 +315,19 @@ impl ScriptRepo {
     }
 }
 
+/// Run `git ARGS` in `dir` as a throw-away committer, requiring success; returns stdout,
+/// trimmed.
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args(["-c", "user.name=t", "-c", "user.email=t@t"])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "git {args:?}: {}", text(&out.stderr));
+    text(&out.stdout).trim().to_owned()
+}
+
 /// `paks serve` with its data in `env`'s directory (`registry-data`).
 pub fn serve(env: &Env) -> paks_testkit::PaksServe {
     paks_testkit::PaksServe::start(

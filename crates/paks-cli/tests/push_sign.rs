@@ -6,14 +6,14 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
-use common::{Env, examples, paks_bin, text};
+use common::{Env, examples, text};
 use paks_attest::{DSSE_ENVELOPE, IN_TOTO_JSON, SIGNATURE, SPDX_JSON};
 use paks_index::PublicKey;
-use paks_testkit::PaksServe;
 use paks_testkit::raw_http::exchange;
+use paks_testkit::{DockerRegistry, PaksServe};
 use paks_types::Digest;
 use serde_json::Value;
 
@@ -41,9 +41,15 @@ fn build(env: &Env, example: &str) -> (PathBuf, Digest, Value) {
     (pak, manifest, line)
 }
 
+/// The registry pushed to: `paks serve` (referrers API) or distribution 2.8 (tag fallback).
+enum Registry {
+    Paks(PaksServe),
+    Docker(DockerRegistry),
+}
+
 /// A registry, a builder with hello and libgreet built, and a key.
 struct Signed {
-    server: PaksServe,
+    server: Registry,
     env: Env,
     hello: PathBuf,
     hello_manifest: Digest,
@@ -54,15 +60,17 @@ struct Signed {
 impl Signed {
     fn new() -> Self {
         let env = Env::new();
-        let server = PaksServe::start(
-            Path::new(paks_bin()),
-            &env.dir.path().join("registry-data"),
-            &[],
-        );
+        let server = Registry::Paks(common::serve(&env));
+        Self::with(env, server)
+    }
+
+    fn on_docker_registry() -> Self {
+        Self::with(Env::new(), Registry::Docker(DockerRegistry::start()))
+    }
+
+    fn with(env: Env, server: Registry) -> Self {
         build(&env, "libgreet");
         let (hello, hello_manifest, _) = build(&env, "hello");
-        // The SBOM `paks push --sign` attaches is the file beside the archive.
-        std::fs::write(hello.with_extension("spdx.json"), SBOM).unwrap();
         let key = env.dir.path().join("acme.pem");
         env.ok(&["key", "generate", "--out", key.to_str().unwrap()]);
         let public = PublicKey::load(&key.with_extension("pub")).unwrap();
@@ -76,13 +84,20 @@ impl Signed {
         }
     }
 
+    fn host(&self) -> String {
+        match &self.server {
+            Registry::Paks(s) => s.host(),
+            Registry::Docker(d) => d.host().to_owned(),
+        }
+    }
+
     fn addr(&self) -> SocketAddr {
-        self.server.addr()
+        self.host().parse().unwrap()
     }
 
     /// `paks push HELLO REG/acme/hello --sign KEY --json`: the output's lines.
     fn push_signed(&self) -> Vec<Value> {
-        let target = format!("{}/acme/hello", self.server.host());
+        let target = format!("{}/acme/hello", self.host());
         lines(&self.env.ok(&[
             "push",
             self.hello.to_str().unwrap(),
@@ -93,12 +108,17 @@ impl Signed {
         ]))
     }
 
-    /// The referrers of hello's build, from the registry's referrers API.
+    /// The referrers of hello's build: from the referrers API of `paks serve`, from the
+    /// `sha256-<hex>` tag on distribution 2.8, which has no such API.
     fn referrers(&self) -> Vec<Value> {
-        let body = get(
-            self.addr(),
-            &format!("/v2/acme/hello/referrers/{}", self.hello_manifest),
-        );
+        let path = match self.server {
+            Registry::Paks(_) => format!("/v2/acme/hello/referrers/{}", self.hello_manifest),
+            Registry::Docker(_) => format!(
+                "/v2/acme/hello/manifests/sha256-{}",
+                self.hello_manifest.hex()
+            ),
+        };
+        let body = get(self.addr(), &path);
         let index: Value = serde_json::from_slice(&body).unwrap();
         index["manifests"].as_array().unwrap().clone()
     }
@@ -130,10 +150,6 @@ impl Signed {
         (layers[0]["mediaType"].as_str().unwrap().to_owned(), blob)
     }
 }
-
-/// An SBOM beside the archive: `paks push --sign` attaches it as it is.
-const SBOM: &str =
-    r#"{"spdxVersion": "SPDX-2.3", "SPDXID": "SPDXRef-DOCUMENT", "name": "hello-1.0.0"}"#;
 
 /// GET `path` from the registry, requiring 200.
 fn get(addr: SocketAddr, path: &str) -> Vec<u8> {
@@ -229,7 +245,17 @@ fn build_writes_provenance_beside_the_archive() {
 
 #[test]
 fn push_sign_attaches_sbom_provenance_and_signature_once() {
-    let s = Signed::new();
+    attaches_once(&Signed::new());
+}
+
+#[test]
+fn push_sign_on_distribution_lists_them_under_the_fallback_tag() {
+    attaches_once(&Signed::on_docker_registry());
+}
+
+/// `paks push --sign` attaches the SBOM, the provenance and the signature, which the
+/// registry lists; they verify; pushing again changes nothing.
+fn attaches_once(s: &Signed) {
     let out = s.push_signed();
     assert_eq!(out[0]["type"], "push", "{out:#?}");
     let attached = attachments(&out);
@@ -286,7 +312,11 @@ fn push_sign_attaches_sbom_provenance_and_signature_once() {
     assert_eq!(facts.package.name.as_str(), "hello");
     let (media_type, sbom) = s.layer(&attached[0].1);
     assert_eq!(media_type, SPDX_JSON);
-    assert_eq!(sbom, SBOM.as_bytes());
+    // The SBOM `paks build` wrote beside the archive, as it is.
+    assert_eq!(
+        sbom,
+        std::fs::read(s.hello.with_extension("spdx.json")).unwrap()
+    );
     assert!(facts.covers(&Digest::sha256_of(&sbom)));
 
     // Again: the same digests, and still three referrers.
@@ -375,7 +405,7 @@ print(json.dumps({"keyids": sorted(keys), "payloadType": envelope.payload_type,
 fn a_stale_provenance_is_refused_and_a_missing_one_skipped() {
     let s = Signed::new();
     let provenance = paks_build::provenance_path(&s.hello);
-    let target = format!("{}/acme/hello", s.server.host());
+    let target = format!("{}/acme/hello", s.host());
     let push = |json: bool| {
         let mut args = vec![
             "push",
@@ -417,15 +447,29 @@ fn a_stale_provenance_is_refused_and_a_missing_one_skipped() {
         "nothing vouched for"
     );
 
-    // No provenance: a warning, and a signature that vouches for the SBOM only.
+    // No provenance: a warning, and a signature that vouches for the SBOM only. No SBOM
+    // file: one made from the archive.
     std::fs::remove_file(&provenance).unwrap();
+    std::fs::remove_file(s.hello.with_extension("spdx.json")).unwrap();
     let out = push(true);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let err = text(&out.stderr);
     assert!(err.contains("no provenance for"), "{err}");
+    assert!(err.contains("attaching an SBOM made from"), "{err}");
     let attached = attachments(&lines(&text(&out.stdout)));
     let types: Vec<&str> = attached.iter().map(|(t, _, _)| t.as_str()).collect();
     assert_eq!(types, [SPDX_JSON, SIGNATURE]);
+    let (_, sbom) = s.layer(&attached[0].1);
+    let sbom: Value = serde_json::from_slice(&sbom).unwrap();
+    assert_eq!(sbom["spdxVersion"], "SPDX-2.3");
+    assert!(
+        sbom["packages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["name"] == "hello"),
+        "{sbom:#}"
+    );
     let (_, sig) = s.layer(&attached[1].1);
     let facts = paks_attest::signature::verify_signature(
         &sig,
@@ -435,4 +479,52 @@ fn a_stale_provenance_is_refused_and_a_missing_one_skipped() {
     .unwrap();
     assert_eq!(facts.attachments.len(), 1);
     assert_eq!(facts.attachments[0].artifact_type, SPDX_JSON);
+}
+
+#[test]
+fn provenance_of_a_git_recipe_names_the_commit_and_the_options() {
+    let env = Env::new();
+    let repo = tempfile::tempdir().unwrap();
+    for f in ["paks.toml", "hello-script.in"] {
+        std::fs::copy(examples().join("hello-script").join(f), repo.path().join(f)).unwrap();
+    }
+    let git = |args: &[&str]| common::git(repo.path(), args);
+    git(&["init", "-q"]);
+    git(&["add", "."]);
+    git(&["commit", "-qm", "recipe"]);
+    let commit = git(&["rev-parse", "HEAD"]);
+    let url = format!("file://{}", repo.path().display());
+    let out = env.ok(&[
+        "build",
+        &format!("git+{url}"),
+        "--out",
+        env.out.to_str().unwrap(),
+        "--no-test",
+        "--compression",
+        "zstd",
+        "--json",
+    ]);
+    let line = lines(&out).pop().unwrap();
+    let doc: Value =
+        serde_json::from_slice(&std::fs::read(line["provenance"].as_str().unwrap()).unwrap())
+            .unwrap();
+    let def = &doc["predicate"]["buildDefinition"];
+    assert_eq!(
+        def["externalParameters"]["recipe"],
+        serde_json::json!({"git": url, "commit": commit})
+    );
+    assert_eq!(
+        def["resolvedDependencies"][0]["uri"],
+        format!("git+{url}@{commit}")
+    );
+    assert_eq!(def["internalParameters"]["compression"], "zstd-3");
+    assert_eq!(def["internalParameters"]["tests"], false);
+    assert_eq!(
+        doc["subject"][0]["digest"]["sha256"],
+        line["manifest"]
+            .as_str()
+            .unwrap()
+            .strip_prefix("sha256:")
+            .unwrap()
+    );
 }

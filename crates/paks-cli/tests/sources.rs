@@ -115,16 +115,7 @@ fn file_url_and_git_sources() {
     let repo = files.path().join("repo");
     std::fs::create_dir(&repo).unwrap();
     std::fs::write(repo.join("greeting.txt"), "Hello from git!\n").unwrap();
-    let git = |args: &[&str]| {
-        let out = Command::new("git")
-            .args(["-c", "user.name=t", "-c", "user.email=t@t"])
-            .args(args)
-            .current_dir(&repo)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "git {args:?}: {}", text(&out.stderr));
-        text(&out.stdout).trim().to_owned()
-    };
+    let git = |args: &[&str]| common::git(&repo, args);
     git(&["init", "-q"]);
     git(&["add", "."]);
     git(&["commit", "-qm", "one"]);
