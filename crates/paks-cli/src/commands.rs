@@ -194,6 +194,8 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Sysroot(crate::cli::SysrootCommand::Create(args)) => {
             crate::sysroot::create(&ctx, &args)
         }
+        Command::Attach(args) => crate::attach::attach(&ctx, &args),
+        Command::Discover(args) => crate::attach::discover(&ctx, &args),
     }
 }
 
