@@ -158,12 +158,7 @@ fn attach_and_discover_on_docker_registry() {
     let (subject, sbom) = attach_and_discover(&env, &host);
     // distribution has no referrers API: the attachments are in the fallback tag's index.
     let hex = subject.strip_prefix("sha256:").unwrap();
-    let raw = skopeo(&[
-        "inspect".to_owned(),
-        "--raw".to_owned(),
-        "--tls-verify=false".to_owned(),
-        format!("docker://{host}/tools/hello:sha256-{hex}"),
-    ]);
+    let raw = inspect_raw(&format!("{host}/tools/hello:sha256-{hex}"));
     let index: serde_json::Value = serde_json::from_str(&raw).unwrap();
     let listed: Vec<&str> = index["manifests"]
         .as_array()
@@ -215,4 +210,112 @@ fn attach_refuses_a_missing_subject_and_a_bad_annotation() {
         err.contains("the annotation `novalue` is not `KEY=VALUE`"),
         "{err}"
     );
+}
+
+/// Runs a Python script with oras-py (`scripts/deps` installs it); returns its stdout.
+fn oras_py(script: &str, args: &[&str]) -> String {
+    let out = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "oras-py failed: {}",
+        common::text(&out.stderr)
+    );
+    common::text(&out.stdout)
+}
+
+/// oras-py reads what `paks attach` made (the manifest by digest, its layer's bytes), and
+/// `paks discover` lists what oras-py pushed with a subject.
+#[test]
+fn oras_reads_what_paks_attached_and_paks_discovers_what_oras_pushed() {
+    let env = Env::new();
+    let server = PaksServe::start(Path::new(paks_bin()), &env.dir.path().join("registry"), &[]);
+    let host = server.host();
+    let subject = push_subject(env.dir.path(), &host);
+    let sbom_file = env.dir.path().join("sbom.spdx.json");
+    let sbom_bytes = br#"{"spdxVersion":"SPDX-2.3","name":"hello"}"#;
+    std::fs::write(&sbom_file, sbom_bytes).unwrap();
+    let build = format!("{host}/tools/hello:1.0");
+    let sbom = attach(&env, &build, SBOM, &sbom_file, &[]);
+
+    let read = oras_py(
+        r#"
+import json, sys, oras.client
+host, digest = sys.argv[1:]
+registry = oras.client.OrasClient(hostname=host, insecure=True)
+manifest = registry.get_manifest(f"{host}/tools/hello@{digest}")
+layer = manifest["layers"][0]
+blob = registry.get_blob(f"{host}/tools/hello", layer["digest"]).content
+print(json.dumps({"artifactType": manifest["artifactType"], "subject": manifest["subject"]["digest"],
+                  "config": manifest["config"]["mediaType"], "layer": blob.decode()}))
+"#,
+        &[&host, &sbom],
+    );
+    let read: serde_json::Value = serde_json::from_str(read.trim()).unwrap();
+    assert_eq!(read["artifactType"], SBOM);
+    assert_eq!(read["subject"], subject.as_str());
+    assert_eq!(read["config"], "application/vnd.oci.empty.v1+json");
+    assert_eq!(read["layer"].as_str().unwrap().as_bytes(), sbom_bytes);
+
+    // oras-py pushes an artifact whose subject is the build.
+    let raw = inspect_raw(&build);
+    assert_eq!(format!("sha256:{}", sha256_hex(raw.as_bytes())), subject);
+    let media_type = serde_json::from_str::<serde_json::Value>(&raw).unwrap()["mediaType"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let work = env.dir.path().join("oras");
+    std::fs::create_dir(&work).unwrap();
+    oras_py(
+        r#"
+import os, sys, oras.client, oras.oci
+host, digest, size, media_type, work = sys.argv[1:]
+os.chdir(work)
+with open("note.txt", "w") as f:
+    f.write("reviewed\n")
+registry = oras.client.OrasClient(hostname=host, insecure=True)
+registry.push(target=f"{host}/tools/hello:oras-note", files=["note.txt:text/plain"],
+              subject=oras.oci.Subject(mediaType=media_type, digest=digest, size=int(size)))
+"#,
+        &[
+            &host,
+            &subject,
+            &raw.len().to_string(),
+            &media_type,
+            work.to_str().unwrap(),
+        ],
+    );
+    let lines: Vec<serde_json::Value> = env
+        .ok(&["discover", &build, "--json"])
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    let oras = lines
+        .iter()
+        .find(|l| l["digest"] != sbom.as_str())
+        .expect("the artifact oras-py pushed");
+    let pushed = inspect_raw(&format!("{host}/tools/hello:oras-note"));
+    let pushed_digest = format!("sha256:{}", sha256_hex(pushed.as_bytes()));
+    assert_eq!(oras["digest"], pushed_digest.as_str());
+    assert_eq!(oras["depth"], 1);
+    assert!(pushed.contains("note.txt"), "{pushed}");
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    paks_types::Digest::sha256_of(bytes).hex().to_owned()
+}
+
+/// `skopeo inspect --raw`: a manifest's bytes as the registry serves them.
+fn inspect_raw(reference: &str) -> String {
+    skopeo(&[
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        &format!("docker://{reference}"),
+    ])
 }
