@@ -13,11 +13,23 @@
 //! Every statement's subject is the build's manifest digest, so evidence copied from
 //! another build does not verify.
 
+pub mod components;
 pub mod dsse;
+pub mod osv;
+pub mod policy;
+pub mod provenance;
+pub mod sbom;
+pub mod sbom_diff;
+pub mod signature;
 pub mod statement;
+pub mod test_results;
+pub mod verify;
 
+pub use components::{Component, Purl, Sbom, SbomError, SbomFormat};
 pub use dsse::{DsseError, Envelope};
+pub use policy::{Require, Requirement, Verdict, judge};
 pub use statement::{Statement, StatementError, Subject};
+pub use verify::VerifyError;
 
 /// The artifact type (and layer media type) of an SPDX 2.3 JSON SBOM.
 pub const SPDX_JSON: &str = "application/spdx+json";

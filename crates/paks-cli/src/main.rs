@@ -1,6 +1,7 @@
 //! `paks`: build, store and install packages for containers.
 
 mod attach;
+mod audit;
 mod build_deps;
 mod cache;
 mod catalog;
@@ -12,6 +13,7 @@ mod env_vars;
 mod forge;
 mod freshness;
 mod image;
+mod image_sbom;
 mod import;
 mod import_apk;
 mod import_apt;
@@ -26,14 +28,20 @@ mod printer;
 mod project;
 mod project_cmds;
 mod project_file;
+mod push_sign;
 mod references;
 mod remote;
 mod report;
 mod repos;
+mod sbom_cmd;
+mod sbom_files;
 mod serve;
 mod suggest;
 mod sysroot;
+mod test_cmd;
 mod tree;
+mod trust;
+mod verify;
 
 use std::io::Write;
 use std::process::ExitCode;

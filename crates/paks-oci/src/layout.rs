@@ -6,6 +6,11 @@
 //! rename). `index.json` is rewritten atomically; fields and entries this crate does not
 //! model are kept. Tags are the `org.opencontainers.image.ref.name` annotation of
 //! `index.json`'s entries.
+//!
+//! Referrers (manifests with a `subject`: signatures, SBOMs) are stored as ORAS stores
+//! them: the manifest and its blobs in `blobs/`, and an untagged entry in `index.json`
+//! (so that tools which keep only what `index.json` reaches keep them too).
+//! [`Layout::referrers`] finds them by their manifests' `subject`.
 
 use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
@@ -16,7 +21,7 @@ use serde_json::Value;
 
 use crate::error::{ErrorKind, OciError, io_err};
 use crate::hash::StreamHasher;
-use crate::types::{ANNOTATION_REF_NAME, Descriptor, OCI_INDEX};
+use crate::types::{ANNOTATION_REF_NAME, Descriptor, ImageManifest, Manifest, OCI_INDEX};
 
 /// The `imageLayoutVersion` written and understood.
 pub const LAYOUT_VERSION: &str = "1.0.0";
@@ -278,6 +283,56 @@ impl Layout {
     }
 }
 
+impl Layout {
+    /// The manifests in this layout whose `subject` is `subject`, as the referrers API
+    /// lists them ([`Manifest::referrer_descriptor`]: `artifactType`, annotations), in
+    /// `index.json`'s order. Entries whose blob is missing or is not an image manifest
+    /// are not referrers, and are skipped.
+    pub fn referrers(&self, subject: &Digest) -> Result<Vec<Descriptor>, OciError> {
+        let mut found: Vec<Descriptor> = Vec::new();
+        for entry in self.manifests() {
+            if entry.media_type != crate::types::OCI_MANIFEST
+                || found.iter().any(|d| d.digest == entry.digest)
+                || !self.has_blob(&entry.digest)
+            {
+                continue;
+            }
+            let bytes = self.read_blob(&entry.digest)?;
+            let refers = serde_json::from_slice::<ImageManifest>(&bytes)
+                .ok()
+                .and_then(|m| m.subject)
+                .is_some_and(|s| s.digest == *subject);
+            if refers {
+                let manifest = Manifest {
+                    digest: entry.digest.clone(),
+                    media_type: entry.media_type.clone(),
+                    bytes,
+                };
+                found.push(
+                    manifest
+                        .referrer_descriptor()
+                        .expect("the manifest parsed above"),
+                );
+            }
+        }
+        Ok(found)
+    }
+
+    /// Store the referrer `manifest` (its blobs must be in the layout already) and list
+    /// it, untagged, in `index.json` with its `artifactType` and annotations.
+    pub fn add_referrer(&self, manifest: &Manifest) -> Result<Descriptor, OciError> {
+        let descriptor = manifest.referrer_descriptor().map_err(|e| {
+            layout_err(
+                &self.root,
+                format!("the referrer `{}` does not parse: {e}", manifest.digest),
+            )
+        })?;
+        self.write_blob_bytes(&manifest.bytes)?;
+        self.add_manifest(descriptor.clone(), None)?;
+        Ok(descriptor)
+    }
+}
+
 fn read_index(root: &Path) -> Result<Value, OciError> {
     let path = root.join("index.json");
     let bytes = std::fs::read(&path).map_err(|e| {
@@ -370,6 +425,70 @@ mod tests {
         assert_eq!(reopened.manifests().len(), 4);
         assert_eq!(reopened.resolve("v2").unwrap().digest, d);
         assert_eq!(Layout::create(&root).unwrap().manifests().len(), 4);
+    }
+
+    #[test]
+    fn referrers_are_untagged_entries_found_by_subject() {
+        use crate::types::{EMPTY_JSON, empty_descriptor};
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::create(dir.path()).unwrap();
+        let image = layout.write_blob_bytes(b"an image manifest").unwrap();
+        let subject = Descriptor::new(OCI_MANIFEST, image.clone(), 17);
+        layout.add_manifest(subject.clone(), Some("v1")).unwrap();
+        layout.write_blob_bytes(EMPTY_JSON).unwrap();
+        let artifact = |kind: &str, body: &[u8], subject: &Descriptor| {
+            let layer = Descriptor::new(
+                kind,
+                layout.write_blob_bytes(body).unwrap(),
+                body.len() as u64,
+            );
+            let m = ImageManifest::artifact(
+                kind,
+                vec![layer],
+                Some(subject.clone()),
+                std::collections::BTreeMap::from([("k".to_owned(), kind.to_owned())]),
+            );
+            Manifest::new(OCI_MANIFEST, m.to_bytes())
+        };
+        let sbom = artifact("application/spdx+json", b"{\"spdx\":1}", &subject);
+        let sbom_d = layout.add_referrer(&sbom).unwrap();
+        // Adding it twice lists it once.
+        layout.add_referrer(&sbom).unwrap();
+        let sig = artifact("application/x.sig", b"sig", &sbom.descriptor());
+        layout.add_referrer(&sig).unwrap();
+
+        let found = layout.referrers(&image).unwrap();
+        assert_eq!(found, vec![sbom_d.clone()]);
+        assert_eq!(
+            found[0].artifact_type.as_deref(),
+            Some("application/spdx+json")
+        );
+        assert_eq!(found[0].annotations["k"], "application/spdx+json");
+        assert_eq!(found[0].size, sbom.bytes.len() as u64);
+        // A referrer of a referrer is found by its own subject.
+        let nested = layout.referrers(&sbom.digest).unwrap();
+        assert_eq!(nested.len(), 1);
+        assert_eq!(nested[0].digest, sig.digest);
+        assert!(layout.referrers(&sig.digest).unwrap().is_empty());
+
+        // In `index.json`: untagged, with the artifact type; the tag is untouched.
+        let raw: Value =
+            serde_json::from_slice(&std::fs::read(dir.path().join("index.json")).unwrap()).unwrap();
+        let entries = raw["manifests"].as_array().unwrap();
+        assert_eq!(entries.len(), 3, "{raw}");
+        assert_eq!(entries[1]["digest"], sbom.digest.to_string());
+        assert_eq!(entries[1]["artifactType"], "application/spdx+json");
+        assert!(entries[1]["annotations"].get(ANNOTATION_REF_NAME).is_none());
+        assert_eq!(layout.resolve("v1").unwrap().digest, image);
+        assert!(layout.has_blob(&empty_descriptor().digest));
+
+        // A listed manifest whose blob went missing is not a referrer, and not an error.
+        std::fs::remove_file(layout.blob_path(&sig.digest)).unwrap();
+        assert!(layout.referrers(&sbom.digest).unwrap().is_empty());
+        // One whose blob is corrupt is an error naming the digest.
+        std::fs::write(layout.blob_path(&sbom.digest), b"{}").unwrap();
+        let e = layout.referrers(&image).unwrap_err();
+        assert!(e.to_string().contains(&sbom.digest.to_string()), "{e}");
     }
 
     #[test]
