@@ -653,6 +653,18 @@ fn every_json_output_is_typed_json_lines() {
 
     walk_images(&mut walk, &user, &reference);
     walk_attach(&mut walk, &user, &reference);
+    walk.check(
+        "verify",
+        &user.ok(&[
+            "verify",
+            &reference,
+            "--key",
+            arg(&public),
+            "--require",
+            "none",
+            "--json",
+        ]),
+    );
 
     // The registry's own maintenance, once it is stopped.
     server.stop();
