@@ -529,8 +529,9 @@ fn walk_images(walk: &mut Walk, user: &Env, reference: &str) {
     );
 }
 
-/// `paks attach` and `paks discover` on the build of `reference`.
-fn walk_attach(walk: &mut Walk, user: &Env, reference: &str) {
+/// `paks attach`, `paks discover` and `paks verify` (with the index's public `key`) on the
+/// build of `reference`.
+fn walk_attach(walk: &mut Walk, user: &Env, reference: &str, key: &Path) {
     let sbom = user.dir.path().join("attached.spdx.json");
     std::fs::write(&sbom, br#"{"spdxVersion":"SPDX-2.3"}"#).unwrap();
     let (file, kind) = (arg(&sbom), "application/spdx+json");
@@ -539,6 +540,19 @@ fn walk_attach(walk: &mut Walk, user: &Env, reference: &str) {
         &user.ok(&["attach", reference, file, "--artifact-type", kind, "--json"]),
     );
     walk.check("discover", &user.ok(&["discover", reference, "--json"]));
+    let key = arg(key);
+    walk.check(
+        "verify",
+        &user.ok(&[
+            "verify",
+            reference,
+            "--key",
+            key,
+            "--require",
+            "none",
+            "--json",
+        ]),
+    );
 }
 
 /// `paks import apk --json` on an unsigned `.apk` made from the published format (no
@@ -652,19 +666,7 @@ fn every_json_output_is_typed_json_lines() {
     walk.check("copy", &user.ok(&["copy", &reference, &copied, "--json"]));
 
     walk_images(&mut walk, &user, &reference);
-    walk_attach(&mut walk, &user, &reference);
-    walk.check(
-        "verify",
-        &user.ok(&[
-            "verify",
-            &reference,
-            "--key",
-            arg(&public),
-            "--require",
-            "none",
-            "--json",
-        ]),
-    );
+    walk_attach(&mut walk, &user, &reference, &public);
 
     // The registry's own maintenance, once it is stopped.
     server.stop();
