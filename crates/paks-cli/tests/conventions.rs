@@ -212,6 +212,7 @@ fn help_lists_everyday_commands_first_one_line_each() {
       man           Write man pages into a directory, or `paks.1` to stdout
       import        Turn Debian and Alpine packages into rootfs packages (`.pak` files), and push them
       sysroot       Sysroots: a tree to chroot into, made of packages, like `mmdebstrap DIR`
+      verify        Check a build's signature, provenance, test results and SBOM in its registry
       help          Print this message or the help of the given subcommand(s)
 
     Options:
@@ -625,6 +626,18 @@ fn every_json_output_is_typed_json_lines() {
         &user.ok(&["repo", "remove", "acme", "--json"]),
     );
     walk.check("pull", &user.ok(&["pull", &reference, "--json"]));
+    walk.check(
+        "verify",
+        &user.ok(&[
+            "verify",
+            &reference,
+            "--key",
+            arg(&public),
+            "--require",
+            "none",
+            "--json",
+        ]),
+    );
     let copied = format!("oci:{}", arg(&tmp.join("copied")));
     walk.check("copy", &user.ok(&["copy", &reference, &copied, "--json"]));
 
