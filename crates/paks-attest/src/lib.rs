@@ -13,14 +13,19 @@
 //! Every statement's subject is the build's manifest digest, so evidence copied from
 //! another build does not verify.
 
+pub mod components;
 pub mod dsse;
+pub mod osv;
 pub mod policy;
 pub mod provenance;
 pub mod sbom;
+pub mod sbom_diff;
 pub mod signature;
 pub mod statement;
+pub mod test_results;
 pub mod verify;
 
+pub use components::{Component, Purl, Sbom, SbomError, SbomFormat};
 pub use dsse::{DsseError, Envelope};
 pub use policy::{Require, Requirement, Verdict, judge};
 pub use statement::{Statement, StatementError, Subject};

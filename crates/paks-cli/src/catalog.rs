@@ -464,7 +464,7 @@ pub fn key(ctx: &Ctx, command: KeyCommand) -> Result<(), Failure> {
     Ok(())
 }
 
-fn namespace(arg: &str) -> Result<paks_oci::Repository, Failure> {
+pub(crate) fn namespace(arg: &str) -> Result<paks_oci::Repository, Failure> {
     arg.parse::<paks_oci::Repository>().map_err(|e| Failure {
         hint: Some("a namespace is `REGISTRY/NAMESPACE`, such as `127.0.0.1:5000/acme`".into()),
         ..crate::remote::oci_failure(e)

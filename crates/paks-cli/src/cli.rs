@@ -165,6 +165,19 @@ pub enum Command {
     ///
     /// Each requirement passes or fails with its reason; exit 1 when a required one fails.
     Verify(VerifyArgs),
+    /// Print the SBOM of a build or a file; `paks sbom diff A B` compares two
+    Sbom(SbomArgs),
+    /// Known vulnerabilities of a build's components, from OSV advisories, offline
+    ///
+    /// Exit 0: none found; 1: some found (or the request failed).
+    Audit(AuditArgs),
+    /// Run a package's own test script against the build, and attach the signed result
+    ///
+    /// The build and its dependencies are installed into a fresh temporary root; the
+    /// script runs in the build sandbox without network, the package read-only. The
+    /// result, passed or failed, is signed and attached to the build in its registry.
+    /// Exit 1 when a test failed.
+    Test(TestArgs),
 }
 
 #[derive(Debug, Args)]
@@ -347,6 +360,9 @@ pub struct PushArgs {
     /// TARGET is the repository of the archives given (builds of one package), whatever its name
     #[arg(long)]
     pub repository: bool,
+    /// Sign with this private key (PEM): attach to each build its SBOM, its provenance (signed) and a signature
+    #[arg(long, env = env_vars::SIGN_KEY, value_name = "KEY.pem")]
+    pub sign: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -740,6 +756,10 @@ pub struct ImageBuildArgs {
     /// Print the result as JSON
     #[arg(long)]
     pub json: bool,
+    /// Write the image's SBOM (SPDX JSON: every package and the base image) to this file
+    #[arg(long, value_name = "FILE")]
+    pub sbom: Option<std::path::PathBuf>,
+
     #[command(flatten)]
     pub trust: NoVerifyArgs,
 }
@@ -1014,4 +1034,89 @@ pub struct NoVerifyArgs {
     /// Use packages even when they fail their repository's trust policy (`paks repo add --require`); warns what it skipped
     #[arg(long)]
     pub no_verify: bool,
+}
+
+/// What an SBOM is read from: a build in a registry, a `.pak` or a file.
+const SBOM_SOURCE: &str = "REF|PAK|FILE";
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct SbomArgs {
+    #[command(subcommand)]
+    pub command: Option<SbomCommand>,
+    /// A build in a registry (`REGISTRY/NAMESPACE/NAME:VERSION`), a `.pak` (its
+    /// `.spdx.json` beside it) or an SBOM file (SPDX or `CycloneDX` JSON)
+    #[arg(required = true, value_name = SBOM_SOURCE)]
+    pub source: Option<String>,
+    /// Print the SBOM in this format: `spdx` or `cyclonedx` [default: as stored]
+    #[arg(long, value_enum)]
+    pub format: Option<SbomFormatArg>,
+    /// Print the components as JSON lines instead of the document
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// An SBOM format on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SbomFormatArg {
+    /// SPDX 2.3 JSON
+    Spdx,
+    /// `CycloneDX` 1.5 JSON
+    Cyclonedx,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SbomCommand {
+    /// Components added, removed and changed (version, checksum, license) from A to B
+    Diff(SbomDiffArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SbomDiffArgs {
+    /// The older SBOM: a build in a registry, a `.pak` or a file
+    #[arg(value_name = "A")]
+    pub from: String,
+    /// The newer SBOM, in any of the same forms
+    #[arg(value_name = "B")]
+    pub to: String,
+    /// Print each difference as a JSON line
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// A build in a registry, a `.pak` or an SBOM file
+    #[arg(value_name = SBOM_SOURCE)]
+    pub source: String,
+    /// A directory of OSV advisories (`*.json`, subdirectories too), such as an unzipped
+    /// osv.dev export
+    #[arg(long, env = env_vars::OSV_DIR, value_name = "DIR")]
+    pub osv: PathBuf,
+    /// Print each vulnerability and a summary as JSON lines
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    /// A package name (`hello`, `hello@^1`) from the configured repositories, or a reference (`REGISTRY/NAMESPACE/NAME:VERSION`, `…@sha256:…`)
+    #[arg(
+        value_name = "REF|NAME",
+        required_unless_present = "all",
+        conflicts_with = "all"
+    )]
+    pub package: Option<String>,
+    /// Test the newest version of every package in this namespace's index
+    #[arg(long, value_name = "REGISTRY/NAMESPACE")]
+    pub all: Option<String>,
+    /// The private key (PEM) that signs the result
+    #[arg(long, value_name = "KEY.pem")]
+    pub sign: Option<PathBuf>,
+    /// Run the test only: do not attach the result
+    #[arg(long)]
+    pub no_attach: bool,
+    /// Print each result, and with `--all` a summary, as JSON lines
+    #[arg(long)]
+    pub json: bool,
 }

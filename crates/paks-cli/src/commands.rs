@@ -198,6 +198,9 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             crate::sysroot::create(&ctx, &args)
         }
         Command::Verify(args) => crate::verify::verify(&ctx, &args),
+        Command::Sbom(args) => crate::sbom_cmd::sbom(&ctx, &args),
+        Command::Audit(args) => crate::audit::audit(&ctx, &args),
+        Command::Test(args) => crate::test_cmd::test(&ctx, &args),
     }
 }
 
@@ -230,9 +233,10 @@ fn build(ctx: &Ctx, args: BuildArgs) -> Result<(), Failure> {
     for (file, reason) in &built.runpath_unchanged {
         ctx.reporter.warn(&format!("the RUNPATH of `{file}` stays absolute ({reason}); the package works at `/opt/paks` and at roots no longer than it"));
     }
+    let sbom = crate::sbom_files::write_beside(&built.pak, &built.sources)?;
     if args.json {
         json_line(
-            &json!({"type": "build", "id": built.id.to_string(), "pak": built.pak, "manifest": built.manifest_digest.to_string(), "log": built.log}),
+            &json!({"type": "build", "id": built.id.to_string(), "pak": built.pak, "manifest": built.manifest_digest.to_string(), "log": built.log, "sbom": sbom, "provenance": built.provenance}),
         )?;
     } else {
         writeln!(out(), "{}", built.pak.display())?;

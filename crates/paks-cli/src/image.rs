@@ -419,7 +419,7 @@ pub fn build(ctx: &Ctx, args: &ImageBuildArgs) -> Result<(), Failure> {
         reporter: &ctx.reporter,
     };
     let rt = runtime()?;
-    let Resolved { images, .. } = compose_all(ctx, &composer, &rt, &spec)?;
+    let Resolved { images, inputs } = compose_all(ctx, &composer, &rt, &spec)?;
     for image in &images {
         report_notes(ctx, image, &spec);
     }
@@ -430,10 +430,35 @@ pub fn build(ctx: &Ctx, args: &ImageBuildArgs) -> Result<(), Failure> {
         .digest
         .clone()
         .unwrap_or_else(|| images[0].digest.clone());
-    let destination = match &output {
-        Output::Registry(r) => format!("{r}@{digest}"),
-        Output::Layout { dir, tag } => format!("oci:{}:{tag}", dir.display()),
-        Output::DockerArchive { path, .. } => format!("docker-archive:{}", path.display()),
+    let (destination, name) = match &output {
+        Output::Registry(r) => (format!("{r}@{digest}"), r.to_string()),
+        Output::Layout { dir, tag } => {
+            let name = format!("oci:{}:{tag}", dir.display());
+            (name.clone(), name)
+        }
+        Output::DockerArchive { path, .. } => {
+            let name = format!("docker-archive:{}", path.display());
+            (name.clone(), name)
+        }
+    };
+    let document = crate::image_sbom::document(&name, &digest, &inputs);
+    if let Some(path) = &args.sbom {
+        crate::image_sbom::write(path, &document)?;
+    }
+    // In a registry, the SBOM travels with the image as its referrer.
+    let sbom_referrer = match &output {
+        Output::Registry(r) => Some(
+            rt.block_on(crate::image_sbom::attach(
+                &composer.client,
+                r,
+                &digest,
+                &images,
+                &document,
+            ))
+            .map_err(failure)?
+            .digest,
+        ),
+        _ => None,
     };
     let layers = images.iter().map(|i| i.layers.len()).max().unwrap_or(0);
     let packages = images.iter().map(|i| i.packages.len()).max().unwrap_or(0);
@@ -459,6 +484,8 @@ pub fn build(ctx: &Ctx, args: &ImageBuildArgs) -> Result<(), Failure> {
             "mounted": stats.mounted,
             "existed": stats.existed,
             "downloaded_bytes": stats.downloaded_bytes,
+            "sbom": args.sbom,
+            "sbom_referrer": sbom_referrer.map(|d| d.to_string()),
         }))?;
     } else {
         writeln!(out(), "{destination}")?;

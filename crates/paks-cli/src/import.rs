@@ -105,8 +105,12 @@ pub(crate) fn report(
     start: Instant,
 ) -> Result<(), Failure> {
     for package in imported {
+        // From the control data the `.pak` carries; imports have no recipe sources.
+        let sbom = crate::sbom_files::write_beside(&package.pak, &[])?;
         if json {
-            json_line(&package_json(package))?;
+            let mut line = package_json(package);
+            line["sbom"] = json!(sbom);
+            json_line(&line)?;
         } else {
             print_package(package)?;
         }
@@ -133,6 +137,7 @@ pub(crate) fn report(
             json,
             namespace: true,
             repository: false,
+            sign: None,
         };
         crate::remote::push(ctx, &push)?;
     }

@@ -1,5 +1,6 @@
 //! `paks`: build, store and install packages for containers.
 
+mod audit;
 mod build_deps;
 mod cache;
 mod catalog;
@@ -11,6 +12,7 @@ mod env_vars;
 mod forge;
 mod freshness;
 mod image;
+mod image_sbom;
 mod import;
 mod import_apk;
 mod import_apt;
@@ -25,13 +27,17 @@ mod printer;
 mod project;
 mod project_cmds;
 mod project_file;
+mod push_sign;
 mod references;
 mod remote;
 mod report;
 mod repos;
+mod sbom_cmd;
+mod sbom_files;
 mod serve;
 mod suggest;
 mod sysroot;
+mod test_cmd;
 mod tree;
 mod trust;
 mod verify;

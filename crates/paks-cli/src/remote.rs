@@ -98,10 +98,16 @@ pub fn push(ctx: &Ctx, args: &PushArgs) -> Result<(), Failure> {
         PushTarget::Guess(repo)
     };
     let paks = &args.paks;
+    let key = args
+        .sign
+        .as_deref()
+        .map(crate::push_sign::load_key)
+        .transpose()?;
     let store = ctx.store()?;
     let remote = Remote::new(client(ctx)?, &store);
     let start = Instant::now();
-    let report = runtime()?
+    let rt = runtime()?;
+    let report = rt
         .block_on(remote.push(paks, &to, target.tag.as_deref(), &ctx.reporter))
         .map_err(failure)?;
     let mut o = out();
@@ -113,6 +119,11 @@ pub fn push(ctx: &Ctx, args: &PushArgs) -> Result<(), Failure> {
         } else {
             writeln!(o, "{reference}")?;
         }
+    }
+    drop(o);
+    if let Some(key) = &key {
+        let client = client(ctx)?;
+        crate::push_sign::attach_all(ctx, &client, &rt, paks, &report, key, args.json)?;
     }
     ctx.reporter.status(&format!(
         "Pushed {} package{} in {} ({} uploaded in {} blob{}, {} mounted, {} already there)",

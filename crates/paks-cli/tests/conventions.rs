@@ -213,6 +213,9 @@ fn help_lists_everyday_commands_first_one_line_each() {
       import        Turn Debian and Alpine packages into rootfs packages (`.pak` files), and push them
       sysroot       Sysroots: a tree to chroot into, made of packages, like `mmdebstrap DIR`
       verify        Check a build's signature, provenance, test results and SBOM in its registry
+      sbom          Print the SBOM of a build or a file; `paks sbom diff A B` compares two
+      audit         Known vulnerabilities of a build's components, from OSV advisories, offline
+      test          Run a package's own test script against the build, and attach the signed result
       help          Print this message or the help of the given subcommand(s)
 
     Options:
@@ -592,6 +595,7 @@ fn every_json_output_is_typed_json_lines() {
         ]),
     );
     walk_apk_import(&mut walk, &builder, tmp);
+    walk_sbom_and_audit(&mut walk, &builder, &imported);
     let key = tmp.join("key.pem");
     walk.check(
         "key generate",
@@ -638,6 +642,10 @@ fn every_json_output_is_typed_json_lines() {
             "--json",
         ]),
     );
+    walk.check(
+        "test",
+        &user.ok(&["test", &reference, "--no-attach", "--json"]),
+    );
     let copied = format!("oci:{}", arg(&tmp.join("copied")));
     walk.check("copy", &user.ok(&["copy", &reference, &copied, "--json"]));
 
@@ -668,6 +676,28 @@ fn every_json_output_is_typed_json_lines() {
     assert!(
         offered.contains("serve gc") && offered.contains("repo add"),
         "{offered:?}"
+    );
+}
+
+/// `sbom`, `sbom diff` and `audit` on an imported package (its own component), against
+/// an empty advisory directory (a finding would exit 1).
+fn walk_sbom_and_audit(walk: &mut Walk, builder: &Env, imported: &Path) {
+    let pak = std::fs::read_dir(imported)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "pak"))
+        .unwrap();
+    let pak = arg(&pak);
+    walk.check("sbom", &builder.ok(&["sbom", pak, "--json"]));
+    walk.check(
+        "sbom diff",
+        &builder.ok(&["sbom", "diff", pak, pak, "--json"]),
+    );
+    let osv = imported.with_file_name("osv");
+    std::fs::create_dir_all(&osv).unwrap();
+    walk.check(
+        "audit",
+        &builder.ok(&["audit", pak, "--osv", arg(&osv), "--json"]),
     );
 }
 

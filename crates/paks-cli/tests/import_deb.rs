@@ -277,6 +277,7 @@ fn plain_output_lists_what_the_scripts_would_have_done_and_what_is_missing() {
     let mut written: Vec<String> = std::fs::read_dir(&out)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| Path::new(n).extension().is_some_and(|e| e == "pak"))
         .collect();
     written.sort();
     assert_eq!(written.len(), 2, "{written:?}");

@@ -24,6 +24,7 @@ macro_rules! serde_via_str {
     };
 }
 
+pub mod apkversion;
 pub mod debversion;
 mod digest;
 pub mod distribution;
@@ -38,6 +39,7 @@ pub mod semver_form;
 pub mod similarity;
 pub mod temp;
 
+pub use apkversion::{AlpineVersion, AlpineVersionError};
 pub use debversion::{DebianVersion, DebianVersionError};
 pub use digest::{
     Digest, DigestAlgorithm, HashingReader, HashingWriter, Sha256Hasher, VerifyingReader,

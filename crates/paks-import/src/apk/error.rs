@@ -77,3 +77,12 @@ pub enum ApkError {
     #[error("the package's control checksum is `{actual}`, but the index says `C:{expected}`")]
     IndexChecksum { expected: String, actual: String },
 }
+
+impl From<paks_types::AlpineVersionError> for ApkError {
+    fn from(e: paks_types::AlpineVersionError) -> Self {
+        Self::InvalidValue {
+            field: "version",
+            value: e.value,
+        }
+    }
+}

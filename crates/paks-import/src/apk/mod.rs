@@ -26,7 +26,6 @@ mod package;
 mod pkginfo;
 mod signature;
 mod streams;
-mod version;
 
 pub use convert::{APK_FORMAT_TAG, ApkTrust, convert_apk, platform_of};
 pub use depend::{Dependency, VersionOp};
@@ -34,7 +33,8 @@ pub use error::ApkError;
 pub use index::{ApkIndex, IndexEntry, parse_apkindex};
 pub use keys::Keyring;
 pub use package::{ApkPackage, DataReader, Limits, Script, ScriptKind};
+/// Alpine versions and apk's order of them live in `paks-types`, for whatever compares them.
+pub use paks_types::AlpineVersion;
 pub use pkginfo::PkgInfo;
 pub use signature::{SignatureAlgorithm, SignatureStatus};
 pub use streams::StreamDigests;
-pub use version::AlpineVersion;

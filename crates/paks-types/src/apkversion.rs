@@ -13,8 +13,6 @@ use std::cmp::Ordering;
 use std::fmt;
 use std::str::FromStr;
 
-use crate::apk::ApkError;
-
 /// What a token is, in grammar order: when two versions reach tokens of different kinds,
 /// the one with the earlier kind is the newer version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -41,6 +39,14 @@ struct Token {
     number: u64,
 }
 
+/// Why a string is not an Alpine version.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid Alpine version `{value}`")]
+pub struct AlpineVersionError {
+    /// The string as given.
+    pub value: String,
+}
+
 /// An Alpine package version such as `1.36.1-r5` or `2.0_rc3-r0`, ordered as apk orders it.
 ///
 /// Equality is apk's (`01` equals `1`), so the type keeps the original text for display.
@@ -52,9 +58,8 @@ pub struct AlpineVersion {
 
 impl AlpineVersion {
     /// Parses `text`, rejecting what apk would reject as an invalid version.
-    pub fn parse(text: &str) -> Result<Self, ApkError> {
-        let tokens = tokenize(text).ok_or_else(|| ApkError::InvalidValue {
-            field: "version",
+    pub fn parse(text: &str) -> Result<Self, AlpineVersionError> {
+        let tokens = tokenize(text).ok_or_else(|| AlpineVersionError {
             value: text.to_owned(),
         })?;
         Ok(Self {
@@ -77,7 +82,7 @@ impl AlpineVersion {
     /// (compared as text, and below every other component, as text comparison puts it),
     /// dotted component `Hb`, first component `I`. Numbers and suffix ranks are numeric
     /// identifiers; text (a leading-zero component, a commit hash) is `z` and the text.
-    pub fn semver_compatible(&self) -> paks_types::Version {
+    pub fn semver_compatible(&self) -> crate::Version {
         let mut ids: Vec<String> = Vec::with_capacity(2 * self.tokens.len());
         for t in &self.tokens {
             let number = t.number.to_string();
@@ -96,7 +101,7 @@ impl AlpineVersion {
             ids.push(class.to_owned());
             ids.extend(value);
         }
-        paks_types::semver_form::from_identifiers(&ids)
+        crate::semver_form::from_identifiers(&ids)
     }
 }
 
@@ -240,9 +245,9 @@ impl fmt::Display for AlpineVersion {
 }
 
 impl FromStr for AlpineVersion {
-    type Err = ApkError;
+    type Err = AlpineVersionError;
 
-    fn from_str(text: &str) -> Result<Self, ApkError> {
+    fn from_str(text: &str) -> Result<Self, AlpineVersionError> {
         Self::parse(text)
     }
 }
