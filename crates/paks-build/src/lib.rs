@@ -102,15 +102,7 @@ pub fn build(
     let out_dir = std::path::absolute(&options.out_dir)?;
     let log = start_log(&out_dir, &id, &inputs)?;
 
-    let work = scratch.path.join("work");
-    let prefix = scratch.path.join("prefix");
-    fs_err::create_dir_all(&work)?;
-    fs_err::create_dir_all(&prefix)?;
-    let cache = store.cache_dir().join("sources");
-    for s in &recipe.sources {
-        source::materialize(s, &recipe_dir, &work, &cache, &options.source_limits)?;
-    }
-
+    let (work, prefix) = materialize_sources(store, &scratch, &recipe, &recipe_dir, options)?;
     let dep_mounts = dependency_mounts(store, &deps.closure);
     let overlays = canonical_overlays(store, &deps.closure, &scratch.path.join("canonical"))?;
     let env = build_env(&canonical_prefix, &deps.closure, options.jobs);
@@ -180,6 +172,25 @@ pub fn build(
         provenance,
         runpath_unchanged: post.runpath_unchanged,
     })
+}
+
+/// The build's `work` directory holding the recipe's sources, and its empty `prefix`.
+fn materialize_sources(
+    store: &Store,
+    scratch: &Scratch,
+    recipe: &Recipe,
+    recipe_dir: &std::path::Path,
+    options: &BuildOptions,
+) -> Result<(PathBuf, PathBuf), BuildError> {
+    let work = scratch.path.join("work");
+    let prefix = scratch.path.join("prefix");
+    fs_err::create_dir_all(&work)?;
+    fs_err::create_dir_all(&prefix)?;
+    let cache = store.cache_dir().join("sources");
+    for s in &recipe.sources {
+        source::materialize(s, recipe_dir, &work, &cache, &options.source_limits)?;
+    }
+    Ok((work, prefix))
 }
 
 /// The build log, `NAME-VERSION.log` in `out_dir`, started with the build's inputs.

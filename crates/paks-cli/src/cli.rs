@@ -178,6 +178,14 @@ pub enum Command {
     /// result, passed or failed, is signed and attached to the build in its registry.
     /// Exit 1 when a test failed.
     Test(TestArgs),
+    /// Attach a file to a manifest in a registry, as `oras attach` does
+    ///
+    /// The file becomes an OCI artifact whose subject is REF (an SBOM, a signature, test
+    /// results). It is listed by the referrers API, or by the `sha256-<hex>` tag where the
+    /// registry has no such API.
+    Attach(AttachArgs),
+    /// Show the tree of artifacts attached to a manifest, as `oras discover` does
+    Discover(DiscoverArgs),
 }
 
 #[derive(Debug, Args)]
@@ -1117,6 +1125,41 @@ pub struct TestArgs {
     #[arg(long)]
     pub no_attach: bool,
     /// Print each result, and with `--all` a summary, as JSON lines
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct AttachArgs {
+    /// The manifest to attach to: `REGISTRY/REPOSITORY:TAG` or `…@sha256:…`
+    #[arg(value_name = "REF")]
+    pub reference: String,
+    /// The file to attach (at most 64 MiB)
+    #[arg(value_name = "FILE")]
+    pub file: std::path::PathBuf,
+    /// The artifact's type, such as `application/spdx+json`
+    #[arg(long, value_name = "TYPE")]
+    pub artifact_type: String,
+    /// The media type of the file's layer; by default the artifact type
+    #[arg(long, value_name = "TYPE")]
+    pub media_type: Option<String>,
+    /// An annotation of the artifact's manifest, `KEY=VALUE`; may be repeated
+    #[arg(long = "annotation", value_name = "KEY=VALUE")]
+    pub annotations: Vec<String>,
+    /// Print what was attached as a JSON line
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DiscoverArgs {
+    /// The manifest whose referrers to show: `REGISTRY/REPOSITORY:TAG` or `…@sha256:…`
+    #[arg(value_name = "REF")]
+    pub reference: String,
+    /// Only the artifacts of this type directly attached to REF (with all that refer to them)
+    #[arg(long, value_name = "TYPE")]
+    pub artifact_type: Option<String>,
+    /// Print each artifact as a JSON line, with its depth
     #[arg(long)]
     pub json: bool,
 }

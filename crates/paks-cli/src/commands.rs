@@ -201,6 +201,8 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Sbom(args) => crate::sbom_cmd::sbom(&ctx, &args),
         Command::Audit(args) => crate::audit::audit(&ctx, &args),
         Command::Test(args) => crate::test_cmd::test(&ctx, &args),
+        Command::Attach(args) => crate::attach::attach(&ctx, &args),
+        Command::Discover(args) => crate::attach::discover(&ctx, &args),
     }
 }
 

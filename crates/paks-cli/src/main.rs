@@ -1,5 +1,6 @@
 //! `paks`: build, store and install packages for containers.
 
+mod attach;
 mod audit;
 mod build_deps;
 mod cache;

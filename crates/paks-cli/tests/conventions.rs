@@ -216,6 +216,8 @@ fn help_lists_everyday_commands_first_one_line_each() {
       sbom          Print the SBOM of a build or a file; `paks sbom diff A B` compares two
       audit         Known vulnerabilities of a build's components, from OSV advisories, offline
       test          Run a package's own test script against the build, and attach the signed result
+      attach        Attach a file to a manifest in a registry, as `oras attach` does
+      discover      Show the tree of artifacts attached to a manifest, as `oras discover` does
       help          Print this message or the help of the given subcommand(s)
 
     Options:
@@ -527,6 +529,18 @@ fn walk_images(walk: &mut Walk, user: &Env, reference: &str) {
     );
 }
 
+/// `paks attach` and `paks discover` on the build of `reference`.
+fn walk_attach(walk: &mut Walk, user: &Env, reference: &str) {
+    let sbom = user.dir.path().join("attached.spdx.json");
+    std::fs::write(&sbom, br#"{"spdxVersion":"SPDX-2.3"}"#).unwrap();
+    let (file, kind) = (arg(&sbom), "application/spdx+json");
+    walk.check(
+        "attach",
+        &user.ok(&["attach", reference, file, "--artifact-type", kind, "--json"]),
+    );
+    walk.check("discover", &user.ok(&["discover", reference, "--json"]));
+}
+
 /// `paks import apk --json` on an unsigned `.apk` made from the published format (no
 /// Alpine mirror is reachable).
 fn walk_apk_import(walk: &mut Walk, builder: &Env, tmp: &Path) {
@@ -650,6 +664,7 @@ fn every_json_output_is_typed_json_lines() {
     walk.check("copy", &user.ok(&["copy", &reference, &copied, "--json"]));
 
     walk_images(&mut walk, &user, &reference);
+    walk_attach(&mut walk, &user, &reference);
 
     // The registry's own maintenance, once it is stopped.
     server.stop();
