@@ -470,3 +470,73 @@ fn paks_push_sign_meets_a_policy_and_image_build_enforces_it() {
     );
     assert!(out_dir.join("index.json").is_file());
 }
+
+#[test]
+fn static_repositories_and_projects_are_held_to_the_policy() {
+    let t = Target::new();
+    let (builder, key) = (&t.repo.builder, t.repo.key.to_str().unwrap());
+    let ns = t.repo.ns();
+    let pak = t.repo.pak.to_str().unwrap();
+    builder.ok(&["push", pak, &format!("{ns}/hello-script"), "--sign", key]);
+    // A static export carries the attachments beside the `.pak`.
+    let exported = builder.dir.path().join("exported");
+    builder.ok(&["index", "export", &ns, exported.to_str().unwrap()]);
+    let add = |env: &Env, dir: &std::path::Path, require: &str| {
+        let url = format!("file://{}", dir.display());
+        let args = [
+            "repo",
+            "add",
+            "usb",
+            &url,
+            "--key",
+            t.public(),
+            "--require",
+            require,
+        ];
+        env.ok(&args);
+    };
+    let user = Env::new();
+    add(&user, &exported, "signed,provenance,sbom");
+    user.ok(&["install", "hello-script"]);
+    assert_eq!(user.store_entries().len(), 1);
+    let strict = Env::new();
+    add(&strict, &exported, "signed,tested");
+    let err = strict.fails(&["install", "hello-script"], 1);
+    assert!(err.contains("tested: no test result is attached"), "{err}");
+
+    // A static repository built from bare `.pak` files holds no evidence, and says so.
+    let bare = builder.dir.path().join("bare");
+    std::fs::create_dir_all(&bare).unwrap();
+    std::fs::copy(&t.repo.pak, bare.join(t.repo.pak.file_name().unwrap())).unwrap();
+    builder.ok(&["index", "build", bare.to_str().unwrap(), "--sign", key]);
+    let env = Env::new();
+    add(&env, &bare, "signed");
+    let err = env.fails(&["install", "hello-script"], 1);
+    assert!(
+        err.contains("signed: no signature is attached (the static repository `usb` holds no attachments for it)"),
+        "{err}"
+    );
+    assert!(env.store_entries().is_empty());
+
+    // A project: `paks add` and `paks sync` refuse, `paks sync --no-verify` installs.
+    let user = t.consumer("signed,tested");
+    let proj = user.dir.path().join("proj");
+    user.ok(&["env", "init", proj.to_str().unwrap()]);
+    let in_proj = |args: &[&str]| user.cmd().current_dir(&proj).args(args).output().unwrap();
+    let out = in_proj(&["add", "hello-script"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(common::text(&out.stderr).contains("nothing was installed"));
+    let out = in_proj(&["sync"]);
+    let err = common::text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("tested: no test result is attached"), "{err}");
+    assert!(user.store_entries().is_empty());
+    let out = in_proj(&["sync", "--no-verify"]);
+    let err = common::text(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("--no-verify: the trust policy was NOT checked"),
+        "{err}"
+    );
+    assert_eq!(user.store_entries().len(), 1);
+}
