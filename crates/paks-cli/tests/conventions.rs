@@ -658,6 +658,7 @@ fn every_json_output_is_typed_json_lines() {
         &user.ok(&["repo", "remove", "acme", "--json"]),
     );
     walk.check("pull", &user.ok(&["pull", &reference, "--json"]));
+    walk_verify(&mut walk, &user, &reference, &public);
     walk.check(
         "test",
         &user.ok(&["test", &reference, "--no-attach", "--json"]),
@@ -716,6 +717,21 @@ fn walk_sbom_and_audit(walk: &mut Walk, builder: &Env, imported: &Path) {
         "audit",
         &builder.ok(&["audit", pak, "--osv", arg(&osv), "--json"]),
     );
+}
+
+/// `paks verify` of `reference` with the repository's key, reporting only.
+fn walk_verify(walk: &mut Walk, user: &Env, reference: &str, public: &Path) {
+    let key = arg(public);
+    let args = [
+        "verify",
+        reference,
+        "--key",
+        key,
+        "--require",
+        "none",
+        "--json",
+    ];
+    walk.check("verify", &user.ok(&args));
 }
 
 /// The project commands on `user`'s repository, then `config` and `cache`.

@@ -1,13 +1,11 @@
 //! The trust policy end to end: a real `paks serve`, a real build of `hello-script` pushed
-//! and indexed, attachments made of real envelopes signed with real keys and attached as
-//! OCI referrers; `paks verify` and `paks install` from a repository added with
+//! and indexed, attachments made of real envelopes signed with real keys and attached with
+//! `paks attach` (or `paks push --sign`); `paks verify` and `paks install` from a repository added with
 //! `--require` judge them. Each attack (a signature by another key, a provenance for another
 //! digest, a test result of another package, a referrer removed from the registry) is
 //! refused by both, with the reason; `--no-verify` installs and warns.
 
 mod common;
-
-use std::collections::BTreeMap;
 
 use common::{Env, ScriptRepo};
 use paks_attest::signature::SignedAttachment;
@@ -16,7 +14,7 @@ use paks_attest::{
     SPDX_JSON, Statement, Subject, TEST_RESULTS,
 };
 use paks_index::SigningKey;
-use paks_oci::{Client, ClientConfig, Descriptor, Digest, Repository};
+use paks_oci::{Client, ClientConfig, Digest, Repository};
 use paks_types::PackageId;
 use serde_json::json;
 
@@ -24,7 +22,7 @@ use serde_json::json;
 struct Target {
     repo: ScriptRepo,
     registry: Repository,
-    subject: Descriptor,
+    subject: Digest,
     id: PackageId,
     client: Client,
     rt: tokio::runtime::Runtime,
@@ -45,14 +43,11 @@ impl Target {
         };
         let client = Client::new(ClientConfig::default()).unwrap();
         let rt = tokio::runtime::Runtime::new().unwrap();
-        let manifest = rt
-            .block_on(client.get_manifest(&registry.reference_digest(&digest)))
-            .unwrap();
         let key = SigningKey::load(&repo.key).unwrap();
         let other = SigningKey::from_pem(&paks_index::generate_key().unwrap().private_pem).unwrap();
         Self {
             registry,
-            subject: manifest.descriptor(),
+            subject: digest,
             id,
             client,
             rt,
@@ -63,7 +58,7 @@ impl Target {
     }
 
     fn digest(&self) -> &Digest {
-        &self.subject.digest
+        &self.subject
     }
 
     /// `REGISTRY/acme/hello-script@sha256:…`
@@ -71,19 +66,24 @@ impl Target {
         format!("{}/hello-script@{}", self.repo.ns(), self.digest())
     }
 
-    /// Attach `layer` as an artifact of `artifact_type`; returns its manifest's descriptor.
-    fn attach(&self, artifact_type: &str, media_type: &str, layer: &[u8]) -> Descriptor {
-        self.rt
-            .block_on(paks_remote::attach::attach(
-                &self.client,
-                &self.registry,
-                &self.subject,
-                artifact_type,
-                media_type,
-                layer,
-                BTreeMap::new(),
-            ))
-            .unwrap()
+    /// `paks attach REF --artifact-type T --media-type M FILE`, the file holding `layer`;
+    /// returns the artifact manifest's digest.
+    fn attach(&self, artifact_type: &str, media_type: &str, layer: &[u8]) -> Digest {
+        let file = self.repo.builder.dir.path().join("attachment");
+        std::fs::write(&file, layer).unwrap();
+        let line = self.repo.builder.ok(&[
+            "attach",
+            &self.reference(),
+            file.to_str().unwrap(),
+            "--artifact-type",
+            artifact_type,
+            "--media-type",
+            media_type,
+            "--json",
+        ]);
+        let v: serde_json::Value = serde_json::from_str(line.trim()).unwrap();
+        assert_eq!(v["subject"], self.digest().to_string());
+        v["digest"].as_str().unwrap().parse().unwrap()
     }
 
     /// A signed statement of `predicate_type` about `about`, attached as `artifact_type`.
@@ -94,7 +94,7 @@ impl Target {
         about: &Digest,
         predicate: serde_json::Value,
         key: &SigningKey,
-    ) -> Descriptor {
+    ) -> Digest {
         let s = Statement::new(
             vec![Subject::new(self.id.to_string(), about)],
             predicate_type,
@@ -104,20 +104,20 @@ impl Target {
         self.attach(artifact_type, DSSE_ENVELOPE, &envelope)
     }
 
-    fn provenance(&self, about: &Digest, key: &SigningKey) -> Descriptor {
+    fn provenance(&self, about: &Digest, key: &SigningKey) -> Digest {
         let predicate = json!({
             "buildDefinition": {"buildType": "https://paks.dev/build/v1", "externalParameters": {}},
             "runDetails": {"builder": {"id": "https://paks.dev/builder/local"}}});
         self.statement(IN_TOTO_JSON, SLSA_PROVENANCE_V1, about, predicate, key)
     }
 
-    fn test_result(&self, about: &Digest, key: &SigningKey) -> Descriptor {
+    fn test_result(&self, about: &Digest, key: &SigningKey) -> Digest {
         let predicate = json!({"result": "passed", "exitStatus": 0});
         self.statement(TEST_RESULTS, PAKS_TEST_RESULTS_V1, about, predicate, key)
     }
 
     /// A signature by `key` vouching for the layers `vouched` (artifact type, bytes).
-    fn signature(&self, vouched: &[(&str, &[u8])], key: &SigningKey) -> Descriptor {
+    fn signature(&self, vouched: &[(&str, &[u8])], key: &SigningKey) -> Digest {
         let listed: Vec<SignedAttachment> = vouched
             .iter()
             .map(|(t, bytes)| SignedAttachment {
@@ -129,11 +129,11 @@ impl Target {
         self.attach(SIGNATURE, DSSE_ENVELOPE, &envelope.to_bytes())
     }
 
-    fn delete(&self, d: &Descriptor) {
+    fn delete(&self, d: &Digest) {
         self.rt
             .block_on(
                 self.client
-                    .delete_manifest(&self.registry.reference_digest(&d.digest)),
+                    .delete_manifest(&self.registry.reference_digest(d)),
             )
             .unwrap();
     }
@@ -225,7 +225,7 @@ fn forged_evidence_is_refused_by_verify_and_by_install() {
     let (code, stdout, _) = t.verify("signed,sbom");
     assert_eq!(code, 1, "{stdout}");
     assert!(
-        stdout.contains(&format!("signature `{}` is refused", forged.digest)),
+        stdout.contains(&format!("signature `{forged}` is refused")),
         "{stdout}"
     );
     assert!(stdout.contains("not trusted"), "{stdout}");
@@ -386,4 +386,157 @@ fn require_lists_are_checked_and_need_a_key() {
     env.ok(&["repo", "add", "acme", &url, "--key", t.public()]);
     env.ok(&["install", "hello-script"]);
     assert_eq!(env.store_entries().len(), 1);
+}
+
+#[test]
+fn paks_push_sign_meets_a_policy_and_image_build_enforces_it() {
+    // A real publisher: build, push, a signed index; then `paks push --sign` attaches.
+    let repo = ScriptRepo::new();
+    let (pak, public) = (&repo.pak, &repo.public);
+    let ns = repo.ns();
+    repo.builder.ok(&[
+        "push",
+        pak.to_str().unwrap(),
+        &format!("{ns}/hello-script"),
+        "--sign",
+        repo.key.to_str().unwrap(),
+    ]);
+    let digest = paks_store::open_pak(pak)
+        .unwrap()
+        .reader
+        .manifest_digest()
+        .clone();
+    let reference = format!("{ns}/hello-script@{digest}");
+
+    let user = Env::new();
+    let verified = user.ok(&[
+        "verify",
+        &reference,
+        "--key",
+        public.to_str().unwrap(),
+        "--require",
+        "signed,provenance,sbom",
+    ]);
+    assert_eq!(verified.matches("  pass  ").count(), 3, "{verified}");
+
+    // Installs under that policy; refused under one that also wants test results.
+    let add = |env: &Env, require: &str| {
+        env.ok(&[
+            "repo",
+            "add",
+            "acme",
+            &repo.url(),
+            "--key",
+            public.to_str().unwrap(),
+            "--require",
+            require,
+        ]);
+    };
+    add(&user, "signed,provenance,sbom");
+    user.ok(&["install", "hello-script"]);
+    assert_eq!(user.store_entries().len(), 1);
+
+    let strict = Env::new();
+    add(&strict, "signed,tested");
+    let out_dir = strict.dir.path().join("image");
+    let output = format!("oci:{}:app", out_dir.display());
+    let image = [
+        "image",
+        "build",
+        "hello-script",
+        "--from",
+        "scratch",
+        "-o",
+        &output,
+    ];
+    let err = strict.fails(&image, 1);
+    assert!(
+        err.contains("fails the trust policy of its repository; no image was made"),
+        "{err}"
+    );
+    assert!(err.contains("tested: no test result is attached"), "{err}");
+    assert!(!out_dir.join("index.json").exists());
+    let err = strict.fails(&["install", "hello-script"], 1);
+    assert!(err.contains("tested: no test result is attached"), "{err}");
+    assert!(strict.store_entries().is_empty());
+
+    // `--no-verify` makes the image, and says so.
+    let out = strict.run(&[&image[..], &["--no-verify"]].concat());
+    let err = common::text(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("--no-verify: the trust policy was NOT checked"),
+        "{err}"
+    );
+    assert!(out_dir.join("index.json").is_file());
+}
+
+#[test]
+fn static_repositories_and_projects_are_held_to_the_policy() {
+    let t = Target::new();
+    let (builder, key) = (&t.repo.builder, t.repo.key.to_str().unwrap());
+    let ns = t.repo.ns();
+    let pak = t.repo.pak.to_str().unwrap();
+    builder.ok(&["push", pak, &format!("{ns}/hello-script"), "--sign", key]);
+    // A static export carries the attachments beside the `.pak`.
+    let exported = builder.dir.path().join("exported");
+    builder.ok(&["index", "export", &ns, exported.to_str().unwrap()]);
+    let add = |env: &Env, dir: &std::path::Path, require: &str| {
+        let url = format!("file://{}", dir.display());
+        let args = [
+            "repo",
+            "add",
+            "usb",
+            &url,
+            "--key",
+            t.public(),
+            "--require",
+            require,
+        ];
+        env.ok(&args);
+    };
+    let user = Env::new();
+    add(&user, &exported, "signed,provenance,sbom");
+    user.ok(&["install", "hello-script"]);
+    assert_eq!(user.store_entries().len(), 1);
+    let strict = Env::new();
+    add(&strict, &exported, "signed,tested");
+    let err = strict.fails(&["install", "hello-script"], 1);
+    assert!(err.contains("tested: no test result is attached"), "{err}");
+
+    // A static repository built from bare `.pak` files holds no evidence, and says so.
+    let bare = builder.dir.path().join("bare");
+    std::fs::create_dir_all(&bare).unwrap();
+    std::fs::copy(&t.repo.pak, bare.join(t.repo.pak.file_name().unwrap())).unwrap();
+    builder.ok(&["index", "build", bare.to_str().unwrap(), "--sign", key]);
+    let env = Env::new();
+    add(&env, &bare, "signed");
+    let err = env.fails(&["install", "hello-script"], 1);
+    assert!(
+        err.contains("signed: no signature is attached (the static repository `usb` holds no attachments for it)"),
+        "{err}"
+    );
+    assert!(env.store_entries().is_empty());
+
+    // A project: `paks add` and `paks sync` refuse, `paks sync --no-verify` installs.
+    let user = t.consumer("signed,tested");
+    let proj = user.dir.path().join("proj");
+    user.ok(&["env", "init", proj.to_str().unwrap()]);
+    let in_proj = |args: &[&str]| user.cmd().current_dir(&proj).args(args).output().unwrap();
+    let out = in_proj(&["add", "hello-script"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(common::text(&out.stderr).contains("nothing was installed"));
+    let out = in_proj(&["sync"]);
+    let err = common::text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("tested: no test result is attached"), "{err}");
+    assert!(user.store_entries().is_empty());
+    let out = in_proj(&["sync", "--no-verify"]);
+    let err = common::text(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("--no-verify: the trust policy was NOT checked"),
+        "{err}"
+    );
+    assert_eq!(user.store_entries().len(), 1);
 }
