@@ -24,7 +24,6 @@ pub mod signature;
 pub mod statement;
 pub mod verify;
 
-pub use components::{Component, Purl, Sbom, SbomError, SbomFormat};
 pub use dsse::{DsseError, Envelope};
 pub use policy::{Require, Requirement, Verdict, judge};
 pub use statement::{Statement, StatementError, Subject};

@@ -222,11 +222,12 @@ fn import_deb_writes_an_sbom_from_the_control_data() {
     let passwd = package(&doc, "passwd");
     let version = line["version"].as_str().unwrap();
     assert_eq!(passwd["versionInfo"], version);
-    // The epoch's `:` and the `+` are percent-encoded in the purl.
+    // The epoch's `:` and the `+` are percent-encoded in the purl; the source package
+    // (`shadow`) is its `upstream`, as Debian's advisories name it.
     assert_eq!(
         purl(passwd),
         format!(
-            "pkg:deb/debian/passwd@{}?arch=amd64",
+            "pkg:deb/debian/passwd@{}?arch=amd64&upstream=shadow",
             version.replace(':', "%3A").replace('+', "%2B")
         )
     );

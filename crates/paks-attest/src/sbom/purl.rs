@@ -5,8 +5,8 @@ use paks_types::{ForeignFormat, PackageMeta};
 
 /// The package URL of a package build: `pkg:deb/debian/NAME@VERSION?arch=ARCH` for an
 /// imported Debian package, `pkg:apk/alpine/NAME@VERSION?arch=ARCH` for an Alpine one
-/// (distribution version and architecture verbatim), `pkg:generic/NAME@VERSION` for a
-/// package paks built.
+/// (distribution version and architecture verbatim; `&upstream=SOURCE` when the source
+/// package has another name), `pkg:generic/NAME@VERSION` for a package paks built.
 pub fn purl(meta: &PackageMeta) -> String {
     let Some(origin) = &meta.origin else {
         return generic(meta.name.as_str(), &meta.version.to_string());
@@ -15,12 +15,23 @@ pub fn purl(meta: &PackageMeta) -> String {
         ForeignFormat::Deb => ("deb", "debian"),
         ForeignFormat::Apk => ("apk", "alpine"),
     };
-    format!(
+    let mut purl = format!(
         "pkg:{kind}/{namespace}/{}@{}?arch={}",
         encode(meta.name.as_str()),
         encode(&origin.version),
         encode(&origin.architecture)
-    )
+    );
+    // Distributions' advisories name source packages (`glibc`, not `libc6`): the
+    // `upstream` qualifier (as syft and trivy write it) lets `paks audit` match them.
+    if let Some(source) = origin
+        .source
+        .as_deref()
+        .filter(|s| *s != meta.name.as_str())
+    {
+        purl.push_str("&upstream=");
+        purl.push_str(&encode(source));
+    }
+    purl
 }
 
 /// `pkg:generic/NAME@VERSION`.
