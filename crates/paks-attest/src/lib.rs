@@ -22,6 +22,7 @@ pub mod sbom;
 pub mod sbom_diff;
 pub mod signature;
 pub mod statement;
+pub mod test_results;
 pub mod verify;
 
 pub use dsse::{DsseError, Envelope};

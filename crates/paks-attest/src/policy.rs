@@ -20,10 +20,11 @@ use paks_oci::Descriptor;
 use paks_types::{Digest, PackageId};
 use serde::{Deserialize, Serialize};
 
-use crate::statement::PAYLOAD_TYPE;
+use crate::provenance::verify_provenance;
+use crate::signature::{SignedFacts, verify_signature};
+use crate::verify::verify_statement;
 use crate::{
-    CYCLONEDX_JSON, Envelope, IN_TOTO_JSON, PAKS_SIGNATURE_V1, PAKS_TEST_RESULTS_V1, SIGNATURE,
-    SLSA_PROVENANCE_V1, SPDX_JSON, Statement, TEST_RESULTS,
+    CYCLONEDX_JSON, IN_TOTO_JSON, PAKS_TEST_RESULTS_V1, SIGNATURE, SPDX_JSON, TEST_RESULTS,
 };
 
 /// One kind of evidence a policy can demand.
@@ -228,39 +229,10 @@ impl Verdict {
     }
 }
 
-/// A statement that verified: who signed it, and what it says.
-struct Verified {
-    keyid: String,
-    statement: Statement,
-}
-
-/// Open `envelope` with the trusted keys and check that it is a statement of
-/// `predicate_type` about `subject`.
-fn open(
-    envelope: &[u8],
-    predicate_type: &str,
-    subject: &Digest,
-    trusted: &[PublicKey],
-) -> Result<Verified, String> {
-    let envelope = Envelope::parse(envelope).map_err(|e| e.to_string())?;
-    let (payload, key) = envelope
-        .verify(PAYLOAD_TYPE, trusted)
-        .map_err(|e| e.to_string())?;
-    let statement = Statement::parse(&payload, predicate_type).map_err(|e| e.to_string())?;
-    statement
-        .check_subject(subject)
-        .map_err(|e| e.to_string())?;
-    Ok(Verified {
-        keyid: key.keyid(),
-        statement,
-    })
-}
-
-/// A signature that verified, with the layer digests it vouches for.
+/// A signature that verified for this build and package, with what it vouches for.
 struct Signature<'a> {
     attachment: &'a Attachment,
-    keyid: String,
-    vouches: Vec<(String, String)>,
+    facts: SignedFacts,
 }
 
 fn signature<'a>(
@@ -269,32 +241,28 @@ fn signature<'a>(
     package: &PackageId,
     trusted: &[PublicKey],
 ) -> Result<Signature<'a>, String> {
-    let v = open(&a.layer, PAKS_SIGNATURE_V1, subject, trusted)?;
-    let p = &v.statement.predicate;
-    let id = p["package"]["id"].as_str().unwrap_or_default();
-    if id != package.to_string() {
+    let facts = verify_signature(&a.layer, subject, trusted).map_err(|e| reason(&e))?;
+    if facts.package.id != *package {
         return Err(format!(
-            "it signs the package `{id}`, not `{package}`: it was made for another package"
+            "it signs the package `{}`, not `{package}`: it was made for another package",
+            facts.package.id
         ));
     }
-    let vouches = p["attachments"]
-        .as_array()
-        .map(|list| {
-            list.iter()
-                .filter_map(|e| {
-                    Some((
-                        e["artifactType"].as_str()?.to_owned(),
-                        e["digest"].as_str()?.to_owned(),
-                    ))
-                })
-                .collect()
-        })
-        .unwrap_or_default();
     Ok(Signature {
         attachment: a,
-        keyid: v.keyid,
-        vouches,
+        facts,
     })
+}
+
+/// An error and its causes, as one sentence.
+fn reason(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text = format!("{text}: {s}");
+        source = s.source();
+    }
+    text
 }
 
 /// The name users read for attachments of `artifact_type`.
@@ -344,9 +312,8 @@ pub fn judge(
         .map(|r| {
             let outcome = match r {
                 Requirement::Signed => signed(&signatures, &signature_errors),
-                Requirement::Provenance | Requirement::Tested => {
-                    statement_check(of(r), subject, trusted, r)
-                }
+                Requirement::Provenance => provenance(of(r), subject, trusted),
+                Requirement::Tested => tested(of(r), subject, trusted),
                 Requirement::Sbom => sbom(of(r), &signatures, &signature_errors),
             };
             let outcome = with_unreadable(outcome, r, evidence);
@@ -371,13 +338,14 @@ fn refused(kind: &str, errors: &[(&Attachment, String)]) -> String {
 
 fn signed(signatures: &[Signature<'_>], errors: &[(&Attachment, String)]) -> Outcome {
     if let Some(s) = signatures.first() {
+        let keyid = s.facts.key.keyid();
         return Outcome::Pass {
-            keyid: s.keyid.clone(),
-            digest: s.attachment.descriptor.digest.clone(),
             detail: format!(
-                "signed by trusted key `{}` (signature `{}`)",
-                s.keyid, s.attachment.descriptor.digest
+                "signed by trusted key `{keyid}` (signature `{}`)",
+                s.attachment.descriptor.digest
             ),
+            keyid,
+            digest: s.attachment.descriptor.digest.clone(),
         };
     }
     if errors.is_empty() {
@@ -390,56 +358,25 @@ fn signed(signatures: &[Signature<'_>], errors: &[(&Attachment, String)]) -> Out
     }
 }
 
-/// `provenance` and `tested`: a signed statement about this build (and, for test results,
-/// one that says `passed`).
-fn statement_check<'a>(
+/// The first of `attachments` that `prove` accepts (giving the signing key's id and how it
+/// passed), else why each was refused.
+fn first_proof<'a>(
     attachments: impl Iterator<Item = &'a Attachment>,
-    subject: &Digest,
-    trusted: &[PublicKey],
     r: Requirement,
+    prove: impl Fn(&Attachment) -> Result<(String, String), String>,
 ) -> Outcome {
-    let predicate = if r == Requirement::Tested {
-        PAKS_TEST_RESULTS_V1
-    } else {
-        SLSA_PROVENANCE_V1
-    };
     let mut errors = Vec::new();
     for a in attachments {
-        let v = match open(&a.layer, predicate, subject, trusted) {
-            Ok(v) => v,
-            Err(e) => {
-                errors.push((a, e));
-                continue;
+        match prove(a) {
+            Ok((keyid, detail)) => {
+                return Outcome::Pass {
+                    keyid,
+                    digest: a.descriptor.digest.clone(),
+                    detail,
+                };
             }
-        };
-        let digest = a.descriptor.digest.clone();
-        let p = &v.statement.predicate;
-        if r == Requirement::Tested {
-            let result = p["result"].as_str().unwrap_or("missing");
-            if result != "passed" {
-                errors.push((a, format!("the tests did not pass (result `{result}`)")));
-                continue;
-            }
-            return Outcome::Pass {
-                detail: format!(
-                    "tests passed (result `{digest}`, signed by trusted key `{}`)",
-                    v.keyid
-                ),
-                keyid: v.keyid,
-                digest,
-            };
+            Err(e) => errors.push((a, e)),
         }
-        let builder = p["runDetails"]["builder"]["id"]
-            .as_str()
-            .unwrap_or("an unnamed builder");
-        return Outcome::Pass {
-            detail: format!(
-                "built by `{builder}` (provenance `{digest}`, signed by trusted key `{}`)",
-                v.keyid
-            ),
-            keyid: v.keyid,
-            digest,
-        };
     }
     let kind = kind_name(r);
     if errors.is_empty() {
@@ -452,6 +389,55 @@ fn statement_check<'a>(
     }
 }
 
+/// `provenance`: SLSA v1 provenance about this build, signed by a trusted key.
+fn provenance<'a>(
+    attachments: impl Iterator<Item = &'a Attachment>,
+    subject: &Digest,
+    trusted: &[PublicKey],
+) -> Outcome {
+    first_proof(attachments, Requirement::Provenance, |a| {
+        let p = verify_provenance(&a.layer, subject, trusted).map_err(|e| reason(&e))?;
+        let keyid = p.key.keyid();
+        let detail = format!(
+            "built by `{}` (provenance `{}`, signed by trusted key `{keyid}`)",
+            p.predicate.run_details.builder.id, a.descriptor.digest
+        );
+        Ok((keyid, detail))
+    })
+}
+
+/// `tested`: a test result about this build that says `passed`, signed by a trusted key.
+fn tested<'a>(
+    attachments: impl Iterator<Item = &'a Attachment>,
+    subject: &Digest,
+    trusted: &[PublicKey],
+) -> Outcome {
+    first_proof(attachments, Requirement::Tested, |a| {
+        let v = verify_statement(
+            &a.layer,
+            subject,
+            trusted,
+            PAKS_TEST_RESULTS_V1,
+            "test result",
+        )
+        .map_err(|e| reason(&e))?;
+        let keyid = v.key.keyid();
+        let result = v.statement.predicate["result"]
+            .as_str()
+            .unwrap_or("missing");
+        if result != "passed" {
+            return Err(format!(
+                "the tests did not pass (result `{result}`, signed by key `{keyid}`)"
+            ));
+        }
+        let detail = format!(
+            "tests passed (result `{}`, signed by trusted key `{keyid}`)",
+            a.descriptor.digest
+        );
+        Ok((keyid, detail))
+    })
+}
+
 /// `sbom`: an SBOM whose layer a trusted signature of this build lists.
 fn sbom<'a>(
     attachments: impl Iterator<Item = &'a Attachment>,
@@ -460,27 +446,25 @@ fn sbom<'a>(
 ) -> Outcome {
     let sboms: Vec<&Attachment> = attachments.collect();
     for a in &sboms {
-        let layer = a.layer_digest().to_string();
-        if let Some(s) = signatures
-            .iter()
-            .find(|s| s.vouches.iter().any(|(_, d)| *d == layer))
-        {
+        let layer = a.layer_digest();
+        if let Some(s) = signatures.iter().find(|s| s.facts.covers(&layer)) {
+            let keyid = s.facts.key.keyid();
             return Outcome::Pass {
-                keyid: s.keyid.clone(),
-                digest: a.descriptor.digest.clone(),
                 detail: format!(
-                    "SBOM `{}` is listed by signature `{}` (trusted key `{}`)",
-                    a.descriptor.digest, s.attachment.descriptor.digest, s.keyid
+                    "SBOM `{}` is listed by signature `{}` (trusted key `{keyid}`)",
+                    a.descriptor.digest, s.attachment.descriptor.digest
                 ),
+                keyid,
+                digest: a.descriptor.digest.clone(),
             };
         }
     }
     // What the signatures vouch for as an SBOM but is not here: a removed attachment.
     let vouched: Vec<String> = signatures
         .iter()
-        .flat_map(|s| &s.vouches)
-        .filter(|(t, _)| is_kind(Requirement::Sbom, t))
-        .map(|(_, d)| format!("`{d}`"))
+        .flat_map(|s| &s.facts.attachments)
+        .filter(|a| is_kind(Requirement::Sbom, &a.artifact_type))
+        .map(|a| format!("`{}`", a.digest))
         .collect();
     let removed = if vouched.is_empty() {
         String::new()

@@ -2,9 +2,10 @@
 //! forgery refused with a reason that names it.
 
 use paks_attest::policy::{Attachment, Evidence, Outcome, Require, Requirement, Verdict, judge};
+use paks_attest::signature::SignedAttachment;
 use paks_attest::{
-    Envelope, IN_TOTO_JSON, PAKS_SIGNATURE_V1, PAKS_TEST_RESULTS_V1, SIGNATURE, SLSA_PROVENANCE_V1,
-    SPDX_JSON, Statement, Subject, TEST_RESULTS,
+    Envelope, IN_TOTO_JSON, PAKS_TEST_RESULTS_V1, SIGNATURE, SLSA_PROVENANCE_V1, SPDX_JSON,
+    Statement, Subject, TEST_RESULTS,
 };
 use paks_index::{PublicKey, SigningKey};
 use paks_oci::{Descriptor, OCI_MANIFEST};
@@ -59,7 +60,7 @@ fn provenance(b: &Build, about: &Digest, key: &SigningKey) -> Attachment {
     let s = Statement::new(
         vec![Subject::new(b.id.to_string(), about)],
         SLSA_PROVENANCE_V1,
-        json!({"buildDefinition": {"buildType": "https://paks.dev/build/v1"},
+        json!({"buildDefinition": {"buildType": "https://paks.dev/build/v1", "externalParameters": {}},
                "runDetails": {"builder": {"id": "https://paks.dev/builder/local"}}}),
     );
     attachment(IN_TOTO_JSON, envelope(&s, key))
@@ -75,18 +76,15 @@ fn tests(b: &Build, about: &Digest, result: &str, key: &SigningKey) -> Attachmen
 }
 
 fn signature(b: &Build, about: &Digest, vouched: &[&Attachment], key: &SigningKey) -> Attachment {
-    let s = Statement::new(
-        vec![Subject::new(b.id.to_string(), about)],
-        PAKS_SIGNATURE_V1,
-        json!({
-            "package": {"name": b.id.name().as_str(), "version": b.id.version().to_string(),
-                        "id": b.id.to_string()},
-            "attachments": vouched.iter().map(|a| json!({
-                "artifactType": a.artifact_type, "digest": a.layer_digest().to_string()
-            })).collect::<Vec<_>>(),
-        }),
-    );
-    attachment(SIGNATURE, envelope(&s, key))
+    let listed: Vec<SignedAttachment> = vouched
+        .iter()
+        .map(|a| SignedAttachment {
+            artifact_type: a.artifact_type.clone(),
+            digest: a.layer_digest(),
+        })
+        .collect();
+    let envelope = paks_attest::signature::sign(&b.id, about, &listed, key);
+    attachment(SIGNATURE, envelope.to_bytes())
 }
 
 fn all() -> Require {
@@ -214,7 +212,7 @@ fn a_provenance_for_another_digest_is_refused() {
     let v = replaced(&b, &k, IN_TOTO_JSON, provenance(&b, &elsewhere, &k));
     let why = reason(&v, Requirement::Provenance);
     assert!(why.contains(&elsewhere.hex()[..12]), "{why}");
-    assert!(why.contains("made for another artifact"), "{why}");
+    assert!(why.contains("made for another build"), "{why}");
     assert!(v.get(Requirement::Signed).outcome.passed());
 }
 
@@ -237,7 +235,10 @@ fn a_test_result_copied_from_another_package_is_refused() {
 fn a_failed_test_result_is_refused() {
     let (b, k) = (build("hello"), key());
     let v = replaced(&b, &k, TEST_RESULTS, tests(&b, &b.digest, "failed", &k));
-    assert!(reason(&v, Requirement::Tested).contains("the tests did not pass (result `failed`)"));
+    assert!(
+        reason(&v, Requirement::Tested)
+            .contains("the tests did not pass (result `failed`, signed by key")
+    );
 }
 
 #[test]

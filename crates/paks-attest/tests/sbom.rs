@@ -68,6 +68,7 @@ fn hello_pak(dir: &Path, license: &str) -> PathBuf {
         needs: paks_types::PackageNeeds::default(),
         kind: PackageKind::Store,
         origin: None,
+        test: None,
     };
     let platform = meta.platform.clone();
     let config = ImageConfig {

@@ -9,6 +9,7 @@ mod error;
 mod fetch;
 mod needs;
 mod package;
+mod provenance;
 mod sandbox;
 mod source;
 
@@ -24,6 +25,8 @@ use paks_types::{
 
 pub use error::BuildError;
 pub use fetch::{SourceLimits, remove_leftovers as remove_source_leftovers};
+pub use provenance::provenance_path;
+pub use sandbox::tail_lines;
 pub use source::{RecipeLocation, hash_tree};
 
 /// How to build.
@@ -54,6 +57,8 @@ pub struct BuildOutput {
     pub manifest_digest: Digest,
     /// The recipe's sources, as it pins them (for the SBOM).
     pub sources: Vec<paks_recipe::Source>,
+    /// The unsigned provenance statement beside the archive (`X.provenance.json`).
+    pub provenance: PathBuf,
     /// Files whose RUNPATH could not be made relative (they are relocated at install).
     pub runpath_unchanged: Vec<(String, String)>,
 }
@@ -69,6 +74,7 @@ pub fn build(
     options: &BuildOptions,
     reporter: &dyn Reporter,
 ) -> Result<BuildOutput, BuildError> {
+    let started = std::time::SystemTime::now();
     let scratch = Scratch::new(store)?;
     let (recipe_dir, origin) = locate(location, &scratch, reporter)?;
     let recipe = Recipe::from_file(&recipe_dir.join(paks_recipe::RECIPE_FILE))?;
@@ -81,7 +87,8 @@ pub fn build(
         });
     }
     let deps = Dependencies::resolve(store, &recipe)?;
-    let inputs = deps.inputs(&recipe, &recipe_dir, &host)?;
+    let tree = hash_tree(&recipe_dir)?;
+    let inputs = deps.inputs(&recipe, &tree, &host);
     let id = PackageId::new(
         id_hash(inputs.as_bytes()),
         recipe.package.name.clone(),
@@ -93,42 +100,21 @@ pub fn build(
 
     fs_err::create_dir_all(&options.out_dir)?;
     let out_dir = std::path::absolute(&options.out_dir)?;
-    let log = out_dir.join(format!(
-        "{}-{}.log",
-        recipe.package.name, recipe.package.version
-    ));
-    fs_err::write(&log, format!("# paks build of {id}\n# inputs:\n{inputs}"))?;
+    let log = start_log(&out_dir, &id, &inputs)?;
 
-    let work = scratch.path.join("work");
-    let prefix = scratch.path.join("prefix");
-    fs_err::create_dir_all(&work)?;
-    fs_err::create_dir_all(&prefix)?;
-    let cache = store.cache_dir().join("sources");
-    for s in &recipe.sources {
-        source::materialize(s, &recipe_dir, &work, &cache, &options.source_limits)?;
-    }
-
-    // The sandbox sees each dependency at its canonical path, as it is there.
-    let dep_mounts: Vec<(PathBuf, String)> = deps
-        .closure
-        .iter()
-        .map(|r| {
-            (
-                store.prefix(r.id()),
-                format!("{CANONICAL_STORE}/{}", r.id()),
-            )
-        })
-        .collect();
+    let (work, prefix) = materialize_sources(store, &scratch, &recipe, &recipe_dir, options)?;
+    let dep_mounts = dependency_mounts(store, &deps.closure);
     let overlays = canonical_overlays(store, &deps.closure, &scratch.path.join("canonical"))?;
     let env = build_env(&canonical_prefix, &deps.closure, options.jobs);
     let mut sandbox = sandbox::Sandbox {
         work: &work,
-        recipe: &recipe_dir,
+        recipe: Some(&recipe_dir),
         prefix: (&prefix, canonical_prefix.clone()),
         prefix_writable: true,
         deps: &dep_mounts,
         overlays: &overlays,
         env: &env,
+        output: None,
     };
     let name = &recipe.package.name;
     run_stage(
@@ -159,6 +145,17 @@ pub fn build(
         scratch: &scratch.path,
         compression: options.compression,
     })?;
+    let facts = provenance::Facts {
+        recipe: &recipe,
+        recipe_dir: &recipe_dir,
+        origin: origin.as_ref(),
+        tree: &tree,
+        platform: &host,
+        deps: &deps,
+        options,
+        started,
+    };
+    let provenance = provenance::write(&facts, &id, &manifest_digest, &pak)?;
     if options.install {
         let request = InstallRequest {
             pak: pak.clone(),
@@ -172,8 +169,113 @@ pub fn build(
         log,
         manifest_digest,
         sources: recipe.sources.clone(),
+        provenance,
         runpath_unchanged: post.runpath_unchanged,
     })
+}
+
+/// The build's `work` directory holding the recipe's sources, and its empty `prefix`.
+fn materialize_sources(
+    store: &Store,
+    scratch: &Scratch,
+    recipe: &Recipe,
+    recipe_dir: &std::path::Path,
+    options: &BuildOptions,
+) -> Result<(PathBuf, PathBuf), BuildError> {
+    let work = scratch.path.join("work");
+    let prefix = scratch.path.join("prefix");
+    fs_err::create_dir_all(&work)?;
+    fs_err::create_dir_all(&prefix)?;
+    let cache = store.cache_dir().join("sources");
+    for s in &recipe.sources {
+        source::materialize(s, recipe_dir, &work, &cache, &options.source_limits)?;
+    }
+    Ok((work, prefix))
+}
+
+/// The build log, `NAME-VERSION.log` in `out_dir`, started with the build's inputs.
+fn start_log(
+    out_dir: &std::path::Path,
+    id: &PackageId,
+    inputs: &str,
+) -> Result<PathBuf, BuildError> {
+    let log = out_dir.join(format!("{}-{}.log", id.name(), id.version()));
+    fs_err::write(&log, format!("# paks build of {id}\n# inputs:\n{inputs}"))?;
+    Ok(log)
+}
+
+/// The sandbox sees each dependency at its canonical path, as it is there.
+fn dependency_mounts(store: &Store, closure: &[Record]) -> Vec<(PathBuf, String)> {
+    closure
+        .iter()
+        .map(|r| {
+            (
+                store.prefix(r.id()),
+                format!("{CANONICAL_STORE}/{}", r.id()),
+            )
+        })
+        .collect()
+}
+
+/// An installed build's test script to run (`paks test`).
+#[derive(Debug, Clone)]
+pub struct InstalledTest<'a> {
+    /// The build, installed in `store` with its dependencies.
+    pub id: &'a PackageId,
+    /// The script (`sh -eu -c`), from the build's metadata.
+    pub script: &'a str,
+    /// A directory the script may write reports into, as `$PAKS_TEST_OUTPUT`.
+    pub output_dir: &'a std::path::Path,
+    /// Where the script's output goes (appended).
+    pub log: &'a std::path::Path,
+    /// Parallel jobs the script is told to use (`$PAKS_JOBS`).
+    pub jobs: usize,
+    /// Copy the output to stderr as it is written.
+    pub echo: bool,
+}
+
+/// Where `$PAKS_TEST_OUTPUT` is inside the sandbox.
+pub const TEST_OUTPUT_DIR: &str = "/paks-test-output";
+
+/// Run an installed build's test script in the build sandbox as its test stage sees it
+/// (no network; the build and its dependencies read-only at their canonical paths, as
+/// `/opt/paks` would hold them), but with an empty `/build` and no recipe: the script
+/// tests what was shipped, not the build tree. Returns the script's exit status.
+pub fn test_installed(
+    store: &Store,
+    test: &InstalledTest<'_>,
+) -> Result<std::process::ExitStatus, BuildError> {
+    let scratch = Scratch::new(store)?;
+    let closure = store.closure(std::slice::from_ref(test.id))?;
+    let deps: Vec<Record> = closure
+        .iter()
+        .filter(|r| r.id() != test.id)
+        .cloned()
+        .collect();
+    let mut mounts = dependency_mounts(store, &deps);
+    // Binaries rewritten in place name this store's own path: it is there too.
+    if !store.is_canonical() {
+        let dir = store.store_dir();
+        mounts.insert(0, (dir.clone(), dir.to_string_lossy().into_owned()));
+    }
+    let overlays = canonical_overlays(store, &closure, &scratch.path.join("canonical"))?;
+    let canonical_prefix = format!("{CANONICAL_STORE}/{}", test.id);
+    let mut env = build_env(&canonical_prefix, &deps, test.jobs);
+    env.push(("PAKS_TEST_OUTPUT".to_owned(), TEST_OUTPUT_DIR.to_owned()));
+    let work = scratch.path.join("work");
+    fs_err::create_dir_all(&work)?;
+    let own = store.prefix(test.id);
+    let sandbox = sandbox::Sandbox {
+        work: &work,
+        recipe: None,
+        prefix: (&own, canonical_prefix),
+        prefix_writable: false,
+        deps: &mounts,
+        overlays: &overlays,
+        env: &env,
+        output: Some((test.output_dir, TEST_OUTPUT_DIR)),
+    };
+    sandbox.run_status(test.script, test.log, test.echo)
 }
 
 /// The recipe directory: as given, or a checkout of the repository (with its origin).
@@ -253,15 +355,9 @@ impl Dependencies {
     }
 
     /// Every input of the build, in a fixed order: what the id hashes.
-    fn inputs(
-        &self,
-        recipe: &Recipe,
-        recipe_dir: &std::path::Path,
-        host: &Platform,
-    ) -> Result<String, BuildError> {
+    fn inputs(&self, recipe: &Recipe, tree: &Digest, host: &Platform) -> String {
         use std::fmt::Write as _;
         let mut inputs = String::new();
-        let tree = hash_tree(recipe_dir)?;
         let _ = writeln!(
             inputs,
             "{BUILDER_VERSION}\nrecipe-tree {tree}\nplatform {host}"
@@ -280,7 +376,7 @@ impl Dependencies {
         for r in &self.build {
             let _ = writeln!(inputs, "build-dep {} {}", r.meta.name, r.id());
         }
-        Ok(inputs)
+        inputs
     }
 }
 

@@ -159,6 +159,7 @@ pub fn write(inputs: &PackageInputs<'_>) -> Result<(PathBuf, Digest), BuildError
         needs: needs.clone(),
         kind: paks_types::PackageKind::Store,
         origin: None,
+        test: recipe.test_script.clone(),
     };
     let config = ImageConfig {
         architecture: platform.architecture.clone(),

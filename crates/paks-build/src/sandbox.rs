@@ -15,8 +15,8 @@ use crate::BuildError;
 pub struct Sandbox<'a> {
     /// Mounted at `/build`, writable, the working directory.
     pub work: &'a Path,
-    /// Mounted at `/recipe`, read-only.
-    pub recipe: &'a Path,
+    /// Mounted at `/recipe`, read-only (a build has one; `paks test` has none).
+    pub recipe: Option<&'a Path>,
     /// The package's own prefix on the host, and its canonical path inside.
     pub prefix: (&'a Path, String),
     /// Whether the prefix is writable (the build) or not (the tests).
@@ -28,6 +28,9 @@ pub struct Sandbox<'a> {
     pub overlays: &'a [(PathBuf, String)],
     /// Environment (the sandbox starts from an empty one).
     pub env: &'a [(String, String)],
+    /// A writable directory on the host and where it appears: where `paks test`'s script
+    /// leaves reports (`$PAKS_TEST_OUTPUT`).
+    pub output: Option<(&'a Path, &'a str)>,
 }
 
 /// The host's top-level entries a build sees: `/usr` and, beside it, the directories or
@@ -138,20 +141,27 @@ impl Sandbox<'_> {
             }
         }
         cmd.args(["--dir", CANONICAL_STORE]);
+        let bind = if self.prefix_writable {
+            "--bind"
+        } else {
+            "--ro-bind"
+        };
+        // The prefix before the overlays: an installed package's own text files get
+        // canonical copies laid over them too (`paks test`).
+        cmd.arg(bind).arg(self.prefix.0).arg(&self.prefix.1);
         for (host, inside) in self.deps {
             cmd.arg("--ro-bind").arg(host).arg(inside);
         }
         for (host, inside) in self.overlays {
             cmd.arg("--ro-bind").arg(host).arg(inside);
         }
-        let bind = if self.prefix_writable {
-            "--bind"
-        } else {
-            "--ro-bind"
-        };
-        cmd.arg(bind).arg(self.prefix.0).arg(&self.prefix.1);
         cmd.arg("--bind").arg(self.work).arg("/build");
-        cmd.arg("--ro-bind").arg(self.recipe).arg("/recipe");
+        if let Some(recipe) = self.recipe {
+            cmd.arg("--ro-bind").arg(recipe).arg("/recipe");
+        }
+        if let Some((host, inside)) = self.output {
+            cmd.arg("--bind").arg(host).arg(inside);
+        }
         // Everything not bound above (the sandbox's own root, /etc's tmpfs) is read-only
         // too: a script writes only its prefix, /build and the scratch directories.
         cmd.args(["--remount-ro", "/etc", "--remount-ro", "/"]);
@@ -171,6 +181,21 @@ impl Sandbox<'_> {
         log: &Path,
         echo: bool,
     ) -> Result<Result<(), String>, BuildError> {
+        let status = self.run_status(script, log, echo)?;
+        Ok(if status.success() {
+            Ok(())
+        } else {
+            Err(status.to_string())
+        })
+    }
+
+    /// [`Sandbox::run`], returning the script's exit status.
+    pub fn run_status(
+        &self,
+        script: &str,
+        log: &Path,
+        echo: bool,
+    ) -> Result<std::process::ExitStatus, BuildError> {
         let bwrap = bwrap()?;
         let mut cmd = self.command(&bwrap, script)?;
         let mut log_file = fs_err::OpenOptions::new()
@@ -199,17 +224,17 @@ impl Sandbox<'_> {
         }
         let status = child.wait()?;
         log_file.flush()?;
-        Ok(if status.success() {
-            Ok(())
-        } else {
-            Err(status.to_string())
-        })
+        Ok(status)
     }
 }
 
 /// The last `n` lines of a log, for error messages.
 pub fn tail(log: &Path, n: usize) -> String {
-    let text = fs_err::read_to_string(log).unwrap_or_default();
+    tail_lines(&fs_err::read_to_string(log).unwrap_or_default(), n)
+}
+
+/// The last `n` lines of a script's output, indented as a log excerpt.
+pub fn tail_lines(text: &str, n: usize) -> String {
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(n)..]
         .iter()

@@ -243,7 +243,7 @@ pub fn remote_info(ctx: &Ctx, name: &str, json_out: bool) -> Result<RemoteInfo, 
     Ok(RemoteInfo::Printed)
 }
 
-fn read_key_arg(arg: &str) -> Result<String, Failure> {
+pub(crate) fn read_key_arg(arg: &str) -> Result<String, Failure> {
     if arg.starts_with(paks_index::PUBLIC_KEY_PREFIX) {
         return Ok(arg.to_owned());
     }
@@ -286,36 +286,16 @@ pub fn repo(ctx: &Ctx, command: RepoCommand) -> Result<(), Failure> {
             first,
             user: _,
             json,
+            require,
         } => {
-            let added = repo_add(ctx, &mut config, &name, url, &keys, allow_unsigned, first)?;
+            let mut added = repo_add(ctx, &mut config, &name, url, &keys, allow_unsigned, first)?;
+            crate::trust::set_require(&mut config, &mut added, require)?;
             save(&config)?;
             if json {
                 json_line(&index_line("repository-add", &added))?;
             }
         }
-        RepoCommand::List(args) => {
-            let mut o = out();
-            // The root's own, then the user's (`config.toml`), as installs use them.
-            let all = crate::config::repositories(&ctx.config, &ctx.root)?;
-            for (i, (r, scope)) in all.iter().enumerate() {
-                if args.json {
-                    writeln!(
-                        o,
-                        "{}",
-                        json!({"type": "repository", "name": r.name, "url": r.url, "priority": i,
-                               "keys": r.keys, "allow_unsigned": r.allow_unsigned, "scope": scope})
-                    )?;
-                } else {
-                    let trust = if r.keys.is_empty() {
-                        "unsigned allowed".to_owned()
-                    } else {
-                        format!("{} key{}", r.keys.len(), plural(r.keys.len()))
-                    };
-                    let user = if *scope == "user" { ", user" } else { "" };
-                    writeln!(o, "{:<12} {}  ({trust}{user})", r.name, r.url)?;
-                }
-            }
-        }
+        RepoCommand::List(args) => repo_list(ctx, args.json)?,
         RepoCommand::Remove {
             name,
             user: _,
@@ -354,6 +334,38 @@ pub fn repo(ctx: &Ctx, command: RepoCommand) -> Result<(), Failure> {
             }
             ctx.reporter
                 .info(&format!("Updated in {}", elapsed(started)));
+        }
+    }
+    Ok(())
+}
+
+/// `paks repo list`: the root's repositories, then the user's, as installs use them.
+fn repo_list(ctx: &Ctx, json_out: bool) -> Result<(), Failure> {
+    let mut o = out();
+    // The root's own, then the user's (`config.toml`), as installs use them.
+    let all = crate::config::repositories(&ctx.config, &ctx.root)?;
+    for (i, (r, scope)) in all.iter().enumerate() {
+        if json_out {
+            writeln!(
+                o,
+                "{}",
+                json!({"type": "repository", "name": r.name, "url": r.url, "priority": i,
+                       "keys": r.keys, "allow_unsigned": r.allow_unsigned, "scope": scope,
+                       "require": r.require.to_string()})
+            )?;
+        } else {
+            let trust = if r.keys.is_empty() {
+                "unsigned allowed".to_owned()
+            } else {
+                format!("{} key{}", r.keys.len(), plural(r.keys.len()))
+            };
+            let user = if *scope == "user" { ", user" } else { "" };
+            let require = if r.require.is_empty() {
+                String::new()
+            } else {
+                format!(", requires {}", r.require)
+            };
+            writeln!(o, "{:<12} {}  ({trust}{require}{user})", r.name, r.url)?;
         }
     }
     Ok(())
@@ -400,6 +412,7 @@ fn repo_add(
             .map(|k| read_key_arg(k))
             .collect::<Result<_, _>>()?,
         allow_unsigned,
+        require: paks_attest::Require::default(),
     };
     let source = entry.source()?;
     let runtime = crate::remote::runtime()?;
@@ -451,7 +464,7 @@ pub fn key(ctx: &Ctx, command: KeyCommand) -> Result<(), Failure> {
     Ok(())
 }
 
-fn namespace(arg: &str) -> Result<paks_oci::Repository, Failure> {
+pub(crate) fn namespace(arg: &str) -> Result<paks_oci::Repository, Failure> {
     arg.parse::<paks_oci::Repository>().map_err(|e| Failure {
         hint: Some("a namespace is `REGISTRY/NAMESPACE`, such as `127.0.0.1:5000/acme`".into()),
         ..crate::remote::oci_failure(e)
@@ -610,15 +623,18 @@ pub fn index(ctx: &Ctx, command: IndexCommand) -> Result<(), Failure> {
             if json_out {
                 json_line(&json!({"type": "index-export", "index": report.index,
                                   "files": report.written + report.existed,
-                                  "written": report.written, "bytes": report.bytes}))?;
+                                  "written": report.written, "bytes": report.bytes,
+                                  "attachments": report.attachments}))?;
             }
             ctx.reporter.status(&format!(
-                "Exported `{}` and {} package file{} ({} new, {}) in {}",
+                "Exported `{}` and {} package file{} ({} new, {}) with {} attachment{} in {}",
                 report.index.display(),
                 report.written + report.existed,
                 plural(report.written + report.existed),
                 report.written,
                 human_size(report.bytes),
+                report.attachments,
+                plural(report.attachments),
                 elapsed(started)
             ));
         }

@@ -161,12 +161,23 @@ pub enum Command {
     /// Sysroots: a tree to chroot into, made of packages, like `mmdebstrap DIR`
     #[command(subcommand)]
     Sysroot(SysrootCommand),
+    /// Check a build's signature, provenance, test results and SBOM in its registry
+    ///
+    /// Each requirement passes or fails with its reason; exit 1 when a required one fails.
+    Verify(VerifyArgs),
     /// Print the SBOM of a build or a file; `paks sbom diff A B` compares two
     Sbom(SbomArgs),
     /// Known vulnerabilities of a build's components, from OSV advisories, offline
     ///
     /// Exit 0: none found; 1: some found (or the request failed).
     Audit(AuditArgs),
+    /// Run a package's own test script against the build, and attach the signed result
+    ///
+    /// The build and its dependencies are installed into a fresh temporary root; the
+    /// script runs in the build sandbox without network, the package read-only. The
+    /// result, passed or failed, is signed and attached to the build in its registry.
+    /// Exit 1 when a test failed.
+    Test(TestArgs),
 }
 
 #[derive(Debug, Args)]
@@ -328,6 +339,8 @@ pub struct InstallArgs {
     /// Print what was installed as JSON lines
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub trust: NoVerifyArgs,
 }
 
 #[derive(Debug, Args)]
@@ -347,6 +360,9 @@ pub struct PushArgs {
     /// TARGET is the repository of the archives given (builds of one package), whatever its name
     #[arg(long)]
     pub repository: bool,
+    /// Sign with this private key (PEM): attach to each build its SBOM, its provenance (signed) and a signature
+    #[arg(long, env = env_vars::SIGN_KEY, value_name = "KEY.pem")]
+    pub sign: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -547,6 +563,9 @@ pub enum RepoCommand {
         /// Print what was added as a JSON line
         #[arg(long)]
         json: bool,
+        /// The evidence every package from it must carry to be installed: any of `signed`, `provenance`, `tested`, `sbom`, comma-separated; checked with `--key`
+        #[arg(long, value_name = "LIST")]
+        require: Option<paks_attest::Require>,
     },
     /// List the repositories, highest priority first: the root's, then the user's
     List(JsonArgs),
@@ -581,7 +600,7 @@ pub enum IndexCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Write the namespace's index as a static repository: `index.yaml` and flat `.pak` files
+    /// Write the namespace's index as a static repository: `index.yaml`, flat `.pak` files and their attachments
     Export {
         /// `REGISTRY/NAMESPACE`
         namespace: String,
@@ -626,6 +645,8 @@ pub struct AddArgs {
     /// Print JSON lines: the requirements written, then what was locked and installed
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub trust: NoVerifyArgs,
 }
 
 #[derive(Debug, Args)]
@@ -637,6 +658,8 @@ pub struct SyncArgs {
     /// Print JSON lines: what was locked and installed
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub trust: NoVerifyArgs,
 }
 
 #[derive(Debug, Args)]
@@ -736,6 +759,9 @@ pub struct ImageBuildArgs {
     /// Write the image's SBOM (SPDX JSON: every package and the base image) to this file
     #[arg(long, value_name = "FILE")]
     pub sbom: Option<std::path::PathBuf>,
+
+    #[command(flatten)]
+    pub trust: NoVerifyArgs,
 }
 
 #[derive(Debug, Args)]
@@ -986,6 +1012,30 @@ pub struct ImportApkArgs {
     pub json: bool,
 }
 
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The build: `REGISTRY/NAMESPACE/NAME:VERSION` (the build for this host) or `…@sha256:…`
+    #[arg(value_name = "REF")]
+    pub reference: String,
+    /// A trusted public key (`paks-ed25519 …`, or a file holding one); repeatable
+    #[arg(long = "key", required = true, value_name = "KEY|FILE")]
+    pub keys: Vec<String>,
+    /// What must pass: any of `signed`, `provenance`, `tested`, `sbom`, comma-separated, or `none`
+    #[arg(long, value_name = "LIST", default_value = "signed")]
+    pub require: paks_attest::Require,
+    /// Print JSON lines: one per check, then the verdict
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `--no-verify`, for the commands that install or use packages from repositories.
+#[derive(Debug, Args)]
+pub struct NoVerifyArgs {
+    /// Use packages even when they fail their repository's trust policy (`paks repo add --require`); warns what it skipped
+    #[arg(long)]
+    pub no_verify: bool,
+}
+
 /// What an SBOM is read from: a build in a registry, a `.pak` or a file.
 const SBOM_SOURCE: &str = "REF|PAK|FILE";
 
@@ -1045,6 +1095,29 @@ pub struct AuditArgs {
     #[arg(long, env = env_vars::OSV_DIR, value_name = "DIR")]
     pub osv: PathBuf,
     /// Print each vulnerability and a summary as JSON lines
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    /// A package name (`hello`, `hello@^1`) from the configured repositories, or a reference (`REGISTRY/NAMESPACE/NAME:VERSION`, `…@sha256:…`)
+    #[arg(
+        value_name = "REF|NAME",
+        required_unless_present = "all",
+        conflicts_with = "all"
+    )]
+    pub package: Option<String>,
+    /// Test the newest version of every package in this namespace's index
+    #[arg(long, value_name = "REGISTRY/NAMESPACE")]
+    pub all: Option<String>,
+    /// The private key (PEM) that signs the result
+    #[arg(long, value_name = "KEY.pem")]
+    pub sign: Option<PathBuf>,
+    /// Run the test only: do not attach the result
+    #[arg(long)]
+    pub no_attach: bool,
+    /// Print each result, and with `--all` a summary, as JSON lines
     #[arg(long)]
     pub json: bool,
 }

@@ -105,6 +105,8 @@ pub(crate) struct Ctx {
     pub(crate) reporter: TermReporter,
     /// The user configuration (`config.toml`).
     pub(crate) config: crate::config::UserConfig,
+    /// `--no-verify`: the repositories' trust policies are reported, not enforced.
+    pub(crate) no_verify: bool,
 }
 
 impl Ctx {
@@ -153,6 +155,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         transfer_deadline: g.transfer_deadline.map(std::time::Duration::from_secs),
         reporter: TermReporter::new(g.quiet, g.verbose),
         config,
+        no_verify: crate::trust::no_verify(&cli.command),
     };
     match cli.command {
         Command::Build(args) => build(&ctx, args),
@@ -194,8 +197,10 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Sysroot(crate::cli::SysrootCommand::Create(args)) => {
             crate::sysroot::create(&ctx, &args)
         }
+        Command::Verify(args) => crate::verify::verify(&ctx, &args),
         Command::Sbom(args) => crate::sbom_cmd::sbom(&ctx, &args),
         Command::Audit(args) => crate::audit::audit(&ctx, &args),
+        Command::Test(args) => crate::test_cmd::test(&ctx, &args),
     }
 }
 
@@ -231,7 +236,7 @@ fn build(ctx: &Ctx, args: BuildArgs) -> Result<(), Failure> {
     let sbom = crate::sbom_files::write_beside(&built.pak, &built.sources)?;
     if args.json {
         json_line(
-            &json!({"type": "build", "id": built.id.to_string(), "pak": built.pak, "manifest": built.manifest_digest.to_string(), "log": built.log, "sbom": sbom}),
+            &json!({"type": "build", "id": built.id.to_string(), "pak": built.pak, "manifest": built.manifest_digest.to_string(), "log": built.log, "sbom": sbom, "provenance": built.provenance}),
         )?;
     } else {
         writeln!(out(), "{}", built.pak.display())?;

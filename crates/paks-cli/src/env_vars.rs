@@ -55,5 +55,8 @@ pub const CLICOLOR_FORCE: &str = "CLICOLOR_FORCE";
 pub const LOCKED: &str = "PAKS_LOCKED";
 /// Use `paks.lock` as it is, unchecked (`--frozen`).
 pub const FROZEN: &str = "PAKS_FROZEN";
+/// The private key `paks push` signs attachments with (`--sign`).
+pub const SIGN_KEY: &str = "PAKS_SIGN_KEY";
+
 /// The directory of OSV advisories `paks audit` reads (`--osv`).
 pub const OSV_DIR: &str = "PAKS_OSV_DIR";

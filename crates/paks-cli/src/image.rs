@@ -294,6 +294,9 @@ pub(crate) fn compose_all(
                     ));
                 }
             }
+            let digests: Vec<&Digest> = found.iter().map(|f| &f.manifest).collect();
+            let candidates = crate::trust::listed(&loaded, &digests);
+            crate::trust::enforce(ctx, &candidates, false, "no image was made")?;
             packages.extend(
                 found
                     .into_iter()

@@ -137,6 +137,7 @@ pub(crate) fn report(
             json,
             namespace: true,
             repository: false,
+            sign: None,
         };
         crate::remote::push(ctx, &push)?;
     }

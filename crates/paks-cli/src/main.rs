@@ -27,6 +27,7 @@ mod printer;
 mod project;
 mod project_cmds;
 mod project_file;
+mod push_sign;
 mod references;
 mod remote;
 mod report;
@@ -36,7 +37,10 @@ mod sbom_files;
 mod serve;
 mod suggest;
 mod sysroot;
+mod test_cmd;
 mod tree;
+mod trust;
+mod verify;
 
 use std::io::Write;
 use std::process::ExitCode;

@@ -98,10 +98,16 @@ pub fn push(ctx: &Ctx, args: &PushArgs) -> Result<(), Failure> {
         PushTarget::Guess(repo)
     };
     let paks = &args.paks;
+    let key = args
+        .sign
+        .as_deref()
+        .map(crate::push_sign::load_key)
+        .transpose()?;
     let store = ctx.store()?;
     let remote = Remote::new(client(ctx)?, &store);
     let start = Instant::now();
-    let report = runtime()?
+    let rt = runtime()?;
+    let report = rt
         .block_on(remote.push(paks, &to, target.tag.as_deref(), &ctx.reporter))
         .map_err(failure)?;
     let mut o = out();
@@ -113,6 +119,11 @@ pub fn push(ctx: &Ctx, args: &PushArgs) -> Result<(), Failure> {
         } else {
             writeln!(o, "{reference}")?;
         }
+    }
+    drop(o);
+    if let Some(key) = &key {
+        let client = client(ctx)?;
+        crate::push_sign::attach_all(ctx, &client, &rt, paks, &report, key, args.json)?;
     }
     ctx.reporter.status(&format!(
         "Pushed {} package{} in {} ({} uploaded in {} blob{}, {} mounted, {} already there)",
@@ -200,7 +211,7 @@ pub fn copy(ctx: &Ctx, args: &CopyArgs) -> Result<(), Failure> {
         .map_err(failure)?;
     if args.json {
         json_line(
-            &json!({"type": "copy", "manifests": report.manifests, "names": report.names, "blobs_copied": report.blobs_copied, "blobs_skipped": report.blobs_skipped, "bytes_copied": report.bytes_copied}),
+            &json!({"type": "copy", "manifests": report.manifests, "referrers": report.referrers, "names": report.names, "blobs_copied": report.blobs_copied, "blobs_skipped": report.blobs_skipped, "bytes_copied": report.bytes_copied}),
         )?;
     } else {
         let mut o = out();
@@ -208,8 +219,17 @@ pub fn copy(ctx: &Ctx, args: &CopyArgs) -> Result<(), Failure> {
             writeln!(o, "{name}")?;
         }
     }
+    let attachments = if report.referrers > 0 {
+        format!(
+            ", {} of them attachment{}",
+            report.referrers,
+            plural(report.referrers)
+        )
+    } else {
+        String::new()
+    };
     ctx.reporter.status(&format!(
-        "Copied {} manifest{} in {} ({} in {} blob{}, {} already there)",
+        "Copied {} manifest{}{attachments} in {} ({} in {} blob{}, {} already there)",
         report.manifests,
         plural(report.manifests),
         elapsed(start),

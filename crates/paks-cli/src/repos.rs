@@ -32,6 +32,9 @@ pub struct RepoEntry {
     /// Accept an index without a trusted signature.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub allow_unsigned: bool,
+    /// The evidence each build must carry before it is installed (see `trust`).
+    #[serde(default, skip_serializing_if = "paks_attest::Require::is_empty")]
+    pub require: paks_attest::Require,
 }
 
 /// `<root>/repos.toml`: the repositories, highest priority first.
@@ -390,6 +393,15 @@ fn fetch_all(
             todo.push(f);
         }
     }
+    let candidates: Vec<crate::trust::Candidate<'_>> = todo
+        .iter()
+        .map(|f| crate::trust::Candidate {
+            loaded: f.loaded,
+            build: f.entry,
+            package_repo: &f.package_repo,
+        })
+        .collect();
+    crate::trust::enforce(ctx, &candidates, offline, "nothing was installed")?;
     let wanted: Vec<&Fetch<'_>> = todo
         .iter()
         .copied()

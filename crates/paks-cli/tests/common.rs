@@ -314,3 +314,12 @@ impl ScriptRepo {
         ]);
     }
 }
+
+/// `paks serve` with its data in `env`'s directory (`registry-data`).
+pub fn serve(env: &Env) -> paks_testkit::PaksServe {
+    paks_testkit::PaksServe::start(
+        Path::new(paks_bin()),
+        &env.dir.path().join("registry-data"),
+        &[],
+    )
+}

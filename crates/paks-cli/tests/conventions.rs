@@ -212,8 +212,10 @@ fn help_lists_everyday_commands_first_one_line_each() {
       man           Write man pages into a directory, or `paks.1` to stdout
       import        Turn Debian and Alpine packages into rootfs packages (`.pak` files), and push them
       sysroot       Sysroots: a tree to chroot into, made of packages, like `mmdebstrap DIR`
+      verify        Check a build's signature, provenance, test results and SBOM in its registry
       sbom          Print the SBOM of a build or a file; `paks sbom diff A B` compares two
       audit         Known vulnerabilities of a build's components, from OSV advisories, offline
+      test          Run a package's own test script against the build, and attach the signed result
       help          Print this message or the help of the given subcommand(s)
 
     Options:
@@ -628,6 +630,10 @@ fn every_json_output_is_typed_json_lines() {
         &user.ok(&["repo", "remove", "acme", "--json"]),
     );
     walk.check("pull", &user.ok(&["pull", &reference, "--json"]));
+    walk.check(
+        "test",
+        &user.ok(&["test", &reference, "--no-attach", "--json"]),
+    );
     let copied = format!("oci:{}", arg(&tmp.join("copied")));
     walk.check("copy", &user.ok(&["copy", &reference, &copied, "--json"]));
 

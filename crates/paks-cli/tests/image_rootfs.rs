@@ -111,6 +111,7 @@ fn make_rootfs(deb: &Path, out: &Path, extra: &Extra<'_>) -> Rootfs {
             libraries,
             dropped_setid: layer.dropped_setid.clone(),
         }),
+        test: None,
     };
     meta.validate().unwrap();
     let config = serde_json::to_vec(&paks_types::ImageConfig {

@@ -79,6 +79,7 @@ fn rootfs_pak(dir: &Path, name: &str, version: &str) -> PathBuf {
                 libraries: vec![],
                 dropped_setid: vec![],
             }),
+            test: None,
         },
     };
     let annotations = BTreeMap::from([

@@ -222,6 +222,7 @@ pub(crate) fn test_meta(name: &str, deps: &[&str], replaces: Option<&str>) -> Pa
             libraries: vec![],
             dropped_setid: vec![],
         }),
+        test: None,
     }
 }
 

@@ -1,5 +1,6 @@
 //! Static repositories: `index.yaml` and one flat `.pak` per build, which any HTTP
-//! server, bucket or directory can serve.
+//! server, bucket or directory can serve, and beside each `.pak` its attachments
+//! (`crate::attachments`).
 //!
 //! Each build's `file` is fixed when the index is built (`<name>-<version>-<hash>.pak`),
 //! so exporting does not change the signed index: the same signed document serves the
@@ -28,6 +29,8 @@ pub struct ExportReport {
     pub existed: usize,
     /// Bytes of the `.pak` files written.
     pub bytes: u64,
+    /// Attachments (referrers) written beside the `.pak` files, rewritten every time.
+    pub attachments: usize,
     /// The `index.yaml` written.
     pub index: PathBuf,
 }
@@ -63,7 +66,7 @@ pub async fn export(
             }
         }
     }
-    let results: Vec<Option<u64>> = futures_util::stream::iter(
+    let results: Vec<(Option<u64>, usize)> = futures_util::stream::iter(
         builds
             .iter()
             .map(|b| export_one(client, namespace, b, out_dir)),
@@ -72,7 +75,8 @@ pub async fn export(
     .try_collect()
     .await?;
     let mut report = ExportReport::default();
-    for r in results {
+    for (r, attachments) in results {
+        report.attachments += attachments;
         match r {
             Some(bytes) => {
                 report.written += 1;
@@ -85,10 +89,41 @@ pub async fn export(
     Ok(report)
 }
 
-/// Write one build's `.pak`; `None` when it was already there. Returns its size.
+/// Write one build's `.pak` (its size; `None` when it was already there) and its
+/// attachments (how many).
 async fn export_one(
     client: &Client,
     namespace: &Repository,
+    found: &FoundBuild<'_>,
+    out_dir: &Path,
+) -> Result<(Option<u64>, usize), IndexError> {
+    let repo = Repository {
+        registry: namespace.registry.clone(),
+        name: if namespace.name.is_empty() {
+            found.package.repository.clone()
+        } else {
+            format!("{}/{}", namespace.name, found.package.repository)
+        },
+    };
+    let file = found.build.file.as_deref().expect("checked by the caller");
+    // Attachments may be added after a build was first exported: always refreshed.
+    let attachments = crate::attachments::export_referrers(
+        client,
+        &repo,
+        &found.build.digest,
+        &out_dir.join(crate::attachments::referrers_dir_name(file)),
+    )
+    .await?;
+    Ok((
+        export_pak(client, &repo, found, out_dir).await?,
+        attachments,
+    ))
+}
+
+/// Write one build's `.pak`; `None` when it was already there. Returns its size.
+async fn export_pak(
+    client: &Client,
+    repo: &Repository,
     found: &FoundBuild<'_>,
     out_dir: &Path,
 ) -> Result<Option<u64>, IndexError> {
@@ -102,14 +137,6 @@ async fn export_one(
             id: build.id.to_string(),
             reason,
         })
-    };
-    let repo = Repository {
-        registry: namespace.registry.clone(),
-        name: if namespace.name.is_empty() {
-            found.package.repository.clone()
-        } else {
-            format!("{}/{}", namespace.name, found.package.repository)
-        },
     };
     let manifest = client
         .get_manifest(&repo.reference_digest(&build.digest))
@@ -136,12 +163,12 @@ async fn export_one(
         }
     }
     let config = client
-        .pull_blob_bytes(&repo, &parsed.config.digest, MANIFEST_LIMIT)
+        .pull_blob_bytes(repo, &parsed.config.digest, MANIFEST_LIMIT)
         .await?;
     let layer_path = paks_types::fs::temp_sibling(&path, "layer");
     let _cleanup = RemoveOnDrop(layer_path.clone());
     client
-        .pull_blob(&repo, &layer.digest, Some(layer.size), &layer_path, &|_| {})
+        .pull_blob(repo, &layer.digest, Some(layer.size), &layer_path, &|_| {})
         .await?;
     let contents = PakContents {
         manifest: manifest.bytes,

@@ -11,8 +11,10 @@
 //!   (from a directory of `.pak` files).
 //! - [`push_index`], [`fetch_index`]: the index as the OCI artifact
 //!   `<namespace>/paks-index:latest`, or as `index.yaml` over HTTP(S) or in a directory.
-//! - [`export`]: a static repository (`index.yaml` and flat `.pak` files) from a registry.
+//! - [`export`]: a static repository (`index.yaml` and flat `.pak` files) from a registry,
+//!   with each build's attachments beside its `.pak`; [`static_referrers`] reads them.
 
+mod attachments;
 mod build;
 mod error;
 mod export;
@@ -22,6 +24,7 @@ mod store;
 mod time;
 mod trust;
 
+pub use attachments::{referrers_dir_name, static_referrers};
 pub use build::{
     BuildOptions, BuildReport, DEFAULT_EXPIRES_IN, Skipped, build_from_paks, build_index,
     oci_source, version_of_tag,

@@ -107,7 +107,7 @@ impl IndexSource {
 
 /// `index.yaml` beside a URL: the URL itself when it names a `.yaml` or `.json` file, else
 /// `index.yaml` in the directory it names (with or without its final `/`).
-fn http_index_url(url: &Url) -> Url {
+pub(crate) fn http_index_url(url: &Url) -> Url {
     let path = url.path();
     if is_index_file_name(Path::new(path)) {
         return url.clone();
@@ -125,7 +125,7 @@ fn is_index_file_name(path: &Path) -> bool {
         .is_some_and(|e| e.eq_ignore_ascii_case("yaml") || e.eq_ignore_ascii_case("json"))
 }
 
-fn file_index_path(dir: &Path) -> PathBuf {
+pub(crate) fn file_index_path(dir: &Path) -> PathBuf {
     if is_index_file_name(dir) {
         dir.to_owned()
     } else {
@@ -350,11 +350,26 @@ async fn http_get(client: &Client, url: &Url) -> Result<Option<reqwest::Response
 
 /// GET a static repository's index, reading at most [`INDEX_LIMIT`] bytes.
 async fn fetch_http(client: &Client, url: &Url) -> Result<Vec<u8>, IndexError> {
+    fetch_http_limited(client, url, INDEX_LIMIT, "the index")
+        .await?
+        .ok_or_else(|| {
+            IndexErrorKind::NoIndex {
+                location: url.to_string(),
+            }
+            .into()
+        })
+}
+
+/// GET `url` under the plain-HTTP rules, reading at most `limit` bytes of `what`;
+/// `Ok(None)` for a 404.
+pub(crate) async fn fetch_http_limited(
+    client: &Client,
+    url: &Url,
+    limit: u64,
+    what: &str,
+) -> Result<Option<Vec<u8>>, IndexError> {
     let Some(mut resp) = http_get(client, url).await? else {
-        return Err(IndexErrorKind::NoIndex {
-            location: url.to_string(),
-        }
-        .into());
+        return Ok(None);
     };
     let http_err = |source| {
         IndexError::from(IndexErrorKind::Http {
@@ -365,20 +380,20 @@ async fn fetch_http(client: &Client, url: &Url) -> Result<Vec<u8>, IndexError> {
     let too_large = || {
         IndexError::from(IndexErrorKind::Fetch {
             url: url.to_string(),
-            reason: format!("the index is larger than {INDEX_LIMIT} bytes"),
+            reason: format!("{what} is larger than {limit} bytes"),
         })
     };
-    if resp.content_length().is_some_and(|n| n > INDEX_LIMIT) {
+    if resp.content_length().is_some_and(|n| n > limit) {
         return Err(too_large());
     }
     let mut body = Vec::new();
     while let Some(chunk) = resp.chunk().await.map_err(http_err)? {
-        if body.len() as u64 + chunk.len() as u64 > INDEX_LIMIT {
+        if body.len() as u64 + chunk.len() as u64 > limit {
             return Err(too_large());
         }
         body.extend_from_slice(&chunk);
     }
-    Ok(body)
+    Ok(Some(body))
 }
 
 /// Downloads a static repository's file (`IndexSource::file_location`, an `http(s)://`

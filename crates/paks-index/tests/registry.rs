@@ -90,6 +90,7 @@ fn make_pak(dir: &Path, name: &str, version: &str, deps: &[&Pak], glibc: Option<
             needs: paks_types::PackageNeeds::default(),
             kind: paks_types::PackageKind::Store,
             origin: None,
+            test: None,
         },
     };
     let mut annotations = BTreeMap::from([

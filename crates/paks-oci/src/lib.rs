@@ -31,7 +31,7 @@ mod transport;
 mod types;
 
 pub use archive::{pack_archive, unpack_archive};
-pub use client::{Client, ClientConfig, MANIFEST_LIMIT, PushedBlob, PutManifest};
+pub use client::{Client, ClientConfig, MANIFEST_LIMIT, PushedBlob, PutManifest, TagCondition};
 pub use credentials::{
     CredentialPaths, Credentials, ENV_AUTH_PREFIX, ENV_PASSWORD, ENV_REGISTRY, ENV_USERNAME, Login,
     Stored, env_var_for, paks_auth_path,

@@ -387,6 +387,12 @@ fn script(table: &Table<'_>, what: &str) -> Result<String> {
     if text.trim().is_empty() {
         return Err(value.error(format!("the {what} script is empty")));
     }
+    // The test script travels in the package's metadata, under its rules.
+    if what == "test"
+        && let Some(reason) = rules::script_problem(text)
+    {
+        return Err(value.error(format!("the test script {reason}")));
+    }
     Ok(text.to_owned())
 }
 

@@ -89,6 +89,7 @@ fn build(
             metrics: metrics.clone(),
             sessions: Arc::new(UploadSessions::new(&limits)),
             limits: Arc::new(limits),
+            tag_locks: Arc::default(),
         },
         access: access.clone(),
         metrics,

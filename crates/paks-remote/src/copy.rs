@@ -1,16 +1,22 @@
 //! `paks copy SRC DST`: packages between registries, and to or from OCI image layout
 //! directories (`oci:DIR[:TAG]`) for air-gapped transfer: carry the directory, import it
 //! on the other side. A copy takes the whole version (every platform's build) and every
-//! dependency's build, by digest.
+//! dependency's build, by digest, and every manifest's referrers (signatures, SBOMs,
+//! provenance, test results; referrers of referrers too), byte for byte so their digests
+//! stay the same: from the referrers API or the `sha256-<hex>` tag fallback, into a
+//! layout as untagged `index.json` entries, into a registry with the tag fallback where
+//! the registry does not list them itself.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use paks_oci::layout::Layout;
-use paks_oci::{Descriptor, ImageIndex, ImageManifest, Reference, Repository};
+use paks_oci::{Descriptor, ImageIndex, ImageManifest, Manifest, Reference, Repository};
 use paks_types::{Digest, Reporter};
 
 use crate::format;
+
+mod referrers;
 use crate::{Remote, RemoteError, RemoteErrorKind, by_digest, by_tag, namespace_of, package_repo};
 
 /// One side of a copy: a registry reference (a package's version or any image; as a
@@ -21,8 +27,11 @@ pub type Endpoint = paks_oci::Location;
 /// What a copy moved.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CopyReport {
-    /// Manifests and indexes written, with their names (`repo-name:tag`).
+    /// Manifests and indexes written (referrers included), with their names
+    /// (`repo-name:tag`).
     pub manifests: usize,
+    /// Of those, referrers: manifests with a `subject` (signatures, SBOMs, ...).
+    pub referrers: usize,
     pub names: Vec<String>,
     pub blobs_copied: usize,
     pub blobs_skipped: usize,
@@ -43,6 +52,18 @@ struct Node {
     blobs: Vec<(Digest, u64)>,
     /// Whether this is a paks package build (its config has the `paks` field).
     package: bool,
+    /// For a referrer: the manifest it refers to.
+    subject: Option<Digest>,
+}
+
+impl Node {
+    fn manifest(&self) -> Manifest {
+        Manifest {
+            digest: self.digest.clone(),
+            media_type: self.media_type.clone(),
+            bytes: self.bytes.clone(),
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -232,10 +253,13 @@ impl Remote<'_> {
                 tags,
                 blobs,
                 package,
+                subject: None,
             });
         }
         // Children before the indexes that name them.
         nodes.reverse();
+        self.collect_registry_referrers(&mut nodes, &mut seen)
+            .await?;
         Ok(nodes)
     }
 
@@ -279,9 +303,7 @@ impl Remote<'_> {
                 queue.push((dep_repo, format::repo_name(&dep.name)?, digest, vec![]));
             }
         }
-        let mut blobs = vec![(parsed.config.digest.clone(), parsed.config.size)];
-        blobs.extend(parsed.layers.iter().map(|l| (l.digest.clone(), l.size)));
-        Ok((blobs, package))
+        Ok((blobs_of(&parsed), package))
     }
 
     async fn fetch_blob_to(
@@ -329,6 +351,13 @@ impl Remote<'_> {
             layout.write_blob_from(&blob.0, &tmp)?;
             report.blobs_copied += 1;
             report.bytes_copied += blob.1;
+        }
+        if node.subject.is_some() {
+            layout.add_referrer(&node.manifest())?;
+            report.referrers += 1;
+            report.manifests += 1;
+            reporter.finish(task);
+            return Ok(());
         }
         layout.write_blob_bytes(&node.bytes)?;
         let descriptor = Descriptor::new(
@@ -432,6 +461,10 @@ impl Remote<'_> {
                 actual: stored,
             }));
         }
+        if let Some(subject) = &node.subject {
+            self.list_referrer(&repo, subject, &node.manifest()).await?;
+            report.referrers += 1;
+        }
         for tag in &node.tags {
             self.client
                 .put_manifest(&by_tag(&repo, tag), &node.media_type, &node.bytes)
@@ -449,7 +482,7 @@ impl Remote<'_> {
 }
 
 /// Every name in a layout (or the one asked for), with the blobs of each manifest;
-/// indexes come after their children.
+/// indexes come after their children; then the referrers of them all.
 fn collect_layout(layout: &Layout, only: Option<&str>) -> Result<Vec<Node>, RemoteError> {
     let mut by_digest: BTreeMap<Digest, Node> = BTreeMap::new();
     let mut order = Vec::new();
@@ -488,8 +521,7 @@ fn collect_layout(layout: &Layout, only: Option<&str>) -> Result<Vec<Node>, Remo
                                 reason: e.to_string(),
                             })
                         })?;
-                    let mut child_blobs = vec![(parsed.config.digest.clone(), parsed.config.size)];
-                    child_blobs.extend(parsed.layers.iter().map(|l| (l.digest.clone(), l.size)));
+                    let child_blobs = blobs_of(&parsed);
                     let package = package_of(layout, &parsed);
                     order.push(child.digest.clone());
                     by_digest.insert(
@@ -503,6 +535,7 @@ fn collect_layout(layout: &Layout, only: Option<&str>) -> Result<Vec<Node>, Remo
                             tags: vec![],
                             blobs: child_blobs,
                             package: package.is_some(),
+                            subject: None,
                         },
                     );
                 }
@@ -514,8 +547,7 @@ fn collect_layout(layout: &Layout, only: Option<&str>) -> Result<Vec<Node>, Remo
                     reason: e.to_string(),
                 })
             })?;
-            blobs.push((parsed.config.digest.clone(), parsed.config.size));
-            blobs.extend(parsed.layers.iter().map(|l| (l.digest.clone(), l.size)));
+            blobs = blobs_of(&parsed);
             package = package_of(layout, &parsed);
         }
         order.push(digest.clone());
@@ -530,13 +562,16 @@ fn collect_layout(layout: &Layout, only: Option<&str>) -> Result<Vec<Node>, Remo
                 tags: vec![tag.to_owned()],
                 blobs,
                 package: package.is_some(),
+                subject: None,
             },
         );
     }
-    Ok(order
+    let mut nodes: Vec<Node> = order
         .into_iter()
         .filter_map(|d| by_digest.remove(&d))
-        .collect())
+        .collect();
+    referrers::collect_layout_referrers(layout, &mut nodes)?;
+    Ok(nodes)
 }
 
 /// For a paks package's manifest (its config has the `paks` field): the repository name
@@ -561,6 +596,13 @@ fn layout_repo_name(named: &str, package: Option<&String>) -> String {
     } else {
         named.to_owned()
     }
+}
+
+/// A manifest's blobs: its config, then its layers.
+fn blobs_of(manifest: &ImageManifest) -> Vec<(Digest, u64)> {
+    let mut blobs = vec![(manifest.config.digest.clone(), manifest.config.size)];
+    blobs.extend(manifest.layers.iter().map(|l| (l.digest.clone(), l.size)));
+    blobs
 }
 
 /// `repo:tag`, or the bare tag when the image has no repository name of its own.

@@ -241,3 +241,82 @@ async fn fetch_refuses_what_is_not_an_attachment() {
         format!("`{by_digest}` is not an attachment: it has 2 layers, not one")
     );
 }
+
+/// How many writers race to attach to one subject.
+const WRITERS: usize = 8;
+
+/// `WRITERS` different SBOMs attached to one subject at once; returns their descriptors.
+async fn attach_at_once(
+    client: &Client,
+    repo: &Repository,
+    subject: &Descriptor,
+) -> Vec<Descriptor> {
+    let tasks: Vec<_> = (0..WRITERS)
+        .map(|i| {
+            let (client, repo, subject) = (client.clone(), repo.clone(), subject.clone());
+            tokio::spawn(async move {
+                let bytes = format!("{{\"spdxVersion\":\"SPDX-2.3\",\"name\":\"sbom {i}\"}}");
+                attach_sbom(&client, &repo, &subject, bytes.as_bytes()).await
+            })
+        })
+        .collect();
+    let mut attached = Vec::new();
+    for t in tasks {
+        attached.push(t.await.unwrap());
+    }
+    attached.sort_by(|a, b| a.digest.cmp(&b.digest));
+    attached
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_attaches_on_docker_registry_all_stay_listed() {
+    let registry = DockerRegistry::start();
+    let client = client();
+    let repo = repo(registry.host());
+    let subject = push_subject(&client, &repo, "raced").await;
+    let attached = attach_at_once(&client, &repo, &subject).await;
+    let mut listed = attach::list(&client, &repo, &subject.digest, None)
+        .await
+        .unwrap();
+    listed.sort_by(|a, b| a.digest.cmp(&b.digest));
+    assert_eq!(listed, attached);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_fallback_writers_on_paks_serve_all_stay_listed() {
+    // `paks serve` lists referrers itself; the tag fallback is written here directly, as
+    // a client that does not trust `OCI-Subject` would, to race on its `If-Match`.
+    let registry = PaksRegistry::start().await;
+    let client = client();
+    let repo = repo(&registry.host);
+    let subject = push_subject(&client, &repo, "raced").await;
+    // The entries must be manifests in the repository (an index may only list those).
+    let mut entries = Vec::new();
+    for i in 0..WRITERS {
+        entries.push(push_subject(&client, &repo, &format!("entry {i}")).await);
+    }
+    let tasks: Vec<_> = entries
+        .iter()
+        .map(|d| {
+            let (client, repo, subject, d) = (
+                client.clone(),
+                repo.clone(),
+                subject.digest.clone(),
+                d.clone(),
+            );
+            tokio::spawn(async move { client.add_referrer_fallback(&repo, &subject, d).await })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    let index = fallback_tag(&client, &repo, &subject.digest)
+        .await
+        .expect("the fallback tag");
+    let mut listed = serde_json::from_slice::<paks_oci::ImageIndex>(&index)
+        .unwrap()
+        .manifests;
+    listed.sort_by(|a, b| a.digest.cmp(&b.digest));
+    entries.sort_by(|a, b| a.digest.cmp(&b.digest));
+    assert_eq!(listed, entries);
+}

@@ -89,6 +89,10 @@ pub struct PackageMeta {
     /// paks' own fields cannot hold. Present exactly when `kind` is `rootfs`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub origin: Option<Origin>,
+    /// The recipe's test script (`sh -eu -c`), which `paks test` runs against the installed
+    /// build. Absent when the recipe has none (and in configs from before this field).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test: Option<String>,
 }
 
 /// What a package's layer holds, and so where it can go.
@@ -245,6 +249,11 @@ impl PackageMeta {
             if let Some(reason) = rules::text_problem(value) {
                 return bad(format!("paks.{key}"), value, reason.into());
             }
+        }
+        if let Some(script) = &self.test
+            && let Some(reason) = rules::script_problem(script)
+        {
+            return bad("paks.test".into(), script, reason.into());
         }
         if let Some(url) = &self.homepage
             && !rules::is_url(url, &["http", "https"])
@@ -524,13 +533,14 @@ mod tests {
             },
             kind: PackageKind::Store,
             origin: None,
+            test: Some("hello | grep -q Hello\n".into()),
         }
     }
 
     #[test]
     fn validate_names_the_field_and_shows_the_value_escaped() {
         meta().validate().unwrap();
-        let cases: [(Break, &str); 6] = [
+        let cases: [(Break, &str); 7] = [
             (
                 |m| m.env[0].name = "X;id".into(),
                 "`paks.env[0].name` is `X;id`",
@@ -549,6 +559,10 @@ mod tests {
             ),
             (|m| m.contents[0] = "./bin//x".into(), "`paks.contents[0]`"),
             (|m| m.needs.gpu = Some("cuda;id".into()), "`paks.needs.gpu`"),
+            (
+                |m| m.test = Some("echo \u{1b}[2J".into()),
+                "`paks.test` is `echo \\u{1b}[2J`",
+            ),
         ];
         for (break_it, expected) in cases {
             let mut m = meta();
@@ -678,6 +692,7 @@ mod tests {
                 needs: PackageNeeds::default(),
                 kind: PackageKind::Store,
                 origin: None,
+                test: None,
             },
         };
         let json = serde_json::to_string(&cfg).unwrap();

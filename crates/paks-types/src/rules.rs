@@ -53,6 +53,28 @@ pub const REFUSED_ENV_VARS: &[&str] = &[
 /// The longest one-line text field (summary, license) accepted, in bytes.
 pub const MAX_TEXT_LEN: usize = 1024;
 
+/// The longest test script a package may carry, in bytes: scripts are short, and the
+/// metadata travels in every index and config.
+pub const MAX_SCRIPT_LEN: usize = 64 * 1024;
+
+/// What is wrong with a package's test script, if anything: blank, longer than
+/// [`MAX_SCRIPT_LEN`], or a control character other than newline, tab and carriage return
+/// (a NUL cannot reach `sh -c`, and escapes would reach terminals when it is shown).
+pub fn script_problem(script: &str) -> Option<&'static str> {
+    if script.trim().is_empty() {
+        Some("must not be empty")
+    } else if script.len() > MAX_SCRIPT_LEN {
+        Some("is longer than 64 KiB")
+    } else if script
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\t' | '\r'))
+    {
+        Some("must not contain control characters other than newlines and tabs")
+    } else {
+        None
+    }
+}
+
 /// Whether `name` can be exported by a POSIX shell: `[A-Za-z_][A-Za-z0-9_]*`.
 pub fn is_env_name(name: &str) -> bool {
     let mut chars = name.chars();
@@ -380,6 +402,12 @@ mod tests {
             Some("must not contain control characters")
         );
         assert!(text_problem(&"x".repeat(MAX_TEXT_LEN + 1)).is_some());
+        assert_eq!(script_problem("hello | grep -q Hello\n\tdone\r\n"), None);
+        assert!(script_problem(" \n").is_some());
+        assert!(script_problem("echo \u{1b}[2J").is_some());
+        assert!(script_problem("echo a\0b").is_some());
+        assert!(script_problem(&"x".repeat(MAX_SCRIPT_LEN)).is_none());
+        assert!(script_problem(&"x".repeat(MAX_SCRIPT_LEN + 1)).is_some());
     }
 
     #[test]

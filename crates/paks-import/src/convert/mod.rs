@@ -234,6 +234,7 @@ pub(crate) fn rootfs_meta(
         needs: paks_types::PackageNeeds::default(),
         kind: PackageKind::Rootfs,
         origin: Some(origin),
+        test: None,
     }
 }
 

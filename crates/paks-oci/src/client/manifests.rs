@@ -22,6 +22,15 @@ pub struct PutManifest {
     pub subject: Option<Digest>,
 }
 
+/// What a conditional manifest `PUT` requires of the tag it writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TagCondition {
+    /// The tag still names this manifest (`If-Match: "<digest>"`).
+    Names(Digest),
+    /// The tag does not exist yet (`If-None-Match: *`).
+    Absent,
+}
+
 /// Pages of tags or referrers followed at most.
 const MAX_PAGES: usize = 1000;
 /// The largest tag list or referrers page read.
@@ -255,14 +264,15 @@ impl Client {
 
     /// [`put_manifest`](Self::put_manifest), and what the registry said about it: the
     /// `OCI-Subject` it answered with (a registry that indexes referrers itself sends it).
-    /// With `if_match`, the tag is only written while it still holds that digest
-    /// (`If-Match: "<digest>"`); a registry that honours it answers 412 otherwise.
+    /// With a `condition`, the tag is only written while it holds (`If-Match: "<digest>"`,
+    /// `If-None-Match: *`); a registry that honours it answers 412 otherwise (an error
+    /// whose [`status`](OciError::status) is 412), one that does not writes anyway.
     pub async fn put_manifest_with(
         &self,
         reference: &Reference,
         media_type: &str,
         bytes: &[u8],
-        if_match: Option<&Digest>,
+        condition: Option<&TagCondition>,
     ) -> Result<PutManifest, OciError> {
         let what = format!("failed to push manifest `{reference}`");
         let digest = match &reference.digest {
@@ -308,12 +318,16 @@ impl Client {
                 message: format!("`{media_type}` is not a valid media type"),
             })?,
         );
-        if let Some(d) = if_match {
-            headers.insert(
+        match condition {
+            Some(TagCondition::Names(d)) => headers.insert(
                 header::IF_MATCH,
                 HeaderValue::from_str(&format!("\"{d}\"")).expect("a digest is a header value"),
-            );
-        }
+            ),
+            Some(TagCondition::Absent) => {
+                headers.insert(header::IF_NONE_MATCH, HeaderValue::from_static("*"))
+            }
+            None => None,
+        };
         let sent = self
             .send(Req {
                 what: &what,
@@ -601,64 +615,5 @@ impl Client {
             Err(e) if e.is_not_found() => Ok(Vec::new()),
             Err(e) => Err(e),
         }
-    }
-
-    /// Add `descriptor` to the referrers of `subject` kept in the `sha256-<hex>` tag's
-    /// index, for registries without the referrers API: read, append unless present
-    /// (by digest), write back. Other content of the index is kept. Concurrent writers
-    /// can lose each other's entries (the spec's known race for this fallback).
-    pub async fn add_referrer_fallback(
-        &self,
-        repo: &Repository,
-        subject: &Digest,
-        descriptor: Descriptor,
-    ) -> Result<(), OciError> {
-        let tag = repo.reference_tag(&referrers_tag(subject));
-        let what = format!("failed to add referrer `{}` to `{tag}`", descriptor.digest);
-        let mut doc = match self.get_manifest(&tag).await {
-            Ok(m) => {
-                let parsed: Option<serde_json::Value> = serde_json::from_slice(&m.bytes).ok();
-                match parsed {
-                    Some(v)
-                        if m.media_type == OCI_INDEX
-                            && v.get("manifests").is_some_and(serde_json::Value::is_array) =>
-                    {
-                        v
-                    }
-                    _ => {
-                        return Err(ErrorKind::Protocol {
-                            what,
-                            url: tag.to_string(),
-                            message: format!(
-                                "the tag holds a `{}`, not an image index; it is left alone",
-                                m.media_type
-                            ),
-                        }
-                        .into());
-                    }
-                }
-            }
-            Err(e) if e.is_not_found() => serde_json::json!({
-                "schemaVersion": 2,
-                "mediaType": OCI_INDEX,
-                "manifests": [],
-            }),
-            Err(e) => return Err(e),
-        };
-        let manifests = doc
-            .get_mut("manifests")
-            .and_then(serde_json::Value::as_array_mut)
-            .expect("checked above");
-        let digest = descriptor.digest.to_string();
-        if manifests
-            .iter()
-            .any(|m| m.get("digest").and_then(serde_json::Value::as_str) == Some(digest.as_str()))
-        {
-            return Ok(());
-        }
-        manifests.push(serde_json::to_value(&descriptor).expect("a descriptor serialises"));
-        let bytes = serde_json::to_vec(&doc).expect("JSON serialises");
-        self.put_manifest(&tag, OCI_INDEX, &bytes).await?;
-        Ok(())
     }
 }

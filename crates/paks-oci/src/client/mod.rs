@@ -4,6 +4,7 @@
 //! bounds concurrent blob transfers; clone it freely (it is an `Arc`).
 
 mod auth;
+mod fallback;
 mod http;
 mod manifests;
 mod progress;
@@ -20,7 +21,7 @@ use tokio::sync::Semaphore;
 use crate::credentials::Credentials;
 use crate::error::{ErrorKind, OciError};
 
-pub use manifests::PutManifest;
+pub use manifests::{PutManifest, TagCondition};
 pub use push::PushedBlob;
 
 /// Registry manifests larger than this are refused (the spec asks registries and clients

@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use paks_types::{Digest, DigestAlgorithm};
 use serde::Deserialize;
 
+use super::conditional::Condition;
 use super::{ApiError, AppState, Code, MAX_MANIFEST_SIZE, api_version, blocking, empty, hv};
 use crate::names::{Reference, RepoName, valid_tag};
 use crate::storage::{Descriptor, ManifestRefs, StoredManifest};
@@ -204,6 +205,14 @@ pub async fn put(
     if let Reference::Tag(t) = &parsed_ref {
         tags.insert(0, t.clone());
     }
+    let condition = Condition::of(request.headers())?;
+    if condition.is_some() && tags.len() != 1 {
+        return Err(ApiError::new(
+            Code::Unsupported,
+            "`If-Match` and `If-None-Match` apply to a `PUT` of one tag",
+        )
+        .with_status(StatusCode::BAD_REQUEST));
+    }
     let content_type = request
         .headers()
         .get(header::CONTENT_TYPE)
@@ -244,6 +253,12 @@ pub async fn put(
         media_type,
         bytes: bytes.to_vec(),
     };
+    // Held until the tags are written: a condition checked now still holds then.
+    let _locked = state.tag_locks.lock(&repo.to_string(), &tags).await;
+    if let Some(condition) = condition {
+        let current = resolve(state, &repo, &Reference::Tag(tags[0].clone())).await?;
+        condition.check(&tags[0], current.as_ref())?;
+    }
     let storage = state.storage.clone();
     let (rp, d) = (repo.clone(), digest.clone());
     let stored_tags = tags.clone();

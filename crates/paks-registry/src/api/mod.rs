@@ -6,6 +6,7 @@
 //! meaning, because route words are matched only in their fixed positions.
 
 mod blobs;
+pub mod conditional;
 mod discovery;
 pub mod error;
 mod manifests;
@@ -37,6 +38,8 @@ pub struct AppState {
     pub limits: Arc<crate::limits::Limits>,
     /// The upload sessions this process has open.
     pub sessions: Arc<sessions::UploadSessions>,
+    /// Serialises tag writes, so a conditional `PUT` checks and writes in one step.
+    pub tag_locks: Arc<conditional::TagLocks>,
 }
 
 impl AppState {

@@ -4,6 +4,7 @@
 mod support;
 
 mod auth;
+mod conditional;
 mod content_discovery;
 mod content_management;
 mod pull;
