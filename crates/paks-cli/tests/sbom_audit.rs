@@ -286,34 +286,6 @@ fn sbom_of_a_pak_is_the_file_beside_it_else_made_from_it() {
     );
 }
 
-/// Attach `document` to the build `reference` names as an SPDX SBOM, as `paks push --sign`
-/// does: an artifact manifest whose subject is the build's manifest.
-fn attach_sbom(reference: &str, document: &[u8]) {
-    let client = paks_oci::Client::new(paks_oci::ClientConfig::default()).unwrap();
-    let reference: paks_oci::Reference = reference.parse().unwrap();
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(async {
-        let manifest = client.get_manifest(&reference).await.unwrap();
-        let subject = paks_oci::Descriptor::new(
-            &manifest.media_type,
-            manifest.digest.clone(),
-            manifest.bytes.len() as u64,
-        );
-        let spdx = paks_attest::SPDX_JSON;
-        paks_remote::attach::attach(
-            &client,
-            &reference.repo(),
-            &subject,
-            spdx,
-            spdx,
-            document,
-            std::collections::BTreeMap::new(),
-        )
-        .await
-        .unwrap();
-    });
-}
-
 #[test]
 fn sbom_and_audit_of_a_build_in_a_registry() {
     let env = Env::new();
@@ -335,8 +307,17 @@ fn sbom_and_audit_of_a_build_in_a_registry() {
         "{err}"
     );
 
+    // `paks push --sign` attaches the SBOM beside the `.pak` (and a signature).
+    let key = env.dir.path().join("acme.pem");
+    env.ok(&["key", "generate", "--out", key.to_str().unwrap()]);
+    env.ok(&[
+        "push",
+        pak.to_str().unwrap(),
+        &ns,
+        "--sign",
+        key.to_str().unwrap(),
+    ]);
     let side = std::fs::read(pak.with_extension("spdx.json")).unwrap();
-    attach_sbom(&reference, &side);
     assert_eq!(env.ok(&["sbom", &reference]).as_bytes(), side.as_slice());
     // The registry's SBOM and the one beside the `.pak` list the same components.
     assert!(
