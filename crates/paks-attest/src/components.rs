@@ -7,7 +7,6 @@
 
 use std::collections::BTreeMap;
 
-use paks_types::PackageMeta;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -65,19 +64,6 @@ impl Component {
     pub fn key(&self) -> String {
         self.package_url()
             .map_or_else(|| self.name.clone(), |p| p.without_version())
-    }
-}
-
-impl Component {
-    /// A package as one component, from its metadata: an imported Debian or Alpine package
-    /// as its distribution knows it (`pkg:deb/debian/libc6@2.36-9%2Bdeb12u4?arch=amd64&upstream=glibc`),
-    /// so that the distribution's advisories match it; a paks-built one as `pkg:generic`.
-    pub fn from_meta(meta: &PackageMeta) -> Self {
-        let name = meta.name.to_string();
-        let purl = crate::sbom::purl(meta);
-        let mut c = with_purl(name, Some(meta.shown_version()), Some(purl));
-        c.license.clone_from(&meta.license);
-        c
     }
 }
 
@@ -163,7 +149,7 @@ fn decode(text: &str) -> String {
 
 /// An SBOM as a list of components.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Sbom {
+pub struct ComponentList {
     pub format: SbomFormat,
     /// The document's name (SPDX `name`, `CycloneDX` `metadata.component.name`).
     pub name: Option<String>,
@@ -172,7 +158,7 @@ pub struct Sbom {
 
 /// Why a document could not be read as an SBOM.
 #[derive(Debug, thiserror::Error)]
-pub enum SbomError {
+pub enum ReadError {
     #[error("the SBOM is {size} bytes, more than the {MAX_SBOM_SIZE} bytes paks reads")]
     TooLarge { size: u64 },
     #[error("the SBOM is not JSON")]
@@ -183,28 +169,28 @@ pub enum SbomError {
     Shape(&'static str),
 }
 
-impl Sbom {
+impl ComponentList {
     /// Reads an SPDX 2.x or `CycloneDX` 1.x JSON document, telling them apart by their
     /// `spdxVersion` and `bomFormat` fields.
-    pub fn parse(bytes: &[u8]) -> Result<Self, SbomError> {
+    pub fn parse(bytes: &[u8]) -> Result<Self, ReadError> {
         let size = bytes.len() as u64;
         if size > MAX_SBOM_SIZE {
-            return Err(SbomError::TooLarge { size });
+            return Err(ReadError::TooLarge { size });
         }
-        let doc: Value = serde_json::from_slice(bytes).map_err(SbomError::Json)?;
+        let doc: Value = serde_json::from_slice(bytes).map_err(ReadError::Json)?;
         if doc.get("spdxVersion").is_some() {
             spdx(&doc)
         } else if doc.get("bomFormat").and_then(Value::as_str) == Some("CycloneDX") {
             cyclonedx(&doc)
         } else {
-            Err(SbomError::UnknownFormat)
+            Err(ReadError::UnknownFormat)
         }
     }
 }
 
 /// A `CycloneDX` 1.5 document listing `sbom`'s components: what `paks sbom --format
 /// cyclonedx` prints for an SPDX SBOM. Checksums of algorithms `CycloneDX` names are kept.
-pub fn to_cyclonedx(sbom: &Sbom) -> Value {
+pub fn to_cyclonedx(sbom: &ComponentList) -> Value {
     let components: Vec<Value> = sbom
         .components
         .iter()
@@ -255,11 +241,11 @@ fn text(v: &Value, key: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
-fn list<'a>(v: &'a Value, key: &'static str) -> Result<&'a [Value], SbomError> {
+fn list<'a>(v: &'a Value, key: &'static str) -> Result<&'a [Value], ReadError> {
     match v.get(key) {
         None | Some(Value::Null) => Ok(&[]),
         Some(Value::Array(items)) => Ok(items),
-        Some(_) => Err(SbomError::Shape(key)),
+        Some(_) => Err(ReadError::Shape(key)),
     }
 }
 
@@ -280,7 +266,7 @@ fn with_purl(name: String, version: Option<String>, purl: Option<String>) -> Com
     }
 }
 
-fn spdx(doc: &Value) -> Result<Sbom, SbomError> {
+fn spdx(doc: &Value) -> Result<ComponentList, ReadError> {
     let mut components = Vec::new();
     for package in list(doc, "packages")? {
         let Some(name) = text(package, "name") else {
@@ -304,14 +290,14 @@ fn spdx(doc: &Value) -> Result<Sbom, SbomError> {
             .find(|l| l != "NOASSERTION" && l != "NONE");
         components.push(c);
     }
-    Ok(Sbom {
+    Ok(ComponentList {
         format: SbomFormat::Spdx,
         name: text(doc, "name"),
         components,
     })
 }
 
-fn cyclonedx(doc: &Value) -> Result<Sbom, SbomError> {
+fn cyclonedx(doc: &Value) -> Result<ComponentList, ReadError> {
     let mut components = Vec::new();
     let main = doc.get("metadata").and_then(|m| m.get("component"));
     if let Some(main) = main {
@@ -320,7 +306,7 @@ fn cyclonedx(doc: &Value) -> Result<Sbom, SbomError> {
     for c in list(doc, "components")? {
         cyclonedx_component(c, &mut components, 0)?;
     }
-    Ok(Sbom {
+    Ok(ComponentList {
         format: SbomFormat::Cyclonedx,
         name: main.and_then(|m| text(m, "name")),
         components,
@@ -331,7 +317,7 @@ fn cyclonedx(doc: &Value) -> Result<Sbom, SbomError> {
 /// than exhausting the stack on hostile input.
 const MAX_NESTING: usize = 32;
 
-fn cyclonedx_component(v: &Value, out: &mut Vec<Component>, depth: usize) -> Result<(), SbomError> {
+fn cyclonedx_component(v: &Value, out: &mut Vec<Component>, depth: usize) -> Result<(), ReadError> {
     if depth > MAX_NESTING {
         return Ok(());
     }

@@ -25,7 +25,6 @@ pub mod statement;
 pub mod test_results;
 pub mod verify;
 
-pub use components::{Component, Purl, Sbom, SbomError, SbomFormat};
 pub use dsse::{DsseError, Envelope};
 pub use policy::{Require, Requirement, Verdict, judge};
 pub use statement::{Statement, StatementError, Subject};

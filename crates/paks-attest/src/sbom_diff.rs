@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::components::{Component, Sbom};
+use crate::components::{Component, ComponentList};
 
 /// A component in both SBOMs that differs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -57,8 +57,8 @@ fn differences(from: &Component, to: &Component) -> Vec<&'static str> {
 }
 
 /// The components of `from` and `to` compared.
-pub fn diff(from: &Sbom, to: &Sbom) -> SbomDiff {
-    let group = |sbom: &Sbom| {
+pub fn diff(from: &ComponentList, to: &ComponentList) -> SbomDiff {
+    let group = |sbom: &ComponentList| {
         let mut by_key: BTreeMap<String, Vec<Component>> = BTreeMap::new();
         for c in &sbom.components {
             by_key.entry(c.key()).or_default().push(c.clone());

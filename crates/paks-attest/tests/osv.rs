@@ -1,9 +1,9 @@
 //! Reading SBOMs from other tools, comparing them, and matching their components against
 //! OSV advisories written in the schema's documented format.
 
+use paks_attest::components::{ComponentList, SbomFormat};
 use paks_attest::osv::Database;
 use paks_attest::sbom_diff::diff;
-use paks_attest::{Sbom, SbomFormat};
 use serde_json::json;
 
 /// An SPDX 2.3 document as syft writes one for a Debian system.
@@ -38,7 +38,7 @@ fn spdx(libc: &str, libc_sum: &str, zlib_license: &str) -> Vec<u8> {
 
 #[test]
 fn spdx_components_with_purl_ecosystem_checksums_and_license() {
-    let sbom = Sbom::parse(&spdx("2.36-9+deb12u4", "AB12", "Zlib")).unwrap();
+    let sbom = ComponentList::parse(&spdx("2.36-9+deb12u4", "AB12", "Zlib")).unwrap();
     assert_eq!(sbom.format, SbomFormat::Spdx);
     assert_eq!(sbom.name.as_deref(), Some("debian"));
     assert_eq!(sbom.components.len(), 3);
@@ -68,7 +68,7 @@ fn cyclonedx_components_nested_and_main() {
                  "purl": "pkg:pypi/inner@0.1.0", "licenses": [{"expression": "MIT OR Apache-2.0"}]}]}
         ]
     });
-    let sbom = Sbom::parse(&serde_json::to_vec(&doc).unwrap()).unwrap();
+    let sbom = ComponentList::parse(&serde_json::to_vec(&doc).unwrap()).unwrap();
     assert_eq!(sbom.format, SbomFormat::Cyclonedx);
     assert_eq!(sbom.name.as_deref(), Some("app"));
     let names: Vec<&str> = sbom.components.iter().map(|c| c.name.as_str()).collect();
@@ -85,25 +85,29 @@ fn cyclonedx_components_nested_and_main() {
 
 #[test]
 fn refuses_what_is_not_an_sbom_and_oversized_input() {
-    let err = Sbom::parse(br#"{"hello": 1}"#).unwrap_err();
+    let err = ComponentList::parse(br#"{"hello": 1}"#).unwrap_err();
     assert!(err.to_string().contains("neither SPDX"), "{err}");
-    assert!(Sbom::parse(b"not json").is_err());
-    let err = Sbom::parse(br#"{"spdxVersion": "SPDX-2.3", "packages": 3}"#).unwrap_err();
+    assert!(ComponentList::parse(b"not json").is_err());
+    let err = ComponentList::parse(br#"{"spdxVersion": "SPDX-2.3", "packages": 3}"#).unwrap_err();
     assert!(err.to_string().contains("`packages`"), "{err}");
     let big = vec![b' '; usize::try_from(paks_attest::components::MAX_SBOM_SIZE).unwrap() + 1];
     assert!(matches!(
-        Sbom::parse(&big),
-        Err(paks_attest::SbomError::TooLarge { .. })
+        ComponentList::parse(&big),
+        Err(paks_attest::components::ReadError::TooLarge { .. })
     ));
 }
 
 #[test]
 fn diff_pairs_by_purl_and_names_what_changed() {
-    let old = Sbom::parse(&spdx("2.36-9+deb12u3", "aa", "Zlib")).unwrap();
-    let mut new = Sbom::parse(&spdx("2.36-9+deb12u4", "bb", "Zlib AND MIT")).unwrap();
+    let old = ComponentList::parse(&spdx("2.36-9+deb12u3", "aa", "Zlib")).unwrap();
+    let mut new = ComponentList::parse(&spdx("2.36-9+deb12u4", "bb", "Zlib AND MIT")).unwrap();
     new.components.remove(2);
-    new.components
-        .push(Sbom::parse(&spdx("1", "cc", "x")).unwrap().components[2].clone());
+    new.components.push(
+        ComponentList::parse(&spdx("1", "cc", "x"))
+            .unwrap()
+            .components[2]
+            .clone(),
+    );
     new.components[2].name = "added".into();
     let d = diff(&old, &new);
     assert_eq!(d.added.len(), 1, "{d:?}");
@@ -191,7 +195,7 @@ fn debian_ranges_use_dpkg_order_and_source_names() {
     ]);
     let db = Database::load(dir.path()).unwrap();
     assert_eq!(db.advisories.len(), 5);
-    let sbom = Sbom::parse(&spdx("2.36-9+deb12u4", "aa", "Zlib")).unwrap();
+    let sbom = ComponentList::parse(&spdx("2.36-9+deb12u4", "aa", "Zlib")).unwrap();
     let findings = db.audit(&sbom.components);
     let got: Vec<(&str, &str, Option<&str>)> = findings
         .iter()
@@ -209,10 +213,10 @@ fn debian_ranges_use_dpkg_order_and_source_names() {
     assert_eq!(findings[0].summary.as_deref(), Some("DSA-1 in glibc"));
 }
 
-fn component(purl: &str) -> paks_attest::Component {
+fn component(purl: &str) -> paks_attest::components::Component {
     let doc = json!({"bomFormat": "CycloneDX", "specVersion": "1.5",
         "components": [{"name": "c", "version": purl.split('?').next().unwrap().rsplit('@').next().unwrap(), "purl": purl}]});
-    Sbom::parse(&serde_json::to_vec(&doc).unwrap())
+    ComponentList::parse(&serde_json::to_vec(&doc).unwrap())
         .unwrap()
         .components
         .remove(0)

@@ -46,7 +46,7 @@ fn show(f: &Finding) -> String {
 }
 
 pub fn audit(ctx: &Ctx, args: &AuditArgs) -> Result<(), Failure> {
-    let loaded = crate::sbom_cmd::load(&args.source)?;
+    let loaded = crate::sbom_cmd::load(ctx, &args.source)?;
     let db = Database::load(&args.osv).map_err(failure)?;
     let findings = db.audit(&loaded.sbom.components);
     let components = loaded.sbom.components.len();

@@ -1052,8 +1052,9 @@ const SBOM_SOURCE: &str = "REF|PAK|FILE";
 pub struct SbomArgs {
     #[command(subcommand)]
     pub command: Option<SbomCommand>,
-    /// A build in a registry (`REGISTRY/NAMESPACE/NAME:VERSION`), a `.pak` (its
-    /// `.spdx.json` beside it) or an SBOM file (SPDX or `CycloneDX` JSON)
+    /// A build in a registry (`REGISTRY/NAMESPACE/NAME:VERSION`: its attached SBOM), a
+    /// `.pak` (the SBOM beside it, else one made from it) or an SBOM file (SPDX or
+    /// `CycloneDX` JSON)
     #[arg(required = true, value_name = SBOM_SOURCE)]
     pub source: Option<String>,
     /// Print the SBOM in this format: `spdx` or `cyclonedx` [default: as stored]

@@ -1,12 +1,14 @@
-//! `paks sbom` and `paks sbom diff`: the SBOM of a build, read from a `.pak`'s side file or
-//! an SBOM file, printed or compared.
+//! `paks sbom` and `paks sbom diff`: the SBOM of a build, read from the registry (its
+//! attached SBOM), a `.pak` (the SBOM beside it, else made from it) or an SBOM file,
+//! printed or compared.
 
 use std::fmt::Write as _;
 use std::io::Write;
 use std::path::Path;
 
+use paks_attest::components::{Component, ComponentList, SbomFormat};
 use paks_attest::sbom_diff::{Changed, diff};
-use paks_attest::{Component, Sbom, SbomFormat};
+use paks_attest::{CYCLONEDX_JSON, SPDX_JSON};
 use serde_json::json;
 
 use crate::Failure;
@@ -16,10 +18,12 @@ use crate::printer::{shown, typed};
 
 /// An SBOM as read from the user's argument.
 pub(crate) struct Loaded {
-    /// The document as stored, when there is one (a `.pak` without an SBOM beside it has
-    /// none: only its own metadata).
-    pub(crate) document: Option<Vec<u8>>,
-    pub(crate) sbom: Sbom,
+    /// The document as stored (or as made from a `.pak`).
+    pub(crate) document: Vec<u8>,
+    /// paks' own model, when the SBOM was made from a `.pak` here: it writes `CycloneDX`
+    /// with everything the SPDX form holds.
+    pub(crate) model: Option<paks_attest::sbom::Sbom>,
+    pub(crate) sbom: ComponentList,
 }
 
 /// A file read whole, refused beyond `MAX_SBOM_SIZE` before reading it.
@@ -42,7 +46,7 @@ fn read_bounded(path: &Path) -> Result<Vec<u8>, Failure> {
 #[derive(Debug)]
 struct NotAnSbom {
     what: String,
-    source: paks_attest::SbomError,
+    source: paks_attest::components::ReadError,
 }
 
 impl std::fmt::Display for NotAnSbom {
@@ -58,7 +62,7 @@ impl std::error::Error for NotAnSbom {
 }
 
 fn parse(what: &str, bytes: Vec<u8>) -> Result<Loaded, Failure> {
-    let sbom = Sbom::parse(&bytes).map_err(|source| Failure {
+    let sbom = ComponentList::parse(&bytes).map_err(|source| Failure {
         hint: Some("an SBOM is SPDX 2.3 or CycloneDX 1.x JSON".into()),
         ..Failure::from(NotAnSbom {
             what: what.to_owned(),
@@ -66,82 +70,115 @@ fn parse(what: &str, bytes: Vec<u8>) -> Result<Loaded, Failure> {
         })
     })?;
     Ok(Loaded {
-        document: Some(bytes),
+        document: bytes,
+        model: None,
         sbom,
     })
 }
 
-/// Reads the SBOM `arg` names: a `.pak` (the SBOM beside it, else the package itself as
-/// its one component) or an SBOM file.
-pub(crate) fn load(arg: &str) -> Result<Loaded, Failure> {
+/// Reads the SBOM `arg` names: a `.pak` (the SBOM `paks build` wrote beside it, else one
+/// made from the `.pak` now), an SBOM file, or a build in a registry (its attached SBOM).
+pub(crate) fn load(ctx: &Ctx, arg: &str) -> Result<Loaded, Failure> {
     let path = Path::new(arg);
     if path.extension().is_some_and(|e| e == "pak") && path.is_file() {
         let side = crate::sbom_files::sbom_path(path);
         if side.is_file() {
             return parse(&side.display().to_string(), read_bounded(&side)?);
         }
-        let pak = paks_store::open_pak(path).map_err(failure)?;
-        let meta = pak.config.paks;
-        return Ok(Loaded {
-            document: None,
-            sbom: Sbom {
-                format: SbomFormat::Spdx,
-                name: Some(meta.name.to_string()),
-                components: vec![Component::from_meta(&meta)],
-            },
-        });
+        let model = paks_attest::sbom::from_pak(path).map_err(failure)?;
+        let mut loaded = parse(arg, model.to_spdx_json())?;
+        loaded.model = Some(model);
+        return Ok(loaded);
     }
     if path.is_file() {
         return parse(arg, read_bounded(path)?);
     }
+    if arg.contains('/') && !path.exists() {
+        return from_registry(ctx, arg);
+    }
     Err(user_error(
-        format!("`{arg}` is not a `.pak` or an SBOM file"),
-        Some(
-            "give a `.pak` (its SBOM `X.spdx.json` beside it) or an SPDX or CycloneDX JSON file"
-                .into(),
-        ),
+        format!("`{arg}` is not a `.pak`, an SBOM file or a registry reference"),
+        Some("give a `.pak`, an SPDX or CycloneDX JSON file, or a build such as `127.0.0.1:5000/acme/hello:1.0.0`".into()),
     ))
 }
 
-pub fn sbom(_ctx: &Ctx, args: &SbomArgs) -> Result<(), Failure> {
+/// The SBOM attached to the build of `arg` (the one for this host) in its registry: SPDX
+/// when there is one, else `CycloneDX`.
+fn from_registry(ctx: &Ctx, arg: &str) -> Result<Loaded, Failure> {
+    let reference = crate::remote::parse_reference(arg)?;
+    let store = ctx.store()?;
+    let host = crate::catalog::host()?;
+    let client = crate::remote::cache_client(ctx)?;
+    let remote = paks_remote::Remote::new(client.clone(), &store);
+    let rt = crate::remote::runtime()?;
+    let (_, found) = rt
+        .block_on(remote.resolve_for(&reference, &host.platform(), &host))
+        .map_err(failure)?;
+    let build = found
+        .last()
+        .expect("a closure ends with the build asked for");
+    let fetched = rt
+        .block_on(async {
+            for kind in [SPDX_JSON, CYCLONEDX_JSON] {
+                let listed =
+                    paks_remote::attach::list(&client, &build.repo, &build.manifest, Some(kind))
+                        .await?;
+                if let Some(first) = listed.first() {
+                    return paks_remote::attach::fetch(&client, &build.repo, first)
+                        .await
+                        .map(|(_, layer)| Some(layer));
+                }
+            }
+            Ok(None)
+        })
+        .map_err(failure)?;
+    let id = &build.config.paks.id;
+    let Some(layer) = fetched else {
+        return Err(user_error(
+            format!(
+                "no SBOM is attached to `{}` {} in `{arg}`",
+                id.name(),
+                id.version()
+            ),
+            Some("`paks push --sign KEY` attaches the SBOM that `paks build` writes beside the `.pak`".into()),
+        ));
+    };
+    parse(&format!("the SBOM attached to `{arg}`"), layer)
+}
+
+pub fn sbom(ctx: &Ctx, args: &SbomArgs) -> Result<(), Failure> {
     if let Some(SbomCommand::Diff(d)) = &args.command {
-        return sbom_diff(d);
+        return sbom_diff(ctx, d);
     }
     let arg = args.source.as_deref().unwrap_or_default();
-    let loaded = load(arg)?;
+    let loaded = load(ctx, arg)?;
     if args.json {
         for c in &loaded.sbom.components {
             json_line(&typed("component", c))?;
         }
         return Ok(());
     }
-    let Some(document) = loaded.document else {
-        let side = crate::sbom_files::sbom_path(Path::new(arg));
-        return Err(user_error(
-            format!("`{arg}` has no SBOM: `{}` does not exist", side.display()),
-            Some("`paks build` writes the SBOM beside the `.pak`; `paks push --sign KEY` attaches it in the registry".into()),
-        ));
-    };
-    let mut out = out();
-    match (args.format, loaded.sbom.format) {
+    let document = match (args.format, loaded.sbom.format) {
         (None, _)
         | (Some(SbomFormatArg::Spdx), SbomFormat::Spdx)
-        | (Some(SbomFormatArg::Cyclonedx), SbomFormat::Cyclonedx) => {
-            out.write_all(&document)?;
-            if !document.ends_with(b"\n") {
-                writeln!(out)?;
+        | (Some(SbomFormatArg::Cyclonedx), SbomFormat::Cyclonedx) => loaded.document,
+        (Some(SbomFormatArg::Cyclonedx), SbomFormat::Spdx) => match &loaded.model {
+            Some(model) => model.to_cyclonedx_json(),
+            None => {
+                serde_json::to_vec_pretty(&paks_attest::components::to_cyclonedx(&loaded.sbom))?
             }
-        }
-        (Some(SbomFormatArg::Cyclonedx), SbomFormat::Spdx) => {
-            let bom = paks_attest::components::to_cyclonedx(&loaded.sbom);
-            writeln!(out, "{}", serde_json::to_string_pretty(&bom)?)?;
-        }
+        },
         (Some(SbomFormatArg::Spdx), SbomFormat::Cyclonedx) => {
             return Err(user_error(
                 format!("`{arg}` is a CycloneDX SBOM: paks converts SPDX to CycloneDX, not back"),
                 Some("print it as it is: leave out `--format`".into()),
             ));
         }
+    };
+    let mut out = out();
+    out.write_all(&document)?;
+    if !document.ends_with(b"\n") {
+        writeln!(out)?;
     }
     Ok(())
 }
@@ -181,9 +218,9 @@ fn change_text(c: &Changed) -> String {
         .join(", ")
 }
 
-fn sbom_diff(args: &SbomDiffArgs) -> Result<(), Failure> {
-    let from = load(&args.from)?;
-    let to = load(&args.to)?;
+fn sbom_diff(ctx: &Ctx, args: &SbomDiffArgs) -> Result<(), Failure> {
+    let from = load(ctx, &args.from)?;
+    let to = load(ctx, &args.to)?;
     let d = diff(&from.sbom, &to.sbom);
     if args.json {
         for c in &d.added {

@@ -4,8 +4,6 @@
 //! readings: file digests computed by Python's `tarfile` from the `.pak` itself, the
 //! dependency's manifest digest as `paks build --json` reported it, the `.deb`'s sha256.
 
-#[path = "../../paks-import/tests/apk_build/mod.rs"]
-mod apk_build;
 mod common;
 
 #[path = "../../paks-import/tests/real_deb/mod.rs"]
@@ -16,10 +14,23 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::{Env, examples, paks_bin, text};
-use paks_testkit::{
-    PaksServe, assert_valid_cyclonedx, assert_valid_spdx, busybox_glibc_layout, skopeo,
-};
+use paks_testkit::{PaksServe, busybox_glibc_layout, skopeo};
 use serde_json::Value;
+
+/// `pyspdxtools -i FILE` accepts the document (`scripts/deps` installs spdx-tools).
+fn assert_valid_spdx(path: &Path) {
+    let out = Command::new("pyspdxtools")
+        .arg("-i")
+        .arg(path)
+        .output()
+        .expect("pyspdxtools runs");
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(
+        out.status.success() && !stdout.contains("invalid") && !stderr.contains("invalid"),
+        "pyspdxtools refused {}:\n{stdout}\n{stderr}",
+        path.display()
+    );
+}
 
 /// The sha256 of every regular file in a `.pak`'s layer, relative to `prefix`, read by
 /// Python's `tarfile` (not by paks).
@@ -212,7 +223,7 @@ fn import_deb_writes_an_sbom_from_the_control_data() {
     let version = line["version"].as_str().unwrap();
     assert_eq!(passwd["versionInfo"], version);
     // The epoch's `:` and the `+` are percent-encoded in the purl; the source package
-    // (what Debian's advisories name) is its `upstream`.
+    // (`shadow`) is its `upstream`, as Debian's advisories name it.
     assert_eq!(
         purl(passwd),
         format!(
@@ -239,69 +250,6 @@ fn import_deb_writes_an_sbom_from_the_control_data() {
     let files = spdx_files(&doc);
     assert!(files.contains_key("usr/bin/passwd"), "{files:?}");
     assert_eq!(files, files_by_python(&pak, ""));
-    // What `paks push --sign` makes of a `.pak` without a side file is the same document;
-    // its CycloneDX form passes cyclonedx-python-lib.
-    let again = paks_attest::sbom::from_pak(&pak).unwrap();
-    assert_eq!(again.to_spdx_json(), std::fs::read(&sbom).unwrap());
-    let cdx = env.dir.path().join("passwd.cdx.json");
-    std::fs::write(&cdx, again.to_cyclonedx_json()).unwrap();
-    assert_valid_cyclonedx(&cdx);
-}
-
-#[test]
-fn import_apk_writes_an_sbom_with_an_alpine_purl_and_the_license() {
-    let env = Env::new();
-    let apks = env.dir.path().join("apks");
-    std::fs::create_dir_all(&apks).unwrap();
-    let musl = apk_build::build_with(
-        |data| {
-            apk_build::pkginfo_lines(
-                &[
-                    ("pkgname", "musl"),
-                    ("pkgver", "1.2.5-r0"),
-                    ("arch", "x86_64"),
-                    ("license", "MIT"),
-                    ("origin", "musl"),
-                ],
-                data,
-            )
-        },
-        &[],
-        &[
-            apk_build::DataEntry::dir("lib/"),
-            apk_build::DataEntry::file("lib/ld-musl-x86_64.so.1", b"not really a loader"),
-        ],
-        None,
-    );
-    let apk = apks.join("musl-1.2.5-r0.apk");
-    std::fs::write(&apk, musl.bytes()).unwrap();
-    let out = env.dir.path().join("paks");
-    let stdout = env.ok(&[
-        "import",
-        "apk",
-        apk.to_str().unwrap(),
-        "--allow-untrusted",
-        "--out",
-        out.to_str().unwrap(),
-        "--json",
-    ]);
-    let line: Value = serde_json::from_str(stdout.lines().next().unwrap()).unwrap();
-    let sbom = PathBuf::from(line["sbom"].as_str().unwrap());
-    assert_valid_spdx(&sbom);
-    let doc = read_json(&sbom);
-    let musl = package(&doc, "musl");
-    assert_eq!(purl(musl), "pkg:apk/alpine/musl@1.2.5-r0?arch=x86_64");
-    assert_eq!(musl["licenseDeclared"], "MIT");
-    let apk_sha256 = paks_types::Digest::sha256_of(&std::fs::read(&apk).unwrap());
-    assert_eq!(musl["checksums"][0]["checksumValue"], apk_sha256.hex());
-    let loader = paks_types::Digest::sha256_of(b"not really a loader");
-    assert_eq!(
-        spdx_files(&doc),
-        BTreeMap::from([(
-            "lib/ld-musl-x86_64.so.1".to_owned(),
-            loader.hex().to_owned()
-        )])
-    );
 }
 
 #[test]

@@ -5,10 +5,8 @@ use paks_types::{ForeignFormat, PackageMeta};
 
 /// The package URL of a package build: `pkg:deb/debian/NAME@VERSION?arch=ARCH` for an
 /// imported Debian package, `pkg:apk/alpine/NAME@VERSION?arch=ARCH` for an Alpine one
-/// (distribution version and architecture verbatim, and `&upstream=SOURCE` when the source
-/// package has another name: distributions' advisories name source packages, as in
-/// `pkg:deb/debian/libc6@2.36-9%2Bdeb12u4?arch=amd64&upstream=glibc`),
-/// `pkg:generic/NAME@VERSION` for a package paks built.
+/// (distribution version and architecture verbatim; `&upstream=SOURCE` when the source
+/// package has another name), `pkg:generic/NAME@VERSION` for a package paks built.
 pub fn purl(meta: &PackageMeta) -> String {
     let Some(origin) = &meta.origin else {
         return generic(meta.name.as_str(), &meta.version.to_string());
@@ -23,6 +21,8 @@ pub fn purl(meta: &PackageMeta) -> String {
         encode(&origin.version),
         encode(&origin.architecture)
     );
+    // Distributions' advisories name source packages (`glibc`, not `libc6`): the
+    // `upstream` qualifier (as syft and trivy write it) lets `paks audit` match them.
     if let Some(source) = origin
         .source
         .as_deref()
