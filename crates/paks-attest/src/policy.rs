@@ -22,10 +22,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::provenance::verify_provenance;
 use crate::signature::{SignedFacts, verify_signature};
-use crate::verify::verify_statement;
-use crate::{
-    CYCLONEDX_JSON, IN_TOTO_JSON, PAKS_TEST_RESULTS_V1, SIGNATURE, SPDX_JSON, TEST_RESULTS,
-};
+use crate::test_results::{TestResults, Verdict as TestVerdict};
+use crate::{CYCLONEDX_JSON, IN_TOTO_JSON, SIGNATURE, SPDX_JSON, TEST_RESULTS};
 
 /// One kind of evidence a policy can demand.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -413,21 +411,13 @@ fn tested<'a>(
     trusted: &[PublicKey],
 ) -> Outcome {
     first_proof(attachments, Requirement::Tested, |a| {
-        let v = verify_statement(
-            &a.layer,
-            subject,
-            trusted,
-            PAKS_TEST_RESULTS_V1,
-            "test result",
-        )
-        .map_err(|e| reason(&e))?;
-        let keyid = v.key.keyid();
-        let result = v.statement.predicate["result"]
-            .as_str()
-            .unwrap_or("missing");
-        if result != "passed" {
+        let (results, key) =
+            TestResults::verify(&a.layer, trusted, subject).map_err(|e| reason(&e))?;
+        let keyid = key.keyid();
+        if results.result != TestVerdict::Passed {
             return Err(format!(
-                "the tests did not pass (result `{result}`, signed by key `{keyid}`)"
+                "the tests did not pass (result `{}`, signed by key `{keyid}`)",
+                results.result.as_str()
             ));
         }
         let detail = format!(

@@ -13,8 +13,9 @@ use paks_index::{PublicKey, SigningKey};
 use paks_types::{Digest, PackageId};
 use serde::{Deserialize, Serialize};
 
-use crate::dsse::{DsseError, Envelope};
-use crate::statement::{PAYLOAD_TYPE, Statement, StatementError, Subject};
+use crate::dsse::Envelope;
+use crate::statement::{PAYLOAD_TYPE, Statement, Subject};
+use crate::verify::{VerifyError, verify_statement};
 use crate::{DSSE_ENVELOPE, PAKS_TEST_RESULTS_V1, TEST_RESULTS};
 
 /// The most output kept: the end of it, where a failure says why.
@@ -231,17 +232,6 @@ impl Junit {
     }
 }
 
-/// Why a test-results attachment was refused.
-#[derive(Debug, thiserror::Error)]
-pub enum TestResultsError {
-    #[error("the test results' envelope was refused")]
-    Envelope(#[from] DsseError),
-    #[error("the test results' statement was refused")]
-    Statement(#[from] StatementError),
-    #[error("the test results' predicate is not valid: {0}")]
-    Predicate(String),
-}
-
 impl TestResults {
     /// The statement: this predicate about the build whose manifest is `manifest`.
     pub fn statement(&self, manifest: &Digest) -> Statement {
@@ -268,19 +258,22 @@ impl TestResults {
     }
 
     /// Read a test-results attachment's layer: one of `trusted` signed it, it is about
-    /// `manifest`, and its predicate parses. Returns the results and the signer.
-    pub fn verify<'k>(
+    /// `manifest`, and its predicate parses. Returns the results and the signer. The same
+    /// checks as every other signed attachment ([`verify_statement`]).
+    pub fn verify(
         layer: &[u8],
-        trusted: &'k [PublicKey],
+        trusted: &[PublicKey],
         manifest: &Digest,
-    ) -> Result<(Self, &'k PublicKey), TestResultsError> {
-        let envelope = Envelope::parse(layer)?;
-        let (payload, key) = envelope.verify(PAYLOAD_TYPE, trusted)?;
-        let statement = Statement::parse(&payload, PAKS_TEST_RESULTS_V1)?;
-        statement.check_subject(manifest)?;
-        let results: Self = serde_json::from_value(statement.predicate)
-            .map_err(|e| TestResultsError::Predicate(e.to_string()))?;
-        Ok((results, key))
+    ) -> Result<(Self, PublicKey), VerifyError> {
+        const WHAT: &str = "test result";
+        let v = verify_statement(layer, manifest, trusted, PAKS_TEST_RESULTS_V1, WHAT)?;
+        let results: Self =
+            serde_json::from_value(v.statement.predicate).map_err(|e| VerifyError::Predicate {
+                what: WHAT,
+                keyid: v.key.keyid(),
+                reason: e.to_string(),
+            })?;
+        Ok((results, v.key))
     }
 }
 

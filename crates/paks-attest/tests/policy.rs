@@ -3,6 +3,9 @@
 
 use paks_attest::policy::{Attachment, Evidence, Outcome, Require, Requirement, Verdict, judge};
 use paks_attest::signature::SignedAttachment;
+use paks_attest::test_results::{
+    Output, Runner, SandboxFacts, TestResults, TestedPackage, Verdict as TestVerdict,
+};
 use paks_attest::{
     Envelope, IN_TOTO_JSON, PAKS_TEST_RESULTS_V1, SIGNATURE, SLSA_PROVENANCE_V1, SPDX_JSON,
     Statement, Subject, TEST_RESULTS,
@@ -66,11 +69,37 @@ fn provenance(b: &Build, about: &Digest, key: &SigningKey) -> Attachment {
     attachment(IN_TOTO_JSON, envelope(&s, key))
 }
 
+/// A test-results attachment as `paks test` writes it: `result` is `passed` or `failed`.
 fn tests(b: &Build, about: &Digest, result: &str, key: &SigningKey) -> Attachment {
+    let verdict = match result {
+        "passed" => TestVerdict::Passed,
+        _ => TestVerdict::Failed,
+    };
+    let results = TestResults {
+        package: TestedPackage::of(&b.id),
+        result: verdict,
+        exit_code: Some(i32::from(verdict == TestVerdict::Failed)),
+        signal: None,
+        started: "2026-12-06T03:30:00Z".into(),
+        duration_ms: 7,
+        runner: Runner {
+            tool: "paks/0.1.0".into(),
+            arch: "x86_64".into(),
+            microarchitecture: None,
+            glibc: None,
+        },
+        sandbox: SandboxFacts {
+            network: false,
+            read_only_prefix: true,
+        },
+        output: Output::from_bytes(b"ok\n"),
+        junit: None,
+        junit_problem: None,
+    };
     let s = Statement::new(
         vec![Subject::new(b.id.to_string(), about)],
         PAKS_TEST_RESULTS_V1,
-        json!({"result": result, "exitStatus": 0}),
+        serde_json::to_value(&results).unwrap(),
     );
     attachment(TEST_RESULTS, envelope(&s, key))
 }

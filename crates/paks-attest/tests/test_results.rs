@@ -2,9 +2,9 @@
 
 use paks_attest::test_results::{
     Junit, JunitError, MAX_JUNIT, MAX_OUTPUT, Output, Runner, SandboxFacts, TestResults,
-    TestResultsError, TestedPackage, Verdict, result_id,
+    TestedPackage, Verdict, result_id,
 };
-use paks_attest::{DsseError, PAKS_TEST_RESULTS_V1, Statement, StatementError};
+use paks_attest::{DsseError, PAKS_TEST_RESULTS_V1, Statement, VerifyError};
 use paks_index::SigningKey;
 use paks_types::{Digest, PackageId, PackageName, id_hash};
 
@@ -55,7 +55,7 @@ fn a_signed_result_verifies_only_for_its_build_and_its_signer() {
 
     let (back, by) = TestResults::verify(&layer, &trusted, &manifest).unwrap();
     assert_eq!(back, r);
-    assert_eq!(by, k.public_key());
+    assert_eq!(&by, k.public_key());
 
     // The statement names the build by id and manifest digest, with the paks predicate.
     let (payload, _) = envelope
@@ -72,18 +72,24 @@ fn a_signed_result_verifies_only_for_its_build_and_its_signer() {
     let other = Digest::sha256_of(b"another build");
     assert!(matches!(
         TestResults::verify(&layer, &trusted, &other),
-        Err(TestResultsError::Statement(StatementError::Subject { .. }))
+        Err(VerifyError::Subject { .. })
     ));
     let stranger = [key().public_key().clone()];
     assert!(matches!(
         TestResults::verify(&layer, &stranger, &manifest),
-        Err(TestResultsError::Envelope(DsseError::UnknownKey { .. }))
+        Err(VerifyError::Envelope {
+            source: DsseError::UnknownKey { .. },
+            ..
+        })
     ));
     // An unsigned result (`--no-attach` without a key) verifies for nobody.
     let unsigned = r.unsigned(&manifest).to_bytes();
     assert!(matches!(
         TestResults::verify(&unsigned, &trusted, &manifest),
-        Err(TestResultsError::Envelope(DsseError::Unsigned))
+        Err(VerifyError::Envelope {
+            source: DsseError::Unsigned,
+            ..
+        })
     ));
 }
 
