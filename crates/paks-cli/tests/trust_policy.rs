@@ -111,8 +111,33 @@ impl Target {
         self.statement(IN_TOTO_JSON, SLSA_PROVENANCE_V1, about, predicate, key)
     }
 
+    /// A passing test result, as `paks test` writes it, about `about`.
     fn test_result(&self, about: &Digest, key: &SigningKey) -> Digest {
-        let predicate = json!({"result": "passed", "exitStatus": 0});
+        use paks_attest::test_results::{
+            Output, Runner, SandboxFacts, TestResults, TestedPackage, Verdict,
+        };
+        let results = TestResults {
+            package: TestedPackage::of(&self.id),
+            result: Verdict::Passed,
+            exit_code: Some(0),
+            signal: None,
+            started: "2026-12-06T03:30:00Z".into(),
+            duration_ms: 5,
+            runner: Runner {
+                tool: "paks/0.1.0".into(),
+                arch: "x86_64".into(),
+                microarchitecture: None,
+                glibc: None,
+            },
+            sandbox: SandboxFacts {
+                network: false,
+                read_only_prefix: true,
+            },
+            output: Output::from_bytes(b"ok\n"),
+            junit: None,
+            junit_problem: None,
+        };
+        let predicate = serde_json::to_value(&results).unwrap();
         self.statement(TEST_RESULTS, PAKS_TEST_RESULTS_V1, about, predicate, key)
     }
 
