@@ -4,7 +4,9 @@
 use std::collections::{BTreeMap, HashSet};
 use std::io::Write;
 
-use paks_oci::{Client, Descriptor, Digest, Reference, Repository};
+use paks_oci::{
+    Client, DOCKER_MANIFEST_LIST, Descriptor, Digest, ImageIndex, OCI_INDEX, Reference, Repository,
+};
 use paks_remote::attach::ATTACHMENT_LIMIT;
 use serde_json::json;
 
@@ -109,43 +111,88 @@ pub fn discover(ctx: &Ctx, args: &DiscoverArgs) -> Result<(), Failure> {
     let reference = parse_reference(&args.reference)?;
     let client = client(ctx)?;
     let repo = reference.repo();
-    let (subject, nodes) = runtime()?.block_on(async {
+    let trees = runtime()?.block_on(async {
         let subject = subject_of(&client, &reference).await?;
-        let nodes = walk(
-            &client,
-            &repo,
-            &subject.digest,
-            args.artifact_type.as_deref(),
-        )
-        .await
-        .map_err(failure)?;
-        Ok::<_, Failure>((subject, nodes))
-    })?;
-    if args.json {
-        for n in &nodes {
-            json_line(&json!({
-                "type": "referrer",
-                "depth": n.depth,
-                "subject": n.subject.to_string(),
-                "digest": n.descriptor.digest.to_string(),
-                "mediaType": n.descriptor.media_type,
-                "artifactType": n.descriptor.artifact_type,
-                "size": n.descriptor.size,
-                "annotations": n.descriptor.annotations,
-            }))?;
+        // A package's version tag names an index of its builds, and the evidence hangs off
+        // each build: an index's manifests are shown too, each with its own tree.
+        let mut subjects = vec![(subject.clone(), None)];
+        if subject.media_type == OCI_INDEX || subject.media_type == DOCKER_MANIFEST_LIST {
+            let index = client
+                .get_manifest(&repo.reference_digest(&subject.digest))
+                .await
+                .map_err(oci_failure)?;
+            if let Ok(index) = serde_json::from_slice::<ImageIndex>(&index.bytes) {
+                subjects.extend(index.manifests.into_iter().map(|m| {
+                    let platform = m.platform.as_ref().map(|p| {
+                        let mut s = format!("{}/{}", p.os, p.architecture);
+                        if let Some(v) = &p.variant {
+                            s = format!("{s}/{v}");
+                        }
+                        s
+                    });
+                    (m, platform)
+                }));
+            }
         }
-    } else {
-        let mut o = out();
-        writeln!(o, "{repo}@{}", subject.digest)?;
-        for line in tree_lines(&nodes) {
+        let mut trees = Vec::new();
+        for (descriptor, platform) in subjects {
+            let nodes = walk(
+                &client,
+                &repo,
+                &descriptor.digest,
+                args.artifact_type.as_deref(),
+            )
+            .await
+            .map_err(failure)?;
+            trees.push((descriptor.digest, platform, nodes));
+        }
+        Ok::<_, Failure>(trees)
+    })?;
+    let top = trees[0].0.clone();
+    let mut count = 0;
+    let mut o = out();
+    for (i, (digest, platform, nodes)) in trees.iter().enumerate() {
+        count += nodes.len();
+        if args.json {
+            for n in nodes {
+                json_line(&json!({
+                    "type": "referrer",
+                    "depth": n.depth,
+                    "subject": n.subject.to_string(),
+                    "digest": n.descriptor.digest.to_string(),
+                    "mediaType": n.descriptor.media_type,
+                    "artifactType": n.descriptor.artifact_type,
+                    "size": n.descriptor.size,
+                    "annotations": n.descriptor.annotations,
+                }))?;
+            }
+            continue;
+        }
+        // The index itself always; its manifests when something is attached to them.
+        if i > 0 && nodes.is_empty() {
+            continue;
+        }
+        match platform {
+            Some(p) => writeln!(o, "{repo}@{digest} ({p}, in the index)")?,
+            None if i > 0 => writeln!(o, "{repo}@{digest} (in the index)")?,
+            None => writeln!(o, "{repo}@{digest}")?,
+        }
+        for line in tree_lines(nodes) {
             writeln!(o, "{line}")?;
         }
     }
+    let manifests = trees.len() - 1;
     ctx.reporter.status(&format!(
-        "Found {} artifact{} attached to `{}`",
-        nodes.len(),
-        crate::commands::plural(nodes.len()),
-        subject.digest
+        "Found {count} artifact{} attached to `{top}`{}",
+        crate::commands::plural(count),
+        if manifests == 0 {
+            String::new()
+        } else {
+            format!(
+                " and the {manifests} manifest{} it lists",
+                crate::commands::plural(manifests)
+            )
+        }
     ));
     Ok(())
 }

@@ -319,6 +319,30 @@ fn attaches_once(s: &Signed) {
     );
     assert!(facts.covers(&Digest::sha256_of(&sbom)));
 
+    // `paks discover` of the version tag (an index of builds) shows them under the build,
+    // whose manifest the index lists; the index itself has nothing attached.
+    let version = format!("{}/acme/hello:1.0.0", s.host());
+    let tree = s.env.ok(&["discover", &version]);
+    let rows: Vec<&str> = tree.lines().collect();
+    assert_eq!(rows.len(), 2 + 2 * 3, "{tree}");
+    assert!(
+        rows[1].starts_with(&format!("{}/acme/hello@{}", s.host(), s.hello_manifest))
+            && rows[1].contains("in the index"),
+        "{tree}"
+    );
+    for (t, d, _) in &attached {
+        assert!(
+            tree.contains(t.as_str()) && tree.contains(d.as_str()),
+            "{t} {d}\n{tree}"
+        );
+    }
+    let json = lines(&s.env.ok(&["discover", &version, "--json"]));
+    assert_eq!(json.len(), 3);
+    assert!(
+        json.iter()
+            .all(|l| l["subject"] == s.hello_manifest.to_string() && l["depth"] == 1)
+    );
+
     // Again: the same digests, and still three referrers.
     let again = attachments(&s.push_signed());
     assert_eq!(again, attached);
