@@ -104,7 +104,9 @@ pub fn push(ctx: &Ctx, args: &PushArgs) -> Result<(), Failure> {
         .map(crate::push_sign::load_key)
         .transpose()?;
     let store = ctx.store()?;
-    let remote = Remote::new(client(ctx)?, &store);
+    // One client for the push and the attachments: one pool of connections.
+    let client = client(ctx)?;
+    let remote = Remote::new(client.clone(), &store);
     let start = Instant::now();
     let rt = runtime()?;
     let report = rt
@@ -122,7 +124,6 @@ pub fn push(ctx: &Ctx, args: &PushArgs) -> Result<(), Failure> {
     }
     drop(o);
     if let Some(key) = &key {
-        let client = client(ctx)?;
         crate::push_sign::attach_all(ctx, &client, &rt, paks, &report, key, args.json)?;
     }
     ctx.reporter.status(&format!(

@@ -260,9 +260,16 @@ impl Client {
                 Some(r) => self.authorization(r, &scopes).await?,
                 None => None,
             };
-            let result = self
-                .send_following(&req, auth.as_ref(), registry_base.as_ref())
-                .await?;
+            let result = {
+                let _permit = self
+                    .inner
+                    .requests
+                    .acquire()
+                    .await
+                    .expect("the semaphore is never closed");
+                self.send_following(&req, auth.as_ref(), registry_base.as_ref())
+                    .await?
+            };
             let (resp, url) = match result {
                 Ok(pair) => pair,
                 Err(source) => {

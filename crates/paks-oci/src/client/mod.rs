@@ -107,10 +107,20 @@ impl std::fmt::Debug for Client {
     }
 }
 
+/// Requests one client sends at once (until each has its response headers). Callers fan
+/// out freely (a push of 384 packages starts 384 futures); without a bound each would open
+/// its own connection, and registries cap connections per client (`paks serve`: 256),
+/// refusing the rest. With blob transfers bounded by `concurrency` too, a client holds at
+/// most about this many connections plus its transfers.
+pub const REQUESTS_AT_ONCE: usize = 32;
+
 struct Inner {
     http: reqwest::Client,
     config: ClientConfig,
     transfers: Semaphore,
+    /// Requests waiting for their response headers, over all callers of a client: see
+    /// [`REQUESTS_AT_ONCE`].
+    requests: Semaphore,
     /// The authentication scheme each registry asked for.
     challenges: Mutex<HashMap<String, auth::Challenge>>,
     /// Bearer tokens by (registry, scopes).
@@ -150,6 +160,7 @@ impl Client {
             inner: Arc::new(Inner {
                 http,
                 transfers: Semaphore::new(config.concurrency),
+                requests: Semaphore::new(REQUESTS_AT_ONCE),
                 config,
                 challenges: Mutex::new(HashMap::new()),
                 tokens: Mutex::new(HashMap::new()),
