@@ -102,6 +102,15 @@ impl Require {
     pub fn iter(&self) -> impl Iterator<Item = Requirement> + '_ {
         self.0.iter().copied()
     }
+
+    /// Whether an attachment of `artifact_type` can count for one of these requirements
+    /// (an SBOM counts only through a signature listing it), so a client judging only
+    /// this policy need not download the others (SBOMs are the large ones).
+    pub fn needs(&self, artifact_type: &str) -> bool {
+        self.iter().any(|r| {
+            is_kind(r, artifact_type) || (r == Requirement::Sbom && artifact_type == SIGNATURE)
+        })
+    }
 }
 
 impl FromStr for Require {
@@ -519,6 +528,18 @@ fn with_unreadable(outcome: Outcome, r: Requirement, evidence: &Evidence) -> Out
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_policy_needs_only_the_attachments_it_judges() {
+        let r: Require = "signed,tested".parse().unwrap();
+        assert!(r.needs(SIGNATURE) && r.needs(TEST_RESULTS));
+        assert!(!r.needs(SPDX_JSON) && !r.needs(IN_TOTO_JSON));
+        let sbom: Require = "sbom".parse().unwrap();
+        assert!(sbom.needs(SPDX_JSON) && sbom.needs(CYCLONEDX_JSON) && sbom.needs(SIGNATURE));
+        assert!(!sbom.needs(TEST_RESULTS));
+        let none: Require = "none".parse().unwrap();
+        assert!(!none.needs(SIGNATURE));
+    }
 
     #[test]
     fn requirement_lists_parse_and_name_the_bad_word() {

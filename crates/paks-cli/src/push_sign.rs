@@ -5,6 +5,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use futures_util::StreamExt as _;
 use paks_archive::PakReader;
 use paks_attest::signature::SignedAttachment;
 use paks_attest::{DSSE_ENVELOPE, IN_TOTO_JSON, SIGNATURE, SPDX_JSON};
@@ -16,6 +17,9 @@ use serde_json::json;
 
 use crate::Failure;
 use crate::commands::{Ctx, failure, json_line, out, user_error};
+
+/// Builds whose evidence is attached at once.
+const BUILDS_AT_ONCE: usize = 16;
 
 /// The private key of `--sign`, read before anything is pushed.
 pub fn load_key(path: &Path) -> Result<SigningKey, Failure> {
@@ -40,7 +44,7 @@ pub fn attach_all(
     key: &SigningKey,
     json_out: bool,
 ) -> Result<(), Failure> {
-    let mut signed = Vec::new();
+    let mut builds = Vec::new();
     for pak in paks {
         let reader = PakReader::open(pak).map_err(Failure::from)?;
         let digest = reader.manifest_digest();
@@ -51,7 +55,7 @@ pub fn attach_all(
         else {
             continue;
         };
-        let build = Build {
+        builds.push(Build {
             pak,
             id,
             repo: reference.repo(),
@@ -60,10 +64,21 @@ pub fn attach_all(
                 digest.clone(),
                 reader.manifest_bytes().len() as u64,
             ),
-        };
-        runtime.block_on(attach_one(ctx, client, &build, key, json_out))?;
-        signed.push(id);
+        });
     }
+    // Builds one after another would cost a round trip per request: several at once (the
+    // client bounds its connections), each build's three in order.
+    let results: Vec<Result<(), Failure>> = runtime.block_on(
+        futures_util::stream::iter(
+            builds
+                .iter()
+                .map(|build| attach_one(ctx, client, build, key, json_out)),
+        )
+        .buffered(BUILDS_AT_ONCE)
+        .collect(),
+    );
+    results.into_iter().collect::<Result<(), Failure>>()?;
+    let signed: Vec<&PackageId> = builds.iter().map(|b| b.id).collect();
     // Dependencies found beside the archives were pushed too, but the user did not name
     // them: say so rather than sign them unasked.
     for (id, _, _) in &report.packages {

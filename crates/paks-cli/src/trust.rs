@@ -14,6 +14,9 @@ use crate::repos::Loaded;
 use crate::verify::{failed_reasons, gather};
 use paks_types::Reporter as _;
 
+/// Builds whose evidence is fetched at once.
+const EVIDENCE_AT_ONCE: usize = 16;
+
 /// Whether the command line asked for `--no-verify`.
 pub fn no_verify(command: &Command) -> bool {
     match command {
@@ -104,7 +107,8 @@ pub fn enforce(
     let evidence = runtime.block_on(async {
         use futures_util::StreamExt as _;
         futures_util::stream::iter(governed.iter().map(|c| evidence_of(&client, c)))
-            .buffered(ctx.jobs.max(4))
+            // The client bounds its connections; builds at once hide the round trips.
+            .buffered(EVIDENCE_AT_ONCE)
             .collect::<Vec<_>>()
             .await
     });
@@ -162,9 +166,14 @@ async fn evidence_of(
                 registry: ns.registry.clone(),
                 name: format!("{}/{}", ns.name, c.package_repo),
             };
-            let evidence = gather(client, &repo, &c.build.digest)
-                .await
-                .map_err(failure)?;
+            let evidence = gather(
+                client,
+                &repo,
+                &c.build.digest,
+                Some(&c.loaded.entry.require),
+            )
+            .await
+            .map_err(failure)?;
             Ok((evidence, String::new()))
         }
         source => {

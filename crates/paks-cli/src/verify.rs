@@ -14,15 +14,20 @@ use crate::Failure;
 use crate::cli::VerifyArgs;
 use crate::commands::{Ctx, failure, json_line, out, user_error};
 
-/// Everything attached to `subject` in `repo`: each referrer's manifest and layer, fetched
-/// and digest-checked; a referrer that is listed but cannot be fetched (deleted, corrupt)
-/// is kept as unreadable, so the verdict can say so.
+/// What is attached to `subject` in `repo` (all of it, or only what `only` can judge):
+/// each referrer's manifest and layer, fetched and digest-checked; a referrer that is
+/// listed but cannot be fetched (deleted, corrupt) is kept as unreadable, so the verdict
+/// can say so.
 pub async fn gather(
     client: &Client,
     repo: &Repository,
     subject: &Digest,
+    only: Option<&paks_attest::Require>,
 ) -> Result<Evidence, paks_remote::RemoteError> {
-    let listed = paks_remote::attach::list(client, repo, subject, None).await?;
+    let mut listed = paks_remote::attach::list(client, repo, subject, None).await?;
+    if let Some(require) = only {
+        listed.retain(|d| require.needs(d.artifact_type.as_deref().unwrap_or_default()));
+    }
     let fetched = futures_util::future::join_all(
         listed
             .iter()
@@ -95,7 +100,7 @@ pub fn verify(ctx: &Ctx, args: &VerifyArgs) -> Result<(), Failure> {
         .expect("a closure ends with the build asked for");
     let id = &build.config.paks.id;
     let evidence = rt
-        .block_on(gather(&client, &build.repo, &build.manifest))
+        .block_on(gather(&client, &build.repo, &build.manifest, None))
         .map_err(failure)?;
     let verdict = paks_attest::judge(&build.manifest, id, &evidence, &trusted, &args.require);
     print(
