@@ -84,7 +84,7 @@ pub enum Command {
     Sync(SyncArgs),
     /// Show the dependency tree of the project's lock, or of installed packages
     Tree(TreeArgs),
-    /// List packages with newer versions: the project's lock, or installed packages
+    /// List newer versions: of the project's lock, installed packages, or recipes
     Outdated(OutdatedArgs),
     /// Symlink trees that merge packages into one prefix
     #[command(subcommand)]
@@ -186,6 +186,18 @@ pub enum Command {
     Attach(AttachArgs),
     /// Show the tree of artifacts attached to a manifest, as `oras discover` does
     Discover(DiscoverArgs),
+    /// Work on recipes: `paks recipe bump DIR` moves one to a new upstream version
+    #[command(subcommand)]
+    Recipe(RecipeCommand),
+    /// Bring a directory of recipes up to date: bump, build, test and push what passes
+    ///
+    /// For each recipe with a newer upstream version: the bump is committed on a git branch
+    /// (one commit per package), then built, tested and pushed; a summary says what
+    /// happened to each. No forge is contacted: open the pull request from CI.
+    Update(UpdateArgs),
+    /// Dockerfiles' base images: check them, pin them to digests, update them
+    #[command(subcommand)]
+    Dockerfile(DockerfileCommand),
 }
 
 #[derive(Debug, Args)]
@@ -849,8 +861,11 @@ pub struct TreeArgs {
 #[derive(Debug, Args)]
 pub struct OutdatedArgs {
     /// Check installed packages instead of the project's lock
-    #[arg(long)]
+    #[arg(long, conflicts_with = "recipes")]
     pub installed: bool,
+    /// Check the recipes under DIR (each `paks.toml`) for newer upstream releases
+    #[arg(long, value_name = "DIR")]
+    pub recipes: Option<PathBuf>,
     /// Print JSON lines
     #[arg(long)]
     pub json: bool,
@@ -1163,4 +1178,121 @@ pub struct DiscoverArgs {
     /// Print each artifact as a JSON line, with its depth
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RecipeCommand {
+    /// Move a recipe to a new upstream version: the version, each download's URL and
+    /// `sha256`, each git source's commit; the file's formatting and comments kept
+    Bump(RecipeBumpArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RecipeBumpArgs {
+    /// The recipe's directory (or its `paks.toml`)
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+    /// The version to move to [default: the newest upstream version]
+    #[arg(long, value_name = "VERSION")]
+    pub to: Option<String>,
+    /// Print the change as a unified diff instead of writing the file
+    #[arg(long)]
+    pub patch: bool,
+    /// Print what changed as a JSON line
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct UpdateArgs {
+    /// The directory of recipes (each subdirectory with a `paks.toml`)
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+    /// Only these packages (by name); may be repeated
+    #[arg(long = "package", short = 'p', value_name = "NAME")]
+    pub packages: Vec<String>,
+    /// Build each bumped recipe
+    #[arg(long)]
+    pub build: bool,
+    /// Run each built package's tests (implies `--build`)
+    #[arg(long)]
+    pub test: bool,
+    /// Push what built (and passed its tests) to this namespace: `REGISTRY/NAMESPACE`
+    #[arg(long, value_name = "REGISTRY/NAMESPACE")]
+    pub push: Option<String>,
+    /// Sign what is pushed, and its test results, with this private key (PEM)
+    #[arg(long, value_name = "KEY.pem")]
+    pub sign: Option<PathBuf>,
+    /// The git branch the bumps are committed on [default: `paks/update-<date>`]
+    #[arg(long, value_name = "NAME")]
+    pub branch: Option<String>,
+    /// Where built `.pak` files go [default: `out` in the current directory]
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Print each package's outcome and the summary as JSON lines
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DockerfileCommand {
+    /// Per `FROM`: is it pinned, is its digest current, are there newer tags
+    ///
+    /// Exit 0: everything pinned and current; 1: something is stale or unpinned.
+    Check(DockerfileCheckArgs),
+    /// Pin each `FROM IMAGE:TAG` to the digest the registry serves for the tag
+    ///
+    /// A multi-platform tag is pinned to its image index, never to one platform's
+    /// manifest. Nothing else in the file changes.
+    Pin(DockerfilePinArgs),
+    /// Move each `FROM` to the newest compatible tag and its digest, and rewrite the
+    /// `org.opencontainers.image.base.*` labels to match
+    Update(DockerfileUpdateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DockerfileCheckArgs {
+    /// Dockerfiles, or directories searched for them (`Dockerfile`, `*.Dockerfile`, `Dockerfile.*`, `Containerfile`)
+    #[arg(value_name = "PATH", default_value = "Dockerfile")]
+    pub paths: Vec<PathBuf>,
+    /// Print each `FROM` as a JSON line
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DockerfilePinArgs {
+    /// Dockerfiles, or directories searched for them
+    #[arg(value_name = "PATH", default_value = "Dockerfile")]
+    pub paths: Vec<PathBuf>,
+    /// Print the change as a unified diff instead of writing the files
+    #[arg(long)]
+    pub patch: bool,
+    /// Print each change as a JSON line
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DockerfileUpdateArgs {
+    /// Dockerfiles, or directories searched for them
+    #[arg(value_name = "PATH", default_value = "Dockerfile")]
+    pub paths: Vec<PathBuf>,
+    /// The largest step a tag may take: `patch` (3.12.1 → 3.12.2), `minor` (3.12 → 3.13) or `major`
+    #[arg(long, value_name = "LEVEL", default_value = "minor")]
+    pub level: UpdateLevel,
+    /// Print the change as a unified diff instead of writing the files
+    #[arg(long)]
+    pub patch: bool,
+    /// Print each change as a JSON line
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// How far `paks dockerfile update` may move a tag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum UpdateLevel {
+    Patch,
+    Minor,
+    Major,
 }

@@ -11,8 +11,8 @@ use serde_json::json;
 
 use crate::Failure;
 use crate::cli::{
-    BuildArgs, Cli, Command, EnvArgs, GcArgs, InfoArgs, InstallArgs, JsonArgs, RemoveArgs,
-    ViewCommand,
+    BuildArgs, Cli, Command, EnvArgs, GcArgs, InfoArgs, InstallArgs, JsonArgs, RecipeCommand,
+    RemoveArgs, ViewCommand,
 };
 use crate::printer::shown;
 use crate::report::TermReporter;
@@ -203,6 +203,9 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Test(args) => crate::test_cmd::test(&ctx, &args),
         Command::Attach(args) => crate::attach::attach(&ctx, &args),
         Command::Discover(args) => crate::attach::discover(&ctx, &args),
+        Command::Recipe(RecipeCommand::Bump(args)) => crate::recipe_cmd::bump(&ctx, &args),
+        Command::Update(args) => crate::update_cmd::update(&ctx, &args),
+        Command::Dockerfile(c) => crate::dockerfile_cmd::command(&ctx, &c),
     }
 }
 

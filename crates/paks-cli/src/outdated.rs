@@ -25,6 +25,9 @@ struct Current {
 }
 
 pub fn outdated(ctx: &Ctx, args: &OutdatedArgs) -> Result<(), Failure> {
+    if let Some(dir) = &args.recipes {
+        return crate::outdated_recipes::outdated(ctx, dir, args);
+    }
     let (current, requests) = if args.installed {
         installed(ctx)?
     } else {

@@ -12,6 +12,7 @@ mod check;
 mod error;
 mod parse;
 mod spanned;
+mod update;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -20,6 +21,7 @@ use paks_types::{Digest, EnvVar, PackageName, Platform, Version, VersionReq};
 
 pub use check::suggest;
 pub use error::{InvalidRecipe, RecipeError};
+pub use update::{Strategy, UpdateSpec};
 
 /// The file name of a recipe in its directory.
 pub const RECIPE_FILE: &str = "paks.toml";
@@ -46,6 +48,8 @@ pub struct Recipe {
     /// `[env]`: exported when the package is activated, in file order. Values may contain
     /// `{prefix}`, the installed prefix.
     pub env: Vec<EnvVar>,
+    /// `[update]`: OPTIONAL. Where new upstream versions are found (`paks-update`).
+    pub update: Option<UpdateSpec>,
 }
 
 /// `[package]`: what is built.

@@ -23,6 +23,7 @@ const TOP: &[&str] = &[
     "build",
     "test",
     "env",
+    "update",
 ];
 const PACKAGE: &[&str] = &[
     "name",
@@ -75,6 +76,10 @@ pub(crate) fn recipe(text: &str, file: &Path) -> Result<Recipe> {
         .map(|value| script(&value.table()?, "test"))
         .transpose()?;
     let env = root.get("env").map(env).transpose()?.unwrap_or_default();
+    let update = root
+        .get("update")
+        .map(|value| crate::update::update(&value.table()?))
+        .transpose()?;
 
     Ok(Recipe {
         package,
@@ -84,6 +89,7 @@ pub(crate) fn recipe(text: &str, file: &Path) -> Result<Recipe> {
         build_script,
         test_script,
         env,
+        update,
     })
 }
 

@@ -763,3 +763,59 @@ GREETING = "hi\u001b]0;owned\u0007"
     assert_eq!(at(&err), (9, 12, "env.GREETING"));
     insta::assert_snapshot!(err.to_string(), @"invalid recipe `examples/hello/paks.toml` at line 9, column 12: `env.GREETING`: the value contains a control character");
 }
+
+const UPDATE_BASE: &str =
+    "[package]\nname = \"zlib\"\nversion = \"1.3.0\"\n[build]\nscript = \"make\"\n";
+
+#[test]
+fn update_section_reads() {
+    let text = format!(
+        "{UPDATE_BASE}[update]\nstrategy = \"listing\"\nurl = \"https://zlib.net/\"\n\
+         regex = 'zlib-(?P<version>[0-9.]+)\\.tar\\.gz'\nversions = \">=1.2, <2\"\n\
+         ignore = ['1\\.3\\.9.*']\n"
+    );
+    let recipe = Recipe::from_str(&text, std::path::Path::new("paks.toml")).unwrap();
+    let update = recipe.update.unwrap();
+    assert_eq!(update.strategy, Some(paks_recipe::Strategy::Listing));
+    assert_eq!(update.url.as_deref(), Some("https://zlib.net/"));
+    assert!(!update.prereleases);
+    assert_eq!(update.ignore, ["1\\.3\\.9.*"]);
+    assert_eq!(update.versions.unwrap().to_string(), ">=1.2, <2");
+}
+
+#[test]
+fn update_section_refusals() {
+    for (section, field, message) in [
+        (
+            "strategy = \"github\"",
+            "update.strategy",
+            "`github` is not a strategy",
+        ),
+        (
+            "regex = '(unclosed'",
+            "update.regex",
+            "is not a regular expression",
+        ),
+        (
+            "strategy = \"json\"\nurl = \"https://x.invalid/\"",
+            "update",
+            "needs `path`",
+        ),
+        ("strategy = \"oci-tags\"", "update", "needs `url`"),
+        ("path = \"a..b\"", "update.path", "is not a path"),
+        (
+            "versions = \">=1.2,,\"",
+            "update.versions",
+            "is not a semver range",
+        ),
+        ("regexp = 'x'", "update.regexp", "did you mean `regex`"),
+    ] {
+        let text = format!("{UPDATE_BASE}[update]\n{section}\n");
+        let err = match Recipe::from_str(&text, std::path::Path::new("paks.toml")) {
+            Err(paks_recipe::RecipeError::Invalid(err)) => err,
+            other => panic!("`{section}` should be refused, got {other:?}"),
+        };
+        assert_eq!(at(&err).2, field, "{section}");
+        assert!(err.to_string().contains(message), "{section}: {err}");
+    }
+}

@@ -140,6 +140,7 @@ fn full_recipe() {
             var("MANPATH", "{prefix}/share/man", EnvAction::Append),
             var("GREET_STYLE", "${HOME}/.greet", EnvAction::Set),
         ],
+        update: None,
     };
     assert_eq!(recipe, expected);
 }

@@ -30,6 +30,7 @@ mod digest;
 pub mod distribution;
 pub mod fs;
 mod id;
+pub mod loose;
 mod meta;
 mod name;
 mod platform;
@@ -45,6 +46,7 @@ pub use digest::{
     Digest, DigestAlgorithm, HashingReader, HashingWriter, Sha256Hasher, VerifyingReader,
 };
 pub use id::{PackageId, id_hash};
+pub use loose::LooseVersion;
 pub use meta::{
     Alternative, ConfigRootfs, EnvAction, EnvVar, ForeignFormat, IMAGE_PACKAGES_KEY, ImageConfig,
     Library, META_SCHEMA, Origin, PackageDep, PackageKind, PackageMeta, PackageNeeds, Relocation,

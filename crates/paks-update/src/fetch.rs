@@ -1,0 +1,181 @@
+//! The one way `paks-update` talks to the network: one request per host at a time, a
+//! timeout per request, and a bound on every body.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::Semaphore;
+
+/// How polite and how patient a [`Fetcher`] is.
+#[derive(Debug, Clone)]
+pub struct FetchOptions {
+    /// How long one request may take in all.
+    pub timeout: Duration,
+    /// The largest body read (a listing, a JSON document).
+    pub max_body: u64,
+    /// How many requests may go to one host at once.
+    pub per_host: usize,
+}
+
+impl Default for FetchOptions {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(30),
+            max_body: 16 << 20,
+            per_host: 1,
+        }
+    }
+}
+
+/// Failures to fetch.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    #[error("`{url}` is not a URL paks can fetch (expected http, https or file)")]
+    BadUrl { url: String },
+    #[error("failed to fetch `{url}`")]
+    Http {
+        url: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("`{url}` answered {status}")]
+    Status { url: String, status: u16 },
+    #[error("`{url}` is larger than the limit of {limit} bytes")]
+    TooLarge { url: String, limit: u64 },
+    #[error("`{url}` took longer than {seconds} s")]
+    Timeout { url: String, seconds: u64 },
+    #[error("failed to read `{url}`")]
+    File {
+        url: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// An HTTP client that takes turns per host.
+pub struct Fetcher {
+    client: reqwest::Client,
+    options: FetchOptions,
+    hosts: Mutex<HashMap<String, Arc<Semaphore>>>,
+}
+
+impl Fetcher {
+    /// A fetcher with `options`.
+    ///
+    /// # Panics
+    /// If the TLS backend cannot be set up (no usable root certificates).
+    pub fn new(options: FetchOptions) -> Self {
+        let client = reqwest::Client::builder()
+            .user_agent(concat!("paks/", env!("CARGO_PKG_VERSION")))
+            .timeout(options.timeout)
+            .build()
+            .expect("the HTTP client builds");
+        Self {
+            client,
+            options,
+            hosts: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The options in effect.
+    pub fn options(&self) -> &FetchOptions {
+        &self.options
+    }
+
+    /// Runs `work` in `host`'s turn: at most [`FetchOptions::per_host`] such futures run
+    /// at once per host. Everything that reaches a host (HTTP here, `git ls-remote`, a
+    /// registry's tag list) goes through this.
+    pub async fn in_turn<T>(&self, host: &str, work: impl Future<Output = T>) -> T {
+        let semaphore = {
+            let mut hosts = self
+                .hosts
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            Arc::clone(
+                hosts
+                    .entry(host.to_ascii_lowercase())
+                    .or_insert_with(|| Arc::new(Semaphore::new(self.options.per_host.max(1)))),
+            )
+        };
+        let _permit = semaphore
+            .acquire()
+            .await
+            .expect("the semaphore is never closed");
+        work.await
+    }
+
+    /// The body at `url` (http, https or file), at most [`FetchOptions::max_body`] bytes.
+    pub async fn get(&self, url: &str) -> Result<Vec<u8>, FetchError> {
+        let parsed =
+            reqwest::Url::parse(url).map_err(|_| FetchError::BadUrl { url: url.into() })?;
+        match parsed.scheme() {
+            "file" => {
+                let path = parsed
+                    .to_file_path()
+                    .map_err(|()| FetchError::BadUrl { url: url.into() })?;
+                let bytes = tokio::fs::read(&path)
+                    .await
+                    .map_err(|source| FetchError::File {
+                        url: url.into(),
+                        source,
+                    })?;
+                self.bounded(url, bytes.len() as u64)?;
+                Ok(bytes)
+            }
+            "http" | "https" => {
+                let host = parsed.host_str().unwrap_or_default().to_owned();
+                self.in_turn(&host, self.http_get(url, parsed)).await
+            }
+            _ => Err(FetchError::BadUrl { url: url.into() }),
+        }
+    }
+
+    /// The body at `url` as text (invalid UTF-8 replaced).
+    pub async fn get_text(&self, url: &str) -> Result<String, FetchError> {
+        Ok(String::from_utf8_lossy(&self.get(url).await?).into_owned())
+    }
+
+    async fn http_get(&self, url: &str, parsed: reqwest::Url) -> Result<Vec<u8>, FetchError> {
+        let http = |source: reqwest::Error| {
+            if source.is_timeout() {
+                FetchError::Timeout {
+                    url: url.into(),
+                    seconds: self.options.timeout.as_secs(),
+                }
+            } else {
+                FetchError::Http {
+                    url: url.into(),
+                    source,
+                }
+            }
+        };
+        let mut response = self.client.get(parsed).send().await.map_err(http)?;
+        if !response.status().is_success() {
+            return Err(FetchError::Status {
+                url: url.into(),
+                status: response.status().as_u16(),
+            });
+        }
+        if let Some(length) = response.content_length() {
+            self.bounded(url, length)?;
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(http)? {
+            body.extend_from_slice(&chunk);
+            self.bounded(url, body.len() as u64)?;
+        }
+        Ok(body)
+    }
+
+    fn bounded(&self, url: &str, len: u64) -> Result<(), FetchError> {
+        if len > self.options.max_body {
+            return Err(FetchError::TooLarge {
+                url: url.into(),
+                limit: self.options.max_body,
+            });
+        }
+        Ok(())
+    }
+}
