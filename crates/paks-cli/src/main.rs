@@ -26,6 +26,7 @@ mod offline;
 mod origin;
 mod outdated;
 mod outdated_recipes;
+mod patch;
 mod printer;
 mod project;
 mod project_cmds;

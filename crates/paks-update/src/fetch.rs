@@ -86,7 +86,8 @@ impl Fetcher {
 
     /// Runs `work` in `host`'s turn: at most [`FetchOptions::per_host`] such futures run
     /// at once per host. Everything that reaches a host (HTTP here, `git ls-remote`, a
-    /// registry's tag list) goes through this.
+    /// registry's tag list) goes through this. A host is an authority, `name:port` (see
+    /// [`authority`]): two servers on one machine are two hosts.
     pub async fn in_turn<T>(&self, host: &str, work: impl Future<Output = T>) -> T {
         let semaphore = {
             let mut hosts = self
@@ -125,7 +126,7 @@ impl Fetcher {
                 Ok(bytes)
             }
             "http" | "https" => {
-                let host = parsed.host_str().unwrap_or_default().to_owned();
+                let host = authority(&parsed);
                 self.in_turn(&host, self.http_get(url, parsed)).await
             }
             _ => Err(FetchError::BadUrl { url: url.into() }),
@@ -177,5 +178,14 @@ impl Fetcher {
             });
         }
         Ok(())
+    }
+}
+
+/// The key hosts take turns by: `name:port`, lower-cased, the port made explicit.
+pub fn authority(url: &reqwest::Url) -> String {
+    let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
+    match url.port_or_known_default() {
+        Some(port) => format!("{host}:{port}"),
+        None => host,
     }
 }
