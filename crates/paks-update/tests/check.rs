@@ -306,6 +306,26 @@ fn newest_text(recipe: &Recipe) -> String {
 }
 
 #[test]
+fn a_local_download_directory_is_listed_too() {
+    let (dir, _server) = downloads();
+    // Not a version the pattern reads (a space), but a name the page must carry.
+    std::fs::write(dir.path().join("pub/zlib-1.3.2 (copy).tar.gz"), "").unwrap();
+    let base = format!("file://{}/pub/", dir.path().display());
+    let recipe = recipe_with(
+        "zlib",
+        "1.3.0",
+        &url_source(&format!("{base}zlib-1.3.tar.gz")),
+        "",
+    );
+    let newest = newest(&recipe);
+    assert_eq!(newest.upstream.text(), "1.3.1");
+    assert_eq!(
+        newest.url.as_deref(),
+        Some(format!("{base}zlib-1.3.1.tar.gz").as_str())
+    );
+}
+
+#[test]
 fn a_listing_with_its_own_url_and_regex() {
     let (_dir, server) = downloads();
     let recipe = recipe_with(
