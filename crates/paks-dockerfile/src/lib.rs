@@ -11,6 +11,9 @@
 
 use std::ops::Range;
 
+pub use edit::{BASE_DIGEST, BASE_NAME, label_value_quote};
+
+mod edit;
 mod labels;
 mod lines;
 mod parse;
