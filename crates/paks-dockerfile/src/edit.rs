@@ -136,7 +136,9 @@ impl Dockerfile {
         } else {
             self.line_ending()
         };
-        let indent = &self.text[line_start(&self.text, from.start)..from.start];
+        // The blanks before the FROM on its line (not a byte-order mark before them).
+        let before = &self.text[line_start(&self.text, from.start)..from.start];
+        let indent = &before[before.trim_end_matches([' ', '\t']).len()..];
         let separator = format!(" {}{eol}{indent}     ", self.escape);
         let pairs: Vec<String> = pairs
             .iter()
