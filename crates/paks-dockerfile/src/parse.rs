@@ -317,17 +317,19 @@ impl Parser<'_> {
             .last_mut()
             .expect("checked: a FROM came before");
         for pair in pairs {
+            let span = args.span(pair.span);
+            let value_span = if pair.value_span.is_empty() {
+                // `k=`: the pair ends with its `=`.
+                span.end..span.end
+            } else {
+                args.span(pair.value_span)
+            };
             stage.labels.push(Label {
                 instruction,
                 key: pair.key,
                 value: pair.value,
-                span: args.span(pair.span),
-                value_span: if pair.value_span.is_empty() {
-                    let end = args.span(pair.key_span).end + 1;
-                    end..end
-                } else {
-                    args.span(pair.value_span)
-                },
+                span,
+                value_span,
             });
         }
         Ok(())
