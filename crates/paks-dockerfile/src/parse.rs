@@ -371,15 +371,27 @@ fn heredoc_names(keyword: &str, args: &str) -> Vec<(String, bool)> {
     {
         return Vec::new();
     }
-    // Heredoc words are read with `\` as the escape, whatever the directive says.
-    words::split(args, '\\')
+    // Heredoc words are read with `\` as the escape, whatever the directive says; blanks
+    // right after `<<` belong to the word (`<< EOF` opens a heredoc too).
+    let mut spans = words::split(args, '\\').into_iter().peekable();
+    let mut words = Vec::new();
+    while let Some(word) = spans.next() {
+        match spans.peek() {
+            Some(next) if args[word.clone()].ends_with("<<") => {
+                words.push(word.start..next.end);
+                spans.next();
+            }
+            _ => words.push(word),
+        }
+    }
+    words
         .into_iter()
         .filter_map(|word| {
             let word = args[word].trim_start_matches(|c: char| c.is_ascii_digit());
             let rest = word.strip_prefix("<<")?;
             let (chomp, rest) = match rest.strip_prefix('-') {
                 Some(rest) => (true, rest),
-                None => (false, rest),
+                None => (false, rest.trim_start()),
             };
             if rest.is_empty() || rest.contains('<') {
                 return None;

@@ -239,6 +239,10 @@ fn heredoc_bodies_are_not_instructions() {
     assert_eq!(keywords, ["FROM", "RUN", "COPY", "RUN", "RUN", "FROM"]);
     assert!(text[file.instructions[1].span.clone()].ends_with("\nEOF"));
     assert!(text[file.instructions[2].span.clone()].ends_with("LABEL x=1\nB"));
+    // Blanks after `<<` belong to the heredoc word.
+    let file = parse("FROM a\nRUN cat << EOF > /x\nFROM b\nEOF\nRUN echo <<<here\n");
+    assert_eq!(file.stages.len(), 1);
+    assert_eq!(file.instructions.len(), 3);
     let e = error("FROM alpine\nRUN <<EOF\necho hi\n");
     assert_eq!((e.line, e.column), (2, 1));
     assert!(e.message.contains("unterminated heredoc"), "{e}");
