@@ -88,13 +88,17 @@ fn directive(content: &str) -> Option<(&str, &str)> {
 
 /// A parse error at byte `at` of `text`, with its 1-based line and column.
 pub(crate) fn error_at(text: &str, at: usize, message: String) -> ParseError {
-    let before = &text[..at];
-    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);
     ParseError {
-        line: before.matches('\n').count() + 1,
+        line: line_of(text, at),
         column: text[line_start..at].chars().count() + 1,
         message,
     }
+}
+
+/// The 1-based line holding byte `at` of `text`.
+pub(crate) fn line_of(text: &str, at: usize) -> usize {
+    text[..at].matches('\n').count() + 1
 }
 
 struct Parser<'a> {

@@ -23,16 +23,12 @@ fn corpus() -> Vec<PathBuf> {
     dirs
 }
 
-fn line_of(text: &str, at: usize) -> usize {
-    text[..at].matches('\n').count() + 1
-}
-
 /// What the parser read, one fact a line.
 fn summary(file: &Dockerfile) -> String {
     let text = &file.text;
     let mut out = format!("escape `{}`\ninstructions", file.escape);
     for i in &file.instructions {
-        let (first, last) = (line_of(text, i.span.start), line_of(text, i.span.end));
+        let (first, last) = (file.line(i.span.start), file.line(i.span.end));
         if first == last {
             write!(out, " {first}:{}", i.keyword).unwrap();
         } else {
@@ -43,7 +39,7 @@ fn summary(file: &Dockerfile) -> String {
     for (n, stage) in file.stages.iter().enumerate() {
         let from = &stage.from;
         assert_eq!(&text[from.image_span.clone()], from.image);
-        let line = line_of(text, file.instructions[stage.instruction].span.start);
+        let line = file.line(file.instructions[stage.instruction].span.start);
         writeln!(out, "stage {n} (line {line})").unwrap();
         writeln!(out, "  image    `{}`", from.image).unwrap();
         match &from.resolved {
