@@ -161,6 +161,19 @@ fn continuations_comments_and_blank_lines() {
 }
 
 #[test]
+fn an_escaped_escape_ends_the_line() {
+    // `\\` at the end is an escaped backslash, not a continuation (BuildKit's rule).
+    let file = parse("FROM a\nRUN echo \\\\\nFROM b\n");
+    assert_eq!(images(&file), [some("a"), some("b")]);
+    let file = parse("# escape=`\nFROM a\nRUN echo ``\nFROM b\n");
+    assert_eq!(images(&file), [some("a"), some("b")]);
+    // A line of only the escape character continues.
+    let file = parse("FROM a\nRUN echo \\\n\\\n  two\nFROM b\n");
+    assert_eq!(images(&file), [some("a"), some("b")]);
+    assert_eq!(file.instructions.len(), 3);
+}
+
+#[test]
 fn crlf_line_endings_keep_exact_spans() {
     let text = "FROM alpine:3.20 AS a\r\nLABEL x=\"y z\" \\\r\n  w=v\r\nFROM a\r\n";
     let file = parse(text);
