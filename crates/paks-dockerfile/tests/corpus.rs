@@ -176,3 +176,23 @@ fn label_rewrites_are_idempotent() {
         assert_eq!(labelled(&file), [], "{}", path.display());
     }
 }
+
+/// Pinning and labelling every stage of a file are one set of edits: they never overlap,
+/// and together give the pinned images with the labels.
+#[test]
+fn pins_and_labels_compose() {
+    for dir in corpus() {
+        let text = std::fs::read_to_string(dir.join("Dockerfile")).unwrap();
+        let file = Dockerfile::parse(&text).unwrap();
+        let mut edits = pinned(&file);
+        edits.extend(labelled(&file));
+        let both = apply(&text, &edits).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+        let pinned_only = Dockerfile::parse(&apply(&text, &pinned(&file)).unwrap()).unwrap();
+        let again = Dockerfile::parse(&both).unwrap();
+        let images = |f: &Dockerfile| -> Vec<String> {
+            f.stages.iter().map(|s| s.from.image.clone()).collect()
+        };
+        assert_eq!(images(&again), images(&pinned_only), "{}", dir.display());
+        assert_eq!(labelled(&again), [], "{}", dir.display());
+    }
+}
