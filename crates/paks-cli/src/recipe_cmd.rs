@@ -55,7 +55,7 @@ pub fn bump(_ctx: &Ctx, args: &RecipeBumpArgs) -> Result<(), Failure> {
         .map_err(bump_failure)?;
     let diff = args
         .patch
-        .then(|| crate::patch::unified(&bump.path(), &bump.old_text, &bump.new_text));
+        .then(|| crate::patch::unified(&patch_path(&bump.path()), &bump.old_text, &bump.new_text));
     if !args.patch {
         bump.write().map_err(bump_failure)?;
     }
@@ -90,6 +90,15 @@ fn recipe_dir(arg: &Path) -> PathBuf {
             .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
     }
     arg.to_path_buf()
+}
+
+/// The recipe's path as the diff names it: below the working directory when it is, so
+/// that `patch -p1` run there finds it.
+fn patch_path(path: &Path) -> PathBuf {
+    std::env::current_dir()
+        .ok()
+        .and_then(|cwd| path.strip_prefix(cwd).ok())
+        .map_or_else(|| path.to_path_buf(), Path::to_path_buf)
 }
 
 /// `--to VERSION`: the upstream spelling, read as a loose version.

@@ -133,6 +133,19 @@ fn patch_prints_a_diff_that_patch_applies_and_writes_nothing() {
         .unwrap();
     assert!(patch.wait().unwrap().success());
     assert_eq!(read(work.path()), recipe(&up, "1.1.0", "1.1"));
+
+    // An absolute DIR below the working directory is named relative to it.
+    std::fs::write(work.path().join("foo/paks.toml"), &old).unwrap();
+    let dir = work.path().join("foo/paks.toml");
+    let out = env
+        .cmd()
+        .args(["recipe", "bump", "--to", "1.1", "--patch"])
+        .arg(&dir)
+        .current_dir(work.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), diff);
 }
 
 #[test]
