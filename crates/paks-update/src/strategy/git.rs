@@ -67,6 +67,9 @@ pub(crate) async fn ls_remote(target: &Target, fetcher: &Fetcher) -> Result<Stri
     let mut child = tokio::process::Command::new("git")
         .args(["ls-remote", "--tags", "--", url])
         .env("GIT_TERMINAL_PROMPT", "0")
+        // A recipe is data from elsewhere: only the transports a git source may name, never
+        // `ext::` (which runs a command), whatever the user's git configuration allows.
+        .env("GIT_ALLOW_PROTOCOL", "file:git:http:https:ssh")
         .env("GIT_ASKPASS", "true")
         .env("SSH_ASKPASS", "true")
         .stdin(Stdio::null())
