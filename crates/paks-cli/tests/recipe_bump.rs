@@ -237,3 +237,37 @@ fn a_url_without_the_version_asks_for_a_manual_edit() {
     assert!(err.contains("by hand"), "{err}");
     assert_eq!(read(work.path()), old);
 }
+
+#[test]
+fn the_bumped_recipe_builds_from_the_new_release_with_a_new_id() {
+    let (env, up) = (Env::new(), Upstream::start());
+    // The tarball and the git checkout must be of one release.
+    let build = "[build]\nscript = \"\"\"\ntest \"$(cat VERSION)\" = \"$(cat git/VERSION)\"\n\
+                 mkdir -p \"$PREFIX/share\"\ncp VERSION \"$PREFIX/share/\"\n\"\"\"\n";
+    let work = project(&recipe(&up, "1.0.0", "1.0").replace("[build]\nscript = \"true\"\n", build));
+    let id = |out: &str| -> String {
+        let line: serde_json::Value = out
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .find(|v| v["type"] == "build")
+            .unwrap_or_else(|| panic!("a build line in {out}"));
+        line["id"].as_str().unwrap().to_owned()
+    };
+    let dir = work.path().join("foo");
+    let build_json = || {
+        env.ok(&[
+            "build",
+            dir.to_str().unwrap(),
+            "--json",
+            "--out",
+            env.out.to_str().unwrap(),
+        ])
+    };
+    let before = id(&build_json());
+    let out = bump(&env, work.path(), &["--to", "1.1"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // The build downloads the new tarball and checks out the new commit: both verify.
+    let after = id(&build_json());
+    assert_ne!(before, after);
+    assert!(after.contains("1.1.0"), "{after}");
+}
