@@ -11,7 +11,7 @@ mod url;
 use std::path::{Path, PathBuf};
 
 use paks_build::{BuildError, SourceLimits};
-use paks_recipe::Recipe;
+use paks_recipe::{Recipe, SourceKind};
 use paks_types::{Digest, Version};
 use serde::Serialize;
 use toml_edit::{DocumentMut, TableLike};
@@ -214,17 +214,28 @@ pub async fn plan_with(
     if let Some(package) = doc.get_mut("package").and_then(|p| p.as_table_like_mut()) {
         set_str(package, "version", &to.version.to_string());
     }
+    // A download whose URL names no version (a patch, a config file) is the same file in
+    // every release and is kept, as long as another source carries the version; with none
+    // that does, the bump cannot know what the new release is.
+    let versioned = recipe.sources.iter().any(|source| match &source.kind {
+        SourceKind::Url { url, .. } => url::rewrite(url, &from, &to.upstream).is_some(),
+        SourceKind::Git { .. } => true,
+        SourceKind::Path { .. } => false,
+    });
     let mut sources = Vec::new();
     for (index, table) in source_tables(&mut doc).into_iter().enumerate() {
         let index = index + 1;
         if let Some(old_url) = get_str(table, "url") {
-            let new_url = url::rewrite(&old_url, &from, &to.upstream).ok_or_else(|| {
-                BumpError::NoVersionInUrl {
+            let Some(new_url) = url::rewrite(&old_url, &from, &to.upstream) else {
+                if versioned {
+                    continue;
+                }
+                return Err(BumpError::NoVersionInUrl {
                     index,
                     url: old_url.clone(),
                     version: from.clone(),
-                }
-            })?;
+                });
+            };
             let (digest, size) = download(&new_url, fetcher, limits).await?;
             let old_sha = get_str(table, "sha256").unwrap_or_default();
             // Keep the recipe's way of writing the digest (`sha256:<hex>` or bare hex).

@@ -175,3 +175,32 @@ async fn a_recipe_changed_after_the_plan_is_not_overwritten() {
     assert!(matches!(err, BumpError::Changed { .. }), "{err:?}");
     assert_eq!(std::fs::read_to_string(&path).unwrap(), edited);
 }
+
+/// A download whose URL names no version (a patch, a config file) is the same file in every
+/// release: it is kept as it is, while the versioned tarball beside it moves.
+#[tokio::test]
+async fn an_unversioned_download_beside_a_versioned_one_is_kept() {
+    let up = Upstream::start();
+    let r = up.release("1.0");
+    let new = up.release("1.1");
+    std::fs::write(up.www().join("fix.patch"), "--- a\n+++ b\n").unwrap();
+    let patch_sha = paks_types::Digest::sha256_of(b"--- a\n+++ b\n");
+    let text = format!(
+        "[package]\nname = \"foo\"\nversion = \"1.0.0\"\n\n[[source]]\nurl = \"{0}/foo-1.0.tar.gz\"\nsha256 = \"{1}\"\n\n\
+         [[source]] # applied on every release\nurl = \"{0}/fix.patch\"\nsha256 = \"{2}\"\nextract = false\n\n{BUILD}",
+        up.url(),
+        r.sha256,
+        patch_sha
+    );
+    let dir = recipe_dir(&text);
+    let bump = plan(dir.path(), "1.1")
+        .await
+        .expect("the tarball moves, the patch stays");
+    assert_eq!(
+        bump.new_text,
+        text.replace("foo-1.0.tar.gz", "foo-1.1.tar.gz")
+            .replace(&r.sha256.to_string(), &new.sha256.to_string())
+            .replace("version = \"1.0.0\"", "version = \"1.1.0\"")
+    );
+    assert_eq!(bump.sources.len(), 1, "{:?}", bump.sources);
+}
