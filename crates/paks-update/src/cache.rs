@@ -19,7 +19,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 use tokio::sync::OnceCell;
 
-use crate::Strategy;
+use crate::check::{CheckError, Target};
+use crate::{Fetcher, Release, Strategy};
 
 /// How long an entry answers for, unless configured otherwise (`[update] ttl`): upstream
 /// releases come days apart, and an hour keeps a CI job that runs several steps (check,
@@ -185,6 +186,61 @@ impl Cache {
         // Best effort by design (see `get_or_fetch`): a read-only cache costs requests only.
         let _ = paks_types::fs::write_atomic(&path, &bytes);
     }
+}
+
+/// One release as kept: what [`Release`] is rebuilt from.
+#[derive(Serialize, Deserialize)]
+struct Kept {
+    upstream: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    tag: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    commit: Option<String>,
+}
+
+/// [`crate::upstream_versions`] through `fetcher`'s cache. The key is the target's
+/// strategy and location, with its package name (a `NAME-` tag prefix is read off),
+/// `regex` and `path` as the detail: everything that shapes the unfiltered list.
+///
+/// # Errors
+/// As [`crate::upstream_versions`].
+pub async fn upstream_versions(
+    target: &Target,
+    fetcher: &Fetcher,
+) -> Result<Vec<Release>, CheckError> {
+    let detail = serde_json::json!([target.name, target.regex, target.path]).to_string();
+    let key = Key::new(target.strategy, &target.location, &detail);
+    let kept: Vec<Kept> = fetcher
+        .cached(&key, || async {
+            let releases = crate::upstream_versions(target, fetcher).await?;
+            Ok::<_, CheckError>(
+                releases
+                    .into_iter()
+                    .map(|r| Kept {
+                        upstream: r.upstream.text().to_owned(),
+                        url: r.url,
+                        tag: r.tag,
+                        commit: r.commit,
+                    })
+                    .collect(),
+            )
+        })
+        .await?;
+    Ok(kept
+        .into_iter()
+        .filter_map(|k| {
+            let upstream = paks_types::LooseVersion::parse(&k.upstream)?;
+            Some(Release {
+                version: upstream.to_semver(),
+                upstream,
+                url: k.url,
+                tag: k.tag,
+                commit: k.commit,
+            })
+        })
+        .collect())
 }
 
 fn now() -> u64 {

@@ -75,6 +75,9 @@ pub struct Fetcher {
     options: FetchOptions,
     hosts: Mutex<HashMap<String, Arc<Semaphore>>>,
     cache: Cache,
+    /// The registry client `oci-tags` lists tags with: the caller's (with its credentials
+    /// and insecure registries), else one made on first use.
+    registry: std::sync::OnceLock<paks_oci::Client>,
 }
 
 impl Fetcher {
@@ -94,7 +97,30 @@ impl Fetcher {
             options,
             hosts: Mutex::new(HashMap::new()),
             cache: Cache::in_memory(),
+            registry: std::sync::OnceLock::new(),
         }
+    }
+
+    /// This fetcher, listing registry tags with `client`.
+    #[must_use]
+    pub fn with_registry_client(self, client: paks_oci::Client) -> Self {
+        let _ = self.registry.set(client);
+        self
+    }
+
+    /// The registry client: the one given, else the default configuration with the
+    /// user's stored credentials and this fetcher's timeout.
+    pub fn registry_client(&self) -> Result<&paks_oci::Client, paks_oci::OciError> {
+        if let Some(client) = self.registry.get() {
+            return Ok(client);
+        }
+        let client = paks_oci::Client::new(paks_oci::ClientConfig {
+            credentials: paks_oci::Credentials::load(),
+            timeout: self.options.timeout,
+            transfer_deadline: self.options.timeout,
+            ..paks_oci::ClientConfig::default()
+        })?;
+        Ok(self.registry.get_or_init(|| client))
     }
 
     /// This fetcher keeping upstream lists in `cache` (by default: shared within the run
