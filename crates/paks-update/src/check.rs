@@ -195,9 +195,10 @@ pub async fn upstream_versions(
         let Some(upstream) = LooseVersion::parse(&item.version) else {
             continue;
         };
+        // Two tags can carry one text (`tool-1.0`, `1.0`): both are kept.
         if let Some(seen) = releases
             .iter_mut()
-            .find(|r| r.upstream.text() == upstream.text())
+            .find(|r| r.upstream.text() == upstream.text() && r.tag == item.tag)
         {
             // A listing names a file twice (link and text): keep the link.
             if seen.url.is_none() {

@@ -2,7 +2,7 @@
 //! `file://`, `python3 -m http.server` serving listings and JSON, a `docker-registry`
 //! holding tags.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::process::Command;
 
@@ -252,6 +252,16 @@ fn downloads() -> (tempfile::TempDir, HttpServer) {
     (dir, server)
 }
 
+fn is_404(err: &CheckError) -> bool {
+    matches!(
+        err,
+        CheckError::Fetch {
+            source: FetchError::Status { status: 404, .. },
+            ..
+        }
+    )
+}
+
 fn url_source(url: &str) -> String {
     format!("[[source]]\nurl = \"{url}\"\nsha256 = \"{SHA}\"\n")
 }
@@ -296,6 +306,26 @@ fn newest_text(recipe: &Recipe) -> String {
 }
 
 #[test]
+fn a_local_download_directory_is_listed_too() {
+    let (dir, _server) = downloads();
+    // Not a version the pattern reads (a space), but a name the page must carry.
+    std::fs::write(dir.path().join("pub/zlib-1.3.2 (copy).tar.gz"), "").unwrap();
+    let base = format!("file://{}/pub/", dir.path().display());
+    let recipe = recipe_with(
+        "zlib",
+        "1.3.0",
+        &url_source(&format!("{base}zlib-1.3.tar.gz")),
+        "",
+    );
+    let newest = newest(&recipe);
+    assert_eq!(newest.upstream.text(), "1.3.1");
+    assert_eq!(
+        newest.url.as_deref(),
+        Some(format!("{base}zlib-1.3.1.tar.gz").as_str())
+    );
+}
+
+#[test]
 fn a_listing_with_its_own_url_and_regex() {
     let (_dir, server) = downloads();
     let recipe = recipe_with(
@@ -323,16 +353,7 @@ fn a_missing_listing_is_a_404_with_a_hint() {
         &format!("[update]\nurl = \"{url}\""),
     );
     let err = check(&recipe).unwrap_err();
-    assert!(
-        matches!(
-            &err,
-            CheckError::Fetch {
-                source: FetchError::Status { status: 404, .. },
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    assert!(is_404(&err), "{err:?}");
     assert!(err.to_string().contains(&format!("`{url}`")), "{err}");
     assert!(err.hint().unwrap().contains("`url`"));
 }
@@ -368,4 +389,192 @@ fn only_path_sources_leave_nothing_to_check() {
     assert_eq!(check.strategy, Strategy::None);
     assert!(check.newest.is_none());
     assert!(!check.is_outdated());
+}
+
+/// Release JSON beside the listing: a GitHub-like list, a document that is not JSON.
+fn releases() -> (tempfile::TempDir, HttpServer) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("releases.json"),
+        r#"[{"tag_name":"v0.9.0","draft":false},{"tag_name":"v1.4.2"},{"tag_name":"v1.5.0-beta.1"},{"tag_name":"weekly"},{"name":"no tag"}]"#,
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("index.json"),
+        r#"{"versions":{"2.1":{"date":"x"},"2.10":{},"2.9":{}},"latest":"2.10"}"#,
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("broken.json"), "{\"tag_name\": ").unwrap();
+    let server = HttpServer::start(dir.path());
+    (dir, server)
+}
+
+fn json_recipe(url: &str, path: &str, more: &str) -> Recipe {
+    recipe_with(
+        "tool",
+        "1.0.0",
+        "[[source]]\npath = \"src\"\n",
+        &format!("[update]\nstrategy = \"json\"\nurl = \"{url}\"\npath = \"{path}\"\n{more}"),
+    )
+}
+
+#[test]
+fn json_paths_find_versions() {
+    let (_dir, server) = releases();
+    let list = format!("{}/releases.json", server.url());
+    let check = check(&json_recipe(&list, "*.tag_name", "")).unwrap();
+    assert_eq!(check.strategy, Strategy::Json);
+    assert_eq!(check.location, list);
+    assert_eq!(check.newest.unwrap().upstream.text(), "v1.4.2");
+    assert_eq!(
+        newest_text(&json_recipe(&list, "*.tag_name", "prereleases = true")),
+        "v1.5.0-beta.1"
+    );
+    assert_eq!(
+        newest_text(&json_recipe(
+            &list,
+            "*.tag_name",
+            "regex = '^v(\\d+\\.\\d+)'"
+        )),
+        "1.5",
+        "a regex extracts from each value"
+    );
+    let index = format!("{}/index.json", server.url());
+    assert_eq!(newest_text(&json_recipe(&index, "versions.*", "")), "2.10");
+    assert_eq!(newest_text(&json_recipe(&index, "latest", "")), "2.10");
+}
+
+#[test]
+fn json_errors_name_the_url_and_path() {
+    let (_dir, server) = releases();
+    let broken = format!("{}/broken.json", server.url());
+    let err = check(&json_recipe(&broken, "*.tag_name", "")).unwrap_err();
+    assert!(matches!(err, CheckError::Json { .. }), "{err:?}");
+    assert!(err.to_string().contains(&format!("`{broken}`")), "{err}");
+
+    let list = format!("{}/releases.json", server.url());
+    let err = check(&json_recipe(&list, "releases.*.tag_name", "")).unwrap_err();
+    assert!(matches!(err, CheckError::JsonPath { .. }), "{err:?}");
+    assert!(err.to_string().contains("`releases.*.tag_name`"), "{err}");
+    assert!(err.hint().unwrap().contains("`path`"));
+    assert!(!err.is_network());
+
+    let missing = format!("{}/gone.json", server.url());
+    let err = check(&json_recipe(&missing, "*.tag_name", "")).unwrap_err();
+    assert!(is_404(&err), "{err:?}");
+    assert!(err.is_network());
+}
+
+#[test]
+fn registry_tags_give_the_newest_image_version() {
+    use paks_oci::{Client, ClientConfig, EMPTY_JSON, ImageManifest, OCI_MANIFEST, Repository};
+
+    let registry = paks_testkit::DockerRegistry::start();
+    let location = format!("{}/library/base", registry.host());
+    let repo: Repository = location.parse().unwrap();
+    let client = Client::new(ClientConfig::default()).unwrap();
+    let manifest =
+        ImageManifest::artifact("application/x.paks.test", vec![], None, BTreeMap::new());
+    runtime().block_on(async {
+        client.push_blob_bytes(&repo, EMPTY_JSON).await.unwrap();
+        for tag in ["3.19", "3.20", "3.20-slim", "3.21.0-rc1", "latest", "3.9"] {
+            client
+                .put_manifest(&repo.reference_tag(tag), OCI_MANIFEST, &manifest.to_bytes())
+                .await
+                .unwrap();
+        }
+    });
+    let recipe = recipe_with(
+        "base",
+        "3.19.0",
+        "[[source]]\npath = \"src\"\n",
+        &format!("[update]\nstrategy = \"oci-tags\"\nurl = \"{location}\""),
+    );
+    let found = check(&recipe).unwrap();
+    assert_eq!(found.strategy, Strategy::OciTags);
+    assert_eq!(found.location, location);
+    let newest = found.newest.unwrap();
+    assert_eq!(newest.upstream.text(), "3.20");
+    assert_eq!(newest.version.to_string(), "3.20.0");
+
+    let missing = recipe_with(
+        "base",
+        "3.19.0",
+        "[[source]]\npath = \"src\"\n",
+        &format!(
+            "[update]\nstrategy = \"oci-tags\"\nurl = \"{}/library/none\"",
+            registry.host()
+        ),
+    );
+    let err = check(&missing).unwrap_err();
+    assert!(matches!(err, CheckError::Registry { .. }), "{err:?}");
+    assert!(err.to_string().contains("/library/none`"), "{err}");
+}
+
+#[test]
+fn downloads_from_github_are_checked_as_its_git_tags() {
+    // Only the target is computed: nothing reaches github.com.
+    let recipe = recipe_with(
+        "zlib",
+        "1.3.0",
+        &url_source("https://github.com/madler/zlib/releases/download/v1.3/zlib-1.3.tar.gz"),
+        "",
+    );
+    let target = paks_update::target(&recipe, Path::new(".")).unwrap();
+    assert_eq!(target.strategy, Strategy::GitTags);
+    assert!(target.inferred);
+    assert_eq!(target.location, "https://github.com/madler/zlib.git");
+
+    let listed = recipe_with(
+        "zlib",
+        "1.3.0",
+        &url_source("https://zlib.invalid/fossils/zlib-1.3.tar.gz"),
+        "",
+    );
+    let target = paks_update::target(&listed, Path::new(".")).unwrap();
+    assert_eq!(target.strategy, Strategy::Listing);
+    assert_eq!(target.location, "https://zlib.invalid/fossils/");
+    assert_eq!(
+        target.regex.as_deref(),
+        Some(r"zlib-(?P<version>[0-9][0-9A-Za-z._-]*?)\.tar\.gz")
+    );
+}
+
+#[test]
+fn a_git_server_that_never_answers_times_out() {
+    // Accepts connections and never answers: `git ls-remote` waits until killed.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    let url = format!("http://127.0.0.1:{port}/tool.git");
+    let recipe = recipe_with("tool", "1.0.0", &git_source(&url, &"a".repeat(40)), "");
+    let fetcher = Fetcher::new(FetchOptions {
+        timeout: std::time::Duration::from_secs(1),
+        ..FetchOptions::default()
+    });
+    let err = runtime()
+        .block_on(paks_update::check(&recipe, Path::new("."), &fetcher))
+        .unwrap_err();
+    assert!(matches!(err, CheckError::GitTimeout { .. }), "{err:?}");
+    assert!(err.to_string().contains(&format!("`{url}`")), "{err}");
+    // Git and the helper it started for HTTP (`git-remote-http URL`) are both gone.
+    let running = || {
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter_map(|entry| std::fs::read(entry.path().join("cmdline")).ok())
+            .any(|cmdline| String::from_utf8_lossy(&cmdline).contains(&url))
+    };
+    for _ in 0..100 {
+        if !running() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("a process reaching `{url}` still runs after the timeout");
 }

@@ -67,11 +67,17 @@ async fn ls_remote(target: &Target, fetcher: &Fetcher) -> Result<String, CheckEr
     let mut child = tokio::process::Command::new("git")
         .args(["ls-remote", "--tags", "--", url])
         .env("GIT_TERMINAL_PROMPT", "0")
+        // A recipe is data from elsewhere: only the transports a git source may name, never
+        // `ext::` (which runs a command), whatever the user's git configuration allows.
+        .env("GIT_ALLOW_PROTOCOL", "file:git:http:https:ssh")
         .env("GIT_ASKPASS", "true")
         .env("SSH_ASKPASS", "true")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
+        // Its own process group, so that a timeout also stops the helpers git starts
+        // (`git-remote-https` would otherwise wait on the server alone).
+        .process_group(0)
         .kill_on_drop(true)
         .spawn()
         .map_err(|source| CheckError::GitSpawn {
@@ -79,6 +85,9 @@ async fn ls_remote(target: &Target, fetcher: &Fetcher) -> Result<String, CheckEr
             url: url.clone(),
             source,
         })?;
+    let group = child
+        .id()
+        .and_then(|id| rustix::process::Pid::from_raw(id.cast_signed()));
     let limit = options.max_body;
     let mut stdout = child
         .stdout
@@ -135,16 +144,20 @@ async fn ls_remote(target: &Target, fetcher: &Fetcher) -> Result<String, CheckEr
         }
         Ok(String::from_utf8_lossy(&out).into_owned())
     };
-    // Past the timeout the child is dropped, so killed (`kill_on_drop`), on return.
-    tokio::time::timeout(options.timeout, run)
-        .await
-        .unwrap_or_else(|_| {
-            Err(CheckError::GitTimeout {
-                name: target.name.clone(),
-                url: url.clone(),
-                seconds: options.timeout.as_secs(),
-            })
+    let result = tokio::time::timeout(options.timeout, run).await;
+    if result.is_err()
+        && let Some(group) = group
+    {
+        // The child itself is killed when dropped (`kill_on_drop`); its helpers here.
+        let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
+    }
+    result.unwrap_or_else(|_| {
+        Err(CheckError::GitTimeout {
+            name: target.name.clone(),
+            url: url.clone(),
+            seconds: options.timeout.as_secs(),
         })
+    })
 }
 
 /// Tag names and the commits they point to: an annotated tag's peeled line (`TAG^{}`)
