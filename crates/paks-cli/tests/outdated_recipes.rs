@@ -178,9 +178,10 @@ fn recipes() -> Recipes {
         "0.1.0",
         "[[source]]\npath = \"src\"\n\n[update]\nstrategy = \"none\"\n",
     );
-    // Never looked at: a hidden directory, and `out/` (where builds go).
+    // Never looked at: a hidden directory, `out/` (where builds go), a symlink.
     write(&dir.join(".hidden/paks.toml"), "not a recipe");
     write(&dir.join("out/x/paks.toml"), "not a recipe");
+    std::os::unix::fs::symlink(dir.join("jq"), dir.join("link-to-jq")).unwrap();
     Recipes { env, dir, upstream }
 }
 
