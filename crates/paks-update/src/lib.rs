@@ -7,6 +7,8 @@
 //! share.
 
 pub mod bump;
+
+pub mod cache;
 pub mod check;
 pub mod fetch;
 mod strategy;
