@@ -1,0 +1,147 @@
+//! `paks_dockerfile::resolve` against Debian's `docker-registry` on 127.0.0.1: the digest
+//! of a multi-platform tag is its index's, tags are listed, and a missing tag, a missing
+//! repository and refused credentials each say so.
+
+use paks_dockerfile::resolve::{self, ResolveError};
+use paks_oci::{Client, ClientConfig, Digest};
+use paks_testkit::{DockerRegistry, multi_arch_layout, skopeo};
+
+fn client() -> Client {
+    Client::new(ClientConfig {
+        retries: 0,
+        ..ClientConfig::default()
+    })
+    .unwrap()
+}
+
+/// Push the layout's `tag` to `registry/repo:tag` with every platform.
+fn push_all(layout: &std::path::Path, tag: &str, target: &str) {
+    skopeo(&[
+        "copy",
+        "--all",
+        "--dest-tls-verify=false",
+        &format!("oci:{}:{tag}", layout.display()),
+        &format!("docker://{target}"),
+    ]);
+}
+
+/// The sha256 of the bytes the registry serves for `target`, as skopeo reads them.
+fn raw_digest(target: &str) -> Digest {
+    let raw = std::process::Command::new("skopeo")
+        .args(["inspect", "--raw", "--tls-verify=false"])
+        .arg(format!("docker://{target}"))
+        .output()
+        .unwrap();
+    assert!(raw.status.success(), "{raw:?}");
+    let doc: serde_json::Value = serde_json::from_slice(&raw.stdout).unwrap();
+    assert_eq!(
+        doc["mediaType"], "application/vnd.oci.image.index.v1+json",
+        "the tag holds an index"
+    );
+    Digest::sha256_of(&raw.stdout)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_multi_platform_tag_resolves_to_its_index_digest() {
+    let registry = DockerRegistry::start();
+    let layout = tempfile::tempdir().unwrap();
+    multi_arch_layout(layout.path(), "1", "one");
+    let target = format!("{}/base:1", registry.host());
+    push_all(layout.path(), "1", &target);
+
+    let reference = resolve::normalize(&target).unwrap();
+    let digest = resolve::digest_of(&client(), &reference).await.unwrap();
+    assert_eq!(digest, raw_digest(&target));
+
+    // A reference that is already pinned is resolved by its tag: the digest it had is
+    // not what is asked.
+    let stale = reference.with_digest(&Digest::sha256_of(b"old"));
+    assert_eq!(resolve::digest_of(&client(), &stale).await.unwrap(), digest);
+
+    // The tag moves: the digest follows.
+    multi_arch_layout(layout.path(), "1", "two");
+    push_all(layout.path(), "1", &target);
+    let moved = resolve::digest_of(&client(), &reference).await.unwrap();
+    assert_ne!(moved, digest);
+    assert_eq!(moved, raw_digest(&target));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tags_are_listed() {
+    let registry = DockerRegistry::start();
+    let layout = tempfile::tempdir().unwrap();
+    for tag in ["3.11-slim", "3.12-slim", "3.12"] {
+        multi_arch_layout(layout.path(), tag, tag);
+        push_all(
+            layout.path(),
+            tag,
+            &format!("{}/python:{tag}", registry.host()),
+        );
+    }
+    let repo = resolve::normalize(&format!("{}/python", registry.host()))
+        .unwrap()
+        .repo();
+    let mut tags = resolve::tags(&client(), &repo).await.unwrap();
+    tags.sort();
+    assert_eq!(tags, ["3.11-slim", "3.12", "3.12-slim"]);
+
+    let missing = resolve::normalize(&format!("{}/nothing", registry.host()))
+        .unwrap()
+        .repo();
+    let e = resolve::tags(&client(), &missing).await.unwrap_err();
+    assert!(matches!(e, ResolveError::UnknownRepository { .. }), "{e:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn missing_tags_and_repositories_are_named() {
+    let registry = DockerRegistry::start();
+    let layout = tempfile::tempdir().unwrap();
+    multi_arch_layout(layout.path(), "1", "one");
+    push_all(layout.path(), "1", &format!("{}/base:1", registry.host()));
+
+    let host = registry.host();
+    let e = resolve::digest_of(
+        &client(),
+        &resolve::normalize(&format!("{host}/base:9")).unwrap(),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        format!("tag `9` of `{host}/base` does not exist")
+    );
+    assert!(!e.is_machine());
+
+    let e = resolve::digest_of(
+        &client(),
+        &resolve::normalize(&format!("{host}/nope:1")).unwrap(),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        format!("repository `{host}/nope` does not exist")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn refused_credentials_are_an_auth_error() {
+    let registry = DockerRegistry::start_with_user("alice", "secret");
+    let reference = resolve::normalize(&format!("{}/base:1", registry.host())).unwrap();
+    let e = resolve::digest_of(&client(), &reference).await.unwrap_err();
+    assert!(matches!(e, ResolveError::Auth { .. }), "{e:?}");
+    assert_eq!(
+        e.to_string(),
+        format!("`{}` refused access to `{reference}`", registry.host())
+    );
+    assert!(!e.is_machine());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unreachable_registry_is_a_machine_failure() {
+    // A port nothing listens on (bound, then released).
+    let port = paks_testkit::free_port();
+    let reference = resolve::normalize(&format!("127.0.0.1:{port}/base:1")).unwrap();
+    let e = resolve::digest_of(&client(), &reference).await.unwrap_err();
+    assert!(e.is_machine(), "{e:?}");
+}
