@@ -9,6 +9,8 @@
 //! earlier stage it names) and each stage's `LABEL` pairs with their spans. Edits
 //! ([`Edit`], [`apply`]) are byte ranges of the original text and their replacements.
 
+pub mod tags;
+
 use std::ops::Range;
 
 /// A parsed Dockerfile. Spans are byte ranges of [`Dockerfile::text`].
