@@ -10,6 +10,7 @@
 //! ([`Edit`], [`apply`]) are byte ranges of the original text and their replacements.
 
 pub mod tags;
+pub mod update;
 
 use std::ops::Range;
 
