@@ -110,7 +110,8 @@ fn multiarch_layout(dir: &Path, tag: &str) -> Digest {
     let config = serde_json::to_vec(&config).unwrap();
     let config_digest = put(&config);
     let mut other = manifest.clone();
-    other["config"] = json!({"mediaType": CONFIG, "digest": config_digest.to_string(), "size": config.len()});
+    other["config"] =
+        json!({"mediaType": CONFIG, "digest": config_digest.to_string(), "size": config.len()});
     let other = serde_json::to_vec(&other).unwrap();
     let other_digest = put(&other);
     let entry = |digest: &Digest, size: usize, arch: &str| {

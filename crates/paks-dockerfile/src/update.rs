@@ -20,50 +20,6 @@ pub struct NewBase {
     pub digest: String,
 }
 
-/// The parts of an image reference as written: `name[:tag][@digest]`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct WrittenRef<'a> {
-    /// Registry and repository, as written (`python`, `127.0.0.1:5000/acme/python`).
-    pub name: &'a str,
-    pub tag: Option<&'a str>,
-    pub digest: Option<&'a str>,
-}
-
-impl<'a> WrittenRef<'a> {
-    /// Splits `image` at its `@` (digest) and at a `:` after its last `/` (tag; a `:`
-    /// before it is a registry port).
-    pub fn split(image: &'a str) -> Self {
-        let (rest, digest) = match image.split_once('@') {
-            Some((rest, digest)) => (rest, Some(digest)),
-            None => (image, None),
-        };
-        let last_slash = rest.rfind('/').map_or(0, |i| i + 1);
-        match rest[last_slash..].rfind(':') {
-            Some(colon) => {
-                let at = last_slash + colon;
-                Self {
-                    name: &rest[..at],
-                    tag: Some(&rest[at + 1..]),
-                    digest,
-                }
-            }
-            None => Self {
-                name: rest,
-                tag: None,
-                digest,
-            },
-        }
-    }
-
-    /// `name:tag`, or `name` without a tag.
-    pub fn without_digest(&self) -> String {
-        match self.tag {
-            Some(tag) => format!("{}:{tag}", self.name),
-            None => self.name.to_owned(),
-        }
-    }
-}
-
 /// The stage whose image the final stage is built on: the final stage itself, or the
 /// stage its `FROM` names, followed back to a stage that starts from an image. `None`
 /// without stages (or for a cycle, which the parser never gives).
@@ -130,9 +86,8 @@ fn final_labels(
     // Not updated: its pin as written, when it has one and no variable.
     let from = &dockerfile.stages[base].from;
     let image = from.resolved.as_deref().filter(|r| *r == from.image)?;
-    let written = WrittenRef::split(image);
-    let digest = written.digest?;
-    Some((Some(written.without_digest()), Some(digest.to_owned())))
+    let (name, digest) = image.split_once('@')?;
+    Some((Some(name.to_owned()), Some(digest.to_owned())))
 }
 
 /// Whether `stage` has a base-image label.
@@ -146,33 +101,6 @@ fn has_base_labels(dockerfile: &Dockerfile, stage: usize) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn splits_written_references() {
-        let cases = [
-            ("python", ("python", None, None)),
-            ("python:3.12-slim", ("python", Some("3.12-slim"), None)),
-            (
-                "127.0.0.1:5000/acme/py:3.12@sha256:ab",
-                ("127.0.0.1:5000/acme/py", Some("3.12"), Some("sha256:ab")),
-            ),
-            (
-                "127.0.0.1:5000/acme/py@sha256:ab",
-                ("127.0.0.1:5000/acme/py", None, Some("sha256:ab")),
-            ),
-        ];
-        for (image, (name, tag, digest)) in cases {
-            assert_eq!(
-                WrittenRef::split(image),
-                WrittenRef { name, tag, digest },
-                "{image}"
-            );
-        }
-        assert_eq!(
-            WrittenRef::split("127.0.0.1:5000/acme/py@sha256:ab").without_digest(),
-            "127.0.0.1:5000/acme/py"
-        );
-    }
 
     fn updated(text: &str, bases: &[(usize, &str, &str)]) -> String {
         let dockerfile = Dockerfile::parse(text).unwrap();
