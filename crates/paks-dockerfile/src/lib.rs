@@ -10,6 +10,8 @@
 //! ([`Edit`], [`apply`]) are byte ranges of the original text and their replacements.
 
 pub mod resolve;
+pub mod tags;
+pub mod update;
 
 use std::ops::Range;
 
