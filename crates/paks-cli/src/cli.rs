@@ -1266,7 +1266,7 @@ pub struct DockerfilePinArgs {
     #[arg(value_name = "PATH", default_value = "Dockerfile")]
     pub paths: Vec<PathBuf>,
     /// Print the change as a unified diff instead of writing the files
-    #[arg(long)]
+    #[arg(long, conflicts_with = "json")]
     pub patch: bool,
     /// Print each change as a JSON line
     #[arg(long)]

@@ -149,6 +149,79 @@ fn classify(e: OciError, reference: &Reference, shown: &str) -> ResolveError {
     }
 }
 
+/// What a stage's `FROM` starts from, as far as pinning and checking go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Base {
+    /// An image in a registry, normalised; `written` is the `FROM`'s text.
+    Image(Reference),
+    /// `FROM scratch`: nothing.
+    Scratch,
+    /// An earlier stage (its index): not an image.
+    Stage(usize),
+    /// Written with `ARG`s (their names, in order): a rewrite of the `FROM` would lose
+    /// them, so it is never pinned. `resolved` is the image with the `ARG`s' defaults,
+    /// when every one has a value.
+    Args {
+        names: Vec<String>,
+        resolved: Option<Reference>,
+    },
+}
+
+/// What `from` starts from. An image Docker would refuse is an error.
+pub fn base_of(from: &crate::From) -> Result<Base, ResolveError> {
+    if let Some(stage) = from.stage {
+        return Ok(Base::Stage(stage));
+    }
+    let names = arg_names(&from.image);
+    if !names.is_empty() {
+        let resolved = match from.resolved.as_deref() {
+            Some(image) if !image.eq_ignore_ascii_case("scratch") => Some(normalize(image)?),
+            _ => None,
+        };
+        return Ok(Base::Args { names, resolved });
+    }
+    if from.image.eq_ignore_ascii_case("scratch") {
+        return Ok(Base::Scratch);
+    }
+    normalize(from.resolved.as_deref().unwrap_or(&from.image)).map(Base::Image)
+}
+
+/// The names of the variables in `word` (`$A`, `${A}`, `${A:-x}`), in order, each once;
+/// an escaped `\$` is not one.
+fn arg_names(word: &str) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    let mut chars = word.char_indices().peekable();
+    while let Some((_, c)) = chars.next() {
+        match c {
+            '\\' | '`' => {
+                chars.next();
+            }
+            '$' => {
+                let braced = chars.next_if(|&(_, c)| c == '{').is_some();
+                let mut name = String::new();
+                while let Some((_, c)) =
+                    chars.next_if(|&(_, c)| c.is_ascii_alphanumeric() || c == '_')
+                {
+                    name.push(c);
+                }
+                if braced {
+                    // The rest of `${…}`: a modifier and its word.
+                    for (_, c) in chars.by_ref() {
+                        if c == '}' {
+                            break;
+                        }
+                    }
+                }
+                if !name.is_empty() && !names.contains(&name) {
+                    names.push(name);
+                }
+            }
+            _ => {}
+        }
+    }
+    names
+}
+
 /// `written` (a `FROM` image as the user wrote it) pinned to `digest`: any digest it had
 /// is replaced, the rest is kept as written, and an image without a tag gets `:latest` so
 /// that the pin still says which tag it follows (`python` → `python:latest@sha256:…`).
@@ -204,6 +277,17 @@ mod tests {
             let e = normalize(bad).unwrap_err();
             assert!(e.to_string().starts_with(&format!("`{bad}` is not")), "{e}");
         }
+    }
+
+    #[test]
+    fn arg_names_are_found() {
+        assert_eq!(arg_names("python:${PY}-slim"), ["PY"]);
+        assert_eq!(
+            arg_names("$REG/${NAME:-x}:$TAG$TAG"),
+            ["REG", "NAME", "TAG"]
+        );
+        assert!(arg_names("python:3.12").is_empty());
+        assert!(arg_names("a\\$B").is_empty());
     }
 
     #[test]
