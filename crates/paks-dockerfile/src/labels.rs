@@ -11,7 +11,6 @@ pub(crate) struct Pair {
     pub key: String,
     pub value: String,
     pub span: Range<usize>,
-    pub key_span: Range<usize>,
     /// Empty for `k=` (no value).
     pub value_span: Range<usize>,
 }
@@ -41,7 +40,6 @@ pub(crate) fn pairs(args: &str, escape: char) -> Result<Vec<Pair>, String> {
                 key: words::unquote(&args[key_span.clone()], escape),
                 value: words::unquote(&args[value_span.clone()], escape),
                 span: word,
-                key_span,
                 value_span,
             })
         })
@@ -61,7 +59,6 @@ fn legacy(args: &str, key_span: Range<usize>, escape: char) -> Result<Pair, Stri
         key: words::unquote(&args[key_span.clone()], escape),
         value: words::unquote(&args[value_span.clone()], escape),
         span: key_span.start..value_end,
-        key_span,
         value_span,
     })
 }

@@ -113,6 +113,11 @@ impl Dockerfile {
     pub fn parse(text: &str) -> Result<Dockerfile, ParseError> {
         parse::parse(text)
     }
+
+    /// The 1-based line holding byte `at` of the text, for messages (`Dockerfile:12`).
+    pub fn line(&self, at: usize) -> usize {
+        parse::line_of(&self.text, at)
+    }
 }
 
 /// Replace the bytes at `span` of the original text with `text`.

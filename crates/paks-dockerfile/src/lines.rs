@@ -58,13 +58,15 @@ pub(crate) fn is_blank(text: &str, line: Line) -> bool {
 }
 
 /// Where `content` (a line's content from `from`) ends once a trailing continuation (the
-/// escape character and any blanks after it) is cut off, and whether it had one.
+/// escape character and any blanks after it) is cut off, and whether it had one. As in
+/// Docker, an escape character right after another one is no continuation (`echo \\`
+/// ends its instruction).
 pub(crate) fn continuation(text: &str, from: usize, end: usize, escape: char) -> (usize, bool) {
     let content = &text[from..end];
     let without_blanks = content.trim_end_matches([' ', '\t']);
     match without_blanks.strip_suffix(escape) {
-        Some(rest) => (from + rest.len(), true),
-        None => (end, false),
+        Some(rest) if !rest.ends_with(escape) => (from + rest.len(), true),
+        _ => (end, false),
     }
 }
 

@@ -88,13 +88,17 @@ fn directive(content: &str) -> Option<(&str, &str)> {
 
 /// A parse error at byte `at` of `text`, with its 1-based line and column.
 pub(crate) fn error_at(text: &str, at: usize, message: String) -> ParseError {
-    let before = &text[..at];
-    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);
     ParseError {
-        line: before.matches('\n').count() + 1,
+        line: line_of(text, at),
         column: text[line_start..at].chars().count() + 1,
         message,
     }
+}
+
+/// The 1-based line holding byte `at` of `text`.
+pub(crate) fn line_of(text: &str, at: usize) -> usize {
+    text[..at].matches('\n').count() + 1
 }
 
 struct Parser<'a> {
@@ -317,17 +321,19 @@ impl Parser<'_> {
             .last_mut()
             .expect("checked: a FROM came before");
         for pair in pairs {
+            let span = args.span(pair.span);
+            let value_span = if pair.value_span.is_empty() {
+                // `k=`: the pair ends with its `=`.
+                span.end..span.end
+            } else {
+                args.span(pair.value_span)
+            };
             stage.labels.push(Label {
                 instruction,
                 key: pair.key,
                 value: pair.value,
-                span: args.span(pair.span),
-                value_span: if pair.value_span.is_empty() {
-                    let end = args.span(pair.key_span).end + 1;
-                    end..end
-                } else {
-                    args.span(pair.value_span)
-                },
+                span,
+                value_span,
             });
         }
         Ok(())
@@ -369,15 +375,27 @@ fn heredoc_names(keyword: &str, args: &str) -> Vec<(String, bool)> {
     {
         return Vec::new();
     }
-    // Heredoc words are read with `\` as the escape, whatever the directive says.
-    words::split(args, '\\')
+    // Heredoc words are read with `\` as the escape, whatever the directive says; blanks
+    // right after `<<` belong to the word (`<< EOF` opens a heredoc too).
+    let mut spans = words::split(args, '\\').into_iter().peekable();
+    let mut words = Vec::new();
+    while let Some(word) = spans.next() {
+        match spans.peek() {
+            Some(next) if args[word.clone()].ends_with("<<") => {
+                words.push(word.start..next.end);
+                spans.next();
+            }
+            _ => words.push(word),
+        }
+    }
+    words
         .into_iter()
         .filter_map(|word| {
             let word = args[word].trim_start_matches(|c: char| c.is_ascii_digit());
             let rest = word.strip_prefix("<<")?;
             let (chomp, rest) = match rest.strip_prefix('-') {
                 Some(rest) => (true, rest),
-                None => (false, rest),
+                None => (false, rest.trim_start()),
             };
             if rest.is_empty() || rest.contains('<') {
                 return None;

@@ -2,11 +2,12 @@
 //! `${A:+alternative}`, `${A+alternative}`, escaped `\$`, and quotes removed, as Docker's
 //! word processing does for `FROM`.
 //!
-//! The result is `None` when the word needs a value nobody gave: a variable never
-//! declared (a build argument such as `TARGETARCH`, known only at build time) or declared
-//! without a default, and not covered by a `:-`/`-` default. Modifiers this module does not
-//! model (`${A#prefix}`, `${A%suffix}`, `${A/x/y}`, `${A:?err}`) also give `None`: better
-//! unknown than wrong.
+//! The result is `None` when the word needs a value nobody gave: `$A` or `${A}` of a
+//! variable never declared (a build argument such as `TARGETARCH`, known only at build
+//! time) or declared without a default. The operators follow Docker: a variable declared
+//! without a default is set to nothing, one never declared is unset. Modifiers this
+//! module does not model (`${A#prefix}`, `${A%suffix}`, `${A/x/y}`, `${A:?err}`) also
+//! give `None`: better unknown than wrong.
 
 use std::collections::HashMap;
 
@@ -150,10 +151,15 @@ impl Lexer<'_> {
             return None;
         }
         let value = self.value(&name);
-        // With `:`, an empty value counts as unset.
-        let set = value.is_some_and(|v| !colon || !v.is_empty());
+        // An `ARG` declared without a default is set, to nothing, as Docker builds it
+        // without `--build-arg`; with `:`, an empty value counts as unset.
+        let set = if colon {
+            value.is_some_and(|v| !v.is_empty())
+        } else {
+            self.args.contains_key(&name)
+        };
         match (op, set) {
-            ('-', true) => value.cloned(),
+            ('-', true) => Some(value.cloned().unwrap_or_default()),
             ('-', false) | ('+', true) => operand,
             _ => Some(String::new()),
         }
@@ -193,6 +199,10 @@ mod tests {
         assert_eq!(sub("a:${EMPTY-1.0}").as_deref(), Some("a:"));
         assert_eq!(sub("a${PY:+-py$PY}").as_deref(), Some("a-py3.12"));
         assert_eq!(sub("a${NODEFAULT:+x}").as_deref(), Some("a"));
+        assert_eq!(sub("a${NODEFAULT+x}").as_deref(), Some("ax"));
+        assert_eq!(sub("a${NODEFAULT-x}").as_deref(), Some("a"));
+        assert_eq!(sub("a${UNDECLARED-x}").as_deref(), Some("ax"));
+        assert_eq!(sub("a${UNDECLARED+x}").as_deref(), Some("a"));
         assert_eq!(sub("a${EMPTY+x}").as_deref(), Some("ax"));
         assert_eq!(sub("a${EMPTY:+x}").as_deref(), Some("a"));
         assert_eq!(sub(r"a\$PY").as_deref(), Some("a$PY"));

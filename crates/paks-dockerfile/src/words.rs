@@ -80,15 +80,16 @@ pub(crate) fn unquote(word: &str, escape: char) -> String {
     out
 }
 
-/// Whether `text` is a JSON array of strings (the exec form of `RUN`, `CMD`, …).
+/// Whether `text` starts with a JSON array of strings (the exec form of `RUN`, `CMD`,
+/// …). Like Docker's decoder, whatever follows the array does not count.
 pub(crate) fn is_json_array(text: &str) -> bool {
     let mut rest = text.trim();
     let Some(inner) = rest.strip_prefix('[') else {
         return false;
     };
     rest = inner.trim_start();
-    if let Some(after) = rest.strip_prefix(']') {
-        return after.is_empty();
+    if rest.starts_with(']') {
+        return true;
     }
     loop {
         let Some(after_quote) = rest.strip_prefix('"') else {
@@ -98,8 +99,8 @@ pub(crate) fn is_json_array(text: &str) -> bool {
             return false;
         };
         rest = after_quote[len..].trim_start();
-        if let Some(after) = rest.strip_prefix(']') {
-            return after.trim().is_empty();
+        if rest.starts_with(']') {
+            return true;
         }
         let Some(after) = rest.strip_prefix(',') else {
             return false;
@@ -154,6 +155,7 @@ mod tests {
     fn json_arrays() {
         assert!(is_json_array(r#"["sh", "-c", "echo \"hi\""]"#));
         assert!(is_json_array("[]"));
+        assert!(is_json_array(r#"["cat"] <<EOF"#));
         assert!(!is_json_array(r#"["sh", ]"#));
         assert!(!is_json_array("[ not json ]"));
         assert!(!is_json_array(r#"echo ["a"]"#));

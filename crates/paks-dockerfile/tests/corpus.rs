@@ -23,16 +23,12 @@ fn corpus() -> Vec<PathBuf> {
     dirs
 }
 
-fn line_of(text: &str, at: usize) -> usize {
-    text[..at].matches('\n').count() + 1
-}
-
 /// What the parser read, one fact a line.
 fn summary(file: &Dockerfile) -> String {
     let text = &file.text;
     let mut out = format!("escape `{}`\ninstructions", file.escape);
     for i in &file.instructions {
-        let (first, last) = (line_of(text, i.span.start), line_of(text, i.span.end));
+        let (first, last) = (file.line(i.span.start), file.line(i.span.end));
         if first == last {
             write!(out, " {first}:{}", i.keyword).unwrap();
         } else {
@@ -43,7 +39,7 @@ fn summary(file: &Dockerfile) -> String {
     for (n, stage) in file.stages.iter().enumerate() {
         let from = &stage.from;
         assert_eq!(&text[from.image_span.clone()], from.image);
-        let line = line_of(text, file.instructions[stage.instruction].span.start);
+        let line = file.line(file.instructions[stage.instruction].span.start);
         writeln!(out, "stage {n} (line {line})").unwrap();
         writeln!(out, "  image    `{}`", from.image).unwrap();
         match &from.resolved {
@@ -178,5 +174,25 @@ fn label_rewrites_are_idempotent() {
         };
         let file = Dockerfile::parse(&text).unwrap();
         assert_eq!(labelled(&file), [], "{}", path.display());
+    }
+}
+
+/// Pinning and labelling every stage of a file are one set of edits: they never overlap,
+/// and together give the pinned images with the labels.
+#[test]
+fn pins_and_labels_compose() {
+    for dir in corpus() {
+        let text = std::fs::read_to_string(dir.join("Dockerfile")).unwrap();
+        let file = Dockerfile::parse(&text).unwrap();
+        let mut edits = pinned(&file);
+        edits.extend(labelled(&file));
+        let both = apply(&text, &edits).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+        let pinned_only = Dockerfile::parse(&apply(&text, &pinned(&file)).unwrap()).unwrap();
+        let again = Dockerfile::parse(&both).unwrap();
+        let images = |f: &Dockerfile| -> Vec<String> {
+            f.stages.iter().map(|s| s.from.image.clone()).collect()
+        };
+        assert_eq!(images(&again), images(&pinned_only), "{}", dir.display());
+        assert_eq!(labelled(&again), [], "{}", dir.display());
     }
 }

@@ -172,3 +172,12 @@ fn quoting_reads_back() {
         assert_eq!(parse(&text).stages[0].labels[0].value, value, "{text}");
     }
 }
+
+#[test]
+fn an_empty_value_is_replaced_after_its_equals_sign() {
+    let text = format!("FROM a\nLABEL {BASE_NAME}= \\\n  x=1\n");
+    assert_eq!(
+        labels(&text, 0, Some("alpine"), None),
+        format!("FROM a\nLABEL {BASE_NAME}=alpine \\\n  x=1\n")
+    );
+}

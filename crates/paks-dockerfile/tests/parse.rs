@@ -161,6 +161,19 @@ fn continuations_comments_and_blank_lines() {
 }
 
 #[test]
+fn an_escaped_escape_ends_the_line() {
+    // `\\` at the end is an escaped backslash, not a continuation (BuildKit's rule).
+    let file = parse("FROM a\nRUN echo \\\\\nFROM b\n");
+    assert_eq!(images(&file), [some("a"), some("b")]);
+    let file = parse("# escape=`\nFROM a\nRUN echo ``\nFROM b\n");
+    assert_eq!(images(&file), [some("a"), some("b")]);
+    // A line of only the escape character continues.
+    let file = parse("FROM a\nRUN echo \\\n\\\n  two\nFROM b\n");
+    assert_eq!(images(&file), [some("a"), some("b")]);
+    assert_eq!(file.instructions.len(), 3);
+}
+
+#[test]
 fn crlf_line_endings_keep_exact_spans() {
     let text = "FROM alpine:3.20 AS a\r\nLABEL x=\"y z\" \\\r\n  w=v\r\nFROM a\r\n";
     let file = parse(text);
@@ -239,6 +252,10 @@ fn heredoc_bodies_are_not_instructions() {
     assert_eq!(keywords, ["FROM", "RUN", "COPY", "RUN", "RUN", "FROM"]);
     assert!(text[file.instructions[1].span.clone()].ends_with("\nEOF"));
     assert!(text[file.instructions[2].span.clone()].ends_with("LABEL x=1\nB"));
+    // Blanks after `<<` belong to the heredoc word.
+    let file = parse("FROM a\nRUN cat << EOF > /x\nFROM b\nEOF\nRUN echo <<<here\n");
+    assert_eq!(file.stages.len(), 1);
+    assert_eq!(file.instructions.len(), 3);
     let e = error("FROM alpine\nRUN <<EOF\necho hi\n");
     assert_eq!((e.line, e.column), (2, 1));
     assert!(e.message.contains("unterminated heredoc"), "{e}");
