@@ -1282,7 +1282,7 @@ pub struct DockerfileUpdateArgs {
     #[arg(long, value_name = "LEVEL", default_value = "minor")]
     pub level: UpdateLevel,
     /// Print the change as a unified diff instead of writing the files
-    #[arg(long)]
+    #[arg(long, conflicts_with = "json")]
     pub patch: bool,
     /// Print each change as a JSON line
     #[arg(long)]

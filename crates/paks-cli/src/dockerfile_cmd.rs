@@ -5,7 +5,7 @@
 //! at a time) through [`paks_dockerfile::resolve`].
 
 mod check;
-mod pin;
+pub(crate) mod pin;
 mod walk;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -18,16 +18,13 @@ use paks_oci::{Client, Digest, Reference, Repository};
 
 use crate::Failure;
 use crate::cli::DockerfileCommand;
-use crate::commands::{Ctx, Explain, failure, user_error};
+use crate::commands::{Ctx, Explain, failure};
 
 pub fn command(ctx: &Ctx, command: &DockerfileCommand) -> Result<(), Failure> {
     match command {
         DockerfileCommand::Check(args) => check::run(ctx, args),
         DockerfileCommand::Pin(args) => pin::run(ctx, args),
-        DockerfileCommand::Update(_) => Err(user_error(
-            format!("`paks dockerfile {command:?}` is not built yet"),
-            None,
-        )),
+        DockerfileCommand::Update(args) => crate::dockerfile_update::run(ctx, args),
     }
 }
 

@@ -103,7 +103,7 @@ pub(crate) fn run(ctx: &Ctx, args: &DockerfilePinArgs) -> Result<(), Failure> {
 }
 
 /// Say that an image written with `ARG`s is left as it is.
-fn not_pinned(
+pub(crate) fn not_pinned(
     file: &str,
     line: usize,
     image: &str,
@@ -131,7 +131,7 @@ fn not_pinned(
 }
 
 /// Make each file's edits: write it atomically, or print the diff (`--patch`).
-fn write_all(found: &[Found], edits: &[Vec<Edit>], patch: bool) -> Result<(), Failure> {
+pub(crate) fn write_all(found: &[Found], edits: &[Vec<Edit>], patch: bool) -> Result<(), Failure> {
     for (f, edits) in found.iter().zip(edits) {
         if edits.is_empty() {
             continue;
