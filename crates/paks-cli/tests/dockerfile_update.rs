@@ -5,6 +5,7 @@
 
 mod common;
 
+use std::collections::BTreeSet;
 use std::path::Path;
 
 use common::{Env, text};
@@ -508,4 +509,50 @@ fn buildah_builds_the_pinned_and_the_updated_dockerfile() {
         "the base's layer and the build's: {layers:?}"
     );
     buildah(store.path(), &["rmi", "--all", "--force"]);
+}
+
+#[test]
+fn a_directory_is_walked_and_platform_and_untagged_images_are_kept_as_written() {
+    let env = Env::new();
+    let registry = paks_testkit::DockerRegistry::start();
+    let py = Images::push(registry.host());
+    let repo = py.repo();
+    let dir = project(&format!(
+        "FROM --platform=linux/arm64 {repo}:3.13-slim AS x\n"
+    ));
+    std::fs::create_dir(dir.path().join("app")).unwrap();
+    std::fs::write(
+        dir.path().join("app/Containerfile"),
+        format!("FROM {repo}\nCOPY . /\n"),
+    )
+    .unwrap();
+    let stdout = update_ok(&env, &dir, &[".", "--json"]);
+    assert_eq!(
+        dockerfile(&dir),
+        format!(
+            "FROM --platform=linux/arm64 {} AS x\n{}",
+            py.pinned("3.14-slim"),
+            labels(&py.image("3.14-slim"), py.digest("3.14-slim"), "\n")
+        )
+    );
+    // No tag stands for `latest`, which the pin now says.
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("app/Containerfile")).unwrap(),
+        format!(
+            "FROM {}\n{}COPY . /\n",
+            py.pinned("latest"),
+            labels(&py.image("latest"), py.digest("latest"), "\n")
+        )
+    );
+    let files: BTreeSet<String> = stdout
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["file"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(files.len(), 2, "{stdout}");
+    assert_eq!(update_ok(&env, &dir, &[".", "--patch"]), "");
 }
