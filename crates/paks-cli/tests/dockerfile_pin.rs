@@ -407,3 +407,58 @@ fn directories_are_searched_for_dockerfiles() {
     assert_exit(&out, 1);
     assert!(text(&out.stderr).contains("error: `nothing-here` does not exist"));
 }
+
+#[test]
+fn a_registry_that_wants_a_login_is_asked_with_the_users_credentials() {
+    let registry = DockerRegistry::start_with_user("alice", "secret");
+    let host = registry.host();
+    let image = format!("{host}/private:1");
+    let layout = tempfile::tempdir().unwrap();
+    multi_arch_layout(layout.path(), "t", "private");
+    skopeo(&[
+        "copy",
+        "--all",
+        "--dest-tls-verify=false",
+        "--dest-creds",
+        "alice:secret",
+        &format!("oci:{}:t", layout.path().display()),
+        &format!("docker://{image}"),
+    ]);
+    let raw = skopeo(&[
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        "--creds",
+        "alice:secret",
+        &format!("docker://{image}"),
+    ]);
+    let digest = Digest::sha256_of(raw.as_bytes());
+    let env = Env::new();
+    let dir = env.dir.path();
+    std::fs::write(dir.join("Dockerfile"), format!("FROM {image}\n")).unwrap();
+
+    let out = dockerfile(&env, dir, &["pin"]);
+    assert_exit(&out, 1);
+    let err = text(&out.stderr);
+    assert!(
+        err.contains(&format!("error: `{host}` refused access to `{image}`")),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("hint: log in with `paks login {host}`")),
+        "{err}"
+    );
+
+    let out = env
+        .cmd()
+        .args(["dockerfile", "pin"])
+        .current_dir(dir)
+        .env(paks_oci::env_var_for(host), "alice:secret")
+        .output()
+        .unwrap();
+    assert_exit(&out, 0);
+    assert_eq!(
+        std::fs::read_to_string(dir.join("Dockerfile")).unwrap(),
+        format!("FROM {image}@{digest}\n")
+    );
+}
