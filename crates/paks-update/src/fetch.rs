@@ -59,6 +59,9 @@ pub struct Fetcher {
     client: reqwest::Client,
     options: FetchOptions,
     hosts: Mutex<HashMap<String, Arc<Semaphore>>>,
+    /// The registry client `oci-tags` lists tags with: the caller's (with its credentials
+    /// and insecure registries), else one made on first use.
+    registry: std::sync::OnceLock<paks_oci::Client>,
 }
 
 impl Fetcher {
@@ -76,7 +79,30 @@ impl Fetcher {
             client,
             options,
             hosts: Mutex::new(HashMap::new()),
+            registry: std::sync::OnceLock::new(),
         }
+    }
+
+    /// This fetcher, listing registry tags with `client`.
+    #[must_use]
+    pub fn with_registry_client(self, client: paks_oci::Client) -> Self {
+        let _ = self.registry.set(client);
+        self
+    }
+
+    /// The registry client: the one given, else the default configuration with the
+    /// user's stored credentials and this fetcher's timeout.
+    pub fn registry_client(&self) -> Result<&paks_oci::Client, paks_oci::OciError> {
+        if let Some(client) = self.registry.get() {
+            return Ok(client);
+        }
+        let client = paks_oci::Client::new(paks_oci::ClientConfig {
+            credentials: paks_oci::Credentials::load(),
+            timeout: self.options.timeout,
+            transfer_deadline: self.options.timeout,
+            ..paks_oci::ClientConfig::default()
+        })?;
+        Ok(self.registry.get_or_init(|| client))
     }
 
     /// The options in effect.

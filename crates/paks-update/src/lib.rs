@@ -6,11 +6,14 @@
 //! bounded bodies, so that checking hundreds of recipes stays polite to the hosts they
 //! share.
 
+pub mod check;
 pub mod fetch;
+mod strategy;
 
 use paks_types::{LooseVersion, PackageName, Version};
 use serde::Serialize;
 
+pub use check::{CheckError, Target, check, newest, target, upstream_versions};
 pub use fetch::{FetchError, FetchOptions, Fetcher};
 pub use paks_recipe::{Strategy, UpdateSpec};
 
@@ -26,6 +29,13 @@ pub struct Release {
     /// Where this release can be downloaded, when the strategy saw it (a listing's link).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
+    /// The git tag this version was read from (`v1.3`, `zlib-1.3.1`), for `git-tags`:
+    /// what a bump resolves to a commit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tag: Option<String>,
+    /// The commit that tag points to (annotated tags peeled), for `git-tags`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
 }
 
 /// What a check found about one recipe.
