@@ -232,3 +232,37 @@ async fn the_index_types_are_asked_for_first_and_a_missing_digest_header_is_comp
         ]
     );
 }
+
+/// Tag lists in pages (`Link: <…>; rel="next"`, as GHCR and Docker Hub send them) are
+/// followed to the end.
+#[tokio::test(flavor = "multi_thread")]
+async fn paginated_tag_lists_are_followed() {
+    let server = paks_testkit::HostileServer::start(|req, stream| {
+        use std::io::Write as _;
+        let (body, link) = if req.target.contains("last=b") {
+            (r#"{"name":"base","tags":["c"]}"#, None)
+        } else {
+            (
+                r#"{"name":"base","tags":["a","b"]}"#,
+                Some("</v2/base/tags/list?n=2&last=b>; rel=\"next\"".to_owned()),
+            )
+        };
+        let mut headers = vec![
+            ("content-type", "application/json".to_owned()),
+            ("content-length", body.len().to_string()),
+        ];
+        if let Some(link) = link {
+            headers.push(("link", link));
+        }
+        paks_testkit::write_head(stream, 200, &headers)?;
+        stream.write_all(body.as_bytes())
+    });
+    let repo = resolve::normalize(&format!("{}/base", server.host()))
+        .unwrap()
+        .repo();
+    assert_eq!(
+        resolve::tags(&client(), &repo).await.unwrap(),
+        ["a", "b", "c"]
+    );
+    assert_eq!(server.requests().len(), 2);
+}
