@@ -462,3 +462,49 @@ fn a_registry_that_wants_a_login_is_asked_with_the_users_credentials() {
         format!("FROM {image}@{digest}\n")
     );
 }
+
+/// A registry that serves the image but will not list its tags (as some let a user pull
+/// but not list): the check still answers, and says that newer tags are unknown.
+#[test]
+fn tags_that_cannot_be_listed_are_a_warning() {
+    let digest = Digest::sha256_of(b"index");
+    let served = digest.clone();
+    let server = paks_testkit::HostileServer::start(move |req, stream| {
+        if req.path().ends_with("/tags/list") {
+            let body = r#"{"errors":[{"code":"DENIED","message":"no listing"}]}"#;
+            paks_testkit::write_head(
+                stream,
+                403,
+                &[
+                    ("content-type", "application/json".to_owned()),
+                    ("content-length", body.len().to_string()),
+                ],
+            )?;
+            return std::io::Write::write_all(stream, body.as_bytes());
+        }
+        paks_testkit::write_head(
+            stream,
+            200,
+            &[
+                (
+                    "content-type",
+                    "application/vnd.oci.image.index.v1+json".to_owned(),
+                ),
+                ("content-length", "2".to_owned()),
+                ("docker-content-digest", served.to_string()),
+            ],
+        )
+    });
+    let env = Env::new();
+    let dir = env.dir.path();
+    let image = format!("{}/base:1.0@{digest}", server.host());
+    std::fs::write(dir.join("Dockerfile"), format!("FROM {image}\n")).unwrap();
+    let out = dockerfile(&env, dir, &["check"]);
+    assert_exit(&out, 0);
+    assert_eq!(
+        text(&out.stdout),
+        format!("Dockerfile:1  {image}  current\n")
+    );
+    let err = text(&out.stderr);
+    assert!(err.contains("its newer tags are not listed"), "{err}");
+}
