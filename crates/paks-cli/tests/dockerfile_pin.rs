@@ -468,7 +468,7 @@ fn a_registry_that_wants_a_login_is_asked_with_the_users_credentials() {
 #[test]
 fn tags_that_cannot_be_listed_are_a_warning() {
     let digest = Digest::sha256_of(b"index");
-    let served = digest.clone();
+    let header_digest = digest.clone();
     let server = paks_testkit::HostileServer::start(move |req, stream| {
         if req.path().ends_with("/tags/list") {
             let body = r#"{"errors":[{"code":"DENIED","message":"no listing"}]}"#;
@@ -491,7 +491,7 @@ fn tags_that_cannot_be_listed_are_a_warning() {
                     "application/vnd.oci.image.index.v1+json".to_owned(),
                 ),
                 ("content-length", "2".to_owned()),
-                ("docker-content-digest", served.to_string()),
+                ("docker-content-digest", header_digest.to_string()),
             ],
         )
     });
