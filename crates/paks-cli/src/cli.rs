@@ -1252,7 +1252,7 @@ pub enum DockerfileCommand {
 
 #[derive(Debug, Args)]
 pub struct DockerfileCheckArgs {
-    /// Dockerfiles, or directories searched for them (`Dockerfile`, `*.Dockerfile`, `Dockerfile.*`, `Containerfile`)
+    /// Dockerfiles, or directories searched for them (`Dockerfile`, `*.Dockerfile`, `Dockerfile.*`, `Containerfile`, `*.containerfile`)
     #[arg(value_name = "PATH", default_value = "Dockerfile")]
     pub paths: Vec<PathBuf>,
     /// Print each `FROM` as a JSON line

@@ -15,6 +15,7 @@ use futures_util::StreamExt as _;
 use paks_dockerfile::resolve::{self, Base, ResolveError};
 use paks_dockerfile::{Dockerfile, ParseError};
 use paks_oci::{Client, Digest, Reference, Repository};
+use paks_types::Reporter as _;
 
 use crate::Failure;
 use crate::cli::DockerfileCommand;
@@ -165,11 +166,14 @@ impl Resolver {
         Ok(digests)
     }
 
-    /// The tags of each repository.
+    /// The tags of each repository. A repository whose tags cannot be listed (some
+    /// registries let a user pull but not list) is warned about and left out: its newer
+    /// tags are unknown, which is no reason to fail what else was asked.
     pub(crate) fn tags(
         &self,
+        ctx: &Ctx,
         repositories: BTreeSet<Repository>,
-    ) -> Result<BTreeMap<Repository, Vec<String>>, Failure> {
+    ) -> BTreeMap<Repository, Vec<String>> {
         let client = &self.client;
         let answers: Vec<_> = self.runtime.block_on(
             futures_util::stream::iter(repositories.into_iter().map(|repo| async move {
@@ -181,7 +185,14 @@ impl Resolver {
         );
         answers
             .into_iter()
-            .map(|(repo, tags)| Ok((repo, tags.map_err(failure)?)))
+            .filter_map(|(repo, tags)| match tags {
+                Ok(tags) => Some((repo, tags)),
+                Err(e) => {
+                    ctx.reporter
+                        .warn(&format!("{e}: its newer tags are not listed"));
+                    None
+                }
+            })
             .collect()
     }
 }

@@ -407,3 +407,104 @@ fn directories_are_searched_for_dockerfiles() {
     assert_exit(&out, 1);
     assert!(text(&out.stderr).contains("error: `nothing-here` does not exist"));
 }
+
+#[test]
+fn a_registry_that_wants_a_login_is_asked_with_the_users_credentials() {
+    let registry = DockerRegistry::start_with_user("alice", "secret");
+    let host = registry.host();
+    let image = format!("{host}/private:1");
+    let layout = tempfile::tempdir().unwrap();
+    multi_arch_layout(layout.path(), "t", "private");
+    skopeo(&[
+        "copy",
+        "--all",
+        "--dest-tls-verify=false",
+        "--dest-creds",
+        "alice:secret",
+        &format!("oci:{}:t", layout.path().display()),
+        &format!("docker://{image}"),
+    ]);
+    let raw = skopeo(&[
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        "--creds",
+        "alice:secret",
+        &format!("docker://{image}"),
+    ]);
+    let digest = Digest::sha256_of(raw.as_bytes());
+    let env = Env::new();
+    let dir = env.dir.path();
+    std::fs::write(dir.join("Dockerfile"), format!("FROM {image}\n")).unwrap();
+
+    let out = dockerfile(&env, dir, &["pin"]);
+    assert_exit(&out, 1);
+    let err = text(&out.stderr);
+    assert!(
+        err.contains(&format!("error: `{host}` refused access to `{image}`")),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("hint: log in with `paks login {host}`")),
+        "{err}"
+    );
+
+    let out = env
+        .cmd()
+        .args(["dockerfile", "pin"])
+        .current_dir(dir)
+        .env(paks_oci::env_var_for(host), "alice:secret")
+        .output()
+        .unwrap();
+    assert_exit(&out, 0);
+    assert_eq!(
+        std::fs::read_to_string(dir.join("Dockerfile")).unwrap(),
+        format!("FROM {image}@{digest}\n")
+    );
+}
+
+/// A registry that serves the image but will not list its tags (as some let a user pull
+/// but not list): the check still answers, and says that newer tags are unknown.
+#[test]
+fn tags_that_cannot_be_listed_are_a_warning() {
+    let digest = Digest::sha256_of(b"index");
+    let header_digest = digest.clone();
+    let server = paks_testkit::HostileServer::start(move |req, stream| {
+        if req.path().ends_with("/tags/list") {
+            let body = r#"{"errors":[{"code":"DENIED","message":"no listing"}]}"#;
+            paks_testkit::write_head(
+                stream,
+                403,
+                &[
+                    ("content-type", "application/json".to_owned()),
+                    ("content-length", body.len().to_string()),
+                ],
+            )?;
+            return std::io::Write::write_all(stream, body.as_bytes());
+        }
+        paks_testkit::write_head(
+            stream,
+            200,
+            &[
+                (
+                    "content-type",
+                    "application/vnd.oci.image.index.v1+json".to_owned(),
+                ),
+                ("content-length", "2".to_owned()),
+                ("docker-content-digest", header_digest.to_string()),
+            ],
+        )
+    });
+    let env = Env::new();
+    let dir = env.dir.path();
+    let image = format!("{}/base:1.0@{digest}", server.host());
+    std::fs::write(dir.join("Dockerfile"), format!("FROM {image}\n")).unwrap();
+    let out = dockerfile(&env, dir, &["check"]);
+    assert_exit(&out, 0);
+    assert_eq!(
+        text(&out.stdout),
+        format!("Dockerfile:1  {image}  current\n")
+    );
+    let err = text(&out.stderr);
+    assert!(err.contains("its newer tags are not listed"), "{err}");
+}

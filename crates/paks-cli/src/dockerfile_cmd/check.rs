@@ -62,7 +62,7 @@ pub(crate) fn run(ctx: &Ctx, args: &DockerfileCheckArgs) -> Result<(), Failure> 
         let resolver = Resolver::new(ctx)?;
         (
             resolver.digests(images.iter().map(|(r, p)| (*r, p.clone())))?,
-            resolver.tags(repositories)?,
+            resolver.tags(ctx, repositories),
         )
     };
 
