@@ -112,11 +112,17 @@ fn targets(
     }
     let resolver = Resolver::new(ctx)?;
     let repositories: BTreeSet<_> = images.iter().map(|(_, r, _)| r.repo()).collect();
-    let tags = resolver.tags(repositories)?;
+    // A repository whose tags cannot be listed is warned about; its images keep their
+    // tags and are still pinned.
+    let tags = resolver.tags(ctx, repositories);
     let newest: Vec<Reference> = images
         .iter()
         .map(|(_, r, tag)| {
-            let all = tags[&r.repo()].iter().map(String::as_str);
+            let all = tags
+                .get(&r.repo())
+                .into_iter()
+                .flatten()
+                .map(String::as_str);
             r.with_tag(tags::newest(tag, all, level).unwrap_or(tag))
         })
         .collect();
