@@ -1256,7 +1256,7 @@ pub enum DockerfileCommand {
 
 #[derive(Debug, Args)]
 pub struct DockerfileCheckArgs {
-    /// Dockerfiles, or directories searched for them (`Dockerfile`, `*.Dockerfile`, `Dockerfile.*`, `Containerfile`)
+    /// Dockerfiles, or directories searched for them (`Dockerfile`, `*.Dockerfile`, `Dockerfile.*`, `Containerfile`, `*.containerfile`)
     #[arg(value_name = "PATH", default_value = "Dockerfile")]
     pub paths: Vec<PathBuf>,
     /// Print each `FROM` as a JSON line
@@ -1270,7 +1270,7 @@ pub struct DockerfilePinArgs {
     #[arg(value_name = "PATH", default_value = "Dockerfile")]
     pub paths: Vec<PathBuf>,
     /// Print the change as a unified diff instead of writing the files
-    #[arg(long)]
+    #[arg(long, conflicts_with = "json")]
     pub patch: bool,
     /// Print each change as a JSON line
     #[arg(long)]
@@ -1286,7 +1286,7 @@ pub struct DockerfileUpdateArgs {
     #[arg(long, value_name = "LEVEL", default_value = "minor")]
     pub level: UpdateLevel,
     /// Print the change as a unified diff instead of writing the files
-    #[arg(long)]
+    #[arg(long, conflicts_with = "json")]
     pub patch: bool,
     /// Print each change as a JSON line
     #[arg(long)]

@@ -10,6 +10,7 @@ mod commands;
 mod completions;
 mod config;
 mod dockerfile_cmd;
+mod dockerfile_update;
 mod env_vars;
 mod forge;
 mod freshness;

@@ -9,6 +9,10 @@
 //! earlier stage it names) and each stage's `LABEL` pairs with their spans. Edits
 //! ([`Edit`], [`apply`]) are byte ranges of the original text and their replacements.
 
+pub mod resolve;
+pub mod tags;
+pub mod update;
+
 use std::ops::Range;
 
 pub use edit::{BASE_DIGEST, BASE_NAME, label_value_quote};

@@ -12,8 +12,8 @@ const APPLETS: &[&str] = &[
     "sh", "ash", "cat", "cp", "echo", "env", "false", "grep", "head", "id", "ln", "ls", "mkdir",
     "mv", "pwd", "rm", "sed", "sleep", "sort", "tail", "test", "touch", "true", "uname", "wc",
 ];
-const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+pub(crate) const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+pub(crate) const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
 const OCI_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
 
 /// Write (or add to) an OCI image layout in `dir`, tagged `tag`: an image whose one gzip
@@ -84,18 +84,29 @@ fn write_layout(dir: &Path, tag: &str, extra: &[(String, Vec<u8>)]) -> Digest {
         "layers": [descriptor(OCI_LAYER_GZIP, &layer)],
     }));
 
+    for blob in [&layer, &config] {
+        put_blob(dir, blob);
+    }
+    tag_in_layout(dir, tag, OCI_MANIFEST, &manifest)
+}
+
+/// Store `blob` in the layout at `dir` (created if missing) under its sha256.
+pub(crate) fn put_blob(dir: &Path, blob: &[u8]) {
     let blobs = dir.join("blobs/sha256");
     std::fs::create_dir_all(&blobs).expect("create the layout's blobs/sha256");
-    for blob in [&layer, &config, &manifest] {
-        let path = blobs.join(Digest::sha256_of(blob).hex());
-        std::fs::write(&path, blob).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
-    }
+    let path = blobs.join(Digest::sha256_of(blob).hex());
+    std::fs::write(&path, blob).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+}
+
+/// Store `manifest` (of `media_type`) in the layout at `dir` and tag it `tag` in
+/// `index.json`, replacing any entry with the same tag; returns its digest.
+pub(crate) fn tag_in_layout(dir: &Path, tag: &str, media_type: &str, manifest: &[u8]) -> Digest {
+    put_blob(dir, manifest);
     write(
         &dir.join("oci-layout"),
         &to_vec(&json!({"imageLayoutVersion": "1.0.0"})),
     );
 
-    // index.json: this manifest under `tag`, replacing any entry with the same tag.
     let index_path = dir.join("index.json");
     let mut index: Value = match std::fs::read(&index_path) {
         Ok(bytes) => serde_json::from_slice(&bytes).expect("index.json is JSON"),
@@ -107,11 +118,11 @@ fn write_layout(dir: &Path, tag: &str, extra: &[(String, Vec<u8>)]) -> Digest {
         .as_array_mut()
         .expect("index.json has a manifests array");
     manifests.retain(|m| m["annotations"]["org.opencontainers.image.ref.name"] != tag);
-    let mut entry = descriptor(OCI_MANIFEST, &manifest);
+    let mut entry = descriptor(media_type, manifest);
     entry["annotations"] = json!({"org.opencontainers.image.ref.name": tag});
     manifests.push(entry);
     write(&index_path, &to_vec(&index));
-    Digest::sha256_of(&manifest)
+    Digest::sha256_of(manifest)
 }
 
 /// The uncompressed layer: a few directories, `/bin/busybox`, the applet links and a
@@ -167,7 +178,7 @@ fn layer_tar(busybox: &[u8], extra: &[(String, Vec<u8>)]) -> Vec<u8> {
     b.into_inner().expect("tar in memory")
 }
 
-fn header(kind: tar::EntryType, mode: u32) -> tar::Header {
+pub(crate) fn header(kind: tar::EntryType, mode: u32) -> tar::Header {
     let mut h = tar::Header::new_ustar();
     h.set_entry_type(kind);
     h.set_mode(mode);
@@ -189,7 +200,7 @@ fn oci_arch() -> &'static str {
     }
 }
 
-fn descriptor(media_type: &str, blob: &[u8]) -> Value {
+pub(crate) fn descriptor(media_type: &str, blob: &[u8]) -> Value {
     json!({
         "mediaType": media_type,
         "digest": Digest::sha256_of(blob).to_string(),
@@ -197,7 +208,7 @@ fn descriptor(media_type: &str, blob: &[u8]) -> Value {
     })
 }
 
-fn to_vec(value: &Value) -> Vec<u8> {
+pub(crate) fn to_vec(value: &Value) -> Vec<u8> {
     serde_json::to_vec(value).expect("JSON in memory")
 }
 

@@ -9,6 +9,7 @@ mod busybox;
 mod docker_registry;
 mod hostile_server;
 mod http_server;
+mod multi_arch;
 mod paks_serve;
 mod podman;
 pub mod raw_http;
@@ -22,6 +23,7 @@ pub use busybox::{busybox_glibc_layout, busybox_glibc_layout_with, busybox_layou
 pub use docker_registry::{DockerRegistry, RegistryAuth};
 pub use hostile_server::{HostileRequest, HostileServer, trickle, write_head};
 pub use http_server::HttpServer;
+pub use multi_arch::multi_arch_layout;
 pub use paks_serve::PaksServe;
 pub use podman::{Podman, unmount_below};
 pub use sbom_validators::{assert_valid_cyclonedx, assert_valid_spdx};

@@ -10,7 +10,10 @@ use super::{Client, MANIFEST_LIMIT, delete_scope, pull_scope, push_scope};
 use crate::error::{ErrorKind, OciError};
 use crate::hash::StreamHasher;
 use crate::reference::{Reference, Repository, referrers_tag};
-use crate::types::{Descriptor, ImageIndex, MANIFEST_MEDIA_TYPES, Manifest, OCI_INDEX};
+use crate::types::{
+    DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, Descriptor, ImageIndex, MANIFEST_MEDIA_TYPES, Manifest,
+    OCI_INDEX, OCI_MANIFEST,
+};
 
 /// What a registry answered to a manifest `PUT`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,9 +39,18 @@ const MAX_PAGES: usize = 1000;
 /// The largest tag list or referrers page read.
 const LIST_LIMIT: u64 = 16 * 1024 * 1024;
 
+/// Every manifest type, the index types first: a registry that picks by the order of
+/// `Accept` (rather than serving what the tag holds) then serves a multi-platform tag's
+/// index, never one platform's manifest.
 fn accept_manifests() -> HeaderValue {
-    HeaderValue::from_str(&MANIFEST_MEDIA_TYPES.join(", "))
-        .expect("media types are valid header values")
+    let types = [
+        OCI_INDEX,
+        DOCKER_MANIFEST_LIST,
+        OCI_MANIFEST,
+        DOCKER_MANIFEST,
+    ];
+    debug_assert!(MANIFEST_MEDIA_TYPES.iter().all(|t| types.contains(t)));
+    HeaderValue::from_str(&types.join(", ")).expect("media types are valid header values")
 }
 
 /// The media type of a `Content-Type`, without parameters.
