@@ -100,6 +100,17 @@ impl BuildError {
         }
     }
 
+    /// The HTTP status a failed download was answered with (`404`: no such file).
+    pub fn http_status(&self) -> Option<u16> {
+        match self {
+            Self::Download { source, .. } => match source.downcast_ref::<ureq::Error>() {
+                Some(ureq::Error::StatusCode(code)) => Some(*code),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
     /// What the user can do about it, where there is something.
     pub fn hint(&self) -> Option<String> {
         match self {

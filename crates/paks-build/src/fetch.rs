@@ -60,17 +60,7 @@ pub fn fetch_url(
         return Ok(target);
     }
     remove_leftovers(cache)?;
-    let limit = Limit {
-        url,
-        bytes: declared.unwrap_or(limits.max_size),
-        declared: declared.is_some(),
-    };
-    let (reader, announced) = open(url, limits.stall)?;
-    if let Some(n) = announced
-        && n > limit.bytes
-    {
-        return Err(limit.exceeded());
-    }
+    let (reader, limit) = open_limited(url, declared, limits)?;
     let (file, tmp) =
         paks_types::temp::create_locked(&target, DOWNLOAD_TAG).map_err(|e| io_at(&e, &target))?;
     let result = (|| {
@@ -102,6 +92,41 @@ pub fn fetch_url(
         let _ = fs_err::remove_file(&tmp);
     }
     result
+}
+
+/// The digest and length of `url`'s body, hashed as it streams and kept nowhere: what a
+/// recipe bump needs to pin a new release. Bounded as a build's download is (`limits`,
+/// or `declared` bytes when given).
+pub fn digest_url(
+    url: &str,
+    declared: Option<u64>,
+    limits: &SourceLimits,
+) -> Result<(Digest, u64), BuildError> {
+    let (reader, limit) = open_limited(url, declared, limits)?;
+    let mut w = HashingWriter::new(std::io::sink());
+    let got = copy_limited(reader, &mut w, &limit, limits.stall)?;
+    let (digest, _, _) = w.finish();
+    Ok((digest, got))
+}
+
+/// The body of `url` and its bound; refused at once when the server announces more.
+fn open_limited<'a>(
+    url: &'a str,
+    declared: Option<u64>,
+    limits: &SourceLimits,
+) -> Result<(Box<dyn Read>, Limit<'a>), BuildError> {
+    let limit = Limit {
+        url,
+        bytes: declared.unwrap_or(limits.max_size),
+        declared: declared.is_some(),
+    };
+    let (reader, announced) = open(url, limits.stall)?;
+    if let Some(n) = announced
+        && n > limit.bytes
+    {
+        return Err(limit.exceeded());
+    }
+    Ok((reader, limit))
 }
 
 /// An IO error naming the file it happened beside (as `fs-err` does for its own calls).

@@ -24,7 +24,7 @@ use paks_types::{
 };
 
 pub use error::BuildError;
-pub use fetch::{SourceLimits, remove_leftovers as remove_source_leftovers};
+pub use fetch::{SourceLimits, digest_url, remove_leftovers as remove_source_leftovers};
 pub use provenance::provenance_path;
 pub use sandbox::tail_lines;
 pub use source::{RecipeLocation, hash_tree};

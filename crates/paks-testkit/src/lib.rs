@@ -13,6 +13,7 @@ mod paks_serve;
 mod podman;
 pub mod raw_http;
 mod sbom_validators;
+mod upstream;
 
 use std::ffi::OsStr;
 use std::process::{Command, Output};
@@ -24,6 +25,7 @@ pub use http_server::HttpServer;
 pub use paks_serve::PaksServe;
 pub use podman::{Podman, unmount_below};
 pub use sbom_validators::{assert_valid_cyclonedx, assert_valid_spdx};
+pub use upstream::{Upstream, UpstreamRelease};
 
 /// A free TCP port on 127.0.0.1 (bound, then released for a child process to take: a
 /// race that callers retry on).

@@ -6,6 +6,7 @@
 //! bounded bodies, so that checking hundreds of recipes stays polite to the hosts they
 //! share.
 
+pub mod bump;
 pub mod check;
 pub mod fetch;
 mod strategy;
