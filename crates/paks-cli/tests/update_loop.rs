@@ -529,3 +529,72 @@ fn the_example_github_workflow_uses_real_commands() {
     }
     assert_eq!(checked, 2, "paks login and paks update: {all}");
 }
+
+#[test]
+fn an_existing_branch_is_reused_only_when_it_descends_from_head() {
+    let f = Fixture::new();
+    // `old` holds work that `main` does not: someone else's branch.
+    git(&f.repo, &["switch", "--quiet", "-c", "old"]);
+    git(
+        &f.repo,
+        &["commit", "--quiet", "--allow-empty", "-m", "other work"],
+    );
+    git(&f.repo, &["switch", "--quiet", "main"]);
+    git(
+        &f.repo,
+        &["commit", "--quiet", "--allow-empty", "-m", "main moved on"],
+    );
+    let run = f.update(&["--package", "bad", "--branch", "old"]);
+    let stderr = text(&run.stderr);
+    assert_eq!(run.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("error: the branch `old` exists and does not descend from `HEAD`"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("hint: give another `--branch`"), "{stderr}");
+    assert_eq!(git(&f.repo, &["branch", "--show-current"]), "main");
+    assert_eq!(f.recipe_text("bad"), f.original("bad"));
+
+    // A branch ahead of `HEAD` (an earlier run's) is checked out and goes on.
+    git(&f.repo, &["branch", "ahead"]);
+    let run = f.update(&["--package", "bad", "--branch", "ahead"]);
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run.stderr));
+    assert!(text(&run.stderr).contains("On the branch `ahead` (reused)"));
+    assert_eq!(git(&f.repo, &["branch", "--show-current"]), "ahead");
+    assert_eq!(
+        git(&f.repo, &["log", "-2", "--format=%s"]),
+        "bad 1.0.0 → 1.1.0\nmain moved on"
+    );
+}
+
+#[test]
+fn a_recipe_that_cannot_be_checked_is_reported_and_the_others_go_on() {
+    let f = Fixture::new();
+    // `gone`'s upstream listing answers 404.
+    let dir = f.repo.join("recipes/gone");
+    std::fs::create_dir_all(&dir).unwrap();
+    let same = f.original("same").replace("same", "gone");
+    std::fs::write(dir.join("paks.toml"), same).unwrap();
+    git(&f.repo, &["add", "."]);
+    git(&f.repo, &["commit", "--quiet", "-m", "gone"]);
+    let run = f.update(&["--package", "gone", "--package", "bad", "--json"]);
+    // The listing's failure is the network's: exit 2, after `bad` was updated.
+    assert_eq!(run.status.code(), Some(2), "{}", text(&run.stderr));
+    let lines = json_lines(&run.stdout);
+    let gone = lines.iter().find(|l| l["name"] == "gone").unwrap();
+    assert_eq!(
+        (&gone["check"], &gone["to"], &gone["commit"]),
+        (
+            &"failed".into(),
+            &serde_json::Value::Null,
+            &serde_json::Value::Null
+        )
+    );
+    assert!(gone["error"].as_str().unwrap().contains("/gone/"), "{gone}");
+    assert_eq!(lines.last().unwrap()["updated"], serde_json::json!(["bad"]));
+    assert_eq!(lines.last().unwrap()["failed"], serde_json::json!(["gone"]));
+    assert_eq!(
+        git(&f.repo, &["log", "-1", "--format=%s"]),
+        "bad 1.0.0 → 1.1.0"
+    );
+}
