@@ -873,6 +873,10 @@ pub struct OutdatedArgs {
     pub project: ProjectArgs,
     #[command(flatten)]
     pub mode: LockModeArgs,
+    /// With `--recipes`: ask upstream again instead of using what was seen within
+    /// `update.ttl` (1 hour by default)
+    #[arg(long, requires = "recipes")]
+    pub refresh: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -17,6 +17,9 @@
 //! max-age = "30d"             # what `paks gc` and `paks cache prune` keep
 //! max-size = "10GiB"
 //!
+//! [update]
+//! ttl = "1h"                  # how long `paks outdated --recipes` trusts what it saw upstream
+//!
 //! [forge."github.com"]
 //! registry = "ghcr.io"
 //! git = "https://github.com"
@@ -58,6 +61,27 @@ pub struct Config {
     /// Forges by host name (`github.com`): where their packages and recipes are.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub forge: BTreeMap<String, Forge>,
+    #[serde(default)]
+    pub update: UpdateConfig,
+}
+
+/// `[update]`: upstream release checks (`paks outdated --recipes`, `paks update`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct UpdateConfig {
+    /// How long what a location listed upstream is used before asking again: `1h`, `30m`,
+    /// seconds (default: `1h`).
+    pub ttl: Option<Amount>,
+}
+
+impl UpdateConfig {
+    /// The TTL of the update cache: `ttl`, else `paks_update::cache::DEFAULT_TTL`.
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+            .as_ref()
+            .and_then(|t| parse_duration(&t.to_string()).ok())
+            .unwrap_or(paks_update::cache::DEFAULT_TTL)
+    }
 }
 
 /// `[defaults]`: values used when no flag or environment variable gives one.
@@ -178,6 +202,9 @@ fn parse(path: &Path, text: &str) -> Result<Config, Failure> {
     }
     if let Some(size) = &config.cache.max_size {
         parse_size(&size.to_string()).map_err(|e| invalid(&format!("`cache.max-size`: {e}")))?;
+    }
+    if let Some(ttl) = &config.update.ttl {
+        parse_duration(&ttl.to_string()).map_err(|e| invalid(&format!("`update.ttl`: {e}")))?;
     }
     Ok(config)
 }
@@ -304,6 +331,9 @@ fn settings(ctx: &Ctx, jobs_flag: Option<usize>) -> Result<Vec<Setting>, Failure
     push("cache.max-age", json!(age), age_origin);
     if let Some(size) = &c.cache.max_size {
         push("cache.max-size", json!(size.to_string()), &file);
+    }
+    if let Some(ttl) = &c.update.ttl {
+        push("update.ttl", json!(ttl.to_string()), &file);
     }
     for (host, f) in &c.forge {
         let quoted = toml_edit::Key::new(host.as_str())

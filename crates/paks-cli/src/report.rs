@@ -67,6 +67,18 @@ impl TermReporter {
         }
     }
 
+    /// A bar that counts `count` items done (`Checking [===>   ] 12/200`), drawn only on a
+    /// terminal; hidden otherwise. The caller increments and clears it.
+    pub fn counter(&self, verb: &str, count: u64) -> ProgressBar {
+        let Some(bars) = &self.bars else {
+            return ProgressBar::hidden();
+        };
+        let bar = ProgressBar::with_draw_target(Some(count), ProgressDrawTarget::hidden());
+        bar.set_style(self.style("[{bar:30}] {pos}/{len}"));
+        bar.set_prefix(verb.to_owned());
+        bars.add(bar)
+    }
+
     fn style(&self, rest: &str) -> ProgressStyle {
         ProgressStyle::with_template(&format!("{} {rest}", self.label))
             .expect("valid template")

@@ -267,17 +267,6 @@ impl ParsedManifest {
 fn damage_text(e: &StorageError) -> String {
     match e {
         StorageError::Corrupt(what) => what.clone(),
-        other => error_chain(other),
+        other => paks_types::error_chain(other),
     }
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }

@@ -56,6 +56,19 @@ pub use platform::Platform;
 pub use report::{NoReporter, Reporter};
 pub use semver::{Version, VersionReq};
 
+/// An error and its causes on one line, joined by `: ` (for reports that list many
+/// failures, where the CLI's `Caused by:` lines do not fit).
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
 /// The root every package is built for. Installing there needs no relocation at all, so
 /// package layers can go into container images unchanged.
 pub const CANONICAL_ROOT: &str = "/opt/paks";

@@ -279,7 +279,10 @@ pub async fn check(
     let newest = if target.strategy == Strategy::None {
         None
     } else {
-        newest(recipe, &upstream_versions(&target, fetcher).await?)?
+        newest(
+            recipe,
+            &crate::cache::upstream_versions(&target, fetcher).await?,
+        )?
     };
     Ok(Check {
         name: recipe.package.name.clone(),

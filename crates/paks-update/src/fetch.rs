@@ -1,5 +1,7 @@
 //! The one way `paks-update` talks to the network: one request per host at a time, a
-//! timeout per request, and a bound on every body.
+//! timeout per request, a bound on every body, one retry where a retry is likely to help
+//! (the connection failed, or the host said 429 or 503), and the update cache
+//! ([`crate::cache`]) for whole upstream lists.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -7,6 +9,19 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::Semaphore;
+
+use crate::cache::{Cache, Key};
+
+/// The longest `Retry-After` honoured before the one retry: a host that asks for more is
+/// reported as failing rather than holding a whole run up.
+pub const MAX_RETRY_WAIT: Duration = Duration::from_secs(10);
+
+/// The wait before retrying a failed connection, or a 429/503 without `Retry-After`.
+const RETRY_WAIT: Duration = Duration::from_millis(500);
+
+/// How long connecting may take, within [`FetchOptions::timeout`]: a host that does not
+/// answer at all should not cost the whole request timeout twice.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How polite and how patient a [`Fetcher`] is.
 #[derive(Debug, Clone)]
@@ -59,6 +74,7 @@ pub struct Fetcher {
     client: reqwest::Client,
     options: FetchOptions,
     hosts: Mutex<HashMap<String, Arc<Semaphore>>>,
+    cache: Cache,
     /// The registry client `oci-tags` lists tags with: the caller's (with its credentials
     /// and insecure registries), else one made on first use.
     registry: std::sync::OnceLock<paks_oci::Client>,
@@ -73,12 +89,14 @@ impl Fetcher {
         let client = reqwest::Client::builder()
             .user_agent(concat!("paks/", env!("CARGO_PKG_VERSION")))
             .timeout(options.timeout)
+            .connect_timeout(CONNECT_TIMEOUT.min(options.timeout))
             .build()
             .expect("the HTTP client builds");
         Self {
             client,
             options,
             hosts: Mutex::new(HashMap::new()),
+            cache: Cache::in_memory(),
             registry: std::sync::OnceLock::new(),
         }
     }
@@ -103,6 +121,27 @@ impl Fetcher {
             ..paks_oci::ClientConfig::default()
         })?;
         Ok(self.registry.get_or_init(|| client))
+    }
+
+    /// This fetcher keeping upstream lists in `cache` (by default: shared within the run
+    /// only, nothing stored).
+    #[must_use]
+    pub fn with_cache(mut self, cache: Cache) -> Self {
+        self.cache = cache;
+        self
+    }
+
+    /// The upstream list under `key`: from the cache where it has it, else `fetch`'s
+    /// (which reaches the network through this fetcher), then kept. See [`Cache`].
+    ///
+    /// # Errors
+    /// `fetch`'s.
+    pub async fn cached<T, E, Fut>(&self, key: &Key, fetch: impl FnOnce() -> Fut) -> Result<T, E>
+    where
+        T: serde::Serialize + serde::de::DeserializeOwned,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        self.cache.get_or_fetch(key, fetch).await
     }
 
     /// The options in effect.
@@ -178,13 +217,33 @@ impl Fetcher {
                 }
             }
         };
-        let mut response = self.client.get(parsed).send().await.map_err(http)?;
-        if !response.status().is_success() {
-            return Err(FetchError::Status {
-                url: url.into(),
-                status: response.status().as_u16(),
-            });
-        }
+        let mut retried = false;
+        let mut response = loop {
+            let wait = match self.client.get(parsed.clone()).send().await {
+                Ok(response) if response.status().is_success() => break response,
+                Ok(response) => {
+                    let status = response.status().as_u16();
+                    let wait = matches!(status, 429 | 503)
+                        .then(|| retry_after(&response))
+                        .flatten();
+                    match wait {
+                        Some(wait) if !retried => wait,
+                        _ => {
+                            return Err(FetchError::Status {
+                                url: url.into(),
+                                status,
+                            });
+                        }
+                    }
+                }
+                // Refused or reset: a restarting server, a dropped connection.
+                Err(e) if e.is_connect() && !retried => RETRY_WAIT,
+                Err(e) => return Err(http(e)),
+            };
+            retried = true;
+            // Still in this host's turn: the host asked the others to wait too.
+            tokio::time::sleep(wait).await;
+        };
         if let Some(length) = response.content_length() {
             self.bounded(url, length)?;
         }
@@ -205,6 +264,17 @@ impl Fetcher {
         }
         Ok(())
     }
+}
+
+/// How long a 429 or 503 response asks to wait: its `Retry-After` in seconds (a date is
+/// taken as the default wait); `None` when that is longer than [`MAX_RETRY_WAIT`].
+fn retry_after(response: &reqwest::Response) -> Option<Duration> {
+    let header = response.headers().get(reqwest::header::RETRY_AFTER);
+    let wait = header
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map_or(RETRY_WAIT, Duration::from_secs);
+    (wait <= MAX_RETRY_WAIT).then_some(wait)
 }
 
 /// The key hosts take turns by: `name:port`, lower-cased, the port made explicit.

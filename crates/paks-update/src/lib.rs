@@ -7,6 +7,7 @@
 //! share.
 
 pub mod bump;
+pub mod cache;
 pub mod check;
 pub mod fetch;
 mod strategy;

@@ -4,10 +4,10 @@
 
 use std::collections::HashSet;
 
-use paks_types::Digest;
+use paks_types::{Digest, error_chain};
 use serde::Serialize;
 
-use super::{Damage, ParsedManifest, RefKind, damage_text, error_chain};
+use super::{Damage, ParsedManifest, RefKind, damage_text};
 use crate::names::RepoName;
 use crate::storage::{Result, Storage, StorageError};
 
