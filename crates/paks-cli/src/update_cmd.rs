@@ -41,7 +41,7 @@ pub fn update(ctx: &Ctx, args: &UpdateArgs) -> Result<(), Failure> {
         .transpose()?;
     let push = args.push.as_deref().map(namespace).transpose()?;
     let runtime = crate::remote::runtime()?;
-    let fetcher = Fetcher::new(paks_update::FetchOptions::default());
+    let fetcher = crate::outdated_recipes::fetcher(ctx, false)?;
     let checks = runtime.block_on(check_all(ctx, &recipes, &fetcher));
     let (mut outcomes, todo) = sort_out(&recipes, checks);
 
@@ -450,21 +450,13 @@ fn selected(
         .collect())
 }
 
-/// The recipes of `dir`: `dir` itself when it holds a `paks.toml`, else each of its
-/// subdirectories that does, by name.
-pub(crate) fn find_recipes(dir: &Path) -> Result<Vec<(PathBuf, Recipe)>, Failure> {
-    let read = |d: &Path| -> Result<(PathBuf, Recipe), Failure> {
-        let recipe = Recipe::from_file(&d.join(RECIPE_FILE)).map_err(Failure::from)?;
-        Ok((d.to_path_buf(), recipe))
-    };
-    if dir.join(RECIPE_FILE).is_file() {
-        return Ok(vec![read(dir)?]);
-    }
-    let mut dirs: Vec<PathBuf> = fs_err::read_dir(dir)?
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.join(RECIPE_FILE).is_file())
-        .collect();
-    dirs.sort();
-    dirs.iter().map(|d| read(d)).collect()
+/// The recipes under `dir`, found as `paks outdated --recipes` finds them, and read.
+fn find_recipes(dir: &Path) -> Result<Vec<(PathBuf, Recipe)>, Failure> {
+    crate::outdated_recipes::find(dir)?
+        .into_iter()
+        .map(|d| {
+            let recipe = Recipe::from_file(&d.join(RECIPE_FILE)).map_err(Failure::from)?;
+            Ok((d, recipe))
+        })
+        .collect()
 }

@@ -111,20 +111,9 @@ impl Outcome {
     /// Record a failure: the step that failed and why.
     pub(crate) fn fail(&mut self, step: fn(&mut Self) -> &mut Step, failure: &Failure) {
         *step(self) = Step::Failed;
-        self.error = Some(failure_text(failure));
+        self.error = Some(paks_types::error_chain(&*failure.error));
         self.internal = failure.internal;
     }
-}
-
-/// A failure on one line: the error and its causes.
-fn failure_text(failure: &Failure) -> String {
-    let mut text = failure.error.to_string();
-    let mut source = failure.error.source();
-    while let Some(cause) = source {
-        let _ = write!(text, ": {cause}");
-        source = cause.source();
-    }
-    text
 }
 
 /// The whole run.
