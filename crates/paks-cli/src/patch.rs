@@ -3,10 +3,6 @@
 
 use std::path::Path;
 
-#[allow(
-    dead_code,
-    reason = "the --patch commands land next; the lead removes this"
-)]
 /// The unified diff (3 lines of context) that turns `old` into `new`, with `a/` and `b/`
 /// headers naming `path`; empty when nothing changed.
 pub fn unified(path: &Path, old: &str, new: &str) -> String {

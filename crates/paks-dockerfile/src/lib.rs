@@ -11,6 +11,15 @@
 
 use std::ops::Range;
 
+pub use edit::{BASE_DIGEST, BASE_NAME, label_value_quote};
+
+mod edit;
+mod labels;
+mod lines;
+mod parse;
+mod subst;
+mod words;
+
 /// A parsed Dockerfile. Spans are byte ranges of [`Dockerfile::text`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Dockerfile {
@@ -75,6 +84,36 @@ pub struct Label {
     pub value: String,
     /// The pair as written, quotes included: what removing or replacing the pair edits.
     pub span: Range<usize>,
+    /// The value as written, quotes included (empty, just after the `=`, for `k=`): what
+    /// replacing the value edits.
+    pub value_span: Range<usize>,
+}
+
+/// Why a text is not a Dockerfile Docker would build; only what Docker refuses too
+/// (an unterminated heredoc, `FROM` without an image, an instruction other than `ARG`
+/// before the first `FROM`, a malformed `LABEL`, a bad `escape` directive).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("line {line}, column {column}: {message}")]
+pub struct ParseError {
+    /// 1-based.
+    pub line: usize,
+    /// 1-based, in characters.
+    pub column: usize,
+    pub message: String,
+}
+
+impl Dockerfile {
+    /// Reads a Dockerfile as Docker does: parser directives, comments, continuations,
+    /// heredocs, `ARG`s before the first `FROM`, stages and their labels. Everything that
+    /// does not matter here is kept as it is: [`apply`] with no edits gives `text` back.
+    pub fn parse(text: &str) -> Result<Dockerfile, ParseError> {
+        parse::parse(text)
+    }
+
+    /// The 1-based line holding byte `at` of the text, for messages (`Dockerfile:12`).
+    pub fn line(&self, at: usize) -> usize {
+        parse::line_of(&self.text, at)
+    }
 }
 
 /// Replace the bytes at `span` of the original text with `text`.

@@ -57,13 +57,8 @@ pub enum BumpError {
         #[source]
         source: Box<BuildError>,
     },
-    #[error("failed to run `git ls-remote`")]
-    GitSpawn {
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("`git ls-remote {url}` failed: {stderr}")]
-    Git { url: String, stderr: String },
+    #[error(transparent)]
+    Git { source: Box<crate::CheckError> },
     #[error("`{url}` has none of the tags {}", tags.iter().map(|t| format!("`{t}`")).collect::<Vec<_>>().join(", "))]
     NoTag { url: String, tags: Vec<String> },
     #[error("the bumped recipe would not be valid (a bug in paks; the file is untouched)")]
@@ -114,6 +109,7 @@ impl BumpError {
                 Some("set the source's `commit` by hand to the release's commit".into())
             }
             Self::Changed { .. } => Some("run the bump again".into()),
+            Self::Git { source } => source.hint(),
             _ => None,
         }
     }
@@ -250,8 +246,15 @@ pub async fn plan_with(
                 size,
             });
         } else if let Some(repo) = get_str(table, "git") {
+            // The tag the check read the version from comes first: it is how upstream
+            // names this release (`zlib-1.3.1`), which the version's text may not be.
+            let mut tags = git::tag_candidates(&to.upstream);
+            if let Some(tag) = &to.tag {
+                tags.retain(|t| t != tag);
+                tags.insert(0, tag.clone());
+            }
             let (commit, tag) =
-                git::tag_commit(&repo, &git::tag_candidates(&to.upstream), fetcher).await?;
+                git::tag_commit(&recipe.package.name, &repo, &tags, fetcher).await?;
             let old = get_str(table, "commit").unwrap_or_default();
             set_str(table, "commit", &commit);
             sources.push(SourceChange::Git {

@@ -17,6 +17,8 @@ fn release(upstream: &str) -> Release {
         version: upstream.to_semver(),
         upstream,
         url: None,
+        tag: None,
+        commit: None,
     }
 }
 

@@ -1,10 +1,13 @@
 //! The commit a release's tag names in a git repository, asked of the repository with
-//! `git ls-remote` (no clone).
+//! `git ls-remote` (no clone), as release checks ask it.
 
-use paks_types::LooseVersion;
+use paks_recipe::Strategy;
+use paks_types::{LooseVersion, PackageName};
 
 use crate::Fetcher;
 use crate::bump::BumpError;
+use crate::check::Target;
+use crate::strategy::git::{host, ls_remote, parse};
 
 /// The tags a release may be under, most likely first: as upstream wrote it, then with
 /// and without a `v`.
@@ -20,74 +23,36 @@ pub fn tag_candidates(upstream: &LooseVersion) -> Vec<String> {
     out
 }
 
-/// The full commit id of the first of `tags` that `url` has, and that tag. An annotated
-/// tag names its tag object; the commit is the peeled `^{}` line `ls-remote` prints
-/// beside it.
+/// The full commit id of the first of `tags` that `url` has, and that tag (an annotated
+/// tag's commit is its peeled `^{}` line), asked in the host's turn.
 pub async fn tag_commit(
+    name: &PackageName,
     url: &str,
     tags: &[String],
     fetcher: &Fetcher,
 ) -> Result<(String, String), BumpError> {
-    let mut args = vec!["ls-remote".to_owned(), "--".to_owned(), url.to_owned()];
-    // The peeled line is only listed when asked for by its own name.
-    for tag in tags {
-        args.push(format!("refs/tags/{tag}"));
-        args.push(format!("refs/tags/{tag}^{{}}"));
+    let target = Target {
+        name: name.clone(),
+        strategy: Strategy::GitTags,
+        inferred: false,
+        location: url.to_owned(),
+        regex: None,
+        path: None,
+    };
+    let listed = match host(url) {
+        Some(host) => fetcher.in_turn(&host, ls_remote(&target, fetcher)).await,
+        None => ls_remote(&target, fetcher).await,
     }
-    let host = host_of(url);
-    let output = fetcher
-        .in_turn(
-            &host,
-            tokio::process::Command::new("git")
-                .args(&args)
-                .env("GIT_TERMINAL_PROMPT", "0")
-                .kill_on_drop(true)
-                .output(),
-        )
-        .await
-        .map_err(|source| BumpError::GitSpawn { source })?;
-    if !output.status.success() {
-        return Err(BumpError::Git {
+    .map_err(|source| BumpError::Git {
+        source: Box::new(source),
+    })?;
+    let commits = parse(&listed);
+    tags.iter()
+        .find_map(|tag| Some((commits.get(tag)?.clone(), tag.clone())))
+        .ok_or_else(|| BumpError::NoTag {
             url: url.to_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
-        });
-    }
-    let listing = String::from_utf8_lossy(&output.stdout);
-    for tag in tags {
-        let plain = format!("refs/tags/{tag}");
-        let peeled = format!("{plain}^{{}}");
-        let find = |name: &str| {
-            listing.lines().find_map(|line| {
-                let (id, refname) = line.split_once('\t')?;
-                (refname == name).then(|| id.trim().to_owned())
-            })
-        };
-        if let Some(id) = find(&peeled).or_else(|| find(&plain)) {
-            return Ok((id, tag.clone()));
-        }
-    }
-    Err(BumpError::NoTag {
-        url: url.to_owned(),
-        tags: tags.to_vec(),
-    })
-}
-
-/// The host a git URL reaches, for taking turns: the URL's authority, `host` of
-/// `user@host:path`, or the URL itself (`file://`, a path).
-fn host_of(url: &str) -> String {
-    if let Ok(parsed) = reqwest::Url::parse(url)
-        && parsed.host_str().is_some()
-    {
-        return crate::fetch::authority(&parsed);
-    }
-    match url.split_once(':') {
-        Some((user_host, _)) if !url.contains("://") => user_host
-            .rsplit('@')
-            .next()
-            .unwrap_or(user_host)
-            .to_ascii_lowercase(),
-        _ => url.to_owned(),
-    }
+            tags: tags.to_vec(),
+        })
 }
 
 #[cfg(test)]
@@ -100,15 +65,5 @@ mod tests {
         assert_eq!(v("1.2"), ["1.2", "v1.2"]);
         assert_eq!(v("v1.2"), ["v1.2", "1.2"]);
         assert_eq!(v("V1.2"), ["V1.2", "v1.2", "1.2"]);
-    }
-
-    #[test]
-    fn takes_turns_by_host() {
-        assert_eq!(
-            host_of("https://Example.invalid/x.git"),
-            "example.invalid:443"
-        );
-        assert_eq!(host_of("git@example.invalid:x/y.git"), "example.invalid");
-        assert_eq!(host_of("file:///srv/x.git"), "file:///srv/x.git");
     }
 }

@@ -37,7 +37,7 @@ pub(super) async fn tags(
 
 /// The host a git URL reaches: the authority of a URL, `HOST:22` of scp-like
 /// `user@host:path`; `None` for `file://` and local paths.
-fn host(url: &str) -> Option<String> {
+pub(crate) fn host(url: &str) -> Option<String> {
     if let Ok(parsed) = reqwest::Url::parse(url) {
         return match parsed.scheme() {
             "file" => None,
@@ -61,12 +61,15 @@ fn host(url: &str) -> Option<String> {
 
 /// `git ls-remote --tags URL`'s output: no prompts, killed at the fetcher's timeout, at
 /// most its body limit.
-async fn ls_remote(target: &Target, fetcher: &Fetcher) -> Result<String, CheckError> {
+pub(crate) async fn ls_remote(target: &Target, fetcher: &Fetcher) -> Result<String, CheckError> {
     let url = &target.location;
     let options = fetcher.options();
     let mut child = tokio::process::Command::new("git")
         .args(["ls-remote", "--tags", "--", url])
         .env("GIT_TERMINAL_PROMPT", "0")
+        // A recipe is data from elsewhere: only the transports a git source may name, never
+        // `ext::` (which runs a command), whatever the user's git configuration allows.
+        .env("GIT_ALLOW_PROTOCOL", "file:git:http:https:ssh")
         .env("GIT_ASKPASS", "true")
         .env("SSH_ASKPASS", "true")
         .stdin(Stdio::null())
@@ -159,7 +162,7 @@ async fn ls_remote(target: &Target, fetcher: &Fetcher) -> Result<String, CheckEr
 
 /// Tag names and the commits they point to: an annotated tag's peeled line (`TAG^{}`)
 /// gives its commit.
-fn parse(listed: &str) -> BTreeMap<String, String> {
+pub(crate) fn parse(listed: &str) -> BTreeMap<String, String> {
     let mut tags = BTreeMap::new();
     for line in listed.lines() {
         let Some((object, name)) = line.split_once('\t') else {

@@ -1,7 +1,7 @@
 //! The strategies: each reads the texts upstream writes its versions as, reaching its host
 //! only through the [`Fetcher`].
 
-mod git;
+pub(crate) mod git;
 pub(crate) mod infer;
 mod json;
 mod listing;

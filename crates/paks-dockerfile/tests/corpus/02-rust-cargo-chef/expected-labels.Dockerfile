@@ -1,0 +1,25 @@
+ARG RUST_VERSION=1.80
+FROM rust:${RUST_VERSION}-slim-bookworm AS chef
+LABEL org.opencontainers.image.base.name="rust:1.80-slim-bookworm" \
+      org.opencontainers.image.base.digest="sha256:00000000000000000000000000000000000000000000000000000000000000d0"
+RUN cargo install cargo-chef --locked
+WORKDIR /app
+
+FROM chef AS planner
+COPY . .
+RUN cargo chef prepare --recipe-path recipe.json
+
+FROM chef AS builder
+COPY --from=planner /app/recipe.json recipe.json
+RUN cargo chef cook --release --recipe-path recipe.json
+COPY . .
+RUN cargo build --release --bin app
+
+FROM debian:bookworm-slim AS runtime
+LABEL org.opencontainers.image.base.name="debian:bookworm-slim" \
+      org.opencontainers.image.base.digest="sha256:00000000000000000000000000000000000000000000000000000000000000d3"
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ca-certificates \
+ && rm -rf /var/lib/apt/lists/*
+COPY --from=builder /app/target/release/app /usr/local/bin/app
+ENTRYPOINT ["/usr/local/bin/app"]

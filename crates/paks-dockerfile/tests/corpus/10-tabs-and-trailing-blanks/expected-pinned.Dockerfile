@@ -1,0 +1,6 @@
+FROM	busybox:1.36@sha256:00000000000000000000000000000000000000000000000000000000000000d0		AS	box
+RUN echo a \  
+	echo b \	
+	echo c
+	LABEL	tabbed="yes	indeed"
+FROM box	

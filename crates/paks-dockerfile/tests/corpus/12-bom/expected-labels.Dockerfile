@@ -1,0 +1,4 @@
+﻿FROM alpine:3.20 AS bom
+LABEL org.opencontainers.image.base.name="alpine:3.20" \
+      org.opencontainers.image.base.digest="sha256:00000000000000000000000000000000000000000000000000000000000000d0"
+RUN echo bom
