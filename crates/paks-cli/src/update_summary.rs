@@ -61,6 +61,9 @@ pub(crate) struct Outcome {
     /// Why it failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// What the failure showed: the end of a failing script's log.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
     /// Whether the failure was the machine's or the network's, not the package's.
     #[serde(skip)]
     pub internal: bool,
@@ -84,6 +87,7 @@ impl Outcome {
             pak: None,
             reference: None,
             error: None,
+            detail: None,
             internal: false,
         }
     }
@@ -112,6 +116,7 @@ impl Outcome {
     pub(crate) fn fail(&mut self, step: fn(&mut Self) -> &mut Step, failure: &Failure) {
         *step(self) = Step::Failed;
         self.error = Some(paks_types::error_chain(&*failure.error));
+        self.detail.clone_from(&failure.detail);
         self.internal = failure.internal;
     }
 }
@@ -255,7 +260,8 @@ impl Summary<'_> {
             .map(|x| {
                 let [name, from, to, ..] = x.row().map(|c| cell(&c));
                 let why = cell(x.error.as_deref().unwrap_or("failed"));
-                format!("`{name}` {from} → {to}: {why}")
+                let shown = x.detail.as_deref().map(code_block).unwrap_or_default();
+                format!("`{name}` {from} → {to}: {why}{shown}")
             })
             .collect();
         list(&mut md, "Not updated", &failed);
@@ -271,6 +277,19 @@ fn list(md: &mut String, title: &str, items: &[String]) {
             let _ = writeln!(md, "- {item}");
         }
     }
+}
+
+/// `text` as a code block inside a list item: fenced by more backticks than it holds in
+/// a row, so that nothing in a log can end it.
+fn code_block(text: &str) -> String {
+    let longest = text.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    let fence = "`".repeat(longest.max(2) + 1);
+    let mut block = format!("\n\n  {fence}text\n");
+    for line in text.trim_end().lines() {
+        let _ = writeln!(block, "  {}", shown(line));
+    }
+    let _ = write!(block, "  {fence}");
+    block
 }
 
 /// A commit id as people quote it.

@@ -135,7 +135,7 @@ chmod +x "$PREFIX/bin/{name}"
 """
 
 [test]
-script = "{name} | grep -qx ok"
+script = 'out=$({name}); echo "{name} says $out"; test "$out" = ok'
 
 [update]
 strategy = "listing"
@@ -290,6 +290,10 @@ fn updates_what_builds_and_passes_and_leaves_the_rest() {
         md.contains("### Not updated\n\n- `bad` 1.0.0 → 1.1.0: the test script of 'bad' failed"),
         "{md}"
     );
+    // With the end of its log, which says why.
+    assert!(md.contains("\n\n  ```text\n"), "{md}");
+    assert!(md.contains("| bad says broken\n  ```\n"), "{md}");
+    assert!(md.ends_with("  ```\n"), "{md}");
 
     // The same run from `main` again, in JSON lines, on the default branch.
     git(&f.repo, &["switch", "--quiet", "main"]);
@@ -327,6 +331,10 @@ fn updates_what_builds_and_passes_and_leaves_the_rest() {
             .as_str()
             .unwrap()
             .starts_with("the test script of `bad` failed")
+    );
+    assert!(
+        bad["detail"].as_str().unwrap().contains("bad says broken"),
+        "{bad}"
     );
     let good = &lines[1];
     assert_eq!(
