@@ -31,8 +31,16 @@ struct Todo {
 }
 
 pub fn update(ctx: &Ctx, args: &UpdateArgs) -> Result<(), Failure> {
-    let repo = Repo::discover(&args.dir)?;
-    let recipes = selected(find_recipes(&args.dir)?, &args.packages)?;
+    // Absolute: git runs at the work tree's top, where relative paths would mean others.
+    let dir = std::path::absolute(&args.dir)?;
+    let repo = Repo::discover(&dir)?;
+    let recipes = selected(find_recipes(&dir)?, &args.packages)?;
+    if recipes.is_empty() {
+        return Err(user_error(
+            format!("no recipe (`paks.toml`) under `{}`", args.dir.display()),
+            Some("name a recipe's directory, or a directory that holds recipes".into()),
+        ));
+    }
     // Everything that can be wrong with the request is found before the first change.
     let key = args
         .sign

@@ -57,7 +57,7 @@ impl Repo {
             return Err(Failure {
                 error: format!(
                     "`git {}` failed in `{}`: {}",
-                    args.join(" "),
+                    args[0],
                     self.top.display(),
                     String::from_utf8_lossy(&out.stderr).trim()
                 )

@@ -63,10 +63,15 @@ impl Fixture {
 
     /// `paks update recipes ARGS` in the work tree, committing as a throw-away user.
     fn update(&self, args: &[&str]) -> Output {
+        self.update_in(&self.repo, "recipes", args)
+    }
+
+    /// `paks update DIR ARGS` run in `cwd`.
+    fn update_in(&self, cwd: &Path, dir: &str, args: &[&str]) -> Output {
         self.env
             .cmd()
-            .current_dir(&self.repo)
-            .args(["update", "recipes", "--out"])
+            .current_dir(cwd)
+            .args(["update", dir, "--out"])
             .arg(&self.env.out)
             .args(args)
             .env("GIT_AUTHOR_NAME", "t")
@@ -390,7 +395,12 @@ fn nothing_outdated_touches_no_branch_and_exits_0() {
 #[test]
 fn without_build_the_bump_alone_is_committed() {
     let f = Fixture::new();
-    let run = f.update(&["--package", "bad", "--branch", "bumps"]);
+    // From below the work tree's top, as git's own paths are not.
+    let run = f.update_in(
+        &f.repo.join("recipes"),
+        ".",
+        &["--package", "bad", "--branch", "bumps"],
+    );
     assert_eq!(run.status.code(), Some(0), "{}", text(&run.stderr));
     assert_eq!(git(&f.repo, &["branch", "--show-current"]), "bumps");
     assert_eq!(
