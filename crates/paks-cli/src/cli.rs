@@ -1221,11 +1221,11 @@ pub struct UpdateArgs {
     /// Run each built package's tests (implies `--build`)
     #[arg(long)]
     pub test: bool,
-    /// Push what built (and passed its tests) to this namespace: `REGISTRY/NAMESPACE`
+    /// Push what built (and passed its tests) to this namespace: `REGISTRY/NAMESPACE` (implies `--build`)
     #[arg(long, value_name = "REGISTRY/NAMESPACE")]
     pub push: Option<String>,
-    /// Sign what is pushed, and its test results, with this private key (PEM)
-    #[arg(long, value_name = "KEY.pem")]
+    /// Sign what is pushed with this private key (PEM), as `paks push --sign` does
+    #[arg(long, value_name = "KEY.pem", requires = "push")]
     pub sign: Option<PathBuf>,
     /// The git branch the bumps are committed on [default: `paks/update-<date>`]
     #[arg(long, value_name = "NAME")]
@@ -1236,6 +1236,9 @@ pub struct UpdateArgs {
     /// Print each package's outcome and the summary as JSON lines
     #[arg(long)]
     pub json: bool,
+    /// Also write the summary as Markdown to this file (a pull request's body)
+    #[arg(long, value_name = "FILE")]
+    pub summary: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -47,6 +47,8 @@ mod test_cmd;
 mod tree;
 mod trust;
 mod update_cmd;
+mod update_git;
+mod update_summary;
 mod verify;
 
 use std::io::Write;

@@ -48,12 +48,7 @@ pub fn outdated(ctx: &Ctx, dir: &Path, args: &OutdatedArgs) -> Result<(), Failur
             Some("name a recipe's directory, or a directory that holds recipes".into()),
         ));
     }
-    let (cache_dir, _) = crate::cache::dir_and_origin(&ctx.config);
-    let cache =
-        Cache::new(cache_dir.join("update"), ctx.config.config.update.ttl()).refresh(args.refresh);
-    let fetcher = Fetcher::new(FetchOptions::default())
-        .with_cache(cache)
-        .with_registry_client(crate::remote::client(ctx)?);
+    let fetcher = fetcher(ctx, args.refresh)?;
     let bar = ctx.reporter.counter("Checking", dirs.len() as u64);
     let outcomes: Vec<Outcome> = crate::remote::runtime()?.block_on(
         futures_util::stream::iter(dirs.into_iter().map(|dir| {
@@ -72,10 +67,21 @@ pub fn outdated(ctx: &Ctx, dir: &Path, args: &OutdatedArgs) -> Result<(), Failur
     verdict(ctx, &outcomes, dir)
 }
 
+/// The one fetcher of a run's checks: upstream lists cached in the user's cache for
+/// `update.ttl` (`refresh`: fetched again), registries reached with the user's credentials.
+pub(crate) fn fetcher(ctx: &Ctx, refresh: bool) -> Result<Fetcher, Failure> {
+    let (cache_dir, _) = crate::cache::dir_and_origin(&ctx.config);
+    let cache =
+        Cache::new(cache_dir.join("update"), ctx.config.config.update.ttl()).refresh(refresh);
+    Ok(Fetcher::new(FetchOptions::default())
+        .with_cache(cache)
+        .with_registry_client(crate::remote::client(ctx)?))
+}
+
 /// The recipe directories: `dir` itself when it holds a `paks.toml`, else every directory
 /// below it that does, sorted; symlinks are not followed, hidden directories and `out/`
 /// (where `paks build` puts archives) are skipped.
-fn find(dir: &Path) -> Result<Vec<PathBuf>, Failure> {
+pub(crate) fn find(dir: &Path) -> Result<Vec<PathBuf>, Failure> {
     let metadata = std::fs::metadata(dir).map_err(|e| {
         user_error(
             format!("cannot read the recipes directory `{}`: {e}", dir.display()),

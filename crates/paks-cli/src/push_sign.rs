@@ -18,6 +18,17 @@ use serde_json::json;
 use crate::Failure;
 use crate::commands::{Ctx, failure, json_line, out, user_error};
 
+/// How each attachment is reported on stdout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Print {
+    /// A JSON line (`"type": "attachment"`).
+    Json,
+    /// Its reference and artifact type.
+    Text,
+    /// Not at all: the caller reports (`paks update`'s summary).
+    Nothing,
+}
+
 /// Builds whose evidence is attached at once.
 const BUILDS_AT_ONCE: usize = 16;
 
@@ -42,7 +53,7 @@ pub fn attach_all(
     paks: &[PathBuf],
     report: &PushReport,
     key: &SigningKey,
-    json_out: bool,
+    print: Print,
 ) -> Result<(), Failure> {
     let mut builds = Vec::new();
     for pak in paks {
@@ -72,7 +83,7 @@ pub fn attach_all(
         futures_util::stream::iter(
             builds
                 .iter()
-                .map(|build| attach_one(ctx, client, build, key, json_out)),
+                .map(|build| attach_one(ctx, client, build, key, print)),
         )
         .buffered(BUILDS_AT_ONCE)
         .collect(),
@@ -98,7 +109,7 @@ async fn attach_one(
     client: &Client,
     build: &Build<'_>,
     key: &SigningKey,
-    json_out: bool,
+    print: Print,
 ) -> Result<(), Failure> {
     let sbom = sbom(ctx, build.pak)?;
     let provenance = provenance(ctx, build, key)?;
@@ -108,7 +119,7 @@ async fn attach_one(
         (IN_TOTO_JSON, DSSE_ENVELOPE, provenance),
     ] {
         if let Some(bytes) = bytes {
-            let digest = attach(client, build, artifact_type, media_type, &bytes, json_out).await?;
+            let digest = attach(client, build, artifact_type, media_type, &bytes, print).await?;
             vouched.push(SignedAttachment {
                 artifact_type: artifact_type.to_owned(),
                 digest,
@@ -117,15 +128,7 @@ async fn attach_one(
     }
     let signature =
         paks_attest::signature::sign(build.id, &build.subject.digest, &vouched, key).to_bytes();
-    attach(
-        client,
-        build,
-        SIGNATURE,
-        DSSE_ENVELOPE,
-        &signature,
-        json_out,
-    )
-    .await?;
+    attach(client, build, SIGNATURE, DSSE_ENVELOPE, &signature, print).await?;
     Ok(())
 }
 
@@ -183,7 +186,7 @@ async fn attach(
     artifact_type: &str,
     media_type: &str,
     bytes: &[u8],
-    json_out: bool,
+    print: Print,
 ) -> Result<Digest, Failure> {
     let descriptor = paks_remote::attach::attach(
         client,
@@ -198,8 +201,8 @@ async fn attach(
     .map_err(failure)?;
     let layer = Digest::sha256_of(bytes);
     let reference = format!("{}@{}", build.repo, descriptor.digest);
-    if json_out {
-        json_line(&json!({
+    match print {
+        Print::Json => json_line(&json!({
             "type": "attachment",
             "id": build.id.to_string(),
             "subject": build.subject.digest.to_string(),
@@ -207,9 +210,9 @@ async fn attach(
             "digest": descriptor.digest.to_string(),
             "layer": layer.to_string(),
             "reference": reference,
-        }))?;
-    } else {
-        writeln!(out(), "{reference} {artifact_type}")?;
+        }))?,
+        Print::Text => writeln!(out(), "{reference} {artifact_type}")?,
+        Print::Nothing => {}
     }
     Ok(layer)
 }

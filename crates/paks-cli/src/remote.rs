@@ -124,7 +124,12 @@ pub fn push(ctx: &Ctx, args: &PushArgs) -> Result<(), Failure> {
     }
     drop(o);
     if let Some(key) = &key {
-        crate::push_sign::attach_all(ctx, &client, &rt, paks, &report, key, args.json)?;
+        let print = if args.json {
+            crate::push_sign::Print::Json
+        } else {
+            crate::push_sign::Print::Text
+        };
+        crate::push_sign::attach_all(ctx, &client, &rt, paks, &report, key, print)?;
     }
     ctx.reporter.status(&format!(
         "Pushed {} package{} in {} ({} uploaded in {} blob{}, {} mounted, {} already there)",

@@ -7,7 +7,6 @@
 //! share.
 
 pub mod bump;
-
 pub mod cache;
 pub mod check;
 pub mod fetch;
