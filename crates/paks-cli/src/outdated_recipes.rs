@@ -132,7 +132,7 @@ async fn check_one(dir: &Path, fetcher: &Fetcher) -> Result<Check, Problem> {
         hint: None,
         network: false,
     })?;
-    paks_update::check(&recipe, dir, fetcher)
+    paks_update::check(&recipe, fetcher)
         .await
         .map_err(|e: CheckError| Problem {
             message: paks_types::error_chain(&e),
@@ -221,7 +221,9 @@ fn row(o: &Outcome) -> [String; 5] {
                 c.newest
                     .as_ref()
                     .map_or_else(|| "-".to_owned(), |r| r.version.to_string()),
-                if c.inferred {
+                if c.inferred && c.strategy == paks_update::Strategy::None {
+                    "none (only local sources)".to_owned()
+                } else if c.inferred {
                     format!("{found_by} (inferred)")
                 } else {
                     found_by

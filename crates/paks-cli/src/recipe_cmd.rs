@@ -24,7 +24,7 @@ pub fn bump(_ctx: &Ctx, args: &RecipeBumpArgs) -> Result<(), Failure> {
     let release = match &args.to {
         Some(text) => release_of(text)?,
         None => match rt
-            .block_on(paks_update::check(&recipe, &dir, &fetcher))
+            .block_on(paks_update::check(&recipe, &fetcher))
             .map_err(check_failure)?
             .newest
         {

@@ -102,8 +102,8 @@ async fn check_all(
         recipes.len(),
         crate::commands::plural(recipes.len())
     ));
-    futures_util::stream::iter(recipes.iter().map(|(dir, recipe)| async move {
-        paks_update::check::check(recipe, dir, fetcher)
+    futures_util::stream::iter(recipes.iter().map(|(_, recipe)| async move {
+        paks_update::check::check(recipe, fetcher)
             .await
             .map_err(|e| {
                 let (hint, internal) = (e.hint(), e.is_network());

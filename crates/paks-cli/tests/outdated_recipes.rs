@@ -396,3 +396,25 @@ fn one_request_per_host_at_a_time_while_hosts_are_asked_at_once() {
     let together = requests.iter().map(|q| q.3).max().unwrap();
     assert_eq!(together, 2, "the two hosts were asked at once");
 }
+
+/// Recipes made only from what lies beside them (this repository's examples) have no
+/// upstream: listed, never outdated, no failure (before, each was a failed check, exit 1).
+#[test]
+fn recipes_with_only_local_sources_are_listed_and_never_outdated() {
+    let env = Env::new();
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    let out = env.run(&["outdated", "--recipes", examples.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let table = text(&out.stdout);
+    for name in ["hello ", "hello-script ", "libgreet "] {
+        let row = table
+            .lines()
+            .find(|l| l.trim_start().starts_with(name))
+            .unwrap_or_else(|| panic!("{name} in {table}"));
+        assert!(row.ends_with("none (only local sources)"), "{row}");
+    }
+    assert_eq!(
+        text(&out.stderr).trim(),
+        "3 recipes checked: 0 outdated, 0 failed"
+    );
+}

@@ -2,8 +2,6 @@
 //! from its sources), the versions found there ([`upstream_versions`]), and the newest one
 //! that passes the recipe's filters ([`newest`]); [`check`] does all three.
 
-use std::path::{Path, PathBuf};
-
 use paks_recipe::{Recipe, SourceKind, Strategy};
 use paks_types::{LooseVersion, PackageName, Version};
 use serde::Serialize;
@@ -44,8 +42,6 @@ fn strategy_name<S: serde::Serializer>(v: &Strategy, s: S) -> Result<S::Ok, S::E
 /// Why a recipe's upstream versions could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum CheckError {
-    #[error("`{name}` has no source to look for new versions at (only path sources)")]
-    NothingToCheck { name: PackageName, recipe: PathBuf },
     #[error("`{name}`: strategy `{strategy}` needs a URL, and no source gives one")]
     NoLocation {
         name: PackageName,
@@ -132,11 +128,6 @@ impl CheckError {
     /// What the user can do about it, when there is something.
     pub fn hint(&self) -> Option<String> {
         match self {
-            Self::NothingToCheck { recipe, .. } => Some(format!(
-                "add an `[update]` section to `{}` that says where new versions are \
-                 (`strategy` and `url`), or `strategy = \"none\"` to never check it",
-                recipe.display()
-            )),
             Self::NoLocation { .. } => Some("set `url` in the recipe's `[update]`".into()),
             Self::NoVersionInUrl { .. } => Some(
                 "set `regex` in the recipe's `[update]`: a pattern whose group `version` \
@@ -178,8 +169,8 @@ impl CheckError {
 }
 
 /// The recipe's target: its `[update]` section, or what its sources imply.
-pub fn target(recipe: &Recipe, recipe_dir: &Path) -> Result<Target, CheckError> {
-    strategy::infer::target(recipe, recipe_dir)
+pub fn target(recipe: &Recipe) -> Result<Target, CheckError> {
+    strategy::infer::target(recipe)
 }
 
 /// Every version found at `target`, parsed but not filtered (pre-releases and ignored
@@ -269,13 +260,9 @@ pub fn newest(recipe: &Recipe, releases: &[Release]) -> Result<Option<Release>, 
     Ok(best.cloned())
 }
 
-/// Checks `recipe` (in `recipe_dir`): its target, what is there, the newest that counts.
-pub async fn check(
-    recipe: &Recipe,
-    recipe_dir: &Path,
-    fetcher: &Fetcher,
-) -> Result<Check, CheckError> {
-    let target = target(recipe, recipe_dir)?;
+/// Checks `recipe`: its target, what is there, the newest that counts.
+pub async fn check(recipe: &Recipe, fetcher: &Fetcher) -> Result<Check, CheckError> {
+    let target = target(recipe)?;
     let newest = if target.strategy == Strategy::None {
         None
     } else {

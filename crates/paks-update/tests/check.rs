@@ -32,7 +32,7 @@ fn recipe_with(name: &str, version: &str, sources: &str, update: &str) -> Recipe
 
 fn check(recipe: &Recipe) -> Result<Check, CheckError> {
     let fetcher = Fetcher::new(FetchOptions::default());
-    runtime().block_on(paks_update::check(recipe, Path::new("."), &fetcher))
+    runtime().block_on(paks_update::check(recipe, &fetcher))
 }
 
 fn newest(recipe: &Recipe) -> Release {
@@ -44,7 +44,7 @@ fn newest(recipe: &Recipe) -> Release {
 
 fn upstream(recipe: &Recipe) -> Vec<Release> {
     let fetcher = Fetcher::new(FetchOptions::default());
-    let target = paks_update::target(recipe, Path::new(".")).unwrap();
+    let target = paks_update::target(recipe).unwrap();
     runtime()
         .block_on(paks_update::upstream_versions(&target, &fetcher))
         .unwrap()
@@ -374,10 +374,12 @@ fn a_file_name_without_the_version_needs_a_regex() {
 
 #[test]
 fn only_path_sources_leave_nothing_to_check() {
+    // The package is made from what is beside the recipe: nothing upstream, never checked.
     let recipe = recipe_with("tool", "1.0.0", "[[source]]\npath = \"src\"\n", "");
-    let err = check(&recipe).unwrap_err();
-    assert!(matches!(err, CheckError::NothingToCheck { .. }), "{err:?}");
-    assert!(err.hint().unwrap().contains("[update]"));
+    let local = check(&recipe).unwrap();
+    assert_eq!(local.strategy, Strategy::None);
+    assert!(local.inferred);
+    assert!(local.newest.is_none());
 
     let frozen = recipe_with(
         "tool",
@@ -520,7 +522,7 @@ fn downloads_from_github_are_checked_as_its_git_tags() {
         &url_source("https://github.com/madler/zlib/releases/download/v1.3/zlib-1.3.tar.gz"),
         "",
     );
-    let target = paks_update::target(&recipe, Path::new(".")).unwrap();
+    let target = paks_update::target(&recipe).unwrap();
     assert_eq!(target.strategy, Strategy::GitTags);
     assert!(target.inferred);
     assert_eq!(target.location, "https://github.com/madler/zlib.git");
@@ -531,7 +533,7 @@ fn downloads_from_github_are_checked_as_its_git_tags() {
         &url_source("https://zlib.invalid/fossils/zlib-1.3.tar.gz"),
         "",
     );
-    let target = paks_update::target(&listed, Path::new(".")).unwrap();
+    let target = paks_update::target(&listed).unwrap();
     assert_eq!(target.strategy, Strategy::Listing);
     assert_eq!(target.location, "https://zlib.invalid/fossils/");
     assert_eq!(
@@ -558,7 +560,7 @@ fn a_git_server_that_never_answers_times_out() {
         ..FetchOptions::default()
     });
     let err = runtime()
-        .block_on(paks_update::check(&recipe, Path::new("."), &fetcher))
+        .block_on(paks_update::check(&recipe, &fetcher))
         .unwrap_err();
     assert!(matches!(err, CheckError::GitTimeout { .. }), "{err:?}");
     assert!(err.to_string().contains(&format!("`{url}`")), "{err}");

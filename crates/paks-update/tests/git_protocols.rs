@@ -36,7 +36,7 @@ fn ext_transport_never_runs_a_command() {
         .enable_all()
         .build()
         .unwrap()
-        .block_on(paks_update::check(&recipe, Path::new("."), &fetcher));
+        .block_on(paks_update::check(&recipe, &fetcher));
     assert!(!marker.exists(), "git ran the ext:: command");
     let err = result.unwrap_err();
     assert!(matches!(err, CheckError::Git { .. }), "{err:?}");

@@ -2,9 +2,7 @@
 //! `[update]` names none, the location when it gives no `url`, and a listing's pattern
 //! when it gives no `regex`.
 
-use std::path::Path;
-
-use paks_recipe::{RECIPE_FILE, Recipe, SourceKind, Strategy};
+use paks_recipe::{Recipe, SourceKind, Strategy};
 use paks_types::{LooseVersion, Version};
 
 use crate::check::{CheckError, Target};
@@ -14,7 +12,7 @@ use crate::check::{CheckError, Target};
 const VERSION_GROUP: &str = "(?P<version>[0-9][0-9A-Za-z._-]*?)";
 
 /// `recipe`'s target.
-pub(crate) fn target(recipe: &Recipe, recipe_dir: &Path) -> Result<Target, CheckError> {
+pub(crate) fn target(recipe: &Recipe) -> Result<Target, CheckError> {
     let spec = recipe.update.clone().unwrap_or_default();
     let name = recipe.package.name.clone();
     let first_url = recipe.sources.iter().find_map(|s| match &s.kind {
@@ -35,11 +33,9 @@ pub(crate) fn target(recipe: &Recipe, recipe_dir: &Path) -> Result<Target, Check
             SourceKind::Url { .. } => Some(Strategy::Listing),
             SourceKind::Path { .. } => None,
         });
-        let strategy = decisive.ok_or_else(|| CheckError::NothingToCheck {
-            name: name.clone(),
-            recipe: recipe_dir.join(RECIPE_FILE),
-        })?;
-        (strategy, true)
+        // Only path sources: the package is made here (a project's own code, vendored
+        // sources), so nothing upstream can be newer: never checked, as `none` says.
+        (decisive.unwrap_or(Strategy::None), true)
     };
     let no_location = || CheckError::NoLocation {
         name: name.clone(),
