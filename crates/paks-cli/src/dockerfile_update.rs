@@ -6,7 +6,6 @@
 //! the `ARG`.
 
 use std::collections::BTreeSet;
-use std::io::Write as _;
 
 use paks_dockerfile::resolve::Base;
 use paks_dockerfile::tags::{self, Level};
@@ -16,10 +15,9 @@ use serde_json::json;
 
 use crate::Failure;
 use crate::cli::{DockerfileUpdateArgs, UpdateLevel};
-use crate::commands::{Ctx, json_line, out, plural};
-use crate::dockerfile_cmd::pin::{not_pinned, write_all};
+use crate::commands::{Ctx, json_line, plural};
+use crate::dockerfile_cmd::pin::{not_pinned, print_change, write_all};
 use crate::dockerfile_cmd::{Found, Resolver, StageBase, bases, load};
-use crate::printer::shown;
 
 /// An image `FROM` that follows a tag: its stage, its reference and the tag.
 type Image<'a> = (&'a StageBase, &'a Reference, &'a str);
@@ -56,14 +54,7 @@ pub(crate) fn run(ctx: &Ctx, args: &DockerfileUpdateArgs) -> Result<(), Failure>
                     "to": new.image, "digest": new.digest,
                 }))?;
             } else if !args.patch {
-                writeln!(
-                    out(),
-                    "{}:{}  {} → {}",
-                    shown(&file),
-                    b.line,
-                    shown(&from.image),
-                    shown(&new.image)
-                )?;
+                print_change(&file, b.line, &from.image, &new.image)?;
             }
         }
         new_bases[b.file].push(new);

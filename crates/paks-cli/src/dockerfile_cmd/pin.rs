@@ -61,14 +61,7 @@ pub(crate) fn run(ctx: &Ctx, args: &DockerfilePinArgs) -> Result<(), Failure> {
                     changed += 1;
                     let text = resolve::pinned_text(&from.image, digest);
                     if !args.json && !args.patch {
-                        writeln!(
-                            out(),
-                            "{}:{}  {} → {}",
-                            shown(&file),
-                            b.line,
-                            shown(&from.image),
-                            shown(&text)
-                        )?;
+                        print_change(&file, b.line, &from.image, &text)?;
                     }
                     edits[b.file].push(f.dockerfile.replace_image(b.stage, &text));
                 }
@@ -99,6 +92,18 @@ pub(crate) fn run(ctx: &Ctx, args: &DockerfilePinArgs) -> Result<(), Failure> {
             }
         );
     }
+    Ok(())
+}
+
+/// `FILE:LINE  OLD → NEW`: one `FROM` changed.
+pub(crate) fn print_change(file: &str, line: usize, old: &str, new: &str) -> Result<(), Failure> {
+    writeln!(
+        out(),
+        "{}:{line}  {} → {}",
+        shown(file),
+        shown(old),
+        shown(new)
+    )?;
     Ok(())
 }
 
@@ -144,7 +149,11 @@ pub(crate) fn write_all(found: &[Found], edits: &[Vec<Edit>], patch: bool) -> Re
         if patch {
             write!(out(), "{}", patch::unified(&f.path, old, &new))?;
         } else {
-            paks_types::fs::write_atomic(&f.path, new.as_bytes())?;
+            // A file that cannot be written is the machine's failure (exit 2).
+            paks_types::fs::write_atomic(&f.path, new.as_bytes()).map_err(|e| Failure {
+                internal: true,
+                ..Failure::from(e)
+            })?;
         }
     }
     Ok(())
