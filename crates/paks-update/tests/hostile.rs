@@ -2,6 +2,7 @@
 //! drips its body, a body without `Content-Length` past the limit, a redirect to `file:`.
 //! Real servers on 127.0.0.1 and a real FIFO; no timed assertions (only the error kinds).
 
+use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::Duration;
@@ -140,5 +141,78 @@ fn redirects_to_files_and_in_loops_are_not_followed() {
     assert!(
         matches!(err, FetchError::Http { .. } | FetchError::Status { .. }),
         "{err:?}"
+    );
+}
+
+/// An `[update] url` that reads as an option of `git ls-remote` (`--upload-pack=CMD`) is
+/// refused or taken as a repository, never as an option: the command does not run.
+#[test]
+fn a_git_url_that_reads_as_an_option_runs_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("ran");
+    let text = format!(
+        "[package]\nname = \"tool\"\nversion = \"1.0.0\"\n[build]\nscript = \"true\"\n\
+         [update]\nstrategy = \"git-tags\"\nurl = \"--upload-pack=touch {}\"\n",
+        marker.display()
+    );
+    let recipe = match paks_recipe::Recipe::from_str(&text, std::path::Path::new("paks.toml")) {
+        // Refused when the recipe is read: nothing can run.
+        Err(e) => {
+            assert!(e.to_string().contains("upload-pack"), "{e}");
+            return;
+        }
+        Ok(recipe) => recipe,
+    };
+    let fetcher = Fetcher::new(FetchOptions::default());
+    let result = tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(paks_update::check(&recipe, &fetcher));
+    assert!(!marker.exists(), "git ran the upload pack");
+    assert!(result.is_err(), "{result:?}");
+}
+
+/// A listing page of 4 MiB (a quarter of the body limit), every entry a link with its own version:
+/// read in time proportional to its size (each match finds its link and its earlier
+/// sighting without scanning all of them), so a hostile page cannot stall a check.
+#[test]
+fn a_listing_of_many_links_is_read_in_linear_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut page = String::new();
+    let mut n = 0u64;
+    while page.len() < 4 << 20 {
+        let (major, minor) = (n / 1000, n % 1000);
+        let _ = writeln!(
+            page,
+            "<a href=\"tool-{major}.{minor}.tar.gz\">tool-{major}.{minor}.tar.gz</a>"
+        );
+        n += 1;
+    }
+    let listing = dir.path().join("index.html");
+    std::fs::write(&listing, &page).unwrap();
+    let text = format!(
+        "[package]\nname = \"tool\"\nversion = \"0.0.1\"\n[build]\nscript = \"true\"\n\
+         [update]\nstrategy = \"listing\"\nurl = \"file://{}\"\nregex = 'tool-([0-9.]+)\\.tar\\.gz'\n",
+        listing.display()
+    );
+    let recipe = paks_recipe::Recipe::from_str(&text, std::path::Path::new("paks.toml")).unwrap();
+    let target = paks_update::target(&recipe).unwrap();
+    let fetcher = Fetcher::new(FetchOptions::default());
+    let found = tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(paks_update::upstream_versions(&target, &fetcher))
+        .unwrap();
+    assert_eq!(found.len() as u64, n);
+    let last = format!("{}.{}", (n - 1) / 1000, (n - 1) % 1000);
+    let newest = found
+        .iter()
+        .max_by(|a, b| a.version.cmp(&b.version))
+        .unwrap();
+    assert_eq!(newest.upstream.text(), last);
+    assert!(
+        newest
+            .url
+            .as_deref()
+            .unwrap()
+            .ends_with(&format!("tool-{last}.tar.gz"))
     );
 }
