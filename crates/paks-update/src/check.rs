@@ -182,21 +182,24 @@ pub async fn upstream_versions(
 ) -> Result<Vec<Release>, CheckError> {
     let found = strategy::found(target, fetcher).await?;
     let mut releases: Vec<Release> = Vec::new();
+    // Where each (text, tag) is in `releases`: a lookup, not a scan per item, which was
+    // quadratic in what a hostile upstream lists.
+    let mut seen: std::collections::HashMap<(String, Option<String>), usize> =
+        std::collections::HashMap::new();
     for item in found {
         let Some(upstream) = LooseVersion::parse(&item.version) else {
             continue;
         };
         // Two tags can carry one text (`tool-1.0`, `1.0`): both are kept.
-        if let Some(seen) = releases
-            .iter_mut()
-            .find(|r| r.upstream.text() == upstream.text() && r.tag == item.tag)
-        {
+        let key = (upstream.text().to_owned(), item.tag.clone());
+        if let Some(&i) = seen.get(&key) {
             // A listing names a file twice (link and text): keep the link.
-            if seen.url.is_none() {
-                seen.url = item.url;
+            if releases[i].url.is_none() {
+                releases[i].url = item.url;
             }
             continue;
         }
+        seen.insert(key, releases.len());
         releases.push(Release {
             version: upstream.to_semver(),
             upstream,

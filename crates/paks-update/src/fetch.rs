@@ -8,6 +8,7 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use tokio::io::AsyncReadExt as _;
 use tokio::sync::Semaphore;
 
 use crate::cache::{Cache, Key};
@@ -181,12 +182,18 @@ impl Fetcher {
                 let path = parsed
                     .to_file_path()
                     .map_err(|()| FetchError::BadUrl { url: url.into() })?;
-                let bytes = tokio::fs::read(&path)
+                let io = |source| FetchError::File {
+                    url: url.into(),
+                    source,
+                };
+                // Read no further than the limit: a recipe may name a file that never
+                // ends (`/dev/zero`, a FIFO), which a whole read would take all memory on.
+                let file = tokio::fs::File::open(&path).await.map_err(io)?;
+                let mut bytes = Vec::new();
+                file.take(self.options.max_body.saturating_add(1))
+                    .read_to_end(&mut bytes)
                     .await
-                    .map_err(|source| FetchError::File {
-                        url: url.into(),
-                        source,
-                    })?;
+                    .map_err(io)?;
                 self.bounded(url, bytes.len() as u64)?;
                 Ok(bytes)
             }

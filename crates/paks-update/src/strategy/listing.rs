@@ -1,5 +1,6 @@
 //! `listing`: versions matched on a web page or directory listing.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::LazyLock;
 
@@ -79,40 +80,46 @@ async fn directory_page(dir: &std::path::Path, url: &str) -> Result<String, Fetc
 /// (`zlib-1.3.1.tar.gz.asc`).
 fn find(page: &str, base: &str, regex: &Regex) -> Vec<Found> {
     let base = reqwest::Url::parse(base).ok();
+    // In page order and never overlapping: each match's link is found by bisection, and
+    // each version's earlier sighting through an index, so that a page of a million
+    // links costs no more than its size (a scan of all per match was quadratic).
     let links: Vec<regex::Match<'_>> = HREF
         .captures_iter(page)
         .filter_map(|caps| caps.get(1).or_else(|| caps.get(2)))
         .collect();
     let mut found: Vec<(Found, u8)> = Vec::new();
+    let mut seen: HashMap<String, usize> = HashMap::new();
     for caps in regex.captures_iter(page) {
         let (Some(whole), Some(version)) = (caps.get(0), version_match(&caps)) else {
             continue;
         };
-        let link = links
-            .iter()
-            .find(|l| l.start() <= version.start() && version.end() <= l.end());
+        let after = links.partition_point(|l| l.start() <= version.start());
+        let link = after
+            .checked_sub(1)
+            .map(|i| &links[i])
+            .filter(|l| version.end() <= l.end());
         let url = link.and_then(|l| Some(base.as_ref()?.join(l.as_str()).ok()?.to_string()));
         let rank = match link {
             Some(l) if whole.end() == l.end() => 2,
             Some(_) if url.is_some() => 1,
             _ => 0,
         };
-        match found
-            .iter_mut()
-            .find(|(f, _)| f.version == version.as_str())
-        {
-            Some((seen, best)) if rank > *best => {
-                seen.url = url;
-                *best = rank;
+        match seen.get(version.as_str()) {
+            Some(&i) if rank > found[i].1 => {
+                found[i].0.url = url;
+                found[i].1 = rank;
             }
             Some(_) => {}
-            None => found.push((
-                Found {
-                    url,
-                    ..Found::text(version.as_str().to_owned())
-                },
-                rank,
-            )),
+            None => {
+                seen.insert(version.as_str().to_owned(), found.len());
+                found.push((
+                    Found {
+                        url,
+                        ..Found::text(version.as_str().to_owned())
+                    },
+                    rank,
+                ));
+            }
         }
     }
     found.into_iter().map(|(f, _)| f).collect()
