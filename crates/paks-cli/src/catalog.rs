@@ -97,6 +97,12 @@ pub fn install_by_name(
 }
 
 pub fn search(ctx: &Ctx, args: &SearchArgs) -> Result<(), Failure> {
+    if let Some(registry) = &args.registry {
+        return Err(user_error(
+            format!("searching the catalogue of `{registry}` is not built yet"),
+            None,
+        ));
+    }
     let loaded = repos::load_all(ctx, args.offline)?;
     let hits = repos::search(&loaded, &args.term);
     let mut o = out();

@@ -232,6 +232,12 @@ pub struct ServeRunArgs {
     /// Request logs as JSON lines instead of text
     #[arg(long)]
     pub log_json: bool,
+    /// A plain registry: no catalogue pages, no JSON API, no images composed on pull
+    #[arg(long)]
+    pub no_catalog: bool,
+    /// An image of this registry (`REPO:TAG`) that images composed on pull start from (default: none)
+    #[arg(long, env = env_vars::SERVE_COMPOSE_BASE, value_name = "REPO:TAG")]
+    pub compose_base: Option<String>,
     #[command(flatten)]
     pub limits: ServeLimitArgs,
 }
@@ -472,8 +478,11 @@ pub struct JsonArgs {
 
 #[derive(Debug, Args)]
 pub struct InfoArgs {
-    /// An installed package (name, name@version or id) or a `.pak` file
+    /// An installed package (name, name@version or id) or a `.pak` file; with `--registry`, a package repository (`acme/hello`)
     pub package: String,
+    /// Ask the catalogue of a `paks serve` registry (`HOST:PORT`) instead of the store
+    #[arg(long, value_name = "HOST:PORT")]
+    pub registry: Option<String>,
     /// Print JSON
     #[arg(long)]
     pub json: bool,
@@ -552,6 +561,9 @@ pub enum EnvCommand {
 pub struct SearchArgs {
     /// Part of a package name or summary
     pub term: String,
+    /// Search the catalogue of a `paks serve` registry (`HOST:PORT`) instead of the repositories' indexes
+    #[arg(long, value_name = "HOST:PORT", conflicts_with = "offline")]
+    pub registry: Option<String>,
     /// Use the cached indexes, no network
     #[arg(long)]
     pub offline: bool,

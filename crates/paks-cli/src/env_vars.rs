@@ -20,6 +20,8 @@ pub const SERVE_ROOT: &str = "PAKS_SERVE_ROOT";
 pub const SERVE_LISTEN: &str = "PAKS_SERVE_LISTEN";
 /// The users file of `paks serve` (`--auth`).
 pub const SERVE_AUTH: &str = "PAKS_SERVE_AUTH";
+/// The base image of images `paks serve` composes on pull (`--compose-base`).
+pub const SERVE_COMPOSE_BASE: &str = "PAKS_SERVE_COMPOSE_BASE";
 /// Log filter of `paks serve` (tracing's `EnvFilter` syntax; default `info`).
 pub const LOG: &str = "PAKS_LOG";
 /// The project directory of `paks add/lock/sync/shell/env` (`--project`).

@@ -54,6 +54,13 @@ fn run(args: ServeRunArgs) -> Result<(), Failure> {
         auth: args.auth,
         static_dir: args.static_dir,
         limits: limits(&args.limits),
+        extension: (!args.no_catalog).then(|| {
+            server::Extensions(std::sync::Arc::new(paks_catalog::Catalog::new(
+                paks_catalog::CatalogOptions {
+                    compose_base: args.compose_base,
+                },
+            )))
+        }),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -450,6 +450,9 @@ struct User {
 struct Policy {
     anonymous: Vec<Rule>,
     users: HashMap<String, User>,
+    /// Repositories made from others (images composed on pull): pull-only, and only for
+    /// who may pull every repository they come from.
+    derived: Option<crate::extension::DerivedRepos>,
 }
 
 impl Policy {
@@ -496,7 +499,11 @@ impl Policy {
                 return Err(invalid(format!("user `{name}` is defined twice")));
             }
         }
-        Ok(Self { anonymous, users })
+        Ok(Self {
+            anonymous,
+            users,
+            derived: None,
+        })
     }
 
     fn rules<'a>(&'a self, user: Option<&str>) -> impl Iterator<Item = &'a Rule> {
@@ -509,6 +516,19 @@ impl Policy {
 
     /// The actions `user` (or anonymous) may do on `repo`.
     fn rights(&self, user: Option<&str>, repo: &str) -> Actions {
+        if let Some(sources) = self.derived.as_ref().and_then(|derived| derived(repo)) {
+            let pull = Actions::of(&[Action::Pull]);
+            let all = !sources.is_empty()
+                && sources
+                    .iter()
+                    .all(|s| self.own_rights(user, s).contains(pull));
+            return if all { pull } else { Actions::default() };
+        }
+        self.own_rights(user, repo)
+    }
+
+    /// The actions the users file itself gives `user` (or anonymous) on `repo`.
+    fn own_rights(&self, user: Option<&str>, repo: &str) -> Actions {
         self.rules(user)
             .filter(|r| r.patterns.iter().any(|p| p.matches(repo)))
             .fold(Actions::default(), |set, r| set.union(r.actions))
@@ -673,6 +693,17 @@ impl AccessControl {
     #[must_use]
     pub fn with_token_key(mut self, key: &[u8]) -> Self {
         self.token_key = hmac::Key::new(hmac::HMAC_SHA256, key);
+        self
+    }
+
+    /// Declares derived repositories (see [`crate::extension`]): `derived(repo)` names the
+    /// repositories `repo` is made from. Their only right is pull, held by who may pull all
+    /// of the sources; requests and token scopes are decided the same way.
+    #[must_use]
+    pub fn with_derived(mut self, derived: crate::extension::DerivedRepos) -> Self {
+        if let Some(policy) = &mut self.policy {
+            policy.derived = Some(derived);
+        }
         self
     }
 

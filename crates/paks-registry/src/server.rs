@@ -17,6 +17,7 @@ use crate::api::error::ErrorCode;
 use crate::api::sessions::UploadSessions;
 use crate::api::{self, ApiError, AppState, Code, Route};
 use crate::auth::{AccessControl, Action, Need};
+use crate::extension::{Extension, ExtensionContext, ManifestRequest};
 use crate::idle::IdleBody;
 use crate::limits::Limits;
 use crate::metrics::Metrics;
@@ -36,6 +37,18 @@ pub struct ServeConfig {
     pub static_dir: Option<PathBuf>,
     /// Bounds on what clients may hold (connections, idle time, uploads, logins).
     pub limits: Limits,
+    /// What the server adds to the registry (the catalogue, images composed on pull).
+    pub extension: Option<Extensions>,
+}
+
+/// An [`Extension`] in a [`ServeConfig`].
+#[derive(Clone)]
+pub struct Extensions(pub Arc<dyn Extension>);
+
+impl std::fmt::Debug for Extensions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Extensions")
+    }
 }
 
 /// Errors starting the server.
@@ -62,6 +75,7 @@ struct Shared {
     access: Arc<AccessControl>,
     metrics: Arc<Metrics>,
     tls: bool,
+    extension: Option<Arc<dyn Extension>>,
 }
 
 /// Builds the whole application, with the default [`Limits`].
@@ -71,7 +85,38 @@ pub fn app(
     static_dir: Option<PathBuf>,
     tls: bool,
 ) -> Router {
-    build(storage, access, static_dir, tls, Limits::default()).0
+    build(storage, access, static_dir, tls, Limits::default(), None).0
+}
+
+/// Builds the whole application with an [`Extension`], with the default [`Limits`]. The
+/// access control should already know the extension's derived repositories
+/// ([`with_derived_repos`]).
+pub fn app_with(
+    storage: Arc<dyn Storage>,
+    access: Arc<AccessControl>,
+    static_dir: Option<PathBuf>,
+    tls: bool,
+    extension: Arc<dyn Extension>,
+) -> Router {
+    build(
+        storage,
+        access,
+        static_dir,
+        tls,
+        Limits::default(),
+        Some(extension),
+    )
+    .0
+}
+
+/// `access`, told which repositories `extension` derives (see [`crate::extension`]).
+pub fn with_derived_repos(access: AccessControl, extension: &Arc<dyn Extension>) -> AccessControl {
+    let extension = extension.clone();
+    access.with_derived(Arc::new(move |repo: &str| {
+        let repo = crate::names::RepoName::parse(repo).ok()?;
+        let sources = extension.derived_from(&repo)?;
+        Some(sources.iter().map(ToString::to_string).collect())
+    }))
 }
 
 /// Builds the application and the state its background tasks need.
@@ -81,8 +126,16 @@ fn build(
     static_dir: Option<PathBuf>,
     tls: bool,
     limits: Limits,
+    extension: Option<Arc<dyn Extension>>,
 ) -> (Router, AppState) {
     let metrics = Arc::new(Metrics::default());
+    let extension_routes = extension.as_ref().map(|e| {
+        e.start(ExtensionContext {
+            storage: storage.clone(),
+            access: access.clone(),
+            tls,
+        })
+    });
     let shared = Shared {
         api: AppState {
             storage,
@@ -94,6 +147,7 @@ fn build(
         access: access.clone(),
         metrics,
         tls,
+        extension,
     };
     let mut router = Router::new()
         .route("/v2", axum::routing::any(v2))
@@ -106,6 +160,9 @@ fn build(
                 .route("/token", get(crate::auth::token_handler))
                 .with_state(access),
         );
+    if let Some(routes) = extension_routes {
+        router = router.merge(routes);
+    }
     router = match static_dir {
         Some(dir) => router.fallback_service(tower_http::services::ServeDir::new(dir)),
         None => router.fallback(not_found),
@@ -171,6 +228,14 @@ async fn v2(State(shared): State<Shared>, request: Request) -> Response {
         Some(Err(e)) => return e.into_response(),
         None => return not_found().await,
     };
+    let derived = shared
+        .extension
+        .as_ref()
+        .zip(route.repo())
+        .and_then(|(e, repo)| e.derived_from(repo));
+    if derived.is_some() && !matches!(*request.method(), Method::GET | Method::HEAD) {
+        return read_only(&route);
+    }
     let idle = shared.api.limits.body_idle_timeout;
     let mut request = request.map(|body| IdleBody::wrap(body, idle));
     let authorization = request
@@ -235,9 +300,68 @@ async fn v2(State(shared): State<Shared>, request: Request) -> Response {
     if let Some(refusal) = too_large(&route, &request) {
         return refusal;
     }
+    let written = match &route {
+        Route::Manifest(repo, _) if matches!(*request.method(), Method::PUT | Method::DELETE) => {
+            Some(repo.clone())
+        }
+        _ => None,
+    };
+    if let (Some(extension), Some(_)) = (&shared.extension, &derived)
+        && let Err(e) = prepare_derived(extension, &route, accept(&request), &identity).await
+    {
+        let mut response = e.into_response();
+        response.extensions_mut().insert(identity);
+        return response;
+    }
     let mut response = api::handle(shared.api.clone(), route, request).await;
+    if let (Some(extension), Some(repo)) = (&shared.extension, written)
+        && response.status().is_success()
+    {
+        extension.changed(&repo);
+    }
     response.extensions_mut().insert(identity);
     response
+}
+
+fn accept(request: &Request) -> Option<String> {
+    request
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+/// A write to a derived repository: refused.
+fn read_only(route: &Route) -> Response {
+    ApiError::new(
+        Code::Denied,
+        format!(
+            "`{}` is made on pull from other repositories; it cannot be written",
+            route.repo().map(ToString::to_string).unwrap_or_default()
+        ),
+    )
+    .with_status(StatusCode::METHOD_NOT_ALLOWED)
+    .into_response()
+}
+
+/// Asks the extension to store a derived repository's manifest before it is read.
+async fn prepare_derived(
+    extension: &Arc<dyn Extension>,
+    route: &Route,
+    accept: Option<String>,
+    identity: &crate::auth::Identity,
+) -> Result<(), ApiError> {
+    let Route::Manifest(repo, reference) = route else {
+        return Ok(());
+    };
+    extension
+        .prepare_manifest(ManifestRequest {
+            repo: repo.clone(),
+            reference: reference.clone(),
+            identity: identity.clone(),
+            accept,
+        })
+        .await
 }
 
 /// Refuses a manifest whose declared size is over the limit before reading any of it.
@@ -358,11 +482,15 @@ pub async fn run(
 ) -> Result<(), ServeError> {
     let storage =
         FsStorage::open(&config.root).map_err(|e| ServeError::Storage(config.root.clone(), e))?;
-    let access = match &config.auth {
+    let mut access = match &config.auth {
         Some(path) => AccessControl::load(path)?,
         None => AccessControl::open(),
     }
     .with_limits(&config.limits);
+    let extension = config.extension.map(|e| e.0);
+    if let Some(e) = &extension {
+        access = with_derived_repos(access, e);
+    }
     if let Some(dir) = &config.static_dir
         && !dir.is_dir()
     {
@@ -380,6 +508,7 @@ pub async fn run(
         config.static_dir.clone(),
         tls.is_some(),
         config.limits,
+        extension,
     );
     let expiry = tokio::spawn(expire_uploads(api));
     let listener = tokio::net::TcpListener::bind(config.listen)

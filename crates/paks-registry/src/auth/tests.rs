@@ -707,3 +707,37 @@ async fn token_endpoint() {
             .is_err()
     );
 }
+
+/// `compose/<ns>/<a>/<b>` is made from `<ns>/<a>` and `<ns>/<b>`.
+fn with_compose(access: AccessControl) -> AccessControl {
+    access.with_derived(Arc::new(|repo: &str| {
+        let rest = repo.strip_prefix("compose/")?;
+        let Some((ns, packages)) = rest.split_once('/') else {
+            return Some(Vec::new());
+        };
+        Some(packages.split('/').map(|p| format!("{ns}/{p}")).collect())
+    }))
+}
+
+#[test]
+fn derived_repositories_are_pull_only_for_who_may_pull_every_source() {
+    let access = with_compose(access());
+    let need = |repo: &str, actions: &[Action]| Need::repo(RepoName::parse(repo).unwrap(), actions);
+    // alice may pull and push acme/*: she may pull (only pull) what is composed from it.
+    assert!(access.may(Some("alice"), &need("compose/acme/a/b", &[Action::Pull])));
+    assert!(!access.may(Some("alice"), &need("compose/acme/a", &[Action::Push])));
+    // One source she may not pull (`public/x` is anonymous-only here: she has it too, via
+    // anonymous rules; `other/x` nobody grants her) is enough to refuse.
+    assert!(!access.may(Some("alice"), &need("compose/other/a", &[Action::Pull])));
+    // Anonymous may pull public/*, so compose/public/… too, but not one mixing in acme.
+    assert!(access.may(None, &need("compose/public/x/y", &[Action::Pull])));
+    assert!(!access.may(None, &need("compose/acme/a", &[Action::Pull])));
+    // A derived name with no source grants nothing.
+    assert!(!access.may(Some("bob"), &need("compose/acme", &[Action::Pull])));
+    // Requests decide the same way as `may`.
+    let pull = need("compose/acme/a", &[Action::Pull]);
+    let who = access.authorize(Some(&basic("alice", "alice-secret")), &pull, REALM);
+    assert_eq!(who.unwrap(), Identity::User("alice".into()));
+    let anonymous = access.authorize(None, &pull, REALM);
+    assert!(anonymous.is_err());
+}

@@ -42,6 +42,7 @@ impl Server {
             auth: None,
             static_dir: None,
             limits: paks_registry::limits::Limits::default(),
+            extension: None,
         };
         configure(&mut config);
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
