@@ -16,7 +16,6 @@ use crate::Catalog;
 use crate::error::CatalogError;
 use crate::error::CatalogError as E;
 use crate::model::{Image, Layer, PackageRef};
-use crate::scan::Entry;
 
 /// Largest image config read (a package's config lists its files: big, but bounded).
 pub const CONFIG_LIMIT: u64 = 16 * 1024 * 1024;
@@ -173,25 +172,11 @@ impl Catalog {
         if ids.is_empty() {
             return out;
         }
-        let repos = self.inner.repos.read().expect("not poisoned");
-        for entry in repos.values() {
-            let Entry::Package(p) = entry else { continue };
-            if !self.may_pull(viewer, &p.repository) {
-                continue;
-            }
-            for v in &p.versions {
-                for b in &v.builds {
-                    if ids.contains(b.id.as_str()) && !out.contains_key(&b.id) {
-                        out.insert(
-                            b.id.clone(),
-                            PackageRef {
-                                repository: p.repository.clone(),
-                                name: p.name.clone(),
-                                version: v.version.clone(),
-                            },
-                        );
-                    }
-                }
+        self.catch_up();
+        let state = self.inner.state.read().expect("not poisoned");
+        for id in ids {
+            if let Some(r) = state.package_ref(id, |repo| self.may_pull(viewer, repo)) {
+                out.insert((*id).to_owned(), r);
             }
         }
         out

@@ -24,9 +24,14 @@ pub mod model;
 pub mod pages;
 pub mod scan;
 pub mod verdict;
+#[cfg(test)]
+mod tests;
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, OnceLock, RwLock};
+mod index;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, RwLock, Weak};
+use std::time::Duration;
 
 use axum::Router;
 use paks_registry::auth::Identity;
@@ -34,8 +39,12 @@ use paks_registry::extension::{BoxFuture, Extension, ExtensionContext, ManifestR
 use paks_registry::names::RepoName;
 
 pub use crate::error::CatalogError;
+use crate::index::State;
 use crate::model::{Package, PackageSummary, RepositorySummary, SearchResults};
-use crate::scan::Entry;
+
+/// How often the catalogue looks for changes it was not told about (another process
+/// writing the same storage: `paks serve gc`, a second server on the same root).
+pub const WATCH_INTERVAL: Duration = Duration::from_secs(10);
 
 /// How `paks serve` runs the catalogue.
 #[derive(Debug, Clone, Default)]
@@ -54,8 +63,16 @@ pub struct Catalog {
 struct Inner {
     options: CatalogOptions,
     ctx: OnceLock<ExtensionContext>,
-    /// Every repository, by name.
-    repos: RwLock<BTreeMap<String, Entry>>,
+    /// Every repository, with the indexes over them.
+    state: RwLock<State>,
+    /// Repositories the registry changed that are not re-read yet (held only to add or
+    /// take: the registry's request never waits for a scan).
+    pending: Mutex<Vec<RepoName>>,
+    /// Held while pending repositories are re-read, so that a query after a change waits
+    /// for a re-reading already under way (see [`Catalog::catch_up`]).
+    catching_up: Mutex<()>,
+    /// Whether the first reading of the storage is still under way.
+    loading: AtomicBool,
 }
 
 impl Catalog {
@@ -64,7 +81,10 @@ impl Catalog {
             inner: Arc::new(Inner {
                 options,
                 ctx: OnceLock::new(),
-                repos: RwLock::new(BTreeMap::new()),
+                state: RwLock::new(State::default()),
+                pending: Mutex::new(Vec::new()),
+                catching_up: Mutex::new(()),
+                loading: AtomicBool::new(false),
             }),
         }
     }
@@ -78,137 +98,171 @@ impl Catalog {
         self.inner.ctx.get()
     }
 
-    /// Reads every repository of the storage (at start).
+    /// Starts the catalogue over `ctx` and reads the whole storage before returning (what
+    /// [`Extension::start`] does in the background); for tools and tests.
+    pub fn open(&self, ctx: ExtensionContext) {
+        let _ = self.inner.ctx.set(ctx);
+        self.inner.loading.store(true, Ordering::SeqCst);
+        self.load_all();
+    }
+
+    /// Whether the first reading of the storage is still under way: until it ends,
+    /// queries answer from the repositories read so far.
+    pub fn is_loading(&self) -> bool {
+        self.inner.loading.load(Ordering::SeqCst)
+    }
+
+    /// Reads every repository of the storage (at start), on a few threads. A repository
+    /// re-read meanwhile (because it changed) keeps that newer reading.
     pub fn load_all(&self) {
         let Some(ctx) = self.context() else { return };
+        self.inner.loading.store(true, Ordering::SeqCst);
+        self.write().loading();
         let repos = match ctx.storage.list_repositories() {
             Ok(repos) => repos,
             Err(e) => {
                 tracing::warn!(target: "paks::catalog", "cannot list the repositories: {e}");
-                return;
+                Vec::new()
             }
         };
-        for repo in repos {
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let threads = std::thread::available_parallelism()
+            .map_or(2, std::num::NonZero::get)
+            .clamp(2, 8);
+        std::thread::scope(|scope| {
+            for _ in 0..threads {
+                scope.spawn(|| {
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(repo) = repos.get(i) else { break };
+                        match index::read(ctx.storage.as_ref(), repo) {
+                            Ok(read) => self.write().load(repo, read),
+                            Err(e) => unreadable(repo, &e),
+                        }
+                    }
+                });
+            }
+        });
+        self.write().loaded();
+        self.inner.loading.store(false, Ordering::SeqCst);
+    }
+
+    /// Re-reads repository `repo` now.
+    pub fn refresh(&self, repo: &RepoName) {
+        let Some(ctx) = self.context() else { return };
+        // On an error the last reading stays.
+        match index::read(ctx.storage.as_ref(), repo) {
+            Ok(read) => self.write().set(repo, read),
+            Err(e) => unreadable(repo, &e),
+        }
+    }
+
+    /// Re-reads the repositories the registry said changed and were not re-read yet.
+    /// Every query calls it first: a client that pushed and then asks sees its push.
+    pub fn catch_up(&self) {
+        let _one_at_a_time = self.inner.catching_up.lock().expect("not poisoned");
+        let mut repos = std::mem::take(&mut *self.inner.pending.lock().expect("not poisoned"));
+        repos.sort_unstable();
+        repos.dedup();
+        for repo in &repos {
+            self.refresh(repo);
+        }
+    }
+
+    /// Compares what every repository's tags point at with the last reading, and re-reads
+    /// the ones that differ (or appeared, or went): picks up what another process wrote.
+    /// Runs every [`WATCH_INTERVAL`]; costs a listing and a tag read per tag, no manifest.
+    pub fn check_storage(&self) {
+        let Some(ctx) = self.context() else { return };
+        let Ok(listed) = ctx.storage.list_repositories() else {
+            return;
+        };
+        let mut stale: Vec<RepoName> = Vec::new();
+        {
+            let known = self.read();
+            for repo in &listed {
+                let now = scan::fingerprint(ctx.storage.as_ref(), repo).ok().flatten();
+                if now.is_some() && known.fingerprint(repo.as_str()) != now {
+                    stale.push(repo.clone());
+                }
+            }
+            let listed: std::collections::HashSet<&str> =
+                listed.iter().map(RepoName::as_str).collect();
+            stale.extend(
+                known
+                    .names()
+                    .filter(|name| !listed.contains(name))
+                    .filter_map(|name| RepoName::parse(name).ok()),
+            );
+        }
+        for repo in stale {
             self.refresh(&repo);
         }
     }
 
-    /// Re-reads repository `repo`.
-    pub fn refresh(&self, repo: &RepoName) {
-        let Some(ctx) = self.context() else { return };
-        let entry = match scan::scan_repository(ctx.storage.as_ref(), repo) {
-            Ok(entry) => entry,
-            Err(e) => {
-                tracing::warn!(target: "paks::catalog", "cannot read repository `{repo}`: {e}");
-                return;
-            }
-        };
-        let mut repos = self.inner.repos.write().expect("not poisoned");
-        match entry {
-            Some(entry) => repos.insert(repo.to_string(), entry),
-            None => repos.remove(repo.as_str()),
-        };
-    }
-
     /// Whether `viewer` may pull repository `repo`.
     pub fn may_pull(&self, viewer: &Identity, repo: &str) -> bool {
+        // Without a users file everyone may: no name to parse per repository and query.
         self.context()
-            .is_none_or(|ctx| access::may_pull(&ctx.access, viewer, repo))
+            .is_none_or(|ctx| ctx.access.is_open() || access::may_pull(&ctx.access, viewer, repo))
     }
 
-    /// Packages whose name or summary contains `query` (case-insensitive), best first.
+    /// Packages whose name or summary contains `query` (case-insensitive), best first:
+    /// the exact name, then names starting with it, then names containing it, then
+    /// summaries containing it; by repository within each rank. At most `limit`.
     pub fn search(&self, query: &str, viewer: &Identity, limit: usize) -> SearchResults {
-        let needle = query.trim().to_lowercase();
-        let repos = self.inner.repos.read().expect("not poisoned");
-        let mut hits: Vec<(u8, PackageSummary)> = repos
-            .values()
-            .filter_map(|e| match e {
-                Entry::Package(p) => Some(p),
-                Entry::Image(_) => None,
-            })
-            .filter(|p| self.may_pull(viewer, &p.repository))
-            .filter_map(|p| {
-                let name = p.name.to_lowercase();
-                let rank = if needle.is_empty() || name == needle {
-                    0
-                } else if name.starts_with(&needle) {
-                    1
-                } else if name.contains(&needle) {
-                    2
-                } else if p
-                    .summary
-                    .as_deref()
-                    .is_some_and(|s| s.to_lowercase().contains(&needle))
-                {
-                    3
-                } else {
-                    return None;
-                };
-                Some((rank, summarize(p)))
-            })
-            .collect();
-        hits.sort_by(|a, b| {
-            a.0.cmp(&b.0)
-                .then_with(|| a.1.repository.cmp(&b.1.repository))
-        });
-        let total = hits.len();
+        self.catch_up();
+        let (total, packages) = self
+            .read()
+            .search(query, limit, |repo| self.may_pull(viewer, repo));
         SearchResults {
             query: query.to_owned(),
             total,
-            packages: hits.into_iter().take(limit).map(|(_, p)| p).collect(),
+            packages,
         }
     }
 
-    /// Package `repository` in full, if `viewer` may see it.
+    /// Package `repository` in full, if `viewer` may see it: its dependencies resolved to
+    /// the repositories holding the pinned builds, its reverse dependencies from the index.
     pub fn package(&self, repository: &str, viewer: &Identity) -> Option<Package> {
         if !self.may_pull(viewer, repository) {
             return None;
         }
-        let repos = self.inner.repos.read().expect("not poisoned");
-        let Some(Entry::Package(p)) = repos.get(repository) else {
-            return None;
-        };
-        let mut package = (**p).clone();
-        // Reverse dependencies: builds elsewhere pinned to a build of this package.
-        let ids: std::collections::BTreeSet<&str> = p
-            .versions
-            .iter()
-            .flat_map(|v| v.builds.iter().map(|b| b.id.as_str()))
-            .collect();
-        let mut reverse = std::collections::BTreeSet::new();
-        for entry in repos.values() {
-            let Entry::Package(other) = entry else {
-                continue;
-            };
-            if other.repository == repository || !self.may_pull(viewer, &other.repository) {
-                continue;
-            }
-            for v in &other.versions {
-                if v.builds
-                    .iter()
-                    .any(|b| b.dependencies.iter().any(|d| ids.contains(d.id.as_str())))
-                {
-                    reverse.insert(model::PackageRef {
-                        repository: other.repository.clone(),
-                        name: other.name.clone(),
-                        version: v.version.clone(),
-                    });
-                }
-            }
-        }
-        package.reverse_dependencies = reverse.into_iter().collect();
-        Some(package)
+        self.catch_up();
+        self.read()
+            .package(repository, |repo| self.may_pull(viewer, repo))
     }
 
     /// Every repository `viewer` may pull.
     pub fn repositories(&self, viewer: &Identity) -> Vec<RepositorySummary> {
-        let repos = self.inner.repos.read().expect("not poisoned");
-        repos
-            .iter()
-            .filter(|(name, _)| self.may_pull(viewer, name))
-            .map(|(_, e)| e.summary())
-            .collect()
+        self.catch_up();
+        self.read().repositories(|repo| self.may_pull(viewer, repo))
     }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
+        self.inner.state.read().expect("not poisoned")
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, State> {
+        self.inner.state.write().expect("not poisoned")
+    }
+
+    /// Checks the storage every [`WATCH_INTERVAL`] until the catalogue is dropped.
+    fn watch(inner: &Weak<Inner>) {
+        loop {
+            std::thread::sleep(WATCH_INTERVAL);
+            let Some(inner) = inner.upgrade() else { return };
+            let catalog = Self { inner };
+            if !catalog.is_loading() {
+                catalog.check_storage();
+            }
+        }
+    }
+}
+
+/// Logs that repository `repo` could not be read.
+fn unreadable(repo: &RepoName, e: &paks_registry::storage::StorageError) {
+    tracing::warn!(target: "paks::catalog", "cannot read repository `{repo}`: {e}");
 }
 
 /// The summary of a package.
@@ -232,19 +286,32 @@ pub fn summarize(p: &Package) -> PackageSummary {
 impl Extension for Catalog {
     fn start(&self, ctx: ExtensionContext) -> Router {
         let _ = self.inner.ctx.set(ctx);
+        // Answer queries from the start: the storage is read in the background.
+        self.inner.loading.store(true, Ordering::SeqCst);
+        self.write().loading();
         let catalog = self.clone();
         std::thread::Builder::new()
             .name("paks-catalog-load".into())
             .spawn(move || catalog.load_all())
             .expect("a thread can be started");
+        let weak = Arc::downgrade(&self.inner);
+        std::thread::Builder::new()
+            .name("paks-catalog-watch".into())
+            .spawn(move || Self::watch(&weak))
+            .expect("a thread can be started");
         api::routes(self.clone()).merge(pages::routes(self.clone()))
     }
 
     fn changed(&self, repo: &RepoName) {
+        // Recorded at once (the next query re-reads it first), re-read off the request's
+        // thread: a rescan reads configs.
+        self.inner
+            .pending
+            .lock()
+            .expect("not poisoned")
+            .push(repo.clone());
         let catalog = self.clone();
-        let repo = repo.clone();
-        // Off the request's thread: a rescan reads configs.
-        std::thread::spawn(move || catalog.refresh(&repo));
+        std::thread::spawn(move || catalog.catch_up());
     }
 
     fn derived_from(&self, repo: &RepoName) -> Option<Vec<RepoName>> {
