@@ -243,3 +243,91 @@ actions = ["pull"]
     assert!(catalog.may_pull(&alice, "compose/acme/hello/libgreet"));
     assert!(!catalog.may_pull(&carol, "compose/acme/hello/libgreet"));
 }
+
+/// The HTTP status of `curl -X METHOD` on `url` as `login`.
+fn status(method: &str, url: &str, login: &str) -> String {
+    let out = Command::new("curl")
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "-X",
+            method,
+            "-u",
+            login,
+        ])
+        .arg(url)
+        .output()
+        .unwrap();
+    text(&out.stdout)
+}
+
+#[test]
+fn a_compose_repository_pushed_before_the_catalogue_follows_its_sources() {
+    let env = Env::new();
+    let users = env.dir.path().join("users.toml");
+    // alice may pull the sources; dave only has a rule for `compose/*` itself.
+    std::fs::write(
+        &users,
+        format!(
+            r#"[[users]]
+name = "alice"
+password = "{}"
+[[users.access]]
+repositories = ["acme/*", "compose/*"]
+actions = ["pull", "push"]
+
+[[users]]
+name = "dave"
+password = "{}"
+[[users.access]]
+repositories = ["compose/*"]
+actions = ["*"]
+"#,
+            hash("alice-pw"),
+            hash("dave-pw")
+        ),
+    )
+    .unwrap();
+    let data = env.dir.path().join("data");
+    let auth = ["--auth", users.to_str().unwrap()];
+    let pak = env.build("hello-script");
+    {
+        // Without the catalogue, `compose/acme/hello-script` is an ordinary repository.
+        let server = PaksServe::start(
+            Path::new(paks_bin()),
+            &data,
+            &[auth[0], auth[1], "--no-catalog"],
+        );
+        let host = server.host();
+        let out = env
+            .cmd()
+            .args([
+                "push",
+                pak.to_str().unwrap(),
+                &format!("{host}/compose/acme"),
+            ])
+            .env(paks_oci::env_var_for(&host), "alice:alice-pw")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    }
+    let server = PaksServe::start(Path::new(paks_bin()), &data, &auth);
+    let repo = format!("http://{}/v2/compose/acme/hello-script", server.host());
+    let tags = format!("{repo}/tags/list");
+    let manifest = format!("{repo}/manifests/0.2.0");
+    // Read by who may pull its source, not by a rule for `compose/*` alone.
+    assert_eq!(status("GET", &tags, "alice:alice-pw"), "200");
+    assert_eq!(status("GET", &tags, "dave:dave-pw"), "403");
+    assert_eq!(status("HEAD", &manifest, "dave:dave-pw"), "403");
+    // Nobody writes it any more, not even who pushed it.
+    for login in ["alice:alice-pw", "dave:dave-pw"] {
+        assert_eq!(status("DELETE", &manifest, login), "405", "{login}");
+        assert_eq!(
+            status("POST", &format!("{repo}/blobs/uploads/"), login),
+            "405"
+        );
+    }
+}
