@@ -50,6 +50,8 @@ struct Inner {
     ctx: OnceLock<ExtensionContext>,
     /// Every repository, by name.
     repos: RwLock<BTreeMap<String, Entry>>,
+    /// Images composed on pull (made at the first pull).
+    composing: OnceLock<Arc<compose::Composing>>,
 }
 
 impl Catalog {
@@ -59,6 +61,7 @@ impl Catalog {
                 options,
                 ctx: OnceLock::new(),
                 repos: RwLock::new(BTreeMap::new()),
+                composing: OnceLock::new(),
             }),
         }
     }
@@ -70,6 +73,17 @@ impl Catalog {
     /// The storage and access control, once the server started.
     pub fn context(&self) -> Option<&ExtensionContext> {
         self.inner.ctx.get()
+    }
+
+    /// What composes images on pull, made at the first use.
+    pub fn composing(&self) -> Result<Arc<compose::Composing>, paks_registry::api::ApiError> {
+        if let Some(c) = self.inner.composing.get() {
+            return Ok(c.clone());
+        }
+        let made = compose::Composing::new().map_err(|e| {
+            paks_registry::api::ApiError::internal_with("cannot set up composing images", e)
+        })?;
+        Ok(self.inner.composing.get_or_init(|| Arc::new(made)).clone())
     }
 
     /// Reads every repository of the storage (at start).
