@@ -73,6 +73,8 @@ struct Inner {
     catching_up: Mutex<()>,
     /// Whether the first reading of the storage is still under way.
     loading: AtomicBool,
+    /// Images composed on pull (made at the first pull).
+    composing: OnceLock<Arc<compose::Composing>>,
 }
 
 impl Catalog {
@@ -85,6 +87,7 @@ impl Catalog {
                 pending: Mutex::new(Vec::new()),
                 catching_up: Mutex::new(()),
                 loading: AtomicBool::new(false),
+                composing: OnceLock::new(),
             }),
         }
     }
@@ -97,6 +100,18 @@ impl Catalog {
     pub fn context(&self) -> Option<&ExtensionContext> {
         self.inner.ctx.get()
     }
+
+    /// What composes images on pull, made at the first use.
+    pub fn composing(&self) -> Result<Arc<compose::Composing>, paks_registry::api::ApiError> {
+        if let Some(c) = self.inner.composing.get() {
+            return Ok(c.clone());
+        }
+        let made = compose::Composing::new().map_err(|e| {
+            paks_registry::api::ApiError::internal_with("cannot set up composing images", e)
+        })?;
+        Ok(self.inner.composing.get_or_init(|| Arc::new(made)).clone())
+    }
+
 
     /// Starts the catalogue over `ctx` and reads the whole storage before returning (what
     /// [`Extension::start`] does in the background); for tools and tests.

@@ -417,6 +417,7 @@ pub fn build(ctx: &Ctx, args: &ImageBuildArgs) -> Result<(), Failure> {
         client: cache_client(ctx)?,
         store: &store,
         reporter: &ctx.reporter,
+        local: None,
     };
     let rt = runtime()?;
     let Resolved { images, inputs } = compose_all(ctx, &composer, &rt, &spec)?;
@@ -517,6 +518,7 @@ pub fn containerize(ctx: &Ctx, args: &ContainerizeArgs) -> Result<(), Failure> {
         client: cache_client(ctx)?,
         store: &store,
         reporter: &ctx.reporter,
+        local: None,
     };
     let Resolved { images, inputs } = compose_all(ctx, &composer, &runtime()?, &spec)?;
     let dockerfile = paks_image::containerize::dockerfile(

@@ -51,6 +51,7 @@ pub fn create(ctx: &Ctx, args: &SysrootCreateArgs) -> Result<(), Failure> {
         client: cache_client(ctx)?,
         store: &store,
         reporter: &ctx.reporter,
+        local: None,
     };
     let rt = runtime()?;
     let Resolved { images, .. } = compose_all(ctx, &composer, &rt, &spec)?;

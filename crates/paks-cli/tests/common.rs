@@ -366,3 +366,46 @@ pub fn catalog_over(
     catalog.load_all();
     (catalog, access)
 }
+
+/// `umoci unpack` the layout's `tag`, then run `argv` in it with `chroot` and the image's
+/// environment; returns stdout.
+pub fn chroot_run(layout: &Path, tag: &str, argv: &[&str]) -> String {
+    let bundle = layout.with_extension("bundle");
+    paks_testkit::umoci(&[
+        "unpack",
+        "--image",
+        &format!("{}:{tag}", layout.display()),
+        bundle.to_str().unwrap(),
+    ]);
+    let spec = serde_json::from_slice::<serde_json::Value>(
+        &std::fs::read(bundle.join("config.json")).unwrap(),
+    )
+    .unwrap();
+    let mut c = Command::new("chroot");
+    c.arg(bundle.join("rootfs")).args(argv).env_clear();
+    for e in spec["process"]["env"].as_array().unwrap() {
+        let (k, v) = e.as_str().unwrap().split_once('=').unwrap();
+        c.env(k, v);
+    }
+    let out = text(&paks_testkit::run_ok(&mut c).stdout);
+    std::fs::remove_dir_all(&bundle).unwrap();
+    out
+}
+
+/// The argon2 hash `paks serve passwd` makes of `password`.
+pub fn password_hash(password: &str) -> String {
+    let mut child = Command::new(paks_bin())
+        .args(["serve", "passwd"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(
+        &mut child.stdin.take().unwrap(),
+        format!("{password}\n").as_bytes(),
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    text(&out.stdout).trim().to_owned()
+}

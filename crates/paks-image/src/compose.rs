@@ -122,12 +122,27 @@ pub struct PushStats {
     pub digest: Option<Digest>,
 }
 
+/// Blobs a composer can read without the network: a registry composing images from its
+/// own storage (`paks serve`, images composed on pull) hands its blobs over this way.
+pub trait BlobSource: Send + Sync {
+    /// Writes blob `digest` of `repo` to `dest` (atomically, verified), or returns
+    /// `Ok(false)` when this source does not hold it (then the client fetches it).
+    fn copy_blob(
+        &self,
+        repo: &Repository,
+        digest: &Digest,
+        dest: &Path,
+    ) -> Result<bool, ImageError>;
+}
+
 /// Composes images with a registry client and a store (whose blob cache holds configs,
 /// and layers that had to be read).
 pub struct Composer<'a> {
     pub client: Client,
     pub store: &'a Store,
     pub reporter: &'a dyn Reporter,
+    /// Consulted before the client for every layer read (none: the client reads all).
+    pub local: Option<std::sync::Arc<dyn BlobSource>>,
 }
 
 impl Composer<'_> {
@@ -141,27 +156,10 @@ impl Composer<'_> {
         };
         let mut manifest = self.client.get_manifest(&reference).await?;
         if manifest.is_index() {
-            let index: ImageIndex = serde_json::from_slice(&manifest.bytes)
-                .map_err(|e| bad(format!("its index does not parse: {e}")))?;
-            let chosen = index
-                .manifests
-                .iter()
-                .find(|d| d.platform.as_ref().is_some_and(|p| matches(p, platform)))
-                .ok_or_else(|| {
-                    bad(format!(
-                        "it has no image for `{platform}` (it has {})",
-                        index
-                            .manifests
-                            .iter()
-                            .filter_map(|d| d.platform.as_ref())
-                            .map(|p| format!("`{}`", paks_remote::format::platform_name(p)))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ))
-                })?;
+            let chosen = base_platform(name, &manifest.bytes, platform)?;
             manifest = self
                 .client
-                .get_manifest(&reference.with_digest(&chosen.digest))
+                .get_manifest(&reference.with_digest(&chosen))
                 .await?;
         }
         if manifest.is_index() {
@@ -173,39 +171,7 @@ impl Composer<'_> {
             .client
             .pull_blob_bytes(&repo, &parsed.config.digest, CONFIG_LIMIT)
             .await?;
-        let config: Value = serde_json::from_slice(&config)
-            .map_err(|e| bad(format!("its config is not JSON: {e}")))?;
-        let arch = config["architecture"].as_str().unwrap_or_default();
-        let os = config["os"].as_str().unwrap_or_default();
-        if arch != platform.architecture || os != platform.os {
-            return Err(bad(format!("it is for `{os}/{arch}`, not `{platform}`")));
-        }
-        let mut layers = Vec::with_capacity(parsed.layers.len());
-        for layer in parsed.layers {
-            let media_type = oci_layer_type(&layer.media_type).ok_or_else(|| {
-                bad(format!(
-                    "its layer `{}` has the type `{}`, which is not a layer paks can reuse",
-                    layer.digest, layer.media_type
-                ))
-            })?;
-            let mut d = Descriptor::new(media_type, layer.digest, layer.size);
-            d.annotations = layer.annotations;
-            layers.push(d);
-        }
-        let diff_ids = config["rootfs"]["diff_ids"].as_array().map_or(0, Vec::len);
-        if diff_ids != layers.len() {
-            return Err(bad(format!(
-                "its config lists {diff_ids} diff ids for {} layers",
-                layers.len()
-            )));
-        }
-        Ok(Base {
-            name: name.to_owned(),
-            repo,
-            digest: manifest.digest,
-            layers,
-            config,
-        })
+        base_of(name, repo, manifest.digest, parsed, &config, platform)
     }
 
     /// Compose `input`'s image as `spec` says.
@@ -531,7 +497,15 @@ impl Composer<'_> {
     /// the bytes downloaded (0 when it was cached).
     async fn fetch(&self, repo: &Repository, d: &Descriptor) -> Result<(PathBuf, u64), ImageError> {
         let dest = self.store.cache_blob(&d.digest);
-        let downloaded = if dest.is_file() { 0 } else { d.size };
+        let cached = dest.is_file();
+        if !cached && let Some(local) = &self.local {
+            let (local, repo, digest, path) =
+                (local.clone(), repo.clone(), d.digest.clone(), dest.clone());
+            if blocking(move || local.copy_blob(&repo, &digest, &path)).await? {
+                return Ok((dest, 0));
+            }
+        }
+        let downloaded = if cached { 0 } else { d.size };
         self.client
             .pull_blob(repo, &d.digest, Some(d.size), &dest, &|_| {})
             .await?;
@@ -740,6 +714,82 @@ impl Composer<'_> {
     }
 }
 
+/// The digest of the image for `platform` in base image `name`'s index (`index`).
+pub fn base_platform(name: &str, index: &[u8], platform: &Platform) -> Result<Digest, ImageError> {
+    let bad = |reason: String| ImageError::Base {
+        reference: name.to_owned(),
+        reason,
+    };
+    let index: ImageIndex =
+        serde_json::from_slice(index).map_err(|e| bad(format!("its index does not parse: {e}")))?;
+    let chosen = index
+        .manifests
+        .iter()
+        .find(|d| d.platform.as_ref().is_some_and(|p| matches(p, platform)))
+        .ok_or_else(|| {
+            bad(format!(
+                "it has no image for `{platform}` (it has {})",
+                index
+                    .manifests
+                    .iter()
+                    .filter_map(|d| d.platform.as_ref())
+                    .map(|p| format!("`{}`", paks_remote::format::platform_name(p)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        })?;
+    Ok(chosen.digest.clone())
+}
+
+/// Base image `name` for `platform` from its manifest (`digest`, `parsed`) and config
+/// bytes, checked: its platform, layer types paks can reuse, a diff id per layer.
+pub fn base_of(
+    name: &str,
+    repo: Repository,
+    digest: Digest,
+    parsed: ImageManifest,
+    config: &[u8],
+    platform: &Platform,
+) -> Result<Base, ImageError> {
+    let bad = |reason: String| ImageError::Base {
+        reference: name.to_owned(),
+        reason,
+    };
+    let config: Value =
+        serde_json::from_slice(config).map_err(|e| bad(format!("its config is not JSON: {e}")))?;
+    let arch = config["architecture"].as_str().unwrap_or_default();
+    let os = config["os"].as_str().unwrap_or_default();
+    if arch != platform.architecture || os != platform.os {
+        return Err(bad(format!("it is for `{os}/{arch}`, not `{platform}`")));
+    }
+    let mut layers = Vec::with_capacity(parsed.layers.len());
+    for layer in parsed.layers {
+        let media_type = oci_layer_type(&layer.media_type).ok_or_else(|| {
+            bad(format!(
+                "its layer `{}` has the type `{}`, which is not a layer paks can reuse",
+                layer.digest, layer.media_type
+            ))
+        })?;
+        let mut d = Descriptor::new(media_type, layer.digest, layer.size);
+        d.annotations = layer.annotations;
+        layers.push(d);
+    }
+    let diff_ids = config["rootfs"]["diff_ids"].as_array().map_or(0, Vec::len);
+    if diff_ids != layers.len() {
+        return Err(bad(format!(
+            "its config lists {diff_ids} diff ids for {} layers",
+            layers.len()
+        )));
+    }
+    Ok(Base {
+        name: name.to_owned(),
+        repo,
+        digest,
+        layers,
+        config,
+    })
+}
+
 /// A layer's bytes, locally.
 pub(crate) enum LocalBlob {
     File(PathBuf),
@@ -773,7 +823,7 @@ pub fn arrange(packages: &[Found]) -> Result<(Vec<usize>, Vec<Replaced>), ImageE
 }
 
 /// The index over several platforms' images (sorted by platform).
-fn index_of(images: &[Composed]) -> Vec<u8> {
+pub fn index_of(images: &[Composed]) -> Vec<u8> {
     let mut manifests: Vec<Descriptor> = images.iter().map(Composed::descriptor).collect();
     manifests.sort_by_key(|d| {
         d.platform

@@ -34,7 +34,10 @@ use std::path::PathBuf;
 
 use paks_types::{Digest, PackageId};
 
-pub use compose::{Base, Composed, Composer, LayerSource, Output, PlatformInput, PushStats};
+pub use compose::{
+    Base, BlobSource, Composed, Composer, LayerSource, Output, PlatformInput, PushStats, base_of,
+    base_platform, index_of,
+};
 pub use spec::{DEFAULT_LAYER_BUDGET, ImageSpec, LayerCompression, MAX_LAYERS};
 
 /// The manifest annotation and config label that list an image's packages (ids,
