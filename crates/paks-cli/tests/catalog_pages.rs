@@ -12,7 +12,7 @@ use paks_testkit::raw_http::{exchange, header};
 /// metadata is hostile) in `bad`.
 struct Site {
     server: PaksServe,
-    _builder: Env,
+    builder: Env,
 }
 
 const HOSTILE: &str = r#"[package]
@@ -47,10 +47,7 @@ impl Site {
         ] {
             builder.ok(&["push", pak.to_str().unwrap(), &format!("{host}/{repo}")]);
         }
-        let site = Self {
-            server,
-            _builder: builder,
-        };
+        let site = Self { server, builder };
         // The catalogue reads pushes off the request's thread: wait until all three show.
         for _ in 0..200 {
             let (_, _, body) = site.get("/");
@@ -97,6 +94,119 @@ fn pages_show_the_packages_escape_hostile_metadata_and_say_what_is_missing() {
     package_pages(&site);
     hostile_metadata_is_escaped(&site);
     graph_and_not_found(&site);
+    image_page(&site);
+}
+
+fn image_page(site: &Site) {
+    let host = site.server.host();
+    site.builder.ok(&[
+        "image",
+        "build",
+        &format!("{host}/acme/hello:1.0.0"),
+        "--tag",
+        &format!("{host}/apps/hello:1"),
+        "--label",
+        "note=<script>alert(4)</script>",
+    ]);
+    let page = site.page("/images/apps/hello?ref=1");
+    assert!(page.contains("<h1>apps/hello:1</h1>"), "{page}");
+    assert!(page.contains("<table id=\"layers\">"), "{page}");
+    assert!(
+        page.contains(
+            "<a class=\"package\" href=\"/packages/acme/hello?version=1.0.0\">hello 1.0.0</a>"
+        ),
+        "{page}"
+    );
+    assert!(
+        page.contains(
+            "<a class=\"package\" href=\"/packages/acme/libgreet?version=1.0.0\">libgreet 1.0.0</a>"
+        ),
+        "{page}"
+    );
+    assert!(
+        page.contains("&lt;script&gt;alert(4)&lt;/script&gt;"),
+        "{page}"
+    );
+    assert!(!page.contains("<script>alert"), "{page}");
+    assert!(
+        page.contains("<textarea id=\"host-profile\" name=\"host\""),
+        "{page}"
+    );
+    assert!(
+        page.contains("<input type=\"file\" id=\"host-file\""),
+        "{page}"
+    );
+    assert!(
+        page.contains("<button id=\"check\" type=\"submit\">"),
+        "{page}"
+    );
+    assert!(!page.contains("id=\"verdict\""), "{page}");
+    // The form, as a browser without JavaScript sends it: this machine's own profile.
+    let profile = site.builder.ok(&["host", "--json"]);
+    let body = format!("host={}", encode(&profile));
+    let (status, head, verdict) = exchange(
+        site.server.addr(),
+        "POST",
+        "/images/apps/hello?ref=1",
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        body.as_bytes(),
+    );
+    let verdict = String::from_utf8(verdict).unwrap();
+    assert_eq!(status, 200, "{head}{verdict}");
+    assert_html_headers(&head);
+    let status = attribute_after(
+        &verdict,
+        "<section id=\"verdict\" aria-live=\"polite\" data-status=\"",
+    );
+    assert!(
+        ["runs", "runs-not-optimally", "will-not-run"].contains(&status.as_str()),
+        "{verdict}"
+    );
+    // The profile sent stays in the box; a profile that is not one is refused, saying why.
+    assert!(verdict.contains("&quot;arch&quot;"), "{verdict}");
+    let (status, head, refused) = exchange(
+        site.server.addr(),
+        "POST",
+        "/images/apps/hello?ref=1",
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        b"host=%3Cnot+json%3E",
+    );
+    let refused = String::from_utf8(refused).unwrap();
+    assert_eq!(status, 400, "{head}{refused}");
+    assert!(refused.contains("id=\"host-error\""), "{refused}");
+    assert!(refused.contains("paks host --json"), "{refused}");
+    assert!(refused.contains("&lt;not json&gt;</textarea>"), "{refused}");
+    let (status, _, missing) = site.get("/images/apps/hello?ref=nope");
+    assert_eq!(status, 404);
+    assert!(
+        missing.contains("<code>apps/hello:nope</code>"),
+        "{missing}"
+    );
+    // The catalogue reads the push off the request's thread: `/` lists it soon after.
+    let listed = (0..200).any(|_| {
+        let found = site
+            .page("/")
+            .contains("<a class=\"image\" href=\"/images/apps/hello\">");
+        if !found {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        found
+    });
+    assert!(listed, "`/` never listed the image apps/hello");
+}
+
+/// `value` percent-encoded for a form body.
+fn encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
 }
 
 fn home_and_search(site: &Site) {

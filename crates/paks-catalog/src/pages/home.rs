@@ -54,10 +54,11 @@ pub async fn index(
     } else {
         h.raw("<ul class=\"images\">");
         for image in &images {
-            // Not linked until `/images/REPO` is built (it needs the image reader).
-            h.raw("<li class=\"image\">")
+            h.raw("<li><a class=\"image\" href=\"/images/")
                 .text(&image.name)
-                .raw(" <span class=\"meta\">")
+                .raw("\">")
+                .text(&image.name)
+                .raw("</a> <span class=\"meta\">")
                 .text(image.tags)
                 .raw(if image.tags == 1 { " tag" } else { " tags" })
                 .raw("</span></li>");

@@ -8,12 +8,14 @@
 //! - [`home`] serves `/` and `/search?q=`.
 //! - [`package`] serves `/packages/REPO`.
 //! - [`graph`] serves `/graph/REPO` and `/graph/REPO.svg`.
+//! - [`image`] serves `/images/REPO`.
 //! - [`assets`] serves `/-/assets/FILE`.
 
 pub mod assets;
 pub mod graph;
 pub mod home;
 pub mod html;
+pub mod image;
 pub mod package;
 
 use axum::Router;
@@ -36,6 +38,7 @@ pub fn routes(catalog: Catalog) -> Router {
         .route("/search", get(home::search))
         .route("/packages/{*repo}", get(package::page))
         .route("/graph/{*repo}", get(graph::page))
+        .route("/images/{*repo}", get(image::page).post(image::check))
         .route("/-/assets/{file}", get(assets::serve))
         .with_state(catalog)
 }
