@@ -427,3 +427,48 @@ fn attribute_after(page: &str, prefix: &str) -> String {
         .unwrap_or_else(|| panic!("`{prefix}` in {page}"))
         .to_owned()
 }
+
+#[test]
+fn a_visitor_the_registry_refuses_is_asked_to_log_in() {
+    let env = Env::new();
+    let hash = common::password_hash("s3cret");
+    let users = env.dir.path().join("users.toml");
+    std::fs::write(
+        &users,
+        format!(
+            "[[users]]\nname = \"alice\"\npassword = \"{hash}\"\n[[users.access]]\nrepositories = [\"acme/*\"]\nactions = [\"pull\"]\n"
+        ),
+    )
+    .unwrap();
+    let server = PaksServe::start(
+        std::path::Path::new(common::paks_bin()),
+        &env.dir.path().join("registry-data"),
+        &["--auth", users.to_str().unwrap()],
+    );
+    for (path, authorization) in [
+        ("/", None),
+        ("/packages/acme/hello", None),
+        ("/", Some("Basic YWxpY2U6d3Jvbmc=")), // alice:wrong
+    ] {
+        let headers: Vec<(&str, &str)> = authorization
+            .map(|a| ("Authorization", a))
+            .into_iter()
+            .collect();
+        let (status, head, _) = exchange(server.addr(), "GET", path, &headers, b"");
+        assert_eq!(status, 401, "{path} {authorization:?}: {head}");
+        assert!(
+            header(&head, "www-authenticate").is_some_and(|v| v.starts_with("Basic ")),
+            "{head}"
+        );
+    }
+    // alice:s3cret
+    let (status, head, body) = exchange(
+        server.addr(),
+        "GET",
+        "/",
+        &[("Authorization", "Basic YWxpY2U6czNjcmV0")],
+        b"",
+    );
+    assert_eq!(status, 200, "{head}");
+    assert!(String::from_utf8(body).unwrap().contains(">0 packages</p>"));
+}

@@ -366,3 +366,27 @@ pub fn catalog_over(
     catalog.load_all();
     (catalog, access)
 }
+
+/// The users-file hash of `password`, as `paks serve passwd` prints it.
+pub fn password_hash(password: &str) -> String {
+    let mut child = Command::new(paks_bin())
+        .args(["serve", "passwd"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(
+        &mut child.stdin.take().unwrap(),
+        format!("{password}\n").as_bytes(),
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "paks serve passwd: {}",
+        text(&out.stderr)
+    );
+    let hash = text(&out.stdout).trim().to_owned();
+    assert!(hash.starts_with("$argon2id$"), "{hash}");
+    hash
+}
