@@ -392,7 +392,7 @@ pub fn chroot_run(layout: &Path, tag: &str, argv: &[&str]) -> String {
     out
 }
 
-/// The argon2 hash `paks serve passwd` makes of `password`.
+/// The users-file hash of `password`, as `paks serve passwd` prints it.
 pub fn password_hash(password: &str) -> String {
     let mut child = Command::new(paks_bin())
         .args(["serve", "passwd"])
@@ -406,6 +406,12 @@ pub fn password_hash(password: &str) -> String {
     )
     .unwrap();
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success());
-    text(&out.stdout).trim().to_owned()
+    assert!(
+        out.status.success(),
+        "paks serve passwd: {}",
+        text(&out.stderr)
+    );
+    let hash = text(&out.stdout).trim().to_owned();
+    assert!(hash.starts_with("$argon2id$"), "{hash}");
+    hash
 }

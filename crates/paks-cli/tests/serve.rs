@@ -148,19 +148,7 @@ fn tls_users_and_tokens_with_skopeo() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     certificate(d);
-    let hash = {
-        let mut child = Command::new(paks_bin())
-            .args(["serve", "passwd"])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        child.stdin.take().unwrap().write_all(b"s3cret\n").unwrap();
-        let out = child.wait_with_output().unwrap();
-        assert!(out.status.success());
-        text(&out.stdout).trim().to_owned()
-    };
-    assert!(hash.starts_with("$argon2id$"), "{hash}");
+    let hash = common::password_hash("s3cret");
     std::fs::write(
         d.join("users.toml"),
         format!(
