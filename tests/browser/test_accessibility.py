@@ -79,6 +79,7 @@ def test_the_search_box_is_labelled_in_the_accessibility_tree(session, fixture):
     # The form around it is a search landmark.
     landmarks = [n for n in tree if n.get("role", {}).get("value") == "search"]
     assert landmarks, "no search landmark in the accessibility tree"
+    session.shot("home")
 
 
 def _object_id(cdp, selector: str) -> str:
