@@ -85,14 +85,15 @@ def fixture() -> Fixture:
 
 @pytest.fixture(scope="session", autouse=True)
 def catalogue_ready(fixture: Fixture) -> None:
-    """Waits until the home page links to everything pushed: the catalogue reads a pushed
-    repository in the background, after the push has been answered."""
-    wanted = [
+    """Waits until the home page lists everything pushed (links to the packages, the
+    image's name): the catalogue reads a pushed repository in the background, after the
+    push has been answered."""
+    links = [
         f"/packages/{fixture.versioned['repository']}",
         f"/packages/{fixture.dependent['repository']}",
         f"/packages/{fixture.dependency['repository']}",
-        f"/images/{fixture.image['repository']}",
     ]
+    image = fixture.image["repository"]
     # Straight to the server, whatever proxy the environment names.
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     page = ""
@@ -102,10 +103,11 @@ def catalogue_ready(fixture: Fixture) -> None:
                 page = response.read().decode()
         except urllib.error.HTTPError as e:
             page = f"HTTP {e.code}: {e.read().decode(errors='replace')}"
-        if all(any(w + end in page for end in ('"', "'", "?")) for w in wanted):
+        linked = all(any(w + end in page for end in ('"', "'", "?")) for w in links)
+        if linked and image in page:
             return
         time.sleep(0.1)
-    pytest.fail(f"the home page does not link to all of {wanted}:\n{page}")
+    pytest.fail(f"the home page does not list all of {links} and `{image}`:\n{page}")
 
 
 @pytest.fixture(scope="session")
