@@ -129,7 +129,10 @@ fn from_labels(image: &Image, host: &HostProfile) -> paks_inspect::Verdict {
         let provided = label(LABEL_GLIBC_PROVIDED).and_then(paks_host::parse_glibc);
         let have = match (&provided, &host.glibc) {
             (Some(v), _) => Some((v, "the image's glibc")),
-            (None, Some(v)) => Some((v, "the image has no glibc, and the host's")),
+            (None, Some(v)) => Some((
+                v,
+                "the image does not label the glibc it has (`io.paks.glibc.provided`); the host's",
+            )),
             (None, None) => None,
         };
         if let Some((have, whose)) = have
