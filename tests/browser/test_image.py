@@ -21,11 +21,19 @@ def other_arch(fixture) -> str:
     return json.dumps(profile, indent=2)
 
 
+# This machine's own profile: the busybox image runs here, optimally or not (a baseline
+# x86-64 build on an x86-64-v3 host is `runs-not-optimally`).
+RUNS_HERE = "runs,runs-not-optimally"
+
+
 def check(session, shot: str, expected: str):
-    """Press `#check`, wait for a verdict with status `expected`, return its section."""
+    """Press `#check`, wait for a verdict with a status in `expected` (comma-separated),
+    return its section."""
     page = session.page
     page.locator("#check").click()
-    wanted = page.locator(f'section#verdict[data-status="{expected}"]')
+    wanted = page.locator(
+        ", ".join(f'section#verdict[data-status="{e}"]' for e in expected.split(","))
+    )
     try:
         expect(wanted).to_be_visible()
     except AssertionError:
@@ -49,7 +57,7 @@ def test_open_an_image_from_the_home_page(session, fixture):
     link.click()
     expect(page).to_have_url(re.compile(re.escape(f"/images/{image['repository']}")))
     # The busybox image has one layer, not a package.
-    expect(page.locator("table#layers tbody tr")).to_have_count(1)
+    expect(page.locator("table#layers tr:has(td)")).to_have_count(1)
     expect(page.locator("textarea#host-profile[name=host]")).to_be_visible()
     expect(page.locator("input#host-file")).to_be_attached()
     session.shot("image")
@@ -64,7 +72,7 @@ def test_paste_a_host_profile(new_session, fixture, javascript):
     # This machine's profile: the image is built for this machine.
     page.locator("textarea#host-profile").fill(fixture.host_profile.read_text())
     s.shot("pasted")
-    check(s, "verdict-here", "runs")
+    check(s, "verdict-here", RUNS_HERE)
     # The same machine on another architecture: it will not run, and says why.
     if page.locator("textarea#host-profile").count() == 0:
         page.goto(image_url(fixture))
@@ -84,4 +92,4 @@ def test_upload_a_host_profile(session, fixture, tmp_path):
     check(session, "verdict", "will-not-run")
     # Another file, another verdict.
     page.locator("input#host-file").set_input_files(str(fixture.host_profile))
-    check(session, "verdict-here", "runs")
+    check(session, "verdict-here", RUNS_HERE)
