@@ -12,13 +12,18 @@
 //! - [`api`]: the JSON API and its OpenAPI document.
 //! - [`pages`]: the HTML pages and their embedded assets.
 //! - [`compose`]: images composed on pull.
+//! - [`image`]: an image's layers mapped to packages ([`Catalog::image`]).
+//! - [`verdict`]: whether an image runs on a host profile.
 
 pub mod access;
 pub mod api;
 pub mod compose;
+mod error;
+pub mod image;
 pub mod model;
 pub mod pages;
 pub mod scan;
+pub mod verdict;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock, RwLock};
@@ -28,6 +33,7 @@ use paks_registry::auth::Identity;
 use paks_registry::extension::{BoxFuture, Extension, ExtensionContext, ManifestRequest};
 use paks_registry::names::RepoName;
 
+pub use crate::error::CatalogError;
 use crate::model::{Package, PackageSummary, RepositorySummary, SearchResults};
 use crate::scan::Entry;
 

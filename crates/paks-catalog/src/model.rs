@@ -188,6 +188,49 @@ pub struct Layer {
     /// The package this layer is, when it is one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub package: Option<PackageRef>,
+    /// The packages merged into this layer, when it holds several (`paks image build`
+    /// merges packages to stay within its layer budget).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub packages: Vec<PackageRef>,
+}
+
+/// How well an image runs on a host, best first (as `paks compat` says it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum VerdictStatus {
+    Runs,
+    RunsNotOptimally,
+    WillNotRun,
+}
+
+/// What a verdict was judged from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VerdictBasis {
+    /// The image's `io.paks.*` labels (what `paks image build` and `paks label` record).
+    Labels,
+    /// Its layers, read from the registry and inspected as `paks inspect` does.
+    Layers,
+}
+
+/// The compatibility verdict of an image against a host profile.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Verdict {
+    pub repository: String,
+    /// The platform manifest judged.
+    pub digest: Digest,
+    pub platform: String,
+    /// The worst status among the reasons (`runs` when there are none).
+    pub status: VerdictStatus,
+    pub basis: VerdictBasis,
+    pub reasons: Vec<VerdictReason>,
+}
+
+/// One finding of a verdict, naming the binary or label and the numbers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerdictReason {
+    pub status: VerdictStatus,
+    pub message: String,
 }
 
 /// Search results.

@@ -336,3 +336,33 @@ pub fn serve(env: &Env) -> paks_testkit::PaksServe {
         &[],
     )
 }
+
+/// The catalogue `paks serve` runs, in this process, over the registry data a real
+/// `paks serve` keeps in `data`, with the same users file (`users`) if any: for asking it
+/// what the HTTP API will answer, before and besides that API. Every repository is read.
+pub fn catalog_over(
+    data: &Path,
+    users: Option<&Path>,
+) -> (
+    paks_catalog::Catalog,
+    std::sync::Arc<paks_registry::auth::AccessControl>,
+) {
+    use paks_registry::extension::{Extension, ExtensionContext};
+    let catalog = paks_catalog::Catalog::new(paks_catalog::CatalogOptions::default());
+    let extension: std::sync::Arc<dyn Extension> = std::sync::Arc::new(catalog.clone());
+    let access = match users {
+        Some(users) => paks_registry::auth::AccessControl::load(users).unwrap(),
+        None => paks_registry::auth::AccessControl::open(),
+    };
+    let access = std::sync::Arc::new(paks_registry::server::with_derived_repos(
+        access, &extension,
+    ));
+    let storage = paks_registry::storage::FsStorage::open(data).unwrap();
+    drop(extension.start(ExtensionContext {
+        storage: std::sync::Arc::new(storage),
+        access: access.clone(),
+        tls: false,
+    }));
+    catalog.load_all();
+    (catalog, access)
+}

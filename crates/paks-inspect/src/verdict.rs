@@ -39,7 +39,8 @@ pub struct Verdict {
 }
 
 impl Verdict {
-    pub(crate) fn from_reasons(reasons: Vec<Reason>) -> Self {
+    /// The verdict of `reasons`: the worst of their statuses.
+    pub fn from_reasons(reasons: Vec<Reason>) -> Self {
         Self {
             status: reasons
                 .iter()
