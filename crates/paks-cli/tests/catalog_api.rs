@@ -390,10 +390,14 @@ fn schemathesis_finds_nothing() {
         text(&out.stdout),
         text(&out.stderr)
     );
-    // It did test every operation of the document, and found the package.
+    // It did test every operation of the document.
     let stdout = text(&out.stdout);
-    assert!(stdout.contains("Tested: 3"), "{stdout}");
-    assert!(!stdout.contains("Missing test data"), "{stdout}");
+    assert!(stdout.contains("Tested: 5"), "{stdout}");
+    // The packages route reached real packages (the verdict's random bodies name none).
+    assert!(
+        !stdout.contains("- GET /api/v1/packages/{repository}"),
+        "{stdout}"
+    );
 }
 
 #[test]
@@ -468,4 +472,61 @@ fn a_registry_without_the_catalogue_is_named_as_such() {
     assert!(err.contains("paks repo add"), "{err}");
     let err = builder.fails(&["info", "acme/hello", "--registry", &server.host()], 1);
     assert!(err.contains("is not a paks serve registry"), "{err}");
+}
+
+#[test]
+fn images_and_their_verdicts() {
+    let s = Served::new();
+    let host = s.server.host();
+    s.builder.ok(&[
+        "image",
+        "build",
+        &format!("{host}/acme/hello:1.0.0"),
+        "--tag",
+        &format!("{host}/acme/app:1"),
+    ]);
+    let (status, _, body) = curl(&s.url("/api/v1/images/acme/app?ref=1"), &[]);
+    assert_eq!(status, 200, "{body}");
+    let image: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        (&image["repository"], &image["reference"]),
+        (&"acme/app".into(), &"1".into())
+    );
+    let packages: Vec<&str> = image["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|l| l["package"]["repository"].as_str())
+        .collect();
+    assert!(packages.contains(&"acme/hello"), "{body}");
+    let (status, _, body) = curl(&s.url("/api/v1/images/acme/app?ref=2"), &[]);
+    assert_eq!(status, 404, "{body}");
+    assert!(body.contains("no image `acme/app:2`"), "{body}");
+    // Found by schemathesis: an empty reference was a storage failure (500).
+    let (status, _, body) = curl(&s.url("/api/v1/images/acme/app?ref="), &[]);
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("is not a tag or digest"), "{body}");
+
+    let profile = s.builder.ok(&["host", "--json"]);
+    let request = format!("{{\"repository\": \"acme/app\", \"ref\": \"1\", \"host\": {profile}}}");
+    let (status, _, body) = curl(
+        &s.url("/api/v1/verdict"),
+        &[
+            "-H",
+            "Content-Type: application/json",
+            "--data-binary",
+            &request,
+        ],
+    );
+    assert_eq!(status, 200, "{body}");
+    let verdict: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(verdict["repository"], "acme/app");
+    assert_eq!(verdict["status"], "runs", "this host built it: {body}");
+    let bad = "{\"repository\": \"acme/app\", \"host\": {\"os\": \"\", \"arch\": \"\"}}";
+    let (status, _, body) = curl(
+        &s.url("/api/v1/verdict"),
+        &["-H", "Content-Type: application/json", "--data-binary", bad],
+    );
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("host profile is not valid"), "{body}");
 }

@@ -242,7 +242,7 @@ async fn image(
         )
     })?;
     let repository = repository.trim_end_matches('/');
-    let image = find_image(&catalog, repository, &query.reference, &viewer)?;
+    let image = find_image(&catalog, repository, &query.reference, &viewer).await?;
     Ok(json_answer(&headers, &image))
 }
 
@@ -296,7 +296,7 @@ async fn verdict(
             Some("send `{\"repository\": …, \"ref\": …, \"host\": <paks host --json>}`"),
         )
     })?;
-    let verdict = judge(&catalog, &request, &viewer)?;
+    let verdict = judge(&catalog, request, &viewer).await?;
     Ok(json_answer(&headers, &verdict))
 }
 
@@ -325,31 +325,58 @@ async fn openapi_document() -> Response {
     response
 }
 
-/// Image `repository:reference` as `viewer` may see it.
-fn find_image(
+/// Image `repository:reference` as `viewer` may see it (read off the async threads: it
+/// reads the storage).
+async fn find_image(
     catalog: &Catalog,
     repository: &str,
     reference: &str,
     viewer: &Identity,
 ) -> Result<crate::model::Image, Failure> {
-    let _ = (catalog, repository, reference, viewer);
-    Err(not_built())
+    // A malformed reference is the asker's mistake, not a storage failure.
+    if let Err(reason) = paks_registry::names::Reference::parse(reference) {
+        return Err(Failure::new(
+            StatusCode::BAD_REQUEST,
+            format!("`{reference}` is not a tag or digest: {reason}"),
+            Some("a reference is a tag (`1.0.0`) or a digest (`sha256:…`)"),
+        ));
+    }
+    let (c, repo, r, v) = (
+        catalog.clone(),
+        repository.to_owned(),
+        reference.to_owned(),
+        viewer.clone(),
+    );
+    let image = tokio::task::spawn_blocking(move || c.image(&repo, &r, &v))
+        .await
+        .expect("reading an image does not panic")
+        .map_err(|e| catalog_failure(&e))?;
+    image.ok_or_else(|| Failure::not_found("image", &format!("{repository}:{reference}")))
 }
 
 /// The verdict of `request`'s host profile on its image.
-fn judge(
+async fn judge(
     catalog: &Catalog,
-    request: &VerdictRequest,
+    request: VerdictRequest,
     viewer: &Identity,
-) -> Result<serde_json::Value, Failure> {
-    let _ = (catalog, request, viewer);
-    Err(not_built())
+) -> Result<crate::model::Verdict, Failure> {
+    let host =
+        crate::verdict::parse_host(&request.host.to_string()).map_err(|e| catalog_failure(&e))?;
+    let image = find_image(catalog, &request.repository, &request.reference, viewer).await?;
+    crate::verdict::check_async(catalog.clone(), image, host)
+        .await
+        .map_err(|e| catalog_failure(&e))
 }
 
-fn not_built() -> Failure {
-    Failure::new(
-        StatusCode::NOT_IMPLEMENTED,
-        "image data and verdicts are not built yet",
-        None,
-    )
+/// A failure to read or judge an image: the asker's (400) or the server's (500).
+fn catalog_failure(e: &crate::CatalogError) -> Failure {
+    if e.is_bad_request() {
+        return Failure::new(
+            StatusCode::BAD_REQUEST,
+            e.to_string(),
+            Some("send the host profile `paks host --json` prints"),
+        );
+    }
+    tracing::warn!(target: "paks::catalog", "{e}");
+    Failure::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string(), None)
 }

@@ -69,6 +69,36 @@ mod tests {
         }
     }
 
+    /// The verdict's types with every field set.
+    fn verdict_examples() -> Vec<(&'static str, Value)> {
+        fn v(x: impl Serialize) -> Value {
+            serde_json::to_value(x).unwrap()
+        }
+        vec![
+            (
+                "Verdict",
+                v(Verdict {
+                    repository: "acme/app".into(),
+                    digest: digest(),
+                    platform: "linux/amd64".into(),
+                    status: VerdictStatus::RunsNotOptimally,
+                    basis: VerdictBasis::Labels,
+                    reasons: vec![VerdictReason {
+                        status: VerdictStatus::WillNotRun,
+                        message: "m".into(),
+                    }],
+                }),
+            ),
+            (
+                "VerdictReason",
+                v(VerdictReason {
+                    status: VerdictStatus::Runs,
+                    message: "m".into(),
+                }),
+            ),
+        ]
+    }
+
     /// Every type of the model with every field set (struct literals: a new field does not
     /// compile here until it is added, and then the document must name it).
     fn full_examples() -> Vec<(&'static str, Value)> {
@@ -111,6 +141,7 @@ mod tests {
             size: 1,
             media_type: "application/vnd.oci.image.layer.v1.tar+gzip".into(),
             package: Some(package_ref()),
+            packages: vec![package_ref()],
         };
         let image = Image {
             repository: "acme/app".into(),
@@ -171,7 +202,7 @@ mod tests {
     #[test]
     fn every_field_of_the_model_is_in_the_document() {
         let schemas = schemas();
-        for (name, example) in full_examples() {
+        for (name, example) in full_examples().into_iter().chain(verdict_examples()) {
             let schema = &schemas[name];
             assert_eq!(
                 keys(&schema["properties"]),
@@ -202,6 +233,7 @@ mod tests {
                     size: 0,
                     media_type: String::new(),
                     package: None,
+                    packages: Vec::new(),
                 }),
             ),
             ("Attachments", serde_json::to_value(Attachments::default())),
