@@ -98,10 +98,7 @@ pub fn install_by_name(
 
 pub fn search(ctx: &Ctx, args: &SearchArgs) -> Result<(), Failure> {
     if let Some(registry) = &args.registry {
-        return Err(user_error(
-            format!("searching the catalogue of `{registry}` is not built yet"),
-            None,
-        ));
+        return crate::catalog_remote::search(ctx, registry, args);
     }
     let loaded = repos::load_all(ctx, args.offline)?;
     let hits = repos::search(&loaded, &args.term);
@@ -125,27 +122,15 @@ pub fn search(ctx: &Ctx, args: &SearchArgs) -> Result<(), Failure> {
             .next_back()
             .and_then(|e| e.builds.first())
             .map_or(paks_types::PackageKind::Store, |b| b.kind);
-        if args.json {
-            writeln!(
-                o,
-                "{}",
-                json!({"type": "package", "name": name.as_str(), "repository": repo,
-                       "kind": kind.as_str(), "versions": versions, "summary": entry.summary})
-            )?;
-        } else {
-            let tag = if kind.is_store() {
-                String::new()
-            } else {
-                format!(", {kind}")
-            };
-            writeln!(
-                o,
-                "{:<24} {:<10} {}  [{repo}{tag}]",
-                name.as_str(),
-                versions.first().map_or("", String::as_str),
-                shown(entry.summary.as_deref().unwrap_or(""))
-            )?;
-        }
+        print_hit(
+            &mut o,
+            args.json,
+            name.as_str(),
+            repo,
+            kind,
+            &versions,
+            entry.summary.as_deref(),
+        )?;
     }
     // A term that matches nothing is often a misspelt name.
     let similar = if hits.is_empty() {
@@ -167,6 +152,39 @@ pub fn search(ctx: &Ctx, args: &SearchArgs) -> Result<(), Failure> {
         ));
     }
     Ok(())
+}
+
+/// One package `paks search` found: a table line, or a JSON line with `json`. `versions`
+/// newest first.
+pub(crate) fn print_hit(
+    o: &mut impl Write,
+    json: bool,
+    name: &str,
+    repository: &str,
+    kind: paks_types::PackageKind,
+    versions: &[String],
+    summary: Option<&str>,
+) -> std::io::Result<()> {
+    if json {
+        return writeln!(
+            o,
+            "{}",
+            json!({"type": "package", "name": name, "repository": repository,
+                   "kind": kind.as_str(), "versions": versions, "summary": summary})
+        );
+    }
+    let tag = if kind.is_store() {
+        String::new()
+    } else {
+        format!(", {kind}")
+    };
+    writeln!(
+        o,
+        "{:<24} {:<10} {}  [{repository}{tag}]",
+        name,
+        versions.first().map_or("", String::as_str),
+        shown(summary.unwrap_or(""))
+    )
 }
 
 /// The names in the repositories' indexes close to `name` (a likely typo), closest first.
@@ -222,31 +240,42 @@ pub fn remote_info(ctx: &Ctx, name: &str, json_out: bool) -> Result<RemoteInfo, 
                 .iter()
                 .map(|d| format!("{} {}", d.name, d.req))
                 .collect();
-            writeln!(
-                o,
-                "    {}  {}{}{}  {} download, {} unpacked, {} files{}",
+            let line = build_line(
                 &b.id.hash()[..8],
-                b.platform,
-                b.target
-                    .as_deref()
-                    .map(|t| format!(" {t}"))
-                    .unwrap_or_default(),
-                b.glibc
-                    .as_ref()
-                    .map(|g| format!(" glibc>={g}"))
-                    .unwrap_or_default(),
-                human_size(b.layer.size),
-                human_size(b.size),
-                b.files,
-                if deps.is_empty() {
-                    String::new()
-                } else {
-                    format!("; needs {}", deps.join(", "))
-                }
-            )?;
+                &b.platform.to_string(),
+                b.target.as_deref(),
+                b.glibc.as_ref().map(ToString::to_string),
+                [b.layer.size, b.size, b.files],
+                &deps,
+            );
+            writeln!(o, "{line}")?;
         }
     }
     Ok(RemoteInfo::Printed)
+}
+
+/// A build as `paks info` lists it: its hash's start, platform, target, glibc, sizes
+/// (`[layer, unpacked, files]`) and dependencies.
+pub(crate) fn build_line(
+    hash: &str,
+    platform: &str,
+    target: Option<&str>,
+    glibc: Option<String>,
+    [layer_size, size, files]: [u64; 3],
+    deps: &[String],
+) -> String {
+    format!(
+        "    {hash}  {platform}{}{}  {} download, {} unpacked, {files} files{}",
+        target.map(|t| format!(" {t}")).unwrap_or_default(),
+        glibc.map(|g| format!(" glibc>={g}")).unwrap_or_default(),
+        human_size(layer_size),
+        human_size(size),
+        if deps.is_empty() {
+            String::new()
+        } else {
+            format!("; needs {}", deps.join(", "))
+        }
+    )
 }
 
 pub(crate) fn read_key_arg(arg: &str) -> Result<String, Failure> {

@@ -420,13 +420,7 @@ fn list(ctx: &Ctx, args: &JsonArgs) -> Result<(), Failure> {
 
 fn info(ctx: &Ctx, args: &InfoArgs) -> Result<(), Failure> {
     if let Some(registry) = &args.registry {
-        return Err(user_error(
-            format!(
-                "reading `{}` from the catalogue of `{registry}` is not built yet",
-                args.package
-            ),
-            None,
-        ));
+        return crate::catalog_remote::info(ctx, registry, args);
     }
     let path = Path::new(&args.package);
     let (meta, prefix, explicit) = if path.extension().is_some_and(|e| e == "pak") || path.is_file()

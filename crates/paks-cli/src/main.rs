@@ -5,6 +5,7 @@ mod audit;
 mod build_deps;
 mod cache;
 mod catalog;
+mod catalog_remote;
 mod cli;
 mod commands;
 mod completions;

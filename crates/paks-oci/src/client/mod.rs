@@ -4,6 +4,7 @@
 //! bounds concurrent blob transfers; clone it freely (it is an `Arc`).
 
 mod auth;
+mod extension_api;
 mod fallback;
 mod http;
 mod manifests;
