@@ -10,6 +10,8 @@ use serde::Deserialize;
 
 use super::html::{self, Html};
 use super::{not_found, viewer};
+use paks_registry::names::RepoName;
+
 use crate::model::{Image, PackageRef, Verdict, VerdictStatus};
 use crate::{Catalog, verdict};
 
@@ -40,7 +42,10 @@ pub async fn page(
         Ok(who) => who,
         Err(denied) => return *denied,
     };
-    let reference = query.reference.unwrap_or_else(|| "latest".to_owned());
+    let reference = match query.reference {
+        Some(r) => r,
+        None => default_reference(&catalog, &repo).await,
+    };
     match load(&catalog, &repo, &reference, &who).await {
         Ok(image) => render(&image, "", None),
         Err(missing) => *missing,
@@ -59,7 +64,10 @@ pub async fn check(
         Ok(who) => who,
         Err(denied) => return *denied,
     };
-    let reference = query.reference.unwrap_or_else(|| "latest".to_owned());
+    let reference = match query.reference {
+        Some(r) => r,
+        None => default_reference(&catalog, &repo).await,
+    };
     let image = match load(&catalog, &repo, &reference, &who).await {
         Ok(image) => image,
         Err(missing) => return *missing,
@@ -71,6 +79,29 @@ pub async fn check(
         Err(e) => Err(e.to_string()),
     };
     render(&image, &form.host, Some(outcome))
+}
+
+/// The tag shown when the URL names none: `latest` if the repository has it, else its
+/// newest version tag, else its last tag (a repository holding only `1.36` opens on it).
+async fn default_reference(catalog: &Catalog, repo: &str) -> String {
+    let fallback = || "latest".to_owned();
+    let (Some(ctx), Ok(name)) = (catalog.context(), RepoName::parse(repo)) else {
+        return fallback();
+    };
+    let storage = ctx.storage.clone();
+    let tags = tokio::task::spawn_blocking(move || storage.list_tags(&name))
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .flatten()
+        .unwrap_or_default();
+    if tags.is_empty() || tags.iter().any(|t| t == "latest") {
+        return fallback();
+    }
+    tags.iter()
+        .filter_map(|t| paks_types::LooseVersion::parse(t).map(|v| (v, t)))
+        .max_by(|a, b| a.0.cmp(&b.0))
+        .map_or_else(|| tags[tags.len() - 1].clone(), |(_, t)| t.clone())
 }
 
 /// The image, or the page that says it is missing (or could not be read).
