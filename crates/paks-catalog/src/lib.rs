@@ -23,9 +23,9 @@ pub mod image;
 pub mod model;
 pub mod pages;
 pub mod scan;
-pub mod verdict;
 #[cfg(test)]
 mod tests;
+pub mod verdict;
 
 mod index;
 
@@ -111,7 +111,6 @@ impl Catalog {
         })?;
         Ok(self.inner.composing.get_or_init(|| Arc::new(made)).clone())
     }
-
 
     /// Starts the catalogue over `ctx` and reads the whole storage before returning (what
     /// [`Extension::start`] does in the background); for tools and tests.

@@ -351,9 +351,13 @@ fn with_auth_a_composed_image_needs_pull_on_every_package() {
             || said.contains("authentication required"),
         "{said}"
     );
-    // Through the token flow, each gets what they may pull.
+    // alice may pull acme/hello, but its dependency lives in acme/libgreet, which she may
+    // not pull: the composition would hand her its layer, so it is refused, naming it.
     let out = inspect(Some("alice:s3cret"), "compose/acme/hello:latest");
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(!out.status.success(), "{}", text(&out.stdout));
+    let said = text(&out.stderr);
+    assert!(said.contains("acme/libgreet"), "{said}");
+    // Through the token flow, bob (acme/*) gets the pair.
     let out = inspect(Some("bob:s3cret"), both);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let manifest: Value = serde_json::from_slice(&out.stdout).unwrap();

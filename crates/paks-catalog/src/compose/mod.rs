@@ -117,6 +117,7 @@ pub async fn prepare(catalog: Catalog, request: ManifestRequest) -> Result<(), A
     })
     .await
     .map_err(ApiError::internal)??;
+    refuse_unreadable(&ctx.access, &request, &plan)?;
     let lock = {
         let mut locks = composing.locks.lock().expect("not poisoned");
         locks.entry(plan.key.clone()).or_default().clone()
@@ -156,6 +157,40 @@ pub async fn prepare(catalog: Catalog, request: ManifestRequest) -> Result<(), A
         .expect("not poisoned")
         .insert(plan.key, digest);
     Ok(())
+}
+
+/// Refuses a composition that would hand the client layers of a repository it may not
+/// pull: the name grants pull on the packages it names, and their dependencies live in
+/// repositories of their own, which the users file may keep from this client.
+fn refuse_unreadable(
+    access: &paks_registry::auth::AccessControl,
+    request: &ManifestRequest,
+    plan: &Plan,
+) -> Result<(), ApiError> {
+    let hidden: std::collections::BTreeSet<&str> = plan
+        .inputs
+        .iter()
+        .flat_map(|i| &i.packages)
+        .map(|f| f.repo.name.as_str())
+        .filter(|repo| !crate::access::may_pull(access, &request.identity, repo))
+        .collect();
+    if hidden.is_empty() {
+        return Ok(());
+    }
+    let names: Vec<String> = hidden.iter().map(|r| format!("`{r}`")).collect();
+    Err(ApiError::new(
+        Code::Denied,
+        format!(
+            "`{}` needs the dependencies in {}, which {} may not pull",
+            request.repo,
+            names.join(", "),
+            request.identity.user().map_or_else(
+                || "an anonymous client".to_owned(),
+                |u| format!("user `{u}`")
+            )
+        ),
+    )
+    .with_status(axum::http::StatusCode::FORBIDDEN))
 }
 
 /// Whether an `Accept` header lets the client read an index (no header: any manifest).
