@@ -260,7 +260,7 @@ pub async fn page(
     h.raw("<h1>")
         .text(&package.name)
         .raw("</h1><p>")
-        .raw("The packages <a href=\"/packages/")
+        .raw("What <a href=\"/packages/")
         .text(&repo)
         .raw("?version=")
         .query(&version.version)
@@ -268,7 +268,7 @@ pub async fn page(
         .text(&repo)
         .raw(" ")
         .text(&version.version)
-        .raw("</a> needs to run: ")
+        .raw("</a> needs to run, itself included: ")
         .text(graph.nodes.len())
         .raw(if graph.nodes.len() == 1 {
             " package"
