@@ -51,10 +51,29 @@ pub fn open_locked(path: &Path) -> io::Result<Option<File>> {
         .truncate(false)
         .open(path)?;
     match file.try_lock() {
-        Ok(()) => Ok(Some(file)),
-        Err(TryLockError::WouldBlock) => Ok(None),
-        Err(TryLockError::Error(e)) => Err(e),
+        Ok(()) => {}
+        Err(TryLockError::WouldBlock) => return Ok(None),
+        Err(TryLockError::Error(e)) => return Err(e),
     }
+    // The holder may have renamed the file away (a finished download becomes the blob)
+    // between our open and our lock: then what we locked is no longer at `path`, and
+    // writing to it would change the renamed file. Treat it as held.
+    if still_at(&file, path)? {
+        Ok(Some(file))
+    } else {
+        Ok(None)
+    }
+}
+
+/// Whether `file` is (still) the file at `path`.
+fn still_at(file: &File, path: &Path) -> io::Result<bool> {
+    use std::os::unix::fs::MetadataExt as _;
+    let held = file.metadata()?;
+    Ok(match std::fs::symlink_metadata(path) {
+        Ok(now) => now.dev() == held.dev() && now.ino() == held.ino(),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => false,
+        Err(e) => return Err(e),
+    })
 }
 
 /// Whether `name` is a temporary made with `tag`: `.<name>.<tag>` or `.<name>.<tag>-…`.
@@ -143,6 +162,20 @@ pub fn find_unlocked(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_locked_file_renamed_away_is_not_at_its_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let part = dir.path().join(".blob.part");
+        let opened = open_locked(&part).unwrap().unwrap();
+        assert!(still_at(&opened, &part).unwrap());
+        // The download finished: its part file became the blob.
+        std::fs::rename(&part, dir.path().join("blob")).unwrap();
+        assert!(!still_at(&opened, &part).unwrap());
+        // A new part file at the path is another file.
+        std::fs::write(&part, b"").unwrap();
+        assert!(!still_at(&opened, &part).unwrap());
+    }
 
     #[test]
     fn names() {

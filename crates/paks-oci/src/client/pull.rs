@@ -505,6 +505,15 @@ impl Client {
         // `Range`) is not making progress however many bytes it sends.
         let (mut attempts, mut failures, mut furthest) = (0u32, 0u32, 0u64);
         loop {
+            // A part file that holds as many bytes as the blob has: done if they are the
+            // blob, else from the first byte (asking for the bytes past the end gets 416).
+            if part.have > 0 && size == Some(part.have) {
+                if part.hasher.clone().finish() == *digest {
+                    return Ok(());
+                }
+                part.restart(digest.algorithm()).await?;
+                received.store(0, Ordering::Relaxed);
+            }
             attempts += 1;
             let sent = self
                 .send(Req {
@@ -524,6 +533,12 @@ impl Client {
                 && part.have > 0
                 && content_range_start(&sent.resp) == Some(part.have);
             if !resumed {
+                if status == StatusCode::RANGE_NOT_SATISFIABLE && part.have > 0 && attempts == 1 {
+                    // The part file is longer than the blob (no size to tell): start over.
+                    part.restart(digest.algorithm()).await?;
+                    received.store(0, Ordering::Relaxed);
+                    continue;
+                }
                 if status != StatusCode::OK {
                     return Err(self.status_error(what, &Method::GET, sent).await);
                 }

@@ -497,3 +497,46 @@ async fn referrers_through_the_tag_fallback_with_artifact_type_filter() {
             .is_empty()
     );
 }
+
+/// A part file that already holds the whole blob (its writer was stopped between the last
+/// byte and the rename, or a second download locked the file just after the first renamed
+/// it): the download finishes from it, rather than asking for the bytes after the end
+/// (which a registry answers 416, and which failed the download).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_part_file_holding_the_whole_blob_finishes_the_download() {
+    let registry = DockerRegistry::start();
+    let client = client(Credentials::none());
+    let repo = repo(&registry.host(), "paks/whole-part");
+    let dir = tempfile::tempdir().unwrap();
+    let data = random_bytes(1188, 3);
+    let digest = Digest::sha256_of(&data);
+    let src = dir.path().join("src");
+    std::fs::write(&src, &data).unwrap();
+    client
+        .push_blob(&repo, &digest, data.len() as u64, &src, None, &|_| {})
+        .await
+        .unwrap();
+    let dest = dir.path().join("cache").join("blob");
+    std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+    let part = dir.path().join("cache").join(".blob.part");
+    // The whole blob, and then the whole blob with its last byte wrong.
+    for (content, what) in [
+        (data.clone(), "right"),
+        (
+            {
+                let mut d = data.clone();
+                *d.last_mut().unwrap() ^= 0xff;
+                d
+            },
+            "wrong",
+        ),
+    ] {
+        let _ = std::fs::remove_file(&dest);
+        std::fs::write(&part, &content).unwrap();
+        client
+            .pull_blob(&repo, &digest, Some(data.len() as u64), &dest, &|_| {})
+            .await
+            .unwrap_or_else(|e| panic!("with the {what} bytes in the part file: {e:?}"));
+        assert_eq!(std::fs::read(&dest).unwrap(), data, "{what}");
+    }
+}
