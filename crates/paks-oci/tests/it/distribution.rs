@@ -506,7 +506,7 @@ async fn referrers_through_the_tag_fallback_with_artifact_type_filter() {
 async fn a_part_file_holding_the_whole_blob_finishes_the_download() {
     let registry = DockerRegistry::start();
     let client = client(Credentials::none());
-    let repo = repo(&registry.host(), "paks/whole-part");
+    let repo = repo(registry.host(), "paks/whole-part");
     let dir = tempfile::tempdir().unwrap();
     let data = random_bytes(1188, 3);
     let digest = Digest::sha256_of(&data);
