@@ -169,7 +169,10 @@ impl Partial {
     }
 
     /// Flush (and fsync if `durable`); the digest of the content.
-    async fn finish(mut self, durable: bool) -> Result<Digest, OciError> {
+    /// Flushes (and syncs, if `durable`) what was written; returns the digest of it and
+    /// the open file, whose lock must be held until the file is renamed into place (else
+    /// another download takes the part file in between and finds it gone).
+    async fn finish(mut self, durable: bool) -> Result<(Digest, tokio::fs::File), OciError> {
         self.out.flush().await.map_err(self.write_err())?;
         if durable {
             self.out
@@ -178,7 +181,7 @@ impl Partial {
                 .await
                 .map_err(self.write_err())?;
         }
-        Ok(self.hasher.finish())
+        Ok((self.hasher.finish(), self.out.into_inner()))
     }
 }
 
@@ -471,7 +474,7 @@ impl Client {
                 return Err(e);
             }
         }
-        let actual = part.finish(self.config().durable_blobs).await?;
+        let (actual, held) = part.finish(self.config().durable_blobs).await?;
         if actual != *digest {
             tmp.discard();
             return Err(ErrorKind::DigestMismatch {
@@ -482,7 +485,9 @@ impl Client {
             }
             .into());
         }
-        tmp.commit(dest, self.config().durable_blobs).await
+        let committed = tmp.commit(dest, self.config().durable_blobs).await;
+        drop(held);
+        committed
     }
 
     /// The requests of [`Client::pull_blob`], until `part` holds the whole blob.

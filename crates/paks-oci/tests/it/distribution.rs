@@ -540,3 +540,40 @@ async fn a_part_file_holding_the_whole_blob_finishes_the_download() {
         assert_eq!(std::fs::read(&dest).unwrap(), data, "{what}");
     }
 }
+
+/// Many downloads of one blob to one destination at once, in one process (an image's
+/// packages sharing a layer): every one succeeds and the blob is intact. The part file was
+/// unlocked before it was renamed into the blob, so a second download could take it in
+/// between, find it complete, and fail renaming a file that had gone (`bench/catalogue`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_downloads_of_one_blob_all_succeed() {
+    let registry = DockerRegistry::start();
+    let client = client(Credentials::none());
+    let repo = repo(registry.host(), "paks/shared");
+    let dir = tempfile::tempdir().unwrap();
+    let data = random_bytes(1188, 4);
+    let digest = Digest::sha256_of(&data);
+    let src = dir.path().join("src");
+    std::fs::write(&src, &data).unwrap();
+    client
+        .push_blob(&repo, &digest, data.len() as u64, &src, None, &|_| {})
+        .await
+        .unwrap();
+    for round in 0..100 {
+        let dest = dir.path().join(format!("cache-{round}")).join("blob");
+        let pulls = (0..8).map(|_| {
+            let (client, repo, digest, dest) =
+                (client.clone(), repo.clone(), digest.clone(), dest.clone());
+            tokio::spawn(async move {
+                client
+                    .pull_blob(&repo, &digest, Some(1188), &dest, &|_| {})
+                    .await
+            })
+        });
+        for pull in futures_util::future::join_all(pulls).await {
+            pull.unwrap()
+                .unwrap_or_else(|e| panic!("round {round}: {e:?}"));
+        }
+        assert_eq!(std::fs::read(&dest).unwrap(), data, "round {round}");
+    }
+}
