@@ -1,0 +1,83 @@
+//! The catalogue attacked from outside: a real `paks serve` holding a plain image (busybox
+//! copied with skopeo), asked with malformed references and paths over raw HTTP. Nothing a
+//! caller sends may make it answer 500 (a server fault, logged as a storage failure): a
+//! malformed name or reference is the caller's mistake, answered as such.
+
+mod common;
+
+use common::Env;
+use paks_testkit::raw_http::{exchange, header};
+use paks_testkit::{PaksServe, busybox_layout, skopeo};
+
+/// paks serve with busybox at `plain/busybox:1`.
+fn serve_busybox() -> (Env, PaksServe) {
+    let env = Env::new();
+    let server = common::serve(&env);
+    let layout = env.dir.path().join("busybox");
+    busybox_layout(&layout, "1");
+    skopeo(&[
+        "copy",
+        "--dest-tls-verify=false",
+        &format!("oci:{}:1", layout.display()),
+        &format!("docker://{}/plain/busybox:1", server.host()),
+    ]);
+    (env, server)
+}
+
+/// References that are neither a tag nor a digest (percent-encoded for the query).
+const BAD_REFERENCES: [&str; 5] = [
+    "sha256:zz",
+    "a%20b",
+    "..%2F..%2Fetc%2Fpasswd",
+    "%3Cscript%3E",
+    // 129 characters: one more than a tag may have.
+    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+];
+
+/// The image page asked for a malformed `ref` said 500 "Cannot read this image: storage
+/// I/O failed: `a b` is not a valid tag"; it is an image that is not there (404), for GET
+/// and for the verdict form's POST, and the page still escapes what was asked.
+#[test]
+fn image_page_with_a_malformed_reference_is_not_found_not_a_server_error() {
+    let (_env, server) = serve_busybox();
+    let (status, _, body) = exchange(
+        server.addr(),
+        "GET",
+        "/images/plain/busybox?ref=1",
+        &[],
+        b"",
+    );
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    for bad in BAD_REFERENCES {
+        let path = format!("/images/plain/busybox?ref={bad}");
+        for (method, body, content_type) in [
+            ("GET", &b""[..], None),
+            (
+                "POST",
+                &b"host=%7B%7D"[..],
+                Some("application/x-www-form-urlencoded"),
+            ),
+        ] {
+            let headers: Vec<(&str, &str)> = content_type
+                .map(|c| ("Content-Type", c))
+                .into_iter()
+                .collect();
+            let (status, head, page) = exchange(server.addr(), method, &path, &headers, body);
+            let page = String::from_utf8_lossy(&page);
+            assert_eq!(status, 404, "{method} {path}: {head}{page}");
+            assert!(
+                header(&head, "content-type").is_some_and(|c| c.starts_with("text/html")),
+                "{head}"
+            );
+            assert!(page.contains("id=\"not-found\""), "{page}");
+            assert!(!page.contains("<script>"), "{page}");
+            assert!(!page.contains("storage"), "{page}");
+        }
+    }
+    // Not logged as a storage failure either.
+    assert!(
+        !server.stderr().contains("is not a valid tag"),
+        "{}",
+        server.stderr()
+    );
+}
