@@ -81,3 +81,32 @@ fn image_page_with_a_malformed_reference_is_not_found_not_a_server_error() {
         server.stderr()
     );
 }
+
+/// A repository path that is not UTF-8 (`%FF`) or holds a NUL got the router's plain-text
+/// 400 ("Invalid URL: Cannot parse ..."), not the API's JSON error; every answer under
+/// `/api/v1/` is JSON `{"error", "hint"}`.
+#[test]
+fn api_paths_that_are_not_utf8_answer_json_errors() {
+    let (_env, server) = serve_busybox();
+    for path in [
+        "/api/v1/packages/plain/%FF",
+        "/api/v1/packages/%C0%AE%C0%AE/x",
+        "/api/v1/images/plain/%FF%FE",
+        "/api/v1/images/plain/busybox%00",
+        "/api/v1/packages/plain/%2e%2e%2f%2e%2e%2fetc",
+    ] {
+        let (status, head, body) = exchange(server.addr(), "GET", path, &[], b"");
+        assert!(matches!(status, 400 | 404), "{path}: {head}");
+        assert!(
+            header(&head, "content-type").is_some_and(|c| c == "application/json"),
+            "{path}: {head}{}",
+            String::from_utf8_lossy(&body)
+        );
+        let error: serde_json::Value = serde_json::from_slice(&body).expect("a JSON error");
+        assert!(
+            error["error"].as_str().is_some_and(|e| !e.is_empty()),
+            "{error}"
+        );
+        assert!(error["hint"].is_string(), "{error}");
+    }
+}
