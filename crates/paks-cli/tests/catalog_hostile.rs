@@ -110,3 +110,54 @@ fn api_paths_that_are_not_utf8_answer_json_errors() {
         assert!(error["hint"].is_string(), "{error}");
     }
 }
+
+/// The image page without `?ref=` chose the tag to show from the repository's tags before
+/// asking whether the viewer may pull it, so its 404 for a hidden repository holding only
+/// `1.36` said "No image secret/busybox:1.36", where one that does not exist says
+/// `:latest`: the hidden repository's existence and its version leaked. A hidden image
+/// and a missing one now look alike.
+#[test]
+fn image_page_of_a_hidden_repository_looks_like_a_missing_one() {
+    let env = Env::new();
+    let users = env.dir.path().join("users.toml");
+    std::fs::write(
+        &users,
+        format!(
+            "[[anonymous]]\nrepositories = [\"public/*\"]\nactions = [\"pull\"]\n\n\
+             [[users]]\nname = \"alice\"\npassword = \"{}\"\n[[users.access]]\n\
+             repositories = [\"secret/*\", \"public/*\"]\nactions = [\"pull\", \"push\"]\n",
+            common::password_hash("alice-pw")
+        ),
+    )
+    .unwrap();
+    let server = PaksServe::start(
+        std::path::Path::new(common::paks_bin()),
+        &env.dir.path().join("data"),
+        &["--auth", users.to_str().unwrap()],
+    );
+    let layout = env.dir.path().join("busybox");
+    busybox_layout(&layout, "1.36");
+    skopeo(&[
+        "copy",
+        "--dest-tls-verify=false",
+        "--dest-creds",
+        "alice:alice-pw",
+        &format!("oci:{}:1.36", layout.display()),
+        &format!("docker://{}/secret/busybox:1.36", server.host()),
+    ]);
+    let get = |path: &str, auth: &[(&str, &str)]| {
+        let (status, _, body) = exchange(server.addr(), "GET", path, auth, b"");
+        (status, String::from_utf8_lossy(&body).into_owned())
+    };
+    // Alice sees it, on its only tag.
+    let alice = format!("Basic {}", data_encoding::BASE64.encode(b"alice:alice-pw"));
+    let (status, page) = get("/images/secret/busybox", &[("Authorization", &alice)]);
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("1.36"), "{page}");
+    // Anonymous: the same 404 as for a repository that is not there.
+    let (hidden_status, hidden) = get("/images/secret/busybox", &[]);
+    let (missing_status, missing) = get("/images/secret/nothing", &[]);
+    assert_eq!((hidden_status, missing_status), (404, 404));
+    assert!(!hidden.contains("1.36"), "{hidden}");
+    assert_eq!(hidden.replace("busybox", "nothing"), missing);
+}
