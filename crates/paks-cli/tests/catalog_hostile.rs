@@ -161,3 +161,112 @@ fn image_page_of_a_hidden_repository_looks_like_a_missing_one() {
     assert!(!hidden.contains("1.36"), "{hidden}");
     assert_eq!(hidden.replace("busybox", "nothing"), missing);
 }
+
+/// Concurrent pulls of one composed name, of two names and of the same packages in the
+/// other order, by GET and HEAD: no deadlock, every answer a 200, and one name always
+/// the same manifest (composed once, not once per puller). Passed on arrival: kept as the
+/// guard of the composer's per-key lock.
+#[test]
+fn concurrent_pulls_of_composed_images_agree() {
+    let env = Env::new();
+    let server = PaksServe::start(
+        std::path::Path::new(common::paks_bin()),
+        &env.dir.path().join("data"),
+        &["--compose-base", "base/busybox:1"],
+    );
+    let host = server.host();
+    env.build("libgreet");
+    for example in ["hello", "hello-script"] {
+        let pak = env.build(example);
+        env.ok(&[
+            "push",
+            pak.to_str().unwrap(),
+            &format!("{host}/acme/{example}"),
+        ]);
+    }
+    let layout = env.dir.path().join("base");
+    paks_testkit::busybox_glibc_layout(&layout, "1");
+    skopeo(&[
+        "copy",
+        "--dest-tls-verify=false",
+        &format!("oci:{}:1", layout.display()),
+        &format!("docker://{host}/base/busybox:1"),
+    ]);
+    let names = [
+        "compose/acme/hello",
+        "compose/acme/hello/hello-script",
+        "compose/acme/hello-script/hello",
+    ];
+    let accept = ("Accept", "application/vnd.oci.image.manifest.v1+json");
+    let addr = server.addr();
+    let answers: Vec<(String, u16, String, String)> = std::thread::scope(|s| {
+        let pulls: Vec<_> = (0..12)
+            .map(|i| {
+                let name = names[i % names.len()];
+                let method = if i % 2 == 0 { "GET" } else { "HEAD" };
+                s.spawn(move || {
+                    let (status, head, body) = exchange(
+                        addr,
+                        method,
+                        &format!("/v2/{name}/manifests/latest"),
+                        &[accept],
+                        b"",
+                    );
+                    let digest = header(&head, "docker-content-digest")
+                        .unwrap_or_default()
+                        .to_owned();
+                    (
+                        name.to_owned(),
+                        status,
+                        digest,
+                        String::from_utf8_lossy(&body).into_owned(),
+                    )
+                })
+            })
+            .collect();
+        pulls.into_iter().map(|p| p.join().unwrap()).collect()
+    });
+    for name in names {
+        let digests: std::collections::BTreeSet<&str> = answers
+            .iter()
+            .filter(|a| a.0 == name)
+            .map(|(_, status, digest, body)| {
+                assert_eq!(*status, 200, "{name}: {body}");
+                assert!(digest.starts_with("sha256:"), "{name}: {digest}");
+                digest.as_str()
+            })
+            .collect();
+        assert_eq!(digests.len(), 1, "{name}: {digests:?}");
+    }
+    // Once more, after the rush: the same manifest.
+    let (status, head, _) = exchange(
+        addr,
+        "HEAD",
+        "/v2/compose/acme/hello/manifests/latest",
+        &[accept],
+        b"",
+    );
+    assert_eq!(status, 200);
+    let first = answers.iter().find(|a| a.0 == names[0]).unwrap();
+    assert_eq!(
+        header(&head, "docker-content-digest"),
+        Some(first.2.as_str())
+    );
+    // A package named twice, or with a dependency it brings anyway, is the same image:
+    // each build is composed once.
+    for same in ["compose/acme/hello/hello", "compose/acme/hello/libgreet"] {
+        let (status, head, body) = exchange(
+            addr,
+            "GET",
+            &format!("/v2/{same}/manifests/latest"),
+            &[accept],
+            b"",
+        );
+        assert_eq!(status, 200, "{same}: {}", String::from_utf8_lossy(&body));
+        assert_eq!(
+            header(&head, "docker-content-digest"),
+            Some(first.2.as_str()),
+            "{same}"
+        );
+    }
+}
