@@ -270,3 +270,36 @@ fn concurrent_pulls_of_composed_images_agree() {
         );
     }
 }
+
+/// A chain of 3,000 packages, each depending on the one before (written straight into the
+/// storage, as the benchmark writes its registry): pulling `compose/` of the last one
+/// walked the chain by recursion and overflowed the stack, which killed the whole server
+/// (every client's connection dropped). The walk is bounded: the pull is refused, with a
+/// message that says why, and the server goes on answering.
+#[test]
+fn a_pull_of_a_very_deep_dependency_chain_is_refused_and_the_server_lives() {
+    let env = Env::new();
+    let data = env.dir.path().join("data");
+    let summary = paks_benchgen::generate(
+        &data,
+        &paks_benchgen::Options {
+            packages: 3000,
+            seed: 7,
+            namespace: "deep".to_owned(),
+            writers: 2,
+            chain: true,
+        },
+    )
+    .unwrap();
+    let last = summary.packages.last().unwrap();
+    let server = PaksServe::start(std::path::Path::new(common::paks_bin()), &data, &[]);
+    let path = format!("/v2/compose/{}/manifests/latest", last.repository);
+    let (status, head, body) = exchange(server.addr(), "GET", &path, &[], b"");
+    let body = String::from_utf8_lossy(&body);
+    assert_ne!(status, 0, "the server died: {}", server.stderr());
+    assert_eq!(status, 404, "{head}{body}");
+    assert!(body.contains("more than"), "{body}");
+    // Still serving.
+    let (status, _, _) = exchange(server.addr(), "GET", "/v2/", &[], b"");
+    assert_eq!(status, 200);
+}
