@@ -299,7 +299,21 @@ fn a_pull_of_a_very_deep_dependency_chain_is_refused_and_the_server_lives() {
     assert_ne!(status, 0, "the server died: {}", server.stderr());
     assert_eq!(status, 404, "{head}{body}");
     assert!(body.contains("more than"), "{body}");
-    // Still serving.
+    // Still serving; the graph page of that chain answers (its walk is bounded too).
     let (status, _, _) = exchange(server.addr(), "GET", "/v2/", &[], b"");
     assert_eq!(status, 200);
+    // The catalogue reads the storage off the request threads: wait until it lists it.
+    let graph = format!("/graph/{}", last.repository);
+    let mut answer = exchange(server.addr(), "GET", &graph, &[], b"");
+    for _ in 0..600 {
+        if answer.0 != 404 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        answer = exchange(server.addr(), "GET", &graph, &[], b"");
+    }
+    let (status, _, page) = answer;
+    let page = String::from_utf8_lossy(&page);
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("needs to run, itself included"), "{page}");
 }
