@@ -33,6 +33,9 @@ pub struct Options {
     pub namespace: String,
     /// Threads writing into the storage.
     pub writers: usize,
+    /// Whether each package depends on exactly the one before it (one long chain, for
+    /// tests of how deep a dependency walk may go) instead of 0–4 random earlier ones.
+    pub chain: bool,
 }
 
 impl Default for Options {
@@ -42,6 +45,7 @@ impl Default for Options {
             seed: 1,
             namespace: "bench".to_owned(),
             writers: 4,
+            chain: false,
         }
     }
 }
@@ -146,6 +150,7 @@ pub fn generate(root: &Path, options: &Options) -> Result<Summary, String> {
             .map(|_| scope.spawn(|| writer(&storage, &queue, &totals)))
             .collect();
         let mut generator = Generator::new(&options.namespace, options.seed);
+        generator.chain = options.chain;
         for i in 0..options.packages {
             let repo = generator.package(i);
             names.push(Generated {

@@ -129,6 +129,8 @@ pub struct Generator {
     seed: u64,
     used: HashSet<String>,
     pinned: Vec<Pinned>,
+    /// Each package depends on exactly the one before it.
+    pub chain: bool,
 }
 
 impl Generator {
@@ -139,6 +141,7 @@ impl Generator {
             seed,
             used: HashSet::new(),
             pinned: Vec::new(),
+            chain: false,
         }
     }
 
@@ -165,7 +168,9 @@ impl Generator {
     /// a core), each pinned to that package's newest baseline build.
     fn dependencies(&mut self) -> Vec<PackageDep> {
         let mut deps = BTreeSet::new();
-        if !self.pinned.is_empty() {
+        if self.chain {
+            deps.extend(self.pinned.len().checked_sub(1));
+        } else if !self.pinned.is_empty() {
             for _ in 0..self.rng.below(5) {
                 // Mostly recent packages, as real dependency graphs lean on a core.
                 let span = self.pinned.len().min(2000);

@@ -57,6 +57,11 @@ impl Catalog {
         let Ok(repo) = RepoName::parse(repository) else {
             return Ok(None);
         };
+        // A reference that is neither a tag nor a digest names no image: the asker's
+        // mistake, not a storage failure (the image page answered 500 for `?ref=a b`).
+        if paks_registry::names::Reference::parse(reference).is_err() {
+            return Ok(None);
+        }
         let ctx = self.context().ok_or(E::NotStarted)?;
         let storage = ctx.storage.as_ref();
         let digest = match reference.parse::<Digest>() {

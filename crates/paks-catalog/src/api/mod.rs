@@ -9,7 +9,7 @@ pub mod openapi;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -205,15 +205,28 @@ async fn repositories(
 
 async fn package(
     State(catalog): State<Catalog>,
-    Path(repository): Path<String>,
+    path: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
 ) -> Result<Response, Failure> {
     let viewer = viewer(&catalog, &headers).await?;
+    let repository = repository_path(path)?;
     let repository = repository.trim_end_matches('/');
     let package = catalog
         .package(repository, &viewer)
         .ok_or_else(|| Failure::not_found("package", repository))?;
     Ok(json_answer(&headers, &package))
+}
+
+/// The repository a route's path names; one that does not decode (`%FF`, not UTF-8) is a
+/// JSON 400 like every other API error, not the router's plain-text one.
+fn repository_path(path: Result<Path<String>, PathRejection>) -> Result<String, Failure> {
+    path.map(|Path(repository)| repository).map_err(|e| {
+        Failure::new(
+            StatusCode::BAD_REQUEST,
+            format!("the repository in the path is not valid: {}", e.body_text()),
+            Some("a repository is `NAMESPACE/NAME` in lowercase ASCII"),
+        )
+    })
 }
 
 /// The query of `GET /api/v1/images/REPO`.
@@ -229,11 +242,12 @@ fn latest() -> String {
 
 async fn image(
     State(catalog): State<Catalog>,
-    Path(repository): Path<String>,
+    path: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     query: Result<Query<ImageQuery>, QueryRejection>,
 ) -> Result<Response, Failure> {
     let viewer = viewer(&catalog, &headers).await?;
+    let repository = repository_path(path)?;
     let Query(query) = query.map_err(|e| {
         Failure::new(
             StatusCode::BAD_REQUEST,

@@ -331,6 +331,18 @@ pub fn closure(
     Ok(walk.found)
 }
 
+/// The most builds one composition holds (a real image needs far fewer; each is a layer).
+pub const MAX_CLOSURE: usize = 1000;
+
+/// A build being walked: its dependencies from `next` on are still to visit.
+struct Visit {
+    repo: RepoName,
+    digest: Digest,
+    parsed: ImageManifest,
+    config: ImageConfig,
+    next: usize,
+}
+
 struct Walk<'s> {
     storage: &'s dyn Storage,
     digests: BTreeSet<Digest>,
@@ -342,9 +354,69 @@ struct Walk<'s> {
 }
 
 impl Walk<'_> {
+    /// Walks from `digest` with a stack of its own, not by recursion: a chain of thousands
+    /// of packages (each needing the one before) overflowed the thread's stack, which
+    /// aborts the whole server. Each build's dependencies are found before it.
     fn visit(&mut self, repo: &RepoName, digest: &Digest) -> Result<(), ApiError> {
+        let mut stack: Vec<Visit> = Vec::new();
+        stack.extend(self.enter(repo, digest)?);
+        while let Some(top) = stack.last_mut() {
+            let Some(dep) = top.config.paks.dependencies.get(top.next).cloned() else {
+                let done = stack.pop().expect("the loop holds a top");
+                self.found.push(Found {
+                    repo: Repository {
+                        registry: STORAGE_REGISTRY.to_owned(),
+                        name: done.repo.to_string(),
+                    },
+                    manifest: done.digest,
+                    config: done.config,
+                    layer: done.parsed.layers[0].clone(),
+                    annotations: done.parsed.annotations,
+                });
+                continue;
+            };
+            top.next += 1;
+            let namespace = top
+                .repo
+                .as_str()
+                .rsplit_once('/')
+                .map_or("", |(ns, _)| ns)
+                .to_owned();
+            let dependent = top.config.paks.id.clone();
+            let name = repo_name(&dep.name)
+                .map_err(|e| ApiError::new(Code::ManifestUnknown, e.to_string()))?;
+            let (dep_repo, dep_digest) = match &dep.digest {
+                Some(d) if self.digests.contains(d) => continue,
+                Some(d) => (
+                    self.locate(&namespace, &name, d, &dependent, &dep.id)?,
+                    d.clone(),
+                ),
+                None => {
+                    if self.ids.contains(&dep.id) {
+                        continue;
+                    }
+                    self.by_id(&namespace, &name, &dependent, &dep.id)?
+                }
+            };
+            stack.extend(self.enter(&dep_repo, &dep_digest)?);
+        }
+        Ok(())
+    }
+
+    /// Build `digest` of `repo`, read, if it was not visited before; refused when the
+    /// closure grows past [`MAX_CLOSURE`] builds.
+    fn enter(&mut self, repo: &RepoName, digest: &Digest) -> Result<Option<Visit>, ApiError> {
         if !self.digests.insert(digest.clone()) {
-            return Ok(());
+            return Ok(None);
+        }
+        if self.digests.len() > MAX_CLOSURE {
+            return Err(ApiError::new(
+                Code::ManifestUnknown,
+                format!(
+                    "`{repo}` and the packages it needs are more than {MAX_CLOSURE} builds; \
+                     an image of them is not composed here"
+                ),
+            ));
         }
         let not_a_package = || {
             ApiError::new(
@@ -355,36 +427,13 @@ impl Walk<'_> {
         let bytes = manifest(self.storage, repo, digest)?.ok_or_else(not_a_package)?;
         let (parsed, config) = build_of(self.storage, repo, &bytes)?.ok_or_else(not_a_package)?;
         self.ids.insert(config.paks.id.clone());
-        let namespace = repo.as_str().rsplit_once('/').map_or("", |(ns, _)| ns);
-        for dep in &config.paks.dependencies {
-            let name = repo_name(&dep.name)
-                .map_err(|e| ApiError::new(Code::ManifestUnknown, e.to_string()))?;
-            let (dep_repo, dep_digest) = match &dep.digest {
-                Some(d) if self.digests.contains(d) => continue,
-                Some(d) => (
-                    self.locate(namespace, &name, d, &config.paks.id, &dep.id)?,
-                    d.clone(),
-                ),
-                None => {
-                    if self.ids.contains(&dep.id) {
-                        continue;
-                    }
-                    self.by_id(namespace, &name, &config.paks.id, &dep.id)?
-                }
-            };
-            self.visit(&dep_repo, &dep_digest)?;
-        }
-        self.found.push(Found {
-            repo: Repository {
-                registry: STORAGE_REGISTRY.to_owned(),
-                name: repo.to_string(),
-            },
-            manifest: digest.clone(),
+        Ok(Some(Visit {
+            repo: repo.clone(),
+            digest: digest.clone(),
+            parsed,
             config,
-            layer: parsed.layers[0].clone(),
-            annotations: parsed.annotations,
-        });
-        Ok(())
+            next: 0,
+        }))
     }
 
     /// The repository holding manifest `digest` of package repository name `name`.

@@ -44,7 +44,7 @@ pub async fn page(
     };
     let reference = match query.reference {
         Some(r) => r,
-        None => default_reference(&catalog, &repo).await,
+        None => default_reference(&catalog, &repo, &who).await,
     };
     match load(&catalog, &repo, &reference, &who).await {
         Ok(image) => render(&image, "", None),
@@ -66,7 +66,7 @@ pub async fn check(
     };
     let reference = match query.reference {
         Some(r) => r,
-        None => default_reference(&catalog, &repo).await,
+        None => default_reference(&catalog, &repo, &who).await,
     };
     let image = match load(&catalog, &repo, &reference, &who).await {
         Ok(image) => image,
@@ -83,11 +83,16 @@ pub async fn check(
 
 /// The tag shown when the URL names none: `latest` if the repository has it, else its
 /// newest version tag, else its last tag (a repository holding only `1.36` opens on it).
-async fn default_reference(catalog: &Catalog, repo: &str) -> String {
+/// Always `latest` for a repository `who` may not pull: its tags would show in the 404
+/// and tell that it exists.
+async fn default_reference(catalog: &Catalog, repo: &str, who: &Identity) -> String {
     let fallback = || "latest".to_owned();
     let (Some(ctx), Ok(name)) = (catalog.context(), RepoName::parse(repo)) else {
         return fallback();
     };
+    if !catalog.may_pull(who, repo) {
+        return fallback();
+    }
     let storage = ctx.storage.clone();
     let tags = tokio::task::spawn_blocking(move || storage.list_tags(&name))
         .await
