@@ -4,11 +4,10 @@
 
 mod common;
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
-use common::{Env, paks_bin, text};
+use common::{Env, paks_bin, password_hash, text};
 use paks_testkit::PaksServe;
 use serde_json::Value;
 
@@ -246,25 +245,6 @@ fn errors_are_json_with_the_status_that_says_why() {
     );
     assert_eq!(status, 413, "{body}");
     assert!(body.contains("over 1048576 bytes"), "{body}");
-}
-
-/// `paks serve passwd` of `password`.
-fn password_hash(password: &str) -> String {
-    let mut child = Command::new(paks_bin())
-        .args(["serve", "passwd"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(format!("{password}\n").as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success());
-    text(&out.stdout).trim().to_owned()
 }
 
 /// A users file: anonymous may pull `acme/libgreet` only; alice may do anything.

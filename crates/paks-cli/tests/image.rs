@@ -6,9 +6,9 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::{Env, paks_bin, text};
+use common::{Env, chroot_run, paks_bin, text};
 use paks_testkit::{
-    PaksServe, Podman, busybox_glibc_layout, busybox_glibc_layout_with, run_ok, skopeo, umoci,
+    PaksServe, Podman, busybox_glibc_layout, busybox_glibc_layout_with, run_ok, skopeo,
 };
 use serde_json::Value;
 
@@ -57,29 +57,6 @@ impl Fixture {
         all.extend_from_slice(args);
         serde_json::from_str(&self.env.ok(&all)).unwrap()
     }
-}
-
-/// `umoci unpack` the layout's `tag`, then run `argv` in it with `chroot` and the image's
-/// environment; returns stdout.
-fn chroot_run(layout: &Path, tag: &str, argv: &[&str]) -> String {
-    let bundle = layout.with_extension("bundle");
-    umoci(&[
-        "unpack",
-        "--image",
-        &format!("{}:{tag}", layout.display()),
-        bundle.to_str().unwrap(),
-    ]);
-    let spec: Value =
-        serde_json::from_slice(&std::fs::read(bundle.join("config.json")).unwrap()).unwrap();
-    let mut c = Command::new("chroot");
-    c.arg(bundle.join("rootfs")).args(argv).env_clear();
-    for e in spec["process"]["env"].as_array().unwrap() {
-        let (k, v) = e.as_str().unwrap().split_once('=').unwrap();
-        c.env(k, v);
-    }
-    let out = text(&run_ok(&mut c).stdout);
-    std::fs::remove_dir_all(&bundle).unwrap();
-    out
 }
 
 #[test]

@@ -38,17 +38,9 @@ pub async fn page(
     headers: HeaderMap,
     Query(query): Query<ImageQuery>,
 ) -> Response {
-    let who = match viewer(&catalog, &headers) {
-        Ok(who) => who,
-        Err(denied) => return *denied,
-    };
-    let reference = match query.reference {
-        Some(r) => r,
-        None => default_reference(&catalog, &repo, &who).await,
-    };
-    match load(&catalog, &repo, &reference, &who).await {
+    match requested(&catalog, &repo, &headers, query).await {
         Ok(image) => render(&image, "", None),
-        Err(missing) => *missing,
+        Err(refused) => *refused,
     }
 }
 
@@ -60,17 +52,9 @@ pub async fn check(
     Query(query): Query<ImageQuery>,
     axum::Form(form): axum::Form<CheckForm>,
 ) -> Response {
-    let who = match viewer(&catalog, &headers) {
-        Ok(who) => who,
-        Err(denied) => return *denied,
-    };
-    let reference = match query.reference {
-        Some(r) => r,
-        None => default_reference(&catalog, &repo, &who).await,
-    };
-    let image = match load(&catalog, &repo, &reference, &who).await {
+    let image = match requested(&catalog, &repo, &headers, query).await {
         Ok(image) => image,
-        Err(missing) => return *missing,
+        Err(refused) => return *refused,
     };
     let outcome = match verdict::parse_host(&form.host) {
         Ok(host) => verdict::check_async(catalog.clone(), image.clone(), host)
@@ -79,6 +63,22 @@ pub async fn check(
         Err(e) => Err(e.to_string()),
     };
     render(&image, &form.host, Some(outcome))
+}
+
+/// The image a request names (its `?ref=`, else the default tag), for who sent it; or the
+/// page that refuses them or says it is missing.
+async fn requested(
+    catalog: &Catalog,
+    repo: &str,
+    headers: &HeaderMap,
+    query: ImageQuery,
+) -> Result<Image, Box<Response>> {
+    let who = viewer(catalog, headers)?;
+    let reference = match query.reference {
+        Some(r) => r,
+        None => default_reference(catalog, repo, &who).await,
+    };
+    load(catalog, repo, &reference, &who).await
 }
 
 /// The tag shown when the URL names none: `latest` if the repository has it, else its
