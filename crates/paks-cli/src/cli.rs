@@ -214,6 +214,11 @@ pub struct ServeRunArgs {
     /// The registry's data directory (created if missing)
     #[arg(long, env = env_vars::SERVE_ROOT, default_value = "registry-data", value_name = "DIR")]
     pub root: PathBuf,
+    /// Keep the data in a bucket instead, over the S3 API (several replicas may share it):
+    /// `s3://BUCKET[/PREFIX]?endpoint=URL&region=NAME`, credentials from `AWS_ACCESS_KEY_ID`
+    /// and `AWS_SECRET_ACCESS_KEY` (see docs/scale-out.md)
+    #[arg(long, env = env_vars::SERVE_STORAGE, value_name = "URL")]
+    pub storage: Option<String>,
     /// The address to listen on; port 0 picks a free one
     #[arg(long, env = env_vars::SERVE_LISTEN, default_value = "127.0.0.1:5000", value_name = "ADDR")]
     pub listen: std::net::SocketAddr,
@@ -296,6 +301,9 @@ pub struct ServeGcArgs {
     /// The registry's data directory
     #[arg(long, env = env_vars::SERVE_ROOT, default_value = "registry-data", value_name = "DIR")]
     pub root: PathBuf,
+    /// The registry's bucket instead (`s3://…`, as `paks serve --storage`)
+    #[arg(long, env = env_vars::SERVE_STORAGE, value_name = "URL")]
+    pub storage: Option<String>,
     /// Only report what would be deleted
     #[arg(long)]
     pub dry_run: bool,
@@ -319,6 +327,9 @@ pub struct ServeScrubArgs {
     /// The registry's data directory
     #[arg(long, env = env_vars::SERVE_ROOT, default_value = "registry-data", value_name = "DIR")]
     pub root: PathBuf,
+    /// The registry's bucket instead (`s3://…`, as `paks serve --storage`)
+    #[arg(long, env = env_vars::SERVE_STORAGE, value_name = "URL")]
+    pub storage: Option<String>,
     /// Print the report as JSON
     #[arg(long)]
     pub json: bool,

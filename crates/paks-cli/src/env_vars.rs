@@ -16,6 +16,8 @@ pub const MAX_RETRY_WAIT: &str = "PAKS_MAX_RETRY_WAIT";
 pub const TRANSFER_DEADLINE: &str = "PAKS_TRANSFER_DEADLINE";
 /// The data directory of `paks serve` (`--root` of `paks serve`).
 pub const SERVE_ROOT: &str = "PAKS_SERVE_ROOT";
+/// Where `paks serve` keeps its data instead of `--root`: `s3://BUCKET[/PREFIX]?endpoint=…` (`--storage`).
+pub const SERVE_STORAGE: &str = "PAKS_SERVE_STORAGE";
 /// The address `paks serve` listens on (`--listen`).
 pub const SERVE_LISTEN: &str = "PAKS_SERVE_LISTEN";
 /// The users file of `paks serve` (`--auth`).

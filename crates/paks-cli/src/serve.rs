@@ -6,7 +6,7 @@ use std::time::Duration;
 use paks_registry::gc::{self, GcOptions};
 use paks_registry::limits::Limits;
 use paks_registry::server::{self, ServeConfig, ServeError};
-use paks_registry::storage::FsStorage;
+use paks_registry::storage::{FsStorage, Location, S3Config, Storage};
 
 use crate::Failure;
 use crate::cli::{
@@ -48,7 +48,7 @@ fn run(args: ServeRunArgs) -> Result<(), Failure> {
         );
     }
     let config = ServeConfig {
-        root: args.root,
+        storage: location(&args.root, args.storage.as_deref())?,
         listen: args.listen,
         tls: args.tls_cert.zip(args.tls_key),
         auth: args.auth,
@@ -129,30 +129,60 @@ fn serve_failure(e: ServeError) -> Failure {
     }
 }
 
-fn open(root: &std::path::Path) -> Result<FsStorage, Failure> {
-    if !root.is_dir() {
-        return Err(Failure {
-            error: format!("`{}` is not a registry data directory", root.display()).into(),
-            detail: None,
-            hint: Some("pass the `--root` that `paks serve` uses".into()),
-            internal: false,
-        });
+/// Where the data is: `--storage s3://…` if given, else the directory `--root`.
+fn location(root: &std::path::Path, storage: Option<&str>) -> Result<Location, Failure> {
+    match storage {
+        None => Ok(Location::Dir(root.to_owned())),
+        Some(url) => S3Config::parse(url, |name| std::env::var(name).ok())
+            .map(Location::S3)
+            .map_err(|e| Failure {
+                error: Box::new(e),
+                detail: None,
+                hint: Some(
+                    "`--storage s3://BUCKET[/PREFIX]?endpoint=URL&region=NAME`, with the credentials in `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY`".into(),
+                ),
+                internal: false,
+            }),
     }
-    FsStorage::open(root).map_err(|e| Failure {
+}
+
+/// The existing registry data of `paks serve gc/scrub`.
+fn open(
+    root: &std::path::Path,
+    storage: Option<&str>,
+) -> Result<std::sync::Arc<dyn Storage>, Failure> {
+    let location = location(root, storage)?;
+    if let Location::Dir(root) = &location {
+        if !root.is_dir() {
+            return Err(Failure {
+                error: format!("`{}` is not a registry data directory", root.display()).into(),
+                detail: None,
+                hint: Some("pass the `--root` that `paks serve` uses".into()),
+                internal: false,
+            });
+        }
+        return FsStorage::open(root)
+            .map(|s| std::sync::Arc::new(s) as std::sync::Arc<dyn Storage>)
+            .map_err(|e| Failure {
+                internal: true,
+                ..Failure::from(e)
+            });
+    }
+    paks_registry::storage::open(&location).map_err(|e| Failure {
         internal: true,
         ..Failure::from(e)
     })
 }
 
 fn collect(args: &ServeGcArgs) -> Result<(), Failure> {
-    let storage = open(&args.root)?;
+    let storage = open(&args.root, args.storage.as_deref())?;
     let options = GcOptions {
         grace: Duration::from_secs(args.grace),
         upload_max_age: Duration::from_secs(args.upload_max_age),
         leftover_max_age: Duration::from_secs(args.leftover_max_age),
         dry_run: args.dry_run,
     };
-    let report = gc::collect(&storage, &options).map_err(|e| Failure {
+    let report = gc::collect(storage.as_ref(), &options).map_err(|e| Failure {
         internal: true,
         ..Failure::from(e)
     })?;
@@ -197,8 +227,8 @@ fn collect(args: &ServeGcArgs) -> Result<(), Failure> {
 }
 
 fn scrub(args: &ServeScrubArgs) -> Result<(), Failure> {
-    let storage = open(&args.root)?;
-    let report = gc::scrub(&storage).map_err(|e| Failure {
+    let storage = open(&args.root, args.storage.as_deref())?;
+    let report = gc::scrub(storage.as_ref()).map_err(|e| Failure {
         internal: true,
         ..Failure::from(e)
     })?;

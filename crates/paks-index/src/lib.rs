@@ -20,6 +20,7 @@ mod error;
 mod export;
 mod keys;
 mod schema;
+mod sharded;
 mod store;
 mod time;
 mod trust;
@@ -39,6 +40,9 @@ pub use schema::{
     ANNOTATION_GLIBC, ANNOTATION_TARGET, BlobEntry, BuildEntry, FoundBuild, INDEX_FILE,
     INDEX_MEDIA_TYPE, INDEX_REPOSITORY, INDEX_TAG, Index, LayerEntry, PackageEntry, SCHEMA,
     Signature, SignedIndex, VersionEntry, canonical_json, is_plain_file_name, pak_file_name,
+};
+pub use sharded::{
+    ROOT_SCHEMA, Root, SHARD_MEDIA_TYPE, SHARD_SCHEMA, SHARDS_DIR, Shard, ShardRef, SignedRoot,
 };
 pub use store::{
     FetchedIndex, INDEX_LIMIT, IndexSource, download_file, fetch_index, index_repository,

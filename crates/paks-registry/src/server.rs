@@ -21,13 +21,13 @@ use crate::extension::{Extension, ExtensionContext, ManifestRequest};
 use crate::idle::IdleBody;
 use crate::limits::Limits;
 use crate::metrics::Metrics;
-use crate::storage::{FsStorage, Storage, StorageError};
+use crate::storage::{Storage, StorageError};
 
 /// What `paks serve` was asked to do.
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
-    /// The registry's data directory.
-    pub root: PathBuf,
+    /// Where the registry's data lives (a directory, or a bucket shared by replicas).
+    pub storage: crate::storage::Location,
     pub listen: SocketAddr,
     /// PEM certificate chain and key; plain HTTP without them.
     pub tls: Option<(PathBuf, PathBuf)>,
@@ -54,8 +54,8 @@ impl std::fmt::Debug for Extensions {
 /// Errors starting the server.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
-    #[error("cannot open the registry data at `{}`", .0.display())]
-    Storage(PathBuf, #[source] StorageError),
+    #[error("cannot open the registry data at `{0}`")]
+    Storage(crate::storage::Location, #[source] StorageError),
     #[error("cannot listen on `{0}`")]
     Bind(SocketAddr, #[source] std::io::Error),
     #[error(transparent)]
@@ -480,8 +480,8 @@ pub async fn run(
     ready: impl FnOnce(SocketAddr, &'static str),
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
-    let storage =
-        FsStorage::open(&config.root).map_err(|e| ServeError::Storage(config.root.clone(), e))?;
+    let storage = crate::storage::open(&config.storage)
+        .map_err(|e| ServeError::Storage(config.storage.clone(), e))?;
     let mut access = match &config.auth {
         Some(path) => AccessControl::load(path)?,
         None => AccessControl::open(),
@@ -503,7 +503,7 @@ pub async fn run(
         .transpose()?;
     let limits = config.limits.clone();
     let (app, api) = build(
-        Arc::new(storage),
+        storage,
         Arc::new(access),
         config.static_dir.clone(),
         tls.is_some(),

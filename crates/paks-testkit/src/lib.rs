@@ -7,6 +7,7 @@
 
 mod busybox;
 mod docker_registry;
+mod garage;
 mod hostile_server;
 mod http_server;
 mod multi_arch;
@@ -21,6 +22,7 @@ use std::process::{Command, Output};
 
 pub use busybox::{busybox_glibc_layout, busybox_glibc_layout_with, busybox_layout};
 pub use docker_registry::{DockerRegistry, RegistryAuth};
+pub use garage::{GARAGE_BUCKET, GARAGE_VERSION, Garage, GarageNode, garage_binary};
 pub use hostile_server::{HostileRequest, HostileServer, trickle, write_head};
 pub use http_server::HttpServer;
 pub use multi_arch::multi_arch_layout;

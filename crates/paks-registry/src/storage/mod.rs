@@ -9,6 +9,7 @@
 //! read what was pushed (or mounted) into the repository it asks.
 
 mod fs;
+mod s3;
 
 use std::io::{Read, Seek, Write};
 use std::time::SystemTime;
@@ -17,6 +18,34 @@ use paks_types::Digest;
 use serde::{Deserialize, Serialize};
 
 pub use fs::FsStorage;
+pub use s3::{ACCESS_KEY_ENV, S3Config, S3ConfigError, S3Storage, SECRET_KEY_ENV};
+
+/// Where a registry's data lives.
+#[derive(Debug, Clone)]
+pub enum Location {
+    /// A directory ([`FsStorage`]).
+    Dir(std::path::PathBuf),
+    /// A bucket over the S3 API ([`S3Storage`]), shareable by several replicas.
+    S3(S3Config),
+}
+
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Dir(dir) => write!(f, "{}", dir.display()),
+            Self::S3(c) if c.prefix.is_empty() => write!(f, "s3://{}", c.bucket),
+            Self::S3(c) => write!(f, "s3://{}/{}", c.bucket, c.prefix),
+        }
+    }
+}
+
+/// Opens the storage at `location` (a directory is created if missing).
+pub fn open(location: &Location) -> Result<std::sync::Arc<dyn Storage>> {
+    Ok(match location {
+        Location::Dir(dir) => std::sync::Arc::new(FsStorage::open(dir)?),
+        Location::S3(config) => std::sync::Arc::new(S3Storage::open(config.clone())?),
+    })
+}
 
 use crate::names::RepoName;
 
@@ -279,4 +308,14 @@ pub trait Storage: Send + Sync + 'static {
 
     /// Re-reads blob `digest` and returns the digest of the bytes actually stored.
     fn rehash_blob(&self, digest: &Digest) -> Result<Digest>;
+
+    // ----- object storage -----
+
+    /// A URL the client may fetch blob `digest` of `repo` from directly (a presigned
+    /// object-store URL), when the storage offers them and was asked to; `None` serves the
+    /// bytes through the registry. Only called for a blob linked in `repo`.
+    fn blob_url(&self, repo: &RepoName, digest: &Digest) -> Result<Option<String>> {
+        let _ = (repo, digest);
+        Ok(None)
+    }
 }

@@ -36,7 +36,7 @@ impl Server {
     pub fn start(blocking_threads: usize, configure: impl FnOnce(&mut ServeConfig)) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let mut config = ServeConfig {
-            root: dir.path().join("data"),
+            storage: paks_registry::storage::Location::Dir(dir.path().join("data")),
             listen: "127.0.0.1:0".parse().unwrap(),
             tls: None,
             auth: None,

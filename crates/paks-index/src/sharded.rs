@@ -1,0 +1,103 @@
+//! The sharded index (schema 2, `docs/index-format.md`): a small signed **root** that lists
+//! one **shard** per package by digest, and the shards themselves, fetched only for the
+//! packages a resolution touches (as cargo's sparse index and TUF's snapshot role do).
+//!
+//! - The root carries what a client must trust: its version (never lower than the last
+//!   one seen), its expiry, the keys that may sign the next root and how many must
+//!   (`threshold`, k of n: key rotation is a root signed by enough old *and* new keys),
+//!   and `shards`: package name → digest, size and shard version.
+//! - A shard is one package's [`PackageEntry`], unsigned: it is believed because its
+//!   sha256 is the digest the (verified) root lists for that name, so a shard from another
+//!   root, an older shard or a mix of two roots is refused by digest.
+//! - Where they live: on a registry, the root is the first layer of
+//!   `<namespace>/paks-index:latest` (where schema-1 clients look, so they read schema 2 and
+//!   say "upgrade paks"), shards are blobs of the same repository fetched by digest; in a
+//!   static repository, the root is `index.yaml` and shard `sha256:<hex>` is
+//!   `shards/<hex>.json` beside it.
+
+use std::collections::BTreeMap;
+
+use paks_types::{Digest, PackageName};
+use serde::{Deserialize, Serialize};
+
+use crate::schema::{PackageEntry, Signature, canonical_json};
+use crate::time::Timestamp;
+
+/// The schema of a sharded index's root.
+pub const ROOT_SCHEMA: u32 = 2;
+/// The schema of a shard.
+pub const SHARD_SCHEMA: u32 = 1;
+/// The media type of a shard blob.
+pub const SHARD_MEDIA_TYPE: &str = "application/vnd.paks.index.shard.v1+json";
+/// The directory of a static repository that holds the shards (`shards/<hex>.json`).
+pub const SHARDS_DIR: &str = "shards";
+
+/// The signed part of a sharded index's root.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Root {
+    /// [`ROOT_SCHEMA`].
+    pub schema: u32,
+    /// Increases with every root published for the repository; clients refuse a lower one.
+    pub version: u64,
+    /// Clients refuse the root (and so every shard) after this instant.
+    pub expires: Timestamp,
+    pub generated: Timestamp,
+    /// The repository it describes, as in a schema-1 index.
+    pub source: String,
+    /// The keys that may sign roots of this repository, by key id (the sha256 hex of the raw
+    /// public key, as [`Signature::keyid`]), each in the `paks-ed25519 …` public key form.
+    pub keys: BTreeMap<String, String>,
+    /// How many distinct `keys` must sign a root (at least 1).
+    pub threshold: u32,
+    /// Every package's shard.
+    pub shards: BTreeMap<PackageName, ShardRef>,
+}
+
+/// Where a package's shard is, and which one is meant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardRef {
+    /// The sha256 of the shard's bytes as stored.
+    pub digest: Digest,
+    pub size: u64,
+    /// The root version in which this shard last changed; a client refuses a root that
+    /// lists a lower shard version for a package than one it already saw.
+    pub version: u64,
+}
+
+/// One package's data in a sharded index.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Shard {
+    /// [`SHARD_SCHEMA`].
+    pub schema: u32,
+    pub name: PackageName,
+    /// Equal to the [`ShardRef::version`] that lists it.
+    pub version: u64,
+    pub package: PackageEntry,
+}
+
+/// A root and its signatures (the TUF-style envelope of schema 1).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignedRoot {
+    pub signatures: Vec<Signature>,
+    pub signed: Root,
+}
+
+impl Root {
+    /// The canonical JSON of this root: what signatures cover.
+    pub fn canonical_json(&self) -> Vec<u8> {
+        canonical_json(&serde_json::to_value(self).expect("a root serialises"))
+    }
+}
+
+impl Shard {
+    /// The shard as stored and hashed: its canonical JSON (so the same content always has
+    /// the same digest, and an incremental rebuild reuses unchanged shards).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        canonical_json(&serde_json::to_value(self).expect("a shard serialises"))
+    }
+
+    /// The digest the root lists for this shard.
+    pub fn digest(&self) -> Digest {
+        Digest::sha256_of(&self.to_bytes())
+    }
+}
