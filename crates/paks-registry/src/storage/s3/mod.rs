@@ -10,6 +10,7 @@
 //! PREFIX/repos/<repo>/_referrers/<alg>/<hex>/<alg>-<hex>.json   a referrer's descriptor
 //! PREFIX/uploads/<id>/…                                 upload sessions (`upload.rs`)
 //! PREFIX/gc/…                                           collections and touches (`collect.rs`)
+//! PREFIX/probes/<uuid>                                  the conditional-write probe at open, removed
 //! ```
 //!
 //! Every fact is its own object, so no write reads, modifies and writes back a shared
