@@ -7,6 +7,9 @@
 //! - [`check`], [`TrustPolicy`], [`TrustState`]: whether to believe an index (trusted
 //!   signature, no rollback, not expired, known schema), remembered per repository;
 //!   [`Index::require_listed`] before installing any digest.
+//! - [`verify_root`], [`check_shard`], [`TrustedRoot`], [`sign_root`]: the same for a
+//!   sharded index (schema 2): k-of-n signatures, key rotation, no rollback of the root
+//!   or of a shard, each shard checked against the root's digest.
 //! - [`build_index`] (from a registry namespace, incrementally) and [`build_from_paks`]
 //!   (from a directory of `.pak` files).
 //! - [`push_index`], [`fetch_index`]: the index as the OCI artifact
@@ -19,6 +22,7 @@ mod build;
 mod error;
 mod export;
 mod keys;
+mod root_trust;
 mod schema;
 mod sharded;
 mod store;
@@ -35,6 +39,9 @@ pub use export::{ExportReport, export};
 pub use keys::{
     GeneratedKey, PUBLIC_KEY_PREFIX, PublicKey, SigningKey, add_signature, generate_key, sign,
     verify, write_private_key, write_public_key,
+};
+pub use root_trust::{
+    TrustedRoot, add_root_signature, check_shard, root_keys, sign_root, verify_root,
 };
 pub use schema::{
     ANNOTATION_GLIBC, ANNOTATION_TARGET, BlobEntry, BuildEntry, FoundBuild, INDEX_FILE,

@@ -87,6 +87,12 @@ impl Root {
     pub fn canonical_json(&self) -> Vec<u8> {
         canonical_json(&serde_json::to_value(self).expect("a root serialises"))
     }
+
+    /// The sha256 of [`Root::canonical_json`]: two roots with the same content digest are
+    /// the same root (what a client remembers of the last one it accepted).
+    pub fn content_digest(&self) -> Digest {
+        Digest::sha256_of(&self.canonical_json())
+    }
 }
 
 impl Shard {
