@@ -218,15 +218,15 @@ mod tests {
         let newer =
             String::from_utf8(bytes.clone())
                 .unwrap()
-                .replacen("\"schema\": 2", "\"schema\": 3", 1);
+                .replacen("\"schema\":2", "\"schema\":3", 1);
         let err = SignedRoot::from_slice(newer.as_bytes(), "root").unwrap_err();
         assert!(
             matches!(err.trust(), Some(TrustError::NewerSchema { found: 3, .. })),
             "{err}"
         );
         let extra = String::from_utf8(bytes).unwrap().replacen(
-            "\"schema\": 2",
-            "\"schema\": 2, \"extra\": 1",
+            "\"schema\":2",
+            "\"schema\":2,\"extra\":1",
             1,
         );
         let err = SignedRoot::from_slice(extra.as_bytes(), "root").unwrap_err();

@@ -404,7 +404,30 @@ mod tests {
         index.packages.get_mut(&name).unwrap().summary = Some("new".into());
         let second = shard_index(&index, Some(&first.root), RootKeys::of(&[]));
         let again = shard_sets(&second.root, &empty);
-        let changed = again.iter().filter(|s| !sets.contains(s)).count();
-        assert_eq!(changed, 1);
+        let changed: Vec<&ImageManifest> = again.iter().filter(|s| !sets.contains(s)).collect();
+        assert_eq!(changed.len(), 1);
+
+        // What publishing that one change sends, besides the root's small manifest: the
+        // shard, its shard set, the sets' index and the root document.
+        let set_bytes = changed[0].to_bytes().len();
+        let index_bytes = ImageIndex {
+            artifact_type: Some(SHARD_SETS_TYPE.into()),
+            manifests: again
+                .iter()
+                .map(|s| Descriptor::new(OCI_MANIFEST, Digest::sha256_of(&s.to_bytes()), 1))
+                .collect(),
+            subject: Some(empty.clone()),
+            ..ImageIndex::default()
+        }
+        .to_bytes()
+        .len();
+        let root_bytes = SignedRoot::unsigned(second.root.clone()).to_bytes().len();
+        let shard_bytes = second.new_shards[0].to_bytes().len();
+        eprintln!(
+            "one change among 1,000: shard {shard_bytes} B, shard set {set_bytes} B, \
+             sets index {index_bytes} B, root {root_bytes} B"
+        );
+        assert!(set_bytes < 16 << 10, "{set_bytes}");
+        assert!(index_bytes < 16 << 10, "{index_bytes}");
     }
 }
