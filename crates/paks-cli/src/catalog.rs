@@ -16,6 +16,7 @@ use crate::Failure;
 use crate::cli::{IndexCommand, KeyCommand, RepoCommand, SearchArgs};
 use crate::commands::user_error;
 use crate::commands::{Ctx, elapsed, human_size, json_line, out, plural};
+use crate::index_sharded::{self, IndexFormat};
 use crate::printer::shown;
 use crate::repos::{self, Loaded, RepoConfig, RepoEntry, ToInstall, index_failure};
 
@@ -511,23 +512,33 @@ fn index_build(
     client: &paks_oci::Client,
     runtime: &tokio::runtime::Runtime,
     ns: &str,
-    sign: Option<&Path>,
+    sign: &[std::path::PathBuf],
     expires_days: u64,
     json_out: bool,
+    format: IndexFormat,
 ) -> Result<(), Failure> {
     let started = Instant::now();
-    let key = sign
-        .map(paks_index::SigningKey::load)
-        .transpose()
+    let keys = sign
+        .iter()
+        .map(|p| paks_index::SigningKey::load(p))
+        .collect::<Result<Vec<_>, _>>()
         .map_err(index_failure)?;
     let options = paks_index::BuildOptions {
         now: SystemTime::now(),
         expires_in: Duration::from_secs(expires_days.max(1) * 86_400),
     };
+    let sharded = format == IndexFormat::Sharded;
     if Path::new(ns).is_dir() {
-        return index_directory(ctx, Path::new(ns), key.as_ref(), &options, started);
+        let dir = std::path::absolute(ns)?;
+        if sharded {
+            return index_sharded::build_directory(ctx, &dir, &keys, &options, json_out);
+        }
+        return index_directory(ctx, &dir, &keys, &options, started);
     }
     let ns = namespace(ns)?;
+    if sharded {
+        return index_sharded::build_registry(ctx, client, runtime, &ns, &keys, &options, json_out);
+    }
     let source = paks_index::IndexSource::Oci(ns.clone());
     // The previous index makes the rebuild incremental (and its version + 1 the new one).
     let previous = runtime
@@ -542,10 +553,7 @@ fn index_build(
             &options,
         ))
         .map_err(index_failure)?;
-    let signed = match &key {
-        Some(key) => paks_index::sign(&index, key),
-        None => paks_index::SignedIndex::unsigned(index),
-    };
+    let signed = index_sharded::sign_single(index, &keys);
     let pushed = runtime
         .block_on(paks_index::push_index(client, &ns, &signed))
         .map_err(index_failure)?;
@@ -557,7 +565,7 @@ fn index_build(
         json_line(&json!({"type": "index", "reference": pushed.to_string(),
                     "version": signed.signed.version, "packages": signed.signed.packages.len(),
                     "versions_read": report.versions_read, "versions_reused": report.versions_reused,
-                    "signed": key.is_some()}))?;
+                    "signed": !keys.is_empty()}))?;
     } else {
         writeln!(out(), "{pushed}")?;
     }
@@ -570,7 +578,7 @@ fn index_build(
         plural(report.versions_read),
         report.versions_reused,
         elapsed(started),
-        if key.is_some() {
+        if !keys.is_empty() {
             ""
         } else {
             "; unsigned: clients need `--allow-unsigned`"
@@ -583,23 +591,19 @@ fn index_build(
 fn index_directory(
     ctx: &Ctx,
     dir: &Path,
-    key: Option<&paks_index::SigningKey>,
+    keys: &[paks_index::SigningKey],
     options: &paks_index::BuildOptions,
     started: Instant,
 ) -> Result<(), Failure> {
-    let dir = std::path::absolute(dir)?;
     let previous = fs_err::read(dir.join(paks_index::INDEX_FILE))
         .ok()
         .and_then(|raw| paks_index::SignedIndex::from_slice(&raw, "index.yaml").ok())
         .map(|s| s.signed);
     let source = format!("file://{}", dir.display());
-    let (index, report) = paks_index::build_from_paks(&dir, &source, previous.as_ref(), options)
+    let (index, report) = paks_index::build_from_paks(dir, &source, previous.as_ref(), options)
         .map_err(index_failure)?;
-    let signed = match key {
-        Some(key) => paks_index::sign(&index, key),
-        None => paks_index::SignedIndex::unsigned(index),
-    };
-    let path = paks_index::write_index_file(&dir, &signed).map_err(index_failure)?;
+    let signed = index_sharded::sign_single(index, keys);
+    let path = paks_index::write_index_file(dir, &signed).map_err(index_failure)?;
     for s in &report.skipped {
         ctx.reporter
             .warn(&format!("skipped {}: {}", s.what, s.reason));
@@ -624,14 +628,16 @@ pub fn index(ctx: &Ctx, command: IndexCommand) -> Result<(), Failure> {
             sign,
             expires_days,
             json: json_out,
+            format,
         } => index_build(
             ctx,
             &client,
             &runtime,
             &ns,
-            sign.as_deref(),
+            &sign,
             expires_days,
             json_out,
+            format,
         )?,
         IndexCommand::Export {
             namespace: ns,
@@ -640,20 +646,31 @@ pub fn index(ctx: &Ctx, command: IndexCommand) -> Result<(), Failure> {
         } => {
             let started = Instant::now();
             let ns = namespace(&ns)?;
-            let fetched = runtime
-                .block_on(paks_index::fetch_index(
-                    &client,
-                    &paks_index::IndexSource::Oci(ns.clone()),
-                ))
-                .map_err(|e| Failure {
-                    hint: Some(
-                        "build it first: `paks index build REGISTRY/NAMESPACE --sign KEY.pem`"
-                            .into(),
-                    ),
-                    ..index_failure(e)
-                })?;
+            let published = runtime
+                .block_on(paks_index::fetch_published(&client, &ns))
+                .map_err(index_failure)?;
+            let signed = match published {
+                Some(paks_index::Published::Single(signed)) => signed,
+                Some(paks_index::Published::Sharded(root)) => {
+                    return index_sharded::export(
+                        ctx, &client, &runtime, &ns, &root, &dir, json_out,
+                    );
+                }
+                None => {
+                    return Err(user_error(
+                        format!(
+                            "there is no package index at `{}`",
+                            paks_index::IndexSource::Oci(ns.clone()).index_location()
+                        ),
+                        Some(
+                            "build it first: `paks index build REGISTRY/NAMESPACE --sign KEY.pem`"
+                                .into(),
+                        ),
+                    ));
+                }
+            };
             let report = runtime
-                .block_on(paks_index::export(&client, &ns, &fetched.signed, &dir))
+                .block_on(paks_index::export(&client, &ns, &signed, &dir))
                 .map_err(index_failure)?;
             if json_out {
                 json_line(&json!({"type": "index-export", "index": report.index,

@@ -633,15 +633,19 @@ pub enum IndexCommand {
     Build {
         /// `REGISTRY/NAMESPACE`, such as `127.0.0.1:5000/acme`, or a directory of `.pak` files
         namespace: String,
-        /// The private key (PEM) to sign with
+        /// The private key (PEM) to sign with; repeat it to sign with several keys
         #[arg(long, value_name = "KEY.pem")]
-        sign: Option<PathBuf>,
+        sign: Vec<PathBuf>,
         /// Days until the index expires (clients refuse it after)
         #[arg(long, default_value_t = 30)]
         expires_days: u64,
         /// Print the report as JSON
         #[arg(long)]
         json: bool,
+        /// `single`: one document (schema 1); `sharded`: a signed root and one shard per
+        /// package (schema 2), which clients fetch as they need them
+        #[arg(long, value_enum, default_value_t, env = env_vars::INDEX_FORMAT)]
+        format: crate::index_sharded::IndexFormat,
     },
     /// Write the namespace's index as a static repository: `index.yaml`, flat `.pak` files and their attachments
     Export {

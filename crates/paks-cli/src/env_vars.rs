@@ -64,3 +64,6 @@ pub const SIGN_KEY: &str = "PAKS_SIGN_KEY";
 
 /// The directory of OSV advisories `paks audit` reads (`--osv`).
 pub const OSV_DIR: &str = "PAKS_OSV_DIR";
+
+/// `paks index build --format`: `single` or `sharded`.
+pub const INDEX_FORMAT: &str = "PAKS_INDEX_FORMAT";

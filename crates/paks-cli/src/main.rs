@@ -20,6 +20,7 @@ mod image_sbom;
 mod import;
 mod import_apk;
 mod import_apt;
+mod index_sharded;
 mod inspect;
 mod inspect_text;
 mod lock_report;

@@ -17,7 +17,7 @@ use paks_oci::{
 use paks_types::{Digest, DigestAlgorithm};
 
 use crate::error::{IndexError, IndexErrorKind, io_err};
-use crate::schema::{FoundBuild, SignedIndex, is_plain_file_name};
+use crate::schema::{FoundBuild, Index, SignedIndex, is_plain_file_name};
 use crate::store::write_index_file;
 
 /// What an export wrote.
@@ -45,8 +45,22 @@ pub async fn export(
     signed: &SignedIndex,
     out_dir: &Path,
 ) -> Result<ExportReport, IndexError> {
+    let mut report = export_files(client, namespace, &signed.signed, out_dir).await?;
+    report.index = write_index_file(out_dir, signed)?;
+    Ok(report)
+}
+
+/// [`export`] without the index document: the `.pak` file and attachments of every build
+/// `index` lists (for a sharded index, whose root and shards the caller writes after).
+/// The report's `index` is empty.
+pub async fn export_files(
+    client: &Client,
+    namespace: &Repository,
+    index: &Index,
+    out_dir: &Path,
+) -> Result<ExportReport, IndexError> {
     fs_err::create_dir_all(out_dir).map_err(io_err("create", out_dir))?;
-    let builds: Vec<FoundBuild<'_>> = signed.signed.builds().collect();
+    let builds: Vec<FoundBuild<'_>> = index.builds().collect();
     for b in &builds {
         match &b.build.file {
             Some(f) if is_plain_file_name(f) => {}
@@ -85,7 +99,6 @@ pub async fn export(
             None => report.existed += 1,
         }
     }
-    report.index = write_index_file(out_dir, signed)?;
     Ok(report)
 }
 

@@ -266,28 +266,40 @@ impl SignedIndex {
             }
             .into());
         }
-        // A `file` is joined to the repository's location and to the cache directory: an
-        // absolute path or a directory part would read or write elsewhere.
         for entry in signed.signed.packages.values() {
-            for version in entry.versions.values() {
-                for build in &version.builds {
-                    if let Some(file) = build.file.as_deref().filter(|f| !is_plain_file_name(f)) {
-                        return Err(IndexErrorKind::FileNotPlain {
-                            what: what.to_owned(),
-                            id: build.id.to_string(),
-                            file: file.to_owned(),
-                        }
-                        .into());
-                    }
-                }
-            }
+            entry.check_files(what)?;
         }
         Ok(signed)
     }
 }
 
+impl PackageEntry {
+    /// Refuse a build whose `file` is not a plain file name (`what` names the document): a
+    /// `file` is joined to the repository's location and to the cache directory, so an
+    /// absolute path or a directory part would read or write elsewhere.
+    pub(crate) fn check_files(&self, what: &str) -> Result<(), IndexError> {
+        for version in self.versions.values() {
+            for build in &version.builds {
+                if let Some(file) = build.file.as_deref().filter(|f| !is_plain_file_name(f)) {
+                    return Err(IndexErrorKind::FileNotPlain {
+                        what: what.to_owned(),
+                        id: build.id.to_string(),
+                        file: file.to_owned(),
+                    }
+                    .into());
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Where two JSON values first differ, as a JSON pointer with what each holds.
-fn first_difference(read: &serde_json::Value, written: &serde_json::Value, at: &str) -> String {
+pub(crate) fn first_difference(
+    read: &serde_json::Value,
+    written: &serde_json::Value,
+    at: &str,
+) -> String {
     use serde_json::Value;
     match (read, written) {
         (Value::Object(a), Value::Object(b)) => {

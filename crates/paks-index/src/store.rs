@@ -224,7 +224,10 @@ pub async fn fetch_index(
     })
 }
 
-async fn fetch_artifact(client: &Client, namespace: &Repository) -> Result<Vec<u8>, IndexError> {
+pub(crate) async fn fetch_artifact(
+    client: &Client,
+    namespace: &Repository,
+) -> Result<Vec<u8>, IndexError> {
     let repo = index_repository(namespace);
     let reference = repo.reference_tag(INDEX_TAG);
     let manifest = match client.get_manifest(&reference).await {

@@ -4,11 +4,12 @@
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use paks_types::Digest;
+use paks_types::{Digest, PackageName};
 use serde::{Deserialize, Serialize};
 
 use crate::keys::{PublicKey, verify};
-use crate::schema::{Index, SCHEMA, SignedIndex};
+use crate::root_trust::{TrustedRoot, TrustedRootFile};
+use crate::schema::{Index, PackageEntry, SCHEMA, SignedIndex};
 use crate::time::Timestamp;
 
 /// A refused index, or a digest an index does not list. Each message says what was
@@ -69,6 +70,53 @@ pub enum TrustError {
         source_name: String,
         version: u64,
     },
+    /// A sharded index's root without valid signatures by `threshold` distinct keys of
+    /// `whose` set: the keys the client trusts, or the root's own.
+    #[error(
+        "the root of `{source_name}` (version {version}) is signed by {valid} of {whose} keys; {threshold} are needed{}",
+        bad.as_ref().map(|k| format!(" (the signature by key `{k}` is bad)")).unwrap_or_default()
+    )]
+    RootThreshold {
+        source_name: String,
+        version: u64,
+        /// `"the trusted"` or `"its own"`.
+        whose: &'static str,
+        valid: usize,
+        threshold: u32,
+        bad: Option<String>,
+    },
+    /// A signed root that cannot be used: an unknown schema, unreadable keys, a key id
+    /// that is not its key's, a threshold of 0 or above its number of keys.
+    #[error("the root of `{source_name}` (version {version}) is invalid: {reason}")]
+    BadRoot {
+        source_name: String,
+        version: u64,
+        reason: String,
+    },
+    /// A root or a shard that lists an older shard version of `package` than one seen.
+    #[error(
+        "the index of `{source_name}` has version {version} of the shard of `{package}`, older than version {seen} seen before (a rollback)"
+    )]
+    ShardRollback {
+        source_name: String,
+        package: String,
+        version: u64,
+        seen: u64,
+        state: PathBuf,
+    },
+    #[error("the root of `{source_name}` (version {version}) lists no shard `{package}`")]
+    ShardNotListed {
+        source_name: String,
+        package: String,
+        version: u64,
+    },
+    /// Shard bytes that are not the shard the verified root lists.
+    #[error("the shard of `{package}` from `{source_name}` is refused: {reason}")]
+    BadShard {
+        source_name: String,
+        package: String,
+        reason: String,
+    },
     #[error("failed to {action} the trust state `{}`", path.display())]
     State {
         action: &'static str,
@@ -91,7 +139,7 @@ impl TrustError {
             Self::Unsigned { .. } => "ask the publisher to sign the index (`paks key generate`, then build the index with the key); to use this repository without signatures, allow unsigned indexes for it explicitly".into(),
             Self::UnknownKey { .. } => "if you trust the publisher, get its public key (`paks-ed25519 …`) over a channel you trust and add it to this repository's trusted keys; check that its key id is one of those listed".into(),
             Self::BadSignature { .. } => "the index was altered after it was signed, or the signature is corrupt: do not use this repository until the publisher re-signs the index".into(),
-            Self::Rollback { state, .. } => format!(
+            Self::Rollback { state, .. } | Self::ShardRollback { state, .. } => format!(
                 "someone is serving an outdated index (a stale mirror, or an attack): use an up-to-date mirror; only if the publisher really reset its index, remove `{}`",
                 state.display()
             ),
@@ -103,6 +151,11 @@ impl TrustError {
             Self::NewerSchema { .. } => "upgrade paks to read this index".into(),
             Self::BadEntry { .. } => "`paks index build` never writes such an entry: the publisher must rebuild the index from valid packages".into(),
             Self::NotListed { .. } => "update the index and try again; if it is still not listed, the package was withdrawn or never published there".into(),
+            Self::RootThreshold { whose: "its own", .. } => "a root must be signed by enough of the keys it lists, so that they can sign the next one: the publisher must sign it with more of its new keys (`paks index build --key …` once per key)".into(),
+            Self::RootThreshold { .. } => "the root must be signed by enough keys you trust; after a key rotation the new root must still be signed by enough of the old keys (never trust new keys on the root's word alone); if the publisher really replaced its keys, add the repository again with its new keys (`paks repo add NAME URL --key … --threshold N`)".into(),
+            Self::BadRoot { .. } => "the publisher must rebuild the index with valid keys and a threshold between 1 and the number of keys".into(),
+            Self::ShardNotListed { .. } => "update the index and try again; if the package is still not listed, it was withdrawn or never published there".into(),
+            Self::BadShard { .. } => "the shard is not the one the signed root lists (a stale mirror, a shard of another root, or an attack): update again; if it persists, do not use this mirror".into(),
             Self::State { .. } => "check the permissions of the state directory".into(),
             Self::CorruptState { path, .. } => format!(
                 "remove `{}`; the next index fetched is then trusted as if seen for the first time",
@@ -129,14 +182,20 @@ pub struct TrustState {
     path: PathBuf,
     repository: String,
     seen: Option<Seen>,
+    /// For a sharded index (schema 2).
+    root: Option<TrustedRoot>,
 }
 
 /// The state file's content.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct StateFile {
     repository: String,
+    /// The last schema-1 index (absent when only sharded roots were seen).
     #[serde(flatten)]
-    seen: Seen,
+    seen: Option<Seen>,
+    /// What a sharded index's roots established: keys, threshold, last root, shard versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    root: Option<TrustedRootFile>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -153,16 +212,24 @@ impl TrustState {
     /// repositories by) in `dir`; empty when nothing was recorded yet.
     pub fn load(dir: &Path, repository: &str) -> Result<Self, TrustError> {
         let path = dir.join(state_file_name(repository));
-        let seen = match std::fs::read(&path) {
+        let corrupt = |source| TrustError::CorruptState {
+            path: path.clone(),
+            source,
+        };
+        let (seen, root) = match std::fs::read(&path) {
             Ok(bytes) => {
-                let file: StateFile =
-                    serde_json::from_slice(&bytes).map_err(|source| TrustError::CorruptState {
-                        path: path.clone(),
-                        source,
-                    })?;
-                Some(file.seen)
+                let file: StateFile = serde_json::from_slice(&bytes).map_err(corrupt)?;
+                let root = match file.root {
+                    Some(root) => Some(TrustedRoot::from_file(root, &path).ok_or_else(|| {
+                        corrupt(serde::de::Error::custom(
+                            "its root keys do not parse or its threshold is out of range",
+                        ))
+                    })?),
+                    None => None,
+                };
+                (file.seen, root)
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => (None, None),
             Err(source) => {
                 return Err(TrustError::State {
                     action: "read",
@@ -175,6 +242,7 @@ impl TrustState {
             path,
             repository: repository.to_owned(),
             seen,
+            root,
         })
     }
 
@@ -200,14 +268,34 @@ impl TrustState {
                 return Ok(());
             }
         }
-        let seen = Seen {
+        self.seen = Some(Seen {
             version: index.version,
             digest,
             expires: index.expires.clone(),
-        };
+        });
+        self.save()
+    }
+
+    /// What to trust for this repository's sharded index: what its roots established, or
+    /// before the first root, `initial` (the configured keys and threshold).
+    pub fn trusted_root(&self, initial: TrustedRoot) -> TrustedRoot {
+        self.root
+            .clone()
+            .unwrap_or_else(|| initial.with_state(&self.path))
+    }
+
+    /// Remember `trusted` (after [`TrustedRoot::accept`] and [`TrustedRoot::saw_shard`]);
+    /// written atomically.
+    pub fn record_root(&mut self, trusted: &TrustedRoot) -> Result<(), TrustError> {
+        self.root = Some(trusted.clone().with_state(&self.path));
+        self.save()
+    }
+
+    fn save(&self) -> Result<(), TrustError> {
         let file = StateFile {
             repository: self.repository.clone(),
-            seen: seen.clone(),
+            seen: self.seen.clone(),
+            root: self.root.as_ref().map(TrustedRoot::to_file),
         };
         let io = |action| {
             let path = self.path.clone();
@@ -222,9 +310,7 @@ impl TrustState {
         }
         let mut bytes = serde_json::to_vec_pretty(&file).expect("state serialises");
         bytes.push(b'\n');
-        paks_types::fs::write_atomic(&self.path, &bytes).map_err(io("write"))?;
-        self.seen = Some(seen);
-        Ok(())
+        paks_types::fs::write_atomic(&self.path, &bytes).map_err(io("write"))
     }
 
     fn rollback(&self, index: &Index) -> TrustError {
@@ -306,37 +392,48 @@ pub fn check<'a>(
 /// The rules package configs follow, applied to what an index says about each package.
 fn check_entries(index: &Index) -> Result<(), TrustError> {
     for (name, entry) in &index.packages {
-        for (field, value) in [
-            ("summary", &entry.summary),
-            ("license", &entry.license),
-            ("homepage", &entry.homepage),
-        ] {
-            let Some(value) = value else { continue };
-            let reason = paks_types::rules::text_problem(value).or_else(|| {
-                (field == "homepage" && !paks_types::rules::is_url(value, &["http", "https"]))
-                    .then_some("not an http or https URL")
+        check_entry(&index.source, name, entry)?;
+    }
+    Ok(())
+}
+
+/// The rules package configs follow, applied to what an index (or a shard) of `source`
+/// says about the package `name`.
+pub(crate) fn check_entry(
+    source: &str,
+    name: &PackageName,
+    entry: &PackageEntry,
+) -> Result<(), TrustError> {
+    for (field, value) in [
+        ("summary", &entry.summary),
+        ("license", &entry.license),
+        ("homepage", &entry.homepage),
+    ] {
+        let Some(value) = value else { continue };
+        let reason = paks_types::rules::text_problem(value).or_else(|| {
+            (field == "homepage" && !paks_types::rules::is_url(value, &["http", "https"]))
+                .then_some("not an http or https URL")
+        });
+        if let Some(reason) = reason {
+            return Err(TrustError::BadEntry {
+                source_name: source.to_owned(),
+                package: name.to_string(),
+                field,
+                value: paks_types::rules::escape_controls(value).into_owned(),
+                reason,
             });
-            if let Some(reason) = reason {
-                return Err(TrustError::BadEntry {
-                    source_name: index.source.clone(),
-                    package: name.to_string(),
-                    field,
-                    value: paks_types::rules::escape_controls(value).into_owned(),
-                    reason,
-                });
-            }
         }
-        let shown = entry.versions.values().flat_map(|v| &v.builds);
-        for value in shown.filter_map(|b| b.distribution_version.as_ref()) {
-            if let Some(reason) = paks_types::rules::text_problem(value) {
-                return Err(TrustError::BadEntry {
-                    source_name: index.source.clone(),
-                    package: name.to_string(),
-                    field: "distribution_version",
-                    value: paks_types::rules::escape_controls(value).into_owned(),
-                    reason,
-                });
-            }
+    }
+    let shown = entry.versions.values().flat_map(|v| &v.builds);
+    for value in shown.filter_map(|b| b.distribution_version.as_ref()) {
+        if let Some(reason) = paks_types::rules::text_problem(value) {
+            return Err(TrustError::BadEntry {
+                source_name: source.to_owned(),
+                package: name.to_string(),
+                field: "distribution_version",
+                value: paks_types::rules::escape_controls(value).into_owned(),
+                reason,
+            });
         }
     }
     Ok(())
@@ -517,6 +614,53 @@ mod tests {
         let err = TrustState::load(&f.dir, "x").unwrap_err();
         assert!(matches!(err, TrustError::CorruptState { .. }), "{err}");
         assert!(err.hint().contains(&state.path().display().to_string()));
+    }
+
+    #[test]
+    fn root_trust_is_kept_beside_the_schema_1_state() {
+        let f = fixture();
+        let mut state = TrustState::load(&f.dir, "x").unwrap();
+        let keys = f.policy.keys.clone();
+        let configured = TrustedRoot::new(keys.clone(), 1).unwrap();
+        let mut trusted = state.trusted_root(configured.clone());
+        assert_eq!(trusted.last_version(), None);
+
+        // Only a root seen: the file has no schema-1 part, and loads back.
+        let other = SigningKey::from_pem(&generate_key().unwrap().private_pem).unwrap();
+        let root = crate::sharded::Root {
+            schema: crate::sharded::ROOT_SCHEMA,
+            version: 7,
+            expires: Timestamp::from_unix(1_700_000_000 + 30 * 86_400),
+            generated: Timestamp::from_unix(1_700_000_000),
+            source: "x".into(),
+            keys: crate::root_trust::root_keys([other.public_key()]),
+            threshold: 1,
+            shards: std::collections::BTreeMap::new(),
+        };
+        trusted.accept(&root).unwrap();
+        state.record_root(&trusted).unwrap();
+        let text = std::fs::read_to_string(state.path()).unwrap();
+        assert!(!text.contains("\"expires\""), "{text}");
+        let state = TrustState::load(&f.dir, "x").unwrap();
+        assert_eq!(state.last_version(), None);
+        // What the root established wins over the configured keys.
+        let back = state.trusted_root(configured.clone());
+        assert_eq!(back.last_version(), Some(7));
+        assert_eq!(back.keys(), std::slice::from_ref(other.public_key()));
+
+        // Recording a schema-1 index keeps the root part, and the other way round.
+        let mut state = state;
+        state.record(&sample_index(3)).unwrap();
+        let state = TrustState::load(&f.dir, "x").unwrap();
+        assert_eq!(state.last_version(), Some(3));
+        assert_eq!(state.trusted_root(configured).last_version(), Some(7));
+
+        // A state file whose root keys are garbage is corrupt, not silently reset.
+        let text = std::fs::read_to_string(state.path()).unwrap();
+        let garbled = text.replace(&other.public_key().to_string(), "paks-ed25519 AAAA");
+        std::fs::write(state.path(), garbled).unwrap();
+        let err = TrustState::load(&f.dir, "x").unwrap_err();
+        assert!(matches!(err, TrustError::CorruptState { .. }), "{err}");
     }
 
     #[test]
