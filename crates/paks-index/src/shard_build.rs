@@ -10,9 +10,9 @@ use std::collections::BTreeMap;
 
 use paks_types::PackageName;
 
-use crate::keys::{SigningKey, add_signature_bytes};
+use crate::keys::SigningKey;
 use crate::schema::{Index, SCHEMA};
-use crate::sharded::{ROOT_SCHEMA, Root, SHARD_SCHEMA, Shard, ShardRef, SignedRoot};
+use crate::sharded::{ROOT_SCHEMA, Root, SHARD_SCHEMA, Shard, ShardRef};
 
 /// A sharded index: the next root, and the shards it lists that the previous root did not.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,16 +97,6 @@ pub fn shard_index(index: &Index, previous: Option<&Root>, keys: RootKeys) -> Sh
         },
         new_shards,
     }
-}
-
-/// Sign `root` with every key of `signers` (none: unsigned).
-pub fn sign_root(root: Root, signers: &[SigningKey]) -> SignedRoot {
-    let mut signed = SignedRoot::unsigned(root);
-    let message = signed.signed.canonical_json();
-    for key in signers {
-        add_signature_bytes(&mut signed.signatures, &message, key);
-    }
-    signed
 }
 
 /// The schema-1 index a root and its shards describe (what a rebuild starts from, and what
