@@ -83,11 +83,22 @@ fn build_root(env: &Env, args: &[&str]) -> SignedRoot {
     SignedRoot::from_slice(&raw, "index.yaml").unwrap()
 }
 
+/// A root signed by each of `signers`, naming `root_keys` and `threshold`.
+fn rotate(env: &Env, signers: &[&str], root_keys: &str, threshold: &str) -> SignedRoot {
+    let mut args = Vec::new();
+    for key in signers {
+        args.extend(["--sign", key]);
+    }
+    args.extend(["--root-keys", root_keys, "--threshold", threshold]);
+    build_root(env, &args)
+}
+
 fn public(path: &str) -> PublicKey {
     PublicKey::load(std::path::Path::new(path)).unwrap()
 }
 
 #[test]
+#[allow(clippy::many_single_char_names)] // A to E, as in `docs/index-format.md`
 fn a_rotation_is_one_build_signed_by_enough_old_and_new_keys() {
     let env = Env::new();
     env.build("hello-script");
@@ -97,19 +108,7 @@ fn a_rotation_is_one_build_signed_by_enough_old_and_new_keys() {
     let cde = format!("{c_pub},{d_pub},{e_pub}");
 
     // Version 1: keys A, B, C, threshold 2, signed by A and B.
-    let v1 = build_root(
-        &env,
-        &[
-            "--sign",
-            &a,
-            "--sign",
-            &b,
-            "--root-keys",
-            &abc,
-            "--threshold",
-            "2",
-        ],
-    );
+    let v1 = rotate(&env, &[&a, &b], &abc, "2");
     assert_eq!(v1.signed.threshold, 2);
     assert_eq!(v1.signed.keys.len(), 3);
     let mut trusted =
@@ -118,19 +117,7 @@ fn a_rotation_is_one_build_signed_by_enough_old_and_new_keys() {
     trusted.accept(root).unwrap();
 
     // Handing over to C, D, E signed by the old keys only: not enough of its own.
-    let old_only = build_root(
-        &env,
-        &[
-            "--sign",
-            &a,
-            "--sign",
-            &b,
-            "--root-keys",
-            &cde,
-            "--threshold",
-            "2",
-        ],
-    );
+    let old_only = rotate(&env, &[&a, &b], &cde, "2");
     let err = verify_root(&old_only, &trusted, SystemTime::now()).unwrap_err();
     assert!(
         matches!(
@@ -143,19 +130,7 @@ fn a_rotation_is_one_build_signed_by_enough_old_and_new_keys() {
         "{err}"
     );
     // By the new keys only: not enough trusted ones.
-    let new_only = build_root(
-        &env,
-        &[
-            "--sign",
-            &d,
-            "--sign",
-            &e,
-            "--root-keys",
-            &cde,
-            "--threshold",
-            "2",
-        ],
-    );
+    let new_only = rotate(&env, &[&d, &e], &cde, "2");
     let err = verify_root(&new_only, &trusted, SystemTime::now()).unwrap_err();
     assert!(
         matches!(
@@ -168,41 +143,13 @@ fn a_rotation_is_one_build_signed_by_enough_old_and_new_keys() {
         "{err}"
     );
     // By A, B, D and E: accepted, and C, D, E are trusted from now on.
-    let rotated = build_root(
-        &env,
-        &[
-            "--sign",
-            &a,
-            "--sign",
-            &b,
-            "--sign",
-            &d,
-            "--sign",
-            &e,
-            "--root-keys",
-            &cde,
-            "--threshold",
-            "2",
-        ],
-    );
+    let rotated = rotate(&env, &[&a, &b, &d, &e], &cde, "2");
     let root = verify_root(&rotated, &trusted, SystemTime::now()).unwrap();
     trusted.accept(root).unwrap();
     assert_eq!(trusted.threshold(), 2);
 
     // The old keys taking the repository back: refused.
-    let back = build_root(
-        &env,
-        &[
-            "--sign",
-            &a,
-            "--sign",
-            &b,
-            "--root-keys",
-            &abc,
-            "--threshold",
-            "2",
-        ],
-    );
+    let back = rotate(&env, &[&a, &b], &abc, "2");
     assert!(back.signed.version > rotated.signed.version);
     let err = verify_root(&back, &trusted, SystemTime::now()).unwrap_err();
     assert!(

@@ -118,7 +118,7 @@ pub fn unshard(root: &Root, shards: impl IntoIterator<Item = Shard>) -> Index {
 mod tests {
     use super::*;
     use crate::schema::tests::sample_index;
-    use crate::{SignedIndex, TrustError};
+    use crate::{SignedIndex, SignedRoot, TrustError, sign_root};
 
     /// An index of `n` packages, each a renamed copy of the sample's one package.
     fn synthetic(n: usize) -> Index {
