@@ -19,6 +19,7 @@ use crate::commands::{Ctx, elapsed, human_size, json_line, out, plural};
 use crate::index_sharded::{self, IndexFormat};
 use crate::printer::shown;
 use crate::repos::{self, Loaded, RepoConfig, RepoEntry, ToInstall, index_failure};
+use crate::root_keys::RootSigning;
 
 /// The host the resolver picks builds for (`PAKS_HOST_PROFILE` may fake another).
 pub fn host() -> Result<paks_host::HostProfile, Failure> {
@@ -323,8 +324,14 @@ pub fn repo(ctx: &Ctx, command: RepoCommand) -> Result<(), Failure> {
             user: _,
             json,
             require,
+            threshold,
         } => {
-            let mut added = repo_add(ctx, &mut config, &name, url, &keys, allow_unsigned, first)?;
+            let new = NewRepo {
+                keys: &keys,
+                allow_unsigned,
+                threshold,
+            };
+            let mut added = repo_add(ctx, &mut config, &name, url, &new, first)?;
             crate::trust::set_require(&mut config, &mut added, require)?;
             save(&config)?;
             if json {
@@ -407,15 +414,26 @@ fn repo_list(ctx: &Ctx, json_out: bool) -> Result<(), Failure> {
     Ok(())
 }
 
+/// What `paks repo add` says about trusting the new repository.
+struct NewRepo<'a> {
+    keys: &'a [String],
+    allow_unsigned: bool,
+    threshold: Option<u32>,
+}
+
 fn repo_add(
     ctx: &Ctx,
     config: &mut RepoConfig,
     name: &str,
     url: String,
-    keys: &[String],
-    allow_unsigned: bool,
+    new: &NewRepo<'_>,
     first: bool,
 ) -> Result<Loaded, Failure> {
+    let NewRepo {
+        keys,
+        allow_unsigned,
+        threshold,
+    } = *new;
     if !name
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
@@ -449,7 +467,12 @@ fn repo_add(
             .collect::<Result<_, _>>()?,
         allow_unsigned,
         require: paks_attest::Require::default(),
+        threshold,
     };
+    if let Some(threshold) = threshold {
+        let keys = entry.policy()?.keys;
+        crate::root_keys::check_threshold(threshold, crate::root_keys::distinct(&keys), "--key")?;
+    }
     let source = entry.source()?;
     let runtime = crate::remote::runtime()?;
     let index = repos::update_one(ctx, &runtime, &entry)?;
@@ -507,22 +530,18 @@ pub(crate) fn namespace(arg: &str) -> Result<paks_oci::Repository, Failure> {
     })
 }
 
+#[allow(clippy::too_many_arguments)] // one per flag of `paks index build`
 fn index_build(
     ctx: &Ctx,
     client: &paks_oci::Client,
     runtime: &tokio::runtime::Runtime,
     ns: &str,
-    sign: &[std::path::PathBuf],
+    signing: &RootSigning,
     expires_days: u64,
     json_out: bool,
     format: IndexFormat,
 ) -> Result<(), Failure> {
     let started = Instant::now();
-    let keys = sign
-        .iter()
-        .map(|p| paks_index::SigningKey::load(p))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(index_failure)?;
     let options = paks_index::BuildOptions {
         now: SystemTime::now(),
         expires_in: Duration::from_secs(expires_days.max(1) * 86_400),
@@ -531,14 +550,18 @@ fn index_build(
     if Path::new(ns).is_dir() {
         let dir = std::path::absolute(ns)?;
         if sharded {
-            return index_sharded::build_directory(ctx, &dir, &keys, &options, json_out);
+            return index_sharded::build_directory(ctx, &dir, signing, &options, json_out);
         }
-        return index_directory(ctx, &dir, &keys, &options, started);
+        let keys = signing.single_format()?;
+        return index_directory(ctx, &dir, keys, &options, started);
     }
     let ns = namespace(ns)?;
     if sharded {
-        return index_sharded::build_registry(ctx, client, runtime, &ns, &keys, &options, json_out);
+        return index_sharded::build_registry(
+            ctx, client, runtime, &ns, signing, &options, json_out,
+        );
     }
+    let keys = signing.single_format()?;
     let source = paks_index::IndexSource::Oci(ns.clone());
     // The previous index makes the rebuild incremental (and its version + 1 the new one).
     let previous = runtime
@@ -553,7 +576,7 @@ fn index_build(
             &options,
         ))
         .map_err(index_failure)?;
-    let signed = index_sharded::sign_single(index, &keys);
+    let signed = index_sharded::sign_single(index, keys);
     let pushed = runtime
         .block_on(paks_index::push_index(client, &ns, &signed))
         .map_err(index_failure)?;
@@ -578,10 +601,10 @@ fn index_build(
         plural(report.versions_read),
         report.versions_reused,
         elapsed(started),
-        if !keys.is_empty() {
-            ""
-        } else {
+        if keys.is_empty() {
             "; unsigned: clients need `--allow-unsigned`"
+        } else {
+            ""
         }
     ));
     Ok(())
@@ -629,12 +652,14 @@ pub fn index(ctx: &Ctx, command: IndexCommand) -> Result<(), Failure> {
             expires_days,
             json: json_out,
             format,
+            root_keys,
+            threshold,
         } => index_build(
             ctx,
             &client,
             &runtime,
             &ns,
-            &sign,
+            &crate::root_keys::root_signing(&sign, &root_keys, threshold)?,
             expires_days,
             json_out,
             format,

@@ -609,6 +609,9 @@ pub enum RepoCommand {
         /// The evidence every package from it must carry to be installed: any of `signed`, `provenance`, `tested`, `sbom`, comma-separated; checked with `--key`
         #[arg(long, value_name = "LIST")]
         require: Option<paks_attest::Require>,
+        /// How many distinct `--key` keys must sign its sharded index's root (default 1)
+        #[arg(long, value_name = "N")]
+        threshold: Option<u32>,
     },
     /// List the repositories, highest priority first: the root's, then the user's
     List(JsonArgs),
@@ -646,6 +649,14 @@ pub enum IndexCommand {
         /// package (schema 2), which clients fetch as they need them
         #[arg(long, value_enum, default_value_t, env = env_vars::INDEX_FORMAT)]
         format: crate::index_sharded::IndexFormat,
+        /// The keys the new root names to sign the next one: public keys or files,
+        /// comma-separated (default: the `--sign` keys); a key rotation is a root signed
+        /// by enough old and new keys
+        #[arg(long, value_name = "PUB,…", value_delimiter = ',')]
+        root_keys: Vec<String>,
+        /// How many distinct root keys must sign the next root (default 1)
+        #[arg(long, value_name = "N")]
+        threshold: Option<u32>,
     },
     /// Write the namespace's index as a static repository: `index.yaml`, flat `.pak` files and their attachments
     Export {

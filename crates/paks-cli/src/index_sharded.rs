@@ -12,6 +12,7 @@ use serde_json::json;
 use crate::Failure;
 use crate::commands::{Ctx, elapsed, human_size, json_line, out, plural};
 use crate::repos::index_failure;
+use crate::root_keys::RootSigning;
 
 /// The index format `paks index build` writes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -49,15 +50,15 @@ pub fn previous_index(
 fn shard_and_sign(
     index: &Index,
     published: Option<&Published>,
-    keys: &[SigningKey],
+    signing: &RootSigning,
 ) -> (paks_index::SignedRoot, Vec<paks_index::Shard>) {
     let previous = match published {
         Some(Published::Sharded(r)) => Some(&r.signed),
         _ => None,
     };
-    let sharded = paks_index::shard_index(index, previous, paks_index::RootKeys::of(keys));
+    let sharded = paks_index::shard_index(index, previous, signing.root.clone());
     (
-        paks_index::sign_root(sharded.root, keys),
+        paks_index::sign_root(sharded.root, &signing.signers),
         sharded.new_shards,
     )
 }
@@ -70,7 +71,7 @@ pub fn build_registry(
     client: &paks_oci::Client,
     runtime: &tokio::runtime::Runtime,
     ns: &paks_oci::Repository,
-    keys: &[SigningKey],
+    signing: &RootSigning,
     options: &paks_index::BuildOptions,
     json_out: bool,
 ) -> Result<(), Failure> {
@@ -89,7 +90,7 @@ pub fn build_registry(
             options,
         ))
         .map_err(index_failure)?;
-    let (signed, new_shards) = shard_and_sign(&index, published.as_ref(), keys);
+    let (signed, new_shards) = shard_and_sign(&index, published.as_ref(), signing);
     let (pushed, publish) = runtime
         .block_on(paks_index::push_sharded(client, ns, &signed, &new_shards))
         .map_err(index_failure)?;
@@ -100,7 +101,7 @@ pub fn build_registry(
             "packages": signed.signed.shards.len(), "shards_new": new_shards.len(),
             "shards_uploaded": publish.shards_written, "bytes_uploaded": publish.bytes,
             "versions_read": report.versions_read, "versions_reused": report.versions_reused,
-            "signed": !keys.is_empty()}))?;
+            "signed": !signing.signers.is_empty()}))?;
     } else {
         writeln!(out(), "{pushed}")?;
     }
@@ -120,7 +121,7 @@ pub fn build_registry(
 pub fn build_directory(
     ctx: &Ctx,
     dir: &Path,
-    keys: &[SigningKey],
+    signing: &RootSigning,
     options: &paks_index::BuildOptions,
     json_out: bool,
 ) -> Result<(), Failure> {
@@ -133,7 +134,7 @@ pub fn build_directory(
     let source = format!("file://{}", dir.display());
     let (index, report) = paks_index::build_from_paks(dir, &source, previous.as_ref(), options)
         .map_err(index_failure)?;
-    let (signed, new_shards) = shard_and_sign(&index, published.as_ref(), keys);
+    let (signed, new_shards) = shard_and_sign(&index, published.as_ref(), signing);
     let (path, publish) =
         paks_index::write_sharded_dir(dir, &signed, &index).map_err(index_failure)?;
     warn_skipped(ctx, &report);
@@ -141,7 +142,7 @@ pub fn build_directory(
         json_line(&json!({"type": "index", "format": "sharded", "path": path,
             "version": signed.signed.version, "packages": signed.signed.shards.len(),
             "shards_new": new_shards.len(), "shards_written": publish.shards_written,
-            "bytes_written": publish.bytes, "signed": !keys.is_empty()}))?;
+            "bytes_written": publish.bytes, "signed": !signing.signers.is_empty()}))?;
     } else {
         writeln!(out(), "{}", path.display())?;
     }

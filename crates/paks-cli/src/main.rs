@@ -40,6 +40,7 @@ mod references;
 mod remote;
 mod report;
 mod repos;
+mod root_keys;
 mod sbom_cmd;
 mod sbom_files;
 mod serve;

@@ -35,6 +35,10 @@ pub struct RepoEntry {
     /// The evidence each build must carry before it is installed (see `trust`).
     #[serde(default, skip_serializing_if = "paks_attest::Require::is_empty")]
     pub require: paks_attest::Require,
+    /// How many distinct `keys` must sign a sharded index's root (default 1; see
+    /// `root_keys`); later roots set their own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<u32>,
 }
 
 /// `<root>/repos.toml`: the repositories, highest priority first.

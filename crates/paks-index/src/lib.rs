@@ -46,15 +46,13 @@ pub use keys::{
     GeneratedKey, PUBLIC_KEY_PREFIX, PublicKey, SigningKey, add_signature, generate_key, sign,
     verify, write_private_key, write_public_key,
 };
-pub use root_trust::{
-    TrustedRoot, add_root_signature, check_shard, root_keys, sign_root, verify_root,
-};
+pub use root_trust::{TrustedRoot, check_shard, root_keys, sign_root, verify_root};
 pub use schema::{
     ANNOTATION_GLIBC, ANNOTATION_TARGET, BlobEntry, BuildEntry, FoundBuild, INDEX_FILE,
     INDEX_MEDIA_TYPE, INDEX_REPOSITORY, INDEX_TAG, Index, LayerEntry, PackageEntry, SCHEMA,
     Signature, SignedIndex, VersionEntry, canonical_json, is_plain_file_name, pak_file_name,
 };
-pub use shard_build::{RootKeys, Sharded, shard_index, sign_root, unshard};
+pub use shard_build::{RootKeys, Sharded, shard_index, unshard};
 pub use shard_publish::{
     PublishReport, Published, SHARD_SET_MAX, SHARD_SET_TYPE, SHARD_SETS_TYPE, fetch_all_shards,
     fetch_published, push_sharded, read_dir_shards, write_sharded_dir,

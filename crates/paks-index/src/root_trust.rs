@@ -23,30 +23,19 @@ use data_encoding::BASE64;
 use paks_types::{Digest, PackageName};
 use serde::{Deserialize, Serialize};
 
-use crate::keys::{PublicKey, SigningKey};
-use crate::schema::Signature;
+use crate::keys::{PublicKey, SigningKey, add_signature_bytes};
 use crate::sharded::{ROOT_SCHEMA, Root, SHARD_SCHEMA, Shard, SignedRoot};
 use crate::time::Timestamp;
 use crate::trust::{TrustError, check_entry};
 
-/// Sign `root` with each of `keys` (a key given twice signs once).
-pub fn sign_root<'a>(root: &Root, keys: impl IntoIterator<Item = &'a SigningKey>) -> SignedRoot {
-    let mut signed = SignedRoot {
-        signatures: Vec::new(),
-        signed: root.clone(),
-    };
+/// Sign `root` with each of `keys` (none: unsigned; a key given twice signs once).
+pub fn sign_root<'a>(root: Root, keys: impl IntoIterator<Item = &'a SigningKey>) -> SignedRoot {
+    let mut signed = SignedRoot::unsigned(root);
+    let message = signed.signed.canonical_json();
     for key in keys {
-        add_root_signature(&mut signed, key);
+        add_signature_bytes(&mut signed.signatures, &message, key);
     }
     signed
-}
-
-/// Add `key`'s signature to `signed`, replacing an earlier one by the same key.
-pub fn add_root_signature(signed: &mut SignedRoot, key: &SigningKey) {
-    let keyid = key.public_key().keyid();
-    let sig = BASE64.encode(&key.sign_bytes(&signed.signed.canonical_json()));
-    signed.signatures.retain(|s| s.keyid != keyid);
-    signed.signatures.push(Signature { keyid, sig });
 }
 
 /// The [`Root::keys`] map of `keys`: key id → `paks-ed25519 …`.

@@ -103,8 +103,8 @@ fn root_rollback_and_version_reuse_are_refused() {
     let a = key();
     let hello1 = shard("hello", 1);
     let hello2 = shard("hello", 2);
-    let v1 = sign_root(&root(ACME, 1, &[&hello1], &[&a], 1), [&a]);
-    let v2 = sign_root(&root(ACME, 2, &[&hello2], &[&a], 1), [&a]);
+    let v1 = sign_root(root(ACME, 1, &[&hello1], &[&a], 1), [&a]);
+    let v2 = sign_root(root(ACME, 2, &[&hello2], &[&a], 1), [&a]);
     let mut trusted = trusting(&[&a], 1);
     accept(&mut trusted, &v1);
     accept(&mut trusted, &v2);
@@ -125,7 +125,7 @@ fn root_rollback_and_version_reuse_are_refused() {
         "{err}"
     );
     // Version 2 again with other content, validly signed: a freeze or mix-and-match.
-    let other = sign_root(&root(ACME, 2, &[&hello1], &[&a], 1), [&a]);
+    let other = sign_root(root(ACME, 2, &[&hello1], &[&a], 1), [&a]);
     let err = verify_root(&other, &trusted, now()).unwrap_err();
     assert!(
         matches!(err, TrustError::VersionReused { version: 2, .. }),
@@ -139,7 +139,7 @@ fn shard_rollback_is_refused() {
     let (hello1, hello3) = (shard("hello", 1), shard("hello", 3));
     let v3 = root(ACME, 3, &[&hello3], &[&a], 1);
     let mut trusted = trusting(&[&a], 1);
-    accept(&mut trusted, &sign_root(&v3, [&a]));
+    accept(&mut trusted, &sign_root(v3.clone(), [&a]));
     let fetched = check_shard(&v3, &trusted, &name("hello"), &hello3.to_bytes()).unwrap();
     assert_eq!(fetched, hello3);
     trusted.saw_shard(&fetched);
@@ -154,7 +154,7 @@ fn shard_rollback_is_refused() {
     );
 
     // A newer, validly signed root that lists the old shard for `hello`.
-    let v4 = sign_root(&root(ACME, 4, &[&hello1], &[&a], 1), [&a]);
+    let v4 = sign_root(root(ACME, 4, &[&hello1], &[&a], 1), [&a]);
     let err = verify_root(&v4, &trusted, now()).unwrap_err();
     assert!(
         matches!(
@@ -191,7 +191,7 @@ fn a_shard_from_another_root_is_refused() {
     let (hello1, hello2) = (shard("hello", 1), shard("hello", 2));
     let v1 = root(ACME, 1, &[&hello1], &[&a], 1);
     let trusted = trusting(&[&a], 1);
-    verify_root(&sign_root(&v1, [&a]), &trusted, now()).unwrap();
+    verify_root(&sign_root(v1.clone(), [&a]), &trusted, now()).unwrap();
 
     // Another repository's shard of the same package.
     let mut theirs = shard("hello", 1);
@@ -200,7 +200,7 @@ fn a_shard_from_another_root_is_refused() {
     assert!(matches!(err, TrustError::BadShard { .. }), "{err}");
     // And that repository's root, signed by its own key.
     let evil = sign_root(
-        &root("oci://127.0.0.1:5000/evil", 9, &[&theirs], &[&other_key], 1),
+        root("oci://127.0.0.1:5000/evil", 9, &[&theirs], &[&other_key], 1),
         [&other_key],
     );
     assert_eq!(too_few(&evil, &trusted), ("the trusted", 0));
@@ -237,8 +237,8 @@ fn a_shard_from_another_root_is_refused() {
 fn a_mix_of_two_roots_is_refused() {
     let a = key();
     let (hello1, hello2) = (shard("hello", 1), shard("hello", 2));
-    let n = sign_root(&root(ACME, 1, &[&hello1], &[&a], 1), [&a]);
-    let n1 = sign_root(&root(ACME, 2, &[&hello2], &[&a], 1), [&a]);
+    let n = sign_root(root(ACME, 1, &[&hello1], &[&a], 1), [&a]);
+    let n1 = sign_root(root(ACME, 2, &[&hello2], &[&a], 1), [&a]);
     let trusted = trusting(&[&a], 1);
 
     // Root N's shard list under root N+1's signatures.
@@ -266,7 +266,7 @@ fn a_mix_of_two_roots_is_refused() {
 #[test]
 fn an_expired_root_is_refused() {
     let a = key();
-    let signed = sign_root(&root(ACME, 1, &[], &[&a], 1), [&a]);
+    let signed = sign_root(root(ACME, 1, &[], &[&a], 1), [&a]);
     let later = at(1_700_000_000 + 31 * 86_400);
     let err = verify_root(&signed, &trusting(&[&a], 1), later).unwrap_err();
     assert!(matches!(err, TrustError::Expired { .. }), "{err}");
@@ -278,22 +278,25 @@ fn threshold_two_of_three() {
     let v1 = root(ACME, 1, &[], &[&a, &b, &c], 2);
     let trusted = trusting(&[&a, &b, &c], 2);
 
-    let err = verify_root(&sign_root(&v1, [&a]), &trusted, now()).unwrap_err();
+    let err = verify_root(&sign_root(v1.clone(), [&a]), &trusted, now()).unwrap_err();
     assert!(
         matches!(err, TrustError::RootThreshold { threshold: 2, .. }),
         "{err}"
     );
-    assert_eq!(too_few(&sign_root(&v1, [&a]), &trusted), ("the trusted", 1));
-    verify_root(&sign_root(&v1, [&a, &c]), &trusted, now()).unwrap();
+    assert_eq!(
+        too_few(&sign_root(v1.clone(), [&a]), &trusted),
+        ("the trusted", 1)
+    );
+    verify_root(&sign_root(v1.clone(), [&a, &c]), &trusted, now()).unwrap();
 
     // The same key's signature twice counts once.
-    let mut twice = sign_root(&v1, [&a]);
+    let mut twice = sign_root(v1.clone(), [&a]);
     twice.signatures.push(twice.signatures[0].clone());
     assert_eq!(too_few(&twice, &trusted), ("the trusted", 1));
 
     // A signature by an unknown key is ignored, not counted.
     let stranger = key();
-    let with_stranger = sign_root(&v1, [&a, &stranger]);
+    let with_stranger = sign_root(v1.clone(), [&a, &stranger]);
     assert_eq!(too_few(&with_stranger, &trusted), ("the trusted", 1));
     // Unsigned.
     let unsigned = SignedRoot {
@@ -306,7 +309,7 @@ fn threshold_two_of_three() {
     // A root whose own threshold cannot be met, or is 0, is invalid.
     for threshold in [0, 4] {
         let bad = root(ACME, 1, &[], &[&a, &b, &c], threshold);
-        let err = verify_root(&sign_root(&bad, [&a, &b, &c]), &trusted, now()).unwrap_err();
+        let err = verify_root(&sign_root(bad.clone(), [&a, &b, &c]), &trusted, now()).unwrap_err();
         assert!(matches!(err, TrustError::BadRoot { .. }), "{err}");
     }
     assert!(TrustedRoot::new(vec![a.public_key().clone()], 2).is_none());
@@ -320,27 +323,27 @@ fn rotation_needs_enough_old_and_new_keys() {
     let mut trusted = trusting(&[&a, &b, &c], 2);
     accept(
         &mut trusted,
-        &sign_root(&root(ACME, 1, &[], &[&a, &b, &c], 2), [&a, &b]),
+        &sign_root(root(ACME, 1, &[], &[&a, &b, &c], 2), [&a, &b]),
     );
 
     // Version 2 hands over to C, D, E (threshold 2).
     let v2 = root(ACME, 2, &[], &[&c, &d, &e], 2);
     // Only old keys: not enough of its own.
-    let old_only = sign_root(&v2, [&a, &b]);
+    let old_only = sign_root(v2.clone(), [&a, &b]);
     assert_eq!(too_few(&old_only, &trusted), ("its own", 0));
     let err = verify_root(&old_only, &trusted, now()).unwrap_err();
     assert!(err.hint().contains("new keys"), "{}", err.hint());
     // Only new keys: not enough trusted ones (an attacker's keys look just the same).
     assert_eq!(
-        too_few(&sign_root(&v2, [&d, &e]), &trusted),
+        too_few(&sign_root(v2.clone(), [&d, &e]), &trusted),
         ("the trusted", 0)
     );
     // C is old and new: C + D is 1 old (too few) and 2 new.
     assert_eq!(
-        too_few(&sign_root(&v2, [&c, &d]), &trusted),
+        too_few(&sign_root(v2.clone(), [&c, &d]), &trusted),
         ("the trusted", 1)
     );
-    accept(&mut trusted, &sign_root(&v2, [&a, &b, &d, &e]));
+    accept(&mut trusted, &sign_root(v2.clone(), [&a, &b, &d, &e]));
     assert_eq!(trusted.threshold(), 2);
     let ids = |keys: &[&SigningKey]| {
         let mut ids: Vec<_> = keys.iter().map(|k| k.public_key().keyid()).collect();
@@ -354,12 +357,12 @@ fn rotation_needs_enough_old_and_new_keys() {
     // After it, the old keys alone sign nothing, even listing themselves again.
     let v3 = root(ACME, 3, &[], &[&a, &b, &c], 2);
     assert_eq!(
-        too_few(&sign_root(&v3, [&a, &b]), &trusted),
+        too_few(&sign_root(v3.clone(), [&a, &b]), &trusted),
         ("the trusted", 0)
     );
     // The new ones do.
     let v3 = root(ACME, 3, &[], &[&c, &d, &e], 2);
-    verify_root(&sign_root(&v3, [&d, &e]), &trusted, now()).unwrap();
+    verify_root(&sign_root(v3.clone(), [&d, &e]), &trusted, now()).unwrap();
 }
 
 #[test]
@@ -369,7 +372,8 @@ fn a_root_key_under_another_keys_id_is_refused() {
     // A's id mapped to B's key: B would then sign as A.
     let a_id = a.public_key().keyid();
     v1.keys.insert(a_id, b.public_key().to_string());
-    let err = verify_root(&sign_root(&v1, [&a, &b]), &trusting(&[&a], 1), now()).unwrap_err();
+    let err =
+        verify_root(&sign_root(v1.clone(), [&a, &b]), &trusting(&[&a], 1), now()).unwrap_err();
     assert!(matches!(err, TrustError::BadRoot { .. }), "{err}");
 }
 
@@ -383,10 +387,7 @@ fn an_unsigned_repository_still_refuses_rollback_and_expiry() {
     };
     accept(&mut trusted, &v2);
     // A signed root does not pin its keys: the repository stays unsigned.
-    accept(
-        &mut trusted,
-        &sign_root(&root(ACME, 3, &[], &[&a], 1), [&a]),
-    );
+    accept(&mut trusted, &sign_root(root(ACME, 3, &[], &[&a], 1), [&a]));
     assert_eq!(trusted.threshold(), 0);
     let err = verify_root(&v2, &trusted, now()).unwrap_err();
     assert!(
