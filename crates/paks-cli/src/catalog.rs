@@ -513,9 +513,8 @@ fn index_build(
     runtime: &tokio::runtime::Runtime,
     ns: &str,
     sign: &[std::path::PathBuf],
-    expires_days: u64,
+    (expires_days, format): (u64, IndexFormat),
     json_out: bool,
-    format: IndexFormat,
 ) -> Result<(), Failure> {
     let started = Instant::now();
     let keys = sign
@@ -578,10 +577,10 @@ fn index_build(
         plural(report.versions_read),
         report.versions_reused,
         elapsed(started),
-        if !keys.is_empty() {
-            ""
-        } else {
+        if keys.is_empty() {
             "; unsigned: clients need `--allow-unsigned`"
+        } else {
+            ""
         }
     ));
     Ok(())
@@ -635,9 +634,8 @@ pub fn index(ctx: &Ctx, command: IndexCommand) -> Result<(), Failure> {
             &runtime,
             &ns,
             &sign,
-            expires_days,
+            (expires_days, format),
             json_out,
-            format,
         )?,
         IndexCommand::Export {
             namespace: ns,

@@ -57,7 +57,7 @@ fn shard_and_sign(
     };
     let sharded = paks_index::shard_index(index, previous, paks_index::RootKeys::of(keys));
     (
-        paks_index::sign_root(sharded.root, keys),
+        paks_index::sign_root(&sharded.root, keys),
         sharded.new_shards,
     )
 }

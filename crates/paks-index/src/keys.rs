@@ -249,21 +249,10 @@ pub fn sign(index: &Index, key: &SigningKey) -> SignedIndex {
 
 /// Add `key`'s signature to `signed`, replacing an earlier one by the same key.
 pub fn add_signature(signed: &mut SignedIndex, key: &SigningKey) {
-    let message = signed.signed.canonical_json();
-    add_signature_bytes(&mut signed.signatures, &message, key);
-}
-
-/// Add `key`'s signature of `message` to `signatures`, replacing an earlier one by the same
-/// key (for an index or a sharded index's root).
-pub(crate) fn add_signature_bytes(
-    signatures: &mut Vec<Signature>,
-    message: &[u8],
-    key: &SigningKey,
-) {
     let keyid = key.public.keyid();
-    let sig = BASE64.encode(&key.sign_bytes(message));
-    signatures.retain(|s| s.keyid != keyid);
-    signatures.push(Signature { keyid, sig });
+    let sig = BASE64.encode(&key.sign_bytes(&signed.signed.canonical_json()));
+    signed.signatures.retain(|s| s.keyid != keyid);
+    signed.signatures.push(Signature { keyid, sig });
 }
 
 /// Check that one of `trusted` signed `signed` (a threshold of one). Returns that key.

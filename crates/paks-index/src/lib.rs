@@ -14,7 +14,7 @@
 //!   (from a directory of `.pak` files).
 //! - [`push_index`], [`fetch_index`]: the index as the OCI artifact
 //!   `<namespace>/paks-index:latest`, or as `index.yaml` over HTTP(S) or in a directory.
-//! - [`shard_index`], [`sign_root`]: the sharded index (schema 2: a signed [`Root`] and
+//! - [`shard_index`]: the sharded index (schema 2: a signed [`Root`] and
 //!   one [`Shard`] per package), built incrementally over the previous root;
 //!   [`push_sharded`], [`write_sharded_dir`] publish it, [`fetch_published`] reads back
 //!   the last one published.
@@ -54,7 +54,7 @@ pub use schema::{
     INDEX_MEDIA_TYPE, INDEX_REPOSITORY, INDEX_TAG, Index, LayerEntry, PackageEntry, SCHEMA,
     Signature, SignedIndex, VersionEntry, canonical_json, is_plain_file_name, pak_file_name,
 };
-pub use shard_build::{RootKeys, Sharded, shard_index, sign_root, unshard};
+pub use shard_build::{RootKeys, Sharded, shard_index, unshard};
 pub use shard_publish::{
     PublishReport, Published, SHARD_SET_MAX, SHARD_SET_TYPE, SHARD_SETS_TYPE, fetch_all_shards,
     fetch_published, push_sharded, read_dir_shards, write_sharded_dir,

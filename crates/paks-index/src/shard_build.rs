@@ -10,9 +10,9 @@ use std::collections::BTreeMap;
 
 use paks_types::PackageName;
 
-use crate::keys::{SigningKey, add_signature_bytes};
+use crate::keys::SigningKey;
 use crate::schema::{Index, SCHEMA};
-use crate::sharded::{ROOT_SCHEMA, Root, SHARD_SCHEMA, Shard, ShardRef, SignedRoot};
+use crate::sharded::{ROOT_SCHEMA, Root, SHARD_SCHEMA, Shard, ShardRef};
 
 /// A sharded index: the next root, and the shards it lists that the previous root did not.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,10 +35,7 @@ impl RootKeys {
     /// no keys (an unsigned repository), threshold 1.
     pub fn of(signers: &[SigningKey]) -> Self {
         Self {
-            keys: signers
-                .iter()
-                .map(|k| (k.public_key().keyid(), k.public_key().to_string()))
-                .collect(),
+            keys: crate::root_keys(signers.iter().map(SigningKey::public_key)),
             threshold: 1,
         }
     }
@@ -99,16 +96,6 @@ pub fn shard_index(index: &Index, previous: Option<&Root>, keys: RootKeys) -> Sh
     }
 }
 
-/// Sign `root` with every key of `signers` (none: unsigned).
-pub fn sign_root(root: Root, signers: &[SigningKey]) -> SignedRoot {
-    let mut signed = SignedRoot::unsigned(root);
-    let message = signed.signed.canonical_json();
-    for key in signers {
-        add_signature_bytes(&mut signed.signatures, &message, key);
-    }
-    signed
-}
-
 /// The schema-1 index a root and its shards describe (what a rebuild starts from, and what
 /// an export writes files for). `shards` must be the root's, checked by digest.
 pub fn unshard(root: &Root, shards: impl IntoIterator<Item = Shard>) -> Index {
@@ -128,7 +115,7 @@ pub fn unshard(root: &Root, shards: impl IntoIterator<Item = Shard>) -> Index {
 mod tests {
     use super::*;
     use crate::schema::tests::sample_index;
-    use crate::{SignedIndex, TrustError};
+    use crate::{SignedIndex, SignedRoot, TrustError};
 
     /// An index of `n` packages, each a renamed copy of the sample's one package.
     fn synthetic(n: usize) -> Index {
@@ -202,7 +189,7 @@ mod tests {
             RootKeys::of(std::slice::from_ref(&key)),
         );
         assert_eq!(sharded.root.keys.len(), 1);
-        let signed = sign_root(sharded.root, std::slice::from_ref(&key));
+        let signed = crate::sign_root(&sharded.root, [&key]);
         assert_eq!(signed.signatures.len(), 1);
         let bytes = signed.to_bytes();
         assert_eq!(SignedRoot::from_slice(&bytes, "root").unwrap(), signed);
