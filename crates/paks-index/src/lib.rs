@@ -14,7 +14,7 @@
 //!   (from a directory of `.pak` files).
 //! - [`push_index`], [`fetch_index`]: the index as the OCI artifact
 //!   `<namespace>/paks-index:latest`, or as `index.yaml` over HTTP(S) or in a directory.
-//! - [`shard_index`], [`sign_root`]: the sharded index (schema 2: a signed [`Root`] and
+//! - [`shard_index`]: the sharded index (schema 2: a signed [`Root`] and
 //!   one [`Shard`] per package), built incrementally over the previous root;
 //!   [`push_sharded`], [`write_sharded_dir`] publish it, [`fetch_published`] reads back
 //!   the last one published.

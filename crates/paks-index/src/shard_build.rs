@@ -35,10 +35,7 @@ impl RootKeys {
     /// no keys (an unsigned repository), threshold 1.
     pub fn of(signers: &[SigningKey]) -> Self {
         Self {
-            keys: signers
-                .iter()
-                .map(|k| (k.public_key().keyid(), k.public_key().to_string()))
-                .collect(),
+            keys: crate::root_keys(signers.iter().map(SigningKey::public_key)),
             threshold: 1,
         }
     }
@@ -192,7 +189,7 @@ mod tests {
             RootKeys::of(std::slice::from_ref(&key)),
         );
         assert_eq!(sharded.root.keys.len(), 1);
-        let signed = sign_root(sharded.root, std::slice::from_ref(&key));
+        let signed = crate::sign_root(&sharded.root, [&key]);
         assert_eq!(signed.signatures.len(), 1);
         let bytes = signed.to_bytes();
         assert_eq!(SignedRoot::from_slice(&bytes, "root").unwrap(), signed);
