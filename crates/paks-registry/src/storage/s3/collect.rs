@@ -5,8 +5,13 @@ use std::time::SystemTime;
 
 use paks_types::Digest;
 
-use super::{S3Storage, not_built};
+use futures_util::StreamExt as _;
+use object_store::ObjectStoreExt as _;
+
+use super::objects::failed;
+use super::{S3Storage, keys, not_built};
 use crate::storage::{Collection, Leftover, Result};
+use paks_oci::StreamHasher;
 
 impl S3Storage {
     /// Records that a push is about to reference `digests` (a manifest naming them, an
@@ -28,7 +33,19 @@ impl S3Storage {
         Err(not_built("remove leftovers"))
     }
 
-    pub(super) fn rehash(&self, _digest: &Digest) -> Result<Digest> {
-        Err(not_built("re-hash blobs"))
+    /// Streams blob `digest` through a hasher (`NotFound` if it is gone).
+    pub(super) fn rehash(&self, digest: &Digest) -> Result<Digest> {
+        let store = self.store();
+        let key = self.key(&keys::blob(digest));
+        let k = key.clone();
+        let mut hasher = StreamHasher::new(digest.algorithm());
+        let sum = self.run(async move {
+            let mut stream = store.get(&k).await?.into_stream();
+            while let Some(bytes) = stream.next().await {
+                hasher.update(&bytes?);
+            }
+            Ok(hasher.finish())
+        });
+        sum.map_err(|e| failed("read", &key, e))
     }
 }

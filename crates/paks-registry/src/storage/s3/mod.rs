@@ -27,6 +27,7 @@
 
 mod collect;
 mod keys;
+mod objects;
 mod upload;
 
 use std::future::Future;
@@ -145,6 +146,8 @@ pub struct S3Storage {
     /// Runs the store's futures; shut down in the background on drop (dropping a runtime
     /// inside another's async context would panic).
     runtime: Option<tokio::runtime::Runtime>,
+    /// The upload sessions this process is writing or committing (`upload.rs`).
+    busy: Arc<upload::Busy>,
 }
 
 impl S3Storage {
@@ -175,6 +178,7 @@ impl S3Storage {
             config,
             store: Arc::new(store),
             runtime: Some(runtime),
+            busy: Arc::default(),
         };
         storage.check_reachable()?;
         Ok(storage)
@@ -218,16 +222,31 @@ impl S3Storage {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        run_on(&self.runtime_handle(), future)
+            .expect("the storage's runtime finishes what it starts")
+    }
+
+    /// A handle on the storage's runtime, for writers that outlive a call.
+    fn runtime_handle(&self) -> tokio::runtime::Handle {
         self.runtime
             .as_ref()
             .expect("the runtime lives as long as the storage")
-            .spawn(async move {
-                let _ = tx.send(future.await);
-            });
-        rx.recv()
-            .expect("the storage's runtime finishes what it starts")
+            .handle()
+            .clone()
     }
+}
+
+/// Runs `future` on `runtime` and waits for it; `None` if the runtime shut down first.
+fn run_on<F>(runtime: &tokio::runtime::Handle, future: F) -> Option<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    runtime.spawn(async move {
+        let _ = tx.send(future.await);
+    });
+    rx.recv().ok()
 }
 
 impl Drop for S3Storage {
