@@ -3,7 +3,8 @@
 //! refused with 412 when the tag moved. Clients that read, modify and write back a tag
 //! (the referrers tag fallback) use it so that concurrent writers do not lose each other's
 //! changes. Tag writes of this process are serialised per tag so the check and the write
-//! are one step.
+//! are one step; a storage shared by several processes makes the write itself conditional
+//! (`Storage::put_manifest_if`: a compare-and-swap where the object store honours them).
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 
@@ -13,16 +14,8 @@ use tokio::sync::{Mutex, MutexGuard};
 
 use super::{ApiError, Code};
 
-/// What a `PUT` requires of the tag it writes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Condition {
-    /// `If-Match: "<digest>"`: the tag names this manifest.
-    Matches(Digest),
-    /// `If-Match: *`: the tag exists.
-    Exists,
-    /// `If-None-Match: *`: the tag does not exist.
-    Absent,
-}
+/// What a `PUT` requires of the tag it writes (the storage checks it when it writes).
+pub use crate::storage::TagCondition as Condition;
 
 impl Condition {
     /// The condition of a request's headers, if it has one.
@@ -58,24 +51,23 @@ impl Condition {
 
     /// Refuses (412) when the tag, now naming `current`, does not meet the condition.
     pub fn check(&self, tag: &str, current: Option<&Digest>) -> Result<(), ApiError> {
-        let met = match self {
-            Self::Matches(d) => current == Some(d),
-            Self::Exists => current.is_some(),
-            Self::Absent => current.is_none(),
-        };
-        if met {
-            return Ok(());
+        if self.holds(current) {
+            Ok(())
+        } else {
+            Err(refused(tag, current))
         }
-        let now = current.map_or_else(|| "does not exist".to_owned(), |d| format!("names `{d}`"));
-        Err(ApiError::new(
-            Code::ManifestInvalid,
-            format!("the tag `{tag}` {now}: the condition of this `PUT` does not hold"),
-        )
-        .with_status(StatusCode::PRECONDITION_FAILED)
-        .with_detail(
-            serde_json::json!({ "tag": tag, "current": current.map(ToString::to_string) }),
-        ))
     }
+}
+
+/// The 412 of a `PUT` whose condition does not hold: the tag `tag` names `current`.
+pub fn refused(tag: &str, current: Option<&Digest>) -> ApiError {
+    let now = current.map_or_else(|| "does not exist".to_owned(), |d| format!("names `{d}`"));
+    ApiError::new(
+        Code::ManifestInvalid,
+        format!("the tag `{tag}` {now}: the condition of this `PUT` does not hold"),
+    )
+    .with_status(StatusCode::PRECONDITION_FAILED)
+    .with_detail(serde_json::json!({ "tag": tag, "current": current.map(ToString::to_string) }))
 }
 
 fn unsupported(message: String) -> ApiError {

@@ -8,10 +8,10 @@ use axum::response::{IntoResponse, Response};
 use paks_types::{Digest, DigestAlgorithm};
 use serde::Deserialize;
 
-use super::conditional::Condition;
+use super::conditional::{self, Condition};
 use super::{ApiError, AppState, Code, MAX_MANIFEST_SIZE, api_version, blocking, empty, hv};
 use crate::names::{Reference, RepoName, valid_tag};
-use crate::storage::{Descriptor, ManifestRefs, StoredManifest};
+use crate::storage::{Descriptor, ManifestRefs, StoredManifest, TagWrite};
 
 pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
@@ -253,20 +253,30 @@ pub async fn put(
         media_type,
         bytes: bytes.to_vec(),
     };
-    // Held until the tags are written: a condition checked now still holds then.
+    // Held until the tags are written: a condition checked now still holds then for the
+    // writers of this process; the storage's conditional write covers other processes.
     let _locked = state.tag_locks.lock(&repo.to_string(), &tags).await;
-    if let Some(condition) = condition {
+    if let Some(condition) = &condition {
+        // Refused before anything is stored when the tag has already moved.
         let current = resolve(state, &repo, &Reference::Tag(tags[0].clone())).await?;
         condition.check(&tags[0], current.as_ref())?;
     }
     let storage = state.storage.clone();
     let (rp, d) = (repo.clone(), digest.clone());
     let stored_tags = tags.clone();
-    blocking(move || {
+    let written = blocking(move || {
         let tags: Vec<&str> = stored_tags.iter().map(String::as_str).collect();
-        storage.put_manifest(&rp, &d, &manifest, &refs, &tags)
+        match condition {
+            Some(c) => storage.put_manifest_if(&rp, &d, &manifest, &refs, tags[0], &c),
+            None => storage
+                .put_manifest(&rp, &d, &manifest, &refs, &tags)
+                .map(|()| TagWrite::Written),
+        }
     })
     .await?;
+    if let TagWrite::Refused { current } = written {
+        return Err(conditional::refused(&tags[0], current.as_ref()));
+    }
     let mut headers = vec![
         ("location", format!("/v2/{repo}/manifests/{digest}")),
         ("docker-content-digest", digest.to_string()),

@@ -21,7 +21,7 @@
 //! garbage collector's grace period looks at (its safety rests on pins, not on mtimes).
 
 mod collect;
-mod files;
+pub(super) mod files;
 mod upload;
 
 #[cfg(test)]

@@ -152,6 +152,56 @@ pub struct Descriptor {
     pub annotations: Option<std::collections::BTreeMap<String, String>>,
 }
 
+/// What a conditional tag write requires of the tag (`If-Match` / `If-None-Match`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TagCondition {
+    /// The tag names this manifest.
+    Matches(Digest),
+    /// The tag exists.
+    Exists,
+    /// The tag does not exist.
+    Absent,
+}
+
+impl TagCondition {
+    /// Whether a tag now naming `current` meets the condition.
+    pub fn holds(&self, current: Option<&Digest>) -> bool {
+        match self {
+            Self::Matches(d) => current == Some(d),
+            Self::Exists => current.is_some(),
+            Self::Absent => current.is_none(),
+        }
+    }
+}
+
+/// How a conditional tag write ([`Storage::put_manifest_if`]) ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TagWrite {
+    /// The tag now names the manifest.
+    Written,
+    /// The condition did not hold: the tag names `current` (`None`: it does not exist).
+    Refused { current: Option<Digest> },
+}
+
+/// [`Storage::put_manifest_if`] by reading the tag, checking `condition`, then writing:
+/// one step only for writers serialised by the caller.
+fn check_then_put(
+    storage: &(impl Storage + ?Sized),
+    repo: &RepoName,
+    digest: &Digest,
+    manifest: &StoredManifest,
+    refs: &ManifestRefs,
+    tag: &str,
+    condition: &TagCondition,
+) -> Result<TagWrite> {
+    let current = storage.resolve_tag(repo, tag)?;
+    if !condition.holds(current.as_ref()) {
+        return Ok(TagWrite::Refused { current });
+    }
+    storage.put_manifest(repo, digest, manifest, refs, &[tag])?;
+    Ok(TagWrite::Written)
+}
+
 /// One stored blob, for garbage collection and scrubbing.
 #[derive(Debug, Clone)]
 pub struct BlobInfo {
@@ -260,6 +310,23 @@ pub trait Storage: Send + Sync + 'static {
         refs: &ManifestRefs,
         tags: &[&str],
     ) -> Result<()>;
+
+    /// [`Storage::put_manifest`] with one tag, which is pointed at the manifest only if it
+    /// meets `condition` at the moment of the write. When refused, the manifest may be
+    /// stored untagged. The default checks, then writes: one step only for writers that
+    /// hold the caller's lock (the API serialises the tag writes of its process); a backend
+    /// shared by several processes overrides it with a compare-and-swap.
+    fn put_manifest_if(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+        manifest: &StoredManifest,
+        refs: &ManifestRefs,
+        tag: &str,
+        condition: &TagCondition,
+    ) -> Result<TagWrite> {
+        check_then_put(self, repo, digest, manifest, refs, tag, condition)
+    }
 
     /// The digest `tag` points at in `repo`.
     fn resolve_tag(&self, repo: &RepoName, tag: &str) -> Result<Option<Digest>>;

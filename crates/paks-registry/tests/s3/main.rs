@@ -1,5 +1,6 @@
 //! The S3 storage backend against a real Garage cluster (3 nodes on 127.0.0.1).
 
+mod core;
 mod uploads;
 
 use paks_registry::storage::{Location, S3Config};

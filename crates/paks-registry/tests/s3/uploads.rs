@@ -5,7 +5,10 @@ use std::io::Write as _;
 use std::sync::Arc;
 
 use paks_registry::names::RepoName;
-use paks_registry::storage::{self, Storage, StorageError};
+use std::time::Duration;
+
+use paks_registry::gc::{self, GcOptions};
+use paks_registry::storage::{self, ManifestRefs, Storage, StorageError, StoredManifest};
 use paks_testkit::Garage;
 use paks_types::{Digest, Sha256Hasher};
 
@@ -250,4 +253,163 @@ fn upload_100_mib(url: &str) {
         grown / MIB
     );
     assert_eq!(s.rehash_blob(&digest).unwrap(), digest);
+}
+
+// ----- garbage collection with several replicas -----
+
+/// Uploads `bytes` through `storage` in one session and commits it as its sha256.
+fn push_blob(storage: &dyn Storage, repo: &RepoName, bytes: &[u8]) -> Digest {
+    let digest = Digest::sha256_of(bytes);
+    let id = storage.start_upload(repo).unwrap();
+    let mut w = storage.upload_writer(repo, &id).unwrap();
+    w.write_all(bytes).unwrap();
+    w.finish().unwrap();
+    assert_eq!(
+        storage.commit_upload(repo, &id, &digest).unwrap(),
+        bytes.len() as u64
+    );
+    digest
+}
+
+/// Stores an image manifest whose config and layers are `blobs` (digest, size).
+fn put_image(
+    storage: &dyn Storage,
+    repo: &RepoName,
+    blobs: &[(Digest, u64)],
+    tag: &str,
+) -> Result<Digest, StorageError> {
+    let desc = |(d, size): &(Digest, u64)| serde_json::json!({ "mediaType": "application/octet-stream", "digest": d, "size": size });
+    let json = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": desc(&blobs[0]),
+        "layers": blobs[1..].iter().map(desc).collect::<Vec<_>>(),
+    });
+    let bytes = serde_json::to_vec(&json).unwrap();
+    let digest = Digest::sha256_of(&bytes);
+    let refs = ManifestRefs {
+        blobs: blobs.iter().map(|(d, _)| d.clone()).collect(),
+        sizes: blobs.to_vec(),
+        ..ManifestRefs::default()
+    };
+    let stored = StoredManifest {
+        media_type: OCI_MANIFEST.to_owned(),
+        bytes,
+    };
+    storage
+        .put_manifest(repo, &digest, &stored, &refs, &[tag])
+        .map(|()| digest)
+}
+
+const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+
+fn gc_options(grace: Duration) -> GcOptions {
+    GcOptions {
+        grace,
+        ..GcOptions::default()
+    }
+}
+
+fn present(storage: &dyn Storage, digest: &Digest) -> bool {
+    storage.rehash_blob(digest).is_ok()
+}
+
+#[test]
+fn a_collection_deletes_only_what_is_unreferenced_and_past_its_grace() {
+    let garage = Garage::start();
+    let (a, b) = (replica(&garage, 0, "gc1"), replica(&garage, 1, "gc1"));
+    let r = repo("app");
+    let config = push_blob(&*a, &r, b"{\"config\":1}");
+    let layer = push_blob(&*b, &r, &pattern(8, 1000));
+    let loose = push_blob(&*b, &r, b"pushed, never referenced");
+    let touched = push_blob(&*a, &r, b"referenced again later");
+    put_image(
+        &*b,
+        &r,
+        &[(config.clone(), 12), (layer.clone(), 1000)],
+        "v1",
+    )
+    .unwrap();
+
+    // Within the grace period nothing goes.
+    let report = gc::collect(&*a, &gc_options(Duration::from_hours(1))).unwrap();
+    assert!(report.blobs_deleted.is_empty(), "{report:?}");
+    assert_eq!(report.blobs_in_grace, 2, "{report:?}");
+
+    // Past it, the unreferenced blob goes, unless a push touched it since (a HEAD of it
+    // through another replica, as a client about to reference it sends).
+    std::thread::sleep(Duration::from_secs(5));
+    assert!(b.blob_size(&r, &touched).unwrap().is_some());
+    let report = gc::collect(&*a, &gc_options(Duration::from_secs(2))).unwrap();
+    let deleted: Vec<_> = report.blobs_deleted.iter().map(|(d, _)| d).collect();
+    assert_eq!(deleted, [&loose], "{report:?}");
+    assert!(!present(&*b, &loose));
+    assert_eq!(b.blob_size(&r, &loose).unwrap(), None, "its link went too");
+    for kept in [&config, &layer, &touched] {
+        assert!(present(&*b, kept), "{kept}");
+    }
+}
+
+#[test]
+fn pushes_through_another_replica_during_collections_lose_nothing_they_were_told_is_stored() {
+    let garage = Garage::start();
+    let (collector, pusher) = (replica(&garage, 0, "gc2"), replica(&garage, 1, "gc2"));
+    let r = repo("busy");
+    // Blobs that no manifest references and that are older than the grace period: the
+    // ones a collection may delete, and the ones these pushes reference again.
+    let old: Vec<Digest> = (0..16u8)
+        .map(|i| push_blob(&*pusher, &r, &[i; 100]))
+        .collect();
+    std::thread::sleep(Duration::from_secs(3));
+
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let gc_thread = {
+        let (collector, stop) = (Arc::clone(&collector), Arc::clone(&stop));
+        std::thread::spawn(move || {
+            let mut runs = 0;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) || runs == 0 {
+                gc::collect(&*collector, &gc_options(Duration::from_secs(1))).unwrap();
+                runs += 1;
+            }
+            runs
+        })
+    };
+    let pushers: Vec<_> = (0..8)
+        .map(|t| {
+            let (s, r, old) = (Arc::clone(&pusher), r.clone(), old.clone());
+            std::thread::spawn(move || {
+                let mut acknowledged = Vec::new();
+                for i in 0..4 {
+                    let fresh = push_blob(&*s, &r, format!("thread {t} push {i}").as_bytes());
+                    let blobs = [(fresh, 15), (old[(t * 2 + i) % 16].clone(), 100)];
+                    match put_image(&*s, &r, &blobs, &format!("t{t}-{i}")) {
+                        Ok(_) => acknowledged.push(blobs),
+                        // The old blob was collected before this push touched it.
+                        Err(StorageError::BlobUnknown(_)) => {}
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+                acknowledged
+            })
+        })
+        .collect();
+    let mut acknowledged = Vec::new();
+    for p in pushers {
+        acknowledged.extend(p.join().unwrap());
+    }
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    assert!(gc_thread.join().unwrap() >= 1);
+    // One more collection after the pushes: what they referenced is marked now.
+    gc::collect(&*collector, &gc_options(Duration::ZERO)).unwrap();
+    assert!(!acknowledged.is_empty(), "some pushes got through");
+    for blobs in &acknowledged {
+        for (d, _) in blobs {
+            assert!(
+                present(&*collector, d),
+                "{d} of an acknowledged push {blobs:?} old? {}",
+                old.contains(d)
+            );
+            assert!(pusher.blob_size(&r, d).unwrap().is_some(), "{d} is linked");
+        }
+    }
 }

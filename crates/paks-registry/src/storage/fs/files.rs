@@ -184,7 +184,7 @@ pub(super) fn walk_repos(dir: &Path, name: &str, out: &mut Vec<RepoName>) -> Res
 }
 
 /// The digest of `bytes` with `algorithm`.
-pub(super) fn digest_of(algorithm: DigestAlgorithm, bytes: &[u8]) -> Digest {
+pub(in crate::storage) fn digest_of(algorithm: DigestAlgorithm, bytes: &[u8]) -> Digest {
     match algorithm {
         DigestAlgorithm::Sha256 => Digest::sha256_of(bytes),
         DigestAlgorithm::Sha512 => Digest::sha512_of(bytes),
@@ -240,7 +240,7 @@ pub(super) fn hash_reader(
 }
 
 /// The `subject.digest` of a manifest, if it has one and parses.
-pub(super) fn subject_of(bytes: &[u8]) -> Option<Digest> {
+pub(in crate::storage) fn subject_of(bytes: &[u8]) -> Option<Digest> {
     #[derive(serde::Deserialize)]
     struct Subject {
         digest: Digest,

@@ -10,24 +10,28 @@
 //! PREFIX/repos/<repo>/_referrers/<alg>/<hex>/<alg>-<hex>.json   a referrer's descriptor
 //! PREFIX/uploads/<id>/…                                 upload sessions (`upload.rs`)
 //! PREFIX/gc/…                                           collections and touches (`collect.rs`)
+//! PREFIX/probes/<uuid>                                  the conditional-write probe at open, removed
 //! ```
 //!
 //! Every fact is its own object, so no write reads, modifies and writes back a shared
 //! object: concurrent writers through any number of replicas never lose each other's
 //! updates, even on stores without conditional writes (Garage 2.5 ignores `If-Match` and
-//! `If-None-Match` on `PutObject`). Where the store honours them ([`S3Storage::probe`]
-//! tells), conditional tag writes are compare-and-swap across replicas.
+//! `If-None-Match` on `PutObject`). Where the store honours them (a probe at open tells:
+//! [`S3Storage::honours_conditional_writes`]), conditional tag writes are compare-and-swap
+//! across replicas (`conditional.rs`); elsewhere (Garage) they are atomic only among the
+//! writers of one process, and replicas racing on one tag's condition may both succeed.
 //!
 //! The [`Storage`] trait is blocking; `object_store` is async. Calls run on a small runtime
 //! owned by the storage and the calling (blocking) thread waits for them, so the storage
 //! works from tokio's blocking pool, from plain threads and from `paks serve gc` alike.
 
-// Stubs while the backend is built; remove with the last stub.
-#![allow(clippy::unused_self, clippy::unnecessary_wraps, dead_code)]
-
+mod blobs;
 mod collect;
+mod conditional;
 mod keys;
+mod manifests;
 mod objects;
+mod reader;
 mod upload;
 
 use std::future::Future;
@@ -36,11 +40,12 @@ use std::time::{Duration, SystemTime};
 
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::path::Path as ObjectPath;
+use object_store::signer::Signer as _;
 use paks_types::Digest;
 
 use super::{
     BlobInfo, BlobReader, Collection, Descriptor, Leftover, ManifestRefs, Result, Storage,
-    StorageError, StoredManifest, UploadId, UploadInfo, UploadWriter,
+    StorageError, StoredManifest, TagCondition, TagWrite, UploadId, UploadInfo, UploadWriter,
 };
 use crate::names::RepoName;
 
@@ -148,6 +153,8 @@ pub struct S3Storage {
     runtime: Option<tokio::runtime::Runtime>,
     /// The upload sessions this process is writing or committing (`upload.rs`).
     busy: Arc<upload::Busy>,
+    /// Whether the store honours conditional `PutObject`s (probed at open).
+    conditional: bool,
 }
 
 impl S3Storage {
@@ -174,14 +181,37 @@ impl S3Storage {
             .enable_all()
             .build()
             .map_err(|e| StorageError::io("start the S3 client's runtime", e))?;
-        let storage = Self {
+        let mut storage = Self {
             config,
             store: Arc::new(store),
             runtime: Some(runtime),
             busy: Arc::default(),
+            conditional: false,
         };
         storage.check_reachable()?;
+        let (store, probe) = (
+            storage.store(),
+            storage.key(&keys::probe(&uuid::Uuid::new_v4().to_string())),
+        );
+        storage.conditional =
+            storage.run(async move { conditional::honours_conditions(&*store, &probe).await })?;
+        tracing::info!(
+            bucket = %storage.config.bucket,
+            conditional_writes = storage.conditional,
+            "{}",
+            if storage.conditional {
+                "the object store honours conditional writes: conditional tag writes are compare-and-swap across replicas"
+            } else {
+                "the object store ignores conditional writes: conditional tag writes are serialised per process only"
+            }
+        );
         Ok(storage)
+    }
+
+    /// Whether the store honours `If-Match` / `If-None-Match` on `PutObject` (probed when
+    /// the storage opened), so that conditional tag writes hold across replicas.
+    pub fn honours_conditional_writes(&self) -> bool {
+        self.conditional
     }
 
     /// Fails unless the bucket answers (a missing key is an answer).
@@ -208,11 +238,16 @@ impl S3Storage {
 
     /// The key `rel` under the configured prefix.
     fn key(&self, rel: &str) -> ObjectPath {
-        if self.config.prefix.is_empty() {
-            ObjectPath::from(rel)
-        } else {
-            ObjectPath::from(format!("{}/{rel}", self.config.prefix))
-        }
+        key_in(&self.config.prefix, rel)
+    }
+
+    /// The storage's runtime, for readers that outlive a call.
+    fn handle(&self) -> tokio::runtime::Handle {
+        self.runtime
+            .as_ref()
+            .expect("the runtime lives as long as the storage")
+            .handle()
+            .clone()
     }
 
     /// Runs `future` on the storage's runtime and waits for it. Must not be called from an
@@ -249,6 +284,15 @@ where
     rx.recv().ok()
 }
 
+/// The key `rel` under `prefix` (for futures that cannot borrow the storage).
+fn key_in(prefix: &str, rel: &str) -> ObjectPath {
+    if prefix.is_empty() {
+        ObjectPath::from(rel)
+    } else {
+        ObjectPath::from(format!("{prefix}/{rel}"))
+    }
+}
+
 impl Drop for S3Storage {
     fn drop(&mut self) {
         if let Some(runtime) = self.runtime.take() {
@@ -257,34 +301,21 @@ impl Drop for S3Storage {
     }
 }
 
-/// A method of the S3 backend that is not written yet.
-fn not_built(what: &str) -> StorageError {
-    StorageError::io(
-        format!("the S3 storage cannot {what} yet"),
-        std::io::ErrorKind::Unsupported.into(),
-    )
-}
-
 impl Storage for S3Storage {
-    fn blob_size(&self, _repo: &RepoName, _digest: &Digest) -> Result<Option<u64>> {
-        Err(not_built("stat blobs"))
+    fn blob_size(&self, repo: &RepoName, digest: &Digest) -> Result<Option<u64>> {
+        self.blob_size_in(repo, digest)
     }
 
-    fn open_blob(&self, _repo: &RepoName, _digest: &Digest) -> Result<Option<BlobReader>> {
-        Err(not_built("read blobs"))
+    fn open_blob(&self, repo: &RepoName, digest: &Digest) -> Result<Option<BlobReader>> {
+        self.open_blob_in(repo, digest)
     }
 
-    fn mount_blob(
-        &self,
-        _from: &RepoName,
-        _to: &RepoName,
-        _digest: &Digest,
-    ) -> Result<Option<u64>> {
-        Err(not_built("mount blobs"))
+    fn mount_blob(&self, from: &RepoName, to: &RepoName, digest: &Digest) -> Result<Option<u64>> {
+        self.mount(from, to, digest)
     }
 
-    fn delete_blob(&self, _repo: &RepoName, _digest: &Digest) -> Result<bool> {
-        Err(not_built("delete blobs"))
+    fn delete_blob(&self, repo: &RepoName, digest: &Digest) -> Result<bool> {
+        self.delete_object(&keys::blob_link(repo, digest))
     }
 
     fn start_upload(&self, repo: &RepoName) -> Result<UploadId> {
@@ -307,63 +338,80 @@ impl Storage for S3Storage {
         self.cancel_upload_of(repo, id)
     }
 
-    fn get_manifest(&self, _repo: &RepoName, _digest: &Digest) -> Result<Option<StoredManifest>> {
-        Err(not_built("read manifests"))
+    fn get_manifest(&self, repo: &RepoName, digest: &Digest) -> Result<Option<StoredManifest>> {
+        self.manifest_in(repo, digest)
     }
 
     fn put_manifest(
         &self,
-        _repo: &RepoName,
-        _digest: &Digest,
-        _manifest: &StoredManifest,
-        _refs: &ManifestRefs,
-        _tags: &[&str],
+        repo: &RepoName,
+        digest: &Digest,
+        manifest: &StoredManifest,
+        refs: &ManifestRefs,
+        tags: &[&str],
     ) -> Result<()> {
-        Err(not_built("store manifests"))
+        self.put_manifest_in(repo, digest, manifest, refs, tags)
     }
 
-    fn resolve_tag(&self, _repo: &RepoName, _tag: &str) -> Result<Option<Digest>> {
-        Err(not_built("resolve tags"))
+    fn put_manifest_if(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+        manifest: &StoredManifest,
+        refs: &ManifestRefs,
+        tag: &str,
+        condition: &TagCondition,
+    ) -> Result<TagWrite> {
+        if self.conditional {
+            self.put_manifest_swapping(repo, digest, manifest, refs, tag, condition)
+        } else {
+            // The store ignores conditions: check, then write, under the API's per-process lock.
+            super::check_then_put(self, repo, digest, manifest, refs, tag, condition)
+        }
     }
 
-    fn list_tags(&self, _repo: &RepoName) -> Result<Option<Vec<String>>> {
-        Err(not_built("list tags"))
+    fn resolve_tag(&self, repo: &RepoName, tag: &str) -> Result<Option<Digest>> {
+        self.tag_in(repo, tag)
     }
 
-    fn delete_manifest(&self, _repo: &RepoName, _digest: &Digest) -> Result<bool> {
-        Err(not_built("delete manifests"))
+    fn list_tags(&self, repo: &RepoName) -> Result<Option<Vec<String>>> {
+        self.tags_in(repo)
     }
 
-    fn delete_tag(&self, _repo: &RepoName, _tag: &str) -> Result<bool> {
-        Err(not_built("delete tags"))
+    fn delete_manifest(&self, repo: &RepoName, digest: &Digest) -> Result<bool> {
+        self.delete_manifest_in(repo, digest)
     }
 
-    fn referrers(&self, _repo: &RepoName, _subject: &Digest) -> Result<Vec<Descriptor>> {
-        Err(not_built("list referrers"))
+    fn delete_tag(&self, repo: &RepoName, tag: &str) -> Result<bool> {
+        self.delete_tag_in(repo, tag)
+    }
+
+    fn referrers(&self, repo: &RepoName, subject: &Digest) -> Result<Vec<Descriptor>> {
+        self.referrers_of(repo, subject)
     }
 
     fn list_repositories(&self) -> Result<Vec<RepoName>> {
-        Err(not_built("list repositories"))
+        self.repositories()
     }
 
-    fn list_manifests(&self, _repo: &RepoName) -> Result<Vec<Digest>> {
-        Err(not_built("list manifests"))
+    fn list_manifests(&self, repo: &RepoName) -> Result<Vec<Digest>> {
+        self.links_under(&keys::manifest_links(repo))
     }
 
     fn list_blobs(&self) -> Result<Vec<BlobInfo>> {
-        Err(not_built("list blobs"))
+        self.all_blobs()
     }
 
     fn list_uploads(&self) -> Result<Vec<UploadInfo>> {
         self.all_uploads()
     }
 
-    fn list_linked_blobs(&self, _repo: &RepoName) -> Result<Vec<Digest>> {
-        Err(not_built("list linked blobs"))
+    fn list_linked_blobs(&self, repo: &RepoName) -> Result<Vec<Digest>> {
+        self.links_under(&keys::blob_links(repo))
     }
 
     fn begin_collection(&self) -> Result<Box<dyn Collection + '_>> {
-        self.begin()
+        Ok(self.begin())
     }
 
     fn find_leftovers(&self, before: SystemTime) -> Result<Vec<Leftover>> {
@@ -376,6 +424,23 @@ impl Storage for S3Storage {
 
     fn rehash_blob(&self, digest: &Digest) -> Result<Digest> {
         self.rehash(digest)
+    }
+
+    fn blob_url(&self, _repo: &RepoName, digest: &Digest) -> Result<Option<String>> {
+        let Some(expires_in) = self.config.presign else {
+            return Ok(None);
+        };
+        let (store, key) = (self.store(), self.key(&keys::blob(digest)));
+        let url = self.run({
+            let key = key.clone();
+            async move {
+                store
+                    .signed_url(axum::http::Method::GET, &key, expires_in)
+                    .await
+            }
+        });
+        url.map(|u| Some(u.to_string()))
+            .map_err(|e| objects::failed("presign a URL for", &key, e))
     }
 }
 

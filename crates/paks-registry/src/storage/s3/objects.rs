@@ -1,108 +1,125 @@
-//! Small object operations shared by uploads and collection: each one call to the store,
-//! run on the storage's runtime, with a missing object as `None`/`false` rather than an
-//! error and every other failure as `StorageError::Io` naming the key.
+//! One request each: get, head, put, delete and list objects, with errors that name the key.
+//! The async functions take any store (the conditional writes are unit-tested on one that
+//! honours conditions); the methods run them on the storage's runtime.
 
-use std::time::SystemTime;
-
-use futures_util::TryStreamExt as _;
+use bytes::Bytes;
+use futures_util::{StreamExt as _, TryStreamExt as _};
 use object_store::path::Path as ObjectPath;
-use object_store::{ObjectMeta, ObjectStore as _, ObjectStoreExt as _, PutPayload};
+use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt as _};
 
 use super::S3Storage;
 use crate::storage::{Result, StorageError};
 
-/// `what` failed on `key`; a missing object keeps the `NotFound` kind (scrub relies on it).
+/// `what` failed on `key`.
 pub(super) fn failed(what: &str, key: &ObjectPath, e: object_store::Error) -> StorageError {
-    let kind = match e {
-        object_store::Error::NotFound { .. } => std::io::ErrorKind::NotFound,
-        _ => std::io::ErrorKind::Other,
-    };
     StorageError::io(
         format!("failed to {what} `{key}`"),
-        std::io::Error::new(kind, e),
+        std::io::Error::other(e),
     )
 }
 
-/// An object's size and last-modified time.
-#[derive(Debug, Clone)]
-pub(super) struct Stat {
-    pub size: u64,
-    pub modified: SystemTime,
+/// The bytes of `key`, or `None` if there is no such object.
+pub(super) async fn get(store: &dyn ObjectStore, key: &ObjectPath) -> Result<Option<Bytes>> {
+    let read = async { store.get(key).await?.bytes().await };
+    match read.await {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(object_store::Error::NotFound { .. }) => Ok(None),
+        Err(e) => Err(failed("read", key, e)),
+    }
 }
 
-impl From<&ObjectMeta> for Stat {
-    fn from(meta: &ObjectMeta) -> Self {
-        Self {
-            size: meta.size,
-            modified: meta.last_modified.into(),
-        }
+/// The metadata of `key`, or `None` if there is no such object.
+pub(super) async fn head(store: &dyn ObjectStore, key: &ObjectPath) -> Result<Option<ObjectMeta>> {
+    match store.head(key).await {
+        Ok(meta) => Ok(Some(meta)),
+        Err(object_store::Error::NotFound { .. }) => Ok(None),
+        Err(e) => Err(failed("stat", key, e)),
     }
+}
+
+/// Writes `bytes` to `key` (last writer wins).
+pub(super) async fn put(store: &dyn ObjectStore, key: &ObjectPath, bytes: Bytes) -> Result<()> {
+    store
+        .put(key, bytes.into())
+        .await
+        .map(drop)
+        .map_err(|e| failed("write", key, e))
+}
+
+/// Deletes `key`; returns whether it existed (a concurrent delete may also say so).
+pub(super) async fn delete(store: &dyn ObjectStore, key: &ObjectPath) -> Result<bool> {
+    if head(store, key).await?.is_none() {
+        return Ok(false);
+    }
+    match store.delete(key).await {
+        Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(true),
+        Err(e) => Err(failed("delete", key, e)),
+    }
+}
+
+/// Every object under `prefix`, at any depth.
+pub(super) async fn list(store: &dyn ObjectStore, prefix: &ObjectPath) -> Result<Vec<ObjectMeta>> {
+    store
+        .list(Some(prefix))
+        .try_collect()
+        .await
+        .map_err(|e| failed("list", prefix, e))
+}
+
+/// The names of the "directories" right under `prefix` (one listing with a delimiter).
+pub(super) async fn children(store: &dyn ObjectStore, prefix: &ObjectPath) -> Result<Vec<String>> {
+    let listed = store
+        .list_with_delimiter(Some(prefix))
+        .await
+        .map_err(|e| failed("list", prefix, e))?;
+    Ok(listed
+        .common_prefixes
+        .iter()
+        .filter_map(|p| p.filename().map(str::to_owned))
+        .collect())
 }
 
 impl S3Storage {
-    /// The object at `rel` (relative to the prefix), or `None`.
-    pub(super) fn stat(&self, rel: &str) -> Result<Option<Stat>> {
-        let store = self.store();
-        let key = self.key(rel);
-        let k = key.clone();
-        match self.run(async move { store.head(&k).await }) {
-            Ok(meta) => Ok(Some(Stat::from(&meta))),
-            Err(object_store::Error::NotFound { .. }) => Ok(None),
-            Err(e) => Err(failed("stat", &key, e)),
-        }
+    pub(super) fn get_object(&self, rel: &str) -> Result<Option<Bytes>> {
+        let (store, key) = (self.store(), self.key(rel));
+        self.run(async move { get(&*store, &key).await })
     }
 
-    /// Writes `bytes` to `rel` (the store makes a single put atomic).
-    pub(super) fn put_object(&self, rel: &str, bytes: Vec<u8>) -> Result<()> {
-        let store = self.store();
-        let key = self.key(rel);
-        let k = key.clone();
-        self.run(async move { store.put(&k, PutPayload::from(bytes)).await })
-            .map(drop)
-            .map_err(|e| failed("write", &key, e))
+    pub(super) fn head_object(&self, rel: &str) -> Result<Option<ObjectMeta>> {
+        let (store, key) = (self.store(), self.key(rel));
+        self.run(async move { head(&*store, &key).await })
     }
 
-    /// The bytes of `rel`, or `None`. Only for small objects.
-    pub(super) fn read_object(&self, rel: &str) -> Result<Option<Vec<u8>>> {
-        let store = self.store();
-        let key = self.key(rel);
-        let k = key.clone();
-        match self.run(async move { store.get(&k).await?.bytes().await }) {
-            Ok(bytes) => Ok(Some(bytes.to_vec())),
-            Err(object_store::Error::NotFound { .. }) => Ok(None),
-            Err(e) => Err(failed("read", &key, e)),
-        }
+    pub(super) fn put_object(&self, rel: &str, bytes: impl Into<Bytes>) -> Result<()> {
+        let (store, key, bytes) = (self.store(), self.key(rel), bytes.into());
+        self.run(async move { put(&*store, &key, bytes).await })
     }
 
-    /// Deletes `rel`; a missing object is no error (S3 does not say whether it existed).
-    pub(super) fn delete_object(&self, rel: &str) -> Result<()> {
-        let store = self.store();
-        let key = self.key(rel);
-        let k = key.clone();
-        match self.run(async move { store.delete(&k).await }) {
-            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-            Err(e) => Err(failed("delete", &key, e)),
-        }
+    pub(super) fn delete_object(&self, rel: &str) -> Result<bool> {
+        let (store, key) = (self.store(), self.key(rel));
+        self.run(async move { delete(&*store, &key).await })
     }
 
-    /// Every object under `rel` (a folder, ending in `/`), as (key relative to the
-    /// prefix, stat), in key order.
-    pub(super) fn list_under(&self, rel: &str) -> Result<Vec<(String, Stat)>> {
-        let store = self.store();
-        let key = self.key(rel.trim_end_matches('/'));
-        let k = key.clone();
-        let mut found: Vec<ObjectMeta> = self
-            .run(async move { store.list(Some(&k)).try_collect().await })
-            .map_err(|e| failed("list", &key, e))?;
-        found.sort_unstable_by(|a, b| a.location.cmp(&b.location));
-        let strip = if self.config.prefix.is_empty() {
-            0
-        } else {
-            self.config.prefix.len() + 1
-        };
-        Ok(found
-            .iter()
-            .map(|m| (m.location.as_ref()[strip..].to_owned(), Stat::from(m)))
-            .collect())
+    pub(super) fn list_objects(&self, rel: &str) -> Result<Vec<ObjectMeta>> {
+        let (store, key) = (self.store(), self.key(rel));
+        self.run(async move { list(&*store, &key).await })
     }
+
+    pub(super) fn list_children(&self, rel: &str) -> Result<Vec<String>> {
+        let (store, key) = (self.store(), self.key(rel));
+        self.run(async move { children(&*store, &key).await })
+    }
+}
+
+/// How many requests one listing or check keeps in flight.
+const CONCURRENCY: usize = 16;
+
+/// Runs `futures`, [`CONCURRENCY`] at a time; their results in order.
+pub(super) async fn all<T>(
+    futures: impl IntoIterator<Item = impl Future<Output = Result<T>>>,
+) -> Result<Vec<T>> {
+    futures_util::stream::iter(futures)
+        .buffered(CONCURRENCY)
+        .try_collect()
+        .await
 }

@@ -32,10 +32,10 @@ use std::sync::{Arc, Condvar, Mutex};
 
 use futures_util::StreamExt as _;
 use object_store::path::Path as ObjectPath;
-use object_store::{ObjectStoreExt as _, PutPayload};
+use object_store::{ObjectMeta, ObjectStoreExt as _, PutPayload};
 use paks_types::Digest;
 
-use super::objects::failed;
+use super::objects::{all, delete, failed};
 use super::{S3Storage, keys, run_on};
 use crate::names::RepoName;
 use crate::storage::{Result, StorageError, UploadId, UploadInfo, UploadWriter};
@@ -106,6 +106,26 @@ struct Piece {
 }
 
 impl S3Storage {
+    /// Every object under `rel`, in key order.
+    pub(super) fn list_sorted(&self, rel: &str) -> Result<Vec<ObjectMeta>> {
+        let mut found = self.list_objects(rel)?;
+        found.sort_unstable_by(|a, b| a.location.cmp(&b.location));
+        Ok(found)
+    }
+
+    /// Deletes `keys`, several at a time.
+    pub(super) fn delete_keys(&self, keys: Vec<ObjectPath>) -> Result<()> {
+        let store = self.store();
+        self.run(async move {
+            all(keys.into_iter().map(|k| {
+                let store = Arc::clone(&store);
+                async move { delete(&*store, &k).await }
+            }))
+            .await?;
+            Ok(())
+        })
+    }
+
     pub(super) fn start_upload_in(&self, repo: &RepoName) -> Result<UploadId> {
         let id = uuid::Uuid::new_v4().hyphenated().to_string();
         self.put_object(&marker(&id), repo.as_str().as_bytes().to_vec())?;
@@ -115,7 +135,7 @@ impl S3Storage {
     /// Fails with `UploadUnknown` unless session `id` exists and belongs to `repo`.
     fn check_session(&self, repo: &RepoName, id: &str) -> Result<()> {
         if valid_upload_id(id)
-            && self.read_object(&marker(id))?.as_deref() == Some(repo.as_str().as_bytes())
+            && self.get_object(&marker(id))?.as_deref() == Some(repo.as_str().as_bytes())
         {
             Ok(())
         } else {
@@ -127,18 +147,19 @@ impl S3Storage {
     fn pieces_of(&self, id: &str) -> Result<(Vec<Piece>, u64)> {
         let mut out = Vec::new();
         let mut end = 0;
-        for (rel, stat) in self.list_under(&pieces(id))? {
-            let offset = rel.rsplit('/').next().and_then(|o| o.parse::<u64>().ok());
+        for meta in self.list_sorted(&pieces(id))? {
+            let offset = meta.location.filename().and_then(|o| o.parse::<u64>().ok());
             if offset != Some(end) {
                 return Err(StorageError::Corrupt(format!(
-                    "upload `{id}` has overlapping or missing pieces at `{rel}`"
+                    "upload `{id}` has overlapping or missing pieces at `{}`",
+                    meta.location
                 )));
             }
-            end += stat.size;
+            end += meta.size;
             out.push(Piece {
-                key: self.key(&rel),
-                offset: end - stat.size,
-                size: stat.size,
+                offset: end - meta.size,
+                size: meta.size,
+                key: meta.location,
             });
         }
         Ok((out, end))
@@ -164,7 +185,7 @@ impl S3Storage {
         let (_, size) = self.pieces_of(id)?;
         Ok(Box::new(S3UploadWriter {
             store: self.store(),
-            runtime: self.runtime_handle(),
+            runtime: self.handle(),
             // `ObjectPath` drops a trailing `/`.
             pieces: self.key(&pieces(id)).to_string(),
             offset: size,
@@ -194,7 +215,7 @@ impl S3Storage {
         // (see `collect.rs`).
         self.touch(std::slice::from_ref(expected))?;
         let blob = keys::blob(expected);
-        let target = match self.stat(&blob)? {
+        let target = match self.head_object(&blob)? {
             Some(_) => None,
             None => Some(self.key(&blob)),
         };
@@ -225,36 +246,39 @@ impl S3Storage {
     /// crash half-way leaves only pieces without a marker (leftovers).
     fn remove_session(&self, id: &str) -> Result<()> {
         self.delete_object(&marker(id))?;
-        for (rel, _) in self.list_under(&keys::upload(id))? {
-            self.delete_object(&rel)?;
-        }
-        Ok(())
+        let rest = self.list_objects(&keys::upload(id))?;
+        self.delete_keys(rest.into_iter().map(|m| m.location).collect())
     }
 
     pub(super) fn all_uploads(&self) -> Result<Vec<UploadInfo>> {
         // (id, size, last modified) of every session folder, in key order.
         let mut found: Vec<(String, u64, std::time::SystemTime)> = Vec::new();
-        for (rel, stat) in self.list_under("uploads/")? {
-            let mut parts = rel.split('/').skip(1);
+        let uploads = self.key(keys::UPLOADS);
+        for meta in self.list_sorted(keys::UPLOADS)? {
+            let Some(mut parts) = meta.location.prefix_match(&uploads) else {
+                continue;
+            };
             let (Some(id), Some(kind)) = (parts.next(), parts.next()) else {
                 continue;
             };
+            let (id, kind) = (id.as_ref(), kind.as_ref());
             if !valid_upload_id(id) {
                 continue;
             }
-            let size = if kind == "data" { stat.size } else { 0 };
+            let size = if kind == "data" { meta.size } else { 0 };
+            let modified = meta.last_modified.into();
             match found.last_mut() {
                 Some(last) if last.0 == id => {
                     last.1 += size;
-                    last.2 = last.2.max(stat.modified);
+                    last.2 = last.2.max(modified);
                 }
-                _ => found.push((id.to_owned(), size, stat.modified)),
+                _ => found.push((id.to_owned(), size, modified)),
             }
         }
         let mut sessions = Vec::new();
         for (id, size, modified) in found {
             // Pieces without a marker are leftovers, not sessions.
-            let Some(owner) = self.read_object(&marker(&id))? else {
+            let Some(owner) = self.get_object(&marker(&id))? else {
                 continue;
             };
             let repo = RepoName::parse(&String::from_utf8_lossy(&owner)).map_err(|e| {
