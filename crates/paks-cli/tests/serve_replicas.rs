@@ -30,16 +30,6 @@ fn replicas(garage: &Garage, dir: &Path, prefix: &str) -> [PaksServe; 2] {
     })
 }
 
-fn http(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: &[u8],
-) -> (u16, String, Vec<u8>) {
-    exchange(addr, method, path, headers, body)
-}
-
 /// Appends a query to a Location that may already have one.
 fn with_query(location: &str, query: &str) -> String {
     let sep = if location.contains('?') { '&' } else { '?' };
@@ -48,7 +38,7 @@ fn with_query(location: &str, query: &str) -> String {
 
 /// Opens an upload session on `addr`; its Location.
 fn open_session(addr: SocketAddr, repo: &str) -> String {
-    let (status, head, body) = http(
+    let (status, head, body) = exchange(
         addr,
         "POST",
         &format!("/v2/{repo}/blobs/uploads/"),
@@ -63,7 +53,7 @@ fn open_session(addr: SocketAddr, repo: &str) -> String {
 /// body).
 fn patch(addr: SocketAddr, location: &str, offset: usize, chunk: &[u8]) -> (u16, String, Vec<u8>) {
     let range = format!("{offset}-{}", offset + chunk.len() - 1);
-    http(
+    exchange(
         addr,
         "PATCH",
         location,
@@ -82,7 +72,7 @@ fn finish(
     digest: &Digest,
     last: &[u8],
 ) -> (u16, String, Vec<u8>) {
-    http(
+    exchange(
         addr,
         "PUT",
         &with_query(location, &format!("digest={digest}")),
@@ -99,13 +89,13 @@ fn push_blob(addr: SocketAddr, repo: &str, bytes: &[u8]) -> u16 {
 
 /// GET of blob `digest` of `repo` through `addr`: (status, body).
 fn get_blob(addr: SocketAddr, repo: &str, digest: &Digest) -> (u16, Vec<u8>) {
-    let (status, _, body) = http(addr, "GET", &format!("/v2/{repo}/blobs/{digest}"), &[], b"");
+    let (status, _, body) = exchange(addr, "GET", &format!("/v2/{repo}/blobs/{digest}"), &[], b"");
     (status, body)
 }
 
 /// GET of manifest `reference` of `repo` through `addr`: (status, body).
 fn get_manifest(addr: SocketAddr, repo: &str, reference: &str) -> (u16, Vec<u8>) {
-    let (status, _, body) = http(
+    let (status, _, body) = exchange(
         addr,
         "GET",
         &format!("/v2/{repo}/manifests/{reference}"),
@@ -186,7 +176,7 @@ fn a_chunked_upload_started_on_one_replica_finishes_on_the_other() {
     let (status, head, body) = patch(b, &location, 0, one);
     assert_eq!(status, 202, "{head}{}", text(&body));
     // B's answer says where the session goes on, and A agrees.
-    let (status, head, _) = http(a, "GET", &location, &[], b"");
+    let (status, head, _) = exchange(a, "GET", &location, &[], b"");
     assert_eq!(status, 204, "{head}");
     assert_eq!(header(&head, "range"), Some("0-1048575"), "{head}");
     let (status, head, body) = patch(a, &location, one.len(), two);
@@ -200,7 +190,7 @@ fn a_chunked_upload_started_on_one_replica_finishes_on_the_other() {
     }
     // The session is gone on both.
     for addr in [a, b] {
-        let (status, head, _) = http(addr, "GET", &location, &[], b"");
+        let (status, head, _) = exchange(addr, "GET", &location, &[], b"");
         assert_eq!(status, 404, "{head}");
     }
 }
@@ -225,7 +215,7 @@ fn a_garage_node_killed_during_a_push_loses_nothing_acknowledged() {
     assert_eq!(push_blob(b, repo, &layer), 201);
     let (config_digest, layer_digest) = (Digest::sha256_of(&config), Digest::sha256_of(&layer));
     let before = manifest(&config_digest, &[(&layer_digest, layer.len())], "before");
-    let (status, head, body) = http(
+    let (status, head, body) = exchange(
         a,
         "PUT",
         &format!("/v2/{repo}/manifests/before"),
@@ -360,7 +350,7 @@ fn race(
                         headers.push(("if-match", c.as_str()));
                     }
                     barrier.wait();
-                    let (status, head, answer) = http(
+                    let (status, head, answer) = exchange(
                         addrs[i % 2],
                         "PUT",
                         &format!("/v2/{repo}/manifests/t"),
