@@ -415,3 +415,17 @@ pub fn password_hash(password: &str) -> String {
     assert!(hash.starts_with("$argon2id$"), "{hash}");
     hash
 }
+
+/// `len` bytes that neither repeat nor compress, different for each `seed` (blobs whose
+/// chunks and multipart parts all differ).
+pub fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut state = 0x9E37_79B9_7F4A_7C15_u64 ^ (seed + 1);
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 24).to_le_bytes()[0]
+        })
+        .collect()
+}

@@ -278,15 +278,7 @@ fn put_blob(addr: SocketAddr, repo: &str, bytes: &[u8], pace: Duration) -> Optio
 
 fn blob_of(i: usize) -> Vec<u8> {
     // 4 MiB, different for each i, not compressible to nothing
-    let mut state = 0x9E37_79B9_7F4A_7C15_u64 ^ (i as u64 + 1);
-    (0..4 * 1024 * 1024)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 24).to_le_bytes()[0]
-        })
-        .collect()
+    common::noise(4 * 1024 * 1024, i as u64)
 }
 
 #[test]

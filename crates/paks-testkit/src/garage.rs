@@ -129,6 +129,40 @@ impl Garage {
         cluster
     }
 
+    /// One cluster for the whole test binary, started on first use and never restarted
+    /// or killed by tests (give each test its own key prefix). A statically held value is
+    /// never dropped, so a watcher process kills the nodes and removes their directory
+    /// when this process exits, however it exits: it waits for EOF on a pipe whose only
+    /// writer is this process.
+    pub fn shared() -> &'static Self {
+        static SHARED: std::sync::OnceLock<(Garage, Child)> = std::sync::OnceLock::new();
+        &SHARED
+            .get_or_init(|| {
+                let cluster = Self::start();
+                let pids: Vec<String> = cluster
+                    .nodes
+                    .iter()
+                    .filter_map(|n| n.child.as_ref().map(|c| c.id().to_string()))
+                    .collect();
+                let script = format!(
+                    "read -r _; kill -9 {} 2>/dev/null; sleep 1; rm -rf '{}'",
+                    pids.join(" "),
+                    cluster.dir().display()
+                );
+                // Rust opens the pipe close-on-exec: no other child holds its write end.
+                let watcher = Command::new("sh")
+                    .args(["-c", &script])
+                    .stdin(Stdio::piped())
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .expect("start the shared cluster's watcher (`sh`)");
+                // Held (with its stdin) until this process exits.
+                (cluster, watcher)
+            })
+            .0
+    }
+
     /// Connects the nodes, gives each a role, makes the key and the bucket.
     fn set_up(&self, binary: &Path) {
         let first = &self.nodes[0];

@@ -42,6 +42,45 @@ impl PaksServe {
         Self::from_command(command)
     }
 
+    /// Run `BIN serve --storage STORAGE --listen 127.0.0.1:0 EXTRA_ARGS...` with `env` (the
+    /// bucket's credentials) added to its environment. `root` is still passed as `--root`
+    /// so that nothing lands in the working directory.
+    pub fn start_storage(
+        bin: &Path,
+        root: &Path,
+        storage: &str,
+        env: &[(&str, String)],
+        extra_args: &[&str],
+    ) -> Self {
+        let mut command = Command::new(bin);
+        command
+            .arg("serve")
+            .arg("--root")
+            .arg(root)
+            .args(["--storage", storage, "--listen", "127.0.0.1:0"])
+            .args(extra_args)
+            .envs(env.iter().map(|(k, v)| (k, v)));
+        Self::from_command(command)
+    }
+
+    /// [`PaksServe::start_storage`] on node `node` of `garage`, under key prefix `prefix`.
+    pub fn start_garage(
+        bin: &Path,
+        root: &Path,
+        garage: &crate::Garage,
+        node: usize,
+        prefix: &str,
+        extra_args: &[&str],
+    ) -> Self {
+        Self::start_storage(
+            bin,
+            root,
+            &garage.storage_url(node, prefix),
+            &garage.credentials(),
+            extra_args,
+        )
+    }
+
     /// Run `command` (a complete `paks serve ...` command line, e.g. with extra
     /// environment) and wait for its `Listening on URL` line. Stdout is discarded and
     /// stderr captured.

@@ -3,6 +3,9 @@
 
 mod support;
 
+/// These scenarios run on the filesystem backend (`tests/spec_s3` runs them on S3).
+const BACKEND: support::Backend = support::Backend::Dir;
+
 mod auth;
 mod conditional;
 mod content_discovery;

@@ -1,10 +1,11 @@
-//! A server on 127.0.0.1:0 over a temporary data directory, and a client for it.
+//! A server on 127.0.0.1:0 over a temporary data directory (or a bucket of a Garage
+//! cluster: the test binary's `BACKEND` says which), and a client for it.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use paks_registry::auth::AccessControl;
-use paks_registry::storage::FsStorage;
+use paks_registry::storage::{FsStorage, Location, S3Config, Storage};
 use paks_types::Digest;
 use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
@@ -74,6 +75,40 @@ impl Answer {
     }
 }
 
+/// The storage the scenarios of a test binary run on: each binary's `main.rs` sets
+/// `const BACKEND`, so the same scenarios run on every backend without a copy.
+#[derive(Debug, Clone, Copy)]
+#[allow(dead_code, reason = "each test binary constructs one variant")]
+pub enum Backend {
+    /// [`FsStorage`] in the server's temporary directory.
+    Dir,
+    /// `S3Storage` on the binary's shared Garage cluster (`Garage::shared`), under a key
+    /// prefix named after the server's temporary directory (so a server started again on
+    /// the same directory finds the same data, and no two servers share any).
+    Garage,
+}
+
+/// The storage for a server whose temporary directory is `dir`.
+fn open_storage(dir: &Path) -> Arc<dyn Storage> {
+    match crate::BACKEND {
+        Backend::Dir => Arc::new(FsStorage::open(dir).unwrap()),
+        Backend::Garage => {
+            let garage = paks_testkit::Garage::shared();
+            let name = dir.file_name().unwrap().to_string_lossy();
+            let prefix = format!("spec-{}", name.trim_start_matches('.'));
+            let creds = garage.credentials();
+            let config = S3Config::parse(&garage.storage_url(0, &prefix), |name| {
+                creds
+                    .iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| v.clone())
+            })
+            .unwrap();
+            paks_registry::storage::open(&Location::S3(config)).unwrap()
+        }
+    }
+}
+
 impl Server {
     pub async fn start() -> Self {
         Self::start_with(AccessControl::open(), None).await
@@ -89,9 +124,8 @@ impl Server {
         access: AccessControl,
         static_dir: Option<PathBuf>,
     ) -> Self {
-        let storage = FsStorage::open(dir.path()).unwrap();
-        let app =
-            paks_registry::server::app(Arc::new(storage), Arc::new(access), static_dir, false);
+        let storage = open_storage(dir.path());
+        let app = paks_registry::server::app(storage, Arc::new(access), static_dir, false);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -99,3 +99,16 @@ pub(super) const GC: &str = "gc/";
 pub(super) fn probe(id: &str) -> String {
     format!("probes/{id}")
 }
+
+/// `uploads/`: every upload session (`upload.rs`).
+pub(super) const UPLOADS: &str = "uploads/";
+
+/// `gc/touch/<alg>/<hex>`: when a push last needed blob `digest` (`collect.rs`).
+pub(super) fn touch(digest: &Digest) -> String {
+    format!("{GC}touch/{}/{}", digest.algorithm().as_str(), digest.hex())
+}
+
+/// `gc/trash/<alg>/<hex>`: a blob's bytes kept while a collection deletes it (`collect.rs`).
+pub(super) fn trash(digest: &Digest) -> String {
+    format!("{GC}trash/{}/{}", digest.algorithm().as_str(), digest.hex())
+}

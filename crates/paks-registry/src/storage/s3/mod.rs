@@ -25,9 +25,6 @@
 //! owned by the storage and the calling (blocking) thread waits for them, so the storage
 //! works from tokio's blocking pool, from plain threads and from `paks serve gc` alike.
 
-// Stubs while the backend is built; remove with the last stub.
-#![allow(clippy::unused_self, clippy::unnecessary_wraps, dead_code)]
-
 mod blobs;
 mod collect;
 mod conditional;
@@ -154,6 +151,8 @@ pub struct S3Storage {
     /// Runs the store's futures; shut down in the background on drop (dropping a runtime
     /// inside another's async context would panic).
     runtime: Option<tokio::runtime::Runtime>,
+    /// The upload sessions this process is writing or committing (`upload.rs`).
+    busy: Arc<upload::Busy>,
     /// Whether the store honours conditional `PutObject`s (probed at open).
     conditional: bool,
 }
@@ -186,6 +185,7 @@ impl S3Storage {
             config,
             store: Arc::new(store),
             runtime: Some(runtime),
+            busy: Arc::default(),
             conditional: false,
         };
         storage.check_reachable()?;
@@ -257,16 +257,31 @@ impl S3Storage {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        run_on(&self.runtime_handle(), future)
+            .expect("the storage's runtime finishes what it starts")
+    }
+
+    /// A handle on the storage's runtime, for writers that outlive a call.
+    fn runtime_handle(&self) -> tokio::runtime::Handle {
         self.runtime
             .as_ref()
             .expect("the runtime lives as long as the storage")
-            .spawn(async move {
-                let _ = tx.send(future.await);
-            });
-        rx.recv()
-            .expect("the storage's runtime finishes what it starts")
+            .handle()
+            .clone()
     }
+}
+
+/// Runs `future` on `runtime` and waits for it; `None` if the runtime shut down first.
+fn run_on<F>(runtime: &tokio::runtime::Handle, future: F) -> Option<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    runtime.spawn(async move {
+        let _ = tx.send(future.await);
+    });
+    rx.recv().ok()
 }
 
 /// The key `rel` under `prefix` (for futures that cannot borrow the storage).
@@ -284,14 +299,6 @@ impl Drop for S3Storage {
             runtime.shutdown_background();
         }
     }
-}
-
-/// A method of the S3 backend that is not written yet.
-fn not_built(what: &str) -> StorageError {
-    StorageError::io(
-        format!("the S3 storage cannot {what} yet"),
-        std::io::ErrorKind::Unsupported.into(),
-    )
 }
 
 impl Storage for S3Storage {
@@ -404,7 +411,7 @@ impl Storage for S3Storage {
     }
 
     fn begin_collection(&self) -> Result<Box<dyn Collection + '_>> {
-        self.begin()
+        Ok(self.begin())
     }
 
     fn find_leftovers(&self, before: SystemTime) -> Result<Vec<Leftover>> {
