@@ -249,6 +249,9 @@ pub struct ServeRunArgs {
     /// tokens; replicas sharing it accept each other's tokens (`paks serve token-key` makes one)
     #[arg(long, env = env_vars::SERVE_TOKEN_KEY, value_name = "FILE")]
     pub token_key: Option<PathBuf>,
+    /// Seconds between the catalogue's checks for what other replicas wrote to the storage
+    #[arg(long, default_value_t = paks_catalog::WATCH_INTERVAL.as_secs(), value_name = "SECONDS")]
+    pub catalog_refresh: u64,
 }
 
 /// What one client, and all clients together, may hold (see docs/serve.md, "Limits").

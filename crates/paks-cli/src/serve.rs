@@ -62,6 +62,7 @@ fn run(args: ServeRunArgs) -> Result<(), Failure> {
             server::Extensions(std::sync::Arc::new(paks_catalog::Catalog::new(
                 paks_catalog::CatalogOptions {
                     compose_base: args.compose_base,
+                    watch_interval: Some(Duration::from_secs(args.catalog_refresh.max(1))),
                 },
             )))
         }),

@@ -331,3 +331,51 @@ fn nginx_round_robin_over_two_replicas_pushes_pulls_uploads_in_chunks_and_instal
     user.ok(&["install", &format!("{target}:1.0.0")]);
     assert_eq!(user.ok(&["run", "hello", "--", "hello"]), "Hello, world!\n");
 }
+
+/// The packages `server`'s catalogue finds for `q` (its JSON search API).
+fn search(server: &PaksServe, q: &str) -> Vec<String> {
+    let (status, _, body) = exchange(
+        server.addr(),
+        "GET",
+        &format!("/api/v1/search?q={q}"),
+        &[],
+        b"",
+    );
+    assert_eq!(status, 200, "{}", text(&body));
+    let found: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    found["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["repository"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+#[test]
+fn a_push_through_one_replica_is_found_by_the_catalogue_of_the_other() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let args = ["--catalog-refresh", "1"];
+    let a = PaksServe::start(Path::new(paks_bin()), &data, &args);
+    let b = PaksServe::start(Path::new(paks_bin()), &data, &args);
+    assert!(search(&b, "hello").is_empty());
+    let builder = common::Env::new();
+    builder.build("libgreet");
+    let hello = builder.build("hello");
+    builder.ok(&[
+        "push",
+        hello.to_str().unwrap(),
+        &format!("{}/acme/hello", a.host()),
+    ]);
+    // A knows at once; B finds it at its next storage check (every second here).
+    assert!(search(&a, "hello").contains(&"acme/hello".to_owned()));
+    let mut found = Vec::new();
+    for _ in 0..600 {
+        found = search(&b, "hello");
+        if !found.is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(found.contains(&"acme/hello".to_owned()), "{found:?}");
+}
