@@ -52,6 +52,9 @@ pub struct CatalogOptions {
     /// An image in this registry (`repo:tag`) that images composed on pull start from;
     /// none: from scratch.
     pub compose_base: Option<String>,
+    /// How often to look for changes another process wrote (a replica on the same
+    /// bucket); none: [`WATCH_INTERVAL`].
+    pub watch_interval: Option<Duration>,
 }
 
 /// The catalogue of one registry (cheap to clone: shared state).
@@ -261,10 +264,10 @@ impl Catalog {
         self.inner.state.write().expect("not poisoned")
     }
 
-    /// Checks the storage every [`WATCH_INTERVAL`] until the catalogue is dropped.
-    fn watch(inner: &Weak<Inner>) {
+    /// Checks the storage every `every` until the catalogue is dropped.
+    fn watch(inner: &Weak<Inner>, every: Duration) {
         loop {
-            std::thread::sleep(WATCH_INTERVAL);
+            std::thread::sleep(every);
             let Some(inner) = inner.upgrade() else { return };
             let catalog = Self { inner };
             if !catalog.is_loading() {
@@ -309,9 +312,10 @@ impl Extension for Catalog {
             .spawn(move || catalog.load_all())
             .expect("a thread can be started");
         let weak = Arc::downgrade(&self.inner);
+        let every = self.inner.options.watch_interval.unwrap_or(WATCH_INTERVAL);
         std::thread::Builder::new()
             .name("paks-catalog-watch".into())
-            .spawn(move || Self::watch(&weak))
+            .spawn(move || Self::watch(&weak, every))
             .expect("a thread can be started");
         api::routes(self.clone()).merge(pages::routes(self.clone()))
     }

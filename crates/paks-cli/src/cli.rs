@@ -245,6 +245,13 @@ pub struct ServeRunArgs {
     pub compose_base: Option<String>,
     #[command(flatten)]
     pub limits: ServeLimitArgs,
+    /// A file of at least 32 random bytes (hex or raw, not world-readable) that signs bearer
+    /// tokens; replicas sharing it accept each other's tokens (`paks serve token-key` makes one)
+    #[arg(long, env = env_vars::SERVE_TOKEN_KEY, value_name = "FILE")]
+    pub token_key: Option<PathBuf>,
+    /// Seconds between the catalogue's checks for what other replicas wrote to the storage
+    #[arg(long, default_value_t = paks_catalog::WATCH_INTERVAL.as_secs(), value_name = "SECONDS")]
+    pub catalog_refresh: u64,
 }
 
 /// What one client, and all clients together, may hold (see docs/serve.md, "Limits").
@@ -294,6 +301,8 @@ pub enum ServeCommand {
     Scrub(ServeScrubArgs),
     /// Hash a password read from stdin for the users file (argon2id)
     Passwd,
+    /// Print a new random token key (hex) for `--token-key`, shared by replicas
+    TokenKey,
 }
 
 #[derive(Debug, Args)]

@@ -24,6 +24,8 @@ pub const SERVE_LISTEN: &str = "PAKS_SERVE_LISTEN";
 pub const SERVE_AUTH: &str = "PAKS_SERVE_AUTH";
 /// The base image of images `paks serve` composes on pull (`--compose-base`).
 pub const SERVE_COMPOSE_BASE: &str = "PAKS_SERVE_COMPOSE_BASE";
+/// `paks serve --token-key`: the file holding the key that signs bearer tokens.
+pub const SERVE_TOKEN_KEY: &str = "PAKS_SERVE_TOKEN_KEY";
 /// Log filter of `paks serve` (tracing's `EnvFilter` syntax; default `info`).
 pub const LOG: &str = "PAKS_LOG";
 /// The project directory of `paks add/lock/sync/shell/env` (`--project`).

@@ -21,6 +21,10 @@ pub fn serve(args: ServeArgs) -> Result<(), Failure> {
         Some(ServeCommand::Gc(a)) => collect(&a),
         Some(ServeCommand::Scrub(a)) => scrub(&a),
         Some(ServeCommand::Passwd) => passwd(),
+        Some(ServeCommand::TokenKey) => {
+            writeln!(out(), "{}", paks_registry::replica::new_token_key())?;
+            Ok(())
+        }
     }
 }
 
@@ -58,9 +62,11 @@ fn run(args: ServeRunArgs) -> Result<(), Failure> {
             server::Extensions(std::sync::Arc::new(paks_catalog::Catalog::new(
                 paks_catalog::CatalogOptions {
                     compose_base: args.compose_base,
+                    watch_interval: Some(Duration::from_secs(args.catalog_refresh.max(1))),
                 },
             )))
         }),
+        token_key: args.token_key,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -118,6 +124,12 @@ fn serve_failure(e: ServeError) -> Failure {
             "`--tls-cert` takes a PEM certificate chain and `--tls-key` its PEM private key".into(),
         ),
         ServeError::Auth(_) => Some("the users file format is in docs/serve-auth.md".into()),
+        ServeError::TokenKey(paks_registry::replica::TokenKeyError::Readable { path, .. }) => {
+            Some(format!("`chmod 600 {}`", path.display()))
+        }
+        ServeError::TokenKey(_) => Some(
+            "make one with `paks serve token-key > FILE && chmod 600 FILE`, and give every replica the same file".into(),
+        ),
         _ => None,
     };
     let internal = matches!(e, ServeError::Storage(..) | ServeError::Serve(_));

@@ -5,6 +5,7 @@
 //! - [`gc`]: mark-and-sweep garbage collection and `scrub`, written against the trait.
 //! - [`extension`]: what `paks serve` adds (the catalogue, images composed on pull) without
 //!   the registry knowing it.
+//! - [`replica`]: what replicas over one bucket share (the token key).
 
 pub mod api;
 pub mod auth;
@@ -15,6 +16,7 @@ pub mod limits;
 pub mod listen;
 pub mod metrics;
 pub mod names;
+pub mod replica;
 pub mod server;
 pub mod storage;
 pub mod tls;

@@ -39,6 +39,9 @@ pub struct ServeConfig {
     pub limits: Limits,
     /// What the server adds to the registry (the catalogue, images composed on pull).
     pub extension: Option<Extensions>,
+    /// A file holding the key that signs bearer tokens, shared by replicas (see
+    /// [`crate::replica`]); without it each process makes a random one.
+    pub token_key: Option<PathBuf>,
 }
 
 /// An [`Extension`] in a [`ServeConfig`].
@@ -66,6 +69,8 @@ pub enum ServeError {
     Serve(#[source] std::io::Error),
     #[error("the static directory `{}` is not a directory", .0.display())]
     StaticDir(PathBuf),
+    #[error(transparent)]
+    TokenKey(#[from] crate::replica::TokenKeyError),
 }
 
 /// Everything the router shares.
@@ -480,6 +485,11 @@ pub async fn run(
     ready: impl FnOnce(SocketAddr, &'static str),
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
+    let token_key = config
+        .token_key
+        .as_deref()
+        .map(crate::replica::read_token_key)
+        .transpose()?;
     let storage = crate::storage::open(&config.storage)
         .map_err(|e| ServeError::Storage(config.storage.clone(), e))?;
     let mut access = match &config.auth {
@@ -487,6 +497,9 @@ pub async fn run(
         None => AccessControl::open(),
     }
     .with_limits(&config.limits);
+    if let Some(key) = &token_key {
+        access = access.with_token_key(key);
+    }
     let extension = config.extension.map(|e| e.0);
     if let Some(e) = &extension {
         access = with_derived_repos(access, e);

@@ -117,6 +117,9 @@ pub async fn get(
         api_version(response.headers_mut());
         return Ok(response);
     }
+    if let Some(redirect) = presigned(state, &repo, &digest).await? {
+        return Ok(redirect);
+    }
     let storage = state.storage.clone();
     let (r, d) = (repo.clone(), digest.clone());
     let range_header = headers
@@ -178,6 +181,37 @@ pub async fn get(
     }
     api_version(h);
     Ok(response)
+}
+
+/// A redirect (307) to a URL the client may fetch blob `digest` from directly (`presign=`
+/// in the storage URL), for a blob linked in `repo`; `None` when the storage offers none or
+/// the blob is not linked (the usual path then answers). Ranges go to the URL too: object
+/// stores honour them, so a resumed download never passes through the registry either.
+async fn presigned(
+    state: &AppState,
+    repo: &RepoName,
+    digest: &paks_types::Digest,
+) -> Result<Option<Response>, ApiError> {
+    let storage = state.storage.clone();
+    let (r, d) = (repo.clone(), digest.clone());
+    let url = blocking(move || {
+        let Some(url) = storage.blob_url(&r, &d)? else {
+            return Ok(None);
+        };
+        Ok(storage.blob_size(&r, &d)?.map(|_| url))
+    })
+    .await?;
+    Ok(url.map(|url| {
+        let mut response = empty(
+            StatusCode::TEMPORARY_REDIRECT,
+            &[
+                ("location", url),
+                ("docker-content-digest", digest.to_string()),
+            ],
+        );
+        api_version(response.headers_mut());
+        response
+    }))
 }
 
 /// Streams `len` bytes from `start` of a blob. Each chunk is read by a short task on the

@@ -380,7 +380,9 @@ pub trait Storage: Send + Sync + 'static {
 
     /// A URL the client may fetch blob `digest` of `repo` from directly (a presigned
     /// object-store URL), when the storage offers them and was asked to; `None` serves the
-    /// bytes through the registry. Only called for a blob linked in `repo`.
+    /// bytes through the registry. Called on every blob `GET` before the registry checks
+    /// that the blob is linked in `repo` (it hands the URL out only if so), so it should be
+    /// cheap and free of effects, as presigning is.
     fn blob_url(&self, repo: &RepoName, digest: &Digest) -> Result<Option<String>> {
         let _ = (repo, digest);
         Ok(None)

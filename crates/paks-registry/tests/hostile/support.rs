@@ -43,6 +43,7 @@ impl Server {
             static_dir: None,
             limits: paks_registry::limits::Limits::default(),
             extension: None,
+            token_key: None,
         };
         configure(&mut config);
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -1,6 +1,7 @@
 //! The S3 storage backend against a real Garage cluster (3 nodes on 127.0.0.1).
 
 mod core;
+mod redirect;
 mod uploads;
 
 use paks_registry::storage::{Location, S3Config};
