@@ -11,6 +11,8 @@
 //!   (from a directory of `.pak` files).
 //! - [`push_index`], [`fetch_index`]: the index as the OCI artifact
 //!   `<namespace>/paks-index:latest`, or as `index.yaml` over HTTP(S) or in a directory.
+//! - [`fetch_document`], [`fetch_shard`]: a client's reads of either schema, one small
+//!   request when nothing changed, and a sharded index's shards verified by digest.
 //! - [`export`]: a static repository (`index.yaml` and flat `.pak` files) from a registry,
 //!   with each build's attachments beside its `.pak`; [`static_referrers`] reads them.
 
@@ -20,6 +22,7 @@ mod error;
 mod export;
 mod keys;
 mod schema;
+mod shard_fetch;
 mod sharded;
 mod store;
 mod time;
@@ -41,12 +44,16 @@ pub use schema::{
     INDEX_MEDIA_TYPE, INDEX_REPOSITORY, INDEX_TAG, Index, LayerEntry, PackageEntry, SCHEMA,
     Signature, SignedIndex, VersionEntry, canonical_json, is_plain_file_name, pak_file_name,
 };
+pub use shard_fetch::{
+    Document, DocumentFetch, Freshness, check_root, fetch_document, fetch_shard, index_view,
+    parse_shard, shard_location,
+};
 pub use sharded::{
     ROOT_SCHEMA, Root, SHARD_MEDIA_TYPE, SHARD_SCHEMA, SHARDS_DIR, Shard, ShardRef, SignedRoot,
 };
 pub use store::{
     FetchedIndex, INDEX_LIMIT, IndexSource, download_file, fetch_index, index_repository,
-    push_index, write_index_file,
+    push_index, push_index_document, write_index_file,
 };
 pub use time::{Timestamp, TimestampError};
-pub use trust::{TrustError, TrustPolicy, TrustState, check};
+pub use trust::{TrustError, TrustPolicy, TrustState, check, check_entries};
