@@ -42,6 +42,7 @@ mod repos;
 mod sbom_cmd;
 mod sbom_files;
 mod serve;
+mod shards;
 mod suggest;
 mod sysroot;
 mod test_cmd;
