@@ -88,7 +88,8 @@ pub fn install_by_name(
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let loaded = repos::load_all(ctx, offline)?;
+    let names: Vec<_> = requests.iter().map(|r| r.name.clone()).collect();
+    let loaded = repos::load_for(ctx, offline, &names)?;
     let resolution = resolve(
         ctx,
         &loaded,
@@ -102,7 +103,9 @@ pub fn search(ctx: &Ctx, args: &SearchArgs) -> Result<(), Failure> {
     if let Some(registry) = &args.registry {
         return crate::catalog_remote::search(ctx, registry, args);
     }
-    let loaded = repos::load_all(ctx, args.offline)?;
+    let mut loaded = repos::load_all(ctx, args.offline)?;
+    let names = crate::shards::names_matching(&loaded, &args.term);
+    crate::shards::fill(ctx, &mut loaded, &names, args.offline, false)?;
     let hits = repos::search(&loaded, &args.term);
     let mut o = out();
     for (repo, name, entry) in &hits {
@@ -191,10 +194,7 @@ pub(crate) fn print_hit(
 
 /// The names in the repositories' indexes close to `name` (a likely typo), closest first.
 fn similar_names(loaded: &[Loaded], name: &str) -> Vec<PackageName> {
-    paks_resolve::similar_names(
-        name,
-        loaded.iter().flat_map(|l| l.index.packages.keys().cloned()),
-    )
+    paks_resolve::similar_names(name, loaded.iter().flat_map(Loaded::names))
 }
 
 /// What `paks info NAME` found in the repositories.
@@ -213,7 +213,10 @@ pub fn remote_info(ctx: &Ctx, name: &str, json_out: bool) -> Result<RemoteInfo, 
     if repositories.is_empty() {
         return Ok(RemoteInfo::Missing(Vec::new()));
     }
-    let loaded = repos::load_all(ctx, false)?;
+    let mut loaded = repos::load_all(ctx, false)?;
+    if let Ok(wanted) = paks_types::PackageName::new(name) {
+        crate::shards::fill(ctx, &mut loaded, &[wanted], false, false)?;
+    }
     let Some((repo, entry)) = loaded.iter().find_map(|l| {
         l.index
             .packages
@@ -370,8 +373,8 @@ pub fn repo(ctx: &Ctx, command: RepoCommand) -> Result<(), Failure> {
                 ctx.reporter.status(&format!(
                     "{}: {} package{}, index version {}",
                     l.entry.name,
-                    l.index.packages.len(),
-                    plural(l.index.packages.len()),
+                    l.package_count(),
+                    plural(l.package_count()),
                     l.index.version
                 ));
             }
@@ -475,7 +478,10 @@ fn repo_add(
     }
     let source = entry.source()?;
     let runtime = crate::remote::runtime()?;
-    let index = repos::update_one(ctx, &runtime, &entry)?;
+    let crate::shards::Accepted { index, root } = repos::update_one(ctx, &runtime, &entry)?;
+    let count = root
+        .as_ref()
+        .map_or(index.packages.len(), |r| r.shards.len());
     if first {
         config.repositories.insert(0, entry.clone());
     } else {
@@ -483,8 +489,8 @@ fn repo_add(
     }
     ctx.reporter.status(&format!(
         "Added repository `{name}`: {} package{}, index version {}, expires {}",
-        index.packages.len(),
-        plural(index.packages.len()),
+        count,
+        plural(count),
         index.version,
         index.expires.as_str()
     ));
@@ -492,13 +498,14 @@ fn repo_add(
         entry,
         source,
         index,
+        root,
     })
 }
 
 /// A repository and the index just fetched for it, as a JSON line of `kind`.
 fn index_line(kind: &str, l: &Loaded) -> serde_json::Value {
     json!({"type": kind, "name": l.entry.name, "url": l.entry.url,
-           "packages": l.index.packages.len(), "index_version": l.index.version,
+           "packages": l.package_count(), "index_version": l.index.version,
            "expires": l.index.expires.as_str()})
 }
 

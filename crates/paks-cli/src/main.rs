@@ -44,6 +44,7 @@ mod root_keys;
 mod sbom_cmd;
 mod sbom_files;
 mod serve;
+mod shards;
 mod suggest;
 mod sysroot;
 mod test_cmd;

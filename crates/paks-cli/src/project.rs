@@ -274,7 +274,8 @@ pub fn lock_upgrading(
     }
     let host = crate::catalog::host()?;
     let environments = lock_sync::project_environments(project, previous.as_ref(), &host)?;
-    let loaded = repos::load_all(ctx, offline)?;
+    let names: Vec<_> = requests.iter().map(|r| r.name.clone()).collect();
+    let loaded = repos::load_for(ctx, offline, &names)?;
     let resolutions = resolve_for(ctx, &loaded, &environments, &requests, prefer)?;
     let lock = Lock::from_resolutions(&resolutions, &requests, |label| {
         lock_sync::locked_repository(&loaded, label)
@@ -376,7 +377,8 @@ pub fn sync_project(ctx: &Ctx, project: &Project, offline: bool) -> Result<Synce
         let configured = lock_sync::configured(ctx)?;
         let names = lock_sync::repository_names(&lock, &missing, &configured)?;
         // Cached indexes first: the lock's digests are in them unless the lock is newer.
-        let loaded = match repos::load_all(ctx, true) {
+        let wanted: Vec<_> = missing.iter().map(|p| p.name.clone()).collect();
+        let loaded = match repos::load_for(ctx, true, &wanted) {
             Ok(l) if lock_listed(&l, &missing, &names) => l,
             _ if offline => {
                 return Err(user_error(
@@ -384,7 +386,7 @@ pub fn sync_project(ctx: &Ctx, project: &Project, offline: bool) -> Result<Synce
                     Some("run `paks sync` once with the network".into()),
                 ));
             }
-            _ => repos::load_all(ctx, false)?,
+            _ => repos::load_for(ctx, false, &wanted)?,
         };
         let resolution = resolution_of(&missing, &names, &loaded)?;
         let todo = repos::installables(ctx, &store, &loaded, &resolution, offline)?;

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use paks_index::{
-    BuildEntry, FetchedIndex, Index, IndexSource, PublicKey, SignedIndex, TrustPolicy, TrustState,
+    BuildEntry, Document, DocumentFetch, IndexSource, PublicKey, TrustPolicy, TrustState,
 };
 use paks_oci::Repository;
 use paks_resolve::{Build, Candidate, Catalog, PinnedDep, Resolution};
@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use crate::Failure;
 use crate::commands::Ctx;
 use crate::commands::user_error;
+use crate::shards::Accepted;
 
 /// One configured repository.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -146,40 +147,75 @@ pub fn trust_failure(repo: &str, e: paks_index::TrustError) -> Failure {
 pub struct Loaded {
     pub entry: RepoEntry,
     pub source: IndexSource,
-    pub index: Index,
+    /// A sharded repository's packages loaded so far (`crate::shards::fill`).
+    pub index: paks_index::Index,
+    /// A sharded repository's verified root.
+    pub root: Option<paks_index::Root>,
 }
 
-/// Verifies `signed` for `entry` against its keys and the last version seen; on success
-/// records the version and caches the raw bytes.
-fn accept(root: &Path, entry: &RepoEntry, fetched: &FetchedIndex) -> Result<Index, Failure> {
+/// Checks `document` for `entry` against its keys and the last version seen.
+fn check(
+    root: &Path,
+    entry: &RepoEntry,
+    document: &Document,
+) -> Result<(Accepted, TrustState), Failure> {
     let policy = entry.policy()?;
-    let dir = state_dir(root);
-    let mut state =
-        TrustState::load(&dir, &entry.url).map_err(|e| trust_failure(&entry.name, e))?;
-    let index = paks_index::check(&fetched.signed, &policy, &state, SystemTime::now())
-        .map_err(|e| trust_failure(&entry.name, e))?
-        .clone();
+    let state = TrustState::load(&state_dir(root), &entry.url)
+        .map_err(|e| trust_failure(&entry.name, e))?;
+    let now = SystemTime::now();
+    let accepted = match document {
+        Document::Index(signed) => Accepted {
+            index: paks_index::check(signed, &policy, &state, now)
+                .map_err(|e| trust_failure(&entry.name, e))?
+                .clone(),
+            root: None,
+        },
+        // TODO(rootkeys): the root rules (thresholds, rotation) replace this check.
+        Document::Root(signed) => {
+            let r = paks_index::check_root(signed, &policy, &state, now)
+                .map_err(|e| trust_failure(&entry.name, e))?;
+            Accepted {
+                index: paks_index::index_view(r, std::collections::BTreeMap::new()),
+                root: Some(r.clone()),
+            }
+        }
+    };
+    Ok((accepted, state))
+}
+
+/// Verifies `document` for `entry`; on success records the version and caches the raw
+/// bytes.
+fn accept(
+    root: &Path,
+    entry: &RepoEntry,
+    document: &Document,
+    raw: &[u8],
+) -> Result<Accepted, Failure> {
+    let (accepted, mut state) = check(root, entry, document)?;
     state
-        .record(&index)
+        .record(&accepted.index)
         .map_err(|e| trust_failure(&entry.name, e))?;
     let cache = cached_index(root, &entry.name);
     if let Some(parent) = cache.parent() {
         fs_err::create_dir_all(parent)?;
     }
-    paks_types::fs::write_atomic(&cache, &fetched.raw)?;
-    Ok(index)
+    paks_types::fs::write_atomic(&cache, raw)?;
+    Ok(accepted)
 }
 
-/// Fetches and verifies the index of `entry`.
+/// Fetches and verifies the index of `entry`: only a small request when the cached one
+/// is still current (which is then verified again).
 pub fn update_one(
     ctx: &Ctx,
     runtime: &tokio::runtime::Runtime,
     entry: &RepoEntry,
-) -> Result<Index, Failure> {
+) -> Result<Accepted, Failure> {
     let source = entry.source()?;
     let client = crate::remote::client(ctx)?;
+    let cache = cached_index(&ctx.root, &entry.name);
+    let known = crate::shards::freshness(&ctx.root, &entry.name, &cache);
     let fetched = runtime
-        .block_on(paks_index::fetch_index(&client, &source))
+        .block_on(paks_index::fetch_document(&client, &source, known.as_ref()))
         .map_err(|e| Failure {
             error: format!("cannot fetch the index of repository `{}`", entry.name).into(),
             detail: Some(format!("  Caused by: {e}")),
@@ -191,25 +227,38 @@ pub fn update_one(
             .or_else(|| e.hint()),
             internal: false,
         })?;
-    accept(&ctx.root, entry, &fetched)
+    match fetched {
+        DocumentFetch::Unchanged => cached(&ctx.root, entry)?.ok_or_else(|| {
+            user_error(
+                format!("the cached index of repository `{}` vanished", entry.name),
+                Some("run the command again".into()),
+            )
+        }),
+        DocumentFetch::Fetched {
+            document,
+            raw,
+            freshness,
+            ..
+        } => {
+            let accepted = accept(&ctx.root, entry, &document, &raw)?;
+            crate::shards::save_freshness(&ctx.root, &entry.name, &freshness)?;
+            Ok(accepted)
+        }
+    }
 }
 
 /// The verified cached index of `entry`, without the network (still checked: signature,
 /// expiry, and not older than the last version seen).
-fn cached(root: &Path, entry: &RepoEntry) -> Result<Option<Index>, Failure> {
+fn cached(root: &Path, entry: &RepoEntry) -> Result<Option<Accepted>, Failure> {
     let path = cached_index(root, &entry.name);
     let raw = match fs_err::read(&path) {
         Ok(raw) => raw,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e.into()),
     };
-    let signed =
-        SignedIndex::from_slice(&raw, &path.display().to_string()).map_err(index_failure)?;
-    let state = TrustState::load(&state_dir(root), &entry.url)
-        .map_err(|e| trust_failure(&entry.name, e))?;
-    let index = paks_index::check(&signed, &entry.policy()?, &state, SystemTime::now())
-        .map_err(|e| trust_failure(&entry.name, e))?;
-    Ok(Some(index.clone()))
+    let document =
+        Document::from_slice(&raw, &path.display().to_string()).map_err(index_failure)?;
+    Ok(Some(check(root, entry, &document)?.0))
 }
 
 /// The indexes of every configured repository, in priority order: fetched fresh unless
@@ -225,7 +274,7 @@ pub fn load_all(ctx: &Ctx, offline: bool) -> Result<Vec<Loaded>, Failure> {
     let runtime = crate::remote::runtime()?;
     let mut loaded = Vec::new();
     for (entry, _) in repositories {
-        let index = if offline {
+        let accepted = if offline {
             cached(&ctx.root, &entry)?.ok_or_else(|| {
                 user_error(
                     format!("repository `{}` has no cached index", entry.name),
@@ -238,9 +287,18 @@ pub fn load_all(ctx: &Ctx, offline: bool) -> Result<Vec<Loaded>, Failure> {
         loaded.push(Loaded {
             source: entry.source()?,
             entry,
-            index,
+            index: accepted.index,
+            root: accepted.root,
         });
     }
+    Ok(loaded)
+}
+
+/// [`load_all`], then the packages `names` and their dependencies, transitively, from
+/// the sharded repositories (the only ones a schema-1 index does not hold whole).
+pub fn load_for(ctx: &Ctx, offline: bool, names: &[PackageName]) -> Result<Vec<Loaded>, Failure> {
+    let mut loaded = load_all(ctx, offline)?;
+    crate::shards::fill(ctx, &mut loaded, names, offline, true)?;
     Ok(loaded)
 }
 
@@ -294,9 +352,7 @@ impl Catalog for IndexCatalog<'_> {
     }
 
     fn names(&self, repo: &str) -> Vec<PackageName> {
-        self.index(repo)
-            .map(|l| l.index.packages.keys().cloned().collect())
-            .unwrap_or_default()
+        self.index(repo).map(Loaded::names).unwrap_or_default()
     }
 }
 

@@ -50,6 +50,10 @@ impl IndexError {
             IndexErrorKind::Source { .. } => Some(
                 "use `oci://REGISTRY/NAMESPACE`, `https://HOST/PATH/`, or `file:///DIR`".into(),
             ),
+            IndexErrorKind::ShardMismatch { .. } | IndexErrorKind::BadShard { .. } => Some(
+                "the repository does not match its signed root: tell its maintainer; `paks repo update` fetches the root again"
+                    .into(),
+            ),
             IndexErrorKind::NoIndex { .. } => {
                 Some("build and push one first (`paks index build`), or check the namespace".into())
             }
@@ -119,6 +123,21 @@ pub enum IndexErrorKind {
     NotAnIndexArtifact { reference: String, reason: String },
     #[error("cannot export `{id}`: {reason}")]
     Export { id: String, reason: String },
+    #[error(
+        "the index shard of package `{package}` at `{location}` has digest `{actual}`, but the signed root lists `{expected}`"
+    )]
+    ShardMismatch {
+        package: String,
+        location: String,
+        expected: paks_types::Digest,
+        actual: paks_types::Digest,
+    },
+    #[error("the index shard of package `{package}` at `{location}` is refused: {reason}")]
+    BadShard {
+        package: String,
+        location: String,
+        reason: String,
+    },
 }
 
 /// Shorthand for an IO error naming its path.

@@ -18,6 +18,8 @@
 //!   one [`Shard`] per package), built incrementally over the previous root;
 //!   [`push_sharded`], [`write_sharded_dir`] publish it, [`fetch_published`] reads back
 //!   the last one published.
+//! - [`fetch_document`], [`fetch_shard`]: a client's reads of either schema, one small
+//!   request when nothing changed, and a sharded index's shards verified by digest.
 //! - [`export`]: a static repository (`index.yaml` and flat `.pak` files) from a registry,
 //!   with each build's attachments beside its `.pak`; [`static_referrers`] reads them.
 
@@ -29,6 +31,7 @@ mod keys;
 mod root_trust;
 mod schema;
 mod shard_build;
+mod shard_fetch;
 mod shard_publish;
 mod sharded;
 mod store;
@@ -53,6 +56,10 @@ pub use schema::{
     Signature, SignedIndex, VersionEntry, canonical_json, is_plain_file_name, pak_file_name,
 };
 pub use shard_build::{RootKeys, Sharded, shard_index, unshard};
+pub use shard_fetch::{
+    Document, DocumentFetch, Freshness, check_root, fetch_document, fetch_shard, index_view,
+    parse_shard, shard_location,
+};
 pub use shard_publish::{
     PublishReport, Published, SHARD_SET_MAX, SHARD_SET_TYPE, SHARD_SETS_TYPE, fetch_all_shards,
     fetch_published, push_sharded, read_dir_shards, write_sharded_dir,
@@ -62,7 +69,7 @@ pub use sharded::{
 };
 pub use store::{
     FetchedIndex, INDEX_LIMIT, IndexSource, download_file, fetch_index, index_repository,
-    push_index, write_index_file,
+    push_index, push_index_document, write_index_file,
 };
 pub use time::{Timestamp, TimestampError};
-pub use trust::{TrustError, TrustPolicy, TrustState, check};
+pub use trust::{TrustError, TrustPolicy, TrustState, check, check_entries};

@@ -161,10 +161,23 @@ pub async fn push_index(
     namespace: &Repository,
     signed: &SignedIndex,
 ) -> Result<Reference, IndexError> {
+    let generated = signed.signed.generated.to_string();
+    let version = signed.signed.version;
+    push_index_document(client, namespace, &signed.to_bytes(), &generated, version).await
+}
+
+/// Store a signed index document (a schema-1 index or a schema-2 root) as the artifact
+/// `<namespace>/paks-index:latest`, annotated with its `generated` and `version`.
+pub async fn push_index_document(
+    client: &Client,
+    namespace: &Repository,
+    bytes: &[u8],
+    generated: &str,
+    version: u64,
+) -> Result<Reference, IndexError> {
     let repo = index_repository(namespace);
-    let bytes = signed.to_bytes();
     let empty = client.push_blob_bytes(&repo, b"{}").await?;
-    let layer = client.push_blob_bytes(&repo, &bytes).await?;
+    let layer = client.push_blob_bytes(&repo, bytes).await?;
     let mut layer_descriptor = Descriptor::new(INDEX_MEDIA_TYPE, layer, bytes.len() as u64);
     layer_descriptor
         .annotations
@@ -179,12 +192,9 @@ pub async fn push_index(
         annotations: [
             (
                 "org.opencontainers.image.created".to_owned(),
-                signed.signed.generated.to_string(),
+                generated.to_owned(),
             ),
-            (
-                "io.paks.index.version".to_owned(),
-                signed.signed.version.to_string(),
-            ),
+            ("io.paks.index.version".to_owned(), version.to_string()),
         ]
         .into(),
     };
@@ -230,7 +240,20 @@ pub(crate) async fn fetch_artifact(
 ) -> Result<Vec<u8>, IndexError> {
     let repo = index_repository(namespace);
     let reference = repo.reference_tag(INDEX_TAG);
-    let manifest = match client.get_manifest(&reference).await {
+    Ok(fetch_artifact_at(client, &reference).await?.0)
+}
+
+/// The index document of the artifact `reference` (a tag or a digest of
+/// `<namespace>/paks-index`), and the digest of its manifest.
+pub(crate) async fn fetch_artifact_at(
+    client: &Client,
+    reference: &Reference,
+) -> Result<(Vec<u8>, paks_types::Digest), IndexError> {
+    let repo = Repository {
+        registry: reference.registry.clone(),
+        name: reference.repository.clone(),
+    };
+    let manifest = match client.get_manifest(reference).await {
         Ok(m) => m,
         Err(e) if e.is_not_found() => {
             return Err(IndexErrorKind::NoIndex {
@@ -278,9 +301,10 @@ pub(crate) async fn fetch_artifact(
             layer.size
         )));
     }
-    Ok(client
+    let bytes = client
         .pull_blob_bytes(&repo, &layer.digest, INDEX_LIMIT)
-        .await?)
+        .await?;
+    Ok((bytes, manifest.digest))
 }
 
 /// Whether `client` may use plain HTTP to `url`'s host (loopback, or configured insecure).
@@ -300,6 +324,16 @@ fn plain_http_allowed(client: &Client, url: &Url) -> bool {
 /// GET `url` (following redirects only where the plain-HTTP rule allows); `Ok(None)` for
 /// a 404, an error for any other failure.
 async fn http_get(client: &Client, url: &Url) -> Result<Option<reqwest::Response>, IndexError> {
+    http_get_with(client, url, reqwest::header::HeaderMap::new()).await
+}
+
+/// [`http_get`] with extra request `headers`; a `304 Not Modified` answer (to a
+/// conditional request) is returned as it is.
+pub(crate) async fn http_get_with(
+    client: &Client,
+    url: &Url,
+    headers: reqwest::header::HeaderMap,
+) -> Result<Option<reqwest::Response>, IndexError> {
     if url.scheme() == "http" && !plain_http_allowed(client, url) {
         return Err(IndexErrorKind::Fetch {
             url: url.to_string(),
@@ -331,6 +365,7 @@ async fn http_get(client: &Client, url: &Url) -> Result<Option<reqwest::Response
         })?;
     let resp = http
         .get(url.clone())
+        .headers(headers)
         .send()
         .await
         .map_err(|source| IndexErrorKind::Http {
@@ -340,6 +375,9 @@ async fn http_get(client: &Client, url: &Url) -> Result<Option<reqwest::Response
     let status = resp.status();
     if status == reqwest::StatusCode::NOT_FOUND {
         return Ok(None);
+    }
+    if status == reqwest::StatusCode::NOT_MODIFIED {
+        return Ok(Some(resp));
     }
     if !status.is_success() {
         return Err(IndexErrorKind::HttpStatus {
@@ -371,9 +409,19 @@ pub(crate) async fn fetch_http_limited(
     limit: u64,
     what: &str,
 ) -> Result<Option<Vec<u8>>, IndexError> {
-    let Some(mut resp) = http_get(client, url).await? else {
+    let Some(resp) = http_get(client, url).await? else {
         return Ok(None);
     };
+    read_limited(resp, url, limit, what).await.map(Some)
+}
+
+/// The body of `resp` (from `url`), refused past `limit` bytes of `what`.
+pub(crate) async fn read_limited(
+    mut resp: reqwest::Response,
+    url: &Url,
+    limit: u64,
+    what: &str,
+) -> Result<Vec<u8>, IndexError> {
     let http_err = |source| {
         IndexError::from(IndexErrorKind::Http {
             url: url.to_string(),
@@ -396,7 +444,7 @@ pub(crate) async fn fetch_http_limited(
         }
         body.extend_from_slice(&chunk);
     }
-    Ok(Some(body))
+    Ok(body)
 }
 
 /// Downloads a static repository's file (`IndexSource::file_location`, an `http(s)://`

@@ -389,8 +389,9 @@ pub fn check<'a>(
     Ok(index)
 }
 
-/// The rules package configs follow, applied to what an index says about each package.
-fn check_entries(index: &Index) -> Result<(), TrustError> {
+/// The rules package configs follow, applied to what an index says about each package
+/// (also to the packages of a sharded index's shards, which [`check`] never sees).
+pub fn check_entries(index: &Index) -> Result<(), TrustError> {
     for (name, entry) in &index.packages {
         check_entry(&index.source, name, entry)?;
     }

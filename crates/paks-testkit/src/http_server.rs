@@ -17,16 +17,29 @@ pub struct HttpServer {
 impl HttpServer {
     /// Serve `dir` on a free loopback port (retrying another port if one is taken).
     pub fn start(dir: &Path) -> Self {
+        Self::start_with_log(dir, None)
+    }
+
+    /// Serve `dir`, writing the server's request log (one `"GET /path HTTP/1.1" 200 -`
+    /// line per request) to `log`: what tests count requests in.
+    pub fn start_logged(dir: &Path, log: &Path) -> Self {
+        Self::start_with_log(dir, Some(log))
+    }
+
+    fn start_with_log(dir: &Path, log: Option<&Path>) -> Self {
         for _ in 0..5 {
             let port = free_port();
+            let stderr = log.map_or_else(Stdio::null, |path| {
+                Stdio::from(std::fs::File::create(path).expect("the log file can be created"))
+            });
             let mut child = Command::new("python3")
-                .args(["-m", "http.server", "--bind", "127.0.0.1"])
+                .args(["-u", "-m", "http.server", "--bind", "127.0.0.1"])
                 .arg(port.to_string())
                 .arg("--directory")
                 .arg(dir)
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
-                .stderr(Stdio::null())
+                .stderr(stderr)
                 .spawn()
                 .expect("python3 runs (`scripts/deps` installs it)");
             for _ in 0..100 {
