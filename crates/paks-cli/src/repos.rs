@@ -153,48 +153,80 @@ pub struct Loaded {
     pub root: Option<paks_index::Root>,
 }
 
-/// Checks `document` for `entry` against its keys and the last version seen.
+/// Checks `document` for `entry` against its keys and the last version seen. A sharded
+/// index's root is judged by the root rules (`paks_index::verify_root`: a threshold of the
+/// trusted keys and of its own, no rollback, no reused version, not expired); the trusted
+/// keys are the repository's configured ones until a root was accepted, then that root's.
 fn check(
     root: &Path,
     entry: &RepoEntry,
     document: &Document,
-) -> Result<(Accepted, TrustState), Failure> {
+) -> Result<(Accepted, TrustState, Option<paks_index::TrustedRoot>), Failure> {
     let policy = entry.policy()?;
     let state = TrustState::load(&state_dir(root), &entry.url)
         .map_err(|e| trust_failure(&entry.name, e))?;
     let now = SystemTime::now();
-    let accepted = match document {
-        Document::Index(signed) => Accepted {
-            index: paks_index::check(signed, &policy, &state, now)
-                .map_err(|e| trust_failure(&entry.name, e))?
-                .clone(),
-            root: None,
-        },
-        // TODO(rootkeys): the root rules (thresholds, rotation) replace this check.
-        Document::Root(signed) => {
-            let r = paks_index::check_root(signed, &policy, &state, now)
-                .map_err(|e| trust_failure(&entry.name, e))?;
+    let (accepted, trusted) = match document {
+        Document::Index(signed) => (
             Accepted {
-                index: paks_index::index_view(r, std::collections::BTreeMap::new()),
-                root: Some(r.clone()),
-            }
+                index: paks_index::check(signed, &policy, &state, now)
+                    .map_err(|e| trust_failure(&entry.name, e))?
+                    .clone(),
+                root: None,
+            },
+            None,
+        ),
+        Document::Root(signed) => {
+            let initial = if policy.allow_unsigned {
+                paks_index::TrustedRoot::unsigned()
+            } else {
+                let threshold = entry.threshold.unwrap_or(1);
+                paks_index::TrustedRoot::new(policy.keys.clone(), threshold).ok_or_else(|| {
+                    user_error(
+                        format!(
+                            "repository `{}` needs {threshold} signatures but trusts {} keys",
+                            entry.name,
+                            policy.keys.len()
+                        ),
+                        Some("fix `threshold` and `keys` in repos.toml, or add the repository again with `paks repo add --key … --threshold K`".into()),
+                    )
+                })?
+            };
+            let mut trusted = state.trusted_root(initial);
+            let r = paks_index::verify_root(signed, &trusted, now)
+                .map_err(|e| trust_failure(&entry.name, e))?;
+            trusted
+                .accept(r)
+                .map_err(|e| trust_failure(&entry.name, e))?;
+            (
+                Accepted {
+                    index: paks_index::index_view(r, std::collections::BTreeMap::new()),
+                    root: Some(r.clone()),
+                },
+                Some(trusted),
+            )
         }
     };
-    Ok((accepted, state))
+    Ok((accepted, state, trusted))
 }
 
-/// Verifies `document` for `entry`; on success records the version and caches the raw
-/// bytes.
+/// Verifies `document` for `entry`; on success records the version (and, for a root, the
+/// keys and threshold the next root must satisfy) and caches the raw bytes.
 fn accept(
     root: &Path,
     entry: &RepoEntry,
     document: &Document,
     raw: &[u8],
 ) -> Result<Accepted, Failure> {
-    let (accepted, mut state) = check(root, entry, document)?;
+    let (accepted, mut state, trusted) = check(root, entry, document)?;
     state
         .record(&accepted.index)
         .map_err(|e| trust_failure(&entry.name, e))?;
+    if let Some(trusted) = &trusted {
+        state
+            .record_root(trusted)
+            .map_err(|e| trust_failure(&entry.name, e))?;
+    }
     let cache = cached_index(root, &entry.name);
     if let Some(parent) = cache.parent() {
         fs_err::create_dir_all(parent)?;

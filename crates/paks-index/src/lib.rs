@@ -57,8 +57,8 @@ pub use schema::{
 };
 pub use shard_build::{RootKeys, Sharded, shard_index, unshard};
 pub use shard_fetch::{
-    Document, DocumentFetch, Freshness, check_root, fetch_document, fetch_shard, index_view,
-    parse_shard, shard_location,
+    Document, DocumentFetch, Freshness, fetch_document, fetch_shard, index_view, parse_shard,
+    shard_location,
 };
 pub use shard_publish::{
     PublishReport, Published, SHARD_SET_MAX, SHARD_SET_TYPE, SHARD_SETS_TYPE, fetch_all_shards,

@@ -7,22 +7,18 @@
 use std::path::PathBuf;
 use std::time::SystemTime;
 
-use data_encoding::BASE64;
 use paks_oci::Client;
 use paks_types::{Digest, PackageName};
 use reqwest::header::{ETAG, HeaderMap, HeaderValue, IF_MODIFIED_SINCE, IF_NONE_MATCH};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{IndexError, IndexErrorKind, io_err};
-use crate::keys::PublicKey;
 use crate::schema::{INDEX_TAG, Index, PackageEntry, SCHEMA, SignedIndex, canonical_json};
 use crate::sharded::{ROOT_SCHEMA, Root, SHARD_SCHEMA, SHARDS_DIR, Shard, ShardRef, SignedRoot};
 use crate::store::{
     INDEX_LIMIT, IndexSource, fetch_artifact_at, file_index_path, http_get_with, http_index_url,
     index_repository, read_limited,
 };
-use crate::time::Timestamp;
-use crate::trust::{TrustError, TrustPolicy, TrustState};
 
 /// A repository's index document, parsed (and canonical) but not trusted.
 #[derive(Debug, Clone)]
@@ -338,72 +334,6 @@ pub fn index_view(
         source: root.source.clone(),
         packages,
     }
-}
-
-/// The minimal trust check of a root, until the root rules (thresholds, rotation) land:
-/// schema, a valid signature by one trusted key (unless unsigned roots are allowed; a bad
-/// one by a trusted key is always refused), no rollback below the last version accepted,
-/// not expired. Returns the root; record [`index_view`] of it in `state` once used.
-pub fn check_root<'a>(
-    signed: &'a SignedRoot,
-    policy: &TrustPolicy,
-    state: &TrustState,
-    now: SystemTime,
-) -> Result<&'a Root, TrustError> {
-    let root = &signed.signed;
-    if root.schema > ROOT_SCHEMA {
-        return Err(TrustError::NewerSchema {
-            found: u64::from(root.schema),
-            supported: ROOT_SCHEMA,
-        });
-    }
-    let message = root.canonical_json();
-    let trusted = |keyid: &str| policy.keys.iter().find(|k: &&PublicKey| k.keyid() == keyid);
-    let mut bad = None;
-    let mut good = false;
-    for sig in &signed.signatures {
-        let Some(key) = trusted(&sig.keyid) else {
-            continue;
-        };
-        match BASE64.decode(sig.sig.as_bytes()) {
-            Ok(bytes) if key.verifies(&message, &bytes) => good = true,
-            _ => bad = Some(sig.keyid.clone()),
-        }
-    }
-    let source_name = root.source.clone();
-    match (good, bad) {
-        (true, _) => {}
-        (false, Some(keyid)) => return Err(TrustError::BadSignature { keyid, source_name }),
-        (false, None) if policy.allow_unsigned => {}
-        (false, None) if signed.signatures.is_empty() => {
-            return Err(TrustError::Unsigned { source_name });
-        }
-        (false, None) => {
-            return Err(TrustError::UnknownKey {
-                keyids: signed.signatures.iter().map(|s| s.keyid.clone()).collect(),
-                source_name,
-            });
-        }
-    }
-    if let Some(seen) = state.last_version()
-        && root.version < seen
-    {
-        return Err(TrustError::Rollback {
-            source_name,
-            version: root.version,
-            seen,
-            state: state.path().to_owned(),
-        });
-    }
-    let now = Timestamp::from_system_time(now);
-    if root.expires < now {
-        return Err(TrustError::Expired {
-            source_name,
-            expires: root.expires.clone(),
-            now,
-        });
-    }
-    Ok(root)
 }
 
 #[cfg(test)]
