@@ -8,7 +8,10 @@
 //! `opt/paks/store/<id>/`, 1–400 small files) with its config (the files listed in
 //! `contents`) and manifest, tagged as `paks push` tags them; 0–4 dependencies on earlier
 //! packages, pinned by id and manifest digest. The same options give the same bytes.
+//!
+//! [`index`] makes synthetic package indexes (no registry) for the index benchmark.
 
+pub mod index;
 pub mod synth;
 
 use std::io::Write as _;

@@ -7,6 +7,11 @@
 //!
 //! Prints one JSON line (`"type": "summary"`) with the counts and the wall time;
 //! `--names FILE` writes the repositories, one a line, in the order generated.
+//!
+//! `paks-benchgen index DIR …` writes a synthetic static repository instead (see
+//! `index_cmd`).
+
+mod index_cmd;
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -41,6 +46,18 @@ fn parse_args() -> Result<(PathBuf, Options, Option<PathBuf>), String> {
 }
 
 fn main() -> ExitCode {
+    if std::env::args().nth(1).as_deref() == Some("index") {
+        return match index_cmd::run(std::env::args().skip(2)) {
+            Ok(report) => {
+                let _ = writeln!(std::io::stdout(), "{report}");
+                ExitCode::SUCCESS
+            }
+            Err((code, e)) => {
+                eprintln!("paks-benchgen index: {e}");
+                ExitCode::from(code)
+            }
+        };
+    }
     let (root, options, names) = match parse_args() {
         Ok(parsed) => parsed,
         Err(e) => {

@@ -16,7 +16,7 @@ use paks_types::{
 };
 
 /// Words that names and summaries are made of.
-const WORDS: &[&str] = &[
+pub(crate) const WORDS: &[&str] = &[
     "amber", "anchor", "apex", "arrow", "aspen", "atlas", "aurora", "axis", "badger", "basalt",
     "beacon", "birch", "bison", "blaze", "bloom", "bolt", "bramble", "breeze", "brook", "cactus",
     "canyon", "cedar", "cinder", "cipher", "citrus", "clover", "cobalt", "comet", "coral",
@@ -35,7 +35,7 @@ const WORDS: &[&str] = &[
 ];
 
 /// What the summaries say a package is.
-const KINDS: &[&str] = &[
+pub(crate) const KINDS: &[&str] = &[
     "library",
     "command-line tool",
     "daemon",
@@ -50,7 +50,7 @@ const KINDS: &[&str] = &[
     "build helper",
 ];
 
-const LICENSES: &[&str] = &[
+pub(crate) const LICENSES: &[&str] = &[
     "MIT",
     "Apache-2.0",
     "BSD-3-Clause",
@@ -145,23 +145,8 @@ impl Generator {
         }
     }
 
-    /// A new unique name: a word, two words, or words with a number (`lib` first now and
-    /// then), as real package sets have.
     fn name(&mut self, index: usize) -> String {
-        let a = self.rng.pick(WORDS);
-        let b = self.rng.pick(WORDS);
-        let mut name = match self.rng.below(6) {
-            0 => a.to_owned(),
-            1 | 2 => format!("{a}-{b}"),
-            3 => format!("lib{a}{}", self.rng.below(10)),
-            4 => format!("{a}-{b}{}", 2 + self.rng.below(20)),
-            _ => format!("py-{a}-{b}"),
-        };
-        if !self.used.insert(name.clone()) {
-            name = format!("{name}-{index}");
-            self.used.insert(name.clone());
-        }
-        name
+        unique_name(&mut self.rng, &mut self.used, index)
     }
 
     /// 0–4 dependencies on earlier packages (mostly recent ones, as real graphs lean on
@@ -499,8 +484,27 @@ fn layer(id: &PackageId, files: usize) -> Layer {
     }
 }
 
+/// A new unique name: a word, two words, or words with a number (`lib` first now and
+/// then), as real package sets have; `index` makes a name already `used` unique.
+pub(crate) fn unique_name(rng: &mut Rng, used: &mut HashSet<String>, index: usize) -> String {
+    let a = rng.pick(WORDS);
+    let b = rng.pick(WORDS);
+    let mut name = match rng.below(6) {
+        0 => a.to_owned(),
+        1 | 2 => format!("{a}-{b}"),
+        3 => format!("lib{a}{}", rng.below(10)),
+        4 => format!("{a}-{b}{}", 2 + rng.below(20)),
+        _ => format!("py-{a}-{b}"),
+    };
+    if !used.insert(name.clone()) {
+        name = format!("{name}-{index}");
+        used.insert(name.clone());
+    }
+    name
+}
+
 /// The next version: a patch, minor or major step.
-fn next_version(v: &Version, rng: &mut Rng) -> Version {
+pub(crate) fn next_version(v: &Version, rng: &mut Rng) -> Version {
     match rng.below(6) {
         0 => Version::new(v.major + 1, 0, 0),
         1 | 2 => Version::new(v.major, v.minor + 1, 0),
@@ -508,7 +512,7 @@ fn next_version(v: &Version, rng: &mut Rng) -> Version {
     }
 }
 
-fn capitalise(word: &str) -> String {
+pub(crate) fn capitalise(word: &str) -> String {
     let mut chars = word.chars();
     chars.next().map_or_else(String::new, |c| {
         c.to_ascii_uppercase().to_string() + chars.as_str()
