@@ -189,7 +189,7 @@ mod tests {
             RootKeys::of(std::slice::from_ref(&key)),
         );
         assert_eq!(sharded.root.keys.len(), 1);
-        let signed = crate::sign_root(&sharded.root, [&key]);
+        let signed = sign_root(sharded.root, [&key]);
         assert_eq!(signed.signatures.len(), 1);
         let bytes = signed.to_bytes();
         assert_eq!(SignedRoot::from_slice(&bytes, "root").unwrap(), signed);
