@@ -202,3 +202,66 @@ fn index_build_refuses_a_threshold_it_cannot_meet() {
     assert!(err.contains("--format sharded"), "{err}");
     assert!(!env.out.join("index.yaml").exists(), "nothing was written");
 }
+
+/// The same rotation as the client lives it: `paks repo add --key A --key B --key C
+/// --threshold 2` on the static directory, then `paks repo update` after each rebuild —
+/// a root signed by too few trusted keys is refused and changes nothing, the rotation is
+/// followed, and an older root put back in place (a rollback) is refused by version.
+#[test]
+#[allow(clippy::many_single_char_names)] // A to E, as in `docs/index-format.md`
+fn repo_update_follows_a_rotation_and_refuses_rollbacks_and_short_signatures() {
+    let env = Env::new();
+    env.build("hello-script");
+    let [(a, a_pub), (b, b_pub), (c, c_pub), (d, d_pub), (e, e_pub)] =
+        ["a", "b", "c", "d", "e"].map(|n| generate(&env, n));
+    let abc = format!("{a_pub},{b_pub},{c_pub}");
+    let cde = format!("{c_pub},{d_pub},{e_pub}");
+    let url = format!("file://{}", env.out.display());
+    let index = env.out.join("index.yaml");
+
+    // One signature where the repository wants two: `repo add` refuses it.
+    rotate(&env, &[&a], &abc, "1");
+    let keys = ["--key", &a_pub, "--key", &b_pub, "--key", &c_pub];
+    let mut add = vec!["repo", "add", "site", url.as_str()];
+    add.extend(keys);
+    add.extend(["--threshold", "2"]);
+    let err = env.fails(&add, 1);
+    assert!(err.contains("refused"), "{err}");
+    assert!(err.contains('2'), "names the threshold: {err}");
+
+    // Version 2 signed by A and B: added.
+    rotate(&env, &[&a, &b], &abc, "2");
+    env.ok(&add);
+    env.ok(&["install", "hello-script"]);
+
+    // The hand-over signed by the old keys only: refused.
+    rotate(&env, &[&a, &b], &cde, "2");
+    let err = env.fails(&["repo", "update"], 1);
+    assert!(err.contains("refused"), "{err}");
+
+    // Signed by A, B, D and E: followed.
+    let rotated = rotate(&env, &[&a, &b, &d, &e], &cde, "2");
+    env.ok(&["repo", "update"]);
+    let rotated_bytes = std::fs::read(&index).unwrap();
+    assert_eq!(
+        SignedRoot::from_slice(&rotated_bytes, "index.yaml").unwrap(),
+        rotated
+    );
+
+    // The old keys taking the repository back: refused.
+    rotate(&env, &[&a, &b], &abc, "2");
+    let err = env.fails(&["repo", "update"], 1);
+    assert!(err.contains("refused"), "{err}");
+
+    // The new keys publish the next root; then the rotated root, older, is put back.
+    let next = rotate(&env, &[&c, &d], &cde, "2");
+    env.ok(&["repo", "update"]);
+    std::fs::write(&index, &rotated_bytes).unwrap();
+    let err = env.fails(&["repo", "update"], 1);
+    assert!(err.contains("refused"), "{err}");
+    assert!(
+        err.contains(&rotated.signed.version.to_string())
+            && err.contains(&next.signed.version.to_string()),
+        "names both versions: {err}"
+    );
+}
