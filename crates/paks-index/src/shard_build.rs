@@ -8,10 +8,8 @@
 
 use std::collections::BTreeMap;
 
-use paks_types::PackageName;
-
 use crate::keys::SigningKey;
-use crate::schema::{Index, SCHEMA};
+use crate::schema::Index;
 use crate::sharded::{ROOT_SCHEMA, Root, SHARD_SCHEMA, Shard, ShardRef};
 
 /// A sharded index: the next root, and the shards it lists that the previous root did not.
@@ -99,16 +97,10 @@ pub fn shard_index(index: &Index, previous: Option<&Root>, keys: RootKeys) -> Sh
 /// The schema-1 index a root and its shards describe (what a rebuild starts from, and what
 /// an export writes files for). `shards` must be the root's, checked by digest.
 pub fn unshard(root: &Root, shards: impl IntoIterator<Item = Shard>) -> Index {
-    let packages: BTreeMap<PackageName, _> =
-        shards.into_iter().map(|s| (s.name, s.package)).collect();
-    Index {
-        schema: SCHEMA,
-        version: root.version,
-        expires: root.expires.clone(),
-        generated: root.generated.clone(),
-        source: root.source.clone(),
-        packages,
-    }
+    crate::shard_fetch::index_view(
+        root,
+        shards.into_iter().map(|s| (s.name, s.package)).collect(),
+    )
 }
 
 #[cfg(test)]
@@ -116,6 +108,7 @@ mod tests {
     use super::*;
     use crate::schema::tests::sample_index;
     use crate::{SignedIndex, SignedRoot, TrustError, sign_root};
+    use paks_types::PackageName;
 
     /// An index of `n` packages, each a renamed copy of the sample's one package.
     fn synthetic(n: usize) -> Index {
