@@ -37,7 +37,7 @@ pub fn build(
         ctx.reporter.status(&format!(
             "Fetching the dependency `{name} {req}` from the repositories"
         ));
-        let todo = match crate::catalog::install_by_name(ctx, store, &[spec], false) {
+        let todo = match crate::catalog::install_by_name(ctx, store, &[spec], false, None) {
             Ok(todo) => todo,
             Err(fetch) => {
                 let mut f = failure(missing);

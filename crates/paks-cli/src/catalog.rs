@@ -78,6 +78,7 @@ pub fn install_by_name(
     store: &Store,
     specs: &[String],
     offline: bool,
+    background: Option<&mut crate::background::Background>,
 ) -> Result<ToInstall, Failure> {
     let requests = specs
         .iter()
@@ -96,7 +97,7 @@ pub fn install_by_name(
         &requests,
         std::collections::BTreeMap::default(),
     )?;
-    repos::installables(ctx, store, &loaded, &resolution, offline)
+    repos::installables(ctx, store, &loaded, &resolution, offline, background)
 }
 
 pub fn search(ctx: &Ctx, args: &SearchArgs) -> Result<(), Failure> {

@@ -279,8 +279,15 @@ fn install(ctx: &Ctx, args: &InstallArgs) -> Result<(), Failure> {
         }
     }
     let mut audited = 0;
+    let mut background = crate::background::Background::new()?;
     if !names.is_empty() {
-        let todo = crate::catalog::install_by_name(ctx, &store, &names, args.offline)?;
+        let todo = crate::catalog::install_by_name(
+            ctx,
+            &store,
+            &names,
+            args.offline,
+            Some(&mut background),
+        )?;
         audited = todo.already;
         items.extend(todo.items.into_iter().map(|mut i| {
             i.explicit &= !args.as_dependency;
@@ -288,7 +295,7 @@ fn install(ctx: &Ctx, args: &InstallArgs) -> Result<(), Failure> {
         }));
     }
     if !references.is_empty() {
-        let pulled = crate::remote::pull_all(ctx, &store, &references)?;
+        let pulled = crate::remote::pull_streaming(ctx, &store, &references, &mut background)?;
         for mut pulled in pulled {
             for p in &mut pulled.packages {
                 p.explicit &= !args.as_dependency;
@@ -296,9 +303,11 @@ fn install(ctx: &Ctx, args: &InstallArgs) -> Result<(), Failure> {
             items.extend(pulled.packages);
         }
     }
-    let outcomes = store
-        .install(items, ctx.jobs, &ctx.reporter)
-        .map_err(failure)?;
+    let outcomes = background.finish(
+        store
+            .install(items, ctx.jobs, &ctx.reporter)
+            .map_err(failure),
+    )?;
     let installed: Vec<&InstallOutcome> = outcomes
         .iter()
         .filter(|o| matches!(o, InstallOutcome::Installed { .. }))

@@ -2,6 +2,7 @@
 
 mod attach;
 mod audit;
+mod background;
 mod build_deps;
 mod cache;
 mod catalog;

@@ -389,10 +389,20 @@ pub fn sync_project(ctx: &Ctx, project: &Project, offline: bool) -> Result<Synce
             _ => repos::load_for(ctx, false, &wanted)?,
         };
         let resolution = resolution_of(&missing, &names, &loaded)?;
-        let todo = repos::installables(ctx, &store, &loaded, &resolution, offline)?;
-        let outcomes = store
-            .install(todo.items, ctx.jobs, &ctx.reporter)
-            .map_err(failure)?;
+        let mut background = crate::background::Background::new()?;
+        let todo = repos::installables(
+            ctx,
+            &store,
+            &loaded,
+            &resolution,
+            offline,
+            Some(&mut background),
+        )?;
+        let outcomes = background.finish(
+            store
+                .install(todo.items, ctx.jobs, &ctx.reporter)
+                .map_err(failure),
+        )?;
         installed = outcomes
             .iter()
             .filter_map(|o| match o {

@@ -82,6 +82,24 @@ pub fn pull_all(
         .map_err(failure)
 }
 
+/// [`pull_all`] for `paks install`: returns once the closures are resolved; the layers
+/// download in `background` while the install extracts what has arrived.
+pub fn pull_streaming(
+    ctx: &Ctx,
+    store: &Store,
+    references: &[Reference],
+    background: &mut crate::background::Background,
+) -> Result<Vec<Pulled>, Failure> {
+    let host = crate::catalog::host()?;
+    let remote = Remote::new(cache_client(ctx)?, store);
+    let (pulled, downloads) = background
+        .runtime()
+        .block_on(remote.pull_streaming(references, &host))
+        .map_err(failure)?;
+    background.spawn(downloads);
+    Ok(pulled)
+}
+
 pub fn push(ctx: &Ctx, args: &PushArgs) -> Result<(), Failure> {
     let target = parse_reference(&args.target)?;
     if target.digest.is_some() {
@@ -164,7 +182,7 @@ pub fn pull(ctx: &Ctx, args: &PullArgs) -> Result<(), Failure> {
     let (mut packages, mut bytes) = (0, 0);
     if !names.is_empty() {
         let names: Vec<String> = names.into_iter().cloned().collect();
-        let todo = crate::catalog::install_by_name(ctx, &store, &names, false)?;
+        let todo = crate::catalog::install_by_name(ctx, &store, &names, false, None)?;
         for item in &todo.items {
             packages += 1;
             if args.json {

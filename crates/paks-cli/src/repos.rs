@@ -3,7 +3,9 @@
 //! (fetched, verified against keys and the last version seen, cached), search, and
 //! turning a resolution into installable packages.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use paks_index::{
@@ -12,10 +14,12 @@ use paks_index::{
 use paks_oci::Repository;
 use paks_resolve::{Build, Candidate, Catalog, PinnedDep, Resolution};
 use paks_store::{Installable, LayerSource, Store};
+use paks_types::growing::Growing;
 use paks_types::{PackageName, Reporter};
 use serde::{Deserialize, Serialize};
 
 use crate::Failure;
+use crate::background::Background;
 use crate::commands::Ctx;
 use crate::commands::user_error;
 use crate::shards::Accepted;
@@ -421,6 +425,7 @@ pub fn installables(
     loaded: &[Loaded],
     resolution: &Resolution,
     offline: bool,
+    background: Option<&mut Background>,
 ) -> Result<ToInstall, Failure> {
     let mut fetches = Vec::new();
     for r in &resolution.packages {
@@ -432,7 +437,7 @@ pub fn installables(
             explicit: r.explicit,
         });
     }
-    fetch_all(ctx, store, &fetches, offline)
+    fetch_all(ctx, store, &fetches, offline, background)
 }
 
 fn is_static(f: &Fetch<'_>) -> bool {
@@ -470,6 +475,7 @@ fn fetch_all(
     store: &Store,
     fetches: &[Fetch<'_>],
     offline: bool,
+    background: Option<&mut Background>,
 ) -> Result<ToInstall, Failure> {
     let mut todo = Vec::new();
     let mut already = 0;
@@ -499,6 +505,7 @@ fn fetch_all(
         .copied()
         .filter(|f| !is_cached(store, f))
         .collect();
+    let mut growing = BTreeMap::new();
     if !wanted.is_empty() {
         if offline {
             let names: Vec<String> = wanted.iter().map(|f| format!("`{}`", f.entry.id)).collect();
@@ -507,60 +514,83 @@ fn fetch_all(
                 Some("run it once with the network to fill the cache".into()),
             ));
         }
-        download(ctx, store, &wanted)?;
-    }
-    let mut items = Vec::new();
-    for f in todo {
-        if is_static(f) {
-            let path = pak_cache(store, f);
-            let pak = paks_store::open_pak(&path).map_err(crate::commands::failure)?;
-            if pak.reader.manifest_digest() != &f.entry.digest {
-                return Err(user_error(
-                    format!(
-                        "`{}` holds manifest `{}`, but the signed index lists `{}`",
-                        path.display(),
-                        pak.reader.manifest_digest(),
-                        f.entry.digest
-                    ),
-                    Some(
-                        "the repository's file does not match its index: tell its maintainer"
-                            .into(),
-                    ),
-                ));
+        match background {
+            // Registry layers download while the install reads them (configs and static
+            // archives first: they are needed whole).
+            Some(background) => {
+                let (later, now): (Vec<&Fetch<'_>>, Vec<&Fetch<'_>>) =
+                    wanted.iter().partition(|f| oci_repo(f).is_some());
+                download(ctx, store, &now)?;
+                growing = stream_layers(ctx, store, &later, background)?;
             }
-            items.push(Installable::from_pak(pak, f.explicit));
-            continue;
+            None => download(ctx, store, &wanted)?,
         }
-        let config_path = store.cache_blob(&f.entry.config.digest);
-        let config =
-            paks_store::parse_config(&fs_err::read(&config_path)?, &f.entry.id.to_string())
-                .map_err(crate::commands::failure)?;
-        if config.paks.id != f.entry.id {
+    }
+    let items = todo
+        .into_iter()
+        .map(|f| installable(store, f, &growing))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(ToInstall { items, already })
+}
+
+/// The installable of `f`, from the cache, or read as it downloads where `growing` has
+/// its layer.
+fn installable(
+    store: &Store,
+    f: &Fetch<'_>,
+    growing: &BTreeMap<paks_types::Digest, Arc<Growing>>,
+) -> Result<Installable, Failure> {
+    if is_static(f) {
+        let path = pak_cache(store, f);
+        let pak = paks_store::open_pak(&path).map_err(crate::commands::failure)?;
+        if pak.reader.manifest_digest() != &f.entry.digest {
             return Err(user_error(
                 format!(
-                    "the config of `{}` names the package `{}`, but the signed index lists `{}`",
-                    source_of(f),
-                    config.paks.id,
-                    f.entry.id
+                    "`{}` holds manifest `{}`, but the signed index lists `{}`",
+                    path.display(),
+                    pak.reader.manifest_digest(),
+                    f.entry.digest
                 ),
-                Some("the registry does not match its index: tell its maintainer".into()),
+                Some("the repository's file does not match its index: tell its maintainer".into()),
             ));
         }
-        items.push(Installable {
-            source: source_of(f),
-            manifest: f.entry.digest.clone(),
-            config,
-            layer: LayerSource::Blob {
+        return Ok(Installable::from_pak(pak, f.explicit));
+    }
+    let config_path = store.cache_blob(&f.entry.config.digest);
+    let config = paks_store::parse_config(&fs_err::read(&config_path)?, &f.entry.id.to_string())
+        .map_err(crate::commands::failure)?;
+    if config.paks.id != f.entry.id {
+        return Err(user_error(
+            format!(
+                "the config of `{}` names the package `{}`, but the signed index lists `{}`",
+                source_of(f),
+                config.paks.id,
+                f.entry.id
+            ),
+            Some("the registry does not match its index: tell its maintainer".into()),
+        ));
+    }
+    Ok(Installable {
+        source: source_of(f),
+        manifest: f.entry.digest.clone(),
+        config,
+        layer: match growing.get(&f.entry.layer.digest) {
+            Some(g) => LayerSource::Growing {
+                growing: Arc::clone(g),
+                digest: f.entry.layer.digest.clone(),
+                size: f.entry.layer.size,
+                media_type: f.entry.layer.media_type.clone(),
+            },
+            None => LayerSource::Blob {
                 path: store.cache_blob(&f.entry.layer.digest),
                 digest: f.entry.layer.digest.clone(),
                 size: f.entry.layer.size,
                 media_type: f.entry.layer.media_type.clone(),
             },
-            annotations: std::collections::BTreeMap::default(),
-            explicit: f.explicit,
-        });
-    }
-    Ok(ToInstall { items, already })
+        },
+        annotations: std::collections::BTreeMap::default(),
+        explicit: f.explicit,
+    })
 }
 
 fn source_of(f: &Fetch<'_>) -> String {
@@ -602,6 +632,70 @@ fn download(ctx: &Ctx, store: &Store, wanted: &[&Fetch<'_>]) -> Result<(), Failu
     Ok(())
 }
 
+/// The configs of `wanted` (registry builds) now, and their layers in `background`, each
+/// read by the install as it arrives: the readers, by layer digest.
+fn stream_layers(
+    ctx: &Ctx,
+    store: &Store,
+    wanted: &[&Fetch<'_>],
+    background: &mut Background,
+) -> Result<BTreeMap<paks_types::Digest, Arc<Growing>>, Failure> {
+    let client = crate::remote::cache_client(ctx)?;
+    let mut jobs = Vec::new();
+    let mut growing = BTreeMap::new();
+    for f in wanted {
+        let repo = oci_repo(f).expect("registry builds only");
+        let layer = &f.entry.layer;
+        if growing.contains_key(&layer.digest) {
+            continue;
+        }
+        let g = Growing::new();
+        growing.insert(layer.digest.clone(), Arc::clone(&g));
+        jobs.push(paks_remote::LayerDownload {
+            repo,
+            digest: layer.digest.clone(),
+            size: layer.size,
+            dest: store.cache_blob(&layer.digest),
+            growing: g,
+        });
+    }
+    // The largest first, as the install extracts them.
+    jobs.sort_by_key(|j| std::cmp::Reverse(j.size));
+    background.runtime().block_on(async {
+        futures_util::future::try_join_all(wanted.iter().map(|f| {
+            let config = &f.entry.config;
+            let repo = oci_repo(f).expect("registry builds only");
+            let client = &client;
+            async move {
+                client
+                    .pull_blob(
+                        &repo,
+                        &config.digest,
+                        Some(config.size),
+                        &store.cache_blob(&config.digest),
+                        &|_| {},
+                    )
+                    .await
+            }
+        }))
+        .await
+        .map_err(crate::remote::oci_failure)
+    })?;
+    background.spawn(paks_remote::downloads(client, jobs));
+    Ok(growing)
+}
+
+/// The repository of a build listed by a registry's index (`None` for static ones).
+fn oci_repo(f: &Fetch<'_>) -> Option<Repository> {
+    match &f.loaded.source {
+        IndexSource::Oci(ns) => Some(Repository {
+            registry: ns.registry.clone(),
+            name: format!("{}/{}", ns.name, f.package_repo),
+        }),
+        _ => None,
+    }
+}
+
 async fn fetch_one(
     client: &paks_oci::Client,
     store: &Store,
@@ -609,11 +703,8 @@ async fn fetch_one(
     progress: &(dyn Fn(u64) + Send + Sync),
 ) -> Result<(), Failure> {
     match &f.loaded.source {
-        IndexSource::Oci(ns) => {
-            let repo = Repository {
-                registry: ns.registry.clone(),
-                name: format!("{}/{}", ns.name, f.package_repo),
-            };
+        IndexSource::Oci(_) => {
+            let repo = oci_repo(f).expect("a registry build");
             let config = (&f.entry.config.digest, f.entry.config.size);
             let layer = (&f.entry.layer.digest, f.entry.layer.size);
             client

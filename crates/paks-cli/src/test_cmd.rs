@@ -252,7 +252,7 @@ fn fetch(
         let repo = pulled.resolved.repo();
         return Ok((pulled.packages, Some(repo)));
     }
-    let todo = crate::catalog::install_by_name(ctx, store, &[target.to_owned()], false)?;
+    let todo = crate::catalog::install_by_name(ctx, store, &[target.to_owned()], false, None)?;
     // Names from a registry namespace come with their reference; a static repository's
     // builds have none.
     let repo = todo

@@ -429,3 +429,66 @@ pub fn noise(len: usize, seed: u64) -> Vec<u8> {
         })
         .collect()
 }
+
+/// A registry serving `blobs` (by hex digest) as manifests and blobs, honouring `Range`;
+/// slow (64 KiB every 50 ms, about 2.5 s for a 3 MB layer) while `slow` is set.
+#[allow(clippy::implicit_hasher)] // tests pass the std map
+pub fn serve_blobs(
+    blobs: std::collections::HashMap<String, Vec<u8>>,
+    slow: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> paks_testkit::HostileServer {
+    paks_testkit::HostileServer::start({
+        move |req, s| {
+            let path = req.path().to_owned();
+            let Some((_, hex)) = path.rsplit_once("sha256:") else {
+                return paks_testkit::write_head(s, 200, &[("content-length", "0".into())]);
+            };
+            let Some(bytes) = blobs.get(hex) else {
+                return paks_testkit::write_head(s, 404, &[("content-length", "0".into())]);
+            };
+            if path.contains("/manifests/") {
+                paks_testkit::write_head(
+                    s,
+                    200,
+                    &[
+                        (
+                            "content-type",
+                            "application/vnd.oci.image.manifest.v1+json".into(),
+                        ),
+                        ("content-length", bytes.len().to_string()),
+                    ],
+                )?;
+                return std::io::Write::write_all(s, bytes);
+            }
+            let start: usize = req
+                .header("range")
+                .and_then(|r| r.strip_prefix("bytes="))
+                .and_then(|r| r.strip_suffix('-'))
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0)
+                .min(bytes.len());
+            let mut headers = vec![("content-length", (bytes.len() - start).to_string())];
+            let status = if start > 0 {
+                headers.push((
+                    "content-range",
+                    format!("bytes {start}-{}/{}", bytes.len() - 1, bytes.len()),
+                ));
+                206
+            } else {
+                200
+            };
+            paks_testkit::write_head(s, status, &headers)?;
+            // Slow: 64 KiB every 50 ms (about 2.5 s for the layer).
+            let pace = if slow.load(std::sync::atomic::Ordering::SeqCst) {
+                std::time::Duration::from_millis(50)
+            } else {
+                std::time::Duration::ZERO
+            };
+            for chunk in bytes[start..].chunks(64 * 1024) {
+                std::io::Write::write_all(s, chunk)?;
+                std::thread::sleep(pace);
+            }
+            Ok(())
+        }
+    })
+}

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{Env, text};
-use paks_testkit::{DockerRegistry, HostileServer, write_head};
+use common::{Env, serve_blobs, text};
+use paks_testkit::DockerRegistry;
 
 /// A recipe whose package holds 3 MB of random bytes, so its layer does not compress.
 fn big_recipe(dir: &std::path::Path) {
@@ -138,66 +138,4 @@ fn a_killed_pull_resumes_with_range_and_gc_removes_stale_parts() {
         "{}",
         text(&out.stderr)
     );
-}
-
-/// A registry serving `blobs` (by hex digest) as manifests and blobs, honouring `Range`;
-/// slow (64 KiB every 50 ms, about 2.5 s for a 3 MB layer) while `slow` is set.
-fn serve_blobs(
-    blobs: std::collections::HashMap<String, Vec<u8>>,
-    slow: Arc<AtomicBool>,
-) -> HostileServer {
-    HostileServer::start({
-        move |req, s| {
-            let path = req.path().to_owned();
-            let Some((_, hex)) = path.rsplit_once("sha256:") else {
-                return write_head(s, 200, &[("content-length", "0".into())]);
-            };
-            let Some(bytes) = blobs.get(hex) else {
-                return write_head(s, 404, &[("content-length", "0".into())]);
-            };
-            if path.contains("/manifests/") {
-                write_head(
-                    s,
-                    200,
-                    &[
-                        (
-                            "content-type",
-                            "application/vnd.oci.image.manifest.v1+json".into(),
-                        ),
-                        ("content-length", bytes.len().to_string()),
-                    ],
-                )?;
-                return std::io::Write::write_all(s, bytes);
-            }
-            let start: usize = req
-                .header("range")
-                .and_then(|r| r.strip_prefix("bytes="))
-                .and_then(|r| r.strip_suffix('-'))
-                .and_then(|n| n.parse().ok())
-                .unwrap_or(0)
-                .min(bytes.len());
-            let mut headers = vec![("content-length", (bytes.len() - start).to_string())];
-            let status = if start > 0 {
-                headers.push((
-                    "content-range",
-                    format!("bytes {start}-{}/{}", bytes.len() - 1, bytes.len()),
-                ));
-                206
-            } else {
-                200
-            };
-            write_head(s, status, &headers)?;
-            // Slow: 64 KiB every 50 ms (about 2.5 s for the layer).
-            let pace = if slow.load(Ordering::SeqCst) {
-                Duration::from_millis(50)
-            } else {
-                Duration::ZERO
-            };
-            for chunk in bytes[start..].chunks(64 * 1024) {
-                std::io::Write::write_all(s, chunk)?;
-                std::thread::sleep(pace);
-            }
-            Ok(())
-        }
-    })
 }

@@ -15,7 +15,7 @@ use paks_store::Store;
 use paks_types::{Digest, PackageId, PackageName, Platform};
 
 pub use copy::{CopyReport, Endpoint};
-pub use pull::{Found, Pulled};
+pub use pull::{Downloads, Found, LayerDownload, Pulled, downloads};
 pub use push::{PushReport, PushTarget, Pushed};
 
 /// An error moving packages to and from registries: one pointer wide; the details are in

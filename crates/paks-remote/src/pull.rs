@@ -1,11 +1,17 @@
 //! `paks pull` and `paks install REF`: resolve a reference to the build for this host and
 //! its dependency closure (by digest), and download what the cache lacks, verified.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::Arc;
 
 use paks_host::HostProfile;
+use paks_oci::Client;
 use paks_oci::{Descriptor, ImageIndex, ImageManifest, Manifest, Reference, Repository};
 use paks_store::{Installable, LayerSource, parse_config};
+use paks_types::growing::Growing;
 use paks_types::{Digest, ImageConfig, PackageId, Platform, Reporter};
 
 use crate::format;
@@ -29,6 +35,51 @@ pub struct Pulled {
     /// Layer bytes downloaded (the rest was cached or installed already).
     pub downloaded_bytes: u64,
     pub downloaded_blobs: usize,
+}
+
+/// The downloads behind a streamed pull ([`Remote::pull_streaming`]): the first failure,
+/// once they all ended or one failed (the rest are then cancelled).
+pub type Downloads = Pin<Box<dyn Future<Output = Result<(), RemoteError>> + Send + 'static>>;
+
+/// One layer to download into the cache for a reader that follows it.
+pub struct LayerDownload {
+    pub repo: Repository,
+    pub digest: Digest,
+    pub size: u64,
+    /// Its place in the blob cache.
+    pub dest: PathBuf,
+    pub growing: Arc<Growing>,
+}
+
+/// Download each layer into the cache, telling its reader (at most the client's
+/// concurrency at once, in order, so the extractor's first layers come first). Every
+/// reader gets a verdict, even when the returned future is dropped unstarted.
+pub fn downloads(client: Client, jobs: Vec<LayerDownload>) -> Downloads {
+    /// Gives every reader a verdict when the downloads are dropped, even unstarted.
+    struct Verdicts(Vec<Arc<Growing>>);
+    impl Drop for Verdicts {
+        fn drop(&mut self) {
+            for g in &self.0 {
+                g.fail("the download was cancelled".into());
+            }
+        }
+    }
+    let verdicts = Verdicts(jobs.iter().map(|j| j.growing.clone()).collect());
+    Box::pin(async move {
+        let _verdicts = verdicts;
+        futures_util::future::try_join_all(jobs.iter().map(|j| {
+            client.pull_blob_growing(
+                &j.repo,
+                &j.digest,
+                Some(j.size),
+                &j.dest,
+                &|_| {},
+                &j.growing,
+            )
+        }))
+        .await?;
+        Ok(())
+    })
 }
 
 /// One package build in a registry, as found while walking a closure: where it is, its
@@ -80,25 +131,7 @@ impl Remote<'_> {
         host: &HostProfile,
         reporter: &dyn Reporter,
     ) -> Result<Vec<Pulled>, RemoteError> {
-        let platform = host.platform();
-        let resolved = futures_util::future::try_join_all(
-            references
-                .iter()
-                .map(|r| self.resolve_for(r, &platform, host)),
-        )
-        .await?;
-        // Layers of packages not installed yet, and not cached yet, each once.
-        let mut wanted: Vec<&Found> = Vec::new();
-        let mut seen_layers = BTreeSet::new();
-        for f in resolved.iter().flat_map(|(_, found)| found) {
-            locations::remember(self.store, &f.layer.digest, &f.repo);
-            if seen_layers.insert(f.layer.digest.clone())
-                && !self.store.is_installed_as(&f.config.paks.id, &f.manifest)?
-                && !self.store.cache_blob(&f.layer.digest).is_file()
-            {
-                wanted.push(f);
-            }
-        }
+        let (resolved, wanted) = self.resolve_many(references, host).await?;
         let total: u64 = wanted.iter().map(|f| f.layer.size).sum();
         reporter.plan("Downloading", wanted.len() as u64, total);
         futures_util::future::try_join_all(wanted.iter().map(|f| async move {
@@ -120,8 +153,79 @@ impl Remote<'_> {
         }))
         .await?;
         let downloaded: BTreeSet<Digest> = wanted.iter().map(|f| f.layer.digest.clone()).collect();
+        Ok(self.pulled(resolved, &downloaded, &BTreeMap::new()))
+    }
+
+    /// [`Remote::pull_many`] for an install that extracts while it downloads: returns as
+    /// soon as the closures are resolved, with each layer not yet cached as a
+    /// [`LayerSource::Growing`] and the downloads that feed them, to run (spawn) while the
+    /// install reads. Every layer's reader gets a verdict, even if the downloads are
+    /// dropped unstarted.
+    pub async fn pull_streaming(
+        &self,
+        references: &[Reference],
+        host: &HostProfile,
+    ) -> Result<(Vec<Pulled>, Downloads), RemoteError> {
+        let (resolved, wanted) = self.resolve_many(references, host).await?;
+        let mut jobs: Vec<LayerDownload> = wanted
+            .iter()
+            .map(|f| LayerDownload {
+                repo: f.repo.clone(),
+                digest: f.layer.digest.clone(),
+                size: f.layer.size,
+                dest: self.store.cache_blob(&f.layer.digest),
+                growing: Growing::new(),
+            })
+            .collect();
+        // The largest first, as the install extracts them.
+        jobs.sort_by_key(|j| std::cmp::Reverse(j.size));
+        let growing: BTreeMap<Digest, Arc<Growing>> = jobs
+            .iter()
+            .map(|j| (j.digest.clone(), j.growing.clone()))
+            .collect();
+        let downloaded: BTreeSet<Digest> = growing.keys().cloned().collect();
         drop(wanted);
-        Ok(resolved
+        let pulled = self.pulled(resolved, &downloaded, &growing);
+        Ok((pulled, downloads(self.client.clone(), jobs)))
+    }
+
+    /// The closures of `references` for `host`, and the layers among them that are
+    /// neither installed nor cached, each once.
+    async fn resolve_many(
+        &self,
+        references: &[Reference],
+        host: &HostProfile,
+    ) -> Result<(Vec<(Reference, Vec<Found>)>, Vec<Found>), RemoteError> {
+        let platform = host.platform();
+        let resolved = futures_util::future::try_join_all(
+            references
+                .iter()
+                .map(|r| self.resolve_for(r, &platform, host)),
+        )
+        .await?;
+        let mut wanted = Vec::new();
+        let mut seen_layers = BTreeSet::new();
+        for f in resolved.iter().flat_map(|(_, found)| found) {
+            locations::remember(self.store, &f.layer.digest, &f.repo);
+            if seen_layers.insert(f.layer.digest.clone())
+                && !self.store.is_installed_as(&f.config.paks.id, &f.manifest)?
+                && !self.store.cache_blob(&f.layer.digest).is_file()
+            {
+                wanted.push(f.clone());
+            }
+        }
+        Ok((resolved, wanted))
+    }
+
+    /// What each reference pulled: its closure as installables whose layers are in the
+    /// cache, or still downloading where `growing` has them.
+    fn pulled(
+        &self,
+        resolved: Vec<(Reference, Vec<Found>)>,
+        downloaded: &BTreeSet<Digest>,
+        growing: &BTreeMap<Digest, Arc<Growing>>,
+    ) -> Vec<Pulled> {
+        resolved
             .into_iter()
             .map(|(resolved, found)| {
                 let last = found.len().saturating_sub(1);
@@ -139,11 +243,19 @@ impl Remote<'_> {
                             source: by_digest(&f.repo, &f.manifest).to_string(),
                             manifest: f.manifest.clone(),
                             config: f.config.clone(),
-                            layer: LayerSource::Blob {
-                                path: self.store.cache_blob(&f.layer.digest),
-                                digest: f.layer.digest.clone(),
-                                size: f.layer.size,
-                                media_type: f.layer.media_type.clone(),
+                            layer: match growing.get(&f.layer.digest) {
+                                Some(g) => LayerSource::Growing {
+                                    growing: g.clone(),
+                                    digest: f.layer.digest.clone(),
+                                    size: f.layer.size,
+                                    media_type: f.layer.media_type.clone(),
+                                },
+                                None => LayerSource::Blob {
+                                    path: self.store.cache_blob(&f.layer.digest),
+                                    digest: f.layer.digest.clone(),
+                                    size: f.layer.size,
+                                    media_type: f.layer.media_type.clone(),
+                                },
                             },
                             annotations: f.annotations.clone(),
                             explicit: i == last,
@@ -152,7 +264,7 @@ impl Remote<'_> {
                     resolved,
                 }
             })
-            .collect())
+            .collect()
     }
 
     /// The build of `reference` for `platform` that runs best on `host` (see

@@ -4,11 +4,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use paks_archive::{Limits, PakReader, extract_layer_verified};
+use paks_types::growing::{Growing, GrowingReader};
 use paks_types::{
     CANONICAL_STORE, Digest, ImageConfig, META_SCHEMA, PackageDep, PackageId, Platform, Reporter,
     VerifyingReader,
@@ -124,6 +125,14 @@ pub enum LayerSource {
         /// The media type its manifest gives it.
         media_type: String,
     },
+    /// A blob still downloading into the cache, read as it grows: its download hashes it
+    /// once, as it arrives, and the reader ends only on the download's verified verdict.
+    Growing {
+        growing: Arc<Growing>,
+        digest: Digest,
+        size: u64,
+        media_type: String,
+    },
 }
 
 /// A package ready to install: its metadata, and where its layer is.
@@ -160,14 +169,16 @@ impl Installable {
     pub(crate) fn layer_media_type(&self) -> String {
         match &self.layer {
             LayerSource::Pak(reader) => reader.layer_descriptor().2,
-            LayerSource::Blob { media_type, .. } => media_type.clone(),
+            LayerSource::Blob { media_type, .. } | LayerSource::Growing { media_type, .. } => {
+                media_type.clone()
+            }
         }
     }
 
     fn layer_size(&self) -> u64 {
         match &self.layer {
             LayerSource::Pak(reader) => reader.layer_descriptor().1,
-            LayerSource::Blob { size, .. } => *size,
+            LayerSource::Blob { size, .. } | LayerSource::Growing { size, .. } => *size,
         }
     }
 
@@ -187,13 +198,54 @@ impl Installable {
                 digest.clone(),
                 *size,
             )),
+            LayerSource::Growing { growing, .. } => Box::new(growing.reader()),
         })
+    }
+
+    /// After a growing layer's download started over under its reader: the finished
+    /// blob, from its first byte, verified again as it is read.
+    fn reopen_finished(&self) -> Result<Option<Box<dyn VerifiedRead + '_>>, StoreError> {
+        let LayerSource::Growing {
+            growing,
+            digest,
+            size,
+            ..
+        } = &self.layer
+        else {
+            return Ok(None);
+        };
+        let path = growing.wait().map_err(|why| {
+            StoreError::from(StoreErrorKind::Extract {
+                id: self.id().clone(),
+                source: paks_archive::ArchiveError::from_io(io::Error::other(why)),
+            })
+        })?;
+        Ok(Some(Box::new(VerifyingReader::new(
+            fs_err::File::open(path)?,
+            digest.clone(),
+            *size,
+        ))))
     }
 }
 
 /// A stream that knows whether it was read to a verified end.
 trait VerifiedRead: Read {
     fn is_verified(&self) -> bool;
+
+    /// Whether it failed because its source started over (read it again from the start).
+    fn started_over(&self) -> bool {
+        false
+    }
+}
+
+impl VerifiedRead for GrowingReader {
+    fn is_verified(&self) -> bool {
+        GrowingReader::is_verified(self)
+    }
+
+    fn started_over(&self) -> bool {
+        self.was_restarted()
+    }
 }
 
 impl<R: Read> VerifiedRead for VerifyingReader<R> {
@@ -273,65 +325,97 @@ impl Store {
             }
         }
         let _locks = self.lock_ids(Mode::Shared, &wanted)?;
-        for pak in &paks {
-            let meta = &pak.config.paks;
-            for dep in &meta.dependencies {
-                if !in_batch.contains(&dep.id) {
-                    self.check_dependency(&meta.id, dep)?;
-                }
-            }
-        }
+        self.check_dependencies(&paks)?;
         let total = paks.iter().map(Installable::layer_size).sum();
         reporter.plan("Installing", paks.len() as u64, total);
-        let levels = levels(&paks.iter().map(|p| &p.config).collect::<Vec<_>>());
+        // Every package is extracted in one pool, the largest layers first (the longest
+        // ones then do not trail at the end); nothing is committed until all are ready, so
+        // a failure anywhere installs nothing, and the commits go dependencies first.
+        let commit_order: Vec<usize> = levels(&paks.iter().map(|p| &p.config).collect::<Vec<_>>())
+            .into_iter()
+            .flatten()
+            .collect();
+        let mut work: Vec<usize> = (0..paks.len()).collect();
+        work.sort_by_key(|&i| std::cmp::Reverse(paks[i].layer_size()));
         let outcomes = Mutex::new(BTreeMap::new());
-        for level in levels {
-            let next = AtomicUsize::new(0);
-            let failure: Mutex<Option<StoreError>> = Mutex::new(None);
-            let prepared: Mutex<Vec<(usize, Box<Prepared>)>> = Mutex::new(Vec::new());
-            std::thread::scope(|s| {
-                for _ in 0..jobs.clamp(1, level.len().max(1)) {
-                    s.spawn(|| {
-                        loop {
-                            let i = next.fetch_add(1, Ordering::Relaxed);
-                            let Some(&index) = level.get(i) else { break };
-                            if failure.lock().expect("not poisoned").is_some() {
-                                break;
+        let next = AtomicUsize::new(0);
+        let failure: Mutex<Option<StoreError>> = Mutex::new(None);
+        let prepared: Mutex<BTreeMap<usize, Box<Prepared>>> = Mutex::new(BTreeMap::new());
+        std::thread::scope(|s| {
+            for _ in 0..jobs.clamp(1, work.len().max(1)) {
+                s.spawn(|| {
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(&index) = work.get(i) else { break };
+                        if failure.lock().expect("not poisoned").is_some() {
+                            break;
+                        }
+                        match self.prepare(&paks[index], &in_batch, reporter) {
+                            Ok(Step::Done(outcome)) => {
+                                outcomes
+                                    .lock()
+                                    .expect("not poisoned")
+                                    .insert(index, outcome);
                             }
-                            match self.prepare(&paks[index], reporter) {
-                                Ok(Step::Done(outcome)) => {
-                                    outcomes
-                                        .lock()
-                                        .expect("not poisoned")
-                                        .insert(index, outcome);
-                                }
-                                Ok(Step::Prepared(p)) => {
-                                    prepared.lock().expect("not poisoned").push((index, p));
-                                }
-                                Err(e) => {
-                                    failure.lock().expect("not poisoned").get_or_insert(e);
-                                }
+                            Ok(Step::Prepared(p)) => {
+                                prepared.lock().expect("not poisoned").insert(index, p);
+                            }
+                            Err(e) => {
+                                failure.lock().expect("not poisoned").get_or_insert(e);
                             }
                         }
-                    });
-                }
-            });
-            if let Some(e) = failure.into_inner().expect("not poisoned") {
-                return Err(e);
+                    }
+                });
             }
-            let prepared = prepared.into_inner().expect("not poisoned");
-            for (index, outcome) in self.commit(prepared)? {
-                outcomes
-                    .lock()
-                    .expect("not poisoned")
-                    .insert(index, outcome);
-            }
+        });
+        if let Some(e) = failure.into_inner().expect("not poisoned") {
+            return Err(e);
+        }
+        let mut prepared = prepared.into_inner().expect("not poisoned");
+        let in_order: Vec<(usize, Box<Prepared>)> = commit_order
+            .into_iter()
+            .filter_map(|i| prepared.remove(&i).map(|p| (i, p)))
+            .collect();
+        for (index, outcome) in self.commit(in_order)? {
+            outcomes
+                .lock()
+                .expect("not poisoned")
+                .insert(index, outcome);
         }
         Ok(outcomes
             .into_inner()
             .expect("not poisoned")
             .into_values()
             .collect())
+    }
+
+    /// Each package's dependencies are installed or in the batch, and are the builds it
+    /// pins where it pins one.
+    fn check_dependencies(&self, paks: &[Installable]) -> Result<(), StoreError> {
+        let manifests: BTreeMap<&PackageId, &Digest> =
+            paks.iter().map(|p| (p.id(), &p.manifest)).collect();
+        for pak in paks {
+            let meta = &pak.config.paks;
+            for dep in &meta.dependencies {
+                match manifests.get(&dep.id) {
+                    // In the batch: it must be the build the package pins, as installed
+                    // ones must.
+                    Some(&manifest) => match &dep.digest {
+                        Some(pinned) if pinned != manifest => {
+                            return Err(StoreError::from(StoreErrorKind::DependencyMismatch {
+                                id: meta.id.clone(),
+                                dep: dep.id.clone(),
+                                pinned: pinned.clone(),
+                                installed: manifest.clone(),
+                            }));
+                        }
+                        _ => {}
+                    },
+                    None => self.check_dependency(&meta.id, dep)?,
+                }
+            }
+        }
+        Ok(())
     }
 
     /// `dep` of `id` is installed, and from the manifest `id` was built against where the
@@ -365,11 +449,21 @@ impl Store {
     /// An id is only a claim (any archive can make it), so what is installed under an id
     /// is never taken for the package being installed unless it came from the same
     /// manifest digest: another build under the id is replaced, and the user told.
-    fn prepare(&self, pak: &Installable, reporter: &dyn Reporter) -> Result<Step, StoreError> {
+    fn prepare(
+        &self,
+        pak: &Installable,
+        in_batch: &BTreeSet<PackageId>,
+        reporter: &dyn Reporter,
+    ) -> Result<Step, StoreError> {
         let mut explicit = pak.explicit;
         let meta = &pak.config.paks;
         let id = &meta.id;
-        for dep in &meta.dependencies {
+        // Those of the batch are committed with it, dependencies first.
+        for dep in meta
+            .dependencies
+            .iter()
+            .filter(|d| !in_batch.contains(&d.id))
+        {
             self.check_dependency(id, dep)?;
         }
         let prefix = self.prefix(id);
@@ -417,11 +511,12 @@ impl Store {
         })))
     }
 
-    /// The second half, once for many packages: one `syncfs` makes every extracted tree
+    /// The second half, once for the whole batch: one `syncfs` makes every extracted tree
     /// durable, the trees are renamed into the store, the records are written beside their
-    /// place, one more `syncfs`, the records renamed into place, and a last `syncfs`. A
-    /// record therefore never exists before its prefix is complete and durable, at three
-    /// syncs per batch instead of four per package.
+    /// place, one more `syncfs`, the records renamed into place (in `prepared`'s order:
+    /// dependencies first), and a last `syncfs`. A record therefore never exists before
+    /// its prefix is complete and durable, at three syncs per install instead of four per
+    /// package.
     fn commit(
         &self,
         prepared: Vec<(usize, Box<Prepared>)>,
@@ -485,53 +580,25 @@ impl Store {
     ) -> Result<TempDir, StoreError> {
         let meta = &pak.config.paks;
         let id = &meta.id;
-        let tmp = TempDir::create(paks_types::fs::temp_sibling(prefix, "install"))?;
+        let mut tmp = TempDir::create(paks_types::fs::temp_sibling(prefix, "install"))?;
         let task = reporter.start(&format!("{}@{}", meta.name, meta.version), pak.layer_size());
         let mut layer = pak.open_layer()?;
-        let extract_err = |source| {
-            StoreError::from(StoreErrorKind::Extract {
-                id: id.clone(),
-                source,
-            })
-        };
-        let mut progress = Progress {
-            inner: &mut layer,
-            reporter,
-            task,
-        };
-        let limits = Limits {
-            max_unpacked: crate::verify::unpacked_limit(meta.size)
-                .min(Limits::default().max_unpacked),
-            ..Limits::default()
-        };
-        extract_layer_verified(
-            &mut progress,
-            &tmp.0,
-            &format!("{}/{id}", CANONICAL_STORE.trim_start_matches('/')),
-            &limits,
-            &pak.config.rootfs.diff_ids[0],
-        )
-        .map_err(|source| match source {
-            paks_archive::ArchiveError::LimitExceeded {
-                what: "unpacked bytes",
-                limit,
-            } => StoreError::from(StoreErrorKind::Oversized {
-                id: id.clone(),
-                claimed: meta.size,
-                limit,
-            }),
-            source => extract_err(source),
-        })?;
-        // Read to the end: the digest is only checked there, and nothing unverified may
-        // be renamed into the store.
-        io::copy(&mut progress, &mut io::sink())
-            .map_err(|e| extract_err(paks_archive::ArchiveError::from_io(e)))?;
-        reporter.finish(task);
-        if !layer.is_verified() {
-            return Err(extract_err(paks_archive::ArchiveError::from_io(
-                io::Error::other("the layer was not read to its end"),
-            )));
+        if let Err(e) = unpack(pak, &mut *layer, &tmp.0, reporter, task) {
+            // A download that started over under its reader: what was extracted mixed two
+            // attempts, so it goes, and the finished blob is extracted from the start.
+            let again = if layer.started_over() {
+                pak.reopen_finished()?
+            } else {
+                None
+            };
+            let Some(mut again) = again else {
+                return Err(e);
+            };
+            drop(tmp);
+            tmp = TempDir::create(paks_types::fs::temp_sibling(prefix, "install"))?;
+            unpack(pak, &mut *again, &tmp.0, reporter, task)?;
         }
+        reporter.finish(task);
         let new_store = self.store_dir();
         if !self.is_canonical() {
             let report = paks_relocate::relocate(
@@ -581,6 +648,61 @@ impl Store {
         paks_types::fs::fsync_parent(prefix)?;
         Ok(true)
     }
+}
+
+/// Extract `layer` (the layer of `pak`, read to its verified end) into `dir`.
+fn unpack(
+    pak: &Installable,
+    layer: &mut dyn VerifiedRead,
+    dir: &Path,
+    reporter: &dyn Reporter,
+    task: usize,
+) -> Result<(), StoreError> {
+    let meta = &pak.config.paks;
+    let id = &meta.id;
+    let extract_err = |source| {
+        StoreError::from(StoreErrorKind::Extract {
+            id: id.clone(),
+            source,
+        })
+    };
+    let mut progress = Progress {
+        inner: &mut *layer,
+        reporter,
+        task,
+    };
+    let limits = Limits {
+        max_unpacked: crate::verify::unpacked_limit(meta.size).min(Limits::default().max_unpacked),
+        ..Limits::default()
+    };
+    extract_layer_verified(
+        &mut progress,
+        dir,
+        &format!("{}/{id}", CANONICAL_STORE.trim_start_matches('/')),
+        &limits,
+        &pak.config.rootfs.diff_ids[0],
+    )
+    .map_err(|source| match source {
+        paks_archive::ArchiveError::LimitExceeded {
+            what: "unpacked bytes",
+            limit,
+        } => StoreError::from(StoreErrorKind::Oversized {
+            id: id.clone(),
+            claimed: meta.size,
+            limit,
+        }),
+        source => extract_err(source),
+    })?;
+    // Read to the end: the digest is only checked there, and nothing unverified may be
+    // renamed into the store.
+    io::copy(&mut progress, &mut io::sink())
+        .map_err(|e| extract_err(paks_archive::ArchiveError::from_io(e)))?;
+    if !layer.is_verified() {
+        return Err(extract_err(paks_archive::ArchiveError::from_io(
+            io::Error::other("the layer was not read to its end"),
+        )));
+    }
+    Ok(())
 }
 
 /// Order archives into levels: each level depends only on earlier levels or on what is

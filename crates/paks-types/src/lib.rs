@@ -29,6 +29,7 @@ pub mod debversion;
 mod digest;
 pub mod distribution;
 pub mod fs;
+pub mod growing;
 mod id;
 pub mod loose;
 mod meta;

@@ -3,6 +3,9 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use std::sync::Arc;
+
+use paks_types::growing::{FailOnDrop, Growing};
 use paks_types::{Digest, DigestAlgorithm};
 use reqwest::header::{self, HeaderMap, HeaderValue};
 use reqwest::{Method, StatusCode};
@@ -60,7 +63,15 @@ struct Partial {
     path: PathBuf,
     hasher: StreamHasher,
     have: u64,
+    /// The reader following this download, told of every megabyte written.
+    growing: Option<Arc<Growing>>,
+    /// Bytes `growing` was told of.
+    published: u64,
 }
+
+/// How often a followed download flushes and tells its reader: often enough that the
+/// extractor is never far behind, rarely enough to keep the writes large.
+const PUBLISH_EVERY: u64 = 1024 * 1024;
 
 impl Partial {
     /// The download's file beside `dest` (whose directory is created if need be): the
@@ -71,6 +82,7 @@ impl Partial {
         dest: &Path,
         algorithm: DigestAlgorithm,
         size: Option<u64>,
+        growing: Option<&Arc<Growing>>,
     ) -> Result<(TempFile, Self), OciError> {
         if let Some(dir) = dest.parent().filter(|d| !d.as_os_str().is_empty()) {
             tokio::fs::create_dir_all(dir)
@@ -101,11 +113,16 @@ impl Partial {
                 .map_err(io_err("failed to create", &tmp.path))?;
             (tmp, file, StreamHasher::new(algorithm), 0)
         };
+        if let Some(g) = growing {
+            g.open(&tmp.path, have);
+        }
         let part = Self {
             out: tokio::io::BufWriter::with_capacity(1024 * 1024, file),
             path: tmp.path.clone(),
             hasher,
             have,
+            growing: growing.cloned(),
+            published: have,
         };
         Ok((tmp, part))
     }
@@ -116,6 +133,11 @@ impl Partial {
 
     /// Empty the file, to start again from the first byte.
     async fn restart(&mut self, algorithm: DigestAlgorithm) -> Result<(), OciError> {
+        if let Some(g) = &self.growing {
+            // Before the file is emptied: a reader must not take new bytes for old.
+            g.restart();
+            self.published = 0;
+        }
         if self.have > 0 {
             self.out.flush().await.map_err(self.write_err())?;
             self.out
@@ -165,6 +187,15 @@ impl Partial {
             self.have = total;
             received.store(total, Ordering::Relaxed);
             progress.reach(total);
+            if let Some(g) = &self.growing
+                && total - self.published >= PUBLISH_EVERY
+            {
+                // Flushed, and the file's writes complete (tokio's file writes in the
+                // background until flushed), before the reader is told the bytes are there.
+                self.out.flush().await.map_err(self.write_err())?;
+                g.wrote(total);
+                self.published = total;
+            }
         }
     }
 
@@ -400,6 +431,45 @@ impl Client {
         dest: &Path,
         progress: &(dyn Fn(u64) + Send + Sync),
     ) -> Result<(), OciError> {
+        self.pull_blob_followed(repo, digest, size, dest, progress, None)
+            .await
+    }
+
+    /// [`Client::pull_blob`], read while it downloads: `growing` is told of the bytes as
+    /// they reach the file and of the verdict (see [`paks_types::growing`]), whatever
+    /// happens, including this future being dropped.
+    pub async fn pull_blob_growing(
+        &self,
+        repo: &Repository,
+        digest: &Digest,
+        size: Option<u64>,
+        dest: &Path,
+        progress: &(dyn Fn(u64) + Send + Sync),
+        growing: &Arc<Growing>,
+    ) -> Result<(), OciError> {
+        let _verdict = FailOnDrop(growing);
+        let result = self
+            .pull_blob_followed(repo, digest, size, dest, progress, Some(growing))
+            .await;
+        match &result {
+            Ok(()) => match tokio::fs::metadata(dest).await {
+                Ok(meta) => growing.finish(dest, meta.len()),
+                Err(e) => growing.fail(format!("`{}`: {e}", dest.display())),
+            },
+            Err(e) => growing.fail(e.to_string()),
+        }
+        result
+    }
+
+    async fn pull_blob_followed(
+        &self,
+        repo: &Repository,
+        digest: &Digest,
+        size: Option<u64>,
+        dest: &Path,
+        progress: &(dyn Fn(u64) + Send + Sync),
+        growing: Option<&Arc<Growing>>,
+    ) -> Result<(), OciError> {
         if already_present(dest, digest, size).await? {
             return Ok(());
         }
@@ -407,8 +477,9 @@ impl Client {
         let what = format!("failed to pull blob `{digest}` from `{repo}`");
         let received = AtomicU64::new(0);
         let limit = self.inner.config.transfer_deadline;
-        let transfer =
-            self.pull_blob_unbounded(repo, digest, size, dest, progress, &what, &received);
+        let transfer = self.pull_blob_unbounded(
+            repo, digest, size, dest, progress, &what, &received, growing,
+        );
         match tokio::time::timeout(limit, transfer).await {
             Ok(result) => result,
             Err(_) => Err(ErrorKind::Deadline {
@@ -421,7 +492,7 @@ impl Client {
     }
 
     /// [`Client::pull_blob`] without its deadline; `received` follows the bytes held.
-    #[allow(clippy::too_many_arguments)] // The public call's arguments, and two for errors.
+    #[allow(clippy::too_many_arguments)] // The public call's, two for errors, and its follower.
     async fn pull_blob_unbounded(
         &self,
         repo: &Repository,
@@ -431,9 +502,10 @@ impl Client {
         progress: &(dyn Fn(u64) + Send + Sync),
         what: &str,
         received: &AtomicU64,
+        growing: Option<&Arc<Growing>>,
     ) -> Result<(), OciError> {
         let url = self.url(&repo.registry, &format!("/v2/{}/blobs/{digest}", repo.name))?;
-        let (mut tmp, mut part) = Partial::open(dest, digest.algorithm(), size).await?;
+        let (mut tmp, mut part) = Partial::open(dest, digest.algorithm(), size, growing).await?;
         let mut progress = Progress {
             callback: progress,
             reported: 0,
