@@ -60,6 +60,18 @@ TOML
   fi
 }
 
+# paks_binary BENCH: sets $paks, the binary to measure: $PAKS (a prebuilt one, to compare two
+# builds without rebuilding) or else a release build of this working tree.
+paks_binary() {
+  if [ -n "${PAKS:-}" ]; then
+    paks=$(realpath "$PAKS")
+    [ -x "$paks" ] || { echo "$1: PAKS=\`$PAKS\` is not an executable" >&2; exit 1; }
+  else
+    cargo build --release --quiet -p paks-cli
+    paks="$PWD/target/release/paks"
+  fi
+}
+
 now() { date +%s%N; }
 
 # median N...: the median of the numbers given.
