@@ -136,7 +136,13 @@ struct Inner {
     tokens: Mutex<HashMap<(String, String), auth::Token>>,
     /// Per registry, whether a request has been made to it: see `Client::first_contact`.
     contacted: Mutex<HashMap<String, Arc<tokio::sync::Mutex<bool>>>>,
+    /// Manifests fetched by digest, by (registry, repository, digest): see
+    /// [`Client::get_manifest`].
+    manifests: Mutex<ManifestMemo>,
 }
+
+type ManifestMemo =
+    HashMap<(String, String, paks_types::Digest), Arc<tokio::sync::OnceCell<crate::Manifest>>>;
 
 impl Client {
     pub fn new(config: ClientConfig) -> Result<Self, OciError> {
@@ -195,6 +201,7 @@ impl Client {
                 challenges: Mutex::new(HashMap::new()),
                 tokens: Mutex::new(HashMap::new()),
                 contacted: Mutex::new(HashMap::new()),
+                manifests: Mutex::new(HashMap::new()),
             }),
         })
     }
