@@ -491,4 +491,29 @@ pub fn serve_blobs(
             Ok(())
         }
     })
+
+/// A self-signed certificate and its key in `dir` (cert.pem, key.pem), made by openssl:
+/// `subject` (`/CN=…`), a `subjectAltName=…` and more `-addext` extensions.
+pub fn self_signed_certificate(dir: &Path, subject: &str, alt_name: &str, extensions: &[&str]) {
+    let mut c = Command::new("openssl");
+    c.current_dir(dir).args([
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        subject,
+        "-addext",
+        alt_name,
+    ]);
+    for e in extensions {
+        c.args(["-addext", e]);
+    }
+    c.args(["-keyout", "key.pem", "-out", "cert.pem"]);
+    paks_testkit::run_ok(&mut c);
 }

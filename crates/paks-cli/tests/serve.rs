@@ -120,25 +120,7 @@ fn the_paks_client_pushes_and_installs_through_paks_serve() {
 /// A self-signed certificate for 127.0.0.1 in `dir` (cert.pem, key.pem, and certs/ca.crt
 /// for skopeo's `--cert-dir`).
 fn certificate(dir: &Path) {
-    run_ok(Command::new("openssl").current_dir(dir).args([
-        "req",
-        "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=127.0.0.1",
-        "-addext",
-        "subjectAltName=IP:127.0.0.1",
-        "-keyout",
-        "key.pem",
-        "-out",
-        "cert.pem",
-    ]));
+    common::self_signed_certificate(dir, "/CN=127.0.0.1", "subjectAltName=IP:127.0.0.1", &[]);
     std::fs::create_dir_all(dir.join("certs")).unwrap();
     std::fs::copy(dir.join("cert.pem"), dir.join("certs/ca.crt")).unwrap();
 }

@@ -22,6 +22,7 @@ use tower::ServiceExt as _;
 
 use crate::idle::IdleIo;
 use crate::limits::Limits;
+use crate::metrics::Metrics;
 
 /// How long a client may take to finish the TLS handshake.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -81,11 +82,13 @@ impl Drop for Counted {
 /// Serves `app` on `listener` (over TLS when `tls` is given) until `shutdown` completes:
 /// then it stops accepting, asks open connections to close once their requests are
 /// answered, and returns when they have. Wrap the call in a timeout to bound that wait.
+/// Accepted connections are counted in `metrics`, if given.
 pub async fn serve(
     listener: TcpListener,
     tls: Option<TlsAcceptor>,
     app: axum::Router,
     limits: &Limits,
+    metrics: Option<&Metrics>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
     let counts = Arc::new(ConnectionCounts::default());
@@ -105,6 +108,9 @@ pub async fn serve(
                 }
             },
         };
+        if let Some(m) = metrics {
+            m.connection_accepted();
+        }
         let Some(counted) = counts.enter(peer.ip(), limits.connections_per_client) else {
             tracing::debug!(
                 target: "paks::registry",

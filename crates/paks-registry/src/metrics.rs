@@ -191,7 +191,14 @@ pub struct Metrics {
     errors: [AtomicU64; ERROR_CODES.len()],
     upload_sessions: AtomicI64,
     uploads_committed: AtomicU64,
+    connections: AtomicU64,
+    /// Requests by HTTP version: see [`VERSIONS`].
+    versions: [AtomicU64; VERSIONS.len()],
 }
+
+/// The `version` label of `paks_registry_http_version_requests_total`; the last is the
+/// catch-all.
+const VERSIONS: [&str; 4] = ["1.0", "1.1", "2", "other"];
 
 impl Default for Metrics {
     fn default() -> Self {
@@ -205,6 +212,8 @@ impl Default for Metrics {
             errors: std::array::from_fn(|_| AtomicU64::new(0)),
             upload_sessions: AtomicI64::new(0),
             uploads_committed: AtomicU64::new(0),
+            connections: AtomicU64::new(0),
+            versions: std::array::from_fn(|_| AtomicU64::new(0)),
         }
     }
 }
@@ -221,6 +230,23 @@ impl Metrics {
         self.requests[route.index()][method_index(method)][code_index(status)]
             .fetch_add(1, Relaxed);
         self.durations[route.index()].observe(elapsed);
+    }
+
+    /// Counts one TCP connection accepted (refused ones included).
+    pub fn connection_accepted(&self) {
+        self.connections.fetch_add(1, Relaxed);
+    }
+
+    /// Counts one request by the HTTP version it came in: whether clients reuse
+    /// connections and negotiate HTTP/2 shows here.
+    pub fn record_version(&self, version: axum::http::Version) {
+        let slot = match version {
+            axum::http::Version::HTTP_10 => 0,
+            axum::http::Version::HTTP_11 => 1,
+            axum::http::Version::HTTP_2 => 2,
+            _ => VERSIONS.len() - 1,
+        };
+        self.versions[slot].fetch_add(1, Relaxed);
     }
 
     /// Counts request body bytes received.
@@ -378,6 +404,25 @@ impl Metrics {
             "paks_registry_uploads_committed_total {}",
             self.uploads_committed.load(Relaxed)
         );
+        header(
+            out,
+            "paks_registry_connections_accepted_total",
+            "TCP connections accepted (before TLS and the per-client bound).",
+            "counter",
+        );
+        let _ = writeln!(
+            out,
+            "paks_registry_connections_accepted_total {}",
+            self.connections.load(Relaxed)
+        );
+        let name = "paks_registry_http_version_requests_total";
+        header(out, name, "HTTP requests, by HTTP version.", "counter");
+        for (version, counter) in VERSIONS.iter().zip(&self.versions) {
+            let n = counter.load(Relaxed);
+            if n > 0 {
+                let _ = writeln!(out, "{name}{{version=\"{version}\"}} {n}");
+            }
+        }
     }
 }
 
@@ -475,6 +520,11 @@ mod tests {
         m.upload_started();
         m.upload_ended(true);
         m.upload_ended(false);
+        m.connection_accepted();
+        m.connection_accepted();
+        m.record_version(axum::http::Version::HTTP_11);
+        m.record_version(axum::http::Version::HTTP_2);
+        m.record_version(axum::http::Version::HTTP_2);
 
         let text = m.render();
         check_exposition(&text);
@@ -497,6 +547,9 @@ mod tests {
             r#"paks_registry_errors_total{code="OTHER"} 1"#,
             "paks_registry_upload_sessions 1",
             "paks_registry_uploads_committed_total 1",
+            "paks_registry_connections_accepted_total 2",
+            r#"paks_registry_http_version_requests_total{version="1.1"} 1"#,
+            r#"paks_registry_http_version_requests_total{version="2"} 2"#,
             "# TYPE paks_registry_http_request_duration_seconds histogram",
             "# TYPE paks_registry_upload_sessions gauge",
         ] {

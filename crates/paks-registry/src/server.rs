@@ -439,6 +439,7 @@ async fn expire_one(api: &AppState, repo: &crate::names::RepoName, id: &str) {
 async fn observe(State(shared): State<Shared>, request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().clone();
+    shared.metrics.record_version(request.version());
     let path = request.uri().path().to_owned();
     let label = crate::metrics::Route::of_path(&path);
     let response = next.run(request).await;
@@ -523,6 +524,7 @@ pub async fn run(
         config.limits,
         extension,
     );
+    let metrics = api.metrics.clone();
     let expiry = tokio::spawn(expire_uploads(api));
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -532,7 +534,8 @@ pub async fn run(
         .map_err(|e| ServeError::Bind(config.listen, e))?;
     ready(addr, if tls.is_some() { "https" } else { "http" });
     let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
-    let served = crate::listen::serve(listener, acceptor, app, &limits, shutdown).await;
+    let served =
+        crate::listen::serve(listener, acceptor, app, &limits, Some(&metrics), shutdown).await;
     expiry.abort();
     served.map_err(ServeError::Serve)
 }

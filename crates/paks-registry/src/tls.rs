@@ -107,6 +107,7 @@ pub async fn serve_tls(
         Some(TlsAcceptor::from(tls)),
         app,
         &limits,
+        None,
         shutdown,
     )
     .await

@@ -39,7 +39,7 @@ impl PaksRegistry {
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(async move {
             let limits = paks_registry::limits::Limits::default();
-            paks_registry::listen::serve(listener, None, app, &limits, async {
+            paks_registry::listen::serve(listener, None, app, &limits, None, async {
                 let _ = stopped.await;
             })
             .await

@@ -1,4 +1,6 @@
-//! Atomic file writes: temp file in the same directory, fsync, rename, fsync the directory.
+//! Atomic file writes: temp file in the same directory, fsync, rename, fsync the directory;
+//! and [`replace_atomic`], the same without the fsyncs, for hints that a later sync of the
+//! whole file system makes durable.
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -40,6 +42,34 @@ pub fn write_atomic_with<E: From<io::Error>>(
     path: &Path,
     fill: impl FnOnce(&mut std::fs::File) -> Result<(), E>,
 ) -> Result<(), E> {
+    write_via_temp(path, fill, true)
+}
+
+/// Replace `path` with `bytes` through a temp file and a rename, without fsync: readers
+/// never see a torn file, but a crash may leave the old content (or, on some file
+/// systems, an empty file). For records whose loss costs little (a hint, a cache entry)
+/// written often, where two syncs per write would cost more than the record is worth;
+/// a later `syncfs` (an install's commit) makes them durable with everything else.
+pub fn replace_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    write_via_temp(
+        path,
+        |f| {
+            f.write_all(bytes).map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!("failed to write `{}`: {e}", path.display()),
+                )
+            })
+        },
+        false,
+    )
+}
+
+fn write_via_temp<E: From<io::Error>>(
+    path: &Path,
+    fill: impl FnOnce(&mut std::fs::File) -> Result<(), E>,
+    durable: bool,
+) -> Result<(), E> {
     let tmp = temp_sibling(path, "tmp");
     let context = |e: io::Error| {
         io::Error::new(
@@ -50,10 +80,14 @@ pub fn write_atomic_with<E: From<io::Error>>(
     let result = (|| {
         let mut f = std::fs::File::create(&tmp).map_err(context)?;
         fill(&mut f)?;
-        f.sync_all().map_err(context)?;
+        if durable {
+            f.sync_all().map_err(context)?;
+        }
         drop(f);
         std::fs::rename(&tmp, path).map_err(context)?;
-        fsync_parent(path).map_err(context)?;
+        if durable {
+            fsync_parent(path).map_err(context)?;
+        }
         Ok(())
     })();
     if result.is_err() {
@@ -94,6 +128,11 @@ mod tests {
             "no temp file is left behind"
         );
         let err = write_atomic(&dir.join("missing/x"), b"").unwrap_err();
+        assert!(err.to_string().contains("missing/x"), "{err}");
+        replace_atomic(&p, b"three").unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"three");
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
+        let err = replace_atomic(&dir.join("missing/x"), b"").unwrap_err();
         assert!(err.to_string().contains("missing/x"), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -240,8 +240,36 @@ impl Client {
             .await
     }
 
+    /// The first request to `registry` goes alone: it returns a guard the others wait
+    /// for. A fan-out (an install's hundreds of manifests) then finds a connection to
+    /// reuse: over HTTP/2, one carries them all (each would otherwise open its own before
+    /// ALPN tells the pool that one is enough), and the first request's 401 has fetched
+    /// the token they all use.
+    async fn first_contact(&self, registry: &str) -> Option<tokio::sync::OwnedMutexGuard<bool>> {
+        let gate = self
+            .inner
+            .contacted
+            .lock()
+            .expect("not poisoned")
+            .entry(registry.to_owned())
+            .or_default()
+            .clone();
+        let mut contacted = gate.lock_owned().await;
+        if *contacted {
+            return None;
+        }
+        *contacted = true;
+        Some(contacted)
+    }
+
     #[allow(clippy::too_many_lines)] // One state machine reads best in one piece.
     async fn send_unbounded(&self, req: Req<'_>) -> Result<Sent, OciError> {
+        // Requests with a body (uploads) neither wait nor go first: one would hold the
+        // others until its whole body was sent.
+        let _first = match (req.registry, &req.body) {
+            (Some(r), Body::Empty) => self.first_contact(r).await,
+            _ => None,
+        };
         let retries = if req.retry {
             self.inner.config.retries
         } else {

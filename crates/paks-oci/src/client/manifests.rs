@@ -123,7 +123,34 @@ impl Client {
     /// Fetch a manifest or index (OCI or Docker v2), at most 4 MiB. Fetched by digest, the
     /// bytes must hash to it; by tag, the digest is the bytes' sha256, and a
     /// `Docker-Content-Digest` that disagrees is refused.
+    ///
+    /// A manifest fetched by digest is fetched once per client and repository (callers
+    /// asking at once wait for the one request): its bytes cannot change, and the closures
+    /// of an install's packages share their dependencies (a cold install of 100 packages
+    /// asked for one manifest 70 times).
     pub async fn get_manifest(&self, reference: &Reference) -> Result<Manifest, OciError> {
+        let Some(digest) = &reference.digest else {
+            return self.fetch_manifest(reference).await;
+        };
+        let key = (
+            reference.registry.clone(),
+            reference.repository.clone(),
+            digest.clone(),
+        );
+        let cell = self
+            .inner
+            .manifests
+            .lock()
+            .expect("not poisoned")
+            .entry(key)
+            .or_default()
+            .clone();
+        cell.get_or_try_init(|| self.fetch_manifest(reference))
+            .await
+            .cloned()
+    }
+
+    async fn fetch_manifest(&self, reference: &Reference) -> Result<Manifest, OciError> {
         let what = format!("failed to get manifest `{reference}`");
         let url = self.manifest_url(reference)?;
         let mut headers = HeaderMap::new();
@@ -375,6 +402,13 @@ impl Client {
     /// Delete a manifest (by digest when the reference has one; registries such as
     /// distribution refuse deletes by tag).
     pub async fn delete_manifest(&self, reference: &Reference) -> Result<(), OciError> {
+        if let Some(digest) = &reference.digest {
+            self.inner.manifests.lock().expect("not poisoned").remove(&(
+                reference.registry.clone(),
+                reference.repository.clone(),
+                digest.clone(),
+            ));
+        }
         let what = format!("failed to delete manifest `{reference}`");
         let url = self.manifest_url(reference)?;
         let sent = self

@@ -13,6 +13,7 @@ mod pull;
 mod push;
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -65,6 +66,11 @@ pub struct ClientConfig {
     /// (the install tree's) can turn this off: a blob torn by a crash fails verification
     /// and is fetched again, and a batch of downloads is not 2 syncs per blob.
     pub durable_blobs: bool,
+    /// Fixed addresses for host names, looked up in no DNS (as curl's `--resolve`): for a
+    /// registry whose name the resolver does not know, and for tests on loopback.
+    pub resolve: Vec<(String, SocketAddr)>,
+    /// Certificates (PEM) trusted besides the system's: a site's own certificate authority.
+    pub extra_roots: Vec<Vec<u8>>,
 }
 
 impl Default for ClientConfig {
@@ -82,6 +88,8 @@ impl Default for ClientConfig {
             chunk_size: 16 * 1024 * 1024,
             timeout: Duration::from_mins(1),
             durable_blobs: true,
+            resolve: Vec::new(),
+            extra_roots: Vec::new(),
         }
     }
 }
@@ -126,7 +134,15 @@ struct Inner {
     challenges: Mutex<HashMap<String, auth::Challenge>>,
     /// Bearer tokens by (registry, scopes).
     tokens: Mutex<HashMap<(String, String), auth::Token>>,
+    /// Per registry, whether a request has been made to it: see `Client::first_contact`.
+    contacted: Mutex<HashMap<String, Arc<tokio::sync::Mutex<bool>>>>,
+    /// Manifests fetched by digest, by (registry, repository, digest): see
+    /// [`Client::get_manifest`].
+    manifests: Mutex<ManifestMemo>,
 }
+
+type ManifestMemo =
+    HashMap<(String, String, paks_types::Digest), Arc<tokio::sync::OnceCell<crate::Manifest>>>;
 
 impl Client {
     pub fn new(config: ClientConfig) -> Result<Self, OciError> {
@@ -142,20 +158,39 @@ impl Client {
         if config.chunk_size == 0 {
             return Err(ErrorKind::Config("`chunk_size` must be at least 1".into()).into());
         }
+        let extra_roots = config
+            .extra_roots
+            .iter()
+            .map(|pem| reqwest::Certificate::from_pem(pem))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| ErrorKind::Config(format!("invalid extra root certificate: {e}")))?;
         let builder = || {
-            reqwest::Client::builder()
+            let mut b = reqwest::Client::builder()
                 // Redirects are followed by hand: each hop is checked against the plain-HTTP
                 // rule, and credentials never cross to another host.
                 .redirect(reqwest::redirect::Policy::none())
                 .user_agent(&config.user_agent)
                 .connect_timeout(config.timeout)
                 .read_timeout(config.timeout)
+                // HTTP/2 (offered by ALPN over TLS) carries every request of a client on
+                // one connection; a window sized to the link, not hyper's fixed one, keeps
+                // the blob downloads that share it at full speed.
+                .http2_adaptive_window(true)
+                .tls_certs_merge(extra_roots.iter().cloned());
+            for (host, addr) in &config.resolve {
+                b = b.resolve(host, *addr);
+            }
+            b
         };
         // The system's CA certificates; where there are none (a minimal container image),
         // Mozilla's, built in.
         let http = builder()
             .build()
-            .or_else(|_| builder().tls_certs_only(bundled_roots()).build())
+            .or_else(|_| {
+                builder()
+                    .tls_certs_only(bundled_roots().into_iter().chain(extra_roots.clone()))
+                    .build()
+            })
             .map_err(|e| ErrorKind::Config(format!("cannot build the HTTP client: {e}")))?;
         Ok(Self {
             inner: Arc::new(Inner {
@@ -165,6 +200,8 @@ impl Client {
                 config,
                 challenges: Mutex::new(HashMap::new()),
                 tokens: Mutex::new(HashMap::new()),
+                contacted: Mutex::new(HashMap::new()),
+                manifests: Mutex::new(HashMap::new()),
             }),
         })
     }
