@@ -491,6 +491,7 @@ pub fn serve_blobs(
             Ok(())
         }
     })
+}
 
 /// A self-signed certificate and its key in `dir` (cert.pem, key.pem), made by openssl:
 /// `subject` (`/CN=…`), a `subjectAltName=…` and more `-addext` extensions.
